@@ -1,0 +1,49 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layout follows DESIGN.md: system-library shims for OpenBLAS and libzmq, one library per layer,
+// and the `srdpr` executable that only wires subcommands to the libraries.
+let package = Package(
+    name: "srdpr-swift",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "srdpr", targets: ["SRDPR"]),
+        .library(name: "Model", targets: ["Model"]),
+        .library(name: "Data", targets: ["Data"]),
+        .library(name: "Collectives", targets: ["Collectives"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZMQ", path: "Sources/CZMQ", pkgConfig: "libzmq",
+                       providers: [.apt(["libzmq3-dev"])]),
+
+        .target(name: "Data", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        .target(name: "Model", dependencies: ["CBLAS", "Data"]),
+        .target(name: "Collectives", dependencies: ["CZMQ", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Coordinator", dependencies: ["Data", "Collectives", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Worker", dependencies: ["Data", "Model", "Collectives", .product(name: "Logging", package: "swift-log")]),
+        // Benchmark drivers behind `srdpr bench ...`; the anchor comparisons live in Benchmarks/.
+        .target(name: "Benchmarks", dependencies: ["Data", "Model", "Collectives", "Worker"]),
+        .executableTarget(
+            name: "SRDPR",
+            dependencies: [
+                "Data", "Model", "Collectives", "Coordinator", "Worker", "Benchmarks",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        // Shared by the test targets only: fixture paths, float comparison, running the binary.
+        .target(name: "TestSupport", dependencies: ["Data"], path: "Sources/TestSupport"),
+        .testTarget(name: "DataTests", dependencies: ["Data", "TestSupport"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Data", "TestSupport"]),
+        .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "TestSupport"]),
+        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,62 @@
+import Foundation
+
+/// Runs the built `srdpr` (or any program) and captures its output, for end-to-end tests.
+public struct CommandResult {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+}
+
+public enum Command {
+    /// The `srdpr` binary of the configuration the tests were built in (SRDPR_BIN overrides it).
+    public static var srdprBinary: URL {
+        if let override = ProcessInfo.processInfo.environment["SRDPR_BIN"] {
+            return URL(fileURLWithPath: override)
+        }
+        // The test bundle sits in the same build directory as the executable.
+        let bundleDir = Bundle.main.bundleURL
+        for dir in [bundleDir, bundleDir.deletingLastPathComponent()] {
+            let candidate = dir.appendingPathComponent("srdpr")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        }
+        for config in ["release", "debug"] {
+            let candidate = Fixtures.packageRoot.appendingPathComponent(".build/\(config)/srdpr")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        }
+        return Fixtures.packageRoot.appendingPathComponent(".build/debug/srdpr")
+    }
+
+    /// Runs `executable` with `arguments`, feeding `stdin`, and waits for it to end.
+    public static func run(_ executable: URL, _ arguments: [String], stdin: String? = nil,
+                           environment: [String: String]? = nil) throws -> CommandResult {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        if let environment {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
+        let outPipe = Pipe(), errPipe = Pipe(), inPipe = Pipe()
+        process.standardOutput = outPipe
+        process.standardError = errPipe
+        process.standardInput = inPipe
+        try process.run()
+        // Read both pipes concurrently so a chatty child never blocks on a full pipe.
+        var outData = Data(), errData = Data()
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) { outData = outPipe.fileHandleForReading.readDataToEndOfFile() }
+        DispatchQueue.global().async(group: group) { errData = errPipe.fileHandleForReading.readDataToEndOfFile() }
+        if let stdin { inPipe.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try? inPipe.fileHandleForWriting.close()
+        process.waitUntilExit()
+        group.wait()
+        return CommandResult(status: process.terminationStatus,
+                             stdout: String(decoding: outData, as: UTF8.self),
+                             stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    /// Runs `srdpr` with `arguments`.
+    public static func srdpr(_ arguments: [String], stdin: String? = nil,
+                             environment: [String: String]? = nil) throws -> CommandResult {
+        try run(srdprBinary, arguments, stdin: stdin, environment: environment)
+    }
+}

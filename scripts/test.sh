@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs what is needed, builds in release (numeric tests are slow in debug) and runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test
+export SRDPR_PYTHON="$PWD/.venv/bin/python"
+swift build -c release
+# XCTest only: an empty Swift Testing run would otherwise be the last line the CI reads.
+swift test -c release --disable-swift-testing "$@"
