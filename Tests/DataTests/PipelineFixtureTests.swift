@@ -33,7 +33,7 @@ enum JSONTree: Decodable, Equatable, CustomStringConvertible {
     }
 
     /// Our ordered output, as a tree.
-    init(_ value: JSONValue) {
+    init(_ value: OrderedJSON) {
         switch value {
         case .int(let v): self = .number(Double(v))
         case .double(let v): self = .number(v)
@@ -84,35 +84,30 @@ enum PipelineFixture {
     static var seed: Int { config["seed"]!.int! }
     static var maxLength: Int { config["max_length"]!.int! }
 
-    /// Reads one of the fixture JSON-lines datasets into memory (a `SampleSource`).
-    static func samples(_ name: String) throws -> [Sample] {
-        let text = try String(contentsOf: Fixtures.url("pipelines/\(name).jsonl"), encoding: .utf8)
-        return try text.split(separator: "\n").map { line in
-            let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-            func passages(_ key: String) throws -> [Passage] {
-                try XCTUnwrap(object[key] as? [[String: String]]).map { Passage(title: $0["title"] ?? "", text: $0["text"] ?? "") }
-            }
-            return Sample(sampleID: try XCTUnwrap(object["sample_id"] as? Int),
-                          questions: try XCTUnwrap(object["questions"] as? [String]).map { .text($0) },
-                          positiveContexts: try passages("positive_contexts"),
-                          hardnegContexts: try passages("hardneg_contexts"))
+    /// Where the fixture samples come from: the original's ByteDatasets, or the JSON lines read into memory.
+    enum Source { case byteDataset, jsonLines }
+
+    static func samples(_ name: String, _ source: Source) throws -> any SampleSource {
+        switch source {
+        case .byteDataset: return try ByteDataset(directory: Fixtures.url("pipelines/\(name).bytedataset").path)
+        case .jsonLines: return try JSONLinesFile.readSamples(path: Fixtures.url("pipelines/\(name).jsonl").path)
         }
     }
 
-    static func make(_ kind: PipelineKind) throws -> any BatchPipeline {
+    static func make(_ kind: PipelineKind, _ source: Source = .byteDataset) throws -> any BatchPipeline {
         switch kind {
         case .pos:
-            return try PosPipeline(dataset: samples("all"), tokenizer: tokenizer,
+            return try PosPipeline(dataset: samples("all", source), tokenizer: tokenizer,
                                    forwardBatchSize: setting("pos", "forward_batch_size"),
                                    contrastiveSize: setting("pos", "contrastive_size"),
                                    maxLength: maxLength, shuffleSeed: seed + PipelineSeeds.pos)
         case .poshard:
-            return try PoshardPipeline(dataset: samples("with_hardneg"), tokenizer: tokenizer,
+            return try PoshardPipeline(dataset: samples("with_hardneg", source), tokenizer: tokenizer,
                                        forwardBatchSize: setting("poshard", "forward_batch_size"),
                                        contrastiveSize: setting("poshard", "contrastive_size"),
                                        maxLength: maxLength, shuffleSeed: seed + PipelineSeeds.poshard)
         case .hard:
-            let pipeline = try HardPipeline(hardnegDataset: samples("with_hardneg"), randnegDataset: samples("without_hardneg"),
+            let pipeline = try HardPipeline(hardnegDataset: samples("with_hardneg", source), randnegDataset: samples("without_hardneg", source),
                                             tokenizer: tokenizer,
                                             forwardBatchSize: setting("hard", "forward_batch_size"),
                                             contrastiveSize: setting("hard", "contrastive_size"),
@@ -120,7 +115,7 @@ enum PipelineFixture {
             XCTAssertEqual(pipeline.sampleFromHardneg, setting("hard", "sample_from_hardneg"))
             return pipeline
         case .inbatch:
-            return try InbatchPipeline(dataset: samples("all"), tokenizer: tokenizer,
+            return try InbatchPipeline(dataset: samples("all", source), tokenizer: tokenizer,
                                        forwardBatchSize: setting("inbatch", "forward_batch_size"),
                                        useHardneg: config["pipeline"]!["inbatch"]!["use_hardneg"]!.bool!,
                                        useNumHardnegs: setting("inbatch", "use_num_hardnegs"),
@@ -147,8 +142,8 @@ enum PipelineFixture {
 /// Must show 3 and 4: the 8 recorded batches of each original pipeline, the index-generator
 /// states after each, and resume from a saved state.
 final class PipelineFixtureTests: XCTestCase {
-    func checkAllBatches(_ kind: PipelineKind) throws {
-        let pipeline = try PipelineFixture.make(kind)
+    func checkAllBatches(_ kind: PipelineKind, _ source: PipelineFixture.Source = .byteDataset) throws {
+        let pipeline = try PipelineFixture.make(kind, source)
         let (batches, states) = try PipelineFixture.expected(kind)
         XCTAssertEqual(batches.count, 8)
         for (i, expected) in batches.enumerated() {
@@ -162,6 +157,11 @@ final class PipelineFixtureTests: XCTestCase {
     func testPoshardBatches() throws { try checkAllBatches(.poshard) }
     func testHardBatchesWithRandneg() throws { try checkAllBatches(.hard) }
     func testInbatchBatches() throws { try checkAllBatches(.inbatch) }
+
+    /// The same batches from the JSON-lines datasets held in memory (any `SampleSource` works).
+    func testAllPipelinesFromInMemorySamples() throws {
+        for kind in PipelineKind.allCases { try checkAllBatches(kind, .jsonLines) }
+    }
 
     /// Save after batch 3 (through JSON, as a checkpoint would), restore into a fresh pipeline: batches 4-8 match.
     func testResumeAfterThirdBatch() throws {

@@ -85,15 +85,15 @@ public struct Batch: Equatable, Codable, Sendable {
 
     /// The original batch dict as ordered JSON: the same keys, nesting and values
     /// (`question/input_ids`, `duplicate_mask`, ...). Token values are printed as integers.
-    public func originalKeys() -> [(String, JSONValue)] {
-        func matrix(_ flat: [Int32], rows: Int, columns: Int) -> JSONValue {
+    public func originalKeys() -> [(String, OrderedJSON)] {
+        func matrix(_ flat: [Int32], rows: Int, columns: Int) -> OrderedJSON {
             .array((0..<rows).map { r in .array(flat[(r * columns)..<((r + 1) * columns)].map { .int(Int($0)) }) })
         }
-        func tokens(_ prefix: String, _ m: TokenMatrix, groups: Int? = nil) -> [(String, JSONValue)] {
+        func tokens(_ prefix: String, _ m: TokenMatrix, groups: Int? = nil) -> [(String, OrderedJSON)] {
             if let groups {
                 // [fb, cs, L]
                 let per = groups
-                let sample = { (flat: [Int32]) -> JSONValue in
+                let sample = { (flat: [Int32]) -> OrderedJSON in
                     .array((0..<(per == 0 ? m.rows : m.rows / per)).map { s in
                         .array((0..<per).map { h in
                             let r = s * per + h
@@ -108,7 +108,7 @@ public struct Batch: Equatable, Codable, Sendable {
         }
         var out = tokens("question", questions)
         let fb = forwardBatchSize
-        let ids = JSONValue.array(sampleIDs.map { .int($0) })
+        let ids = OrderedJSON.array(sampleIDs.map { .int($0) })
         switch pipeline {
         case .pos, .hard:
             if let p = positiveContexts { out += tokens("positive_context", p) }
@@ -119,7 +119,7 @@ public struct Batch: Equatable, Codable, Sendable {
             if let p = positiveContexts { out += tokens("positive_context", p) }
             if let h = hardnegContexts {
                 if hardnegsPerSample == 0 {
-                    let empty = JSONValue.array((0..<fb).map { _ in .array([]) })
+                    let empty = OrderedJSON.array((0..<fb).map { _ in .array([]) })
                     out += [("hardneg_context/input_ids", empty), ("hardneg_context/attn_mask", empty)]
                 } else {
                     out += tokens("hardneg_context", h, groups: hardnegsPerSample)

@@ -17,8 +17,8 @@ public struct PipelineState: Codable, Equatable, Sendable {
 
     /// The state as the original logs it (`{"epoch", "iteration", "shift_back"}`, for hard with
     /// randneg `{"hardneg": {...}, "randneg": {...}}`).
-    public func originalJSON() -> JSONValue {
-        var main: [(String, JSONValue)] = [("epoch", .int(epoch)), ("iteration", .int(iteration))]
+    public func originalJSON() -> OrderedJSON {
+        var main: [(String, OrderedJSON)] = [("epoch", .int(epoch)), ("iteration", .int(iteration))]
         if let shiftBack { main.append(("shift_back", .int(shiftBack))) }
         guard let randneg else { return .object(main) }
         return .object([("hardneg", .object(main)),

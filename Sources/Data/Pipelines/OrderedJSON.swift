@@ -1,15 +1,15 @@
-/// A minimal JSON value with ordered object keys, for output that must list keys in a fixed order
+/// JSON output with ordered object keys, for output that must list keys in a fixed order
 /// (`dump-batches`, `tokenize`). Foundation's serializer does not keep insertion order.
-public indirect enum JSONValue: Equatable, Sendable {
+public indirect enum OrderedJSON: Equatable, Sendable {
     case int(Int)
     case double(Double)
     case bool(Bool)
     case string(String)
     case null
-    case array([JSONValue])
-    case object([(String, JSONValue)])
+    case array([OrderedJSON])
+    case object([(String, OrderedJSON)])
 
-    public static func == (a: JSONValue, b: JSONValue) -> Bool { a.serialized() == b.serialized() }
+    public static func == (a: OrderedJSON, b: OrderedJSON) -> Bool { a.serialized() == b.serialized() }
 
     /// Compact JSON text (`", "` and `": "` separators like Python's `json.dumps`).
     public func serialized() -> String {
@@ -24,7 +24,7 @@ public indirect enum JSONValue: Equatable, Sendable {
         case .double(let v): out += v.isFinite ? "\(v)" : "null"
         case .bool(let v): out += v ? "true" : "false"
         case .null: out += "null"
-        case .string(let s): JSONValue.writeString(s, to: &out)
+        case .string(let s): OrderedJSON.writeString(s, to: &out)
         case .array(let items):
             out += "["
             for (i, item) in items.enumerated() {
@@ -36,7 +36,7 @@ public indirect enum JSONValue: Equatable, Sendable {
             out += "{"
             for (i, (key, value)) in pairs.enumerated() {
                 if i > 0 { out += ", " }
-                JSONValue.writeString(key, to: &out)
+                OrderedJSON.writeString(key, to: &out)
                 out += ": "
                 value.write(to: &out)
             }
