@@ -140,19 +140,23 @@ public final class BertTokenizer: @unchecked Sendable {
                 }
                 continue
             }
-            switch CharacterClasses.classify(v) {
+            let kind = CharacterClasses.classify(v)
+            switch kind {
             case .drop: break
             case .space: flush()
-            case .punctuation, .cjk: single(v)
-            case .letter:
-                if lower {
-                    // Punctuation is split after lower-casing/stripping, as in HF.
-                    table.forEach(v) { m in
-                        if CharacterClasses.classify(m) == .punctuation { single(m) } else { appendScalar(m) }
-                    }
-                } else {
-                    appendScalar(v)
+            case .punctuation, .cjk, .letter:
+                guard lower else {
+                    if kind == .letter { appendScalar(v) } else { single(v) }
+                    continue
                 }
+                // HF isolates CJK characters first, then lower-cases and strips accents (NFD may turn
+                // e.g. U+037E into ';' or U+F900 into U+8C48), and splits punctuation last.
+                let isolated = kind != .letter
+                if isolated { flush() }
+                table.forEach(v) { m in
+                    if CharacterClasses.classify(m) == .punctuation { single(m) } else { appendScalar(m) }
+                }
+                if isolated { flush() }
             }
         }
         flush()
