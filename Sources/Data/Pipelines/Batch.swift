@@ -7,6 +7,9 @@ public enum PipelineKind: String, Codable, CaseIterable, Sendable, Comparable {
     }
 }
 
+/// Dictionaries keyed by pipeline (e.g. checkpointed states) encode as JSON objects `{"pos": ...}`.
+extension PipelineKind: CodingKeyRepresentable {}
+
 /// Token ids and attention mask of `rows` sequences padded to `columns`, row-major: what the encoder consumes.
 public struct TokenMatrix: Equatable, Codable, Sendable {
     public var rows: Int

@@ -87,9 +87,10 @@ enum CharacterClasses {
 }
 
 /// Precomputed `lowerStripped` for the non-ASCII scalars most text uses (Latin, Greek, Cyrillic,
-/// Vietnamese, general punctuation: U+0080..<U+2500); others are computed on demand.
+/// Vietnamese, punctuation, symbols, kana: U+0080..<U+3400); CJK ideographs (identity) and Hangul
+/// syllables (algorithmic NFD) have fast paths; others are computed on demand.
 struct LowerStripTable {
-    static let limit: UInt32 = 0x2500
+    static let limit: UInt32 = 0x3400
     private let offsets: [Int32]
     private let values: [UInt32]
 
@@ -115,6 +116,14 @@ struct LowerStripTable {
             let start = Int(offsets[Int(v)]), end = Int(offsets[Int(v) + 1])
             var i = start
             while i < end { body(values[i]); i += 1 }
+        } else if v <= 0x9FFF {
+            body(v)  // CJK Extension A, Yijing hexagrams, CJK Unified Ideographs: no case, no decomposition
+        } else if v >= 0xAC00 && v <= 0xD7A3 {
+            // Hangul syllable -> leading consonant, vowel, optional trailing consonant (Unicode ch. 3.12).
+            let index = v - 0xAC00
+            body(0x1100 + index / 588)
+            body(0x1161 + (index % 588) / 28)
+            if index % 28 != 0 { body(0x11A7 + index % 28) }
         } else {
             for m in CharacterClasses.lowerStripped(v) { body(m) }
         }
