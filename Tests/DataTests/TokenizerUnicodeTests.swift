@@ -73,6 +73,17 @@ final class TokenizerUnicodeTests: XCTestCase {
         }
     }
 
+    /// Special tokens spelled in the text stay whole (HF added tokens), case-sensitively; recorded from HF.
+    func testSpecialTokensInText() throws {
+        for lower in [true, false] {
+            let tok = try BertTokenizer(vocabFile: Fixtures.url("tiny-bert/vocab.txt"), doLowerCase: lower)
+            XCTAssertEqual(tok.encode("hello[SEP]world [MASK] [cls] x[UNK]y"),
+                           [101, 7592, 102, 2088, 103, 1031, 18856, 2015, 1033, 1060, 100, 1061, 102])
+            XCTAssertEqual(tok.encode("[PAD][CLS]"), [101, 0, 101, 102])
+            XCTAssertEqual(tok.encode("[SEP]?"), [101, 102, 1029, 102])
+        }
+    }
+
     /// Pieces are looked up as byte slices: multi-byte continuation pieces and the 100-character limit.
     func testWordPieceLimits() throws {
         let tok = try BertTokenizer(vocabFile: Fixtures.url("tiny-bert/vocab.txt"), doLowerCase: true)
