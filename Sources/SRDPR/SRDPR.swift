@@ -8,5 +8,7 @@ struct SRDPR: ParsableCommand {
         abstract: "Train dense passage retrievers with Stratified Ranking (SR-DPR) on CPUs.",
         version: "0.1.0",
         subcommands: [
+            CreateDataset.self,
+            InspectDataset.self,
         ])
 }
