@@ -165,3 +165,22 @@ final class PipelineStateAndPretokenizedTests: XCTestCase {
         XCTAssertEqual(try JSONDecoder().decode([PipelineKind: PipelineState].self, from: data), states)
     }
 }
+
+extension PipelineStateAndPretokenizedTests {
+    func testRandnegStateIntoPipelineWithoutRandnegIsAnError() throws {
+        let data = [Sample(sampleID: 1, questions: [.text("q?")], positiveContexts: [Passage(title: "", text: "p")],
+                           hardnegContexts: [Passage(title: "", text: "h")])]
+        let hard = try HardPipeline(hardnegDataset: data, randnegDataset: nil, tokenizer: PipelineFixture.tokenizer,
+                                    forwardBatchSize: 1, contrastiveSize: 1, maxLength: 16, shuffleSeed: 1)
+        XCTAssertThrowsError(try hard.restore(PipelineState(epoch: 0, iteration: 1, shiftBack: 1, randneg: IndexGeneratorState())))
+        XCTAssertNoThrow(try hard.restore(PipelineState(epoch: 0, iteration: 1, shiftBack: 1)))
+    }
+
+    func testTokenMatrixRowChunk() {
+        let m = TokenMatrix(padding: [[1, 2], [3], [4, 5]], padID: 0)
+        let chunk = m.rows(1..<3)
+        XCTAssertEqual(chunk.rows, 2)
+        XCTAssertEqual(chunk.ids, [3, 0, 4, 5])
+        XCTAssertEqual(chunk.mask, [1, 0, 1, 1])
+    }
+}

@@ -49,6 +49,12 @@ public struct TokenMatrix: Equatable, Codable, Sendable {
         }
     }
 
+    /// Rows `range` as a matrix of their own (a rank's contiguous chunk of a global batch, SPEC §6).
+    public func rows(_ range: Range<Int>) -> TokenMatrix {
+        let span = (range.lowerBound * columns)..<(range.upperBound * columns)
+        return TokenMatrix(rows: range.count, columns: columns, ids: Array(ids[span]), mask: Array(mask[span]))
+    }
+
     /// Row `r` of the ids.
     public func idsRow(_ r: Int) -> ArraySlice<Int32> { ids[(r * columns)..<((r + 1) * columns)] }
     /// Row `r` of the attention mask.
