@@ -8,5 +8,6 @@ struct SRDPR: ParsableCommand {
         abstract: "Train dense passage retrievers with Stratified Ranking (SR-DPR) on CPUs.",
         version: "0.1.0",
         subcommands: [
+            Bench.self,
         ])
 }

@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// `srdpr bench ...`: performance measurements, one JSON line on stdout each (the anchors to
+/// compare with live in ../shared/bench, the side-by-side scripts in Benchmarks/).
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure throughput; each subcommand prints one JSON line.",
+        subcommands: [
+            BenchAllReduce.self,
+        ])
+}
