@@ -12,6 +12,8 @@ public enum AllReduceBench {
         public var sizesMB: [Double] = [1, 16, 64, 256]
         public var iterations = 5
         public var warmup = 1
+        /// Timed all-gathers of a [64, 768] fp32 block (after 10 untimed ones).
+        public var gatherIterations = 50
         public var communicator = ZMQCommunicator.Options()
 
         public init() {}
@@ -80,7 +82,7 @@ public enum AllReduceBench {
     public static func runRank(_ rank: Int, addresses: [String], settings: Settings,
                                log: (String) -> Void) throws -> [String: Any]? {
         var options = settings.communicator
-        options.allGatherLimit = max(options.allGatherLimit, 1 << 20)
+        options.allGatherLimit = max(options.allGatherLimit, 64 * 768 * 4)
         let n = settings.world
         let comm = try ZMQCommunicator(rank: rank, worldSize: n, addresses: addresses,
                                        jobID: "bench-allreduce", options: options)
@@ -126,6 +128,22 @@ public enum AllReduceBench {
                            sizeMB, median * 1e3, algbw, busbw))
             }
         }
+        // All-gather latency of one [64, 768] fp32 embedding block per rank, as the Gloo anchor reports.
+        let embeddings = [UInt8](repeating: UInt8(rank), count: 64 * 768 * 4)
+        var gatherTimes: [Double] = []
+        for iteration in 0..<(10 + settings.gatherIterations) {
+            try comm.barrier()
+            let start = DispatchTime.now().uptimeNanoseconds
+            let gathered = try comm.allGather(embeddings)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            guard gathered.enumerated().allSatisfy({ $0.element.count == embeddings.count && $0.element.first == UInt8($0.offset) }) else {
+                throw BenchError.wrongResult(sizeMB: 0.1875, got: -1, expected: 0)
+            }
+            if iteration >= 10 { gatherTimes.append(seconds) }
+        }
+        gatherTimes.sort()
+        let gatherMedianMicroseconds = (gatherTimes[gatherTimes.count / 2] * 1e6).rounded()
+        if rank == 0 { log("[allgather] [64, 768] fp32 per rank: median \(gatherMedianMicroseconds) us (rank 0)") }
         try comm.barrier()
         guard rank == 0 else { return nil }
         let o = settings.communicator
@@ -133,7 +151,9 @@ public enum AllReduceBench {
                 "algorithm": "ring reduce-scatter + all-gather, pipelined chunks, ZeroMQ ROUTER/DEALER over TCP",
                 "chunk_bytes": o.chunkBytes, "zero_copy_min_bytes": o.zeroCopyMinimumBytes,
                 "io_threads": o.ioThreads, "socket_buffer_bytes": Int(o.socketBufferBytes),
-                "allreduce": rows, "busbw_gbps": busbwBySize]
+                "allreduce": rows, "busbw_gbps": busbwBySize,
+                "allgather": ["shape_per_rank": [64, 768], "bytes_per_rank": embeddings.count,
+                              "iters": gatherTimes.count, "median_us": gatherMedianMicroseconds]]
     }
 
     static func loadAverage() -> [Double] {

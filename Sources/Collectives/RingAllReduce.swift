@@ -62,10 +62,12 @@ enum RingAllReduce {
             let segment = wrap(r - s - 1)
             for chunk in chunks(of: segment) {
                 let (message, range) = try receive(segment: segment, chunk: chunk, ringStep: s)
-                let destination = buffer.baseAddress! + range.lowerBound
-                withFloats(message.payload) { accumulate(into: destination, from: $0, count: range.count) }
-                if s == n - 2 && op == .mean {
-                    for i in 0..<range.count { destination[i] /= scale }
+                if range.count > 0, let base = buffer.baseAddress {
+                    let destination = base + range.lowerBound
+                    withFloats(message.payload) { accumulate(into: destination, from: $0, count: range.count) }
+                    if s == n - 2 && op == .mean {
+                        for i in 0..<range.count { destination[i] /= scale }
+                    }
                 }
                 // Reduce-scatter step s+1, or all-gather step 0 once the segment is complete.
                 try send(segment: segment, chunk: chunk, ringStep: s + 1)
@@ -76,8 +78,8 @@ enum RingAllReduce {
             let segment = wrap(r - t)
             for chunk in chunks(of: segment) {
                 let (message, range) = try receive(segment: segment, chunk: chunk, ringStep: n - 1 + t)
-                if range.count > 0 {
-                    UnsafeMutableRawPointer(buffer.baseAddress! + range.lowerBound)
+                if range.count > 0, let base = buffer.baseAddress {
+                    UnsafeMutableRawPointer(base + range.lowerBound)
                         .copyMemory(from: message.payload.baseAddress!, byteCount: range.count * 4)
                 }
                 if t < n - 2 { try send(segment: segment, chunk: chunk, ringStep: n + t) }

@@ -92,7 +92,8 @@ public final class ZMQCommunicator: Communicator, RingLink {
         do {
             try connectRing()
         } catch {
-            throw fail(error)
+            // Linger a little so that our refusal reaches a peer that failed to authenticate.
+            throw fail(error, lingerMilliseconds: 1000)
         }
     }
 
@@ -211,10 +212,10 @@ public final class ZMQCommunicator: Communicator, RingLink {
         }
     }
 
-    private func fail(_ error: Error) -> Error {
+    private func fail(_ error: Error, lingerMilliseconds: Int32 = 0) -> Error {
         if closedReason == nil { closedReason = "\(error)" }
-        router?.close(lingerMilliseconds: 0)
-        dealer?.close(lingerMilliseconds: 0)
+        router?.close(lingerMilliseconds: lingerMilliseconds)
+        dealer?.close(lingerMilliseconds: lingerMilliseconds)
         router = nil
         dealer = nil
         context?.terminate()  // returns once libzmq has released every zero-copy buffer
@@ -254,10 +255,14 @@ public final class ZMQCommunicator: Communicator, RingLink {
         var client = RingHandshake.ClientState()
         try sendHandshake(dealer: dealer, kind: .hello, payload: client.nonce)
         var rightAccepted = false
-        let deadline = Date(timeIntervalSinceNow: options.setupTimeout)
-        while !rightAccepted || leftIdentity == nil {
+        var deadline = Date(timeIntervalSinceNow: options.setupTimeout)
+        // When the right neighbour refuses us, we keep answering the left one for a moment so
+        // that it learns why (instead of timing out), then report the refusal.
+        var refusal: Error?
+        while (!rightAccepted && refusal == nil) || leftIdentity == nil {
             let remaining = deadline.timeIntervalSinceNow
             guard remaining > 0 else {
+                if let refusal { throw refusal }
                 if !rightAccepted {
                     throw CollectivesError.peerTimeout(peer: rightRank, address: addresses[rightRank], seconds: options.setupTimeout,
                                                        waitingFor: "the right neighbour to accept our handshake (is it running, with this job id?)")
@@ -276,10 +281,16 @@ public final class ZMQCommunicator: Communicator, RingLink {
                     serveStranger(frames)
                 }
             }
-            while let frames = try dealer.receiveMessage() {
-                rightAccepted = try answerHandshake(frames, client: &client, dealer: dealer) || rightAccepted
+            while refusal == nil, let frames = try dealer.receiveMessage() {
+                do {
+                    rightAccepted = try answerHandshake(frames, client: &client, dealer: dealer) || rightAccepted
+                } catch {
+                    refusal = error
+                    deadline = min(deadline, Date(timeIntervalSinceNow: 1))
+                }
             }
         }
+        if let refusal { throw refusal }
         logger.debug("rank \(rank): ring connected (left \(leftRank), right \(rightRank))")
     }
 

@@ -1,4 +1,5 @@
 import Collectives
+import Foundation
 import TestSupport
 import XCTest
 
@@ -124,5 +125,21 @@ final class ZMQAllReduceTests: XCTestCase {
             }
         }
         XCTAssertEqual(grads, [1, 2, 3, 4, 5])
+    }
+}
+
+final class BenchAllReduceCommandTests: XCTestCase {
+    /// `srdpr bench allreduce` starts its ranks as processes and prints one JSON line.
+    func testBenchAllReducePrintsBusBandwidthPerSize() throws {
+        let result = try Command.srdpr(["bench", "allreduce", "--world", "3", "--sizes-mb", "0.25,1", "--iters", "2"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let line = try XCTUnwrap(result.stdout.split(separator: "\n").last)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        XCTAssertEqual(json["world"] as? Int, 3)
+        let busbw = try XCTUnwrap(json["busbw_gbps"] as? [String: Double])
+        XCTAssertEqual(Set(busbw.keys), ["0.25", "1"])
+        XCTAssertTrue(busbw.values.allSatisfy { $0 > 0 }, "\(busbw)")
+        let rows = try XCTUnwrap(json["allreduce"] as? [[String: Any]])
+        XCTAssertTrue(rows.allSatisfy { $0["correct"] as? Bool == true })
     }
 }
