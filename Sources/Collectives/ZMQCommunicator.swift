@@ -41,6 +41,8 @@ public final class ZMQCommunicator: Communicator, RingLink {
     public let worldSize: Int
     public let addresses: [String]
     public let jobID: String
+    /// Where this rank's ROUTER listens.
+    public let bindAddress: String
     public let options: Options
     public var step: Int = 0
     /// One line per refused connection or dropped stranger message (also logged as warnings).
@@ -64,9 +66,12 @@ public final class ZMQCommunicator: Communicator, RingLink {
     private var closedReason: String?
 
     /// Connects rank `rank` of `worldSize` into the ring and returns once both neighbours have
-    /// proven the secret. `addresses[i]` is rank i's `tcp://host:port`; this rank binds its own.
+    /// proven the secret. `addresses[i]` is rank i's `tcp://host:port` as the others reach it;
+    /// this rank binds `bindAddress` (default: its own entry, e.g. `tcp://0.0.0.0:PORT` when the
+    /// host has several interfaces). All ranks must use the same `jobID` and `secret`.
     public init(rank: Int, worldSize: Int, addresses: [String], jobID: String, secret: [UInt8]? = nil,
-                options: Options = Options(), logger: Logger = Logger(label: "srdpr.collectives")) throws {
+                bindAddress: String? = nil, options: Options = Options(),
+                logger: Logger = Logger(label: "srdpr.collectives")) throws {
         guard worldSize >= 1 else { throw CollectivesError.invalidArgument("world size \(worldSize) must be at least 1") }
         guard (0..<worldSize).contains(rank) else {
             throw CollectivesError.invalidArgument("rank \(rank) is outside 0..<\(worldSize) (world size \(worldSize))")
@@ -88,6 +93,7 @@ public final class ZMQCommunicator: Communicator, RingLink {
         self.logger = logger
         self.jobHash = WireHeader.jobHash(jobID)
         self.secret = secret ?? []
+        self.bindAddress = bindAddress ?? (addresses.indices.contains(rank) ? addresses[rank] : "")
         guard worldSize > 1 else { return }
         do {
             try connectRing()
@@ -248,7 +254,7 @@ public final class ZMQCommunicator: Communicator, RingLink {
             try dealer.setOption(ZMQ_CURVE_PUBLICKEY, bytes: keys.publicKey, name: "ZMQ_CURVE_PUBLICKEY")
             try dealer.setOption(ZMQ_CURVE_SECRETKEY, bytes: keys.secretKey, name: "ZMQ_CURVE_SECRETKEY")
         }
-        try router.bind(addresses[rank])
+        try router.bind(bindAddress)
         try dealer.connect(addresses[rightRank])
 
         // Our DEALER proves the secret to the right neighbour while our ROUTER checks the left one.
@@ -378,6 +384,8 @@ public final class ZMQCommunicator: Communicator, RingLink {
                 refuse(identity, peerName, reason: "malformed hello", reply: true)
                 return
             }
+            // Bound what strangers that never finish their handshake can make us remember.
+            if pendingHandshakes.count >= 64 { pendingHandshakes.removeAll() }
             pendingHandshakes[identity] = state
             try? replyHandshake(router: router, identity: identity, kind: .challenge, payload: state.nonce)
         case .response:
@@ -401,7 +409,8 @@ public final class ZMQCommunicator: Communicator, RingLink {
 
     private func refuse(_ identity: [UInt8], _ peerName: String, reason: String, reply: Bool) {
         let line = "rank \(rank) refused \(peerName) on \(addresses[rank]): \(reason)"
-        refusedPeers.append(line)
+        // Keep the first refusals; a flood of them must not grow memory without bound.
+        if refusedPeers.count < 1000 { refusedPeers.append(line) }
         logger.warning("\(line)")
         if reply, let router {
             try? replyHandshake(router: router, identity: identity, kind: .reject, payload: Array(reason.utf8))
