@@ -33,6 +33,9 @@ public final class ZMQCommunicator: Communicator, RingLink {
         public var socketBufferBytes: Int32 = 0
         /// Encrypt the ring with CURVE, keys derived from the shared secret (slower).
         public var curve: Bool = false
+        /// Raise glibc's mmap and trim thresholds for this process so that libzmq's receive
+        /// buffers are reused instead of faulted in anew (see MallocTuning.swift).
+        public var tuneMalloc: Bool = true
 
         public init() {}
     }
@@ -98,6 +101,7 @@ public final class ZMQCommunicator: Communicator, RingLink {
         self.secret = secret ?? []
         self.bindAddress = bindAddress ?? (addresses.indices.contains(rank) ? addresses[rank] : "")
         guard worldSize > 1 else { return }
+        if options.tuneMalloc { MallocTuning.applyOnce }
         do {
             try connectRing()
         } catch {
