@@ -59,11 +59,18 @@ public enum AllReduceBench {
             try process.run()
             processes.append((process, pipe))
         }
+        // One failed rank stops the others at once instead of letting them time out.
+        while processes.contains(where: { $0.0.isRunning }) {
+            if processes.contains(where: { !$0.0.isRunning && $0.0.terminationStatus != 0 }) {
+                for (process, _) in processes where process.isRunning { process.terminate() }
+                break
+            }
+            usleep(20_000)
+        }
         var outputs: [String] = []
         for (process, pipe) in processes {
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
-            outputs.append(String(decoding: data, as: UTF8.self))
+            outputs.append(String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
         }
         for (rank, (process, _)) in processes.enumerated() where process.terminationStatus != 0 {
             throw BenchError.child(rank: rank, status: process.terminationStatus, output: outputs[rank])
