@@ -84,6 +84,18 @@ final class ZMQFaultTests: XCTestCase {
         }
         XCTAssertLessThan(Date().timeIntervalSince(started), 8)
 
+        // A neighbour that went away (its sockets closed, as after kill -9) while this rank sends
+        // a large buffer zero-copy: a timeout naming it, and the buffer is released before the throw.
+        let gone = RingHarness.run(world: 2, options: options) { comm -> Void in
+            guard comm.rank == 1 else { return }  // rank 0's communicator is released right away
+            Thread.sleep(forTimeInterval: 0.2)
+            var data = [Float](repeating: 1, count: 1 << 20)
+            try comm.allReduce(&data, op: .sum)
+        }
+        XCTAssertThrowsError(try gone[1].get()) { error in
+            XCTAssertTrue("\(error)".contains("no message from rank 0"), "\(error)")
+        }
+
         // At setup: the neighbours never start.
         var setup = RingHarness.fastOptions()
         setup.setupTimeout = 1
