@@ -41,6 +41,8 @@ for round in $(seq "$rounds"); do
     for world in $worlds; do
         echo "== round $round, world $world: srdpr" >&2
         "$srdpr" bench allreduce --world "$world" --sizes-mb "$sizes" --iters "$iters" | tail -1 > "$out/srdpr-$world-$round.json"
+        echo "== round $round, world $world: srdpr over ipc:// (Unix sockets; for information)" >&2
+        "$srdpr" bench allreduce --world "$world" --sizes-mb "$sizes" --iters "$iters" --transport ipc | tail -1 > "$out/srdpr-ipc-$world-$round.json"
         echo "== round $round, world $world: gloo" >&2
         "$python" "$anchors/torch_allreduce_anchor.py" --world "$world" --sizes-mb "$sizes" --iters "$iters" \
             --gather-iters 50 | tail -1 > "$out/gloo-$world-$round.json"
@@ -62,7 +64,7 @@ result = {"bench": "bench_allreduce_side_by_side", "rounds": rounds, "zmq_unidir
           "memcpy_GBps": (zmq.get("mem") or {}).get("memcpy", {}).get("GBps"), "worlds": {}}
 print(f"raw ZeroMQ loopback: unidir {unidir} GB/s, bidir {bidir} GB/s per direction", file=sys.stderr)
 print(f"busbw in GB/s, median over {rounds} round(s):", file=sys.stderr)
-print(f"{'world':>5} {'MB':>6} {'srdpr busbw':>12} {'gloo busbw':>11} {'srdpr/gloo':>10} {'srdpr/bidir':>11} {'srdpr/unidir':>12}", file=sys.stderr)
+print(f"{'world':>5} {'MB':>6} {'srdpr busbw':>12} {'gloo busbw':>11} {'srdpr/gloo':>10} {'srdpr/bidir':>11} {'srdpr/unidir':>12} {'srdpr ipc':>10}", file=sys.stderr)
 for w in worlds:
     ours_runs = [json.load(open(os.path.join(out, f"srdpr-{w}-{r}.json"))) for r in range(1, rounds + 1)]
     gloo_runs = [json.load(open(os.path.join(out, f"gloo-{w}-{r}.json"))) for r in range(1, rounds + 1)]
@@ -72,24 +74,27 @@ for w in worlds:
             for row in run.get("allreduce", []):
                 table.setdefault(float(row["size_mb"]), []).append(row["busbw_GBps"])
         return table
-    ours_by, gloo_by = per_size(ours_runs), per_size(gloo_runs)
+    ipc_runs = [json.load(open(os.path.join(out, f"srdpr-ipc-{w}-{r}.json"))) for r in range(1, rounds + 1)]
+    ours_by, gloo_by, ipc_by = per_size(ours_runs), per_size(gloo_runs), per_size(ipc_runs)
     entries = []
     for mb in sorted(ours_by):
         b = statistics.median(ours_by[mb]); g = statistics.median(gloo_by[mb]) if mb in gloo_by else None
+        ipc = statistics.median(ipc_by[mb]) if mb in ipc_by else float("nan")
         e = {"size_mb": mb, "srdpr_busbw_GBps": round(b, 3), "gloo_busbw_GBps": round(g, 3) if g else None,
              "srdpr_busbw_rounds": ours_by[mb], "gloo_busbw_rounds": gloo_by.get(mb),
+             "srdpr_ipc_busbw_GBps": round(ipc, 3), "srdpr_ipc_busbw_rounds": ipc_by.get(mb),
              "srdpr_over_gloo": round(b / g, 3) if g else None,
              "srdpr_over_zmq_bidir": round(b / bidir, 3) if bidir else None,
              "srdpr_over_zmq_unidir": round(b / unidir, 3) if unidir else None}
         entries.append(e)
         print(f"{w:>5} {mb:>6g} {b:>12.3f} {g if g is not None else float('nan'):>11.3f} "
               f"{e['srdpr_over_gloo'] or float('nan'):>10.2f} {e['srdpr_over_zmq_bidir'] or float('nan'):>11.2f} "
-              f"{e['srdpr_over_zmq_unidir'] or float('nan'):>12.2f}", file=sys.stderr)
+              f"{e['srdpr_over_zmq_unidir'] or float('nan'):>12.2f} {ipc:>10.3f}", file=sys.stderr)
     ours_gather = statistics.median(r["allgather"]["median_us"] for r in ours_runs)
     gloo_gather = statistics.median(r["allgather"]["median_us"] for r in gloo_runs if r.get("allgather"))
     print(f"{w:>5} all-gather [64,768] fp32 per rank: srdpr {ours_gather} us, gloo {gloo_gather} us (median over rounds)", file=sys.stderr)
     result["worlds"][w] = {"comparison": entries, "allgather_median_us": {"srdpr": ours_gather, "gloo": gloo_gather},
-                           "srdpr_runs": ours_runs, "gloo_runs": gloo_runs}
+                           "srdpr_runs": ours_runs, "srdpr_ipc_runs": ipc_runs, "gloo_runs": gloo_runs}
 result["loadavg_end"] = list(os.getloadavg())
 print(json.dumps(result))
 PY
