@@ -108,7 +108,7 @@ final class BadInputTests: XCTestCase {
         let pickle: [UInt8] = [0x80, 0x02] + Array("cos\nsystem\nX".utf8) + [2, 0, 0, 0] + Array("id".utf8) + [0x85] + Array("R.".utf8)
         let url = dir.appendingPathComponent("pytorch_model.bin")
         try StoredZip.write([("archive/data.pkl", pickle)], to: url)
-        expectError(["os.system", "not allowed"]) { _ = try TorchCheckpoint(url: url) }
+        expectError(["os", "system"]) { _ = try TorchCheckpoint(url: url) }
     }
 }
 
