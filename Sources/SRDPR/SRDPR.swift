@@ -11,5 +11,6 @@ struct SRDPR: ParsableCommand {
             Tokenize.self,
             DumpBatches.self,
             Bench.self,
+            Encode.self,
         ])
 }
