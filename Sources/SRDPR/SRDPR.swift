@@ -8,5 +8,9 @@ struct SRDPR: ParsableCommand {
         abstract: "Train dense passage retrievers with Stratified Ranking (SR-DPR) on CPUs.",
         version: "0.1.0",
         subcommands: [
+            Tokenize.self,
+            DumpBatches.self,
+            Bench.self,
+            Encode.self,
         ])
 }

@@ -1,0 +1,327 @@
+import Foundation
+
+/// Errors of `key=value` configuration; each names the parameter and says what would be valid.
+public enum ConfigError: Error, CustomStringConvertible, Equatable {
+    case malformedArgument(String)
+    case unknownKey(String, suggestion: String?)
+    case invalidValue(key: String, value: String, expected: String)
+    case invalid(key: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .malformedArgument(let a):
+            return "argument '\(a)' is not key=value (Hydra style, e.g. pipeline.pos.forward_batch_size=8)"
+        case .unknownKey(let k, let suggestion):
+            return "unknown parameter '\(k)'" + (suggestion.map { "; did you mean '\($0)'?" } ?? "")
+        case .invalidValue(let k, let v, let expected):
+            return "\(k)=\(v): expected \(expected)"
+        case .invalid(let k, let reason):
+            return "\(k): \(reason)"
+        }
+    }
+}
+
+/// One settable parameter: its dotted key, the type it expects, how to set it and how to print it.
+struct ConfigParameter {
+    let key: String
+    let expected: String
+    let apply: (inout TrainingConfig, String, String) throws -> Void
+    let show: (TrainingConfig) -> String
+}
+
+extension TrainingConfig {
+    /// Parameters the original keeps only for compatibility with GC-DPR: accepted and ignored with a warning.
+    public static let compatibilityKeys: Set<String> = [
+        "train_file", "dev_file", "batch_size", "dev_batch_size", "train_rolling_loss_step",
+        "gradient_accumulation_steps", "num_train_epochs", "eval_per_epoch", "hard_negatives", "other_negatives",
+        "train_files_unsample_rates", "val_av_rank_start_epoch", "val_av_rank_hard_neg", "val_av_rank_other_neg",
+        "val_av_rank_bsz", "val_av_rank_max_qs", "sequence_length",
+    ]
+    /// CUDA / mixed-precision parameters: meaningless on CPU, accepted with a warning.
+    public static let cudaKeys: Set<String> = ["no_cuda", "local_rank", "fp16", "fp16_opt_level", "device", "n_gpu", "distributed_world_size"]
+
+    /// Other spellings of parameters (the original README writes `logging_steps` and `constrastive_size`).
+    static let aliases: [String: String] = {
+        var a: [String: String] = ["pipeline.poshard.constrastive_size": "pipeline.poshard.contrastive_size"]
+        for p in PipelineKind.allCases { a["pipeline.\(p.rawValue).logging_steps"] = "pipeline.\(p.rawValue).logging_step" }
+        return a
+    }()
+
+    /// Every parameter with a value, by dotted key.
+    static let parameters: [ConfigParameter] = {
+        var list: [ConfigParameter] = []
+        func int(_ key: String, _ kp: WritableKeyPath<TrainingConfig, Int>) {
+            list.append(ConfigParameter(key: key, expected: "an integer", apply: { c, k, v in c[keyPath: kp] = try parseInt(k, v) },
+                                        show: { String($0[keyPath: kp]) }))
+        }
+        func double(_ key: String, _ kp: WritableKeyPath<TrainingConfig, Double>) {
+            list.append(ConfigParameter(key: key, expected: "a number", apply: { c, k, v in c[keyPath: kp] = try parseDouble(k, v) },
+                                        show: { String($0[keyPath: kp]) }))
+        }
+        func bool(_ key: String, _ kp: WritableKeyPath<TrainingConfig, Bool>) {
+            list.append(ConfigParameter(key: key, expected: "true or false", apply: { c, k, v in c[keyPath: kp] = try parseBool(k, v) },
+                                        show: { String($0[keyPath: kp]) }))
+        }
+        func string(_ key: String, _ kp: WritableKeyPath<TrainingConfig, String>) {
+            list.append(ConfigParameter(key: key, expected: "a string", apply: { c, _, v in c[keyPath: kp] = unquote(v) },
+                                        show: { $0[keyPath: kp] }))
+        }
+        func path(_ key: String, _ kp: WritableKeyPath<TrainingConfig, String?>) {
+            list.append(ConfigParameter(key: key, expected: "a path, or null", apply: { c, _, v in
+                let s = unquote(v)
+                c[keyPath: kp] = ["", "null", "None", "~"].contains(s) ? nil : s
+            }, show: { $0[keyPath: kp] ?? "null" }))
+        }
+        path("pretrained_model_cfg", \.pretrainedModelCfg)
+        string("encoder_model_type", \.encoderModelType)
+        path("pretrained_file", \.pretrainedFile)
+        path("model_file", \.modelFile)
+        int("projection_dim", \.projectionDim)
+        int("seed", \.seed)
+        double("adam_eps", \.adamEps)
+        list.append(ConfigParameter(key: "adam_betas", expected: "two numbers, e.g. (0.9,0.999)", apply: { c, k, v in
+            c.adamBetas = try parseBetas(k, v)
+        }, show: { "(\($0.adamBetas.map { String($0) }.joined(separator: ", ")))" }))
+        double("max_grad_norm", \.maxGradNorm)
+        double("weight_decay", \.weightDecay)
+        double("learning_rate", \.learningRate)
+        int("warmup_steps", \.warmupSteps)
+        int("total_updates", \.totalUpdates)
+        double("dropout", \.dropout)
+        double("loss_scale", \.lossScale)
+        list.append(ConfigParameter(key: "sim_func", expected: "dot_product or cosine", apply: { c, k, v in
+            guard let f = SimilarityFunction(rawValue: unquote(v)) else {
+                throw ConfigError.invalidValue(key: k, value: v, expected: "dot_product or cosine")
+            }
+            c.simFunc = f
+        }, show: { $0.simFunc.rawValue }))
+        bool("fix_ctx_encoder", \.fixCtxEncoder)
+        bool("grad_cache", \.gradCache)
+        int("q_chunk_size", \.qChunkSize)
+        int("ctx_chunk_size", \.ctxChunkSize)
+        bool("do_lower_case", \.doLowerCase)
+        int("max_length", \.maxLength)
+        list.append(ConfigParameter(key: "train_mode", expected: "pipelines joined by '+', e.g. pos+poshard+hard", apply: { c, k, v in
+            let s = unquote(v)
+            do { _ = try PipelineSchedule.parseTrainMode(s) } catch let e as PipelineError {
+                throw ConfigError.invalid(key: k, reason: e.description)
+            }
+            c.trainMode = s
+        }, show: { $0.trainMode }))
+        int("regulate_factor", \.regulateFactor)
+        path("bytedataset.inbatch", \.bytedataset.inbatch)
+        path("bytedataset.pos", \.bytedataset.pos)
+        path("bytedataset.poshard", \.bytedataset.poshard)
+        path("bytedataset.hard.hardneg", \.bytedataset.hard.hardneg)
+        path("bytedataset.hard.randneg", \.bytedataset.hard.randneg)
+        int("pipeline.inbatch.forward_batch_size", \.pipeline.inbatch.forwardBatchSize)
+        bool("pipeline.inbatch.use_hardneg", \.pipeline.inbatch.useHardneg)
+        int("pipeline.inbatch.use_num_hardnegs", \.pipeline.inbatch.useNumHardnegs)
+        int("pipeline.inbatch.gradient_accumulate_steps", \.pipeline.inbatch.gradientAccumulateSteps)
+        int("pipeline.inbatch.logging_step", \.pipeline.inbatch.loggingStep)
+        int("pipeline.pos.forward_batch_size", \.pipeline.pos.forwardBatchSize)
+        int("pipeline.pos.contrastive_size", \.pipeline.pos.contrastiveSize)
+        int("pipeline.pos.gradient_accumulate_steps", \.pipeline.pos.gradientAccumulateSteps)
+        int("pipeline.pos.logging_step", \.pipeline.pos.loggingStep)
+        int("pipeline.poshard.forward_batch_size", \.pipeline.poshard.forwardBatchSize)
+        int("pipeline.poshard.contrastive_size", \.pipeline.poshard.contrastiveSize)
+        int("pipeline.poshard.gradient_accumulate_steps", \.pipeline.poshard.gradientAccumulateSteps)
+        int("pipeline.poshard.logging_step", \.pipeline.poshard.loggingStep)
+        int("pipeline.hard.forward_batch_size", \.pipeline.hard.forwardBatchSize)
+        int("pipeline.hard.contrastive_size", \.pipeline.hard.contrastiveSize)
+        bool("pipeline.hard.use_randneg", \.pipeline.hard.useRandneg)
+        int("pipeline.hard.gradient_accumulate_steps", \.pipeline.hard.gradientAccumulateSteps)
+        int("pipeline.hard.logging_step", \.pipeline.hard.loggingStep)
+        int("global_loss_buf_sz", \.globalLossBufSz)
+        int("log_batch_step", \.logBatchStep)
+        path("output_dir", \.outputDir)
+        string("log_dir", \.logDir)
+        string("checkpoint_file_name", \.checkpointFileName)
+        int("keep_checkpoint_max", \.keepCheckpointMax)
+        int("save_checkpoint_freq", \.saveCheckpointFreq)
+        return list
+    }()
+
+    static let parameterIndex: [String: ConfigParameter] = Dictionary(uniqueKeysWithValues: parameters.map { ($0.key, $0) })
+
+    /// Every dotted key that takes a value, in a stable order.
+    public static var parameterKeys: [String] { parameters.map(\.key) }
+
+    /// Applies Hydra-style `key=value` arguments (later ones win) to `base`, then validates.
+    /// - Returns: the configuration and warnings for accepted-but-ignored parameters.
+    /// - Throws: `ConfigError` naming the offending parameter (unknown keys come with the closest valid name).
+    public static func parse(_ arguments: [String], base: TrainingConfig = TrainingConfig()) throws -> (config: TrainingConfig, warnings: [String]) {
+        var config = base
+        var warnings: [String] = []
+        for argument in arguments {
+            guard let eq = argument.firstIndex(of: "=") else { throw ConfigError.malformedArgument(argument) }
+            var key = String(argument[..<eq]).trimmingCharacters(in: .whitespaces)
+            let value = String(argument[argument.index(after: eq)...]).trimmingCharacters(in: .whitespaces)
+            // Hydra's `+key=` (add) and `++key=` (force) prefixes set the key just the same here.
+            while key.hasPrefix("+") { key.removeFirst() }
+            guard !key.isEmpty else { throw ConfigError.malformedArgument(argument) }
+            if let warning = try config.set(key, value) { warnings.append(warning) }
+        }
+        try config.validate()
+        return (config, warnings)
+    }
+
+    /// Sets one parameter from its text value.
+    /// - Returns: a warning when the key is accepted only for compatibility and ignored.
+    @discardableResult
+    public mutating func set(_ key: String, _ value: String) throws -> String? {
+        let canonical = Self.aliases[key] ?? key
+        if let parameter = Self.parameterIndex[canonical] {
+            try parameter.apply(&self, key, value)
+            return nil
+        }
+        if Self.compatibilityKeys.contains(key) {
+            let hint = key == "sequence_length" ? " (use max_length)" : ""
+            return "\(key)=\(value) is kept only for compatibility with the original and is ignored\(hint)"
+        }
+        if Self.cudaKeys.contains(key) {
+            return "\(key)=\(value) is a CUDA/fp16 setting with no meaning on CPU; ignored"
+        }
+        throw ConfigError.unknownKey(key, suggestion: Self.closestKey(to: key))
+    }
+
+    /// The current value of every parameter as text, by dotted key.
+    public func keyValues() -> [(key: String, value: String)] {
+        Self.parameters.map { ($0.key, $0.show(self)) }
+    }
+
+    /// Checks values that are well-typed but unusable; errors name the parameter.
+    public func validate() throws {
+        func atLeast(_ key: String, _ v: Int, _ minimum: Int) throws {
+            if v < minimum { throw ConfigError.invalid(key: key, reason: "is \(v), must be at least \(minimum)") }
+        }
+        do { _ = try PipelineSchedule(trainMode: trainMode, regulateFactor: regulateFactor) } catch let e as PipelineError {
+            throw ConfigError.invalid(key: e.parameter ?? "train_mode", reason: e.description)
+        }
+        try atLeast("max_length", maxLength, 2)
+        try atLeast("projection_dim", projectionDim, 0)
+        try atLeast("q_chunk_size", qChunkSize, 1)
+        try atLeast("ctx_chunk_size", ctxChunkSize, 1)
+        try atLeast("total_updates", totalUpdates, 0)
+        try atLeast("warmup_steps", warmupSteps, 0)
+        try atLeast("global_loss_buf_sz", globalLossBufSz, 1)
+        try atLeast("log_batch_step", logBatchStep, 1)
+        try atLeast("keep_checkpoint_max", keepCheckpointMax, 1)
+        try atLeast("save_checkpoint_freq", saveCheckpointFreq, 1)
+        for p in PipelineKind.allCases {
+            let c = pipeline.common(p)
+            try atLeast("pipeline.\(p.rawValue).forward_batch_size", c.forwardBatchSize, 1)
+            try atLeast("pipeline.\(p.rawValue).gradient_accumulate_steps", c.gradientAccumulateSteps, 1)
+            try atLeast("pipeline.\(p.rawValue).logging_step", c.loggingStep, 1)
+        }
+        try atLeast("pipeline.pos.contrastive_size", pipeline.pos.contrastiveSize, 0)
+        try atLeast("pipeline.poshard.contrastive_size", pipeline.poshard.contrastiveSize, 0)
+        try atLeast("pipeline.hard.contrastive_size", pipeline.hard.contrastiveSize, 0)
+        try atLeast("pipeline.inbatch.use_num_hardnegs", pipeline.inbatch.useNumHardnegs, 0)
+        if !(0.0...1.0).contains(dropout) { throw ConfigError.invalid(key: "dropout", reason: "is \(dropout), must be in [0, 1]") }
+        if !(lossScale > 0) { throw ConfigError.invalid(key: "loss_scale", reason: "must be positive") }
+        if !(learningRate >= 0) { throw ConfigError.invalid(key: "learning_rate", reason: "must not be negative") }
+        if !(adamEps > 0) { throw ConfigError.invalid(key: "adam_eps", reason: "must be positive") }
+    }
+
+    /// The pipelines of `train_mode`, in schedule order.
+    public func pipelines() throws -> [PipelineKind] { try PipelineSchedule.parseTrainMode(trainMode) }
+
+    /// Checks that every pipeline of `train_mode` has its dataset path set (`bytedataset.*`).
+    public func requireDatasetPaths() throws {
+        for kind in try pipelines() {
+            switch kind {
+            case .inbatch: if bytedataset.inbatch == nil { throw missing("bytedataset.inbatch", kind) }
+            case .pos: if bytedataset.pos == nil { throw missing("bytedataset.pos", kind) }
+            case .poshard: if bytedataset.poshard == nil { throw missing("bytedataset.poshard", kind) }
+            case .hard:
+                if bytedataset.hard.hardneg == nil { throw missing("bytedataset.hard.hardneg", kind) }
+                if pipeline.hard.useRandneg && bytedataset.hard.randneg == nil {
+                    throw ConfigError.invalid(key: "bytedataset.hard.randneg",
+                        reason: "not set, but pipeline.hard.use_randneg=true; set the path or pipeline.hard.use_randneg=false")
+                }
+            }
+        }
+    }
+
+    private func missing(_ key: String, _ kind: PipelineKind) -> ConfigError {
+        ConfigError.invalid(key: key, reason: "not set, but train_mode=\(trainMode) includes the \(kind.rawValue) pipeline")
+    }
+
+    /// The valid key nearest to `key` by edit distance (nil when nothing is reasonably close).
+    static func closestKey(to key: String) -> String? {
+        let candidates = parameterKeys + Array(aliases.keys) + Array(compatibilityKeys) + Array(cudaKeys)
+        var best: (String, Int)? = nil
+        for c in candidates {
+            let d = editDistance(key, c)
+            if best == nil || d < best!.1 { best = (Self.aliases[c] ?? c, d) }
+        }
+        guard let (name, distance) = best, distance <= max(3, key.count / 2) else { return nil }
+        return name
+    }
+}
+
+extension PipelineError {
+    /// The parameter an `invalidSetting` names.
+    var parameter: String? {
+        if case .invalidSetting(let p, _, _) = self { return p }
+        return nil
+    }
+}
+
+func unquote(_ value: String) -> String {
+    if value.count >= 2, let f = value.first, let l = value.last, (f == "\"" && l == "\"") || (f == "'" && l == "'") {
+        return String(value.dropFirst().dropLast())
+    }
+    return value
+}
+
+func parseInt(_ key: String, _ value: String) throws -> Int {
+    let s = unquote(value).replacingOccurrences(of: "_", with: "")
+    if let v = Int(s) { return v }
+    // YAML reads 1e4 as a float; accept it when it is a whole number.
+    if let d = Double(s), d.isFinite, d == d.rounded(), abs(d) < 9e15 { return Int(d) }
+    throw ConfigError.invalidValue(key: key, value: value, expected: "an integer")
+}
+
+func parseDouble(_ key: String, _ value: String) throws -> Double {
+    guard let v = Double(unquote(value)), v.isFinite else {
+        throw ConfigError.invalidValue(key: key, value: value, expected: "a finite number")
+    }
+    return v
+}
+
+func parseBool(_ key: String, _ value: String) throws -> Bool {
+    switch unquote(value).lowercased() {
+    case "true", "yes", "on", "1": return true
+    case "false", "no", "off", "0", "null", "none": return false
+    default: throw ConfigError.invalidValue(key: key, value: value, expected: "true or false")
+    }
+}
+
+func parseBetas(_ key: String, _ value: String) throws -> [Double] {
+    let inner = unquote(value).trimmingCharacters(in: CharacterSet(charactersIn: "()[] "))
+    let parts = inner.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    let numbers = parts.compactMap { Double($0) }
+    guard parts.count == 2, numbers.count == 2, numbers.allSatisfy({ $0 >= 0 && $0 < 1 }) else {
+        throw ConfigError.invalidValue(key: key, value: value, expected: "two numbers in [0, 1), e.g. (0.9,0.999)")
+    }
+    return numbers
+}
+
+/// Levenshtein distance over UTF-8 bytes (keys are ASCII).
+func editDistance(_ a: String, _ b: String) -> Int {
+    let x = Array(a.utf8), y = Array(b.utf8)
+    if x.isEmpty { return y.count }
+    if y.isEmpty { return x.count }
+    var previous = Array(0...y.count)
+    var current = [Int](repeating: 0, count: y.count + 1)
+    for i in 1...x.count {
+        current[0] = i
+        for j in 1...y.count {
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1))
+        }
+        swap(&previous, &current)
+    }
+    return previous[y.count]
+}

@@ -1,0 +1,149 @@
+/// The training configuration of SPEC §8: every parameter of the original's Hydra config with its
+/// default. Built from `key=value` arguments by `TrainingConfig(arguments:)` (see ConfigParser.swift)
+/// and stored in checkpoints as JSON (the coding keys are the original's parameter names).
+public struct TrainingConfig: Codable, Equatable, Sendable {
+    // Encoder
+    /// Hugging Face model directory or name the encoders start from (`pretrained_model_cfg`).
+    public var pretrainedModelCfg: String? = nil
+    public var encoderModelType: String = "hf_bert"
+    public var pretrainedFile: String? = nil
+    /// Checkpoint to resume from (`model_file`).
+    public var modelFile: String? = nil
+    public var projectionDim: Int = 0
+
+    // Optimisation
+    public var seed: Int = 12345
+    public var adamEps: Double = 1e-8
+    public var adamBetas: [Double] = [0.9, 0.999]
+    public var maxGradNorm: Double = 1.0
+    public var weightDecay: Double = 0.0
+    public var learningRate: Double = 1e-5
+    public var warmupSteps: Int = 1000
+    public var totalUpdates: Int = 10000
+    public var dropout: Double = 0.1
+    public var lossScale: Double = 8.0
+    public var simFunc: SimilarityFunction = .dotProduct
+    public var fixCtxEncoder: Bool = false
+
+    // Grad cache
+    public var gradCache: Bool = false
+    public var qChunkSize: Int = 2
+    public var ctxChunkSize: Int = 2
+
+    // Data
+    public var doLowerCase: Bool = true
+    public var maxLength: Int = 256
+    public var trainMode: String = "poshard+hard"
+    public var regulateFactor: Int = 1
+    public var bytedataset = DatasetPaths()
+    public var pipeline = PipelineSettings()
+
+    // Distributed, logging, checkpoints
+    public var globalLossBufSz: Int = 150000
+    public var logBatchStep: Int = 100
+    public var outputDir: String? = nil
+    public var logDir: String = "logs"
+    public var checkpointFileName: String = "dpr_biencoder"
+    public var keepCheckpointMax: Int = 5
+    public var saveCheckpointFreq: Int = 1000
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case pretrainedModelCfg = "pretrained_model_cfg", encoderModelType = "encoder_model_type"
+        case pretrainedFile = "pretrained_file", modelFile = "model_file", projectionDim = "projection_dim"
+        case seed, adamEps = "adam_eps", adamBetas = "adam_betas", maxGradNorm = "max_grad_norm"
+        case weightDecay = "weight_decay", learningRate = "learning_rate", warmupSteps = "warmup_steps"
+        case totalUpdates = "total_updates", dropout, lossScale = "loss_scale", simFunc = "sim_func"
+        case fixCtxEncoder = "fix_ctx_encoder", gradCache = "grad_cache", qChunkSize = "q_chunk_size"
+        case ctxChunkSize = "ctx_chunk_size", doLowerCase = "do_lower_case", maxLength = "max_length"
+        case trainMode = "train_mode", regulateFactor = "regulate_factor", bytedataset, pipeline
+        case globalLossBufSz = "global_loss_buf_sz", logBatchStep = "log_batch_step", outputDir = "output_dir"
+        case logDir = "log_dir", checkpointFileName = "checkpoint_file_name", keepCheckpointMax = "keep_checkpoint_max"
+        case saveCheckpointFreq = "save_checkpoint_freq"
+    }
+}
+
+/// `sim_func`: how question and context vectors are scored.
+public enum SimilarityFunction: String, Codable, CaseIterable, Sendable {
+    case dotProduct = "dot_product"
+    /// True cosine (the original's `normalize` bug is not reproduced, SPEC §5).
+    case cosine
+}
+
+/// `bytedataset.*`: the ByteDataset directory of each pipeline.
+public struct DatasetPaths: Codable, Equatable, Sendable {
+    public var inbatch: String? = nil
+    public var pos: String? = nil
+    public var poshard: String? = nil
+    public var hard = HardDatasetPaths()
+    public init() {}
+}
+
+/// `bytedataset.hard.*`: samples with hard negatives, and (with `use_randneg`) random negatives.
+public struct HardDatasetPaths: Codable, Equatable, Sendable {
+    public var hardneg: String? = nil
+    public var randneg: String? = nil
+    public init() {}
+}
+
+/// `pipeline.*`: the settings of each pipeline.
+public struct PipelineSettings: Codable, Equatable, Sendable {
+    public var inbatch = InbatchSettings()
+    public var pos = ContrastiveSettings(forwardBatchSize: 16, contrastiveSize: 16)
+    public var poshard = ContrastiveSettings(forwardBatchSize: 2, contrastiveSize: 2)
+    public var hard = HardSettings()
+    public init() {}
+
+    /// The settings every pipeline has.
+    public func common(_ kind: PipelineKind) -> (forwardBatchSize: Int, gradientAccumulateSteps: Int, loggingStep: Int) {
+        switch kind {
+        case .inbatch: return (inbatch.forwardBatchSize, inbatch.gradientAccumulateSteps, inbatch.loggingStep)
+        case .pos: return (pos.forwardBatchSize, pos.gradientAccumulateSteps, pos.loggingStep)
+        case .poshard: return (poshard.forwardBatchSize, poshard.gradientAccumulateSteps, poshard.loggingStep)
+        case .hard: return (hard.forwardBatchSize, hard.gradientAccumulateSteps, hard.loggingStep)
+        }
+    }
+}
+
+public struct InbatchSettings: Codable, Equatable, Sendable {
+    public var forwardBatchSize = 16
+    public var useHardneg = true
+    public var useNumHardnegs = 1
+    public var gradientAccumulateSteps = 1
+    public var loggingStep = 10
+    public init() {}
+    enum CodingKeys: String, CodingKey {
+        case forwardBatchSize = "forward_batch_size", useHardneg = "use_hardneg", useNumHardnegs = "use_num_hardnegs"
+        case gradientAccumulateSteps = "gradient_accumulate_steps", loggingStep = "logging_step"
+    }
+}
+
+/// pos and poshard.
+public struct ContrastiveSettings: Codable, Equatable, Sendable {
+    public var forwardBatchSize: Int
+    public var contrastiveSize: Int
+    public var gradientAccumulateSteps = 1
+    public var loggingStep = 10
+    public init(forwardBatchSize: Int, contrastiveSize: Int) {
+        self.forwardBatchSize = forwardBatchSize
+        self.contrastiveSize = contrastiveSize
+    }
+    enum CodingKeys: String, CodingKey {
+        case forwardBatchSize = "forward_batch_size", contrastiveSize = "contrastive_size"
+        case gradientAccumulateSteps = "gradient_accumulate_steps", loggingStep = "logging_step"
+    }
+}
+
+public struct HardSettings: Codable, Equatable, Sendable {
+    public var forwardBatchSize = 2
+    public var contrastiveSize = 2
+    public var useRandneg = true
+    public var gradientAccumulateSteps = 1
+    public var loggingStep = 10
+    public init() {}
+    enum CodingKeys: String, CodingKey {
+        case forwardBatchSize = "forward_batch_size", contrastiveSize = "contrastive_size", useRandneg = "use_randneg"
+        case gradientAccumulateSteps = "gradient_accumulate_steps", loggingStep = "logging_step"
+    }
+}

@@ -1,0 +1,193 @@
+import Foundation
+
+/// The Hugging Face `BertTokenizer` of the original trainer (SPEC §2): basic tokenization
+/// (cleaning, CJK spacing, optional lower-casing with accent stripping, punctuation splitting)
+/// followed by greedy longest-match-first WordPiece.
+///
+/// The hot loop walks Unicode scalars, writes each word's UTF-8 bytes into one reusable buffer and
+/// looks pieces up by byte slice, so no String is created per character, word or candidate piece.
+/// Instances are immutable and safe to share between threads.
+public final class BertTokenizer: @unchecked Sendable {
+    public let vocabulary: Vocabulary
+    public let doLowerCase: Bool
+    public let clsID: Int32
+    public let sepID: Int32
+    public let padID: Int32
+    public let unkID: Int32
+    /// Words with more characters than this become `[UNK]` (HF `max_input_chars_per_word`).
+    public let maxCharsPerWord = 100
+
+    /// - Throws: `VocabularyError.missingSpecialToken` when `[CLS]`, `[SEP]`, `[PAD]` or `[UNK]` is absent.
+    public init(vocabulary: Vocabulary, doLowerCase: Bool, source: String = "vocabulary") throws {
+        func special(_ token: String) throws -> Int32 {
+            guard let id = vocabulary.id(of: token) else {
+                throw VocabularyError.missingSpecialToken(path: source, token: token)
+            }
+            return id
+        }
+        self.vocabulary = vocabulary
+        self.doLowerCase = doLowerCase
+        clsID = try special("[CLS]")
+        sepID = try special("[SEP]")
+        padID = try special("[PAD]")
+        unkID = try special("[UNK]")
+        if doLowerCase { _ = LowerStripTable.shared }
+    }
+
+    /// Loads `vocab.txt` (one token a line, id = line number).
+    public convenience init(vocabFile: URL, doLowerCase: Bool) throws {
+        try self.init(vocabulary: Vocabulary(contentsOf: vocabFile), doLowerCase: doLowerCase, source: vocabFile.path)
+    }
+
+    // MARK: - Public API
+
+    /// WordPiece ids of `text` without special tokens.
+    public func tokenIDs(_ text: String) -> [Int32] {
+        var out: [Int32] = []
+        out.reserveCapacity(text.utf8.count / 4 + 4)
+        appendTokenIDs(text, to: &out)
+        return out
+    }
+
+    /// WordPiece tokens of `text` (strings, for display and `srdpr tokenize`).
+    public func tokenize(_ text: String) -> [String] {
+        tokenIDs(text).map { vocabulary.tokens[Int($0)] }
+    }
+
+    /// `[CLS] text [SEP]`, truncated to `maxLength` (last id set to `[SEP]`) when given.
+    public func encode(_ text: String, maxLength: Int? = nil) -> [Int32] {
+        var ids: [Int32] = [clsID]
+        appendTokenIDs(text, to: &ids)
+        ids.append(sepID)
+        return truncate(ids, maxLength)
+    }
+
+    /// `[CLS] text [SEP] textPair [SEP]` (an empty `text` still gives `[CLS] [SEP] textPair [SEP]`).
+    public func encode(_ text: String, textPair: String, maxLength: Int? = nil) -> [Int32] {
+        var ids: [Int32] = [clsID]
+        appendTokenIDs(text, to: &ids)
+        ids.append(sepID)
+        appendTokenIDs(textPair, to: &ids)
+        ids.append(sepID)
+        return truncate(ids, maxLength)
+    }
+
+    /// The original's truncation: keep the first `maxLength` ids and make the last one `[SEP]`.
+    public func truncate(_ ids: [Int32], _ maxLength: Int?) -> [Int32] {
+        guard let maxLength, maxLength > 0, ids.count > maxLength else { return ids }
+        var kept = Array(ids[0..<maxLength])
+        kept[maxLength - 1] = sepID
+        return kept
+    }
+
+    /// Question normalisation of the original (SPEC §2): strip, drop ONE trailing `?`, strip again.
+    public static func normalizeQuestion(_ question: String) -> String {
+        var q = question.trimmingCharacters(in: .whitespacesAndNewlines)
+        if q.hasSuffix("?") { q.removeLast() }
+        return q.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    // MARK: - Basic tokenizer + WordPiece
+
+    /// Appends the WordPiece ids of `text` to `out`.
+    public func appendTokenIDs(_ text: String, to out: inout [Int32]) {
+        var word: [UInt8] = []
+        word.reserveCapacity(64)
+        var charStarts: [Int] = []
+        charStarts.reserveCapacity(64)
+        let lower = doLowerCase
+        let table = LowerStripTable.shared
+
+        @inline(__always) func appendScalar(_ v: UInt32) {
+            charStarts.append(word.count)
+            if v < 0x80 {
+                word.append(UInt8(v))
+            } else if v < 0x800 {
+                word.append(UInt8(0xC0 | (v >> 6)))
+                word.append(UInt8(0x80 | (v & 0x3F)))
+            } else if v < 0x10000 {
+                word.append(UInt8(0xE0 | (v >> 12)))
+                word.append(UInt8(0x80 | ((v >> 6) & 0x3F)))
+                word.append(UInt8(0x80 | (v & 0x3F)))
+            } else {
+                word.append(UInt8(0xF0 | (v >> 18)))
+                word.append(UInt8(0x80 | ((v >> 12) & 0x3F)))
+                word.append(UInt8(0x80 | ((v >> 6) & 0x3F)))
+                word.append(UInt8(0x80 | (v & 0x3F)))
+            }
+        }
+        @inline(__always) func flush() {
+            if !charStarts.isEmpty {
+                wordPiece(word, charStarts, &out)
+                word.removeAll(keepingCapacity: true)
+                charStarts.removeAll(keepingCapacity: true)
+            }
+        }
+        @inline(__always) func single(_ v: UInt32) {
+            flush()
+            appendScalar(v)
+            flush()
+        }
+
+        for scalar in text.unicodeScalars {
+            let v = scalar.value
+            if v < 0x80 {
+                switch CharacterClasses.asciiTable[Int(v)] {
+                case .letter: appendScalar(lower && v >= 0x41 && v <= 0x5A ? v + 32 : v)
+                case .space: flush()
+                case .punctuation: single(v)
+                case .drop, .cjk: break
+                }
+                continue
+            }
+            switch CharacterClasses.classify(v) {
+            case .drop: break
+            case .space: flush()
+            case .punctuation, .cjk: single(v)
+            case .letter:
+                if lower {
+                    // Punctuation is split after lower-casing/stripping, as in HF.
+                    table.forEach(v) { m in
+                        if CharacterClasses.classify(m) == .punctuation { single(m) } else { appendScalar(m) }
+                    }
+                } else {
+                    appendScalar(v)
+                }
+            }
+        }
+        flush()
+    }
+
+    /// Greedy longest-match-first WordPiece over one word given as UTF-8 bytes and character starts.
+    @inline(__always)
+    private func wordPiece(_ word: [UInt8], _ charStarts: [Int], _ out: inout [Int32]) {
+        let charCount = charStarts.count
+        if charCount > maxCharsPerWord { out.append(unkID); return }
+        let mark = out.count
+        let maxBytes = vocabulary.maxPieceBytes
+        word.withUnsafeBufferPointer { bytes in
+            var start = 0
+            while start < charCount {
+                let startByte = charStarts[start]
+                var end = charCount
+                var found: Int32? = nil
+                while end > start {
+                    let endByte = end == charCount ? bytes.count : charStarts[end]
+                    if endByte - startByte <= maxBytes {
+                        let piece = UnsafeBufferPointer(rebasing: bytes[startByte..<endByte])
+                        found = start == 0 ? vocabulary.startID(piece) : vocabulary.continuationID(piece)
+                        if found != nil { break }
+                    }
+                    end -= 1
+                }
+                guard let id = found else {
+                    out.removeSubrange(mark...)
+                    out.append(unkID)
+                    return
+                }
+                out.append(id)
+                start = end
+            }
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import XCTest
+import Data
+import TestSupport
+
+/// Must show 1: every ByteDataset of the fixtures reads back equal to its JSON-lines source.
+final class ByteDatasetFixtureTests: XCTestCase {
+    private let cases: [(dataset: String, jsonl: String)] = [
+        ("pipelines/all.bytedataset", "pipelines/all.jsonl"),
+        ("pipelines/with_hardneg.bytedataset", "pipelines/with_hardneg.jsonl"),
+        ("pipelines/without_hardneg.bytedataset", "pipelines/without_hardneg.jsonl"),
+        ("pickle_protocols/protocol2.bytedataset", "pipelines/all.jsonl"),
+        ("pickle_protocols/protocol3.bytedataset", "pipelines/all.jsonl"),
+        ("pickle_protocols/protocol5.bytedataset", "pipelines/all.jsonl"),
+    ]
+
+    func testEveryFixtureDatasetReadsBackEqualToItsSource() throws {
+        for (datasetPath, jsonlPath) in cases {
+            let expected = try JSONLinesFile.readSamples(path: Fixtures.url(jsonlPath).path)
+            let dataset = try ByteDataset(directory: Fixtures.url(datasetPath).path)
+            XCTAssertEqual(dataset.count, expected.count, datasetPath)
+            XCTAssertGreaterThan(dataset.count, 0, datasetPath)
+            for i in 0..<min(dataset.count, expected.count) {
+                XCTAssertEqual(try dataset.sample(at: i), expected[i], "\(datasetPath) sample \(i)")
+            }
+        }
+    }
+
+    func testHardNegativesArePresentWhereTheSourceHasThem() throws {
+        let dataset = try ByteDataset(directory: Fixtures.url("pipelines/with_hardneg.bytedataset").path)
+        var withHardneg = 0
+        for i in 0..<dataset.count where try !dataset.sample(at: i).hardnegContexts.isEmpty { withHardneg += 1 }
+        XCTAssertEqual(withHardneg, dataset.count)
+    }
+
+    func testRawValueKeepsTheSourceKeyOrder() throws {
+        let dataset = try ByteDataset(directory: Fixtures.url("pipelines/all.bytedataset").path)
+        guard case .dict(let entries) = try dataset.value(at: 0) else { return XCTFail("not a dict") }
+        XCTAssertEqual(entries.map(\.key), SampleJSON.keys.map { PickleValue.string($0) })
+        XCTAssertEqual(entries[0].value, .int(1000))
+    }
+}
