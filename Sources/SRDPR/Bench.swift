@@ -4,5 +4,5 @@ import ArgumentParser
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Throughput benchmarks (one JSON line of results each).",
-        subcommands: [BenchTokenizer.self])
+        subcommands: [BenchTokenizer.self, BenchTrainStep.self])
 }
