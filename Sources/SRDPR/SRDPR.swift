@@ -13,5 +13,8 @@ struct SRDPR: ParsableCommand {
             Tokenize.self,
             DumpBatches.self,
             Bench.self,
+            Encode.self,
+            InspectCheckpoint.self,
+            InspectEvents.self,
         ])
 }

@@ -1,0 +1,127 @@
+import CBLAS
+import Dispatch
+import Foundation
+
+/// Multi-head scaled dot-product self-attention over Q, K, V laid out [rows, seqLen, heads, headDim]
+/// (the Linear outputs as they are): each head is a strided [seqLen, headDim] matrix with leading
+/// dimension `hidden`, so one sgemm per (row, head) needs no transposition copies.
+/// Saves the softmax probabilities (before dropout); the dropout mask is regenerated in backward.
+enum Attention {
+    struct Shape {
+        var rows: Int, seqLen: Int, heads: Int, headDim: Int
+        var hidden: Int { heads * headDim }
+        var tt: Int { seqLen * seqLen }
+    }
+
+    /// Runs `body(pair, scratch)` for every (row, head) pair, split over threads.
+    static func forEachHead(_ s: Shape, scratch: UnsafeMutablePointer<Float>, scratchPerThread: Int,
+                            threads: Int, _ body: (Int, UnsafeMutablePointer<Float>) -> Void) {
+        let pairs = s.rows * s.heads
+        let parts = min(threads, pairs)
+        if parts <= 1 {
+            for pair in 0..<pairs { body(pair, scratch) }
+            return
+        }
+        // Each thread runs single-threaded sgemm calls: nested OpenBLAS threads would oversubscribe.
+        let blasThreads = BLASThreads.current
+        BLASThreads.set(1)
+        DispatchQueue.concurrentPerform(iterations: parts) { t in
+            let own = scratch + t * scratchPerThread
+            for pair in (pairs * t / parts)..<(pairs * (t + 1) / parts) { body(pair, own) }
+        }
+        BLASThreads.set(blasThreads)
+    }
+
+    static func forward(ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
+                        q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                        mask: UnsafePointer<Int32>, shape s: Shape, dropoutKey: UInt64?, p: Float, rowOffset: Int,
+                        scratch: UnsafeMutablePointer<Float>, scratchPerThread: Int, threads: Int) {
+        let T = s.seqLen, H = s.hidden, hd = s.headDim
+        let scale = 1 / Float(hd).squareRoot()
+        forEachHead(s, scratch: scratch, scratchPerThread: scratchPerThread, threads: threads) { pair, scratch in
+            let b = pair / s.heads, h = pair % s.heads
+            let base = b * T * H + h * hd
+            let P = probs + pair * s.tt
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(hd), scale,
+                        q + base, Int32(H), k + base, Int32(H), 0, P, Int32(T))
+            softmaxRows(P, mask: mask + b * T, seqLen: T)
+            var used: UnsafePointer<Float> = UnsafePointer(P)
+            if let key = dropoutKey {
+                scratch.update(from: P, count: s.tt)
+                DropoutContext.apply(scratch, count: s.tt, rowKey: DropoutContext.rowKey(key, row: rowOffset + b), p: p, start: h * s.tt)
+                used = UnsafePointer(scratch)
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hd), Int32(T), 1,
+                        used, Int32(T), v + base, Int32(H), 0, ctx + base, Int32(H))
+        }
+    }
+
+    /// Softmax over keys with padding keys excluded (HF adds the dtype minimum: they get exactly 0).
+    /// A row whose keys are all padding gets uniform weights, as adding a constant everywhere would.
+    @inline(__always) static func softmaxRows(_ P: UnsafeMutablePointer<Float>, mask: UnsafePointer<Int32>, seqLen T: Int) {
+        var anyKey = false
+        for j in 0..<T where mask[j] != 0 { anyKey = true; break }
+        for i in 0..<T {
+            let row = P + i * T
+            if !anyKey {
+                for j in 0..<T { row[j] = 1 / Float(T) }
+                continue
+            }
+            var m = -Float.infinity
+            for j in 0..<T where mask[j] != 0 { m = max(m, row[j]) }
+            var sum: Float = 0
+            for j in 0..<T {
+                let e = mask[j] != 0 ? expf(row[j] - m) : 0
+                row[j] = e
+                sum += e
+            }
+            let inv = 1 / sum
+            for j in 0..<T { row[j] *= inv }
+        }
+    }
+
+    /// Writes dQ, dK, dV from dCtx.
+    static func backward(dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>, dV: UnsafeMutablePointer<Float>,
+                         dCtx: UnsafePointer<Float>, probs: UnsafePointer<Float>,
+                         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                         shape s: Shape, dropoutKey: UInt64?, p: Float, rowOffset: Int,
+                         scratch: UnsafeMutablePointer<Float>, scratchPerThread: Int, threads: Int) {
+        let T = s.seqLen, H = s.hidden, hd = s.headDim
+        let scale = 1 / Float(hd).squareRoot()
+        forEachHead(s, scratch: scratch, scratchPerThread: scratchPerThread, threads: threads) { pair, scratch in
+            let b = pair / s.heads, h = pair % s.heads
+            let base = b * T * H + h * hd
+            let P = probs + pair * s.tt
+            let dP = scratch, dropped = scratch + s.tt
+            var used: UnsafePointer<Float> = P
+            let rowKey = dropoutKey.map { DropoutContext.rowKey($0, row: rowOffset + b) }
+            if let rowKey {
+                dropped.update(from: P, count: s.tt)
+                DropoutContext.apply(dropped, count: s.tt, rowKey: rowKey, p: p, start: h * s.tt)
+                used = UnsafePointer(dropped)
+            }
+            // dV = dropped(P)ᵀ · dCtx ; d(dropped P) = dCtx · Vᵀ
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(hd), Int32(T), 1,
+                        used, Int32(T), dCtx + base, Int32(H), 0, dV + base, Int32(H))
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(hd), 1,
+                        dCtx + base, Int32(H), v + base, Int32(H), 0, dP, Int32(T))
+            if rowKey != nil {
+                // The mask is where the dropped probabilities are nonzero; where P itself is 0 the
+                // softmax backward below gives 0 anyway, so no second pass over the generator.
+                let scale = 1 / (1 - p)
+                for j in 0..<s.tt { dP[j] = dropped[j] != 0 ? dP[j] * scale : 0 }
+            }
+            // Softmax backward, with the 1/sqrt(d) of the scores folded in.
+            for i in 0..<T {
+                let pr = P + i * T, dr = dP + i * T
+                var dot: Float = 0
+                for j in 0..<T { dot += pr[j] * dr[j] }
+                for j in 0..<T { dr[j] = pr[j] * (dr[j] - dot) * scale }
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hd), Int32(T), 1,
+                        dP, Int32(T), k + base, Int32(H), 0, dQ + base, Int32(H))
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(hd), Int32(T), 1,
+                        dP, Int32(T), q + base, Int32(H), 0, dK + base, Int32(H))
+        }
+    }
+}

@@ -1,0 +1,243 @@
+import Foundation
+
+/// One BERT encoder (hf_bert) with paired forward/backward over views into a shared parameter
+/// and gradient buffer. Pooled output = last hidden state of [CLS]; with a projection head
+/// (`encode_proj`) a Linear(hidden, projection_dim) follows.
+public final class BertEncoder {
+    public let config: BertConfig
+    public let layout: BertLayout
+    public let parameters: FloatBuffer
+    public let gradients: FloatBuffer
+    /// Dropout probabilities used when a DropoutContext is passed (SR-DPR's `dropout` sets both).
+    public var hiddenDropout: Float
+    public var attentionDropout: Float
+    /// Threads for the non-BLAS loops and the per-head attention loop.
+    public var threads: Int = 2 { didSet { Parallel.threads = threads } }
+
+    private var training: BertActivations?
+    private var inference: BertActivations?
+    // What the kept activations belong to, for backward.
+    private var keptBatch: TokenBatch?
+    private var keptDropout: DropoutContext?
+    private var keptRowOffset = 0
+    private var pooledBuffer: [Float] = []
+
+    /// Embedding size: projection_dim when the head exists, else hidden_size.
+    public var outputDim: Int { layout.projectionDim > 0 ? layout.projectionDim : config.hiddenSize }
+
+    public init(config: BertConfig, layout: BertLayout, parameters: FloatBuffer, gradients: FloatBuffer) {
+        self.config = config
+        self.layout = layout
+        self.parameters = parameters
+        self.gradients = gradients
+        hiddenDropout = config.hiddenDropout
+        attentionDropout = config.attentionDropout
+    }
+
+    /// An encoder owning its own buffers (tests, `srdpr encode`).
+    public convenience init(config: BertConfig, projectionDim: Int = 0) {
+        var pl = ParameterLayout()
+        let layout = BertLayout(config: config, projectionDim: projectionDim, into: &pl)
+        self.init(config: config, layout: layout, parameters: FloatBuffer(count: pl.totalCount),
+                  gradients: FloatBuffer(count: pl.totalCount))
+    }
+
+    /// Loads a Hugging Face directory (config.json + model.safetensors or pytorch_model.bin).
+    public static func load(directory: URL, weights: URL? = nil) throws -> BertEncoder {
+        let config = try BertConfig.load(directory.appendingPathComponent("config.json"))
+        let encoder = BertEncoder(config: config)
+        let source = try weights.map { try WeightSource.open($0) } ?? WeightSource.open(directory: directory)
+        try source.load(into: encoder.parameters.pointer, layout: encoder.layout)
+        return encoder
+    }
+
+    var P: UnsafeMutablePointer<Float> { parameters.pointer }
+    var G: UnsafeMutablePointer<Float> { gradients.pointer }
+
+    private func activations(for batch: TokenBatch, keep: Bool) -> BertActivations {
+        let tokens = batch.rows * batch.seqLen
+        let attention = batch.rows * config.numHeads * batch.seqLen * batch.seqLen
+        let existing = keep ? training : inference
+        if let a = existing, a.tokens >= tokens, a.attention >= attention, a.headScratchPerThread >= 2 * batch.seqLen * batch.seqLen {
+            return a
+        }
+        let a = BertActivations(config: config, tokens: tokens, attention: attention, seqLen: batch.seqLen,
+                                layerSlots: keep ? config.numLayers : 1, threads: max(threads, 1))
+        if keep { training = a } else { inference = a }
+        return a
+    }
+
+    /// Drops the preallocated activations (e.g. after a larger-than-usual batch).
+    public func releaseActivations() {
+        training = nil
+        inference = nil
+        keptBatch = nil
+    }
+
+    func validate(_ batch: TokenBatch) throws {
+        guard batch.seqLen <= config.maxPositions else {
+            throw ModelError.sequenceTooLong(length: batch.seqLen, maxPositions: config.maxPositions)
+        }
+        for (i, id) in batch.inputIds.enumerated() where id < 0 || Int(id) >= config.vocabSize {
+            throw ModelError.invalidInput("input id \(id) at row \(i / batch.seqLen), position \(i % batch.seqLen) "
+                + "is outside the vocabulary (vocab_size \(config.vocabSize))")
+        }
+    }
+
+    /// Encodes `batch` and returns the embeddings [rows, outputDim]. `dropout` nil = no dropout
+    /// (evaluation); `rowOffset` is the global index of the first row (dropout masks are keyed by
+    /// it). With `keepActivations` the activations stay for `backward`.
+    public func forward(_ batch: TokenBatch, dropout: DropoutContext? = nil, rowOffset: Int = 0,
+                        keepActivations: Bool = true) throws -> [Float] {
+        try validate(batch)
+        if batch.rows == 0 { return [] }
+        let a = activations(for: batch, keep: keepActivations)
+        let c = config, H = c.hiddenSize, I = c.intermediateSize, T = batch.seqLen, B = batch.rows, N = B * T
+        let shape = Attention.Shape(rows: B, seqLen: T, heads: c.numHeads, headDim: c.headDim)
+        let ph = hiddenDropout, pa = attentionDropout
+        func hiddenDrop(_ x: UnsafeMutablePointer<Float>, layer: Int, site: DropoutContext.Site) {
+            guard let d = dropout, ph > 0 else { return }
+            let key = d.key(layer: layer, site: site)
+            for b in 0..<B { DropoutContext.apply(x + b * T * H, count: T * H, rowKey: DropoutContext.rowKey(key, row: rowOffset + b), p: ph) }
+        }
+        batch.inputIds.withUnsafeBufferPointer { ids in
+            batch.attentionMask.withUnsafeBufferPointer { mask in
+                Embeddings.forward(a.embSum, ids: ids.baseAddress!, tokens: N, seqLen: T, word: P + layout.wordEmb,
+                                   position: P + layout.posEmb, type: P + layout.typeEmb, hidden: H)
+                LayerNorm.forward(a.x0, mean: a.embMean, rstd: a.embRstd, a.embSum, gamma: P + layout.embLnG,
+                                  beta: P + layout.embLnB, rows: N, dim: H, eps: c.layerNormEps)
+                hiddenDrop(a.x0, layer: 0, site: .embeddings)
+                var input = UnsafeMutablePointer(a.x0)
+                for (l, w) in layout.layers.enumerated() {
+                    let A = a.layers[keepActivations ? l : 0]
+                    // Self-attention.
+                    Linear.forward(A.q, input, P + w.queryW, P + w.queryB, rows: N, inDim: H, outDim: H)
+                    Linear.forward(A.k, input, P + w.keyW, P + w.keyB, rows: N, inDim: H, outDim: H)
+                    Linear.forward(A.v, input, P + w.valueW, P + w.valueB, rows: N, inDim: H, outDim: H)
+                    let attnKey = (dropout != nil && pa > 0) ? dropout!.key(layer: l, site: .attentionProbs) : nil
+                    Attention.forward(ctx: A.ctx, probs: A.probs, q: A.q, k: A.k, v: A.v, mask: mask.baseAddress!, shape: shape,
+                                      dropoutKey: attnKey, p: pa, rowOffset: rowOffset, scratch: a.headScratch,
+                                      scratchPerThread: a.headScratchPerThread, threads: threads)
+                    Linear.forward(a.s1, A.ctx, P + w.attnOutW, P + w.attnOutB, rows: N, inDim: H, outDim: H)
+                    hiddenDrop(a.s1, layer: l, site: .attentionOutput)
+                    for i in 0..<(N * H) { A.r1[i] = a.s1[i] + input[i] }
+                    LayerNorm.forward(A.h1, mean: A.mean1, rstd: A.rstd1, A.r1, gamma: P + w.ln1G, beta: P + w.ln1B,
+                                      rows: N, dim: H, eps: c.layerNormEps)
+                    // Feed-forward.
+                    Linear.forward(A.f1, A.h1, P + w.interW, P + w.interB, rows: N, inDim: H, outDim: I)
+                    GELU.forward(a.g, A.f1, count: N * I)
+                    Linear.forward(a.s1, a.g, P + w.outW, P + w.outB, rows: N, inDim: I, outDim: H)
+                    hiddenDrop(a.s1, layer: l, site: .ffnOutput)
+                    for i in 0..<(N * H) { A.r2[i] = a.s1[i] + A.h1[i] }
+                    LayerNorm.forward(A.out, mean: A.mean2, rstd: A.rstd2, A.r2, gamma: P + w.ln2G, beta: P + w.ln2B,
+                                      rows: N, dim: H, eps: c.layerNormEps)
+                    input = A.out
+                }
+            }
+        }
+        let last = a.layers[keepActivations ? c.numLayers - 1 : 0].out
+        pooledBuffer = [Float](repeating: 0, count: B * H)
+        for b in 0..<B { for i in 0..<H { pooledBuffer[b * H + i] = last[b * T * H + i] } }
+        if keepActivations {
+            keptBatch = batch
+            keptDropout = dropout
+            keptRowOffset = rowOffset
+        } else {
+            keptBatch = nil
+        }
+        guard let pw = layout.projW, let pb = layout.projB else { return pooledBuffer }
+        var out = [Float](repeating: 0, count: B * layout.projectionDim)
+        pooledBuffer.withUnsafeBufferPointer { x in
+            out.withUnsafeMutableBufferPointer { y in
+                Linear.forward(y.baseAddress!, x.baseAddress!, P + pw, P + pb, rows: B, inDim: H, outDim: layout.projectionDim)
+            }
+        }
+        return out
+    }
+
+    /// The last hidden state [rows, seqLen, hidden] of the last forward that kept activations.
+    public func lastHiddenState() -> [Float] {
+        guard let batch = keptBatch, let a = training else { return [] }
+        let n = batch.rows * batch.seqLen * config.hiddenSize
+        return Array(UnsafeBufferPointer(start: a.layers[config.numLayers - 1].out, count: n))
+    }
+
+    /// Back-propagates dL/d(embeddings) [rows, outputDim] of the last kept forward, adding the
+    /// parameter gradients into `gradients`.
+    public func backward(_ dEmbeddings: [Float]) throws {
+        guard let batch = keptBatch, let a = training else {
+            throw ModelError.invalidInput("backward needs a forward with keepActivations first")
+        }
+        let c = config, H = c.hiddenSize, I = c.intermediateSize, T = batch.seqLen, B = batch.rows, N = B * T
+        guard dEmbeddings.count == B * outputDim else {
+            throw ModelError.invalidInput("embedding gradient has \(dEmbeddings.count) values, expected \(B) x \(outputDim)")
+        }
+        let shape = Attention.Shape(rows: B, seqLen: T, heads: c.numHeads, headDim: c.headDim)
+        let dropout = keptDropout, rowOffset = keptRowOffset
+        let ph = hiddenDropout, pa = attentionDropout
+        func hiddenDrop(_ x: UnsafeMutablePointer<Float>, layer: Int, site: DropoutContext.Site) {
+            guard let d = dropout, ph > 0 else { return }
+            let key = d.key(layer: layer, site: site)
+            for b in 0..<B { DropoutContext.apply(x + b * T * H, count: T * H, rowKey: DropoutContext.rowKey(key, row: rowOffset + b), p: ph) }
+        }
+        // dOut of the last layer: zero except the [CLS] rows.
+        var dOut = a.dA, dIn = a.dB
+        dOut.update(repeating: 0, count: N * H)
+        if let pw = layout.projW, let pb = layout.projB {
+            var dPooled = [Float](repeating: 0, count: B * H)
+            pooledBuffer.withUnsafeBufferPointer { x in
+                dEmbeddings.withUnsafeBufferPointer { dy in
+                    dPooled.withUnsafeMutableBufferPointer { dx in
+                        Linear.backward(dInput: dx.baseAddress!, dWeight: G + pw, dBias: G + pb, dOut: dy.baseAddress!,
+                                        input: x.baseAddress!, weight: P + pw, rows: B, inDim: H, outDim: layout.projectionDim)
+                    }
+                }
+            }
+            for b in 0..<B { for i in 0..<H { dOut[b * T * H + i] = dPooled[b * H + i] } }
+        } else {
+            for b in 0..<B { for i in 0..<H { dOut[b * T * H + i] = dEmbeddings[b * H + i] } }
+        }
+        for l in stride(from: c.numLayers - 1, through: 0, by: -1) {
+            let w = layout.layers[l], A = a.layers[l]
+            let input = l == 0 ? a.x0 : a.layers[l - 1].out
+            // Output LayerNorm, FFN dropout and residual.
+            LayerNorm.backward(dInput: a.s1, dGamma: G + w.ln2G, dBeta: G + w.ln2B, dOut: dOut, input: A.r2,
+                               gamma: P + w.ln2G, mean: A.mean2, rstd: A.rstd2, rows: N, dim: H)
+            a.s2.update(from: a.s1, count: N * H)
+            hiddenDrop(a.s2, layer: l, site: .ffnOutput)
+            // Feed-forward: recompute GELU(f1) instead of keeping it.
+            GELU.forward(a.g, A.f1, count: N * I)
+            Linear.backward(dInput: a.dg, dWeight: G + w.outW, dBias: G + w.outB, dOut: a.s2, input: a.g,
+                            weight: P + w.outW, rows: N, inDim: I, outDim: H)
+            GELU.backward(a.dg, dOut: a.dg, input: A.f1, count: N * I)
+            Linear.backward(dInput: a.s1, dWeight: G + w.interW, dBias: G + w.interB, dOut: a.dg, input: A.h1,
+                            weight: P + w.interW, rows: N, inDim: H, outDim: I, accumulateInput: true)
+            // Attention LayerNorm, dropout and residual: dIn starts as the residual's gradient.
+            LayerNorm.backward(dInput: dIn, dGamma: G + w.ln1G, dBeta: G + w.ln1B, dOut: a.s1, input: A.r1,
+                               gamma: P + w.ln1G, mean: A.mean1, rstd: A.rstd1, rows: N, dim: H)
+            a.s2.update(from: dIn, count: N * H)
+            hiddenDrop(a.s2, layer: l, site: .attentionOutput)
+            Linear.backward(dInput: a.s3, dWeight: G + w.attnOutW, dBias: G + w.attnOutB, dOut: a.s2, input: A.ctx,
+                            weight: P + w.attnOutW, rows: N, inDim: H, outDim: H)
+            let attnKey = (dropout != nil && pa > 0) ? dropout!.key(layer: l, site: .attentionProbs) : nil
+            Attention.backward(dQ: a.s4, dK: a.s5, dV: a.s1, dCtx: a.s3, probs: A.probs, q: A.q, k: A.k, v: A.v,
+                               shape: shape, dropoutKey: attnKey, p: pa, rowOffset: rowOffset, scratch: a.headScratch,
+                               scratchPerThread: a.headScratchPerThread, threads: threads)
+            Linear.backward(dInput: dIn, dWeight: G + w.queryW, dBias: G + w.queryB, dOut: a.s4, input: input,
+                            weight: P + w.queryW, rows: N, inDim: H, outDim: H, accumulateInput: true)
+            Linear.backward(dInput: dIn, dWeight: G + w.keyW, dBias: G + w.keyB, dOut: a.s5, input: input,
+                            weight: P + w.keyW, rows: N, inDim: H, outDim: H, accumulateInput: true)
+            Linear.backward(dInput: dIn, dWeight: G + w.valueW, dBias: G + w.valueB, dOut: a.s1, input: input,
+                            weight: P + w.valueW, rows: N, inDim: H, outDim: H, accumulateInput: true)
+            swap(&dOut, &dIn)
+        }
+        // Embeddings: dropout, LayerNorm, scatter into the tables.
+        hiddenDrop(dOut, layer: 0, site: .embeddings)
+        LayerNorm.backward(dInput: dIn, dGamma: G + layout.embLnG, dBeta: G + layout.embLnB, dOut: dOut, input: a.embSum,
+                           gamma: P + layout.embLnG, mean: a.embMean, rstd: a.embRstd, rows: N, dim: H)
+        batch.inputIds.withUnsafeBufferPointer { ids in
+            Embeddings.backward(dWord: G + layout.wordEmb, dPosition: G + layout.posEmb, dType: G + layout.typeEmb,
+                                dOut: dIn, ids: ids.baseAddress!, tokens: N, seqLen: T, hidden: H)
+        }
+    }
+}

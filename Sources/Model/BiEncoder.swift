@@ -1,0 +1,139 @@
+import Foundation
+
+/// DPR bi-encoder: a question encoder and a context encoder (both BERT, same config), their
+/// parameters `question_model.*` then `ctx_model.*` in ONE contiguous buffer, gradients in a
+/// second buffer of the same layout (one all-reduce, one optimizer loop, one checkpoint write).
+///
+/// A step, without grad cache: `encode` (keeps activations) → loss and dL/d(embeddings) →
+/// `backward`. With grad cache (`chunkSize`), `encode` runs chunk by chunk without keeping
+/// activations and `backward` re-encodes each chunk with the same dropout masks before
+/// back-propagating its slice of dL/d(embeddings). Encode all questions (or all contexts) of a
+/// step in one call: a later `encode` of the same side replaces the kept activations.
+public final class BiEncoder {
+    public enum Side: Int, Sendable { case question = 0, context = 1 }
+
+    public let config: BertConfig
+    public let layout: ParameterLayout
+    public let parameters: FloatBuffer
+    public let gradients: FloatBuffer
+    public let question: BertEncoder
+    public let context: BertEncoder
+    /// `fix_ctx_encoder`: the context encoder is used without gradients and never updated.
+    public var fixContextEncoder: Bool
+    /// Seed of the dropout masks (with the step, side and row they make each mask).
+    public var seed: UInt64
+
+    public init(config: BertConfig, projectionDim: Int = 0, fixContextEncoder: Bool = false, seed: UInt64 = 12345) {
+        self.config = config
+        var pl = ParameterLayout()
+        let q = BertLayout(config: config, projectionDim: projectionDim, prefix: "question_model.", into: &pl)
+        let c = BertLayout(config: config, projectionDim: projectionDim, prefix: "ctx_model.", into: &pl)
+        layout = pl
+        parameters = FloatBuffer(count: pl.totalCount)
+        gradients = FloatBuffer(count: pl.totalCount)
+        question = BertEncoder(config: config, layout: q, parameters: parameters, gradients: gradients)
+        context = BertEncoder(config: config, layout: c, parameters: parameters, gradients: gradients)
+        self.fixContextEncoder = fixContextEncoder
+        self.seed = seed
+    }
+
+    /// Both encoders initialised from one Hugging Face directory (`pretrained_model_cfg`).
+    /// The projection head, absent from a plain BERT, starts from PyTorch's nn.Linear init.
+    public static func load(directory: URL, projectionDim: Int = 0, fixContextEncoder: Bool = false,
+                            seed: UInt64 = 12345) throws -> BiEncoder {
+        let config = try BertConfig.load(directory.appendingPathComponent("config.json"))
+        let model = BiEncoder(config: config, projectionDim: projectionDim, fixContextEncoder: fixContextEncoder, seed: seed)
+        let source = try WeightSource.open(directory: directory)
+        let head: Set<String> = ["encode_proj.weight", "encode_proj.bias"]
+        for encoder in [model.question, model.context] {
+            try source.load(into: model.parameters.pointer, layout: encoder.layout, optional: head)
+        }
+        if projectionDim > 0 { model.initialiseProjectionHeads() }
+        return model
+    }
+
+    /// nn.Linear's default init: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias (seeded).
+    public func initialiseProjectionHeads() {
+        var state = seed ^ 0x5DEE_CE66
+        let bound = 1 / Float(config.hiddenSize).squareRoot()
+        for encoder in [question, context] {
+            guard let w = encoder.layout.projW, let b = encoder.layout.projB else { continue }
+            for i in 0..<(encoder.layout.projectionDim * config.hiddenSize + encoder.layout.projectionDim) {
+                state = DropoutContext.mix(state)
+                let u = Float(state >> 40) / 16_777_216
+                parameters.pointer[(i < encoder.layout.projectionDim * config.hiddenSize ? w + i : b + i - encoder.layout.projectionDim * config.hiddenSize)] = (2 * u - 1) * bound
+            }
+        }
+    }
+
+    public func encoder(_ side: Side) -> BertEncoder { side == .question ? question : context }
+
+    /// Sets `dropout` (hidden and attention, SR-DPR's single `dropout` setting) on both encoders.
+    public func setDropout(_ p: Float) {
+        for e in [question, context] {
+            e.hiddenDropout = p
+            e.attentionDropout = p
+        }
+    }
+
+    public var threads: Int {
+        get { question.threads }
+        set { question.threads = newValue; context.threads = newValue }
+    }
+
+    public func zeroGradients() { gradients.zero() }
+
+    /// Whether `side` gets gradients (false for the context encoder with fix_ctx_encoder).
+    public func isTrainable(_ side: Side) -> Bool { !(side == .context && fixContextEncoder) }
+
+    func dropoutContext(_ side: Side, step: Int, train: Bool) -> DropoutContext? {
+        train ? DropoutContext(seed: seed, step: UInt64(step), stream: UInt64(side.rawValue)) : nil
+    }
+
+    /// Embeddings [rows, outputDim] of `batch`. `train` turns dropout on (masks keyed by seed,
+    /// `step`, side and global row `rowOffset + r`). `chunkSize` > 0 = grad cache: encode in
+    /// chunks of that many rows, keeping no activations.
+    public func encode(_ side: Side, _ batch: TokenBatch, step: Int = 0, train: Bool = true, rowOffset: Int = 0,
+                       chunkSize: Int? = nil) throws -> [Float] {
+        let e = encoder(side)
+        let dropout = dropoutContext(side, step: step, train: train)
+        guard let chunk = chunkSize, chunk > 0 else {
+            return try e.forward(batch, dropout: dropout, rowOffset: rowOffset, keepActivations: isTrainable(side))
+        }
+        var out = [Float]()
+        out.reserveCapacity(batch.rows * e.outputDim)
+        for start in stride(from: 0, to: batch.rows, by: chunk) {
+            let part = batch.rows(start..<min(start + chunk, batch.rows))
+            out += try e.forward(part, dropout: dropout, rowOffset: rowOffset + start, keepActivations: false)
+        }
+        return out
+    }
+
+    /// Adds d(loss)/d(parameters) of `side` into `gradients`, given dL/d(embeddings) of the batch
+    /// last passed to `encode` (same step, rowOffset and chunkSize). No-op for a fixed context encoder.
+    public func backward(_ side: Side, _ batch: TokenBatch, dEmbeddings: [Float], step: Int = 0, train: Bool = true,
+                         rowOffset: Int = 0, chunkSize: Int? = nil) throws {
+        guard isTrainable(side) else { return }
+        let e = encoder(side)
+        guard dEmbeddings.count == batch.rows * e.outputDim else {
+            throw ModelError.invalidInput("dEmbeddings has \(dEmbeddings.count) values, expected \(batch.rows) x \(e.outputDim)")
+        }
+        guard let chunk = chunkSize, chunk > 0 else {
+            try e.backward(dEmbeddings)
+            return
+        }
+        let dropout = dropoutContext(side, step: step, train: train)
+        let d = e.outputDim
+        for start in stride(from: 0, to: batch.rows, by: chunk) {
+            let end = min(start + chunk, batch.rows)
+            _ = try e.forward(batch.rows(start..<end), dropout: dropout, rowOffset: rowOffset + start, keepActivations: true)
+            try e.backward(Array(dEmbeddings[(start * d)..<(end * d)]))
+        }
+    }
+
+    /// Writes one encoder as a Hugging Face directory (model.safetensors, config.json and the
+    /// tokenizer files copied from `tokenizerFrom`) that `BertModel.from_pretrained` loads.
+    public func save(_ side: Side, to directory: URL, tokenizerFrom: URL?) throws {
+        try encoder(side).save(to: directory, tokenizerFrom: tokenizerFrom)
+    }
+}

@@ -1,0 +1,56 @@
+/// Dropout with masks that are a pure function of (seed, step, encoder, layer, site, global row,
+/// element): a counter-based generator, not a stream. Re-encoding a chunk (grad cache), encoding
+/// the same rows in other chunk sizes, or resuming from a checkpoint gives the same masks.
+public struct DropoutContext: Sendable {
+    public var seed: UInt64
+    public var step: UInt64
+    /// 0 for the question encoder, 1 for the context encoder (any value that tells streams apart).
+    public var stream: UInt64
+
+    public init(seed: UInt64, step: UInt64, stream: UInt64) {
+        self.seed = seed
+        self.step = step
+        self.stream = stream
+    }
+
+    /// Sites inside one layer where dropout is applied.
+    enum Site: UInt64 { case embeddings = 1, attentionProbs = 2, attentionOutput = 3, ffnOutput = 4 }
+
+    func key(layer: Int, site: Site) -> UInt64 {
+        var h = Self.mix(seed ^ 0x9E37_79B9_7F4A_7C15)
+        h = Self.mix(h ^ step)
+        h = Self.mix(h ^ (stream &* 0xD6E8_FEB8_6659_FD93))
+        h = Self.mix(h ^ UInt64(layer + 1) &* 0xA076_1D64_78BD_642F)
+        return Self.mix(h ^ site.rawValue)
+    }
+
+    /// The key of one sequence (row) for one site.
+    static func rowKey(_ key: UInt64, row: Int) -> UInt64 { mix(key ^ (UInt64(row) &* 0xE703_7ED1_A0B4_28DB)) }
+
+    /// SplitMix64's finaliser: a bijective avalanche mix.
+    @inline(__always) static func mix(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Multiplies `count` values of one row in place by mask / (1 - p); index is the element's
+    /// position inside the row. One hash gives four 16-bit uniforms (elements 4k..4k+3 of the row).
+    @inline(__always) static func apply(_ x: UnsafeMutablePointer<Float>, count: Int, rowKey: UInt64, p: Float, start: Int = 0) {
+        let threshold = UInt64(Double(p) * 65_536.0)  // keep when the 16-bit uniform >= p
+        let scale = 1 / (1 - p)
+        var i = 0
+        while i < count {
+            let index = start + i
+            let group = index >> 2
+            let bits = mix(rowKey &+ UInt64(group))
+            let lanes = min(4 - (index & 3), count - i)
+            for lane in 0..<lanes {
+                let u = (bits >> UInt64(16 * ((index + lane) & 3))) & 0xffff
+                x[i + lane] = u >= threshold ? x[i + lane] * scale : 0
+            }
+            i += lanes
+        }
+    }
+}

@@ -1,0 +1,24 @@
+/// One owned, zero-initialised allocation of Float32 (parameters, gradients or activations), as
+/// llm.c does it: allocate once, hand out named views (pointer + count) into it.
+public final class FloatBuffer {
+    public let pointer: UnsafeMutablePointer<Float>
+    public let count: Int
+
+    public init(count: Int) {
+        self.count = count
+        pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+        pointer.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    deinit { pointer.deallocate() }
+
+    public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
+
+    public func zero() { pointer.update(repeating: 0, count: count) }
+
+    /// A view of `slot` (offset and count in elements).
+    public func view(_ slot: TensorSlot) -> UnsafeMutablePointer<Float> { pointer + slot.offset }
+
+    public func array(_ range: Range<Int>) -> [Float] { Array(buffer[range]) }
+    public func toArray() -> [Float] { Array(buffer) }
+}

@@ -1,0 +1,135 @@
+import Data
+import Foundation
+
+/// Reads `pytorch_model.bin` (`torch.save` of a state dict): a zip with `<prefix>/data.pkl` and
+/// raw storages `<prefix>/data/<key>`. The pickle is read by the Data module's safe reader with
+/// its `.torchCheckpoint` policy: the few globals a state dict uses (`collections.OrderedDict`,
+/// `torch._utils._rebuild_tensor_v2`, `torch.*Storage`) stay symbolic, nothing is imported or
+/// executed, and any other global is refused.
+public struct TorchCheckpoint {
+    public struct TensorRef {
+        public var storageKey: String
+        public var dtype: String
+        public var offset: Int
+        public var shape: [Int]
+        public var stride: [Int]
+    }
+
+    public let path: String
+    public let tensors: [String: TensorRef]
+    private let archive: ZipArchive
+    private let prefix: String
+
+    public var names: [String] { tensors.keys.sorted() }
+
+    public init(url: URL) throws {
+        path = url.path
+        archive = try ZipArchive(url: url)
+        guard let pkl = archive.order.first(where: { $0.hasSuffix("/data.pkl") || $0 == "data.pkl" }) else {
+            throw ModelError.malformedWeights(file: path, offset: 0, reason: "no data.pkl in the zip (not a torch.save checkpoint?)")
+        }
+        prefix = String(pkl.dropLast("data.pkl".count))
+        let range = try archive.dataRange(pkl)
+        let root: PickleValue
+        do {
+            root = try PickleReader.read([UInt8](archive.bytes[range]), policy: .torchCheckpoint)
+        } catch {
+            throw ModelError.malformedWeights(file: "\(path):\(pkl)", offset: range.lowerBound, reason: "\(error)")
+        }
+        tensors = try Self.collectTensors(root, file: "\(path):\(pkl)")
+    }
+
+    private static let storageDTypes: [String: String] = [
+        "FloatStorage": "F32", "DoubleStorage": "F64", "HalfStorage": "F16", "BFloat16Storage": "BF16",
+        "LongStorage": "I64", "IntStorage": "I32",
+    ]
+
+    private static func collectTensors(_ root: PickleValue, file: String) throws -> [String: TensorRef] {
+        let items: [PickleDictEntry]
+        switch root {
+        case .dict(let entries): items = entries
+        case .object(let o): items = o.items
+        default:
+            throw ModelError.malformedWeights(file: file, offset: 0, reason: "the pickle is not a state dict (a dict of tensors)")
+        }
+        var out: [String: TensorRef] = [:]
+        for entry in items {
+            guard case .string(let name) = entry.key, var call = Self.rebuildCall(entry.value) else { continue }
+            // _rebuild_parameter(tensor, requires_grad, hooks) wraps a _rebuild_tensor_v2 call.
+            if call.function == "_rebuild_parameter" {
+                guard let first = call.arguments.first, let inner = Self.rebuildCall(first) else { continue }
+                call = inner
+            }
+            let a = call.arguments
+            guard a.count >= 4, case .persistentID(.tuple(let p)) = a[0], p.count >= 3,
+                  case .global(_, let storageType) = p[1], case .string(let key) = p[2],
+                  case .int(let offset) = a[1], case .tuple(let sizeValues) = a[2], case .tuple(let strideValues) = a[3]
+            else {
+                throw ModelError.malformedWeights(file: file, offset: 0, reason: "tensor \(name) is not a (storage, offset, size, stride) rebuild")
+            }
+            guard let dtype = storageDTypes[storageType] else {
+                throw ModelError.unsupportedDType(file: file, name: name, dtype: storageType)
+            }
+            let shape = sizeValues.compactMap(Self.intValue), stride = strideValues.compactMap(Self.intValue)
+            guard shape.count == sizeValues.count, stride.count == shape.count else {
+                throw ModelError.malformedWeights(file: file, offset: 0, reason: "size or stride of \(name) is not a tuple of ints")
+            }
+            out[name] = TensorRef(storageKey: key, dtype: dtype, offset: offset, shape: shape, stride: stride)
+        }
+        return out
+    }
+
+    private static func intValue(_ v: PickleValue) -> Int? {
+        if case .int(let n) = v { return n }
+        return nil
+    }
+
+    /// `torch._utils.<function>(args...)` kept symbolic by the pickle reader, if `value` is one.
+    private static func rebuildCall(_ value: PickleValue) -> (function: String, arguments: [PickleValue])? {
+        guard case .object(let o) = value, case .global(let module, let function) = o.callable, module == "torch._utils",
+              case .tuple(let args) = o.arguments else { return nil }
+        return (function, args)
+    }
+
+    /// The named tensor as Float32 (strided views are gathered).
+    public func tensor(_ name: String) throws -> LoadedTensor {
+        guard let ref = tensors[name] else { throw ModelError.missingTensor(file: path, name: name) }
+        let range = try archive.dataRange("\(prefix)data/\(ref.storageKey)")
+        guard let size = SafetensorsFile.elementSize(ref.dtype) else {
+            throw ModelError.unsupportedDType(file: path, name: name, dtype: ref.dtype)
+        }
+        let storageCount = range.count / size
+        let count = ref.shape.reduce(1, *)
+        // Highest element index the view touches must lie inside the storage.
+        let last = ref.offset + zip(ref.shape, ref.stride).reduce(0) { $0 + max($1.0 - 1, 0) * $1.1 }
+        guard count == 0 || (ref.offset >= 0 && last < storageCount) else {
+            throw ModelError.malformedWeights(file: path, offset: range.lowerBound,
+                reason: "tensor \(name) reads element \(last) of storage \(ref.storageKey), which has \(storageCount) (truncated?)")
+        }
+        let storage = try archive.bytes.withUnsafeBytes { raw in
+            try TensorDecoding.decode(raw, at: range.lowerBound, count: storageCount, dtype: ref.dtype, file: path, name: name)
+        }
+        var contiguous = true
+        var expected = 1
+        for d in stride(from: ref.shape.count - 1, through: 0, by: -1) {
+            if ref.shape[d] != 1 && ref.stride[d] != expected { contiguous = false }
+            expected *= ref.shape[d]
+        }
+        if contiguous { return LoadedTensor(shape: ref.shape, floats: Array(storage[ref.offset..<(ref.offset + count)])) }
+        var out = [Float](repeating: 0, count: count)
+        var index = [Int](repeating: 0, count: ref.shape.count)
+        for i in 0..<count {
+            var s = ref.offset
+            for d in 0..<index.count { s += index[d] * ref.stride[d] }
+            out[i] = storage[s]
+            var d = index.count - 1
+            while d >= 0 {
+                index[d] += 1
+                if index[d] < ref.shape[d] { break }
+                index[d] = 0
+                d -= 1
+            }
+        }
+        return LoadedTensor(shape: ref.shape, floats: out)
+    }
+}

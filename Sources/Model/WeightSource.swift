@@ -1,0 +1,62 @@
+import Foundation
+
+/// A weight file of a Hugging Face directory: `model.safetensors` or `pytorch_model.bin`.
+public enum WeightSource {
+    case safetensors(SafetensorsFile)
+    case torch(TorchCheckpoint)
+
+    public static func open(_ url: URL) throws -> WeightSource {
+        if url.pathExtension == "safetensors" { return .safetensors(try SafetensorsFile(url: url)) }
+        return .torch(try TorchCheckpoint(url: url))
+    }
+
+    /// Finds the weights of a directory, preferring `model.safetensors`.
+    public static func open(directory: URL) throws -> WeightSource {
+        for name in ["model.safetensors", "pytorch_model.bin"] {
+            let url = directory.appendingPathComponent(name)
+            if FileManager.default.fileExists(atPath: url.path) { return try open(url) }
+        }
+        throw ModelError.missingFile("\(directory.path)/model.safetensors (or pytorch_model.bin): no weights in the model directory")
+    }
+
+    public var path: String {
+        switch self {
+        case .safetensors(let f): return f.path
+        case .torch(let f): return f.path
+        }
+    }
+
+    public var names: [String] {
+        switch self {
+        case .safetensors(let f): return f.names
+        case .torch(let f): return f.names
+        }
+    }
+
+    public func tensor(_ name: String) throws -> LoadedTensor {
+        switch self {
+        case .safetensors(let f): return try f.tensor(name)
+        case .torch(let f): return try f.tensor(name)
+        }
+    }
+
+    /// Copies every tensor of `layout` into `params`. File names may carry a prefix (`bert.`,
+    /// or `filePrefix` such as `question_model.`); `pooler.*`, `embeddings.position_ids` and other
+    /// non-parameters are ignored. Missing or mis-shaped tensors are reported by name.
+    public func load(into params: UnsafeMutablePointer<Float>, layout: BertLayout, filePrefix: String = "",
+                     optional: Set<String> = []) throws {
+        let available = Set(names)
+        for slot in layout.slots {
+            let candidates = [filePrefix + slot.name, filePrefix + "bert." + slot.name, "bert." + slot.name, slot.name]
+            guard let name = candidates.first(where: { available.contains($0) }) else {
+                if optional.contains(slot.name) { continue }
+                throw ModelError.missingTensor(file: path, name: filePrefix + slot.name)
+            }
+            let t = try tensor(name)
+            guard t.shape == slot.shape else {
+                throw ModelError.shapeMismatch(file: path, name: name, expected: slot.shape, found: t.shape)
+            }
+            t.floats.withUnsafeBufferPointer { (params + slot.offset).update(from: $0.baseAddress!, count: slot.count) }
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import Model
+import TestSupport
+import XCTest
+
+/// tiny-bert forward and backward against PyTorch (fixtures/model_forward_backward.safetensors),
+/// with the weights read from model.safetensors and from pytorch_model.bin.
+final class ForwardBackwardParityTests: XCTestCase {
+    func batch(_ f: SafetensorsFile) throws -> TokenBatch {
+        let ids = try f.integers("input_ids"), mask = try f.integers("attention_mask")
+        let shape = f.entries["input_ids"]!.shape
+        return try TokenBatch(inputIds: ids.map(Int32.init), attentionMask: mask.map(Int32.init), rows: shape[0], seqLen: shape[1])
+    }
+
+    func check(weights: String) throws {
+        let dir = Fixtures.url("tiny-bert")
+        let encoder = try BertEncoder.load(directory: dir, weights: dir.appendingPathComponent(weights))
+        let f = try SafetensorsFile(url: Fixtures.url("model_forward_backward.safetensors"))
+        let b = try batch(f)
+        let pooled = try encoder.forward(b)
+        let hidden = encoder.lastHiddenState()
+
+        let expectedHidden = try f.tensor("last_hidden_state").floats
+        let dh = deviation(hidden, expectedHidden)
+        XCTAssertLessThan(dh.maxAbs, 2e-5, "last_hidden_state (\(weights)): \(dh)")
+        let dp = deviation(pooled, try f.tensor("pooled").floats)
+        XCTAssertLessThan(dp.maxAbs, 2e-5, "pooled (\(weights)): \(dp)")
+
+        let R = try f.tensor("R").floats
+        let objective = zip(pooled, R).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+        XCTAssertEqual(objective, try f.tensor("objective").floats[0], accuracy: 1e-3)
+
+        encoder.gradients.zero()
+        try encoder.backward(R)
+        var checked = 0
+        for slot in encoder.layout.slots {
+            let expected = try f.tensor("grad." + slot.name).floats
+            let actual = Array(encoder.gradients.buffer[slot.range])
+            let d = deviation(actual, expected)
+            if slot.name.contains("attention.self.key.bias") {
+                // Mathematically zero (softmax ignores a shift of every key): PyTorch's value is noise.
+                XCTAssertLessThan(d.maxAbs, 1e-5, "grad.\(slot.name) (\(weights)): \(d)")
+            } else {
+                XCTAssertLessThan(d.maxAbs, 1e-4 * max(d.scale, 1e-3), "grad.\(slot.name) (\(weights)): \(d)")
+            }
+            checked += 1
+        }
+        XCTAssertEqual(checked, 5 + 16 * 2)
+    }
+
+    func testParityFromSafetensors() throws { try check(weights: "model.safetensors") }
+    func testParityFromPytorchBin() throws { try check(weights: "pytorch_model.bin") }
+
+    func testBothWeightFormatsAreIdentical() throws {
+        let dir = Fixtures.url("tiny-bert")
+        let a = try BertEncoder.load(directory: dir, weights: dir.appendingPathComponent("model.safetensors"))
+        let b = try BertEncoder.load(directory: dir, weights: dir.appendingPathComponent("pytorch_model.bin"))
+        XCTAssertEqual(a.parameters.toArray(), b.parameters.toArray())
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import Model
+import TestSupport
+import XCTest
+
+/// Grad cache (chunked encoding without activations, then re-encoding per chunk) must give the
+/// same gradients as one full pass, with dropout on: the masks are keyed by global row.
+final class GradCacheTests: XCTestCase {
+    func sequences(_ rows: Int, maxLength: Int, seed: Int) -> [[Int32]] {
+        (0..<rows).map { r in
+            let length = 3 + (r * 7 + seed) % (maxLength - 3)
+            return [101] + (1..<(length - 1)).map { Int32(1000 + (r * 131 + $0 * 17 + seed * 7) % 20000) } + [102]
+        }
+    }
+
+    /// In-batch cross-entropy over Q·Cᵀ (target i for row i) and its gradient: a non-linear loss,
+    /// so the test also needs the chunked embeddings to match.
+    func loss(_ q: [Float], _ c: [Float], rows: Int, ctxRows: Int, dim: Int) -> (Float, [Float], [Float]) {
+        var dq = [Float](repeating: 0, count: q.count), dc = [Float](repeating: 0, count: c.count)
+        var total: Float = 0
+        for i in 0..<rows {
+            var s = (0..<ctxRows).map { j in (0..<dim).reduce(Float(0)) { $0 + q[i * dim + $1] * c[j * dim + $1] } }
+            let m = s.max()!
+            let z = s.reduce(Float(0)) { $0 + expf($1 - m) }
+            total += -(s[i] - m - logf(z))
+            s = s.map { expf($0 - m) / z }
+            s[i] -= 1
+            for j in 0..<ctxRows {
+                let g = s[j] / Float(rows)
+                for k in 0..<dim {
+                    dq[i * dim + k] += g * c[j * dim + k]
+                    dc[j * dim + k] += g * q[i * dim + k]
+                }
+            }
+        }
+        return (total / Float(rows), dq, dc)
+    }
+
+    func step(_ model: BiEncoder, q: TokenBatch, c: TokenBatch, chunk: Int?) throws -> (Float, [Float], [Float]) {
+        model.zeroGradients()
+        let qe = try model.encode(.question, q, step: 7, train: true, chunkSize: chunk)
+        let ce = try model.encode(.context, c, step: 7, train: true, chunkSize: chunk)
+        let (l, dq, dc) = loss(qe, ce, rows: q.rows, ctxRows: c.rows, dim: model.question.outputDim)
+        try model.backward(.question, q, dEmbeddings: dq, step: 7, train: true, chunkSize: chunk)
+        try model.backward(.context, c, dEmbeddings: dc, step: 7, train: true, chunkSize: chunk)
+        return (l, qe + ce, model.gradients.toArray())
+    }
+
+    func testGradCacheMatchesFullPassWithDropout() throws {
+        let model = try BiEncoder.load(directory: Fixtures.url("tiny-bert"), projectionDim: 0)
+        model.setDropout(0.1)
+        let q = try TokenBatch(sequences: sequences(5, maxLength: 9, seed: 1))
+        let c = try TokenBatch(sequences: sequences(7, maxLength: 14, seed: 2))
+        let (refLoss, refEmb, refGrad) = try step(model, q: q, c: c, chunk: nil)
+        // Dropout is really on: an evaluation pass gives other embeddings.
+        let evalEmb = try model.encode(.question, q, train: false)
+        XCTAssertGreaterThan(deviation(evalEmb, Array(refEmb[0..<evalEmb.count])).maxAbs, 1e-3)
+
+        for chunk in [1, 2, 3] {
+            let (l, emb, grad) = try step(model, q: q, c: c, chunk: chunk)
+            XCTAssertEqual(l, refLoss, accuracy: 1e-5 * max(1, abs(refLoss)), "loss, chunk \(chunk)")
+            XCTAssertLessThan(deviation(emb, refEmb).maxAbs, 1e-5, "embeddings, chunk \(chunk)")
+            for slot in model.layout.slots {
+                let d = deviation(Array(grad[slot.range]), Array(refGrad[slot.range]))
+                // Mathematically zero gradients (SPEC §6): key biases, and the context encoder's last
+                // output LayerNorm bias (it shifts every score of a row by the same amount).
+                if slot.name.contains("attention.self.key.bias")
+                    || slot.name == "ctx_model.encoder.layer.\(model.config.numLayers - 1).output.LayerNorm.bias" {
+                    XCTAssertLessThan(d.maxAbs, 1e-6, "\(slot.name), chunk \(chunk): \(d)")
+                } else {
+                    XCTAssertLessThanOrEqual(d.maxAbs, 1e-5 * d.scale, "\(slot.name), chunk \(chunk): \(d)")
+                }
+            }
+        }
+    }
+
+    func testFixedContextEncoderGetsNoGradient() throws {
+        let model = try BiEncoder.load(directory: Fixtures.url("tiny-bert"), fixContextEncoder: true)
+        let q = try TokenBatch(sequences: sequences(3, maxLength: 8, seed: 3))
+        let c = try TokenBatch(sequences: sequences(4, maxLength: 10, seed: 4))
+        let (_, _, grad) = try step(model, q: q, c: c, chunk: nil)
+        let ctxRange = model.context.layout.range, qRange = model.question.layout.range
+        XCTAssertTrue(grad[ctxRange].allSatisfy { $0 == 0 })
+        XCTAssertTrue(grad[qRange].contains { $0 != 0 })
+    }
+}

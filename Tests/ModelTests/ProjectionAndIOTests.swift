@@ -1,0 +1,62 @@
+import Foundation
+import Model
+import TestSupport
+import XCTest
+
+final class ProjectionAndIOTests: XCTestCase {
+    /// Linear(64, 16) projection head against PyTorch (fixtures/projection.safetensors).
+    func testProjectionParity() throws {
+        let f = try SafetensorsFile(url: Fixtures.url("projection.safetensors"))
+        let x = try f.tensor("input").floats, w = try f.tensor("weight").floats, b = try f.tensor("bias").floats
+        let out = ProjectionHead.forward(input: x, weight: w, bias: b, rows: 3, inDim: 64, outDim: 16)
+        let d = deviation(out, try f.tensor("output").floats)
+        XCTAssertLessThan(d.maxAbs, 1e-5, "\(d)")
+        // The fixture's upstream gradient dOut [3, 16] is not stored; recover it from grad.weight =
+        // dOutᵀ·input (input has full row rank 3), then check grad.input and grad.bias against it
+        // and grad.weight as a round trip.
+        let gw = try f.tensor("grad.weight").floats
+        let dOut = recoverUpstream(gradWeight: gw, input: x, rows: 3, inDim: 64, outDim: 16)
+        let g = ProjectionHead.backward(dOut: dOut, input: x, weight: w, rows: 3, inDim: 64, outDim: 16)
+        for (name, actual) in [("grad.input", g.dInput), ("grad.weight", g.dWeight), ("grad.bias", g.dBias)] {
+            let e = try f.tensor(name).floats
+            let dd = deviation(actual, e)
+            XCTAssertLessThan(dd.maxAbs, 1e-4 * max(dd.scale, 1e-3), "\(name): \(dd)")
+        }
+    }
+
+    /// Saving an encoder as a Hugging Face directory and loading it back gives the same weights.
+    func testSaveAndReloadHuggingFaceDirectory() throws {
+        let dir = Fixtures.url("tiny-bert")
+        let a = try BertEncoder.load(directory: dir)
+        let out = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: out) }
+        try a.save(to: out, tokenizerFrom: dir)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("vocab.txt").path))
+        let b = try BertEncoder.load(directory: out)
+        XCTAssertEqual(a.config, b.config)
+        XCTAssertEqual(a.parameters.toArray(), b.parameters.toArray())
+    }
+
+    /// Solves dOut from gW = dOutᵀ x: dOutᵀ = gW xᵀ (x xᵀ)⁻¹, in Double.
+    func recoverUpstream(gradWeight gw: [Float], input x: [Float], rows: Int, inDim: Int, outDim: Int) -> [Float] {
+        var m = [[Double]](repeating: [Double](repeating: 0, count: rows), count: rows)
+        for i in 0..<rows { for j in 0..<rows { for k in 0..<inDim { m[i][j] += Double(x[i * inDim + k]) * Double(x[j * inDim + k]) } } }
+        // Gauss-Jordan inverse of the small Gram matrix.
+        var inv = (0..<rows).map { i in (0..<rows).map { $0 == i ? 1.0 : 0.0 } }
+        for c in 0..<rows {
+            let p = m[c][c]
+            for j in 0..<rows { m[c][j] /= p; inv[c][j] /= p }
+            for r in 0..<rows where r != c {
+                let f = m[r][c]
+                for j in 0..<rows { m[r][j] -= f * m[c][j]; inv[r][j] -= f * inv[c][j] }
+            }
+        }
+        var dOut = [Float](repeating: 0, count: rows * outDim)
+        for o in 0..<outDim {
+            var gx = [Double](repeating: 0, count: rows)
+            for i in 0..<rows { for k in 0..<inDim { gx[i] += Double(gw[o * inDim + k]) * Double(x[i * inDim + k]) } }
+            for i in 0..<rows { dOut[i * outDim + o] = Float((0..<rows).reduce(0.0) { $0 + gx[$1] * inv[$1][i] }) }
+        }
+        return dOut
+    }
+}
