@@ -31,7 +31,7 @@ let package = Package(
         // Passage index, exact maximum-inner-product search and retrieval metrics (evaluate).
         .target(name: "Retrieval", dependencies: ["CBLAS", "Data", "Model"]),
         // Benchmark drivers behind `srdpr bench ...`; the anchor comparisons live in Benchmarks/.
-        .target(name: "Benchmarks", dependencies: ["Data", "Model", "Collectives", "Worker"]),
+        .target(name: "Benchmarks", dependencies: ["Data", "Model", "Collectives", "Worker", "Retrieval"]),
         .executableTarget(
             name: "SRDPR",
             dependencies: [

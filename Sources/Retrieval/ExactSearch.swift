@@ -1,4 +1,5 @@
 import CBLAS
+import Dispatch
 
 /// One search result: the passage's row in the index and its score.
 public struct Hit: Equatable, Sendable {
@@ -29,10 +30,13 @@ public enum Similarity: String, Sendable, Codable {
 public struct ExactSearch {
     public var blockSize: Int
     public var queryBatch: Int
+    /// Threads for the top-k selection (the sgemm uses OpenBLAS's own thread count).
+    public var selectionThreads: Int
 
-    public init(blockSize: Int = 16_384, queryBatch: Int = 256) {
+    public init(blockSize: Int = 16_384, queryBatch: Int = 256, selectionThreads: Int = 2) {
         self.blockSize = max(1, blockSize)
         self.queryBatch = max(1, queryBatch)
+        self.selectionThreads = max(1, selectionThreads)
     }
 
     /// - Parameters:
@@ -76,12 +80,22 @@ public struct ExactSearch {
                         inverseNorms[p] = sum > 0 ? 1 / sum.squareRoot() : 0
                     }
                 }
+                // Heap updates are independent per query: split the queries over the workers.
+                let workers = min(selectionThreads, qCount)
                 scores.withUnsafeBufferPointer { s in
-                    for q in 0..<qCount {
-                        let row = s.baseAddress! + q * pCount
-                        for p in 0..<pCount {
-                            let score = similarity == .cosine ? row[p] * inverseNorms[p] : row[p]
-                            heaps[q].offer(Hit(row: pStart + p, score: score))
+                    inverseNorms.withUnsafeBufferPointer { norms in
+                        heaps.withUnsafeMutableBufferPointer { heapList in
+                            let heapBase = heapList.baseAddress!
+                            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                                for q in stride(from: worker, to: qCount, by: workers) {
+                                    let row = s.baseAddress! + q * pCount
+                                    if similarity == .cosine {
+                                        for p in 0..<pCount { heapBase[q].offer(Hit(row: pStart + p, score: row[p] * norms[p])) }
+                                    } else {
+                                        for p in 0..<pCount { heapBase[q].offer(Hit(row: pStart + p, score: row[p])) }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
@@ -113,6 +127,8 @@ struct TopKHeap {
 
     @inline(__always)
     mutating func offer(_ hit: Hit) {
+        // Fast path: most candidates are worse than the worst kept hit.
+        if items.count == capacity && hit.score < items[0].score { return }
         if items.count < capacity {
             items.append(hit)
             siftUp(items.count - 1)
