@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "Model", targets: ["Model"]),
         .library(name: "Data", targets: ["Data"]),
         .library(name: "Collectives", targets: ["Collectives"]),
+        .library(name: "Retrieval", targets: ["Retrieval"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -27,12 +28,14 @@ let package = Package(
         .target(name: "Collectives", dependencies: ["CZMQ", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Coordinator", dependencies: ["Data", "Collectives", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Worker", dependencies: ["Data", "Model", "Collectives", .product(name: "Logging", package: "swift-log")]),
+        // Passage index, exact maximum-inner-product search and retrieval metrics (evaluate).
+        .target(name: "Retrieval", dependencies: ["CBLAS", "Data", "Model"]),
         // Benchmark drivers behind `srdpr bench ...`; the anchor comparisons live in Benchmarks/.
-        .target(name: "Benchmarks", dependencies: ["Data", "Model", "Collectives", "Worker"]),
+        .target(name: "Benchmarks", dependencies: ["Data", "Model", "Collectives", "Worker", "Retrieval"]),
         .executableTarget(
             name: "SRDPR",
             dependencies: [
-                "Data", "Model", "Collectives", "Coordinator", "Worker", "Benchmarks",
+                "Data", "Model", "Collectives", "Coordinator", "Worker", "Retrieval", "Benchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -43,6 +46,7 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["Model", "Data", "TestSupport"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "TestSupport"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "TestSupport"]),
+        .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -7,6 +7,11 @@ public struct CommandResult {
     public var stderr: String
 }
 
+private final class DataBox: @unchecked Sendable {
+    var data = Data()
+    let done = DispatchSemaphore(value: 0)
+}
+
 public enum Command {
     /// The `srdpr` binary of the configuration the tests were built in (SRDPR_BIN overrides it).
     public static var srdprBinary: URL {
@@ -40,15 +45,17 @@ public enum Command {
         process.standardError = errPipe
         process.standardInput = inPipe
         try process.run()
-        // Read both pipes concurrently so a chatty child never blocks on a full pipe.
-        var outData = Data(), errData = Data()
-        let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) { outData = outPipe.fileHandleForReading.readDataToEndOfFile() }
-        DispatchQueue.global().async(group: group) { errData = errPipe.fileHandleForReading.readDataToEndOfFile() }
+        // Drain stderr on another thread while this one writes stdin and drains stdout, so a
+        // chatty child never blocks on a full pipe.
+        let errBox = DataBox()
+        let errThread = Thread { errBox.data = errPipe.fileHandleForReading.readDataToEndOfFile(); errBox.done.signal() }
+        errThread.start()
         if let stdin { inPipe.fileHandleForWriting.write(Data(stdin.utf8)) }
         try? inPipe.fileHandleForWriting.close()
+        let outData = outPipe.fileHandleForReading.readDataToEndOfFile()
+        errBox.done.wait()
+        let errData = errBox.data
         process.waitUntilExit()
-        group.wait()
         return CommandResult(status: process.terminationStatus,
                              stdout: String(decoding: outData, as: UTF8.self),
                              stderr: String(decoding: errData, as: UTF8.self))
