@@ -20,7 +20,8 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
-        .systemLibrary(name: "CZMQ", path: "Sources/CZMQ", pkgConfig: "libzmq",
+        // No pkgConfig: libzmq.pc adds -isystem flags SwiftPM refuses; zmq.h is in /usr/include.
+        .systemLibrary(name: "CZMQ", path: "Sources/CZMQ",
                        providers: [.apt(["libzmq3-dev"])]),
 
         .target(name: "Data", dependencies: [.product(name: "Logging", package: "swift-log")]),

@@ -10,5 +10,6 @@ struct Bench: ParsableCommand {
             BenchTokenizer.self,
             BenchAllReduce.self,
             BenchTrainStep.self,
+            BenchSearch.self,
         ])
 }
