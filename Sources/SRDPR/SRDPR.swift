@@ -10,5 +10,6 @@ struct SRDPR: ParsableCommand {
         subcommands: [
             CreateDataset.self,
             InspectDataset.self,
+            BenchDataset.self,
         ])
 }
