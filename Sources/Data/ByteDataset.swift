@@ -131,6 +131,14 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
         decodersLock.unlock()
     }
 
+    /// Every sample, in order (small datasets; large ones are read by index).
+    public func samples() throws(ByteDatasetError) -> [Sample] {
+        var out: [Sample] = []
+        out.reserveCapacity(count)
+        for i in 0..<count { out.append(try typedSample(at: i)) }
+        return out
+    }
+
     /// Checks every offset (and, with `decodeAll`, every sample) so a bad file fails up front.
     public func validate(decodeAll: Bool = false) throws(ByteDatasetError) {
         for i in 0..<count {
