@@ -7,6 +7,7 @@ struct Bench: ParsableCommand {
         commandName: "bench",
         abstract: "Measure throughput; each subcommand prints one JSON line.",
         subcommands: [
+            BenchDataset.self,
             BenchTokenizer.self,
             BenchAllReduce.self,
             BenchTrainStep.self,

@@ -1,0 +1,320 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A fast path from pickle bytes straight to a `Sample`, for the opcode shapes CPython writes
+/// for samples (dicts, lists, str, int). The generic `PickleReader` builds a full value tree with
+/// reference-counted nodes; this decoder keeps plain (offset, length) slots and creates Swift
+/// strings only for the fields a `Sample` has. Anything unusual returns nil, and the caller
+/// falls back to `PickleReader` (which also produces the precise error for bad input).
+struct PickleSampleDecoder {
+    /// A stack entry without reference counting: strings stay ranges of the input.
+    private enum Slot {
+        case string(start: Int, count: Int)
+        case int(Int)
+        case list(Int)
+        case dict(Int)
+        case scalar  // None, bool, float: allowed only under keys a Sample ignores
+        case missing  // an unused memo index
+    }
+
+    /// A run of a container's items in `items` (one APPEND(S)/SETITEM(S)); runs are chained.
+    private struct Chunk {
+        var start: Int
+        var count: Int
+        var next: Int
+    }
+
+    /// A list or dict: its first and last chunk (-1 when empty).
+    private struct Container {
+        var first = -1
+        var last = -1
+    }
+
+    private var bytes = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
+    private var position = 0
+    private var stack: [Slot] = []
+    private var marks: [Int] = []
+    private var memo: [Slot] = []
+    private var memoLength = 0
+    // Flat storage, no per-container arrays: items of every container, in chained chunks.
+    private var items: [Slot] = []
+    private var chunks: [Chunk] = []
+    private var containers: [Container] = []  // lists and dicts share the numbering
+
+    /// A decoder whose scratch arrays are reused from sample to sample (not thread-safe: one per thread).
+    init() {
+        stack.reserveCapacity(32)
+        memo.reserveCapacity(32)
+        items.reserveCapacity(64)
+        chunks.reserveCapacity(16)
+        containers.reserveCapacity(16)
+    }
+
+    /// The sample pickled at the start of `bytes`, or nil when the fast path does not apply.
+    mutating func decode(_ bytes: UnsafeBufferPointer<UInt8>) -> Sample? {
+        self.bytes = bytes
+        position = 0
+        memoLength = 0
+        stack.removeAll(keepingCapacity: true)
+        marks.removeAll(keepingCapacity: true)
+        memo.removeAll(keepingCapacity: true)
+        items.removeAll(keepingCapacity: true)
+        chunks.removeAll(keepingCapacity: true)
+        containers.removeAll(keepingCapacity: true)
+        defer { self.bytes = UnsafeBufferPointer(start: nil, count: 0) }
+        guard let top = run() else { return nil }
+        return sample(top)
+    }
+
+    @inline(__always)
+    private mutating func take(_ count: Int) -> Int? {
+        guard count >= 0, count <= bytes.count - position else { return nil }
+        defer { position += count }
+        return position
+    }
+
+    @inline(__always)
+    private mutating func loadLE<T: FixedWidthInteger>(_ type: T.Type, at offset: Int) -> T {
+        T(littleEndian: UnsafeRawPointer(bytes.baseAddress! + offset).loadUnaligned(as: T.self))
+    }
+
+    private mutating func put(_ index: Int) -> Bool {
+        guard let top = stack.last, index >= 0, index < 1 << 20 else { return false }
+        if index == memo.count {
+            memo.append(top)
+            memoLength += 1
+            return true
+        }
+        if index > memo.count { memo.append(contentsOf: repeatElement(.missing, count: index - memo.count + 1)) }
+        if case .missing = memo[index] { memoLength += 1 }
+        memo[index] = top
+        return true
+    }
+
+    private mutating func get(_ index: Int) -> Bool {
+        guard index >= 0, index < memo.count else { return false }
+        let slot = memo[index]
+        if case .missing = slot { return false }
+        stack.append(slot)
+        return true
+    }
+
+    private mutating func popMark() -> Int? {
+        guard let mark = marks.popLast(), mark <= stack.count else { return nil }
+        return mark
+    }
+
+    private mutating func run() -> Slot? {
+        while position < bytes.count {
+            let opcode = bytes[position]
+            position += 1
+            switch opcode {
+            case 0x80: guard let p = take(1), bytes[p] <= 5 else { return nil }
+            case 0x95:  // FRAME: like CPython, the declared frame must be present
+                guard let p = take(8), loadLE(UInt64.self, at: p) <= UInt64(bytes.count - position) else { return nil }
+            case 0x2E:  // STOP
+                guard marks.isEmpty, stack.count == 1 else { return nil }
+                return stack[0]
+            case 0x7D: containers.append(Container()); stack.append(.dict(containers.count - 1))
+            case 0x5D: containers.append(Container()); stack.append(.list(containers.count - 1))
+            case 0x28: marks.append(stack.count)
+            case 0x73:  // SETITEM
+                guard stack.count >= 3, marks.last.map({ stack.count - 3 >= $0 }) ?? true,
+                      case .dict(let id) = stack[stack.count - 3] else { return nil }
+                add(to: id, from: stack.count - 2)
+            case 0x75:  // SETITEMS
+                guard let mark = popMark(), mark >= 1, (stack.count - mark) % 2 == 0,
+                      case .dict(let id) = stack[mark - 1] else { return nil }
+                add(to: id, from: mark)
+            case 0x61:  // APPEND
+                guard stack.count >= 2, marks.last.map({ stack.count - 2 >= $0 }) ?? true,
+                      case .list(let id) = stack[stack.count - 2] else { return nil }
+                add(to: id, from: stack.count - 1)
+            case 0x65:  // APPENDS
+                guard let mark = popMark(), mark >= 1, case .list(let id) = stack[mark - 1] else { return nil }
+                add(to: id, from: mark)
+            case 0x4A: guard let p = take(4) else { return nil }; stack.append(.int(Int(loadLE(Int32.self, at: p))))
+            case 0x4B: guard let p = take(1) else { return nil }; stack.append(.int(Int(bytes[p])))
+            case 0x4D: guard let p = take(2) else { return nil }; stack.append(.int(Int(loadLE(UInt16.self, at: p))))
+            case 0x8A:  // LONG1 up to 8 bytes
+                guard let p = take(1), bytes[p] <= 8, let q = take(Int(bytes[p])) else { return nil }
+                let n = Int(bytes[p])
+                var value: UInt64 = 0
+                for i in 0..<n { value |= UInt64(bytes[q + i]) << (8 * UInt64(i)) }
+                if n > 0 && n < 8 && bytes[q + n - 1] & 0x80 != 0 { value |= ~0 << (8 * UInt64(n)) }
+                stack.append(.int(Int(bitPattern: UInt(value))))
+            case 0x8C:
+                guard let p = take(1), let q = take(Int(bytes[p])) else { return nil }
+                stack.append(.string(start: q, count: Int(bytes[p])))
+            case 0x58:
+                guard let p = take(4) else { return nil }
+                let n = Int(loadLE(UInt32.self, at: p))
+                guard let q = take(n) else { return nil }
+                stack.append(.string(start: q, count: n))
+            case 0x8D:
+                guard let p = take(8) else { return nil }
+                let n = Int(clamping: loadLE(UInt64.self, at: p))
+                guard let q = take(n) else { return nil }
+                stack.append(.string(start: q, count: n))
+            case 0x94: guard put(memoLength) else { return nil }
+            case 0x71: guard let p = take(1), put(Int(bytes[p])) else { return nil }
+            case 0x72: guard let p = take(4), put(Int(loadLE(UInt32.self, at: p))) else { return nil }
+            case 0x68: guard let p = take(1), get(Int(bytes[p])) else { return nil }
+            case 0x6A: guard let p = take(4), get(Int(loadLE(UInt32.self, at: p))) else { return nil }
+            case 0x4E, 0x88, 0x89: stack.append(.scalar)
+            case 0x47: guard take(8) != nil else { return nil }; stack.append(.scalar)
+            default: return nil
+            }
+        }
+        return nil
+    }
+
+    /// Moves the stack above `from` into a new chunk of container `id`.
+    private mutating func add(to id: Int, from: Int) {
+        let count = stack.count - from
+        guard count > 0 else { return }
+        chunks.append(Chunk(start: items.count, count: count, next: -1))
+        for k in from..<stack.count { items.append(stack[k]) }  // no ArraySlice: it would retain `stack`
+        stack.removeLast(count)
+        let chunk = chunks.count - 1
+        if containers[id].last >= 0 { chunks[containers[id].last].next = chunk } else { containers[id].first = chunk }
+        containers[id].last = chunk
+    }
+
+    private func itemCount(_ id: Int) -> Int {
+        var n = 0
+        var c = containers[id].first
+        while c >= 0 { n += chunks[c].count; c = chunks[c].next }
+        return n
+    }
+
+    /// A position in a container's chained chunks. Plain loops over cursors, not closures:
+    /// a closure would capture (and retain) the decoder's arrays on every call.
+    private struct Cursor {
+        var chunk: Int
+        var index: Int
+        var end: Int
+    }
+
+    private func cursor(_ id: Int) -> Cursor {
+        let first = containers[id].first
+        guard first >= 0 else { return Cursor(chunk: -1, index: 0, end: 0) }
+        return Cursor(chunk: first, index: chunks[first].start, end: chunks[first].start + chunks[first].count)
+    }
+
+    /// The next item, or nil at the end. Dict chunks hold whole key/value pairs (SETITEMS
+    /// with an odd count is refused), so two calls give a key and its value.
+    private func next(_ c: inout Cursor) -> Slot? {
+        while c.index >= c.end {
+            guard c.chunk >= 0 else { return nil }
+            c.chunk = chunks[c.chunk].next
+            guard c.chunk >= 0 else { return nil }
+            c.index = chunks[c.chunk].start
+            c.end = c.index + chunks[c.chunk].count
+        }
+        c.index += 1
+        return items[c.index - 1]
+    }
+
+    // MARK: - slots to a Sample
+
+    private func isKey(_ start: Int, _ count: Int, _ key: StaticString) -> Bool {
+        count == key.utf8CodeUnitCount && memcmp(bytes.baseAddress! + start, key.utf8Start, count) == 0
+    }
+
+    private func text(_ slot: Slot) -> TextField? {
+        switch slot {
+        case .string(let start, let count):
+            return .text(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<(start + count)]), as: UTF8.self))
+        case .list(let id):
+            var ids: [Int] = []
+            ids.reserveCapacity(itemCount(id))
+            var c = cursor(id)
+            while let item = next(&c) {
+                guard case .int(let v) = item else { return nil }
+                ids.append(v)
+            }
+            return .tokenIDs(ids)
+        default: return nil
+        }
+    }
+
+    private func passages(_ slot: Slot) -> [Passage]? {
+        guard case .list(let id) = slot else { return nil }
+        var out: [Passage] = []
+        out.reserveCapacity(itemCount(id))
+        var c = cursor(id)
+        while let item = next(&c) {
+            guard case .dict(let d) = item else { return nil }
+            var title: TextField?, body: TextField?
+            var p = cursor(d)
+            while let key = next(&p), let value = next(&p) {
+                if case .string(let s, let n) = key {
+                    if isKey(s, n, "title") { title = text(value) } else if isKey(s, n, "text") { body = text(value) }
+                }
+            }
+            guard let title, let body else { return nil }
+            out.append(Passage(title: title, text: body))
+        }
+        return out
+    }
+
+    private func sample(_ top: Slot) -> Sample? {
+        guard case .dict(let d) = top else { return nil }
+        var id: Int?, questions: [TextField]?, positives: [Passage]?, hardnegs: [Passage]?
+        var c = cursor(d)
+        while let key = next(&c), let value = next(&c) {
+            guard case .string(let s, let n) = key else { continue }
+            if isKey(s, n, "sample_id") {
+                guard case .int(let v) = value else { return nil }
+                id = v
+            } else if isKey(s, n, "questions") {
+                guard case .list(let l) = value else { return nil }
+                var out: [TextField] = []
+                out.reserveCapacity(itemCount(l))
+                var q = cursor(l)
+                while let item = next(&q) {
+                    guard let t = text(item) else { return nil }
+                    out.append(t)
+                }
+                questions = out
+            } else if isKey(s, n, "positive_contexts") {
+                guard let p = passages(value) else { return nil }
+                positives = p
+            } else if isKey(s, n, "hardneg_contexts") {
+                guard let p = passages(value) else { return nil }
+                hardnegs = p
+            }
+        }
+        guard let id, let questions, let positives, let hardnegs else { return nil }
+        return Sample(sampleID: id, questions: questions, positiveContexts: positives, hardnegContexts: hardnegs)
+    }
+}
+
+/// Why pickle bytes are not a sample: the pickle is bad, or it is fine but not a sample dict.
+public enum SamplePickleError: Error, Equatable, CustomStringConvertible {
+    case pickle(PickleError)
+    case notASample(String)
+
+    public var description: String {
+        switch self {
+        case .pickle(let error): return "\(error)"
+        case .notASample(let message): return "not a sample: \(message)"
+        }
+    }
+}
+
+extension Sample {
+    /// Decodes one pickled sample from the start of `bytes`: the fast path first, then the
+    /// generic reader (which gives the precise error). Never runs code from the pickle.
+    public static func decode(pickle bytes: UnsafeBufferPointer<UInt8>) throws(SamplePickleError) -> Sample {
+        var decoder = PickleSampleDecoder()
+        if let sample = decoder.decode(bytes) { return sample }
+        let value: PickleValue
+        do { value = try PickleReader.read(bytes).value } catch { throw .pickle(error) }
+        do { return try Sample(pickle: value) } catch { throw .notASample(error.message) }
+    }
+}
