@@ -12,5 +12,7 @@ struct SRDPR: ParsableCommand {
             DumpBatches.self,
             Bench.self,
             Encode.self,
+            CreateDataset.self,
+            InspectDataset.self,
         ])
 }
