@@ -1,0 +1,76 @@
+import Foundation
+
+/// Checkpoints of one run: files `{prefix}.{step}` in a directory (SPEC §7), of which at most
+/// keep_checkpoint_max are kept, the newest by step.
+public struct CheckpointDirectory {
+    public let directory: URL
+    /// `checkpoint_file_name`, e.g. `dpr_biencoder`.
+    public let prefix: String
+
+    public init(directory: URL, prefix: String) {
+        self.directory = directory
+        self.prefix = prefix
+    }
+
+    /// `directory/{prefix}.{step}`.
+    public func url(step: Int) -> URL { directory.appendingPathComponent("\(prefix).\(step)") }
+
+    /// The checkpoints present, oldest step first. Files that only look similar (temporary files of
+    /// an interrupted write, `{prefix}.best`, ...) are not checkpoints and are left alone.
+    public func list() throws -> [(step: Int, url: URL)] {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        } catch {
+            throw CheckpointError.unreadable(path: directory.path, reason: error.localizedDescription)
+        }
+        let head = prefix + "."
+        return names.compactMap { name -> (Int, URL)? in
+            guard name.hasPrefix(head) else { return nil }
+            let suffix = name.dropFirst(head.count)
+            guard !suffix.isEmpty, suffix.allSatisfy({ $0.isASCII && $0.isNumber }), let step = Int(suffix) else { return nil }
+            return (step, directory.appendingPathComponent(name))
+        }.sorted { $0.0 < $1.0 }
+    }
+
+    /// The newest checkpoint, if any.
+    public func latest() throws -> (step: Int, url: URL)? { try list().last }
+
+    /// Writes `writer` as the checkpoint of `step` (atomically), then removes the oldest ones so
+    /// that at most `keep` remain (`keep` ≤ 0 keeps all). Returns the new file's URL.
+    @discardableResult
+    public func save(_ writer: CheckpointWriter, step: Int, keep: Int) throws -> URL {
+        var isDirectory: ObjCBool = false
+        if !FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory) {
+            do {
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            } catch {
+                throw CheckpointError.unwritable(path: directory.path, reason: error.localizedDescription)
+            }
+        } else if !isDirectory.boolValue {
+            throw CheckpointError.unwritable(path: directory.path, reason: "it is a file, not a directory")
+        }
+        let url = url(step: step)
+        try writer.write(to: url)
+        try rotate(keep: keep)
+        return url
+    }
+
+    /// Removes the oldest checkpoints beyond `keep` (`keep` ≤ 0 keeps all); returns what was removed.
+    @discardableResult
+    public func rotate(keep: Int) throws -> [URL] {
+        guard keep > 0 else { return [] }
+        let all = try list()
+        guard all.count > keep else { return [] }
+        var removed: [URL] = []
+        for (_, url) in all.prefix(all.count - keep) {
+            do {
+                try FileManager.default.removeItem(at: url)
+            } catch {
+                throw CheckpointError.unwritable(path: url.path, reason: "cannot remove old checkpoint: \(error.localizedDescription)")
+            }
+            removed.append(url)
+        }
+        return removed
+    }
+}
