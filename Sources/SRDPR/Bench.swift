@@ -1,8 +1,13 @@
 import ArgumentParser
 
-/// `srdpr bench ...`: throughput benchmarks; each prints one JSON line (see Benchmarks/).
+/// `srdpr bench ...`: performance measurements, one JSON line on stdout each (the anchors to
+/// compare with live in ../shared/bench, the side-by-side scripts in Benchmarks/).
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Throughput benchmarks (one JSON line of results each).",
-        subcommands: [BenchTokenizer.self])
+        commandName: "bench",
+        abstract: "Measure throughput; each subcommand prints one JSON line.",
+        subcommands: [
+            BenchTokenizer.self,
+            BenchAllReduce.self,
+        ])
 }

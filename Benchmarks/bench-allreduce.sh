@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# All-reduce bus bandwidth side by side, in one run on this machine:
+#   ours:  srdpr bench allreduce (ring over ZeroMQ, ranks as processes on loopback)
+#   Gloo:  ../shared/bench/torch_allreduce_anchor.py (torch.distributed, gloo backend)
+#   raw:   ../shared/bench/zmq_loopback_anchor.py (ZeroMQ PUSH/PULL loopback ceiling, memcpy/add)
+# for world sizes 2 and 4. Prints a table on stderr and one JSON line on stdout.
+# Usage: Benchmarks/bench-allreduce.sh [--sizes-mb 1,16,64,256] [--iters 5] [--worlds "2 4"] [--venv DIR]
+# Absolute numbers depend on the load of the machine: compare ratios taken in one run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sizes="1,16,64,256"; iters=5; worlds="2 4"
+venv="${SRDPR_BENCH_VENV:-}"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --sizes-mb) sizes="$2"; shift 2 ;;
+        --iters) iters="$2"; shift 2 ;;
+        --worlds) worlds="$2"; shift 2 ;;
+        --venv) venv="$2"; shift 2 ;;
+        *) echo "bench-allreduce: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+if [ -z "$venv" ]; then
+    for candidate in .venv-bench ../.venv-bench; do
+        if [ -x "$candidate/bin/python" ]; then venv="$candidate"; break; fi
+    done
+fi
+python="${venv:+$venv/bin/python}"
+if [ -z "$python" ] || [ ! -x "$python" ]; then
+    echo "bench-allreduce: no anchor venv (run Benchmarks/setup-anchors.sh or pass --venv DIR)" >&2; exit 1
+fi
+anchors="${SRDPR_SHARED:-../shared}/bench"
+swift build -c release --product srdpr >&2
+srdpr=.build/release/srdpr
+out=$(mktemp -d)
+echo "bench-allreduce: $(uptime)" >&2
+for world in $worlds; do
+    echo "== world $world: srdpr" >&2
+    "$srdpr" bench allreduce --world "$world" --sizes-mb "$sizes" --iters "$iters" | tail -1 > "$out/srdpr-$world.json"
+    echo "== world $world: gloo" >&2
+    "$python" "$anchors/torch_allreduce_anchor.py" --world "$world" --sizes-mb "$sizes" --iters "$iters" \
+        --gather-iters 20 | tail -1 > "$out/gloo-$world.json"
+done
+echo "== raw ZeroMQ loopback ceiling" >&2
+"$python" "$anchors/zmq_loopback_anchor.py" --repeats 3 --memcpy-iters 5 | tail -1 > "$out/zmq.json"
+echo "bench-allreduce: $(uptime)" >&2
+"$python" - "$out" "$worlds" <<'PY'
+import json, sys, os
+out, worlds = sys.argv[1], sys.argv[2].split()
+zmq = json.load(open(os.path.join(out, "zmq.json")))
+rows = zmq.get("zmq") or []
+unidir = max((r["per_direction_GBps"] for r in rows if r["mode"] == "unidir"), default=None)
+bidir = max((r["per_direction_GBps"] for r in rows if r["mode"] == "bidir"), default=None)
+# In a ring every rank sends and receives at once, and busbw counts the bytes each rank sends
+# per second: the matching ceiling is the bidirectional per-direction throughput.
+result = {"bench": "bench_allreduce_side_by_side", "zmq_unidir_GBps": unidir, "zmq_bidir_per_direction_GBps": bidir,
+          "memcpy_GBps": (zmq.get("mem") or {}).get("memcpy", {}).get("GBps"), "worlds": {}}
+print(f"raw ZeroMQ loopback: unidir {unidir} GB/s, bidir {bidir} GB/s per direction", file=sys.stderr)
+print(f"{'world':>5} {'MB':>6} {'srdpr busbw':>12} {'gloo busbw':>11} {'srdpr/gloo':>10} {'srdpr/bidir':>11} {'srdpr/unidir':>12}", file=sys.stderr)
+for w in worlds:
+    ours = json.load(open(os.path.join(out, f"srdpr-{w}.json")))
+    gloo = json.load(open(os.path.join(out, f"gloo-{w}.json")))
+    gloo_by = {float(r["size_mb"]): r["busbw_GBps"] for r in gloo.get("allreduce", [])}
+    entries = []
+    for r in ours["allreduce"]:
+        mb = float(r["size_mb"]); b = r["busbw_GBps"]; g = gloo_by.get(mb)
+        e = {"size_mb": mb, "srdpr_busbw_GBps": b, "gloo_busbw_GBps": g,
+             "srdpr_over_gloo": round(b / g, 3) if g else None,
+             "srdpr_over_zmq_bidir": round(b / bidir, 3) if bidir else None,
+             "srdpr_over_zmq_unidir": round(b / unidir, 3) if unidir else None}
+        entries.append(e)
+        print(f"{w:>5} {mb:>6g} {b:>12.3f} {g if g is not None else float('nan'):>11.3f} "
+              f"{e['srdpr_over_gloo'] or float('nan'):>10.2f} {e['srdpr_over_zmq_bidir'] or float('nan'):>11.2f} "
+              f"{e['srdpr_over_zmq_unidir'] or float('nan'):>12.2f}", file=sys.stderr)
+    result["worlds"][w] = {"srdpr": ours, "gloo": gloo, "comparison": entries}
+result["loadavg_end"] = list(os.getloadavg())
+print(json.dumps(result))
+PY
+rm -rf "$out"

@@ -1,0 +1,30 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Loopback TCP ports that were free a moment ago (bound to port 0, then released), for
+/// benchmarks and local launches that start a ring on one machine.
+public enum FreePorts {
+    public static func loopback(_ count: Int) -> [Int] {
+        var sockets: [Int32] = []
+        var ports: [Int] = []
+        for _ in 0..<count {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { continue }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let ok = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+                }
+            }
+            if ok { ports.append(Int(UInt16(bigEndian: address.sin_port))) }
+            sockets.append(fd)  // kept open until all are chosen, so they differ
+        }
+        sockets.forEach { close($0) }
+        return ports
+    }
+}

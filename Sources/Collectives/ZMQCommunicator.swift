@@ -1,0 +1,417 @@
+import CZMQ
+import Foundation
+import Logging
+
+/// The multi-process ``Communicator``: ranks form a ring over ZeroMQ TCP, each rank binding a
+/// ROUTER socket at its own ring address (messages from its left neighbour) and connecting a
+/// DEALER socket to its right neighbour's address. No coordinator in the data path.
+///
+/// On connect, each DEALER proves the job's shared secret to the ROUTER it connects to and the
+/// ROUTER proves it back (HMAC-SHA256 over fresh nonces of both sides, see ``RingHandshake``);
+/// any other connection is refused and logged, and its messages are dropped, while the job goes
+/// on. Every data message is a 64-byte ``WireHeader`` frame plus a payload frame; the receiver
+/// checks the header against what it expects and throws on any difference. Receives give up
+/// after ``Options/receiveTimeout`` with an error naming the silent peer. After any error the
+/// communicator shuts its sockets down and every later call throws ``CollectivesError/closed``.
+public final class ZMQCommunicator: Communicator, RingLink {
+    /// Tuning and limits; the defaults suit training on loopback and on a LAN.
+    public struct Options: Sendable {
+        /// Seconds to wait for a message from the left neighbour before naming it as lost.
+        public var receiveTimeout: Double = 30
+        /// Seconds to wait at setup for both neighbours to connect and prove the secret.
+        public var setupTimeout: Double = 30
+        /// `global_loss_buf_sz`: the largest all-gather payload of one rank, in bytes.
+        public var allGatherLimit: Int = 150_000
+        /// Bytes per pipelined all-reduce chunk.
+        public var chunkBytes: Int = 512 << 10
+        /// Chunks at least this large are sent straight from the caller's buffer (zero copy);
+        /// smaller ones are copied, which is cheaper than tracking them.
+        public var zeroCopyMinimumBytes: Int = 32 << 10
+        /// libzmq I/O threads per process.
+        public var ioThreads: Int = 1
+        /// Kernel socket buffer sizes in bytes (0: the system default).
+        public var socketBufferBytes: Int32 = 0
+        /// Encrypt the ring with CURVE, keys derived from the shared secret (slower).
+        public var curve: Bool = false
+
+        public init() {}
+    }
+
+    public let rank: Int
+    public let worldSize: Int
+    public let addresses: [String]
+    public let jobID: String
+    public let options: Options
+    public var step: Int = 0
+    /// One line per refused connection or dropped stranger message (also logged as warnings).
+    public private(set) var refusedPeers: [String] = []
+
+    public var allGatherLimit: Int { options.allGatherLimit }
+
+    private let logger: Logger
+    private let jobHash: UInt64
+    private let secret: [UInt8]
+    private var sequence = 0
+    private var context: ZMQContext?
+    private var router: ZMQSocket?
+    private var dealer: ZMQSocket?
+    private let sendTracker = SendTracker()
+    private var leftIdentity: [UInt8]?
+    /// Handshakes in progress on our ROUTER, by connection identity.
+    private var pendingHandshakes: [[UInt8]: RingHandshake.ServerState] = [:]
+    /// Messages of the left neighbour that arrived before we asked for them (during setup).
+    private var earlyMessages: [[ZMQFrame]] = []
+    private var closedReason: String?
+
+    /// Connects rank `rank` of `worldSize` into the ring and returns once both neighbours have
+    /// proven the secret. `addresses[i]` is rank i's `tcp://host:port`; this rank binds its own.
+    public init(rank: Int, worldSize: Int, addresses: [String], jobID: String, secret: [UInt8]? = nil,
+                options: Options = Options(), logger: Logger = Logger(label: "srdpr.collectives")) throws {
+        guard worldSize >= 1 else { throw CollectivesError.invalidArgument("world size \(worldSize) must be at least 1") }
+        guard (0..<worldSize).contains(rank) else {
+            throw CollectivesError.invalidArgument("rank \(rank) is outside 0..<\(worldSize) (world size \(worldSize))")
+        }
+        guard addresses.count == worldSize else {
+            throw CollectivesError.invalidArgument("\(addresses.count) ring addresses given for a world of size \(worldSize)")
+        }
+        for (i, address) in addresses.enumerated() where !address.hasPrefix("tcp://") && !address.hasPrefix("ipc://") {
+            throw CollectivesError.invalidArgument("ring address of rank \(i) '\(address)' is not tcp://HOST:PORT")
+        }
+        guard options.chunkBytes >= 4, options.receiveTimeout > 0, options.setupTimeout > 0, options.allGatherLimit >= 0 else {
+            throw CollectivesError.invalidArgument("chunkBytes must be >= 4, timeouts > 0 and global_loss_buf_sz >= 0")
+        }
+        self.rank = rank
+        self.worldSize = worldSize
+        self.addresses = addresses
+        self.jobID = jobID
+        self.options = options
+        self.logger = logger
+        self.jobHash = WireHeader.jobHash(jobID)
+        self.secret = secret ?? []
+        guard worldSize > 1 else { return }
+        do {
+            try connectRing()
+        } catch {
+            // Linger a little so that our refusal reaches a peer that failed to authenticate.
+            throw fail(error, lingerMilliseconds: 1000)
+        }
+    }
+
+    deinit {
+        // Let queued messages reach the right neighbour (it may still be finishing this
+        // collective), but never wait longer than a receive would.
+        let linger = Int32(min(Double(Int32.max / 2), options.receiveTimeout * 1000))
+        router?.close(lingerMilliseconds: linger)
+        dealer?.close(lingerMilliseconds: linger)
+        context?.terminate()
+    }
+
+    // MARK: Communicator
+
+    public func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOp) throws {
+        try guarded {
+            try RingAllReduce.run(buffer, op: op, link: self, template: nextTemplate(.allReduce, total: buffer.count),
+                                  chunkElements: options.chunkBytes / 4, zeroCopyMinimumBytes: options.zeroCopyMinimumBytes)
+        }
+    }
+
+    public func allGather(_ payload: [UInt8]) throws -> [[UInt8]] {
+        try guarded(failOn: { !($0 is CollectivesError) || !Self.isPayloadLimit($0) }) {
+            try RingAllGather.run(payload, limit: options.allGatherLimit, link: self, template: nextTemplate(.allGather))
+        }
+    }
+
+    public func broadcast(_ payload: [UInt8], root: Int) throws -> [UInt8] {
+        guard (0..<worldSize).contains(root) else {
+            throw CollectivesError.invalidArgument("broadcast root \(root) is outside 0..<\(worldSize)")
+        }
+        return try guarded {
+            try RingAllGather.broadcast(payload, root: root, link: self, template: nextTemplate(.broadcast))
+        }
+    }
+
+    public func barrier() throws {
+        // Once this rank has received every other rank's (empty) message, all have entered.
+        _ = try guarded {
+            try RingAllGather.run([], limit: 0, link: self, template: nextTemplate(.barrier))
+        }
+    }
+
+    /// Sends `frames` to the right neighbour as they are, unchecked. For fault-injection tests
+    /// (a garbage or truncated message from an authenticated peer); never used by the library.
+    public func sendRawFramesForTesting(_ frames: [[UInt8]]) throws {
+        guard let dealer else { throw CollectivesError.invalidArgument("world size 1 has no right neighbour") }
+        for (i, frame) in frames.enumerated() { try dealer.send(frame, more: i < frames.count - 1) }
+    }
+
+    // MARK: RingLink
+
+    func sendRight(_ header: WireHeader, payload: UnsafeRawBufferPointer?, zeroCopy: Bool) throws {
+        guard let dealer else { throw CollectivesError.closed(reason: closedReason ?? "no ring") }
+        let hasPayload = (payload?.count ?? 0) > 0
+        try header.encoded().withUnsafeBytes { try dealer.send($0, more: hasPayload) }
+        guard hasPayload, let payload else { return }
+        if zeroCopy {
+            try dealer.sendZeroCopy(payload, tracker: sendTracker, more: false)
+        } else {
+            try dealer.send(payload, more: false)
+        }
+    }
+
+    func receiveLeft(_ expected: WireHeader, checkLength: Bool, during: @autoclosure () -> String) throws -> ReceivedMessage {
+        let frames = try nextLeftMessage(during: during)
+        let left = leftRank
+        guard frames.count >= 2 else {
+            throw CollectivesError.malformedMessage(peer: left, reason: "a message of \(frames.count) frame(s) without a header")
+        }
+        let header = try WireHeader.decode(frames[1].bytes, peer: left)
+        try header.verify(expected: expected, checkLength: checkLength, peer: left, during: during())
+        let carriesPayload = header.length > 0 && header.flags & WireHeader.flagOverLimit == 0
+        let payloadFrames = frames.count - 2
+        if carriesPayload {
+            guard payloadFrames == 1, frames[2].bytes.count == header.length else {
+                let got = payloadFrames == 0 ? "none" : "\(frames[2...].map { $0.bytes.count }) bytes"
+                throw CollectivesError.malformedMessage(
+                    peer: left, reason: "header announces \(header.length) payload bytes, got \(got) (truncated?) during \(during())")
+            }
+            return ReceivedMessage(header: header, frame: frames[2])
+        }
+        guard payloadFrames == 0 else {
+            throw CollectivesError.malformedMessage(peer: left, reason: "header announces no payload but \(payloadFrames) frame(s) follow during \(during())")
+        }
+        return ReceivedMessage(header: header, frame: nil)
+    }
+
+    func drainSends() throws {
+        guard sendTracker.waitUntilDrained(timeout: options.receiveTimeout) else {
+            throw CollectivesError.sendTimeout(peer: rightRank, address: addresses[rightRank], seconds: options.receiveTimeout)
+        }
+    }
+
+    // MARK: Internals
+
+    private func nextTemplate(_ kind: WireHeader.Kind, total: Int = 0) -> WireHeader {
+        defer { sequence += 1 }
+        return WireHeader(kind: kind, sender: rank, job: jobHash, step: step, sequence: sequence, length: 0, total: total)
+    }
+
+    private static func isPayloadLimit(_ error: Error) -> Bool {
+        if case .allGatherPayloadTooLarge? = error as? CollectivesError { return true }
+        return false
+    }
+
+    /// Runs a collective; on failure shuts the ring down (so libzmq no longer reads the caller's
+    /// buffers) unless `failOn` says the error leaves the ring consistent.
+    private func guarded<T>(failOn: (Error) -> Bool = { _ in true }, _ body: () throws -> T) throws -> T {
+        if let closedReason { throw CollectivesError.closed(reason: closedReason) }
+        do {
+            return try body()
+        } catch {
+            if failOn(error) { throw fail(error) }
+            throw error
+        }
+    }
+
+    private func fail(_ error: Error, lingerMilliseconds: Int32 = 0) -> Error {
+        if closedReason == nil { closedReason = "\(error)" }
+        router?.close(lingerMilliseconds: lingerMilliseconds)
+        dealer?.close(lingerMilliseconds: lingerMilliseconds)
+        router = nil
+        dealer = nil
+        context?.terminate()  // returns once libzmq has released every zero-copy buffer
+        context = nil
+        return error
+    }
+
+    private func connectRing() throws {
+        let context = try ZMQContext(ioThreads: options.ioThreads)
+        self.context = context
+        let router = try ZMQSocket(context: context, type: ZMQ_ROUTER)
+        let dealer = try ZMQSocket(context: context, type: ZMQ_DEALER)
+        self.router = router
+        self.dealer = dealer
+        for socket in [router, dealer] {
+            // Unbounded queues: zero-copy messages cost no memory and the ring itself bounds
+            // what is in flight; a finite high-water mark could only make a send block.
+            try socket.setOption(ZMQ_SNDHWM, 0, name: "ZMQ_SNDHWM")
+            try socket.setOption(ZMQ_RCVHWM, 0, name: "ZMQ_RCVHWM")
+            if options.socketBufferBytes > 0 {
+                try socket.setOption(ZMQ_SNDBUF, options.socketBufferBytes, name: "ZMQ_SNDBUF")
+                try socket.setOption(ZMQ_RCVBUF, options.socketBufferBytes, name: "ZMQ_RCVBUF")
+            }
+        }
+        if options.curve {
+            let keys = try RingHandshake.curveKeys(secret: secret, jobID: jobID)
+            try router.setOption(ZMQ_CURVE_SERVER, 1, name: "ZMQ_CURVE_SERVER")
+            try router.setOption(ZMQ_CURVE_SECRETKEY, bytes: keys.secretKey, name: "ZMQ_CURVE_SECRETKEY")
+            try dealer.setOption(ZMQ_CURVE_SERVERKEY, bytes: keys.publicKey, name: "ZMQ_CURVE_SERVERKEY")
+            try dealer.setOption(ZMQ_CURVE_PUBLICKEY, bytes: keys.publicKey, name: "ZMQ_CURVE_PUBLICKEY")
+            try dealer.setOption(ZMQ_CURVE_SECRETKEY, bytes: keys.secretKey, name: "ZMQ_CURVE_SECRETKEY")
+        }
+        try router.bind(addresses[rank])
+        try dealer.connect(addresses[rightRank])
+
+        // Our DEALER proves the secret to the right neighbour while our ROUTER checks the left one.
+        var client = RingHandshake.ClientState()
+        try sendHandshake(dealer: dealer, kind: .hello, payload: client.nonce)
+        var rightAccepted = false
+        var deadline = Date(timeIntervalSinceNow: options.setupTimeout)
+        // When the right neighbour refuses us, we keep answering the left one for a moment so
+        // that it learns why (instead of timing out), then report the refusal.
+        var refusal: Error?
+        while (!rightAccepted && refusal == nil) || leftIdentity == nil {
+            let remaining = deadline.timeIntervalSinceNow
+            guard remaining > 0 else {
+                if let refusal { throw refusal }
+                if !rightAccepted {
+                    throw CollectivesError.peerTimeout(peer: rightRank, address: addresses[rightRank], seconds: options.setupTimeout,
+                                                       waitingFor: "the right neighbour to accept our handshake (is it running, with this job id?)")
+                }
+                throw CollectivesError.peerTimeout(peer: leftRank, address: addresses[leftRank], seconds: options.setupTimeout,
+                                                   waitingFor: "the left neighbour to connect to \(addresses[rank]) and prove the shared secret")
+            }
+            var items = [zmq_pollitem_t(socket: router.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0),
+                         zmq_pollitem_t(socket: dealer.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)]
+            let rc = zmq_poll(&items, 2, Int(min(remaining, 0.5) * 1000) + 1)
+            if rc < 0 && zmq_errno() != EINTR { throw ZMQContext.lastError("zmq_poll") }
+            while let frames = try router.receiveMessage() {
+                if let leftIdentity, frames.first?.array == leftIdentity {
+                    earlyMessages.append(frames)
+                } else {
+                    serveStranger(frames)
+                }
+            }
+            while refusal == nil, let frames = try dealer.receiveMessage() {
+                do {
+                    rightAccepted = try answerHandshake(frames, client: &client, dealer: dealer) || rightAccepted
+                } catch {
+                    refusal = error
+                    deadline = min(deadline, Date(timeIntervalSinceNow: 1))
+                }
+            }
+        }
+        if let refusal { throw refusal }
+        logger.debug("rank \(rank): ring connected (left \(leftRank), right \(rightRank))")
+    }
+
+    /// The left neighbour's next message, serving handshakes of other connections meanwhile.
+    private func nextLeftMessage(during: () -> String) throws -> [ZMQFrame] {
+        if !earlyMessages.isEmpty { return earlyMessages.removeFirst() }
+        guard let router else { throw CollectivesError.closed(reason: closedReason ?? "no ring") }
+        let deadline = Date(timeIntervalSinceNow: options.receiveTimeout)
+        while true {
+            while let frames = try router.receiveMessage() {
+                if frames.first?.array == leftIdentity { return frames }
+                serveStranger(frames)
+            }
+            let remaining = deadline.timeIntervalSinceNow
+            guard remaining > 0 else {
+                throw CollectivesError.peerTimeout(peer: leftRank, address: addresses[leftRank],
+                                                   seconds: options.receiveTimeout, waitingFor: during())
+            }
+            _ = try router.poll(timeoutMilliseconds: Int(remaining * 1000) + 1)
+        }
+    }
+
+    private func sendHandshake(dealer: ZMQSocket, kind: WireHeader.Kind, payload: [UInt8]) throws {
+        let header = WireHeader(kind: kind, sender: rank, job: jobHash, step: 0, sequence: 0, length: payload.count)
+        try payload.withUnsafeBytes { try sendRight(header, payload: $0, zeroCopy: false) }
+    }
+
+    /// Client side of the handshake on our DEALER; true once the right neighbour accepted us.
+    private func answerHandshake(_ frames: [ZMQFrame], client: inout RingHandshake.ClientState, dealer: ZMQSocket) throws -> Bool {
+        let right = rightRank, address = addresses[right]
+        guard let first = frames.first else { return false }
+        let header = try WireHeader.decode(first.bytes, peer: right)
+        let payload = frames.count > 1 ? frames[1].array : []
+        guard header.job == jobHash else {
+            throw CollectivesError.authenticationFailed(peer: right, address: address, reason: "the peer runs another job (job id differs)")
+        }
+        switch header.kind {
+        case .challenge:
+            guard let proof = client.respond(toChallenge: payload, secret: secret, jobID: jobID, clientRank: rank, serverRank: right) else {
+                throw CollectivesError.authenticationFailed(peer: right, address: address, reason: "malformed challenge")
+            }
+            try sendHandshake(dealer: dealer, kind: .response, payload: proof)
+            return false
+        case .accept:
+            guard client.verifyAcceptance(payload, secret: secret, jobID: jobID, clientRank: rank, serverRank: right) else {
+                throw CollectivesError.authenticationFailed(
+                    peer: right, address: address, reason: "the peer accepted us but does not prove the shared secret (an impostor?)")
+            }
+            return true
+        case .reject:
+            throw CollectivesError.authenticationFailed(peer: right, address: address,
+                                                        reason: "refused by the peer: \(String(decoding: payload, as: UTF8.self))")
+        default:
+            throw CollectivesError.malformedMessage(peer: right, reason: "unexpected \(header.kind) message during the handshake")
+        }
+    }
+
+    /// Server side of the handshake for any connection that is not (yet) our left neighbour:
+    /// only a HELLO from the left rank followed by a correct proof is accepted.
+    private func serveStranger(_ frames: [ZMQFrame]) {
+        guard let router, let identityFrame = frames.first else { return }
+        let identity = identityFrame.array
+        let peerName = "connection \(identity.map { String(format: "%02x", $0) }.joined())"
+        guard frames.count >= 2, let header = try? WireHeader.decode(frames[1].bytes, peer: -1) else {
+            refuse(identity, peerName, reason: "not an srdpr message (\(frames.count) frames)", reply: false)
+            return
+        }
+        let payload = frames.count > 2 ? frames[2].array : []
+        guard header.job == jobHash else {
+            refuse(identity, peerName, reason: "claims rank \(header.sender) of another job (job id differs)", reply: true)
+            return
+        }
+        let left = leftRank
+        switch header.kind {
+        case .hello:
+            guard header.sender == left else {
+                refuse(identity, peerName, reason: "claims rank \(header.sender), but only rank \(left) may connect to rank \(rank)", reply: true)
+                return
+            }
+            guard leftIdentity == nil else {
+                refuse(identity, peerName, reason: "claims rank \(left), which is already connected and authenticated", reply: true)
+                return
+            }
+            guard let state = RingHandshake.ServerState(hello: payload) else {
+                refuse(identity, peerName, reason: "malformed hello", reply: true)
+                return
+            }
+            pendingHandshakes[identity] = state
+            try? replyHandshake(router: router, identity: identity, kind: .challenge, payload: state.nonce)
+        case .response:
+            guard let state = pendingHandshakes.removeValue(forKey: identity) else {
+                refuse(identity, peerName, reason: "sent a handshake response without a hello", reply: true)
+                return
+            }
+            guard leftIdentity == nil,
+                  state.verify(response: payload, secret: secret, jobID: jobID, clientRank: left, serverRank: rank) else {
+                refuse(identity, peerName, reason: "claims rank \(left) but does not prove the shared secret", reply: true)
+                return
+            }
+            leftIdentity = identity
+            let proof = state.acceptance(secret: secret, jobID: jobID, clientRank: left, serverRank: rank)
+            try? replyHandshake(router: router, identity: identity, kind: .accept, payload: proof)
+            logger.debug("rank \(rank): left neighbour rank \(left) authenticated")
+        default:
+            refuse(identity, peerName, reason: "sent a \(header.kind) message without authenticating", reply: false)
+        }
+    }
+
+    private func refuse(_ identity: [UInt8], _ peerName: String, reason: String, reply: Bool) {
+        let line = "rank \(rank) refused \(peerName) on \(addresses[rank]): \(reason)"
+        refusedPeers.append(line)
+        logger.warning("\(line)")
+        if reply, let router {
+            try? replyHandshake(router: router, identity: identity, kind: .reject, payload: Array(reason.utf8))
+        }
+    }
+
+    private func replyHandshake(router: ZMQSocket, identity: [UInt8], kind: WireHeader.Kind, payload: [UInt8]) throws {
+        let header = WireHeader(kind: kind, sender: rank, job: jobHash, step: 0, sequence: 0, length: payload.count)
+        try router.send(identity, more: true)
+        try router.send(header.encoded(), more: !payload.isEmpty)
+        if !payload.isEmpty { try router.send(payload, more: false) }
+    }
+}

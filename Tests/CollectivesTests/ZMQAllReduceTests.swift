@@ -1,0 +1,145 @@
+import Collectives
+import Foundation
+import TestSupport
+import XCTest
+
+final class ZMQAllReduceTests: XCTestCase {
+    /// World sizes 1-5, sizes 0, 1, below the world size, prime, several chunks; sum and mean.
+    func testAllReduceMatchesFloatReferenceForWorldSizesOneToFive() throws {
+        var options = RingHarness.fastOptions()
+        options.chunkBytes = 4096  // many chunks per segment even for small buffers
+        options.zeroCopyMinimumBytes = 2048  // both the copying and the zero-copy path
+        for world in 1...5 {
+            let sizes = [0, 1, max(0, world - 1), 7, 1009, 20_011]
+            let results = RingHarness.run(world: world, options: options) { comm -> [[Float]] in
+                var outputs: [[Float]] = []
+                for count in sizes {
+                    for op in [ReduceOp.sum, .mean] {
+                        var data = RingHarness.values(rank: comm.rank, count: count)
+                        try data.withUnsafeMutableBufferPointer { try comm.allReduce($0, op: op) }
+                        outputs.append(data)
+                    }
+                }
+                return outputs
+            }
+            let outputs = try RingHarness.unwrap(results)
+            for rank in 0..<world {
+                var index = 0
+                for count in sizes {
+                    for op in [ReduceOp.sum, .mean] {
+                        let expected = RingHarness.reference(world: world, count: count, op: op)
+                        let got = outputs[rank][index]
+                        index += 1
+                        XCTAssertEqual(got.count, count)
+                        let d = deviation(got, expected)
+                        XCTAssertLessThanOrEqual(d.maxAbs, 1e-5 * max(1, d.scale),
+                                                 "world \(world) rank \(rank) count \(count) \(op): \(d)")
+                    }
+                }
+                // Every rank ends with bit-identical results (the owner's sum is copied around).
+                XCTAssertEqual(outputs[rank], outputs[0], "world \(world): rank \(rank) differs from rank 0")
+            }
+        }
+    }
+
+    /// About a million floats with the default chunking (zero-copy sends).
+    func testLargeAllReduceWithDefaultOptions() throws {
+        let world = 3, count = 1_000_003
+        var options = RingHarness.fastOptions()
+        options.chunkBytes = ZMQCommunicator.Options().chunkBytes
+        let results = RingHarness.run(world: world, options: options) { comm -> [Float] in
+            var data = RingHarness.values(rank: comm.rank, count: count, seed: 5)
+            try data.withUnsafeMutableBufferPointer { try comm.allReduce($0, op: .mean) }
+            return data
+        }
+        let expected = RingHarness.reference(world: world, count: count, op: .mean, seed: 5)
+        for (rank, got) in try RingHarness.unwrap(results).enumerated() {
+            let d = deviation(got, expected)
+            XCTAssertLessThanOrEqual(d.maxAbs, 1e-5 * max(1, d.scale), "rank \(rank): \(d)")
+        }
+    }
+
+    func testCurveEncryptedRingReducesCorrectly() throws {
+        var options = RingHarness.fastOptions()
+        options.curve = true
+        let results = RingHarness.run(world: 2, options: options) { comm -> [Float] in
+            var data = RingHarness.values(rank: comm.rank, count: 5000)
+            try data.withUnsafeMutableBufferPointer { try comm.allReduce($0, op: .sum) }
+            return data
+        }
+        let expected = RingHarness.reference(world: 2, count: 5000, op: .sum)
+        for got in try RingHarness.unwrap(results) {
+            XCTAssertLessThanOrEqual(deviation(got, expected).maxAbs, 1e-5 * 4)
+        }
+    }
+
+    /// The trainer marks buckets as backward produces them; the background thread reduces
+    /// bucket 0 while "backward" has not yet produced bucket 1.
+    func testBucketedAllReduceOverlapsBackward() throws {
+        let world = 3, count = 10_000
+        let buckets = BucketedAllReduce.buckets(count: count, bucketElements: 3000)
+        XCTAssertEqual(buckets, [7000..<10_000, 4000..<7000, 1000..<4000, 0..<1000])
+        let results = RingHarness.run(world: world) { comm -> ([Float], Bool) in
+            let reducer = BucketedAllReduce(communicator: comm)
+            var overlapped = true
+            var outputs: [Float] = []
+            for round in 0..<2 {
+                comm.step = round
+                var grads = RingHarness.values(rank: comm.rank, count: count, seed: round)
+                try grads.withUnsafeMutableBufferPointer { grads in
+                    try reducer.start(grads, buckets: buckets, op: .mean)
+                    for bucket in buckets.indices {
+                        try reducer.markReady(bucket)
+                        if bucket == 0 {
+                            // Backward would go on here; bucket 0 must get reduced meanwhile.
+                            let deadline = Date(timeIntervalSinceNow: 10)
+                            while reducer.reducedBuckets < 1 && Date() < deadline { usleep(1000) }
+                            overlapped = overlapped && reducer.reducedBuckets >= 1
+                        }
+                    }
+                    try reducer.wait()
+                }
+                XCTAssertEqual(reducer.reducedBuckets, buckets.count)
+                outputs += grads
+            }
+            return (outputs, overlapped)
+        }
+        let expected = RingHarness.reference(world: world, count: count, op: .mean, seed: 0)
+            + RingHarness.reference(world: world, count: count, op: .mean, seed: 1)
+        for (rank, (got, overlapped)) in try RingHarness.unwrap(results).enumerated() {
+            XCTAssertTrue(overlapped, "rank \(rank): bucket 0 was not reduced before bucket 1 was marked")
+            let d = deviation(got, expected)
+            XCTAssertLessThanOrEqual(d.maxAbs, 1e-5 * max(1, d.scale), "rank \(rank): \(d)")
+        }
+    }
+
+    func testBucketedAllReduceOnOneProcessLeavesGradientsAndReportsErrors() throws {
+        let reducer = BucketedAllReduce(communicator: InProcessCommunicator())
+        var grads: [Float] = [1, 2, 3, 4, 5]
+        try grads.withUnsafeMutableBufferPointer { grads in
+            try reducer.start(grads, buckets: BucketedAllReduce.buckets(count: 5, bucketElements: 2), op: .mean)
+            XCTAssertThrowsError(try reducer.markReady(7))
+            try reducer.wait()  // marks the rest itself
+            XCTAssertThrowsError(try reducer.start(grads, buckets: [0..<9], op: .sum)) { error in
+                XCTAssertTrue("\(error)".contains("outside the gradient buffer"), "\(error)")
+            }
+        }
+        XCTAssertEqual(grads, [1, 2, 3, 4, 5])
+    }
+}
+
+final class BenchAllReduceCommandTests: XCTestCase {
+    /// `srdpr bench allreduce` starts its ranks as processes and prints one JSON line.
+    func testBenchAllReducePrintsBusBandwidthPerSize() throws {
+        let result = try Command.srdpr(["bench", "allreduce", "--world", "3", "--sizes-mb", "0.25,1", "--iters", "2"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let line = try XCTUnwrap(result.stdout.split(separator: "\n").last)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        XCTAssertEqual(json["world"] as? Int, 3)
+        let busbw = try XCTUnwrap(json["busbw_gbps"] as? [String: Double])
+        XCTAssertEqual(Set(busbw.keys), ["0.25", "1"])
+        XCTAssertTrue(busbw.values.allSatisfy { $0 > 0 }, "\(busbw)")
+        let rows = try XCTUnwrap(json["allreduce"] as? [[String: Any]])
+        XCTAssertTrue(rows.allSatisfy { $0["correct"] as? Bool == true })
+    }
+}
