@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "TestSupport"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "TestSupport"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Model", "Data", "Collectives", "TestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "Coordinator", "Model", "Data"]),
     ],
     swiftLanguageModes: [.v5]
 )

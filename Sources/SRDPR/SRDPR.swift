@@ -14,5 +14,8 @@ struct SRDPR: ParsableCommand {
             Encode.self,
             CreateDataset.self,
             InspectDataset.self,
+            Train.self,
+            Export.self,
+            InitModel.self,
         ])
 }

@@ -51,10 +51,10 @@ public enum WorkerError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .nonFiniteLoss(step, pipeline, loss):
-            return "step \(step) (\(pipeline) pipeline): the loss is \(loss); training stopped before this update, "
+            return "step \(step + 1) (\(pipeline) pipeline): the loss is \(loss); training stopped before this update, "
                 + "the weights are those of the previous step. Lower learning_rate, raise loss_scale or check the data"
         case let .nonFiniteGradient(step, pipeline, norm):
-            return "step \(step) (\(pipeline) pipeline): the gradient norm is \(norm); training stopped before this update. "
+            return "step \(step + 1) (\(pipeline) pipeline): the gradient norm is \(norm); training stopped before this update. "
                 + "Lower learning_rate or set max_grad_norm"
         case let .payloadTooLarge(bytes, limit):
             return "global_loss_buf_sz=\(limit) is too small: this rank's embeddings need \(bytes) bytes; "
