@@ -8,6 +8,7 @@ import Worker
 public enum TrainerError: Error, CustomStringConvertible, Equatable {
     case missingParameter(key: String, reason: String)
     case notWritable(key: String, path: String, reason: String)
+    case missingDataset(key: String, path: String, reason: String)
     case pretrainedModel(path: String, reason: String)
     case incompatibleCheckpoint(path: String, reason: String)
     case stopped(reason: String, lastCheckpoint: String?)
@@ -16,6 +17,7 @@ public enum TrainerError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .missingParameter(key, reason): return "\(key) is required: \(reason)"
         case let .notWritable(key, path, reason): return "\(key)=\(path) is not writable: \(reason)"
+        case let .missingDataset(key, path, reason): return "\(key)=\(path): \(reason)"
         case let .pretrainedModel(path, reason): return "pretrained_model_cfg=\(path): \(reason)"
         case let .incompatibleCheckpoint(path, reason): return "model_file=\(path) cannot be resumed: \(reason)"
         case let .stopped(reason, last):
@@ -74,7 +76,14 @@ public final class Trainer {
             throw TrainerError.notWritable(key: key, path: path, reason: "it is a file, not a directory")
         }
         do { try fm.createDirectory(at: url, withIntermediateDirectories: true) } catch {
-            throw TrainerError.notWritable(key: key, path: path, reason: "cannot create the directory (\(error.localizedDescription))")
+            // Name the obstacle: the nearest existing ancestor.
+            var ancestor = url.deletingLastPathComponent()
+            while !fm.fileExists(atPath: ancestor.path, isDirectory: &isDirectory), ancestor.path != "/" {
+                ancestor = ancestor.deletingLastPathComponent()
+            }
+            let why = isDirectory.boolValue ? "cannot create the directory inside \(ancestor.path) (permission denied?)"
+                : "\(ancestor.path) is a file, so the directory cannot be created"
+            throw TrainerError.notWritable(key: key, path: path, reason: why)
         }
         let probe = url.appendingPathComponent(".srdpr-write-test-\(getpid())")
         guard fm.createFile(atPath: probe.path, contents: Foundation.Data("ok".utf8)) else {
@@ -82,6 +91,32 @@ public final class Trainer {
         }
         try? fm.removeItem(at: probe)
         return url
+    }
+
+    /// Checks that the ByteDataset of every pipeline of train_mode is a directory with its two files.
+    static func requireDatasets(_ config: TrainingConfig) throws {
+        var paths: [(String, String?)] = []
+        for kind in try config.pipelines() {
+            switch kind {
+            case .inbatch: paths.append(("bytedataset.inbatch", config.bytedataset.inbatch))
+            case .pos: paths.append(("bytedataset.pos", config.bytedataset.pos))
+            case .poshard: paths.append(("bytedataset.poshard", config.bytedataset.poshard))
+            case .hard:
+                paths.append(("bytedataset.hard.hardneg", config.bytedataset.hard.hardneg))
+                if config.pipeline.hard.useRandneg { paths.append(("bytedataset.hard.randneg", config.bytedataset.hard.randneg)) }
+            }
+        }
+        for case let (key, path?) in paths {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw TrainerError.missingDataset(key: key, path: path,
+                    reason: "no such directory (train_mode=\(config.trainMode) needs it); create it with `srdpr create-dataset`")
+            }
+            for file in ["idxs.pkl", "data.pkl"] where !FileManager.default.fileExists(atPath: path + "/" + file) {
+                throw TrainerError.missingDataset(key: key, path: path,
+                    reason: "the directory has no \(file); a ByteDataset holds idxs.pkl and data.pkl (made by `srdpr create-dataset`)")
+            }
+        }
     }
 
     /// Runs training to total_updates (or until SIGINT). Throws `TrainerError.stopped` on a NaN loss.
@@ -96,6 +131,7 @@ public final class Trainer {
         }
         try config.validate()
         try config.requireDatasetPaths()
+        try Self.requireDatasets(config)
         let outputDir = try Self.requireWritableDirectory(output, key: "output_dir")
         let logDir = try Self.requireWritableDirectory(config.logDir, key: "log_dir")
 
