@@ -99,6 +99,7 @@ public final class TrainingWorker {
             throw WorkerError.malformedBatch(pipeline: "?", reason: "an update needs at least one batch")
         }
         let pipeline = first.pipeline.rawValue
+        communicator.step = step
         model.zeroGradients()
         var lossSum: Float = 0
         var tokens = 0
