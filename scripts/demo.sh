@@ -8,4 +8,6 @@ bin=.build/release/srdpr
 out=out/demo
 mkdir -p "$out"
 "$bin" create-dataset --input-jsonl-path demo/data/faq-train.jsonl --output-bytedataset-path "$out/faq-train.bytedataset"
-"$bin" inspect-dataset "$out/faq-train.bytedataset"
+echo "samples in $out/faq-train.bytedataset: $("$bin" inspect-dataset "$out/faq-train.bytedataset")"
+echo "first sample, read back from the ByteDataset (truncated):"
+"$bin" inspect-dataset "$out/faq-train.bytedataset" --index 0 | cut -c1-300

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What is wrong with a ByteDataset; every case names the file and, where there is one, the sample.
 public enum ByteDatasetError: Error, Equatable, CustomStringConvertible {
     case unreadable(file: String, reason: String)
@@ -98,12 +100,35 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
 
     /// Sample `index` with a typed error.
     public func typedSample(at index: Int) throws(ByteDatasetError) -> Sample {
+        let start = try offset(at: index)
+        var decoder = takeDecoder()
+        let fast = decoder.decode(UnsafeBufferPointer(rebasing: data.bytes[start...]))
+        returnDecoder(decoder)
+        if let sample = fast { return sample }
+        // Not the usual shape (or bad data): the generic reader decides, with a precise error.
         let value = try value(at: index)
         do {
             return try Sample(pickle: value)
         } catch {
             throw .notASample(file: dataPath, index: index, message: error.message)
         }
+    }
+
+    // Fast-path decoders keep their scratch arrays between reads; a small pool lets several
+    // threads read the same dataset.
+    private var decoders: [PickleSampleDecoder] = []
+    private let decodersLock = NSLock()
+
+    private func takeDecoder() -> PickleSampleDecoder {
+        decodersLock.lock()
+        defer { decodersLock.unlock() }
+        return decoders.popLast() ?? PickleSampleDecoder()
+    }
+
+    private func returnDecoder(_ decoder: PickleSampleDecoder) {
+        decodersLock.lock()
+        if decoders.count < 8 { decoders.append(decoder) }
+        decodersLock.unlock()
     }
 
     /// Checks every offset (and, with `decodeAll`, every sample) so a bad file fails up front.

@@ -167,8 +167,8 @@ public struct PickleReader {
             case 0x2E:  // STOP
                 let node = try pop("STOP", at: start)
                 if !marks.isEmpty { throw .malformed("STOP with an open MARK", offset: start) }
-                var visiting = Set<Int>()
-                return try materialize(node, depth: 0, visiting: &visiting, at: start)
+                var budget = 16 * position + 100_000
+                return try materialize(node, depth: 0, budget: &budget, at: start)
             case 0x7D:  // EMPTY_DICT
                 dicts.append([])
                 stack.append(.dict(dicts.count - 1))
@@ -451,57 +451,46 @@ public struct PickleReader {
 
     // MARK: - arenas to values
 
-    private func materialize(_ node: Node, depth: Int, visiting: inout Set<Int>, at offset: Int) throws(PickleError) -> PickleValue {
+    private func materialize(_ node: Node, depth: Int, budget: inout Int, at offset: Int) throws(PickleError) -> PickleValue {
         if case .value(let v) = node { return v }
-        guard depth < 10_000 else { throw .malformed("objects nested too deeply", offset: offset) }
-        // A container that (indirectly) contains itself cannot be a value: refuse the cycle.
-        let key: Int
-        switch node {
-        case .value: key = 0
-        case .list(let i): key = i << 3 | 1
-        case .dict(let i): key = i << 3 | 2
-        case .set(let i), .frozenSet(let i): key = i << 3 | 3
-        case .tuple(let i): key = i << 3 | 4
-        case .object(let i): key = i << 3 | 5
-        case .persistentID(let i): key = i << 3 | 6
-        }
-        guard visiting.insert(key).inserted else {
-            throw .malformed("a container contains itself (recursive structure)", offset: offset)
-        }
-        defer { visiting.remove(key) }
-        func all(_ nodes: [Node], _ visiting: inout Set<Int>) throws(PickleError) -> [PickleValue] {
+        // A container that contains itself would recurse forever, and memo references can
+        // share a list so often that the value explodes ("billion laughs"): bound both.
+        guard depth < 200 else { throw .malformed("objects nested more than 200 deep, or a container contains itself", offset: offset) }
+        budget -= 1
+        guard budget >= 0 else { throw .malformed("shared references expand into too many objects", offset: offset) }
+        func all(_ nodes: [Node], _ budget: inout Int) throws(PickleError) -> [PickleValue] {
             var out: [PickleValue] = []
             out.reserveCapacity(nodes.count)
-            for n in nodes { out.append(try materialize(n, depth: depth + 1, visiting: &visiting, at: offset)) }
+            for n in nodes { out.append(try materialize(n, depth: depth + 1, budget: &budget, at: offset)) }
             return out
         }
-        func pairs(_ items: [NodePair], _ visiting: inout Set<Int>) throws(PickleError) -> [PickleDictEntry] {
+        func pairs(_ items: [NodePair], _ budget: inout Int) throws(PickleError) -> [PickleDictEntry] {
             var out: [PickleDictEntry] = []
             out.reserveCapacity(items.count)
             for p in items {
-                out.append(PickleDictEntry(key: try materialize(p.key, depth: depth + 1, visiting: &visiting, at: offset),
-                                           value: try materialize(p.value, depth: depth + 1, visiting: &visiting, at: offset)))
+                out.append(PickleDictEntry(key: try materialize(p.key, depth: depth + 1, budget: &budget, at: offset),
+                                           value: try materialize(p.value, depth: depth + 1, budget: &budget, at: offset)))
             }
             return out
         }
         switch node {
         case .value(let v): return v
-        case .list(let i): return .list(try all(lists[i], &visiting))
-        case .dict(let i): return .dict(try pairs(dicts[i], &visiting))
-        case .set(let i): return .set(try all(sets[i], &visiting))
-        case .frozenSet(let i): return .frozenSet(try all(sets[i], &visiting))
-        case .tuple(let i): return .tuple(try all(tuples[i], &visiting))
+        case .list(let i): return .list(try all(lists[i], &budget))
+        case .dict(let i): return .dict(try pairs(dicts[i], &budget))
+        case .set(let i): return .set(try all(sets[i], &budget))
+        case .frozenSet(let i): return .frozenSet(try all(sets[i], &budget))
+        case .tuple(let i): return .tuple(try all(tuples[i], &budget))
         case .persistentID(let i):
-            return .persistentID(try materialize(persistentIDs[i], depth: depth + 1, visiting: &visiting, at: offset))
+            return .persistentID(try materialize(persistentIDs[i], depth: depth + 1, budget: &budget, at: offset))
         case .object(let i):
             let o = objects[i]
             var state: PickleValue? = nil
-            if let s = o.state { state = try materialize(s, depth: depth + 1, visiting: &visiting, at: offset) }
+            if let s = o.state { state = try materialize(s, depth: depth + 1, budget: &budget, at: offset) }
             return .object(PickleObject(
-                callable: try materialize(o.callable, depth: depth + 1, visiting: &visiting, at: offset),
-                arguments: try materialize(o.arguments, depth: depth + 1, visiting: &visiting, at: offset),
-                items: try pairs(o.items, &visiting),
-                appended: try all(o.appended, &visiting),
+                callable: try materialize(o.callable, depth: depth + 1, budget: &budget, at: offset),
+                arguments: try materialize(o.arguments, depth: depth + 1, budget: &budget, at: offset),
+                items: try pairs(o.items, &budget),
+                appended: try all(o.appended, &budget),
                 state: state))
         }
     }

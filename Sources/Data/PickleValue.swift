@@ -4,7 +4,7 @@
 /// policy, imports and calls are kept *symbolically*: `.global` names a function or class,
 /// `.object` records "call this with these arguments, then apply these items / this state";
 /// nothing is imported or executed.
-public indirect enum PickleValue: Hashable, Sendable {
+public enum PickleValue: Hashable, Sendable {
     case none
     case bool(Bool)
     case int(Int)
@@ -22,9 +22,9 @@ public indirect enum PickleValue: Hashable, Sendable {
     /// `module.name` imported by GLOBAL/STACK_GLOBAL (only under a policy that allows it).
     case global(module: String, name: String)
     /// The result of REDUCE (`callable(*arguments)`) with what later opcodes applied to it.
-    case object(PickleObject)
+    indirect case object(PickleObject)
     /// A persistent id (PERSID/BINPERSID), e.g. torch's reference to a tensor storage.
-    case persistentID(PickleValue)
+    indirect case persistentID(PickleValue)
 
     /// The dict's value for a string key.
     public subscript(key: String) -> PickleValue? {

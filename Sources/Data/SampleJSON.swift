@@ -3,7 +3,7 @@
 /// Strings stay UTF-8 bytes (a lone `\uD800` escape becomes the 3-byte "surrogatepass" form,
 /// as Python's pickle writes it); objects keep their key order, as Python dicts do. Numbers keep
 /// Python's split: a literal without `.`/`e` is an int of any size, anything else a float.
-public indirect enum JSONValue: Equatable, Sendable {
+public enum JSONValue: Equatable, Sendable {
     case null
     case bool(Bool)
     /// An integer that fits in `Int`.

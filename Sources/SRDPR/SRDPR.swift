@@ -17,5 +17,6 @@ struct SRDPR: ParsableCommand {
             Train.self,
             Export.self,
             InitModel.self,
+            BenchDataset.self,
         ])
 }

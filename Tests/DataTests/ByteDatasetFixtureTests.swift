@@ -21,6 +21,8 @@ final class ByteDatasetFixtureTests: XCTestCase {
             XCTAssertGreaterThan(dataset.count, 0, datasetPath)
             for i in 0..<min(dataset.count, expected.count) {
                 XCTAssertEqual(try dataset.sample(at: i), expected[i], "\(datasetPath) sample \(i)")
+                // The fast path (straight to Sample) and the generic reader agree.
+                XCTAssertEqual(try Sample(pickle: dataset.value(at: i)), expected[i], "\(datasetPath) sample \(i), generic reader")
             }
         }
     }

@@ -84,6 +84,8 @@ final class PickleReaderTests: XCTestCase {
             ([0x80, 0x06, 0x4E, 0x2E], "unsupported pickle protocol 6"),
             ([0x80, 0x04, 0xFF], "unknown pickle opcode 0xff at byte offset 2"),
             ([0x80, 0x04, 0x5D, 0x94, 0x68, 0x00, 0x61, 0x2E], "contains itself"),
+            // "billion laughs": each list holds the previous one twice (2^60 leaves if expanded).
+            ([0x80, 0x04, 0x4E, 0x94] + Array((0..<60).map { i -> [UInt8] in [0x28, 0x68, UInt8(i), 0x68, UInt8(i), 0x6C, 0x94] }.joined()) + [0x2E], "too many objects"),
         ]
         for (bytes, expected) in cases {
             XCTAssertThrowsError(try PickleReader.read(bytes)) { error in

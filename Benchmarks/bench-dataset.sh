@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Dataset benchmark, side by side with the original Python code (Benchmarks/bench_dataset.py):
+#   - random-access reads/s on a 100k-sample ByteDataset (Python: seek + pickle.load; us: decode to Sample)
+#   - create-dataset throughput in MB/s of JSON-lines input (Python: json.loads + pickle.dump per line)
+# The dataset is generated (Benchmarks/make_bench_jsonl.py, ~320 MB), not committed.
+# Env: N (samples, 100000), READS (200000), REPEATS (3, best run reported), BENCH_DIR, SRDPR_PYTHON.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-100000}
+READS=${READS:-200000}
+REPEATS=${REPEATS:-3}
+DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/srdpr-bench-dataset}
+PY=${SRDPR_PYTHON:-python3}
+BIN=.build/release/srdpr
+
+swift build -c release >/dev/null
+mkdir -p "$DIR"
+if [ ! -s "$DIR/bench-$N.jsonl" ]; then
+    echo "generating $N samples in $DIR/bench-$N.jsonl" >&2
+    "$PY" Benchmarks/make_bench_jsonl.py "$DIR/bench-$N.jsonl.tmp" "$N" && mv "$DIR/bench-$N.jsonl.tmp" "$DIR/bench-$N.jsonl"
+fi
+out="$DIR/results.jsonl"
+: > "$out"
+load_before=$(uptime)
+"$BIN" bench-dataset --jsonl "$DIR/bench-$N.jsonl" --output "$DIR/swift.bytedataset" --repeats "$REPEATS" | tee -a "$out"
+"$PY" Benchmarks/bench_dataset.py --jsonl "$DIR/bench-$N.jsonl" --output "$DIR/python.bytedataset" --repeats "$REPEATS" | tee -a "$out"
+if cmp -s "$DIR/swift.bytedataset/data.pkl" "$DIR/python.bytedataset/data.pkl" && \
+   cmp -s "$DIR/swift.bytedataset/idxs.pkl" "$DIR/python.bytedataset/idxs.pkl"; then
+    echo "outputs: byte-identical (data.pkl and idxs.pkl)"
+else
+    echo "outputs: DIFFERENT" >&2; exit 1
+fi
+"$BIN" bench-dataset --dataset "$DIR/python.bytedataset" --reads "$READS" --repeats "$REPEATS" | tee -a "$out"
+"$PY" Benchmarks/bench_dataset.py --dataset "$DIR/python.bytedataset" --reads "$READS" --repeats "$REPEATS" | tee -a "$out"
+load_after=$(uptime)
+"$PY" - "$out" <<'PYEOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+def get(bench, anchor):
+    return next(r for r in rows if r["bench"] == bench and (r.get("anchor") == "python") == anchor)
+c_s, c_p = get("create_dataset", False), get("create_dataset", True)
+r_s, r_p = get("dataset_random_reads", False), get("dataset_random_reads", True)
+print()
+print(f"{'':28}{'srdpr':>14}{'python':>14}{'ratio':>9}")
+print(f"{'create-dataset MB/s':28}{c_s['mb_per_second']:14.1f}{c_p['mb_per_second']:14.1f}{c_s['mb_per_second']/c_p['mb_per_second']:8.1f}x")
+print(f"{'random reads/s':28}{r_s['reads_per_second']:14.0f}{r_p['reads_per_second']:14.0f}{r_s['reads_per_second']/r_p['reads_per_second']:8.1f}x")
+print(f"({c_s['samples']} samples, {c_s['input_bytes']/1e6:.0f} MB of JSON-lines; {r_s['reads']} random reads, same indices; best of runs)")
+assert r_s["checksum"] == r_p["checksum"], "the two readers saw different samples"
+PYEOF
+echo "load before: $load_before"
+echo "load after:  $load_after"

@@ -1,0 +1,294 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A fast path from pickle bytes straight to a `Sample`, for the opcode shapes CPython writes
+/// for samples (dicts, lists, str, int). The generic `PickleReader` builds a full value tree with
+/// reference-counted nodes; this decoder keeps plain (offset, length) slots and creates Swift
+/// strings only for the fields a `Sample` has. Anything unusual returns nil, and the caller
+/// falls back to `PickleReader` (which also produces the precise error for bad input).
+struct PickleSampleDecoder {
+    /// A stack entry without reference counting: strings stay ranges of the input.
+    private enum Slot {
+        case string(start: Int, count: Int)
+        case int(Int)
+        case list(Int)
+        case dict(Int)
+        case scalar  // None, bool, float: allowed only under keys a Sample ignores
+        case missing  // an unused memo index
+    }
+
+    /// A run of a container's items in `items` (one APPEND(S)/SETITEM(S)); runs are chained.
+    private struct Chunk {
+        var start: Int
+        var count: Int
+        var next: Int
+    }
+
+    /// A list or dict: its first and last chunk (-1 when empty).
+    private struct Container {
+        var first = -1
+        var last = -1
+    }
+
+    private var bytes = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
+    private var position = 0
+    private var stack: [Slot] = []
+    private var marks: [Int] = []
+    private var memo: [Slot] = []
+    private var memoLength = 0
+    // Flat storage, no per-container arrays: items of every container, in chained chunks.
+    private var items: [Slot] = []
+    private var chunks: [Chunk] = []
+    private var containers: [Container] = []  // lists and dicts share the numbering
+
+    /// A decoder whose scratch arrays are reused from sample to sample (not thread-safe: one per thread).
+    init() {
+        stack.reserveCapacity(32)
+        memo.reserveCapacity(32)
+        items.reserveCapacity(64)
+        chunks.reserveCapacity(16)
+        containers.reserveCapacity(16)
+    }
+
+    /// The sample pickled at the start of `bytes`, or nil when the fast path does not apply.
+    mutating func decode(_ bytes: UnsafeBufferPointer<UInt8>) -> Sample? {
+        self.bytes = bytes
+        position = 0
+        memoLength = 0
+        stack.removeAll(keepingCapacity: true)
+        marks.removeAll(keepingCapacity: true)
+        memo.removeAll(keepingCapacity: true)
+        items.removeAll(keepingCapacity: true)
+        chunks.removeAll(keepingCapacity: true)
+        containers.removeAll(keepingCapacity: true)
+        defer { self.bytes = UnsafeBufferPointer(start: nil, count: 0) }
+        guard let top = run() else { return nil }
+        return sample(top)
+    }
+
+    @inline(__always)
+    private mutating func take(_ count: Int) -> Int? {
+        guard count >= 0, count <= bytes.count - position else { return nil }
+        defer { position += count }
+        return position
+    }
+
+    @inline(__always)
+    private mutating func loadLE<T: FixedWidthInteger>(_ type: T.Type, at offset: Int) -> T {
+        T(littleEndian: UnsafeRawPointer(bytes.baseAddress! + offset).loadUnaligned(as: T.self))
+    }
+
+    private mutating func put(_ index: Int) -> Bool {
+        guard let top = stack.last, index >= 0, index < 1 << 20 else { return false }
+        if index == memo.count {
+            memo.append(top)
+            memoLength += 1
+            return true
+        }
+        if index > memo.count { memo.append(contentsOf: repeatElement(.missing, count: index - memo.count + 1)) }
+        if case .missing = memo[index] { memoLength += 1 }
+        memo[index] = top
+        return true
+    }
+
+    private mutating func get(_ index: Int) -> Bool {
+        guard index >= 0, index < memo.count else { return false }
+        let slot = memo[index]
+        if case .missing = slot { return false }
+        stack.append(slot)
+        return true
+    }
+
+    private mutating func popMark() -> Int? {
+        guard let mark = marks.popLast(), mark <= stack.count else { return nil }
+        return mark
+    }
+
+    private mutating func run() -> Slot? {
+        while position < bytes.count {
+            let opcode = bytes[position]
+            position += 1
+            switch opcode {
+            case 0x80: guard let p = take(1), bytes[p] <= 5 else { return nil }
+            case 0x95: guard take(8) != nil else { return nil }
+            case 0x2E:  // STOP
+                guard marks.isEmpty, stack.count == 1 else { return nil }
+                return stack[0]
+            case 0x7D: containers.append(Container()); stack.append(.dict(containers.count - 1))
+            case 0x5D: containers.append(Container()); stack.append(.list(containers.count - 1))
+            case 0x28: marks.append(stack.count)
+            case 0x73:  // SETITEM
+                guard stack.count >= 3, marks.last.map({ stack.count - 3 >= $0 }) ?? true,
+                      case .dict(let id) = stack[stack.count - 3] else { return nil }
+                add(to: id, from: stack.count - 2)
+            case 0x75:  // SETITEMS
+                guard let mark = popMark(), mark >= 1, (stack.count - mark) % 2 == 0,
+                      case .dict(let id) = stack[mark - 1] else { return nil }
+                add(to: id, from: mark)
+            case 0x61:  // APPEND
+                guard stack.count >= 2, marks.last.map({ stack.count - 2 >= $0 }) ?? true,
+                      case .list(let id) = stack[stack.count - 2] else { return nil }
+                add(to: id, from: stack.count - 1)
+            case 0x65:  // APPENDS
+                guard let mark = popMark(), mark >= 1, case .list(let id) = stack[mark - 1] else { return nil }
+                add(to: id, from: mark)
+            case 0x4A: guard let p = take(4) else { return nil }; stack.append(.int(Int(loadLE(Int32.self, at: p))))
+            case 0x4B: guard let p = take(1) else { return nil }; stack.append(.int(Int(bytes[p])))
+            case 0x4D: guard let p = take(2) else { return nil }; stack.append(.int(Int(loadLE(UInt16.self, at: p))))
+            case 0x8A:  // LONG1 up to 8 bytes
+                guard let p = take(1), bytes[p] <= 8, let q = take(Int(bytes[p])) else { return nil }
+                let n = Int(bytes[p])
+                var value: UInt64 = 0
+                for i in 0..<n { value |= UInt64(bytes[q + i]) << (8 * UInt64(i)) }
+                if n > 0 && n < 8 && bytes[q + n - 1] & 0x80 != 0 { value |= ~0 << (8 * UInt64(n)) }
+                stack.append(.int(Int(bitPattern: UInt(value))))
+            case 0x8C:
+                guard let p = take(1), let q = take(Int(bytes[p])) else { return nil }
+                stack.append(.string(start: q, count: Int(bytes[p])))
+            case 0x58:
+                guard let p = take(4) else { return nil }
+                let n = Int(loadLE(UInt32.self, at: p))
+                guard let q = take(n) else { return nil }
+                stack.append(.string(start: q, count: n))
+            case 0x8D:
+                guard let p = take(8) else { return nil }
+                let n = Int(clamping: loadLE(UInt64.self, at: p))
+                guard let q = take(n) else { return nil }
+                stack.append(.string(start: q, count: n))
+            case 0x94: guard put(memoLength) else { return nil }
+            case 0x71: guard let p = take(1), put(Int(bytes[p])) else { return nil }
+            case 0x72: guard let p = take(4), put(Int(loadLE(UInt32.self, at: p))) else { return nil }
+            case 0x68: guard let p = take(1), get(Int(bytes[p])) else { return nil }
+            case 0x6A: guard let p = take(4), get(Int(loadLE(UInt32.self, at: p))) else { return nil }
+            case 0x4E, 0x88, 0x89: stack.append(.scalar)
+            case 0x47: guard take(8) != nil else { return nil }; stack.append(.scalar)
+            default: return nil
+            }
+        }
+        return nil
+    }
+
+    /// Moves the stack above `from` into a new chunk of container `id`.
+    private mutating func add(to id: Int, from: Int) {
+        let count = stack.count - from
+        guard count > 0 else { return }
+        chunks.append(Chunk(start: items.count, count: count, next: -1))
+        items.append(contentsOf: stack[from...])
+        stack.removeLast(count)
+        let chunk = chunks.count - 1
+        if containers[id].last >= 0 { chunks[containers[id].last].next = chunk } else { containers[id].first = chunk }
+        containers[id].last = chunk
+    }
+
+    private func itemCount(_ id: Int) -> Int {
+        var n = 0
+        var c = containers[id].first
+        while c >= 0 { n += chunks[c].count; c = chunks[c].next }
+        return n
+    }
+
+    /// Calls `body` with every item of container `id`; stops early when it returns false.
+    private func forEachItem(_ id: Int, _ body: (Slot) -> Bool) -> Bool {
+        var c = containers[id].first
+        while c >= 0 {
+            let chunk = chunks[c]
+            for i in chunk.start..<(chunk.start + chunk.count) where !body(items[i]) { return false }
+            c = chunk.next
+        }
+        return true
+    }
+
+    /// Calls `body(key, value)` for every entry of dict `id` (SETITEMS keeps pairs inside a chunk).
+    private func forEachPair(_ id: Int, _ body: (Slot, Slot) -> Bool) -> Bool {
+        var c = containers[id].first
+        while c >= 0 {
+            let chunk = chunks[c]
+            guard chunk.count % 2 == 0 else { return false }
+            var i = chunk.start
+            while i < chunk.start + chunk.count {
+                if !body(items[i], items[i + 1]) { return false }
+                i += 2
+            }
+            c = chunk.next
+        }
+        return true
+    }
+
+    // MARK: - slots to a Sample
+
+    private func isKey(_ start: Int, _ count: Int, _ key: StaticString) -> Bool {
+        count == key.utf8CodeUnitCount && memcmp(bytes.baseAddress! + start, key.utf8Start, count) == 0
+    }
+
+    private func text(_ slot: Slot) -> TextField? {
+        switch slot {
+        case .string(let start, let count):
+            return .text(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<(start + count)]), as: UTF8.self))
+        case .list(let id):
+            var ids: [Int] = []
+            ids.reserveCapacity(itemCount(id))
+            let ok = forEachItem(id) { item in
+                guard case .int(let v) = item else { return false }
+                ids.append(v)
+                return true
+            }
+            return ok ? .tokenIDs(ids) : nil
+        default: return nil
+        }
+    }
+
+    private func passages(_ slot: Slot) -> [Passage]? {
+        guard case .list(let id) = slot else { return nil }
+        var out: [Passage] = []
+        out.reserveCapacity(itemCount(id))
+        let ok = forEachItem(id) { item in
+            guard case .dict(let d) = item else { return false }
+            var title: TextField?, body: TextField?
+            let pairsOK = forEachPair(d) { key, value in
+                if case .string(let s, let n) = key {
+                    if isKey(s, n, "title") { title = text(value) } else if isKey(s, n, "text") { body = text(value) }
+                }
+                return true
+            }
+            guard pairsOK, let title, let body else { return false }
+            out.append(Passage(title: title, text: body))
+            return true
+        }
+        return ok ? out : nil
+    }
+
+    private func sample(_ top: Slot) -> Sample? {
+        guard case .dict(let d) = top else { return nil }
+        var id: Int?, questions: [TextField]?, positives: [Passage]?, hardnegs: [Passage]?
+        let ok = forEachPair(d) { key, value in
+            guard case .string(let s, let n) = key else { return true }
+            if isKey(s, n, "sample_id") {
+                guard case .int(let v) = value else { return false }
+                id = v
+            } else if isKey(s, n, "questions") {
+                guard case .list(let l) = value else { return false }
+                var out: [TextField] = []
+                out.reserveCapacity(itemCount(l))
+                guard forEachItem(l, { q in
+                    guard let t = text(q) else { return false }
+                    out.append(t)
+                    return true
+                }) else { return false }
+                questions = out
+            } else if isKey(s, n, "positive_contexts") {
+                guard let p = passages(value) else { return false }
+                positives = p
+            } else if isKey(s, n, "hardneg_contexts") {
+                guard let p = passages(value) else { return false }
+                hardnegs = p
+            }
+            return true
+        }
+        guard ok else { return nil }
+        guard let id, let questions, let positives, let hardnegs else { return nil }
+        return Sample(sampleID: id, questions: questions, positiveContexts: positives, hardnegContexts: hardnegs)
+    }
+}
