@@ -1,4 +1,5 @@
 import Coordinator
+import Data
 import Foundation
 import Model
 import TestSupport
@@ -165,5 +166,53 @@ final class TrainCLITests: XCTestCase {
             print("\(mode): mean loss of the first \(n) steps \(first), of the last \(n) steps \(last)")
             XCTAssertLessThan(last, 0.9 * first, "\(mode): loss did not fall (first 20% \(first), last 20% \(last))")
         }
+    }
+
+    /// `--config FILE.yaml` (nested mappings) sets parameters that key=value arguments override;
+    /// the CUDA/fp16 keys of the original are accepted with a warning; a broken YAML file is named.
+    func testYAMLConfigWithOverridesAndCUDAKeysWarned() throws {
+        let ds = try TrainFixture.dataset(dir, samples: 20)
+        let yaml = dir.appendingPathComponent("train.yaml")
+        try """
+            train_mode: pos
+            pretrained_model_cfg: \(TrainFixture.tinyBert)
+            bytedataset:
+              pos: \(ds)
+            pipeline:
+              pos:
+                forward_batch_size: 4
+                contrastive_size: 2
+            learning_rate: 1e-3
+            adam_betas: [0.8, 0.99]
+            max_length: 32
+            total_updates: 100
+            warmup_steps: 0
+            no_cuda: true
+            fp16: false
+            local_rank: -1
+            output_dir: \(dir.appendingPathComponent("ckpt").path)
+            log_dir: \(dir.appendingPathComponent("logs").path)
+            """.write(to: yaml, atomically: true, encoding: .utf8)
+        let r = try TrainFixture.train(["--config", yaml.path, "total_updates=2", "save_checkpoint_freq=2"])
+        for key in ["no_cuda", "fp16", "local_rank"] {
+            XCTAssertTrue(r.stderr.contains("warning: \(key)="), "no warning for \(key): \(r.stderr)")
+        }
+        let file = try CheckpointFile(url: dir.appendingPathComponent("ckpt/dpr_biencoder.2"))
+        let saved = try file.json(TrainingCheckpoint.configSection, as: TrainingConfig.self)
+        XCTAssertEqual(saved.totalUpdates, 2, "the key=value argument overrides the YAML value")
+        XCTAssertEqual(saved.pipeline.pos.forwardBatchSize, 4)
+        XCTAssertEqual(saved.pipeline.pos.contrastiveSize, 2)
+        XCTAssertEqual(saved.learningRate, 1e-3)
+        XCTAssertEqual(saved.adamBetas, [0.8, 0.99])
+        XCTAssertEqual(try TrainFixture.metrics(dir.appendingPathComponent("logs")).count, 2)
+
+        let broken = dir.appendingPathComponent("broken.yaml")
+        try "train_mode: [pos\n".write(to: broken, atomically: true, encoding: .utf8)
+        let bad = try TrainFixture.train(["--config", broken.path], status: 1)
+        XCTAssertTrue(bad.stderr.contains("--config \(broken.path): not valid YAML"), bad.stderr)
+        let unknown = dir.appendingPathComponent("unknown.yaml")
+        try "pipeline:\n  pos:\n    forward_batchsize: 4\n".write(to: unknown, atomically: true, encoding: .utf8)
+        let u = try TrainFixture.train(["--config", unknown.path], status: 1)
+        XCTAssertTrue(u.stderr.contains("unknown parameter 'pipeline.pos.forward_batchsize'; did you mean 'pipeline.pos.forward_batch_size'?"), u.stderr)
     }
 }
