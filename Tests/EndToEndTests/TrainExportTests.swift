@@ -88,4 +88,59 @@ final class TrainExportTests: XCTestCase {
         }
         print("transformers check ran: \(theirs.count) embeddings match")
     }
+
+    /// `srdpr init-model` (the demo's model has no weight file): BERT's initialisation, a directory
+    /// our loader and transformers load, reproducible from the seed.
+    func testInitModelWritesARandomBERT() throws {
+        let config = Fixtures.packageRoot.appendingPathComponent("demo/model")
+        let a = dir.appendingPathComponent("a"), b = dir.appendingPathComponent("b"), c = dir.appendingPathComponent("c")
+        for (out, seed) in [(a, "1"), (b, "1"), (c, "2")] {
+            let r = try Command.srdpr(["init-model", "--config", config.path, "--output", out.path, "--seed", seed])
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        XCTAssertEqual(try Data(contentsOf: a.appendingPathComponent("model.safetensors")),
+                       try Data(contentsOf: b.appendingPathComponent("model.safetensors")), "same seed, same weights")
+        XCTAssertNotEqual(try Data(contentsOf: a.appendingPathComponent("model.safetensors")),
+                          try Data(contentsOf: c.appendingPathComponent("model.safetensors")))
+        let model = try BiEncoder.load(directory: a)
+        XCTAssertEqual(model.config.hiddenSize, 128)
+        XCTAssertEqual(model.config.numLayers, 2)
+        let p = model.parameters.toArray()
+        for slot in model.question.layout.slots {
+            let values = p[slot.range]
+            if slot.name.hasSuffix("LayerNorm.weight") {
+                XCTAssertTrue(values.allSatisfy { $0 == 1 }, slot.name)
+            } else if slot.name.hasSuffix("bias") {
+                XCTAssertTrue(values.allSatisfy { $0 == 0 }, slot.name)
+            } else {
+                let mean = values.reduce(0, +) / Float(values.count)
+                let std = (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(values.count)).squareRoot()
+                XCTAssertEqual(mean, 0, accuracy: 0.002, slot.name)
+                XCTAssertEqual(std, 0.02, accuracy: 0.002, slot.name)
+            }
+        }
+        let padRow = model.question.layout.wordEmb
+        XCTAssertTrue(p[padRow..<(padRow + 128)].allSatisfy { $0 == 0 }, "the [PAD] embedding row starts at zero")
+        for file in ["vocab.txt", "tokenizer_config.json", "config.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: a.appendingPathComponent(file).path), file)
+        }
+
+        let python = ProcessInfo.processInfo.environment["SRDPR_PYTHON"] ?? "python3"
+        let script = """
+            import sys
+            try:
+                from transformers import BertModel
+            except ImportError:
+                print("SKIP"); sys.exit(0)
+            model, info = BertModel.from_pretrained(sys.argv[1], add_pooling_layer=False, output_loading_info=True)
+            print(sorted(info["missing_keys"]), sorted(info["unexpected_keys"]))
+            """
+        let py = try Command.run(URL(fileURLWithPath: "/usr/bin/env"), [python, "-c", script, a.path])
+        if py.stdout.hasPrefix("SKIP") || (py.status != 0 && py.stderr.contains("No such file")) {
+            print("transformers is not importable with \(python); check skipped")
+            return
+        }
+        XCTAssertEqual(py.status, 0, py.stderr)
+        XCTAssertEqual(py.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "[] []", py.stdout)
+    }
 }
