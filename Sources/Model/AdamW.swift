@@ -94,28 +94,52 @@ public final class AdamW {
         let biasCorrection2Sqrt = Float((1 - pow(beta2, t)).squareRoot())
         let oneMinusBeta1 = Float(1 - beta1), beta2 = Float(self.beta2), oneMinusBeta2 = Float(1 - self.beta2)
         let eps = Float(self.eps)
+        // Element-wise and memory-bound: split the work into pieces that threads share; the
+        // result does not depend on the split.
+        var pieces: [(range: Range<Int>, decay: Double)] = []
+        for group in groups {
+            for range in group.ranges {
+                var start = range.lowerBound
+                while start < range.upperBound {
+                    let end = min(start + Self.pieceSize, range.upperBound)
+                    pieces.append((start..<end, group.weightDecay))
+                    start = end
+                }
+            }
+        }
         m.withUnsafeMutableBufferPointer { m in
             v.withUnsafeMutableBufferPointer { v in
-                for group in groups {
-                    let decayFactor = Float(1 - learningRate * group.weightDecay)
-                    for range in group.ranges {
-                        for i in range {
-                            let g = gradients[i]
-                            var p = parameters[i]
-                            if group.weightDecay != 0 { p *= decayFactor }
-                            // lerp as PyTorch writes it for weights < 0.5.
-                            let mi = m[i] + oneMinusBeta1 * (g - m[i])
-                            let vi = v[i] * beta2 + oneMinusBeta2 * (g * g)
-                            m[i] = mi
-                            v[i] = vi
-                            let denominator = vi.squareRoot() / biasCorrection2Sqrt + eps
-                            parameters[i] = p + (-stepSize) * (mi / denominator)
-                        }
+                let (m, v) = (m, v)
+                let update = { (piece: (range: Range<Int>, decay: Double)) in
+                    let decayFactor = Float(1 - learningRate * piece.decay)
+                    let decays = piece.decay != 0
+                    for i in piece.range {
+                        let g = gradients[i]
+                        var p = parameters[i]
+                        if decays { p *= decayFactor }
+                        // lerp as PyTorch writes it for weights < 0.5.
+                        let mi = m[i] + oneMinusBeta1 * (g - m[i])
+                        let vi = v[i] * beta2 + oneMinusBeta2 * (g * g)
+                        m[i] = mi
+                        v[i] = vi
+                        let denominator = vi.squareRoot() / biasCorrection2Sqrt + eps
+                        parameters[i] = p + (-stepSize) * (mi / denominator)
                     }
+                }
+                if pieces.count > 1 && threads > 1 {
+                    DispatchQueue.concurrentPerform(iterations: pieces.count) { update(pieces[$0]) }
+                } else {
+                    pieces.forEach(update)
                 }
             }
         }
     }
+
+    /// Elements per unit of parallel work (1 MB of each buffer).
+    static let pieceSize = 1 << 18
+
+    /// Threads used by `update` (1 = run on the caller's thread).
+    public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     /// Replaces the state with one saved from a checkpoint (same parameter count).
     public func restore(step: Int, m: [Float], v: [Float]) throws {

@@ -22,10 +22,14 @@ enum Attention {
             for pair in 0..<pairs { body(pair, scratch) }
             return
         }
+        // Each thread runs single-threaded sgemm calls: nested OpenBLAS threads would oversubscribe.
+        let blasThreads = BLASThreads.current
+        BLASThreads.set(1)
         DispatchQueue.concurrentPerform(iterations: parts) { t in
             let own = scratch + t * scratchPerThread
             for pair in (pairs * t / parts)..<(pairs * (t + 1) / parts) { body(pair, own) }
         }
+        BLASThreads.set(blasThreads)
     }
 
     static func forward(ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
@@ -101,7 +105,12 @@ enum Attention {
                         used, Int32(T), dCtx + base, Int32(H), 0, dV + base, Int32(H))
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(hd), 1,
                         dCtx + base, Int32(H), v + base, Int32(H), 0, dP, Int32(T))
-            if let rowKey { DropoutContext.apply(dP, count: s.tt, rowKey: rowKey, p: p, start: h * s.tt) }
+            if rowKey != nil {
+                // The mask is where the dropped probabilities are nonzero; where P itself is 0 the
+                // softmax backward below gives 0 anyway, so no second pass over the generator.
+                let scale = 1 / (1 - p)
+                for j in 0..<s.tt { dP[j] = dropped[j] != 0 ? dP[j] * scale : 0 }
+            }
             // Softmax backward, with the 1/sqrt(d) of the scores folded in.
             for i in 0..<T {
                 let pr = P + i * T, dr = dP + i * T

@@ -36,13 +36,21 @@ public struct DropoutContext: Sendable {
     }
 
     /// Multiplies `count` values of one row in place by mask / (1 - p); index is the element's
-    /// position inside the row.
+    /// position inside the row. One hash gives four 16-bit uniforms (elements 4k..4k+3 of the row).
     @inline(__always) static func apply(_ x: UnsafeMutablePointer<Float>, count: Int, rowKey: UInt64, p: Float, start: Int = 0) {
-        let threshold = UInt32(Double(p) * 16_777_216.0)  // keep when 24-bit uniform >= p
+        let threshold = UInt64(Double(p) * 65_536.0)  // keep when the 16-bit uniform >= p
         let scale = 1 / (1 - p)
-        for i in 0..<count {
-            let u = UInt32(truncatingIfNeeded: mix(rowKey &+ UInt64(start + i)) >> 40)
-            x[i] = u >= threshold ? x[i] * scale : 0
+        var i = 0
+        while i < count {
+            let index = start + i
+            let group = index >> 2
+            let bits = mix(rowKey &+ UInt64(group))
+            let lanes = min(4 - (index & 3), count - i)
+            for lane in 0..<lanes {
+                let u = (bits >> UInt64(16 * ((index + lane) & 3))) & 0xffff
+                x[i + lane] = u >= threshold ? x[i + lane] * scale : 0
+            }
+            i += lanes
         }
     }
 }

@@ -9,5 +9,6 @@ struct Bench: ParsableCommand {
         subcommands: [
             BenchTokenizer.self,
             BenchAllReduce.self,
+            BenchTrainStep.self,
         ])
 }

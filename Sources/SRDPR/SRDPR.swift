@@ -18,5 +18,7 @@ struct SRDPR: ParsableCommand {
             Export.self,
             InitModel.self,
             BenchDataset.self,
+            InspectCheckpoint.self,
+            InspectEvents.self,
         ])
 }

@@ -129,4 +129,26 @@ final class AdamWTests: XCTestCase {
         var nan: [Float] = [.nan, 1]
         XCTAssertTrue(nan.withUnsafeMutableBufferPointer { GradClip.clip($0, maxNorm: 1) }.isNaN)
     }
+
+    /// The update is split into pieces that threads share; any split gives bit-identical results.
+    func testThreadedUpdateIsBitIdentical() {
+        var layout = ParameterLayout()
+        layout.append("big.weight", shape: [700_001])
+        layout.append("big.bias", shape: [300_003])
+        let groups = ParameterGroup.standardGroups(layout: layout, weightDecay: 0.1)
+        let grads = (0..<layout.totalCount).map { Float(($0 * 7919) % 2001) * 1e-3 - 1 }
+        var results: [[Float]] = []
+        for threads in [1, 2, 4] {
+            let optimizer = AdamW(parameterCount: layout.totalCount, groups: groups)
+            optimizer.threads = threads
+            var params = (0..<layout.totalCount).map { Float($0 % 97) * 0.01 }
+            for _ in 0..<2 {
+                params.withUnsafeMutableBufferPointer { p in grads.withUnsafeBufferPointer { optimizer.update(parameters: p, gradients: $0, learningRate: 1e-3) } }
+            }
+            results.append(params)
+        }
+        XCTAssertEqual(results[0], results[1])
+        XCTAssertEqual(results[0], results[2])
+        XCTAssertNotEqual(results[0][0], 0)
+    }
 }

@@ -134,9 +134,15 @@ enum StoredZip {
 }
 
 extension Array where Element == [Float] {
+    /// Copies the arrays into owned buffers that stay valid while `body` runs.
     func withUnsafeBufferPointers<R>(_ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
-        // The arrays outlive the call, so their storage stays valid while body runs.
-        let pointers = map { array in array.withUnsafeBufferPointer { $0 } }
-        return try body(pointers)
+        let buffers = map { array -> FloatBuffer in
+            let b = FloatBuffer(count: array.count)
+            for (i, v) in array.enumerated() { b.pointer[i] = v }
+            return b
+        }
+        return try withExtendedLifetime(buffers) {
+            try body(buffers.map { UnsafeBufferPointer(start: $0.pointer, count: $0.count) })
+        }
     }
 }

@@ -203,4 +203,31 @@ final class CheckpointTests: XCTestCase {
             XCTAssertEqual($0 as? CheckpointError, .sizeMismatch(path: url.path, name: "optimizer.exp_avg", count: 15, expected: 5))
         }
     }
+
+    /// A write that fails half-way (here: the file-size limit, as a full disk would) reports the
+    /// file, leaves no temporary file and keeps the previous checkpoint intact.
+    func testFailedWriteKeepsThePreviousCheckpoint() throws {
+        let url = try writeSample("dpr_biencoder.5")
+        let before = try Data(contentsOf: url)
+        var big = CheckpointWriter()
+        try big.addFloats("w", [Float](repeating: 1, count: 100_000))
+
+        var saved = rlimit()
+        XCTAssertEqual(getrlimit(Int32(RLIMIT_FSIZE.rawValue), &saved), 0)
+        let previousHandler = signal(SIGXFSZ, SIG_IGN)
+        var limited = saved
+        limited.rlim_cur = 64 * 1024
+        XCTAssertEqual(setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limited), 0)
+        let result = Result { try big.write(to: url) }
+        _ = setrlimit(Int32(RLIMIT_FSIZE.rawValue), &saved)
+        signal(SIGXFSZ, previousHandler)
+
+        XCTAssertThrowsError(try result.get()) { error in
+            guard case .unwritable(let path, _)? = error as? CheckpointError else { return XCTFail("\(error)") }
+            XCTAssertEqual(path, url.path)
+        }
+        XCTAssertEqual(try Data(contentsOf: url), before)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["dpr_biencoder.5"])
+        XCTAssertNoThrow(try CheckpointFile(url: url))
+    }
 }

@@ -114,4 +114,39 @@ final class LossTests: XCTestCase {
             q: [Float](repeating: 0, count: 8), p: [Float](repeating: 0, count: 8), h: [Float](repeating: 0, count: 8),
             rows: 2, hardNegatives: 1, dim: 4, hardnegMask: [1, 1, 1], similarity: .cosine))
     }
+
+    /// Large scores (unnormalised embeddings of big norm) stay finite: log-softmax subtracts the row max.
+    func testLargeScoresStayFinite() throws {
+        let dim = 4
+        let q: [Float] = [300, 200, -100, 50, -250, 10, 400, 0]
+        let p: [Float] = [200, 100, 0, -300, 10, 20, 300, 40]
+        let n: [Float] = [-200, 300, 100, 10, 50, 50, 50, 50, 0, 0, 0, 0]
+        let r = try PositiveLoss.forwardBackward(q: q, p: p, n: n, rows: 2, negatives: 3, dim: dim,
+                                                 duplicateMask: [1, 1, 0, 1, 1, 1, 1, 0], similarity: .dotProduct)
+        XCTAssertTrue(r.loss.isFinite)
+        XCTAssertTrue((r.gq + r.gp + r.gn).allSatisfy(\.isFinite))
+        // Row 0's positive score (120000) dwarfs its negatives: its loss is 0 and so are its gradients.
+        XCTAssertEqual(r.gp[0..<4].map { $0 }, [0, 0, 0, 0])
+    }
+
+    /// A padded (all-zero) hard negative under cosine is masked: finite loss, zero gradient for it,
+    /// and the same result as leaving the padding out.
+    func testMaskedZeroPaddingUnderCosine() throws {
+        let dim = 3
+        let q: [Float] = [1, 2, 3, -1, 0.5, 2]
+        let p: [Float] = [0.5, 2, 1, -2, 1, 1]
+        let h: [Float] = [1, 0, 0, 0, 1, 0,   0, 0, 1, 0, 0, 0]   // row 1's second hard negative is padding
+        let padded = try PosHardLoss.forwardBackward(q: q, p: p, h: h, rows: 2, hardNegatives: 2, dim: dim,
+                                                     hardnegMask: [1, 1, 1, 1, 1, 0], similarity: .cosine)
+        XCTAssertTrue(padded.loss.isFinite)
+        XCTAssertEqual(Array(padded.gh[9..<12]), [0, 0, 0])
+        // Row 1 alone with only its real hard negative gives the same per-row loss and gradients.
+        let row1 = try PosHardLoss.forwardBackward(q: Array(q[3..<6]), p: Array(p[3..<6]), h: Array(h[6..<9]),
+                                                   rows: 1, hardNegatives: 1, dim: dim, hardnegMask: nil, similarity: .cosine)
+        let row0 = try PosHardLoss.forwardBackward(q: Array(q[0..<3]), p: Array(p[0..<3]), h: Array(h[0..<6]),
+                                                   rows: 1, hardNegatives: 2, dim: dim, hardnegMask: nil, similarity: .cosine)
+        XCTAssertEqual(padded.loss, (row0.loss + row1.loss) / 2, accuracy: 1e-6)
+        XCTAssertLessThan(deviation(Array(padded.gq[3..<6]), row1.gq.map { $0 / 2 }).maxAbs, 1e-6)
+        XCTAssertLessThan(deviation(Array(padded.gh[6..<9]), row1.gh.map { $0 / 2 }).maxAbs, 1e-6)
+    }
 }

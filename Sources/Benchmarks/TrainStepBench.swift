@@ -1,0 +1,172 @@
+import Foundation
+import Model
+
+/// `srdpr bench train-step`: one full bi-encoder training step of the pos loss at the shapes of
+/// ../shared/bench/torch_train_anchor.py — both encoders forward and backward with dropout 0.1,
+/// loss over [q·p_i, q·n_1..n_C], global-norm clipping (2.0) and AdamW (lr 2e-5, no decay) —
+/// with the anchor's FLOP model, so the two JSON lines compare directly.
+public enum TrainStepBench {
+    public struct Options {
+        public var modelDirectory: String?
+        /// hidden, layers, heads, intermediate.
+        public var randomConfig: [Int]?
+        public var batch = 8, contrastive = 8, qLen = 32, ctxLen = 256, threads = 2, steps = 5, warmupSteps = 1
+        public var seed: UInt64 = 12345
+        public init() {}
+    }
+
+    /// A randomly initialised BERT like transformers' (weights N(0, 0.02), LayerNorm 1/0, biases 0).
+    static func randomModel(_ c: BertConfig, seed: UInt64) -> BiEncoder {
+        let model = BiEncoder(config: c, seed: seed)
+        var state = seed
+        for slot in model.layout.slots {
+            let p = model.parameters.pointer + slot.offset
+            if slot.name.hasSuffix("LayerNorm.weight") {
+                p.update(repeating: 1, count: slot.count)
+            } else if slot.name.hasSuffix(".weight") {
+                var i = 0
+                while i < slot.count {
+                    // Box-Muller from two 24-bit uniforms.
+                    state = state &+ 0x9E37_79B9_7F4A_7C15
+                    let a = Float((mix(state) >> 40) + 1) / 16_777_217, b = Float(mix(state ^ 0xABCD) >> 40) / 16_777_216
+                    let r = (-2 * logf(a)).squareRoot()
+                    p[i] = 0.02 * r * cosf(2 * .pi * b)
+                    if i + 1 < slot.count { p[i + 1] = 0.02 * r * sinf(2 * .pi * b) }
+                    i += 2
+                }
+            }
+        }
+        return model
+    }
+
+    static func mix(_ x: UInt64) -> UInt64 {
+        var z = x
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// User and system CPU seconds of the process so far (all threads).
+    static func cpuSeconds() -> (user: Double, system: Double) {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return (Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6,
+                Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6)
+    }
+
+    static func peakRSSMegabytes() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_maxrss) / 1024  // kilobytes on Linux
+    }
+
+    public static func run(_ o: Options) throws -> [String: Any] {
+        let loadStart = Date()
+        let model: BiEncoder
+        if let rc = o.randomConfig {
+            guard rc.count == 4 else { throw ModelError.invalidInput("--random-config needs H,LAYERS,HEADS,INTER") }
+            let c = BertConfig(vocabSize: 30522, hiddenSize: rc[0], numLayers: rc[1], numHeads: rc[2], intermediateSize: rc[3],
+                               maxPositions: 512)
+            try c.validate(file: "--random-config")
+            model = randomModel(c, seed: o.seed)
+        } else if let dir = o.modelDirectory {
+            model = try BiEncoder.load(directory: URL(fileURLWithPath: dir), seed: o.seed)
+        } else {
+            throw ModelError.invalidInput("give --model DIR or --random-config H,LAYERS,HEADS,INTER")
+        }
+        let loadSeconds = Date().timeIntervalSince(loadStart)
+        BLASThreads.set(o.threads)
+        model.threads = o.threads
+        model.setDropout(0.1)
+        let c = model.config, B = o.batch, C = o.contrastive, H = c.hiddenSize
+        guard max(o.qLen, o.ctxLen) <= c.maxPositions else {
+            throw ModelError.sequenceTooLong(length: max(o.qLen, o.ctxLen), maxPositions: c.maxPositions)
+        }
+        let allParams = ParameterGroup(ranges: [0..<model.layout.totalCount], weightDecay: 0)
+        let optimizer = AdamW(parameterCount: model.layout.totalCount, groups: [allParams], betas: (0.9, 0.999), eps: 1e-8)
+
+        var rng = o.seed
+        func batch(rows: Int, length: Int) throws -> TokenBatch {
+            var ids = [Int32](repeating: 0, count: rows * length)
+            for i in ids.indices {
+                rng = rng &+ 0x9E37_79B9_7F4A_7C15
+                ids[i] = Int32(1000 + Int(mix(rng) % UInt64(c.vocabSize - 1000)))
+            }
+            return try TokenBatch(inputIds: ids, attentionMask: [Int32](repeating: 1, count: rows * length), rows: rows, seqLen: length)
+        }
+        var dq = [Float](repeating: 0, count: B * H), dc = [Float](repeating: 0, count: (B + C) * H)
+        func step(_ index: Int) throws -> (Float, Float) {
+            let q = try batch(rows: B, length: o.qLen), ctx = try batch(rows: B + C, length: o.ctxLen)
+            model.zeroGradients()
+            let qe = try model.encode(.question, q, step: index)
+            let ce = try model.encode(.context, ctx, step: index)
+            let loss: Float = try qe.withUnsafeBufferPointer { Q in
+                try ce.withUnsafeBufferPointer { CE in
+                    try dq.withUnsafeMutableBufferPointer { DQ in
+                        try dc.withUnsafeMutableBufferPointer { DC in
+                            try PositiveLoss.forwardBackward(
+                                q: Q, p: UnsafeBufferPointer(rebasing: CE[0..<(B * H)]),
+                                n: UnsafeBufferPointer(rebasing: CE[(B * H)...]), rows: B, negatives: C, dim: H,
+                                duplicateMask: nil, similarity: .dotProduct,
+                                gradients: .init(q: DQ, p: UnsafeMutableBufferPointer(rebasing: DC[0..<(B * H)]),
+                                                 n: UnsafeMutableBufferPointer(rebasing: DC[(B * H)...])))
+                        }
+                    }
+                }
+            }
+            try model.backward(.question, q, dEmbeddings: dq, step: index)
+            try model.backward(.context, ctx, dEmbeddings: dc, step: index)
+            let norm = GradClip.clip(model.gradients.buffer, maxNorm: 2.0)
+            optimizer.update(parameters: model.parameters.buffer, gradients: UnsafeBufferPointer(model.gradients.buffer),
+                             learningRate: 2e-5)
+            return (loss, norm)
+        }
+
+        // FLOP model of the anchor: 6·(encoder parameters)·tokens + attention 12·L·H·Σ rows·T².
+        let encoderParams = model.question.layout.slots.filter { $0.name.hasPrefix("encoder.") }.reduce(0) { $0 + $1.count }
+        let qTokens = B * o.qLen, cTokens = (B + C) * o.ctxLen
+        let dense = 6 * encoderParams * qTokens + 6 * encoderParams * cTokens
+        let attention = 12 * c.numLayers * H * (B * o.qLen * o.qLen + (B + C) * o.ctxLen * o.ctxLen)
+        let flops = Double(dense + attention)
+
+        var loadBefore = [Double](repeating: 0, count: 3)
+        _ = getloadavg(&loadBefore, 3)
+        var times: [Double] = [], losses: [Float] = [], norms: [Float] = [], userCPU: [Double] = [], sysCPU: [Double] = []
+        for i in 0..<(o.warmupSteps + o.steps) {
+            let t = Date(), cpu0 = cpuSeconds()
+            let (loss, norm) = try step(i)
+            let dt = Date().timeIntervalSince(t), cpu1 = cpuSeconds()
+            if i >= o.warmupSteps {
+                userCPU.append(((cpu1.user - cpu0.user) * 1000).rounded() / 1000)
+                sysCPU.append(((cpu1.system - cpu0.system) * 1000).rounded() / 1000)
+            }
+            FileHandle.standardError.write("[train-step] step \(i)\(i < o.warmupSteps ? " (warmup)" : "") \(String(format: "%.3f", dt))s loss=\(loss) gnorm=\(norm)\n".data(using: .utf8)!)
+            losses.append(loss)
+            norms.append(norm)
+            if i >= o.warmupSteps { times.append(dt) }
+        }
+        var loadAfter = [Double](repeating: 0, count: 3)
+        _ = getloadavg(&loadAfter, 3)
+        let sorted = times.sorted()
+        let median = sorted.isEmpty ? 0 : (sorted.count % 2 == 1 ? sorted[sorted.count / 2]
+                                           : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2)
+        let tokens = qTokens + cTokens
+        return [
+            "bench": "srdpr_train_step", "ok": !times.isEmpty,
+            "model": o.modelDirectory as Any, "random_config": o.randomConfig.map { $0.map(String.init).joined(separator: ",") } as Any,
+            "hidden": H, "layers": c.numLayers, "heads": c.numHeads, "intermediate": c.intermediateSize,
+            "threads": o.threads, "batch": B, "contrastive": C, "q_len": o.qLen, "ctx_len": o.ctxLen,
+            "warmup_steps": o.warmupSteps, "steps": o.steps, "tokens_per_step": tokens,
+            "non_embedding_params_q": encoderParams, "total_params_both": model.layout.totalCount,
+            "flops_per_step": flops, "dense_flops_per_step": dense, "attn_flops_per_step": attention,
+            "step_times_s": times.map { ($0 * 10_000).rounded() / 10_000 },
+            "step_user_cpu_s": userCPU, "step_sys_cpu_s": sysCPU,
+            "losses": losses.map { Double($0) }, "grad_norms": norms.map { Double($0) },
+            "seconds_per_step": median, "median_step_s": median,
+            "tokens_per_s": median > 0 ? Double(tokens) / median : 0,
+            "gflops": median > 0 ? flops / median / 1e9 : 0,
+            "peak_rss_mb": peakRSSMegabytes(), "load_s": loadSeconds,
+            "loadavg_before": loadBefore, "loadavg_after": loadAfter,
+        ]
+    }
+}
