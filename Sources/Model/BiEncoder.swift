@@ -131,6 +131,22 @@ public final class BiEncoder {
         }
     }
 
+    /// Writes every parameter under its full name (`question_model.…`, `ctx_model.…`) to one
+    /// safetensors file: the model part of a checkpoint.
+    public func saveWeights(to url: URL) throws {
+        try SafetensorsFile.write(layout.slots.map { slot in
+            (name: slot.name, shape: slot.shape, data: UnsafeBufferPointer(start: parameters.pointer + slot.offset, count: slot.count))
+        }, to: url)
+    }
+
+    /// Reads both encoders from a file written by `saveWeights` (or any file with
+    /// `question_model.` / `ctx_model.` names, e.g. a PyTorch DPR checkpoint's state dict).
+    public func loadWeights(from url: URL) throws {
+        let source = try WeightSource.open(url)
+        try source.load(into: parameters.pointer, layout: question.layout, filePrefix: "question_model.")
+        try source.load(into: parameters.pointer, layout: context.layout, filePrefix: "ctx_model.")
+    }
+
     /// Writes one encoder as a Hugging Face directory (model.safetensors, config.json and the
     /// tokenizer files copied from `tokenizerFrom`) that `BertModel.from_pretrained` loads.
     public func save(_ side: Side, to directory: URL, tokenizerFrom: URL?) throws {
