@@ -19,9 +19,10 @@ fi
 swift build -c release --product srdpr >&2
 echo "load: $(uptime)" >&2
 
-.build/release/srdpr bench tokenizer --vocab "$vocab" --corpus "$corpus" --repeats "$repeats"
+ours=$(.build/release/srdpr bench tokenizer --vocab "$vocab" --corpus "$corpus" --repeats "$repeats")
+echo "$ours"
 
-RAYON_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false "$python" - "$vocab" "$corpus" "$repeats" <<'PY'
+theirs=$(RAYON_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false "$python" - "$vocab" "$corpus" "$repeats" <<'PY'
 import json, sys, time
 from tokenizers import BertWordPieceTokenizer
 vocab, corpus, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -44,4 +45,8 @@ print(json.dumps({"bench": "tokenizer", "impl": "hf-tokenizers-BertWordPieceToke
                   "documents": len(docs), "tokens": tokens, "seconds": best,
                   "tokens_per_s": tokens / best, "docs_per_s": len(docs) / best, "checksum": checksum}, sort_keys=True))
 PY
+)
+echo "$theirs"
 echo "load: $(uptime)" >&2
+# Same token count and checksum = same ids; the ratio is the speed-up over HF tokenizers.
+"$python" -c 'import json,sys; a,b=json.loads(sys.argv[1]),json.loads(sys.argv[2]); print(json.dumps({"bench":"tokenizer-summary","same_ids_checksum":a["checksum"]==b["checksum"] and a["tokens"]==b["tokens"],"speedup_vs_hf":a["tokens_per_s"]/b["tokens_per_s"]}))' "$ours" "$theirs"

@@ -144,3 +144,43 @@ final class PipelineBadInputTests: XCTestCase {
         XCTAssertEqual(Array(b.questions.maskRow(shortRow)), [1, 1, 1] + Array(repeating: 0, count: 13))
     }
 }
+
+/// Pre-tokenized samples and checkpoint encoding of states.
+final class PipelineStateAndPretokenizedTests: XCTestCase {
+    func testPretokenizedFieldsPassThrough() throws {
+        let tok = PipelineFixture.tokenizer
+        let s = Sample(sampleID: 7, questions: [.tokenIDs([2000, 2001])],
+                       positiveContexts: [Passage(title: .tokenIDs([3000]), text: .tokenIDs([3001, 3002]))], hardnegContexts: [])
+        let b = try PosPipeline(dataset: [s], tokenizer: tok, forwardBatchSize: 1, contrastiveSize: 0, maxLength: 32, shuffleSeed: 1).nextBatch()
+        XCTAssertEqual(b.questions.ids, [tok.clsID, 2000, 2001, tok.sepID])
+        XCTAssertEqual(b.positiveContexts?.ids, [tok.clsID, 3000, tok.sepID, 3001, 3002, tok.sepID])
+    }
+
+    func testStatesEncodeAsObjectKeyedByPipeline() throws {
+        let states: [PipelineKind: PipelineState] = [.pos: PipelineState(epoch: 1, iteration: 2, shiftBack: 3),
+                                                     .hard: PipelineState(epoch: 0, iteration: 5, shiftBack: 2, randneg: IndexGeneratorState(epoch: 1, iteration: 1))]
+        let data = try JSONEncoder().encode(states)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        XCTAssertEqual(Set(object.keys), ["pos", "hard"])
+        XCTAssertEqual(try JSONDecoder().decode([PipelineKind: PipelineState].self, from: data), states)
+    }
+}
+
+extension PipelineStateAndPretokenizedTests {
+    func testRandnegStateIntoPipelineWithoutRandnegIsAnError() throws {
+        let data = [Sample(sampleID: 1, questions: [.text("q?")], positiveContexts: [Passage(title: "", text: "p")],
+                           hardnegContexts: [Passage(title: "", text: "h")])]
+        let hard = try HardPipeline(hardnegDataset: data, randnegDataset: nil, tokenizer: PipelineFixture.tokenizer,
+                                    forwardBatchSize: 1, contrastiveSize: 1, maxLength: 16, shuffleSeed: 1)
+        XCTAssertThrowsError(try hard.restore(PipelineState(epoch: 0, iteration: 1, shiftBack: 1, randneg: IndexGeneratorState())))
+        XCTAssertNoThrow(try hard.restore(PipelineState(epoch: 0, iteration: 1, shiftBack: 1)))
+    }
+
+    func testTokenMatrixRowChunk() {
+        let m = TokenMatrix(padding: [[1, 2], [3], [4, 5]], padID: 0)
+        let chunk = m.rows(1..<3)
+        XCTAssertEqual(chunk.rows, 2)
+        XCTAssertEqual(chunk.ids, [3, 0, 4, 5])
+        XCTAssertEqual(chunk.mask, [1, 0, 1, 1])
+    }
+}

@@ -7,6 +7,9 @@ public enum PipelineKind: String, Codable, CaseIterable, Sendable, Comparable {
     }
 }
 
+/// Dictionaries keyed by pipeline (e.g. checkpointed states) encode as JSON objects `{"pos": ...}`.
+extension PipelineKind: CodingKeyRepresentable {}
+
 /// Token ids and attention mask of `rows` sequences padded to `columns`, row-major: what the encoder consumes.
 public struct TokenMatrix: Equatable, Codable, Sendable {
     public var rows: Int
@@ -44,6 +47,12 @@ public struct TokenMatrix: Equatable, Codable, Sendable {
                 mask.append(contentsOf: repeatElement(0, count: width))
             }
         }
+    }
+
+    /// Rows `range` as a matrix of their own (a rank's contiguous chunk of a global batch, SPEC §6).
+    public func rows(_ range: Range<Int>) -> TokenMatrix {
+        let span = (range.lowerBound * columns)..<(range.upperBound * columns)
+        return TokenMatrix(rows: range.count, columns: columns, ids: Array(ids[span]), mask: Array(mask[span]))
     }
 
     /// Row `r` of the ids.

@@ -61,11 +61,15 @@ public final class HardPipeline: BatchPipeline {
     public func restore(_ state: PipelineState) throws {
         let shiftBack = state.shiftBack ?? 0
         try checkRestorable(state, pipeline: kind, count: generator.count, maxWindow: sampleFromHardneg, shiftBack: shiftBack)
-        if randnegGenerator != nil {
-            guard let r = state.randneg, r.epoch >= 0, r.iteration >= 0, r.iteration <= randnegGenerator!.count else {
+        if var randneg = randnegGenerator {
+            guard let r = state.randneg, r.epoch >= 0, r.iteration >= 0, r.iteration <= randneg.count else {
                 throw PipelineError.invalidState(pipeline: kind.rawValue, reason: "the randneg generator state is missing or out of range")
             }
-            randnegGenerator!.restore(r)
+            randneg.restore(r)
+            randnegGenerator = randneg
+        } else if state.randneg != nil {
+            throw PipelineError.invalidState(pipeline: kind.rawValue,
+                reason: "the state has a randneg generator (saved with pipeline.hard.use_randneg=true) but this pipeline has none")
         }
         generator.restore(IndexGeneratorState(epoch: state.epoch, iteration: state.iteration))
         window.buffer = generator.previous(shiftBack)

@@ -16,6 +16,8 @@ public final class BertTokenizer: @unchecked Sendable {
     public let unkID: Int32
     /// Words with more characters than this become `[UNK]` (HF `max_input_chars_per_word`).
     public let maxCharsPerWord = 100
+    /// HF's special tokens present in the vocabulary, as UTF-8, with their ids: matched verbatim in input text.
+    private let specialTokens: [([UInt8], Int32)]
 
     /// - Throws: `VocabularyError.missingSpecialToken` when `[CLS]`, `[SEP]`, `[PAD]` or `[UNK]` is absent.
     public init(vocabulary: Vocabulary, doLowerCase: Bool, source: String = "vocabulary") throws {
@@ -31,6 +33,9 @@ public final class BertTokenizer: @unchecked Sendable {
         sepID = try special("[SEP]")
         padID = try special("[PAD]")
         unkID = try special("[UNK]")
+        specialTokens = ["[UNK]", "[SEP]", "[PAD]", "[CLS]", "[MASK]"].compactMap { token in
+            vocabulary.id(of: token).map { (Array(token.utf8), $0) }
+        }
         if doLowerCase { _ = LowerStripTable.shared }
     }
 
@@ -129,33 +134,71 @@ public final class BertTokenizer: @unchecked Sendable {
             flush()
         }
 
-        for scalar in text.unicodeScalars {
-            let v = scalar.value
-            if v < 0x80 {
-                switch CharacterClasses.asciiTable[Int(v)] {
-                case .letter: appendScalar(lower && v >= 0x41 && v <= 0x5A ? v + 32 : v)
-                case .space: flush()
-                case .punctuation: single(v)
-                case .drop, .cjk: break
+        var text = text
+        text.withUTF8 { utf8 in
+            let n = utf8.count
+            var i = 0
+            while i < n {
+                let b0 = utf8[i]
+                // Special tokens written in the text ("[SEP]", "[MASK]", ...) are kept whole, like HF's added tokens.
+                if b0 == 0x5B, let (id, length) = specialToken(at: i, in: utf8) {
+                    flush()
+                    out.append(id)
+                    i += length
+                    continue
                 }
-                continue
-            }
-            switch CharacterClasses.classify(v) {
-            case .drop: break
-            case .space: flush()
-            case .punctuation, .cjk: single(v)
-            case .letter:
-                if lower {
-                    // Punctuation is split after lower-casing/stripping, as in HF.
+                let v: UInt32
+                if b0 < 0x80 {
+                    v = UInt32(b0); i += 1
+                } else if b0 < 0xE0 {
+                    v = (UInt32(b0 & 0x1F) << 6) | UInt32(utf8[i + 1] & 0x3F); i += 2
+                } else if b0 < 0xF0 {
+                    v = (UInt32(b0 & 0x0F) << 12) | (UInt32(utf8[i + 1] & 0x3F) << 6) | UInt32(utf8[i + 2] & 0x3F); i += 3
+                } else {
+                    v = (UInt32(b0 & 0x07) << 18) | (UInt32(utf8[i + 1] & 0x3F) << 12) | (UInt32(utf8[i + 2] & 0x3F) << 6)
+                        | UInt32(utf8[i + 3] & 0x3F); i += 4
+                }
+                if v < 0x80 {
+                    switch CharacterClasses.asciiTable[Int(v)] {
+                    case .letter: appendScalar(lower && v >= 0x41 && v <= 0x5A ? v + 32 : v)
+                    case .space: flush()
+                    case .punctuation: single(v)
+                    case .drop, .cjk: break
+                    }
+                    continue
+                }
+                let kind = CharacterClasses.classify(v)
+                switch kind {
+                case .drop: break
+                case .space: flush()
+                case .punctuation, .cjk, .letter:
+                    guard lower else {
+                        if kind == .letter { appendScalar(v) } else { single(v) }
+                        continue
+                    }
+                    // HF isolates CJK characters first, then lower-cases and strips accents (NFD may turn
+                    // e.g. U+037E into ';' or U+F900 into U+8C48), and splits punctuation last.
+                    let isolated = kind != .letter
+                    if isolated { flush() }
                     table.forEach(v) { m in
                         if CharacterClasses.classify(m) == .punctuation { single(m) } else { appendScalar(m) }
                     }
-                } else {
-                    appendScalar(v)
+                    if isolated { flush() }
                 }
             }
         }
         flush()
+    }
+
+    /// The special token spelled at byte `i` (which is '['), if any: its id and byte length.
+    @inline(__always)
+    private func specialToken(at i: Int, in utf8: UnsafeBufferPointer<UInt8>) -> (Int32, Int)? {
+        for (bytes, id) in specialTokens where i + bytes.count <= utf8.count {
+            var j = 1
+            while j < bytes.count && utf8[i + j] == bytes[j] { j += 1 }
+            if j == bytes.count { return (id, bytes.count) }
+        }
+        return nil
     }
 
     /// Greedy longest-match-first WordPiece over one word given as UTF-8 bytes and character starts.

@@ -23,13 +23,13 @@ public enum VocabularyError: Error, CustomStringConvertible, Equatable {
 /// Lookups take UTF-8 byte slices and never build a String: word-initial pieces and `##`
 /// continuation pieces (stored without the `##`) live in two open-addressing hash tables over
 /// one flat byte buffer.
-public final class Vocabulary {
+public final class Vocabulary: @unchecked Sendable {  // immutable after init
     /// Token strings by id, for turning ids back into tokens.
     public let tokens: [String]
     /// Length in bytes of the longest piece (without `##`): WordPiece never tries longer substrings.
     public let maxPieceBytes: Int
 
-    private var bytes: [UInt8] = []
+    private let bytes: [UInt8]
     private let starts: ByteTable
     private let continuations: ByteTable
 
