@@ -103,7 +103,7 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
         let start = try offset(at: index)
         var decoder = takeDecoder()
         let fast = decoder.decode(UnsafeBufferPointer(rebasing: data.bytes[start...]))
-        returnDecoder(decoder)
+        returnDecoder(consume decoder)
         if let sample = fast { return sample }
         // Not the usual shape (or bad data): the generic reader decides, with a precise error.
         let value = try value(at: index)
@@ -125,10 +125,18 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
         return decoders.popLast() ?? PickleSampleDecoder()
     }
 
-    private func returnDecoder(_ decoder: PickleSampleDecoder) {
+    private func returnDecoder(_ decoder: consuming PickleSampleDecoder) {
         decodersLock.lock()
-        if decoders.count < 8 { decoders.append(decoder) }
+        if decoders.count < 8 { decoders.append(consume decoder) }
         decodersLock.unlock()
+    }
+
+    /// Every sample, in order (small datasets; large ones are read by index).
+    public func samples() throws(ByteDatasetError) -> [Sample] {
+        var out: [Sample] = []
+        out.reserveCapacity(count)
+        for i in 0..<count { out.append(try typedSample(at: i)) }
+        return out
     }
 
     /// Checks every offset (and, with `decodeAll`, every sample) so a bad file fails up front.

@@ -176,7 +176,7 @@ struct PickleSampleDecoder {
         let count = stack.count - from
         guard count > 0 else { return }
         chunks.append(Chunk(start: items.count, count: count, next: -1))
-        items.append(contentsOf: stack[from...])
+        for k in from..<stack.count { items.append(stack[k]) }  // no ArraySlice: it would retain `stack`
         stack.removeLast(count)
         let chunk = chunks.count - 1
         if containers[id].last >= 0 { chunks[containers[id].last].next = chunk } else { containers[id].first = chunk }
@@ -190,31 +190,32 @@ struct PickleSampleDecoder {
         return n
     }
 
-    /// Calls `body` with every item of container `id`; stops early when it returns false.
-    private func forEachItem(_ id: Int, _ body: (Slot) -> Bool) -> Bool {
-        var c = containers[id].first
-        while c >= 0 {
-            let chunk = chunks[c]
-            for i in chunk.start..<(chunk.start + chunk.count) where !body(items[i]) { return false }
-            c = chunk.next
-        }
-        return true
+    /// A position in a container's chained chunks. Plain loops over cursors, not closures:
+    /// a closure would capture (and retain) the decoder's arrays on every call.
+    private struct Cursor {
+        var chunk: Int
+        var index: Int
+        var end: Int
     }
 
-    /// Calls `body(key, value)` for every entry of dict `id` (SETITEMS keeps pairs inside a chunk).
-    private func forEachPair(_ id: Int, _ body: (Slot, Slot) -> Bool) -> Bool {
-        var c = containers[id].first
-        while c >= 0 {
-            let chunk = chunks[c]
-            guard chunk.count % 2 == 0 else { return false }
-            var i = chunk.start
-            while i < chunk.start + chunk.count {
-                if !body(items[i], items[i + 1]) { return false }
-                i += 2
-            }
-            c = chunk.next
+    private func cursor(_ id: Int) -> Cursor {
+        let first = containers[id].first
+        guard first >= 0 else { return Cursor(chunk: -1, index: 0, end: 0) }
+        return Cursor(chunk: first, index: chunks[first].start, end: chunks[first].start + chunks[first].count)
+    }
+
+    /// The next item, or nil at the end. Dict chunks hold whole key/value pairs (SETITEMS
+    /// with an odd count is refused), so two calls give a key and its value.
+    private func next(_ c: inout Cursor) -> Slot? {
+        while c.index >= c.end {
+            guard c.chunk >= 0 else { return nil }
+            c.chunk = chunks[c.chunk].next
+            guard c.chunk >= 0 else { return nil }
+            c.index = chunks[c.chunk].start
+            c.end = c.index + chunks[c.chunk].count
         }
-        return true
+        c.index += 1
+        return items[c.index - 1]
     }
 
     // MARK: - slots to a Sample
@@ -230,12 +231,12 @@ struct PickleSampleDecoder {
         case .list(let id):
             var ids: [Int] = []
             ids.reserveCapacity(itemCount(id))
-            let ok = forEachItem(id) { item in
-                guard case .int(let v) = item else { return false }
+            var c = cursor(id)
+            while let item = next(&c) {
+                guard case .int(let v) = item else { return nil }
                 ids.append(v)
-                return true
             }
-            return ok ? .tokenIDs(ids) : nil
+            return .tokenIDs(ids)
         default: return nil
         }
     }
@@ -244,50 +245,49 @@ struct PickleSampleDecoder {
         guard case .list(let id) = slot else { return nil }
         var out: [Passage] = []
         out.reserveCapacity(itemCount(id))
-        let ok = forEachItem(id) { item in
-            guard case .dict(let d) = item else { return false }
+        var c = cursor(id)
+        while let item = next(&c) {
+            guard case .dict(let d) = item else { return nil }
             var title: TextField?, body: TextField?
-            let pairsOK = forEachPair(d) { key, value in
+            var p = cursor(d)
+            while let key = next(&p), let value = next(&p) {
                 if case .string(let s, let n) = key {
                     if isKey(s, n, "title") { title = text(value) } else if isKey(s, n, "text") { body = text(value) }
                 }
-                return true
             }
-            guard pairsOK, let title, let body else { return false }
+            guard let title, let body else { return nil }
             out.append(Passage(title: title, text: body))
-            return true
         }
-        return ok ? out : nil
+        return out
     }
 
     private func sample(_ top: Slot) -> Sample? {
         guard case .dict(let d) = top else { return nil }
         var id: Int?, questions: [TextField]?, positives: [Passage]?, hardnegs: [Passage]?
-        let ok = forEachPair(d) { key, value in
-            guard case .string(let s, let n) = key else { return true }
+        var c = cursor(d)
+        while let key = next(&c), let value = next(&c) {
+            guard case .string(let s, let n) = key else { continue }
             if isKey(s, n, "sample_id") {
-                guard case .int(let v) = value else { return false }
+                guard case .int(let v) = value else { return nil }
                 id = v
             } else if isKey(s, n, "questions") {
-                guard case .list(let l) = value else { return false }
+                guard case .list(let l) = value else { return nil }
                 var out: [TextField] = []
                 out.reserveCapacity(itemCount(l))
-                guard forEachItem(l, { q in
-                    guard let t = text(q) else { return false }
+                var q = cursor(l)
+                while let item = next(&q) {
+                    guard let t = text(item) else { return nil }
                     out.append(t)
-                    return true
-                }) else { return false }
+                }
                 questions = out
             } else if isKey(s, n, "positive_contexts") {
-                guard let p = passages(value) else { return false }
+                guard let p = passages(value) else { return nil }
                 positives = p
             } else if isKey(s, n, "hardneg_contexts") {
-                guard let p = passages(value) else { return false }
+                guard let p = passages(value) else { return nil }
                 hardnegs = p
             }
-            return true
         }
-        guard ok else { return nil }
         guard let id, let questions, let positives, let hardnegs else { return nil }
         return Sample(sampleID: id, questions: questions, positiveContexts: positives, hardnegContexts: hardnegs)
     }

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Writes plain data as pickle, byte for byte as CPython's `pickle.dump` does (protocols 2–5).
 ///
 /// Byte identity needs CPython's choices: the smallest int opcode, SHORT_BINUNICODE from
@@ -14,7 +20,9 @@ public struct PickleWriter {
     private var framing = false
     private var frameStart = -1
     private var memoCount = 0
-    private var sharedStrings: [[UInt8]: Int] = [:]
+    /// Strings that are one object in Python (see the type's comment) and their memo index; a
+    /// sample has a handful, so a linear scan beats hashing.
+    private var sharedStrings: [(bytes: [UInt8], memoIndex: Int)] = []
 
     static let frameSizeTarget = 64 * 1024
     static let frameHeaderSize = 9
@@ -121,7 +129,7 @@ public struct PickleWriter {
     }
 
     /// A header and its payload; a large payload (and its header) goes outside frames.
-    private mutating func writePayload(header: [UInt8], payload: UnsafeBufferPointer<UInt8>) {
+    private mutating func writePayload(header: UnsafeBufferPointer<UInt8>, payload: UnsafeBufferPointer<UInt8>) {
         if payload.count >= PickleWriter.frameSizeTarget && framing {
             commitFrame()
             framing = false
@@ -138,7 +146,7 @@ public struct PickleWriter {
 
     private mutating func memoize() {
         if protocolVersion >= 4 {
-            write(0x94)  // MEMOIZE
+            write(0x94)  // MEMOIZE (the common case: no array literal, no allocation)
         } else if memoCount < 256 {
             write([0x71, UInt8(memoCount)])  // BINPUT
         } else {
@@ -150,7 +158,8 @@ public struct PickleWriter {
 
     private mutating func memoGet(_ index: Int) {
         if index < 256 {
-            write([0x68, UInt8(index)])  // BINGET
+            write(0x68)  // BINGET
+            write(UInt8(index))
         } else {
             write(0x6A)  // LONG_BINGET
             write(littleEndian32(index))
@@ -166,9 +175,12 @@ public struct PickleWriter {
 
     private mutating func saveInt(_ value: Int) {
         if value >= 0 && value <= 0xFF {
-            write([0x4B, UInt8(value)])  // BININT1
+            write(0x4B)  // BININT1
+            write(UInt8(value))
         } else if value >= 0 && value <= 0xFFFF {
-            write([0x4D, UInt8(value & 0xFF), UInt8(value >> 8)])  // BININT2
+            write(0x4D)  // BININT2
+            write(UInt8(value & 0xFF))
+            write(UInt8(value >> 8))
         } else if value >= -0x8000_0000 && value <= 0x7FFF_FFFF {
             write(0x4A)  // BININT
             write(littleEndian32(value))
@@ -200,23 +212,44 @@ public struct PickleWriter {
             // CPython's empty string and one-character Latin-1 strings are singletons.
             isShared = utf8.count == 0 || (utf8.count == 1) || (utf8.count == 2 && (utf8[0] == 0xC2 || utf8[0] == 0xC3))
         }
-        if isShared, let index = sharedStrings[Array(utf8)] {
-            memoGet(index)
-            return
+        if isShared {
+            for entry in sharedStrings where entry.bytes.count == utf8.count {
+                let same = entry.bytes.withUnsafeBufferPointer { stored in
+                    utf8.count == 0 || memcmp(stored.baseAddress!, utf8.baseAddress!, utf8.count) == 0
+                }
+                if same {
+                    memoGet(entry.memoIndex)
+                    return
+                }
+            }
         }
         let n = utf8.count
-        var header: [UInt8]
+        // The header goes in a fixed-size tuple: no heap allocation per string.
+        var header: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0)
+        let headerCount: Int
         if n <= 0xFF && protocolVersion >= 4 {
-            header = [0x8C, UInt8(n)]  // SHORT_BINUNICODE
+            header.0 = 0x8C  // SHORT_BINUNICODE
+            header.1 = UInt8(n)
+            headerCount = 2
         } else if n > 0xFFFF_FFFF && protocolVersion >= 4 {
-            header = [0x8D]  // BINUNICODE8
-            var v = UInt64(n)
-            for _ in 0..<8 { header.append(UInt8(v & 0xFF)); v >>= 8 }
+            header.0 = 0x8D  // BINUNICODE8
+            withUnsafeMutableBytes(of: &header) { raw in
+                var v = UInt64(n)
+                for i in 1...8 { raw[i] = UInt8(v & 0xFF); v >>= 8 }
+            }
+            headerCount = 9
         } else {
-            header = [0x58] + littleEndian32(n)  // BINUNICODE
+            header.0 = 0x58  // BINUNICODE
+            withUnsafeMutableBytes(of: &header) { raw in
+                var v = UInt32(n)
+                for i in 1...4 { raw[i] = UInt8(v & 0xFF); v >>= 8 }
+            }
+            headerCount = 5
         }
-        writePayload(header: header, payload: utf8)
-        if isShared { sharedStrings[Array(utf8)] = memoCount }
+        withUnsafeBytes(of: &header) { raw in
+            writePayload(header: UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self)[0..<headerCount]), payload: utf8)
+        }
+        if isShared { sharedStrings.append((Array(utf8), memoCount)) }
         memoize()
     }
 

@@ -190,13 +190,26 @@ public struct JSONParser {
     private mutating func parseString() throws -> [UInt8] {
         let open = position
         position += 1
-        // Fast path: no escapes, plain UTF-8 up to the closing quote.
+        // Fast path: scan 8 bytes at a time to the closing quote; non-ASCII bytes are only
+        // noted here and validated once if the string has no escapes.
         var end = position
-        while end < bytes.count {
-            let b = bytes[end]
-            if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") || b < 0x20 || b >= 0x80 { break }
-            end += 1
+        var sawNonASCII = false
+        if let base = bytes.baseAddress {
+            while true {
+                while end + 8 <= bytes.count {
+                    let w = UInt64(littleEndian: UnsafeRawPointer(base + end).loadUnaligned(as: UInt64.self))
+                    if JSONParser.needsAttention(w) { break }
+                    if w & 0x8080_8080_8080_8080 != 0 { sawNonASCII = true }
+                    end += 8
+                }
+                guard end < bytes.count else { break }
+                let b = bytes[end]
+                if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") || b < 0x20 { break }
+                if b >= 0x80 { sawNonASCII = true }
+                end += 1
+            }
         }
+        if sawNonASCII { try validateUTF8(position, end) }
         if end < bytes.count && bytes[end] == UInt8(ascii: "\"") {
             let result = Array(UnsafeBufferPointer(rebasing: bytes[position..<end]))
             position = end + 1
@@ -226,6 +239,33 @@ public struct JSONParser {
                 try copyUTF8Sequence(into: &out)
             }
         }
+    }
+
+    /// Whether any byte of `w` is '"', '\\' or a control character (SWAR: exact as a yes/no).
+    @inline(__always)
+    static func needsAttention(_ w: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high: UInt64 = 0x8080_8080_8080_8080
+        let quote = w ^ (ones &* 0x22)
+        let backslash = w ^ (ones &* 0x5C)
+        let zeroQuote = (quote &- ones) & ~quote & high
+        let zeroBackslash = (backslash &- ones) & ~backslash & high
+        let control = (w &- ones &* 0x20) & ~w & high
+        return (zeroQuote | zeroBackslash | control) != 0
+    }
+
+    /// Checks that bytes[from..<to] are well-formed UTF-8 (the error names the column).
+    private mutating func validateUTF8(_ from: Int, _ to: Int) throws {
+        let saved = position
+        position = from
+        var scratch: [UInt8] = []
+        while position < to {
+            if bytes[position] < 0x80 { position += 1; continue }
+            scratch.removeAll(keepingCapacity: true)
+            try copyUTF8Sequence(into: &scratch)
+            if position > to { position = to; throw error("truncated UTF-8 sequence") }
+        }
+        position = saved
     }
 
     /// Copies one multi-byte UTF-8 sequence, checking it is well formed (Python rejects

@@ -40,4 +40,22 @@ final class ByteDatasetFixtureTests: XCTestCase {
         XCTAssertEqual(entries.map(\.key), SampleJSON.keys.map { PickleValue.string($0) })
         XCTAssertEqual(entries[0].value, .int(1000))
     }
+
+    /// The writer API (from `Sample` values) reproduces the original's files byte for byte.
+    func testWriterFromSamplesReproducesTheFixtureFiles() throws {
+        let samples = try JSONLinesFile.readSamples(path: Fixtures.url("pipelines/all.jsonl").path)
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("written")
+        let writer = try ByteDatasetWriter(directory: out.path)
+        for sample in samples { try writer.append(sample) }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("idxs.pkl").path),
+                       "idxs.pkl must appear only when the dataset is complete")
+        try writer.finish()
+        for name in ["idxs.pkl", "data.pkl"] {
+            XCTAssertEqual(try Data(contentsOf: out.appendingPathComponent(name)),
+                           try Data(contentsOf: Fixtures.url("pipelines/all.bytedataset/\(name)")), name)
+        }
+        XCTAssertEqual(try ByteDataset(directory: out.path).samples(), samples)
+    }
 }
