@@ -4,17 +4,21 @@
 #   Gloo:  ../shared/bench/torch_allreduce_anchor.py (torch.distributed, gloo backend)
 #   raw:   ../shared/bench/zmq_loopback_anchor.py (ZeroMQ PUSH/PULL loopback ceiling, memcpy/add)
 # for world sizes 2 and 4. Prints a table on stderr and one JSON line on stdout.
-# Usage: Benchmarks/bench-allreduce.sh [--sizes-mb 1,16,64,256] [--iters 5] [--worlds "2 4"] [--venv DIR]
-# Absolute numbers depend on the load of the machine: compare ratios taken in one run.
+# Usage: Benchmarks/bench-allreduce.sh [--sizes-mb 1,16,64,256] [--iters 5] [--worlds "2 4"] [--rounds 3] [--venv DIR]
+# Ours and Gloo alternate for --rounds rounds and the table shows the median over rounds (each
+# round's number is already the median of --iters iterations), so a burst of load from other
+# processes hits both sides alike. Absolute numbers depend on the machine and its load: compare
+# ratios taken in one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sizes="1,16,64,256"; iters=5; worlds="2 4"
+sizes="1,16,64,256"; iters=5; worlds="2 4"; rounds=3
 venv="${SRDPR_BENCH_VENV:-}"
 while [ $# -gt 0 ]; do
     case "$1" in
         --sizes-mb) sizes="$2"; shift 2 ;;
         --iters) iters="$2"; shift 2 ;;
         --worlds) worlds="$2"; shift 2 ;;
+        --rounds) rounds="$2"; shift 2 ;;
         --venv) venv="$2"; shift 2 ;;
         *) echo "bench-allreduce: unknown option $1" >&2; exit 2 ;;
     esac
@@ -33,45 +37,64 @@ swift build -c release --product srdpr >&2
 srdpr=.build/release/srdpr
 out=$(mktemp -d)
 echo "bench-allreduce: $(uptime)" >&2
-for world in $worlds; do
-    echo "== world $world: srdpr" >&2
-    "$srdpr" bench allreduce --world "$world" --sizes-mb "$sizes" --iters "$iters" | tail -1 > "$out/srdpr-$world.json"
-    echo "== world $world: gloo" >&2
-    "$python" "$anchors/torch_allreduce_anchor.py" --world "$world" --sizes-mb "$sizes" --iters "$iters" \
-        --gather-iters 20 | tail -1 > "$out/gloo-$world.json"
+for round in $(seq "$rounds"); do
+    for world in $worlds; do
+        echo "== round $round, world $world: srdpr" >&2
+        "$srdpr" bench allreduce --world "$world" --sizes-mb "$sizes" --iters "$iters" | tail -1 > "$out/srdpr-$world-$round.json"
+        echo "== round $round, world $world: srdpr over ipc:// (Unix sockets; for information)" >&2
+        "$srdpr" bench allreduce --world "$world" --sizes-mb "$sizes" --iters "$iters" --transport ipc | tail -1 > "$out/srdpr-ipc-$world-$round.json"
+        echo "== round $round, world $world: gloo" >&2
+        "$python" "$anchors/torch_allreduce_anchor.py" --world "$world" --sizes-mb "$sizes" --iters "$iters" \
+            --gather-iters 50 | tail -1 > "$out/gloo-$world-$round.json"
+    done
 done
 echo "== raw ZeroMQ loopback ceiling" >&2
 "$python" "$anchors/zmq_loopback_anchor.py" --repeats 3 --memcpy-iters 5 | tail -1 > "$out/zmq.json"
 echo "bench-allreduce: $(uptime)" >&2
-"$python" - "$out" "$worlds" <<'PY'
-import json, sys, os
-out, worlds = sys.argv[1], sys.argv[2].split()
+"$python" - "$out" "$worlds" "$rounds" <<'PY'
+import json, sys, os, statistics
+out, worlds, rounds = sys.argv[1], sys.argv[2].split(), int(sys.argv[3])
 zmq = json.load(open(os.path.join(out, "zmq.json")))
 rows = zmq.get("zmq") or []
 unidir = max((r["per_direction_GBps"] for r in rows if r["mode"] == "unidir"), default=None)
 bidir = max((r["per_direction_GBps"] for r in rows if r["mode"] == "bidir"), default=None)
 # In a ring every rank sends and receives at once, and busbw counts the bytes each rank sends
 # per second: the matching ceiling is the bidirectional per-direction throughput.
-result = {"bench": "bench_allreduce_side_by_side", "zmq_unidir_GBps": unidir, "zmq_bidir_per_direction_GBps": bidir,
+result = {"bench": "bench_allreduce_side_by_side", "rounds": rounds, "zmq_unidir_GBps": unidir, "zmq_bidir_per_direction_GBps": bidir,
           "memcpy_GBps": (zmq.get("mem") or {}).get("memcpy", {}).get("GBps"), "worlds": {}}
 print(f"raw ZeroMQ loopback: unidir {unidir} GB/s, bidir {bidir} GB/s per direction", file=sys.stderr)
-print(f"{'world':>5} {'MB':>6} {'srdpr busbw':>12} {'gloo busbw':>11} {'srdpr/gloo':>10} {'srdpr/bidir':>11} {'srdpr/unidir':>12}", file=sys.stderr)
+print(f"busbw in GB/s, median over {rounds} round(s):", file=sys.stderr)
+print(f"{'world':>5} {'MB':>6} {'srdpr busbw':>12} {'gloo busbw':>11} {'srdpr/gloo':>10} {'srdpr/bidir':>11} {'srdpr/unidir':>12} {'srdpr ipc':>10}", file=sys.stderr)
 for w in worlds:
-    ours = json.load(open(os.path.join(out, f"srdpr-{w}.json")))
-    gloo = json.load(open(os.path.join(out, f"gloo-{w}.json")))
-    gloo_by = {float(r["size_mb"]): r["busbw_GBps"] for r in gloo.get("allreduce", [])}
+    ours_runs = [json.load(open(os.path.join(out, f"srdpr-{w}-{r}.json"))) for r in range(1, rounds + 1)]
+    gloo_runs = [json.load(open(os.path.join(out, f"gloo-{w}-{r}.json"))) for r in range(1, rounds + 1)]
+    def per_size(runs):
+        table = {}
+        for run in runs:
+            for row in run.get("allreduce", []):
+                table.setdefault(float(row["size_mb"]), []).append(row["busbw_GBps"])
+        return table
+    ipc_runs = [json.load(open(os.path.join(out, f"srdpr-ipc-{w}-{r}.json"))) for r in range(1, rounds + 1)]
+    ours_by, gloo_by, ipc_by = per_size(ours_runs), per_size(gloo_runs), per_size(ipc_runs)
     entries = []
-    for r in ours["allreduce"]:
-        mb = float(r["size_mb"]); b = r["busbw_GBps"]; g = gloo_by.get(mb)
-        e = {"size_mb": mb, "srdpr_busbw_GBps": b, "gloo_busbw_GBps": g,
+    for mb in sorted(ours_by):
+        b = statistics.median(ours_by[mb]); g = statistics.median(gloo_by[mb]) if mb in gloo_by else None
+        ipc = statistics.median(ipc_by[mb]) if mb in ipc_by else float("nan")
+        e = {"size_mb": mb, "srdpr_busbw_GBps": round(b, 3), "gloo_busbw_GBps": round(g, 3) if g else None,
+             "srdpr_busbw_rounds": ours_by[mb], "gloo_busbw_rounds": gloo_by.get(mb),
+             "srdpr_ipc_busbw_GBps": round(ipc, 3), "srdpr_ipc_busbw_rounds": ipc_by.get(mb),
              "srdpr_over_gloo": round(b / g, 3) if g else None,
              "srdpr_over_zmq_bidir": round(b / bidir, 3) if bidir else None,
              "srdpr_over_zmq_unidir": round(b / unidir, 3) if unidir else None}
         entries.append(e)
         print(f"{w:>5} {mb:>6g} {b:>12.3f} {g if g is not None else float('nan'):>11.3f} "
               f"{e['srdpr_over_gloo'] or float('nan'):>10.2f} {e['srdpr_over_zmq_bidir'] or float('nan'):>11.2f} "
-              f"{e['srdpr_over_zmq_unidir'] or float('nan'):>12.2f}", file=sys.stderr)
-    result["worlds"][w] = {"srdpr": ours, "gloo": gloo, "comparison": entries}
+              f"{e['srdpr_over_zmq_unidir'] or float('nan'):>12.2f} {ipc:>10.3f}", file=sys.stderr)
+    ours_gather = statistics.median(r["allgather"]["median_us"] for r in ours_runs)
+    gloo_gather = statistics.median(r["allgather"]["median_us"] for r in gloo_runs if r.get("allgather"))
+    print(f"{w:>5} all-gather [64,768] fp32 per rank: srdpr {ours_gather} us, gloo {gloo_gather} us (median over rounds)", file=sys.stderr)
+    result["worlds"][w] = {"comparison": entries, "allgather_median_us": {"srdpr": ours_gather, "gloo": gloo_gather},
+                           "srdpr_runs": ours_runs, "srdpr_ipc_runs": ipc_runs, "gloo_runs": gloo_runs}
 result["loadavg_end"] = list(os.getloadavg())
 print(json.dumps(result))
 PY

@@ -12,6 +12,8 @@ public enum AllReduceBench {
         public var sizesMB: [Double] = [1, 16, 64, 256]
         public var iterations = 5
         public var warmup = 1
+        /// "tcp" (loopback, like the anchors) or "ipc" (Unix domain sockets, same host only).
+        public var transport = "tcp"
         /// Timed all-gathers of a [64, 768] fp32 block (after 10 untimed ones).
         public var gatherIterations = 50
         public var communicator = ZMQCommunicator.Options()
@@ -21,7 +23,7 @@ public enum AllReduceBench {
         /// The options children need to rebuild these settings.
         public var childArguments: [String] {
             ["--world", "\(world)", "--sizes-mb", sizesMB.map { String($0) }.joined(separator: ","),
-             "--iters", "\(iterations)", "--warmup", "\(warmup)",
+             "--iters", "\(iterations)", "--warmup", "\(warmup)", "--transport", transport,
              "--chunk-kb", "\(communicator.chunkBytes / 1024)",
              "--zero-copy-min-kb", "\(communicator.zeroCopyMinimumBytes / 1024)",
              "--io-threads", "\(communicator.ioThreads)",
@@ -48,7 +50,17 @@ public enum AllReduceBench {
     public static func runParent(settings: Settings, executable: URL,
                                  childArguments: (Int, [String]) -> [String]) throws -> [String: Any] {
         let loadBefore = loadAverage()
-        let addresses = FreePorts.loopback(settings.world).map { "tcp://127.0.0.1:\($0)" }
+        let addresses: [String]
+        if settings.transport == "ipc" {
+            let directory = FileManager.default.temporaryDirectory.path
+            let tag = "\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
+            addresses = (0..<settings.world).map { "ipc://\(directory)/srdpr-bench-\(tag)-\($0).sock" }
+        } else {
+            addresses = FreePorts.loopback(settings.world).map { "tcp://127.0.0.1:\($0)" }
+        }
+        defer {
+            for address in addresses where address.hasPrefix("ipc://") { try? FileManager.default.removeItem(atPath: String(address.dropFirst(6))) }
+        }
         var processes: [(Process, Pipe)] = []
         for rank in 0..<settings.world {
             let process = Process()
@@ -59,11 +71,18 @@ public enum AllReduceBench {
             try process.run()
             processes.append((process, pipe))
         }
+        // One failed rank stops the others at once instead of letting them time out.
+        while processes.contains(where: { $0.0.isRunning }) {
+            if processes.contains(where: { !$0.0.isRunning && $0.0.terminationStatus != 0 }) {
+                for (process, _) in processes where process.isRunning { process.terminate() }
+                break
+            }
+            usleep(20_000)
+        }
         var outputs: [String] = []
         for (process, pipe) in processes {
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
-            outputs.append(String(decoding: data, as: UTF8.self))
+            outputs.append(String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
         }
         for (rank, (process, _)) in processes.enumerated() where process.terminationStatus != 0 {
             throw BenchError.child(rank: rank, status: process.terminationStatus, output: outputs[rank])
@@ -148,7 +167,8 @@ public enum AllReduceBench {
         guard rank == 0 else { return nil }
         let o = settings.communicator
         return ["bench": "srdpr_allreduce", "ok": true, "world": n, "iters": settings.iterations,
-                "algorithm": "ring reduce-scatter + all-gather, pipelined chunks, ZeroMQ ROUTER/DEALER over TCP",
+                "algorithm": "ring reduce-scatter + all-gather, pipelined chunks, ZeroMQ ROUTER/DEALER",
+                "transport": settings.transport,
                 "chunk_bytes": o.chunkBytes, "zero_copy_min_bytes": o.zeroCopyMinimumBytes,
                 "io_threads": o.ioThreads, "socket_buffer_bytes": Int(o.socketBufferBytes),
                 "allreduce": rows, "busbw_gbps": busbwBySize,

@@ -55,3 +55,10 @@ public final class InProcessCommunicator: Communicator {
     }
     public func barrier() throws {}
 }
+
+extension Communicator {
+    /// ``Communicator/allReduce(_:op:)`` over a Swift array.
+    public func allReduce(_ values: inout [Float], op: ReduceOp) throws {
+        try values.withUnsafeMutableBufferPointer { try allReduce($0, op: op) }
+    }
+}

@@ -33,6 +33,9 @@ public final class ZMQCommunicator: Communicator, RingLink {
         public var socketBufferBytes: Int32 = 0
         /// Encrypt the ring with CURVE, keys derived from the shared secret (slower).
         public var curve: Bool = false
+        /// Raise glibc's mmap and trim thresholds for this process so that libzmq's receive
+        /// buffers are reused instead of faulted in anew (see MallocTuning.swift).
+        public var tuneMalloc: Bool = true
 
         public init() {}
     }
@@ -41,6 +44,8 @@ public final class ZMQCommunicator: Communicator, RingLink {
     public let worldSize: Int
     public let addresses: [String]
     public let jobID: String
+    /// Where this rank's ROUTER listens.
+    public let bindAddress: String
     public let options: Options
     public var step: Int = 0
     /// One line per refused connection or dropped stranger message (also logged as warnings).
@@ -55,6 +60,9 @@ public final class ZMQCommunicator: Communicator, RingLink {
     private var context: ZMQContext?
     private var router: ZMQSocket?
     private var dealer: ZMQSocket?
+    /// Receives libzmq's reports of connections to our ROUTER that failed below our protocol
+    /// (not ZeroMQ at all, wrong CURVE key), so they are logged like the other refusals.
+    private var monitor: ZMQSocket?
     private let sendTracker = SendTracker()
     private var leftIdentity: [UInt8]?
     /// Handshakes in progress on our ROUTER, by connection identity.
@@ -64,9 +72,12 @@ public final class ZMQCommunicator: Communicator, RingLink {
     private var closedReason: String?
 
     /// Connects rank `rank` of `worldSize` into the ring and returns once both neighbours have
-    /// proven the secret. `addresses[i]` is rank i's `tcp://host:port`; this rank binds its own.
+    /// proven the secret. `addresses[i]` is rank i's `tcp://host:port` as the others reach it;
+    /// this rank binds `bindAddress` (default: its own entry, e.g. `tcp://0.0.0.0:PORT` when the
+    /// host has several interfaces). All ranks must use the same `jobID` and `secret`.
     public init(rank: Int, worldSize: Int, addresses: [String], jobID: String, secret: [UInt8]? = nil,
-                options: Options = Options(), logger: Logger = Logger(label: "srdpr.collectives")) throws {
+                bindAddress: String? = nil, options: Options = Options(),
+                logger: Logger = Logger(label: "srdpr.collectives")) throws {
         guard worldSize >= 1 else { throw CollectivesError.invalidArgument("world size \(worldSize) must be at least 1") }
         guard (0..<worldSize).contains(rank) else {
             throw CollectivesError.invalidArgument("rank \(rank) is outside 0..<\(worldSize) (world size \(worldSize))")
@@ -88,7 +99,9 @@ public final class ZMQCommunicator: Communicator, RingLink {
         self.logger = logger
         self.jobHash = WireHeader.jobHash(jobID)
         self.secret = secret ?? []
+        self.bindAddress = bindAddress ?? (addresses.indices.contains(rank) ? addresses[rank] : "")
         guard worldSize > 1 else { return }
+        if options.tuneMalloc { MallocTuning.applyOnce }
         do {
             try connectRing()
         } catch {
@@ -101,6 +114,7 @@ public final class ZMQCommunicator: Communicator, RingLink {
         // Let queued messages reach the right neighbour (it may still be finishing this
         // collective), but never wait longer than a receive would.
         let linger = Int32(min(Double(Int32.max / 2), options.receiveTimeout * 1000))
+        monitor?.close(lingerMilliseconds: 0)
         router?.close(lingerMilliseconds: linger)
         dealer?.close(lingerMilliseconds: linger)
         context?.terminate()
@@ -214,8 +228,10 @@ public final class ZMQCommunicator: Communicator, RingLink {
 
     private func fail(_ error: Error, lingerMilliseconds: Int32 = 0) -> Error {
         if closedReason == nil { closedReason = "\(error)" }
+        monitor?.close(lingerMilliseconds: 0)
         router?.close(lingerMilliseconds: lingerMilliseconds)
         dealer?.close(lingerMilliseconds: lingerMilliseconds)
+        monitor = nil
         router = nil
         dealer = nil
         context?.terminate()  // returns once libzmq has released every zero-copy buffer
@@ -248,7 +264,15 @@ public final class ZMQCommunicator: Communicator, RingLink {
             try dealer.setOption(ZMQ_CURVE_PUBLICKEY, bytes: keys.publicKey, name: "ZMQ_CURVE_PUBLICKEY")
             try dealer.setOption(ZMQ_CURVE_SECRETKEY, bytes: keys.secretKey, name: "ZMQ_CURVE_SECRETKEY")
         }
-        try router.bind(addresses[rank])
+        let monitorEndpoint = "inproc://srdpr-ring-monitor-\(rank)-\(UUID().uuidString)"
+        let failures = ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+        guard zmq_socket_monitor(router.handle, monitorEndpoint, failures) == 0 else {
+            throw ZMQContext.lastError("zmq_socket_monitor")
+        }
+        let monitor = try ZMQSocket(context: context, type: ZMQ_PAIR)
+        try monitor.connect(monitorEndpoint)
+        self.monitor = monitor
+        try router.bind(bindAddress)
         try dealer.connect(addresses[rightRank])
 
         // Our DEALER proves the secret to the right neighbour while our ROUTER checks the left one.
@@ -271,9 +295,11 @@ public final class ZMQCommunicator: Communicator, RingLink {
                                                    waitingFor: "the left neighbour to connect to \(addresses[rank]) and prove the shared secret")
             }
             var items = [zmq_pollitem_t(socket: router.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0),
-                         zmq_pollitem_t(socket: dealer.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)]
-            let rc = zmq_poll(&items, 2, Int(min(remaining, 0.5) * 1000) + 1)
+                         zmq_pollitem_t(socket: dealer.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0),
+                         zmq_pollitem_t(socket: monitor.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)]
+            let rc = zmq_poll(&items, 3, Int(min(remaining, 0.5) * 1000) + 1)
             if rc < 0 && zmq_errno() != EINTR { throw ZMQContext.lastError("zmq_poll") }
+            try logFailedConnections()
             while let frames = try router.receiveMessage() {
                 if let leftIdentity, frames.first?.array == leftIdentity {
                     earlyMessages.append(frames)
@@ -309,7 +335,35 @@ public final class ZMQCommunicator: Communicator, RingLink {
                 throw CollectivesError.peerTimeout(peer: leftRank, address: addresses[leftRank],
                                                    seconds: options.receiveTimeout, waitingFor: during())
             }
-            _ = try router.poll(timeoutMilliseconds: Int(remaining * 1000) + 1)
+            var items = [zmq_pollitem_t(socket: router.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0),
+                         zmq_pollitem_t(socket: monitor?.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)]
+            if zmq_poll(&items, monitor == nil ? 1 : 2, Int(remaining * 1000) + 1) < 0 && zmq_errno() != EINTR {
+                throw ZMQContext.lastError("zmq_poll")
+            }
+            try logFailedConnections()
+        }
+    }
+
+    /// Logs connections libzmq dropped during its own handshake (garbage bytes, wrong CURVE key).
+    private func logFailedConnections() throws {
+        guard let monitor else { return }
+        while let frames = try monitor.receiveMessage() {
+            guard let event = frames.first, event.bytes.count >= 6 else { continue }
+            let bytes = event.bytes
+            let kind = UInt16(bytes[0]) | UInt16(bytes[1]) << 8
+            let value = UInt32(bytes[2]) | UInt32(bytes[3]) << 8 | UInt32(bytes[4]) << 16 | UInt32(bytes[5]) << 24
+            let reason: String
+            switch Int32(kind) {
+            case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: reason = "failed ZeroMQ authentication (status \(value))"
+            case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+                reason = value == UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
+                    ? "failed the CURVE handshake (wrong key: it does not know the shared secret)"
+                    : "broke the ZeroMQ protocol (error 0x\(String(value, radix: 16)): not a ZeroMQ peer, or CURVE on one side only)"
+            default: reason = "failed the ZeroMQ handshake (errno \(value))"
+            }
+            let line = "rank \(rank) refused a connection on \(bindAddress): it \(reason)"
+            if refusedPeers.count < 1000 { refusedPeers.append(line) }
+            logger.warning("\(line)")
         }
     }
 
@@ -378,6 +432,8 @@ public final class ZMQCommunicator: Communicator, RingLink {
                 refuse(identity, peerName, reason: "malformed hello", reply: true)
                 return
             }
+            // Bound what strangers that never finish their handshake can make us remember.
+            if pendingHandshakes.count >= 64 { pendingHandshakes.removeAll() }
             pendingHandshakes[identity] = state
             try? replyHandshake(router: router, identity: identity, kind: .challenge, payload: state.nonce)
         case .response:
@@ -401,7 +457,8 @@ public final class ZMQCommunicator: Communicator, RingLink {
 
     private func refuse(_ identity: [UInt8], _ peerName: String, reason: String, reply: Bool) {
         let line = "rank \(rank) refused \(peerName) on \(addresses[rank]): \(reason)"
-        refusedPeers.append(line)
+        // Keep the first refusals; a flood of them must not grow memory without bound.
+        if refusedPeers.count < 1000 { refusedPeers.append(line) }
         logger.warning("\(line)")
         if reply, let router {
             try? replyHandshake(router: router, identity: identity, kind: .reject, payload: Array(reason.utf8))

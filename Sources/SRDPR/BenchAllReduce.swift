@@ -17,6 +17,7 @@ struct BenchAllReduce: ParsableCommand {
     @Option(name: .customLong("zero-copy-min-kb"), help: "Send chunks of at least this many KiB without copying.") var zeroCopyMinKB = 32
     @Option(name: .customLong("io-threads"), help: "libzmq I/O threads per process.") var ioThreads = 1
     @Option(name: .customLong("socket-buffer-kb"), help: "Kernel socket buffer size in KiB (0: system default).") var socketBufferKB = 0
+    @Option(help: "tcp (loopback, as the anchors) or ipc (Unix domain sockets).") var transport = "tcp"
     @Option(help: .hidden) var rank: Int?
     @Option(help: .hidden) var addresses: String?
 
@@ -24,6 +25,7 @@ struct BenchAllReduce: ParsableCommand {
         guard world >= 1 else { throw ValidationError("--world must be at least 1, got \(world)") }
         guard iterations >= 1, warmup >= 0 else { throw ValidationError("--iters must be >= 1 and --warmup >= 0") }
         guard chunkKB >= 1 else { throw ValidationError("--chunk-kb must be at least 1") }
+        guard ["tcp", "ipc"].contains(transport) else { throw ValidationError("--transport must be tcp or ipc, got '\(transport)'") }
         _ = try sizes()
     }
 
@@ -42,6 +44,7 @@ struct BenchAllReduce: ParsableCommand {
         settings.sizesMB = try sizes()
         settings.iterations = iterations
         settings.warmup = warmup
+        settings.transport = transport
         settings.communicator.chunkBytes = chunkKB * 1024
         settings.communicator.zeroCopyMinimumBytes = zeroCopyMinKB * 1024
         settings.communicator.ioThreads = ioThreads

@@ -37,21 +37,20 @@ enum RingHarness {
 
     /// Runs `body(rank)` on `world` threads at once and returns each rank's result.
     static func concurrently<T>(_ world: Int, _ body: @escaping (Int) throws -> T) -> [Result<T, Error>] {
-        let lock = NSLock()
-        var results = [Result<T, Error>?](repeating: nil, count: world)
+        let slots = ResultSlots<T>(world)
         let group = DispatchGroup()
         for rank in 0..<world {
             group.enter()
             let thread = Thread {
                 let result = Result { try body(rank) }
-                lock.lock(); results[rank] = result; lock.unlock()
+                slots.lock.lock(); slots.results[rank] = result; slots.lock.unlock()
                 group.leave()
             }
             thread.stackSize = 4 << 20
             thread.start()
         }
         group.wait()
-        return results.map { $0! }
+        return slots.results.map { $0! }
     }
 
     /// Connects a ring of `world` ranks and runs `body` on each.
@@ -100,4 +99,11 @@ enum RingHarness {
             }
         }
     }
+}
+
+/// Per-rank results, written under `lock` by the rank threads and read after they finished.
+final class ResultSlots<T>: @unchecked Sendable {
+    let lock = NSLock()
+    var results: [Result<T, Error>?]
+    init(_ count: Int) { results = Array(repeating: nil, count: count) }
 }

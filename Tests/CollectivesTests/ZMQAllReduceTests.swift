@@ -113,6 +113,25 @@ final class ZMQAllReduceTests: XCTestCase {
         }
     }
 
+    /// A failure on the background thread comes back from `wait()`, naming the silent peer.
+    func testBucketedAllReduceRethrowsTheBackgroundError() throws {
+        var options = RingHarness.fastOptions()
+        options.receiveTimeout = 1
+        let results = RingHarness.run(world: 2, options: options) { comm -> Void in
+            guard comm.rank == 1 else { return }  // rank 0 never reduces
+            let reducer = BucketedAllReduce(communicator: comm)
+            var grads = [Float](repeating: 1, count: 1000)
+            try grads.withUnsafeMutableBufferPointer { grads in
+                try reducer.start(grads, buckets: BucketedAllReduce.buckets(count: 1000, bucketElements: 400), op: .sum)
+                try reducer.markReady(0)
+                try reducer.wait()
+            }
+        }
+        XCTAssertThrowsError(try results[1].get()) { error in
+            XCTAssertTrue("\(error)".contains("no message from rank 0"), "\(error)")
+        }
+    }
+
     func testBucketedAllReduceOnOneProcessLeavesGradientsAndReportsErrors() throws {
         let reducer = BucketedAllReduce(communicator: InProcessCommunicator())
         var grads: [Float] = [1, 2, 3, 4, 5]
