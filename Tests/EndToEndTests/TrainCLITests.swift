@@ -87,7 +87,19 @@ final class TrainCLITests: XCTestCase {
             XCTAssertEqual(py.status, 0, py.stderr)
             let lines = py.stdout.split(separator: "\n")
             XCTAssertEqual(lines.count, 2, py.stdout)
-            XCTAssertTrue(lines.last?.hasPrefix("pos/loss 10:") ?? false, py.stdout)
+            // TensorBoard sees the same steps and values as our reader.
+            for line in lines {
+                let fields = line.split(separator: " ")
+                let tag = String(fields[0])
+                let theirs = fields.dropFirst().map { pair -> (Int64, Float) in
+                    let kv = pair.split(separator: ":")
+                    return (Int64(kv[0]) ?? -1, Float(kv[1]) ?? .nan)
+                }
+                let ours = scalars[tag] ?? []
+                XCTAssertEqual(theirs.map(\.0), ours.map(\.0), tag)
+                for (t, o) in zip(theirs, ours) { XCTAssertEqual(t.1, o.1, accuracy: 1e-6 * max(1, abs(o.1)), "\(tag) at \(o.0)") }
+            }
+            print("EventAccumulator check ran: \(lines.count) tags match")
         }
     }
 
