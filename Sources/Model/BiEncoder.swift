@@ -48,7 +48,10 @@ public final class BiEncoder {
         for encoder in [model.question, model.context] {
             try source.load(into: model.parameters.pointer, layout: encoder.layout, optional: head)
         }
-        if projectionDim > 0 { model.initialiseProjectionHeads() }
+        // A directory exported with its projection head keeps it; a plain BERT gets a fresh one.
+        if projectionDim > 0, !source.names.contains(where: { $0.hasSuffix("encode_proj.weight") }) {
+            model.initialiseProjectionHeads()
+        }
         return model
     }
 

@@ -107,7 +107,14 @@ final class TrainCLITests: XCTestCase {
     /// checkpoint with model_file=, and N/2 more: with dropout on and the pos+poshard+hard
     /// schedule, the batches after the resume and every final weight and optimizer moment are
     /// bit-identical.
-    func testResumeIsExact() throws {
+    func testResumeIsExact() throws { try checkResume(extra: []) }
+
+    /// The same with grad cache (chunked re-encoding with the same dropout masks).
+    func testResumeIsExactWithGradCache() throws {
+        try checkResume(extra: ["grad_cache=true", "q_chunk_size=3", "ctx_chunk_size=2"])
+    }
+
+    func checkResume(extra common: [String]) throws {
         let ds = try TrainFixture.dataset(dir, samples: 40)
         func run(_ name: String, extra: [String]) throws -> (URL, URL) {
             let out = dir.appendingPathComponent(name + "/ckpt"), logs = dir.appendingPathComponent(name + "/logs")
@@ -120,7 +127,7 @@ final class TrainCLITests: XCTestCase {
                 "pipeline.pos.gradient_accumulate_steps=2",
                 "dropout=0.1", "learning_rate=1e-4", "warmup_steps=2", "total_updates=8", "save_checkpoint_freq=4",
                 "weight_decay=0.01", "output_dir=\(out.path)", "log_dir=\(logs.path)",
-            ] + extra)
+            ] + common + extra)
             return (out, logs)
         }
         let (straightOut, straightLogs) = try run("straight", extra: [])
@@ -226,5 +233,38 @@ final class TrainCLITests: XCTestCase {
         try "pipeline:\n  pos:\n    forward_batchsize: 4\n".write(to: unknown, atomically: true, encoding: .utf8)
         let u = try TrainFixture.train(["--config", unknown.path], status: 1)
         XCTAssertTrue(u.stderr.contains("unknown parameter 'pipeline.pos.forward_batchsize'; did you mean 'pipeline.pos.forward_batch_size'?"), u.stderr)
+    }
+
+    /// fix_ctx_encoder, projection_dim, cosine and grad cache through the whole loop: the context
+    /// encoder never moves (and has no optimizer state), the question encoder and its projection do,
+    /// and the export carries the projection head.
+    func testFixedContextEncoderProjectionCosine() throws {
+        let ds = try TrainFixture.dataset(dir, samples: 20)
+        let out = dir.appendingPathComponent("ckpt")
+        try TrainFixture.train([
+            "train_mode=pos", "pretrained_model_cfg=\(TrainFixture.tinyBert)", "bytedataset.pos=\(ds)", "max_length=32",
+            "pipeline.pos.forward_batch_size=4", "pipeline.pos.contrastive_size=3", "fix_ctx_encoder=true", "projection_dim=16",
+            "sim_func=cosine", "grad_cache=true", "weight_decay=0.1", "learning_rate=1e-3", "warmup_steps=0", "total_updates=2",
+            "save_checkpoint_freq=1", "output_dir=\(out.path)", "log_dir=\(dir.appendingPathComponent("logs").path)",
+        ])
+        let first = try TrainFixture.floatSections(out.appendingPathComponent("dpr_biencoder.1"))
+        let second = try TrainFixture.floatSections(out.appendingPathComponent("dpr_biencoder.2"))
+        XCTAssertEqual(first["question_model.encode_proj.weight"]?.count, 16 * 64)
+        XCTAssertNotEqual(first["question_model.encode_proj.weight"], second["question_model.encode_proj.weight"])
+        XCTAssertNotEqual(first["question_model.encoder.layer.1.output.dense.weight"], second["question_model.encoder.layer.1.output.dense.weight"])
+        let moved = second.filter { $0.key.hasPrefix("ctx_model.") && $0.value != first[$0.key] }.map(\.key).sorted()
+        XCTAssertEqual(moved, [], "moved although fix_ctx_encoder=true")
+        // No optimizer state for the frozen encoder: its slots keep zero moments.
+        let file = try CheckpointFile(url: out.appendingPathComponent("dpr_biencoder.2"))
+        let loaded = try TrainingCheckpoint.loadModel(out.appendingPathComponent("dpr_biencoder.2")).model
+        let m = try file.floats("optimizer.exp_avg")
+        XCTAssertTrue(m[loaded.context.layout.range].allSatisfy { $0 == 0 })
+        XCTAssertTrue(m[loaded.question.layout.range].contains { $0 != 0 })
+        let exported = dir.appendingPathComponent("export")
+        let r = try Command.srdpr(["export", "--checkpoint", out.appendingPathComponent("dpr_biencoder.2").path, "--output", exported.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let q = try BiEncoder.load(directory: exported.appendingPathComponent("question_encoder"), projectionDim: 16)
+        let s = q.question.layout
+        XCTAssertEqual(Array(q.parameters.buffer[s.projW!..<(s.projW! + 16 * 64)]), second["question_model.encode_proj.weight"])
     }
 }
