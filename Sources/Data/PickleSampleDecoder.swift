@@ -113,7 +113,8 @@ struct PickleSampleDecoder {
             position += 1
             switch opcode {
             case 0x80: guard let p = take(1), bytes[p] <= 5 else { return nil }
-            case 0x95: guard take(8) != nil else { return nil }
+            case 0x95:  // FRAME: like CPython, the declared frame must be present
+                guard let p = take(8), loadLE(UInt64.self, at: p) <= UInt64(bytes.count - position) else { return nil }
             case 0x2E:  // STOP
                 guard marks.isEmpty, stack.count == 1 else { return nil }
                 return stack[0]
@@ -290,5 +291,30 @@ struct PickleSampleDecoder {
         }
         guard let id, let questions, let positives, let hardnegs else { return nil }
         return Sample(sampleID: id, questions: questions, positiveContexts: positives, hardnegContexts: hardnegs)
+    }
+}
+
+/// Why pickle bytes are not a sample: the pickle is bad, or it is fine but not a sample dict.
+public enum SamplePickleError: Error, Equatable, CustomStringConvertible {
+    case pickle(PickleError)
+    case notASample(String)
+
+    public var description: String {
+        switch self {
+        case .pickle(let error): return "\(error)"
+        case .notASample(let message): return "not a sample: \(message)"
+        }
+    }
+}
+
+extension Sample {
+    /// Decodes one pickled sample from the start of `bytes`: the fast path first, then the
+    /// generic reader (which gives the precise error). Never runs code from the pickle.
+    public static func decode(pickle bytes: UnsafeBufferPointer<UInt8>) throws(SamplePickleError) -> Sample {
+        var decoder = PickleSampleDecoder()
+        if let sample = decoder.decode(bytes) { return sample }
+        let value: PickleValue
+        do { value = try PickleReader.read(bytes).value } catch { throw .pickle(error) }
+        do { return try Sample(pickle: value) } catch { throw .notASample(error.message) }
     }
 }
