@@ -16,6 +16,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
@@ -27,7 +28,7 @@ let package = Package(
         .target(name: "Data", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .target(name: "Model", dependencies: ["CBLAS", "Data"]),
         .target(name: "Collectives", dependencies: ["CZMQ", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "Coordinator", dependencies: ["Data", "Collectives", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Coordinator", dependencies: ["Data", "Model", "Collectives", "Worker", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Worker", dependencies: ["Data", "Model", "Collectives", .product(name: "Logging", package: "swift-log")]),
         // Passage index, exact maximum-inner-product search and retrieval metrics (evaluate).
         .target(name: "Retrieval", dependencies: ["CBLAS", "Data", "Model"]),
@@ -39,6 +40,7 @@ let package = Package(
                 "Data", "Model", "Collectives", "Coordinator", "Worker", "Retrieval", "Benchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ]),
 
         // Shared by the test targets only: fixture paths, float comparison, running the binary.
@@ -47,8 +49,9 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["Model", "Data", "TestSupport"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "TestSupport"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "TestSupport"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Model", "Data", "Collectives", "TestSupport"]),
         .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "TestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "Coordinator", "Model", "Data"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -23,6 +23,7 @@ swift build -c release --product srdpr >&2
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 
+echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} (ours and sgemm_anchor use the same OpenBLAS kernels; PyTorch uses its own)" >&2
 gcc -O2 "$anchors/sgemm_anchor.c" -o "$out/sgemm_anchor" -lopenblas
 echo "load before sgemm anchor: $(uptime)" >&2
 "$out/sgemm_anchor" --threads "$threads" --hidden 384,768 --reps 3 2>/dev/null | tee "$out/sgemm.json"

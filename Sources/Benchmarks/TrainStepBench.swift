@@ -165,7 +165,7 @@ public enum TrainStepBench {
             "seconds_per_step": median, "median_step_s": median,
             "tokens_per_s": median > 0 ? Double(tokens) / median : 0,
             "gflops": median > 0 ? flops / median / 1e9 : 0,
-            "peak_rss_mb": peakRSSMegabytes(), "load_s": loadSeconds,
+            "peak_rss_mb": peakRSSMegabytes(), "load_s": loadSeconds, "openblas_core": BLASKernels.coreName,
             "loadavg_before": loadBefore, "loadavg_after": loadAfter,
         ]
     }

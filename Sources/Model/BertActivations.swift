@@ -15,7 +15,7 @@ final class BertActivations {
     var layers: [Layer] = []
     // Scratch shared by all layers (forward and backward).
     var s1, s2, s3, s4, s5, dA, dB: UnsafeMutablePointer<Float>
-    var g, dg: UnsafeMutablePointer<Float>
+    var g, dg, gd: UnsafeMutablePointer<Float>
     var headScratch: UnsafeMutablePointer<Float>
     let headScratchPerThread: Int
 
@@ -27,7 +27,7 @@ final class BertActivations {
         let nh = tokens * h
         let perLayer = 8 * nh + tokens * inter + attention + 4 * tokens
         headScratchPerThread = 2 * seqLen * seqLen
-        let total = 2 * nh + 2 * tokens + perLayer * layerSlots + 7 * nh + 2 * tokens * inter
+        let total = 2 * nh + 2 * tokens + perLayer * layerSlots + 7 * nh + 3 * tokens * inter
             + headScratchPerThread * threads
         storage = FloatBuffer(count: total)
         var p = storage.pointer
@@ -39,7 +39,7 @@ final class BertActivations {
                                 mean1: take(tokens), rstd1: take(tokens), mean2: take(tokens), rstd2: take(tokens)))
         }
         s1 = take(nh); s2 = take(nh); s3 = take(nh); s4 = take(nh); s5 = take(nh); dA = take(nh); dB = take(nh)
-        g = take(tokens * inter); dg = take(tokens * inter)
+        g = take(tokens * inter); dg = take(tokens * inter); gd = take(tokens * inter)
         headScratch = take(headScratchPerThread * threads)
     }
 }

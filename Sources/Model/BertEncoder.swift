@@ -205,11 +205,11 @@ public final class BertEncoder {
                                gamma: P + w.ln2G, mean: A.mean2, rstd: A.rstd2, rows: N, dim: H)
             a.s2.update(from: a.s1, count: N * H)
             hiddenDrop(a.s2, layer: l, site: .ffnOutput)
-            // Feed-forward: recompute GELU(f1) instead of keeping it.
-            GELU.forward(a.g, A.f1, count: N * I)
+            // Feed-forward: recompute GELU(f1) (and its derivative) instead of keeping it.
+            GELU.forwardWithDerivative(a.g, derivative: a.gd, A.f1, count: N * I)
             Linear.backward(dInput: a.dg, dWeight: G + w.outW, dBias: G + w.outB, dOut: a.s2, input: a.g,
                             weight: P + w.outW, rows: N, inDim: I, outDim: H)
-            GELU.backward(a.dg, dOut: a.dg, input: A.f1, count: N * I)
+            GELU.multiply(a.dg, a.gd, count: N * I)
             Linear.backward(dInput: a.s1, dWeight: G + w.interW, dBias: G + w.interB, dOut: a.dg, input: A.h1,
                             weight: P + w.interW, rows: N, inDim: H, outDim: I, accumulateInput: true)
             // Attention LayerNorm, dropout and residual: dIn starts as the residual's gradient.

@@ -48,7 +48,10 @@ public final class BiEncoder {
         for encoder in [model.question, model.context] {
             try source.load(into: model.parameters.pointer, layout: encoder.layout, optional: head)
         }
-        if projectionDim > 0 { model.initialiseProjectionHeads() }
+        // A directory exported with its projection head keeps it; a plain BERT gets a fresh one.
+        if projectionDim > 0, !source.names.contains(where: { $0.hasSuffix("encode_proj.weight") }) {
+            model.initialiseProjectionHeads()
+        }
         return model
     }
 
@@ -129,6 +132,22 @@ public final class BiEncoder {
             _ = try e.forward(batch.rows(start..<end), dropout: dropout, rowOffset: rowOffset + start, keepActivations: true)
             try e.backward(Array(dEmbeddings[(start * d)..<(end * d)]))
         }
+    }
+
+    /// Writes every parameter under its full name (`question_model.…`, `ctx_model.…`) to one
+    /// safetensors file: the model part of a checkpoint.
+    public func saveWeights(to url: URL) throws {
+        try SafetensorsFile.write(layout.slots.map { slot in
+            (name: slot.name, shape: slot.shape, data: UnsafeBufferPointer(start: parameters.pointer + slot.offset, count: slot.count))
+        }, to: url)
+    }
+
+    /// Reads both encoders from a file written by `saveWeights` (or any file with
+    /// `question_model.` / `ctx_model.` names, e.g. a PyTorch DPR checkpoint's state dict).
+    public func loadWeights(from url: URL) throws {
+        let source = try WeightSource.open(url)
+        try source.load(into: parameters.pointer, layout: question.layout, filePrefix: "question_model.")
+        try source.load(into: parameters.pointer, layout: context.layout, filePrefix: "ctx_model.")
     }
 
     /// Writes one encoder as a Hugging Face directory (model.safetensors, config.json and the

@@ -47,7 +47,10 @@ public enum WeightSource {
                      optional: Set<String> = []) throws {
         let available = Set(names)
         for slot in layout.slots {
-            let candidates = [filePrefix + slot.name, filePrefix + "bert." + slot.name, "bert." + slot.name, slot.name]
+            // With a prefix (a bi-encoder checkpoint) only prefixed names count: never fall back
+            // to another encoder's or a bare model's tensors.
+            let candidates = filePrefix.isEmpty ? ["bert." + slot.name, slot.name]
+                : [filePrefix + slot.name, filePrefix + "bert." + slot.name]
             guard let name = candidates.first(where: { available.contains($0) }) else {
                 if optional.contains(slot.name) { continue }
                 throw ModelError.missingTensor(file: path, name: filePrefix + slot.name)

@@ -12,9 +12,12 @@ struct SRDPR: ParsableCommand {
             InspectDataset.self,
             Tokenize.self,
             DumpBatches.self,
-            Bench.self,
+            InitModel.self,
+            Train.self,
+            Export.self,
             Encode.self,
             InspectCheckpoint.self,
             InspectEvents.self,
+            Bench.self,
         ])
 }

@@ -1,4 +1,263 @@
-/// The Worker module runs one training step (DESIGN.md): read shard, encode, all-gather,
-/// loss, backward, all-reduce, clip, AdamW. Single-node `srdpr train` uses it with the
-/// in-process communicator, so there is one code path for every world size.
-public enum WorkerModule {}
+import Collectives
+import Data
+import Foundation
+import Model
+
+/// What one optimizer update needs to know besides the batches (SPEC §5, §6), taken from the
+/// training configuration.
+public struct StepSettings: Sendable {
+    public var similarity: Model.SimilarityFunction
+    /// Gradients are divided by it before the update (`loss_scale`).
+    public var lossScale: Float
+    /// Global-norm clipping threshold (`max_grad_norm`); ≤ 0 disables clipping.
+    public var maxGradNorm: Float
+    /// Grad cache chunk sizes (`q_chunk_size`, `ctx_chunk_size`), nil without grad cache.
+    public var questionChunkSize: Int?
+    public var contextChunkSize: Int?
+    /// `global_loss_buf_sz`: the largest embedding payload one rank may contribute to the all-gather.
+    public var globalLossBufferSize: Int
+
+    public init(similarity: Model.SimilarityFunction = .dotProduct, lossScale: Float = 8, maxGradNorm: Float = 1,
+                questionChunkSize: Int? = nil, contextChunkSize: Int? = nil, globalLossBufferSize: Int = 150_000) {
+        self.similarity = similarity
+        self.lossScale = lossScale
+        self.maxGradNorm = maxGradNorm
+        self.questionChunkSize = questionChunkSize
+        self.contextChunkSize = contextChunkSize
+        self.globalLossBufferSize = globalLossBufferSize
+    }
+}
+
+/// The outcome of one optimizer update.
+public struct StepResult: Sendable {
+    /// Mean loss over the accumulated batches (unscaled; the same on every rank).
+    public var loss: Float
+    /// Global gradient norm before clipping.
+    public var gradientNorm: Float
+    /// Learning rate used for this update.
+    public var learningRate: Double
+    /// Real (unpadded) tokens encoded by this rank.
+    public var tokens: Int
+}
+
+/// Errors of a training step; each names the step and says what to do.
+public enum WorkerError: Error, CustomStringConvertible, Equatable {
+    case nonFiniteLoss(step: Int, pipeline: String, loss: Float)
+    case nonFiniteGradient(step: Int, pipeline: String, norm: Float)
+    case payloadTooLarge(bytes: Int, limit: Int)
+    case malformedBatch(pipeline: String, reason: String)
+    case malformedPayload(rank: Int, bytes: Int, expected: Int)
+
+    public var description: String {
+        switch self {
+        case let .nonFiniteLoss(step, pipeline, loss):
+            return "step \(step + 1) (\(pipeline) pipeline): the loss is \(loss); training stopped before this update, "
+                + "the weights are those of the previous step. Lower learning_rate, raise loss_scale or check the data"
+        case let .nonFiniteGradient(step, pipeline, norm):
+            return "step \(step + 1) (\(pipeline) pipeline): the gradient norm is \(norm); training stopped before this update. "
+                + "Lower learning_rate or set max_grad_norm"
+        case let .payloadTooLarge(bytes, limit):
+            return "global_loss_buf_sz=\(limit) is too small: this rank's embeddings need \(bytes) bytes; "
+                + "set global_loss_buf_sz to at least \(bytes)"
+        case let .malformedBatch(pipeline, reason):
+            return "\(pipeline) batch: \(reason)"
+        case let .malformedPayload(rank, bytes, expected):
+            return "all-gather: rank \(rank) sent \(bytes) bytes of embeddings, expected \(expected)"
+        }
+    }
+}
+
+/// One training step of one rank (DESIGN.md, Worker): for each of the step's batches, encode this
+/// rank's contiguous chunk of every per-item tensor, all-gather the embeddings, compute the global
+/// loss and its gradient w.r.t. the embeddings, back-propagate this rank's rows (with or without
+/// grad cache); then all-reduce (average) the gradients, clip, and apply AdamW. Single-node training
+/// is this code with `InProcessCommunicator`, so every world size runs the same path.
+public final class TrainingWorker {
+    public let model: BiEncoder
+    public let optimizer: AdamW
+    public let schedule: LinearWarmupSchedule
+    public let communicator: Communicator
+    public var settings: StepSettings
+
+    public init(model: BiEncoder, optimizer: AdamW, schedule: LinearWarmupSchedule, communicator: Communicator,
+                settings: StepSettings) {
+        self.model = model
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.communicator = communicator
+        self.settings = settings
+    }
+
+    /// The dropout key of batch `micro` of update `step`: masks depend only on (seed, step, micro,
+    /// side, row), never on a generator consumed across the run, so a resumed run draws the same masks.
+    static func dropoutStep(step: Int, micro: Int) -> Int { step &* 65_536 &+ micro }
+
+    /// Runs update `step` (0-based) over `batches` (the pipeline's gradient_accumulate_steps batches).
+    /// Throws `WorkerError.nonFiniteLoss` before touching the weights when the loss is NaN or infinite.
+    public func step(_ step: Int, batches: [Batch]) throws -> StepResult {
+        guard let first = batches.first else {
+            throw WorkerError.malformedBatch(pipeline: "?", reason: "an update needs at least one batch")
+        }
+        let pipeline = first.pipeline.rawValue
+        communicator.step = step
+        model.zeroGradients()
+        var lossSum: Float = 0
+        var tokens = 0
+        for (micro, batch) in batches.enumerated() {
+            let (loss, n) = try accumulate(batch, dropoutStep: Self.dropoutStep(step: step, micro: micro),
+                                          gradScale: Float(communicator.worldSize) / settings.lossScale / Float(batches.count))
+            guard loss.isFinite else { throw WorkerError.nonFiniteLoss(step: step, pipeline: pipeline, loss: loss) }
+            lossSum += loss
+            tokens += n
+        }
+        try communicator.allReduce(model.gradients.buffer, op: .mean)
+        let norm = GradClip.clip(model.gradients.buffer, maxNorm: settings.maxGradNorm)
+        guard norm.isFinite else { throw WorkerError.nonFiniteGradient(step: step, pipeline: pipeline, norm: norm) }
+        let lr = schedule.learningRate(atStep: step)
+        optimizer.update(parameters: model.parameters.buffer, gradients: UnsafeBufferPointer(model.gradients.buffer),
+                         learningRate: lr)
+        return StepResult(loss: lossSum / Float(batches.count), gradientNorm: norm, learningRate: lr, tokens: tokens)
+    }
+
+    /// The context tensors of a batch, in the order they are scored: (name, matrix).
+    static func contextParts(_ batch: Batch) throws -> [TokenMatrix] {
+        func need(_ m: TokenMatrix?, _ name: String) throws -> TokenMatrix {
+            guard let m else { throw WorkerError.malformedBatch(pipeline: batch.pipeline.rawValue, reason: "no \(name)") }
+            return m
+        }
+        switch batch.pipeline {
+        case .pos, .hard:
+            return [try need(batch.positiveContexts, "positive contexts"), try need(batch.negativeContexts, "negative contexts")]
+        case .poshard:
+            return [try need(batch.positiveContexts, "positive contexts"), try need(batch.hardnegContexts, "hard negative contexts")]
+        case .inbatch:
+            return [try need(batch.contexts, "contexts")]
+        }
+    }
+
+    /// Rows `range` of a token matrix as a model batch (an empty range gives an empty batch).
+    static func tokenBatch(_ m: TokenMatrix, rows range: Range<Int>) throws -> TokenBatch {
+        let w = max(m.columns, 1)
+        guard m.columns > 0 else {
+            return try TokenBatch(inputIds: [Int32](repeating: 0, count: range.count), attentionMask: [Int32](repeating: 0, count: range.count),
+                                  rows: range.count, seqLen: 1)
+        }
+        return try TokenBatch(inputIds: Array(m.ids[(range.lowerBound * w)..<(range.upperBound * w)]),
+                              attentionMask: Array(m.mask[(range.lowerBound * w)..<(range.upperBound * w)]),
+                              rows: range.count, seqLen: w)
+    }
+
+    /// Forward, global loss and backward of one batch; adds gradScale · d(loss)/dθ of this rank's rows
+    /// into the gradient buffer. Returns the (global, unscaled) loss and this rank's real token count.
+    func accumulate(_ batch: Batch, dropoutStep: Int, gradScale: Float) throws -> (Float, Int) {
+        let rank = communicator.rank, world = communicator.worldSize
+        let dim = model.question.outputDim
+        let fb = batch.questions.rows
+        let parts = try Self.contextParts(batch)
+
+        // This rank's chunk of every per-item tensor (SPEC §6).
+        let qRange = ShardSplit.range(count: fb, rank: rank, worldSize: world)
+        let partRanges = parts.map { ShardSplit.range(count: $0.rows, rank: rank, worldSize: world) }
+        let qBatch = try Self.tokenBatch(batch.questions, rows: qRange)
+        let ctxBatch = try TokenBatch.concatenate(zip(parts, partRanges).map { try Self.tokenBatch($0, rows: $1) })
+        let tokens = qBatch.attentionMask.reduce(0) { $0 + Int($1) } + ctxBatch.attentionMask.reduce(0) { $0 + Int($1) }
+        // Dropout rows are labelled rank-major (questions and contexts separately): with one rank that
+        // is the batch order.
+        let ctxLabel = (0..<rank).reduce(0) { acc, r in
+            acc + parts.reduce(0) { $0 + ShardSplit.range(count: $1.rows, rank: r, worldSize: world).count }
+        }
+        let qEmb = qBatch.rows > 0
+            ? try model.encode(.question, qBatch, step: dropoutStep, train: true, rowOffset: qRange.lowerBound,
+                               chunkSize: settings.questionChunkSize) : []
+        let cEmb = ctxBatch.rows > 0
+            ? try model.encode(.context, ctxBatch, step: dropoutStep, train: true, rowOffset: ctxLabel,
+                               chunkSize: settings.contextChunkSize) : []
+
+        // All-gather: every rank's question rows, then its rows of each context part.
+        let payload = qEmb + cEmb
+        let bytes = payload.count * MemoryLayout<Float>.size
+        if world > 1, bytes > settings.globalLossBufferSize {
+            throw WorkerError.payloadTooLarge(bytes: bytes, limit: settings.globalLossBufferSize)
+        }
+        let gathered = try communicator.allGather(payload.withUnsafeBytes { Array($0) })
+        var globalQ = [Float](), globalParts = parts.map { _ in [Float]() }
+        globalQ.reserveCapacity(fb * dim)
+        for (r, raw) in gathered.enumerated() {
+            let qn = ShardSplit.range(count: fb, rank: r, worldSize: world).count
+            let pn = parts.map { ShardSplit.range(count: $0.rows, rank: r, worldSize: world).count }
+            let expected = (qn + pn.reduce(0, +)) * dim
+            guard raw.count == expected * 4 else { throw WorkerError.malformedPayload(rank: r, bytes: raw.count, expected: expected * 4) }
+            let floats: [Float] = raw.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            globalQ += floats[0..<(qn * dim)]
+            var at = qn * dim
+            for (i, n) in pn.enumerated() {
+                globalParts[i] += floats[at..<(at + n * dim)]
+                at += n * dim
+            }
+        }
+
+        // Global loss and its gradient w.r.t. every embedding.
+        var dQ = [Float](repeating: 0, count: globalQ.count)
+        var dParts = globalParts.map { [Float](repeating: 0, count: $0.count) }
+        let loss = try globalLoss(batch, q: globalQ, parts: globalParts, dQ: &dQ, dParts: &dParts, gradScale: gradScale)
+
+        // Back-propagate this rank's rows.
+        if qBatch.rows > 0 {
+            try model.backward(.question, qBatch, dEmbeddings: Array(dQ[(qRange.lowerBound * dim)..<(qRange.upperBound * dim)]),
+                               step: dropoutStep, train: true, rowOffset: qRange.lowerBound, chunkSize: settings.questionChunkSize)
+        }
+        if ctxBatch.rows > 0 {
+            var dC = [Float]()
+            dC.reserveCapacity(cEmb.count)
+            for (i, range) in partRanges.enumerated() { dC += dParts[i][(range.lowerBound * dim)..<(range.upperBound * dim)] }
+            try model.backward(.context, ctxBatch, dEmbeddings: dC, step: dropoutStep, train: true, rowOffset: ctxLabel,
+                               chunkSize: settings.contextChunkSize)
+        }
+        return (loss, tokens)
+    }
+
+    /// The pipeline's loss over the global embeddings (SPEC §5).
+    func globalLoss(_ batch: Batch, q: [Float], parts: [[Float]], dQ: inout [Float], dParts: inout [[Float]],
+                    gradScale: Float) throws -> Float {
+        let dim = model.question.outputDim, fb = batch.questions.rows
+        let sim = settings.similarity
+        switch batch.pipeline {
+        case .pos, .hard:
+            let mask = batch.duplicateMask.map { $0.map(Int.init) }
+            var dP = dParts[0], dN = dParts[1]
+            defer { dParts = [dP, dN] }
+            return try q.withUnsafeBufferPointer { Q in try parts[0].withUnsafeBufferPointer { P in
+                try parts[1].withUnsafeBufferPointer { N in try dQ.withUnsafeMutableBufferPointer { DQ in
+                    try dP.withUnsafeMutableBufferPointer { DP in try dN.withUnsafeMutableBufferPointer { DN in
+                        try PositiveLoss.forwardBackward(q: Q, p: P, n: N, rows: fb, negatives: parts[1].count / dim, dim: dim,
+                                                         duplicateMask: mask, similarity: sim, gradScale: gradScale,
+                                                         gradients: .init(q: DQ, p: DP, n: DN))
+                    } }
+                } }
+            } }
+        case .poshard:
+            let mask = batch.hardnegMask.map { $0.map(Int.init) }
+            var dP = dParts[0], dH = dParts[1]
+            defer { dParts = [dP, dH] }
+            return try q.withUnsafeBufferPointer { Q in try parts[0].withUnsafeBufferPointer { P in
+                try parts[1].withUnsafeBufferPointer { H in try dQ.withUnsafeMutableBufferPointer { DQ in
+                    try dP.withUnsafeMutableBufferPointer { DP in try dH.withUnsafeMutableBufferPointer { DH in
+                        try PosHardLoss.forwardBackward(q: Q, p: P, h: H, rows: fb, hardNegatives: batch.hardnegsPerSample, dim: dim,
+                                                        hardnegMask: mask, similarity: sim, gradScale: gradScale,
+                                                        gradients: .init(q: DQ, p: DP, h: DH))
+                    } }
+                } }
+            } }
+        case .inbatch:
+            let mask = batch.inbatchMask.map { $0.map { $0 ? 1 : 0 } }
+            var dC = dParts[0]
+            defer { dParts = [dC] }
+            return try q.withUnsafeBufferPointer { Q in try parts[0].withUnsafeBufferPointer { C in
+                try dQ.withUnsafeMutableBufferPointer { DQ in try dC.withUnsafeMutableBufferPointer { DC in
+                    try InBatchLoss.forwardBackward(q: Q, c: C, rows: fb, contexts: parts[0].count / dim, dim: dim, mask: mask,
+                                                    similarity: sim, gradScale: gradScale, gradients: .init(q: DQ, c: DC))
+                } }
+            } }
+        }
+    }
+}

@@ -74,6 +74,22 @@ final class GradCacheTests: XCTestCase {
         }
     }
 
+    /// Dropout masks are a function of (seed, step, side, row): the same step repeats exactly,
+    /// another step or seed gives other masks, and a row's vector does not depend on its neighbours.
+    func testDropoutIsReproducible() throws {
+        let model = try BiEncoder.load(directory: Fixtures.url("tiny-bert"))
+        model.setDropout(0.1)
+        let q = try TokenBatch(sequences: sequences(4, maxLength: 9, seed: 5))
+        let a = try model.encode(.question, q, step: 3)
+        XCTAssertEqual(a, try model.encode(.question, q, step: 3))
+        XCTAssertGreaterThan(deviation(a, try model.encode(.question, q, step: 4)).maxAbs, 1e-3)
+        model.seed = 999
+        XCTAssertGreaterThan(deviation(a, try model.encode(.question, q, step: 3)).maxAbs, 1e-3)
+        model.seed = 12345
+        let row2 = try model.encode(.question, q.rows(2..<3), step: 3, rowOffset: 2)
+        XCTAssertLessThan(deviation(row2, Array(a[(2 * 64)..<(3 * 64)])).maxAbs, 1e-5)
+    }
+
     func testFixedContextEncoderGetsNoGradient() throws {
         let model = try BiEncoder.load(directory: Fixtures.url("tiny-bert"), fixContextEncoder: true)
         let q = try TokenBatch(sequences: sequences(3, maxLength: 8, seed: 3))

@@ -37,6 +37,23 @@ final class ProjectionAndIOTests: XCTestCase {
         XCTAssertEqual(a.parameters.toArray(), b.parameters.toArray())
     }
 
+    /// A bi-encoder's weights (both encoders, with projection heads) survive saveWeights/loadWeights.
+    func testBiEncoderWeightsRoundTrip() throws {
+        let a = try BiEncoder.load(directory: Fixtures.url("tiny-bert"), projectionDim: 16)
+        for i in stride(from: 0, to: a.layout.totalCount, by: 97) { a.parameters.pointer[i] += Float(i % 7) * 0.01 }
+        let tmp = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let url = tmp.appendingPathComponent("model.safetensors")
+        try a.saveWeights(to: url)
+        let b = BiEncoder(config: a.config, projectionDim: 16)
+        try b.loadWeights(from: url)
+        XCTAssertEqual(a.parameters.toArray(), b.parameters.toArray())
+        // A plain BERT file has no question_model./ctx_model. names: reported, not silently used.
+        XCTAssertThrowsError(try b.loadWeights(from: Fixtures.url("tiny-bert/model.safetensors"))) { error in
+            XCTAssertTrue("\(error)".contains("question_model."), "\(error)")
+        }
+    }
+
     /// Solves dOut from gW = dOutᵀ x: dOutᵀ = gW xᵀ (x xᵀ)⁻¹, in Double.
     func recoverUpstream(gradWeight gw: [Float], input x: [Float], rows: Int, inDim: Int, outDim: Int) -> [Float] {
         var m = [[Double]](repeating: [Double](repeating: 0, count: rows), count: rows)

@@ -1,5 +1,5 @@
 import XCTest
-import Coordinator
+import Worker
 
 final class ShardSplitTests: XCTestCase {
     func testChunksAreContiguousAndTheFirstRanksTakeTheRemainder() {

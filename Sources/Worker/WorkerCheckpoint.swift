@@ -1,0 +1,40 @@
+import Foundation
+import Model
+
+/// The part of a checkpoint a worker owns: the weights of both encoders, one float section per
+/// tensor under its model name (`question_model.*`, `ctx_model.*`), and AdamW's moments and step.
+extension TrainingWorker {
+    /// Adds the weights and optimizer state to `writer`. The weight sections point into the live
+    /// parameter buffer: write the checkpoint before the next step.
+    public func addState(to writer: inout CheckpointWriter) throws {
+        for slot in model.layout.slots {
+            try writer.addFloats(slot.name, unsafeBuffer: UnsafeBufferPointer(start: model.parameters.pointer + slot.offset, count: slot.count),
+                                 shape: slot.shape)
+        }
+        try writer.addFloats("optimizer.exp_avg", optimizer.m)
+        try writer.addFloats("optimizer.exp_avg_sq", optimizer.v)
+        try writer.addJSON("optimizer.state", OptimizerState(step: optimizer.step, betas: [optimizer.beta1, optimizer.beta2], eps: optimizer.eps))
+    }
+
+    /// Restores what `addState` wrote; sizes must match this model (a different model is an error
+    /// naming the section).
+    public func restoreState(from file: CheckpointFile) throws {
+        try Self.restoreWeights(model, from: file)
+        let state = try file.json("optimizer.state", as: OptimizerState.self)
+        try optimizer.restore(step: state.step, m: file.floats("optimizer.exp_avg"), v: file.floats("optimizer.exp_avg_sq"))
+    }
+
+    /// Copies every `question_model.*` / `ctx_model.*` section of `file` into `model`.
+    public static func restoreWeights(_ model: BiEncoder, from file: CheckpointFile) throws {
+        for slot in model.layout.slots {
+            try file.copyFloats(slot.name, into: UnsafeMutableBufferPointer(start: model.parameters.pointer + slot.offset, count: slot.count))
+        }
+    }
+}
+
+/// AdamW's scalar state as stored in a checkpoint.
+public struct OptimizerState: Codable, Equatable, Sendable {
+    public var step: Int
+    public var betas: [Double]
+    public var eps: Double
+}
