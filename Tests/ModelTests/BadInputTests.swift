@@ -91,6 +91,26 @@ final class BadInputTests: XCTestCase {
         expectError(["embeddings.LayerNorm.bias", "missing"]) { _ = try BertEncoder.load(directory: self.dir) }
     }
 
+    /// Not bad input: `bert.`-prefixed names (BertForPreTraining-style files) load, and `pooler.*`,
+    /// `embeddings.position_ids` and other extra tensors are ignored.
+    func testPrefixedNamesAndExtraTensorsAreAccepted() throws {
+        try FileManager.default.copyItem(at: Fixtures.url("tiny-bert/config.json"), to: dir.appendingPathComponent("config.json"))
+        let source = try SafetensorsFile(url: Fixtures.url("tiny-bert/model.safetensors"))
+        var names = source.names.map { "bert." + $0 }
+        var data = try source.names.map { try source.tensor($0).floats }
+        var shapes = try source.names.map { try source.tensor($0).shape }
+        names += ["bert.pooler.dense.weight", "bert.pooler.dense.bias", "bert.embeddings.position_ids", "cls.predictions.bias"]
+        data += [[Float](repeating: 1, count: 64 * 64), [Float](repeating: 1, count: 64), (0..<128).map(Float.init), [Float](repeating: 0, count: 30522)]
+        shapes += [[64, 64], [64], [1, 128], [30522]]
+        try data.withUnsafeBufferPointers { pointers in
+            try SafetensorsFile.write((0..<names.count).map { (name: names[$0], shape: shapes[$0], data: pointers[$0]) },
+                                      to: dir.appendingPathComponent("model.safetensors"))
+        }
+        let a = try BertEncoder.load(directory: dir)
+        let b = try BertEncoder.load(directory: Fixtures.url("tiny-bert"))
+        XCTAssertEqual(a.parameters.toArray(), b.parameters.toArray())
+    }
+
     func testSequenceLongerThanMaxPositions() throws {
         let encoder = try BertEncoder.load(directory: Fixtures.url("tiny-bert"))
         let batch = try TokenBatch(sequences: [[Int32](repeating: 1000, count: 129)])
