@@ -134,7 +134,7 @@ public final class BiEncoder {
     /// Writes every parameter under its full name (`question_model.…`, `ctx_model.…`) to one
     /// safetensors file: the model part of a checkpoint.
     public func saveWeights(to url: URL) throws {
-        try SafetensorsFile.write(layout.slots.map { slot in
+        try WeightSource.writeSafetensors(layout.slots.map { slot in
             (name: slot.name, shape: slot.shape, data: UnsafeBufferPointer(start: parameters.pointer + slot.offset, count: slot.count))
         }, to: url)
     }

@@ -6,19 +6,19 @@ import XCTest
 final class ProjectionAndIOTests: XCTestCase {
     /// Linear(64, 16) projection head against PyTorch (fixtures/projection.safetensors).
     func testProjectionParity() throws {
-        let f = try SafetensorsFile(url: Fixtures.url("projection.safetensors"))
-        let x = try f.tensor("input").floats, w = try f.tensor("weight").floats, b = try f.tensor("bias").floats
+        let f = try SafeTensorsFile(url: Fixtures.url("projection.safetensors"))
+        let x = try f.floats("input"), w = try f.floats("weight"), b = try f.floats("bias")
         let out = ProjectionHead.forward(input: x, weight: w, bias: b, rows: 3, inDim: 64, outDim: 16)
-        let d = deviation(out, try f.tensor("output").floats)
+        let d = deviation(out, try f.floats("output"))
         XCTAssertLessThan(d.maxAbs, 1e-5, "\(d)")
         // The fixture's upstream gradient dOut [3, 16] is not stored; recover it from grad.weight =
         // dOutᵀ·input (input has full row rank 3), then check grad.input and grad.bias against it
         // and grad.weight as a round trip.
-        let gw = try f.tensor("grad.weight").floats
+        let gw = try f.floats("grad.weight")
         let dOut = recoverUpstream(gradWeight: gw, input: x, rows: 3, inDim: 64, outDim: 16)
         let g = ProjectionHead.backward(dOut: dOut, input: x, weight: w, rows: 3, inDim: 64, outDim: 16)
         for (name, actual) in [("grad.input", g.dInput), ("grad.weight", g.dWeight), ("grad.bias", g.dBias)] {
-            let e = try f.tensor(name).floats
+            let e = try f.floats(name)
             let dd = deviation(actual, e)
             XCTAssertLessThan(dd.maxAbs, 1e-4 * max(dd.scale, 1e-3), "\(name): \(dd)")
         }
