@@ -48,6 +48,11 @@ final class ProjectionAndIOTests: XCTestCase {
         let b = BiEncoder(config: a.config, projectionDim: 16)
         try b.loadWeights(from: url)
         XCTAssertEqual(a.parameters.toArray(), b.parameters.toArray())
+        // A directory with config.json and these weights loads as a bi-encoder (heads included).
+        try FileManager.default.copyItem(at: Fixtures.url("tiny-bert/config.json"), to: tmp.appendingPathComponent("config.json"))
+        let c = try BiEncoder.load(directory: tmp)
+        XCTAssertEqual(c.question.outputDim, 16)
+        XCTAssertEqual(a.parameters.toArray(), c.parameters.toArray())
         // A plain BERT file has no question_model./ctx_model. names: reported, not silently used.
         XCTAssertThrowsError(try b.loadWeights(from: Fixtures.url("tiny-bert/model.safetensors"))) { error in
             XCTAssertTrue("\(error)".contains("question_model."), "\(error)")
