@@ -37,13 +37,24 @@ public final class BiEncoder {
         self.seed = seed
     }
 
-    /// Both encoders initialised from one Hugging Face directory (`pretrained_model_cfg`).
-    /// The projection head, absent from a plain BERT, starts from PyTorch's nn.Linear init.
+    /// Both encoders initialised from one Hugging Face directory (`pretrained_model_cfg`), or
+    /// from a bi-encoder directory: config.json with weights named `question_model.…` and
+    /// `ctx_model.…` (as `saveWeights` writes them), whose projection heads set projection_dim.
+    /// For a plain BERT the projection head starts from PyTorch's nn.Linear init.
     public static func load(directory: URL, projectionDim: Int = 0, fixContextEncoder: Bool = false,
                             seed: UInt64 = 12345) throws -> BiEncoder {
         let config = try BertConfig.load(directory.appendingPathComponent("config.json"))
-        let model = BiEncoder(config: config, projectionDim: projectionDim, fixContextEncoder: fixContextEncoder, seed: seed)
         let source = try WeightSource.open(directory: directory)
+        if source.names.contains(where: { $0.hasPrefix("question_model.") }) {
+            var dim = 0
+            if case .safetensors(let f) = source, let head = f.tensors["question_model.encode_proj.weight"] { dim = head.shape[0] }
+            if case .torch(let f) = source, let head = f.tensors["question_model.encode_proj.weight"] { dim = head.shape[0] }
+            let model = BiEncoder(config: config, projectionDim: dim, fixContextEncoder: fixContextEncoder, seed: seed)
+            try source.load(into: model.parameters.pointer, layout: model.question.layout, filePrefix: "question_model.")
+            try source.load(into: model.parameters.pointer, layout: model.context.layout, filePrefix: "ctx_model.")
+            return model
+        }
+        let model = BiEncoder(config: config, projectionDim: projectionDim, fixContextEncoder: fixContextEncoder, seed: seed)
         let head: Set<String> = ["encode_proj.weight", "encode_proj.bias"]
         for encoder in [model.question, model.context] {
             try source.load(into: model.parameters.pointer, layout: encoder.layout, optional: head)
@@ -137,7 +148,7 @@ public final class BiEncoder {
     /// Writes every parameter under its full name (`question_model.…`, `ctx_model.…`) to one
     /// safetensors file: the model part of a checkpoint.
     public func saveWeights(to url: URL) throws {
-        try SafetensorsFile.write(layout.slots.map { slot in
+        try WeightSource.writeSafetensors(layout.slots.map { slot in
             (name: slot.name, shape: slot.shape, data: UnsafeBufferPointer(start: parameters.pointer + slot.offset, count: slot.count))
         }, to: url)
     }

@@ -12,7 +12,7 @@ extension BertEncoder {
         let tensors = layout.slots.map { slot in
             (name: slot.name, shape: slot.shape, data: UnsafeBufferPointer(start: parameters.pointer + slot.offset, count: slot.count))
         }
-        try SafetensorsFile.write(tensors, to: directory.appendingPathComponent("model.safetensors"))
+        try WeightSource.writeSafetensors(tensors, to: directory.appendingPathComponent("model.safetensors"))
         var json = config.jsonObject()
         if layout.projectionDim > 0 { json["projection_dim"] = layout.projectionDim }
         let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])

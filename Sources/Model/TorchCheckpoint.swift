@@ -95,7 +95,7 @@ public struct TorchCheckpoint {
     public func tensor(_ name: String) throws -> LoadedTensor {
         guard let ref = tensors[name] else { throw ModelError.missingTensor(file: path, name: name) }
         let range = try archive.dataRange("\(prefix)data/\(ref.storageKey)")
-        guard let size = SafetensorsFile.elementSize(ref.dtype) else {
+        guard let size = TensorDecoding.elementSize(ref.dtype) else {
             throw ModelError.unsupportedDType(file: path, name: name, dtype: ref.dtype)
         }
         let storageCount = range.count / size

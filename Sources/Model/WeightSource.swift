@@ -2,11 +2,16 @@ import Foundation
 
 /// A weight file of a Hugging Face directory: `model.safetensors` or `pytorch_model.bin`.
 public enum WeightSource {
-    case safetensors(SafetensorsFile)
+    case safetensors(SafeTensorsFile)
     case torch(TorchCheckpoint)
 
     public static func open(_ url: URL) throws -> WeightSource {
-        if url.pathExtension == "safetensors" { return .safetensors(try SafetensorsFile(url: url)) }
+        if url.pathExtension == "safetensors" {
+            guard FileManager.default.fileExists(atPath: url.path) else { throw ModelError.missingFile(url.path) }
+            do { return .safetensors(try SafeTensorsFile(url: url)) } catch {
+                throw ModelError.malformedWeights(file: url.path, offset: 0, reason: "\(error)")
+            }
+        }
         return .torch(try TorchCheckpoint(url: url))
     }
 
@@ -35,7 +40,11 @@ public enum WeightSource {
 
     public func tensor(_ name: String) throws -> LoadedTensor {
         switch self {
-        case .safetensors(let f): return try f.tensor(name)
+        case .safetensors(let f):
+            guard let info = f.tensors[name] else { throw ModelError.missingTensor(file: f.path, name: name) }
+            do { return LoadedTensor(shape: info.shape, floats: try f.floats(name)) } catch {
+                throw ModelError.unsupportedDType(file: f.path, name: name, dtype: info.dtype.rawValue)
+            }
         case .torch(let f): return try f.tensor(name)
         }
     }
@@ -60,6 +69,16 @@ public enum WeightSource {
                 throw ModelError.shapeMismatch(file: path, name: name, expected: slot.shape, found: t.shape)
             }
             t.floats.withUnsafeBufferPointer { (params + slot.offset).update(from: $0.baseAddress!, count: slot.count) }
+        }
+    }
+
+    /// Writes Float32 tensors as a safetensors file (`{"format": "pt"}` metadata, as transformers writes).
+    public static func writeSafetensors(_ tensors: [(name: String, shape: [Int], data: UnsafeBufferPointer<Float>)], to url: URL) throws {
+        var writer = SafeTensorsWriter()
+        writer.metadata = ["format": "pt"]
+        for t in tensors { writer.add(t.name, shape: t.shape, floats: t.data) }
+        do { try writer.write(to: url) } catch {
+            throw ModelError.ioError(file: url.path, reason: "\(error)")
         }
     }
 }

@@ -62,15 +62,15 @@ final class BadInputTests: XCTestCase {
     func testTensorWithWrongShape() throws {
         try copyTinyBert()
         // Rewrite the weights with one tensor transposed-shaped.
-        let source = try SafetensorsFile(url: Fixtures.url("tiny-bert/model.safetensors"))
+        let source = try SafeTensorsFile(url: Fixtures.url("tiny-bert/model.safetensors"))
         var tensors: [(String, [Int], [Float])] = []
         for name in source.names {
-            let t = try source.tensor(name)
+            let t = (shape: source.tensors[name]!.shape, floats: try source.floats(name))
             tensors.append((name, name == "encoder.layer.1.intermediate.dense.weight" ? [64, 256] : t.shape, t.floats))
         }
         let buffers = tensors.map { $0.2 }
         try buffers.withUnsafeBufferPointers { pointers in
-            try SafetensorsFile.write(zip(tensors, pointers).map { (name: $0.0.0, shape: $0.0.1, data: $0.1) },
+            try WeightSource.writeSafetensors(zip(tensors, pointers).map { (name: $0.0.0, shape: $0.0.1, data: $0.1) },
                                       to: dir.appendingPathComponent("model.safetensors"))
         }
         expectError(["encoder.layer.1.intermediate.dense.weight", "[64, 256]", "[256, 64]"]) {
@@ -80,15 +80,35 @@ final class BadInputTests: XCTestCase {
 
     func testMissingTensorIsNamed() throws {
         try FileManager.default.copyItem(at: Fixtures.url("tiny-bert/config.json"), to: dir.appendingPathComponent("config.json"))
-        let source = try SafetensorsFile(url: Fixtures.url("tiny-bert/model.safetensors"))
+        let source = try SafeTensorsFile(url: Fixtures.url("tiny-bert/model.safetensors"))
         let kept = source.names.filter { $0 != "embeddings.LayerNorm.bias" }
-        let data = try kept.map { try source.tensor($0) }
+        let data = try kept.map { (shape: source.tensors[$0]!.shape, floats: try source.floats($0)) }
         let floats = data.map(\.floats)
         try floats.withUnsafeBufferPointers { pointers in
-            try SafetensorsFile.write((0..<kept.count).map { (name: kept[$0], shape: data[$0].shape, data: pointers[$0]) },
+            try WeightSource.writeSafetensors((0..<kept.count).map { (name: kept[$0], shape: data[$0].shape, data: pointers[$0]) },
                                       to: dir.appendingPathComponent("model.safetensors"))
         }
         expectError(["embeddings.LayerNorm.bias", "missing"]) { _ = try BertEncoder.load(directory: self.dir) }
+    }
+
+    /// Not bad input: `bert.`-prefixed names (BertForPreTraining-style files) load, and `pooler.*`,
+    /// `embeddings.position_ids` and other extra tensors are ignored.
+    func testPrefixedNamesAndExtraTensorsAreAccepted() throws {
+        try FileManager.default.copyItem(at: Fixtures.url("tiny-bert/config.json"), to: dir.appendingPathComponent("config.json"))
+        let source = try SafeTensorsFile(url: Fixtures.url("tiny-bert/model.safetensors"))
+        var names = source.names.map { "bert." + $0 }
+        var data = try source.names.map { try source.floats($0) }
+        var shapes = source.names.map { source.tensors[$0]!.shape }
+        names += ["bert.pooler.dense.weight", "bert.pooler.dense.bias", "bert.embeddings.position_ids", "cls.predictions.bias"]
+        data += [[Float](repeating: 1, count: 64 * 64), [Float](repeating: 1, count: 64), (0..<128).map(Float.init), [Float](repeating: 0, count: 30522)]
+        shapes += [[64, 64], [64], [1, 128], [30522]]
+        try data.withUnsafeBufferPointers { pointers in
+            try WeightSource.writeSafetensors((0..<names.count).map { (name: names[$0], shape: shapes[$0], data: pointers[$0]) },
+                                      to: dir.appendingPathComponent("model.safetensors"))
+        }
+        let a = try BertEncoder.load(directory: dir)
+        let b = try BertEncoder.load(directory: Fixtures.url("tiny-bert"))
+        XCTAssertEqual(a.parameters.toArray(), b.parameters.toArray())
     }
 
     func testSequenceLongerThanMaxPositions() throws {

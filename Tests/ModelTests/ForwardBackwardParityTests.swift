@@ -6,35 +6,35 @@ import XCTest
 /// tiny-bert forward and backward against PyTorch (fixtures/model_forward_backward.safetensors),
 /// with the weights read from model.safetensors and from pytorch_model.bin.
 final class ForwardBackwardParityTests: XCTestCase {
-    func batch(_ f: SafetensorsFile) throws -> TokenBatch {
-        let ids = try f.integers("input_ids"), mask = try f.integers("attention_mask")
-        let shape = f.entries["input_ids"]!.shape
+    func batch(_ f: SafeTensorsFile) throws -> TokenBatch {
+        let ids = try f.ints("input_ids"), mask = try f.ints("attention_mask")
+        let shape = f.tensors["input_ids"]!.shape
         return try TokenBatch(inputIds: ids.map(Int32.init), attentionMask: mask.map(Int32.init), rows: shape[0], seqLen: shape[1])
     }
 
     func check(weights: String) throws {
         let dir = Fixtures.url("tiny-bert")
         let encoder = try BertEncoder.load(directory: dir, weights: dir.appendingPathComponent(weights))
-        let f = try SafetensorsFile(url: Fixtures.url("model_forward_backward.safetensors"))
+        let f = try SafeTensorsFile(url: Fixtures.url("model_forward_backward.safetensors"))
         let b = try batch(f)
         let pooled = try encoder.forward(b)
         let hidden = encoder.lastHiddenState()
 
-        let expectedHidden = try f.tensor("last_hidden_state").floats
+        let expectedHidden = try f.floats("last_hidden_state")
         let dh = deviation(hidden, expectedHidden)
         XCTAssertLessThan(dh.maxAbs, 2e-5, "last_hidden_state (\(weights)): \(dh)")
-        let dp = deviation(pooled, try f.tensor("pooled").floats)
+        let dp = deviation(pooled, try f.floats("pooled"))
         XCTAssertLessThan(dp.maxAbs, 2e-5, "pooled (\(weights)): \(dp)")
 
-        let R = try f.tensor("R").floats
+        let R = try f.floats("R")
         let objective = zip(pooled, R).reduce(Float(0)) { $0 + $1.0 * $1.1 }
-        XCTAssertEqual(objective, try f.tensor("objective").floats[0], accuracy: 1e-3)
+        XCTAssertEqual(objective, try f.floats("objective")[0], accuracy: 1e-3)
 
         encoder.gradients.zero()
         try encoder.backward(R)
         var checked = 0
         for slot in encoder.layout.slots {
-            let expected = try f.tensor("grad." + slot.name).floats
+            let expected = try f.floats("grad." + slot.name)
             let actual = Array(encoder.gradients.buffer[slot.range])
             let d = deviation(actual, expected)
             if slot.name.contains("attention.self.key.bias") {

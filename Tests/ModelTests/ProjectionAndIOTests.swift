@@ -6,19 +6,19 @@ import XCTest
 final class ProjectionAndIOTests: XCTestCase {
     /// Linear(64, 16) projection head against PyTorch (fixtures/projection.safetensors).
     func testProjectionParity() throws {
-        let f = try SafetensorsFile(url: Fixtures.url("projection.safetensors"))
-        let x = try f.tensor("input").floats, w = try f.tensor("weight").floats, b = try f.tensor("bias").floats
+        let f = try SafeTensorsFile(url: Fixtures.url("projection.safetensors"))
+        let x = try f.floats("input"), w = try f.floats("weight"), b = try f.floats("bias")
         let out = ProjectionHead.forward(input: x, weight: w, bias: b, rows: 3, inDim: 64, outDim: 16)
-        let d = deviation(out, try f.tensor("output").floats)
+        let d = deviation(out, try f.floats("output"))
         XCTAssertLessThan(d.maxAbs, 1e-5, "\(d)")
         // The fixture's upstream gradient dOut [3, 16] is not stored; recover it from grad.weight =
         // dOutᵀ·input (input has full row rank 3), then check grad.input and grad.bias against it
         // and grad.weight as a round trip.
-        let gw = try f.tensor("grad.weight").floats
+        let gw = try f.floats("grad.weight")
         let dOut = recoverUpstream(gradWeight: gw, input: x, rows: 3, inDim: 64, outDim: 16)
         let g = ProjectionHead.backward(dOut: dOut, input: x, weight: w, rows: 3, inDim: 64, outDim: 16)
         for (name, actual) in [("grad.input", g.dInput), ("grad.weight", g.dWeight), ("grad.bias", g.dBias)] {
-            let e = try f.tensor(name).floats
+            let e = try f.floats(name)
             let dd = deviation(actual, e)
             XCTAssertLessThan(dd.maxAbs, 1e-4 * max(dd.scale, 1e-3), "\(name): \(dd)")
         }
@@ -48,6 +48,11 @@ final class ProjectionAndIOTests: XCTestCase {
         let b = BiEncoder(config: a.config, projectionDim: 16)
         try b.loadWeights(from: url)
         XCTAssertEqual(a.parameters.toArray(), b.parameters.toArray())
+        // A directory with config.json and these weights loads as a bi-encoder (heads included).
+        try FileManager.default.copyItem(at: Fixtures.url("tiny-bert/config.json"), to: tmp.appendingPathComponent("config.json"))
+        let c = try BiEncoder.load(directory: tmp)
+        XCTAssertEqual(c.question.outputDim, 16)
+        XCTAssertEqual(a.parameters.toArray(), c.parameters.toArray())
         // A plain BERT file has no question_model./ctx_model. names: reported, not silently used.
         XCTAssertThrowsError(try b.loadWeights(from: Fixtures.url("tiny-bert/model.safetensors"))) { error in
             XCTAssertTrue("\(error)".contains("question_model."), "\(error)")

@@ -8,9 +8,9 @@ import XCTest
 /// each step's loss and pre-clip gradient norm and every final weight of both encoders, starting
 /// from model.safetensors and from pytorch_model.bin.
 final class TrainStepsParityTests: XCTestCase {
-    func batch(_ f: SafetensorsFile, _ prefix: String) throws -> TokenBatch {
-        let ids = try f.integers(prefix + "/input_ids"), mask = try f.integers(prefix + "/attn_mask")
-        let shape = f.entries[prefix + "/input_ids"]!.shape
+    func batch(_ f: SafeTensorsFile, _ prefix: String) throws -> TokenBatch {
+        let ids = try f.ints(prefix + "/input_ids"), mask = try f.ints(prefix + "/attn_mask")
+        let shape = f.tensors[prefix + "/input_ids"]!.shape
         return try TokenBatch(inputIds: ids.map(Int32.init), attentionMask: mask.map(Int32.init), rows: shape[0], seqLen: shape[1])
     }
 
@@ -18,7 +18,7 @@ final class TrainStepsParityTests: XCTestCase {
         let config = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("train_steps.json"))) as! [String: Any]
         let lr = config["learning_rate"] as! Double, lossScale = Float(config["loss_scale"] as! Double)
         let maxNorm = Float(config["max_grad_norm"] as! Double)
-        let f = try SafetensorsFile(url: Fixtures.url("train_steps.safetensors"))
+        let f = try SafeTensorsFile(url: Fixtures.url("train_steps.safetensors"))
 
         // Both encoders from tiny-bert, in the weight format under test.
         let tmp = try Fixtures.temporaryDirectory()
@@ -39,7 +39,7 @@ final class TrainStepsParityTests: XCTestCase {
             let q = try batch(f, "step\(step).question")
             let pos = try batch(f, "step\(step).positive_context"), neg = try batch(f, "step\(step).negative_context")
             let ctx = try TokenBatch.concatenate([pos, neg])
-            let mask = try f.integers("step\(step).duplicate_mask")
+            let mask = try f.ints("step\(step).duplicate_mask")
             model.zeroGradients()
             let qe = try model.encode(.question, q, step: step, chunkSize: chunkSize)
             let ce = try model.encode(.context, ctx, step: step, chunkSize: chunkSize)
@@ -62,8 +62,8 @@ final class TrainStepsParityTests: XCTestCase {
             try model.backward(.question, q, dEmbeddings: dq, step: step, chunkSize: chunkSize)
             try model.backward(.context, ctx, dEmbeddings: dc, step: step, chunkSize: chunkSize)
             let norm = GradClip.clip(model.gradients.buffer, maxNorm: maxNorm)
-            XCTAssertEqual(loss, try f.tensor("step\(step).loss").floats[0], accuracy: 2e-5, "loss of step \(step) (\(weights))")
-            let expectedNorm = try f.tensor("step\(step).grad_norm_before_clip").floats[0]
+            XCTAssertEqual(loss, try f.floats("step\(step).loss")[0], accuracy: 2e-5, "loss of step \(step) (\(weights))")
+            let expectedNorm = try f.floats("step\(step).grad_norm_before_clip")[0]
             XCTAssertEqual(norm, expectedNorm, accuracy: 1e-4 * max(1, expectedNorm), "grad norm of step \(step) (\(weights))")
             optimizer.update(parameters: model.parameters.buffer, gradients: UnsafeBufferPointer(model.gradients.buffer),
                              learningRate: schedule.learningRate(atStep: step))
@@ -71,7 +71,7 @@ final class TrainStepsParityTests: XCTestCase {
         let last = model.config.numLayers - 1
         var checked = 0
         for slot in model.layout.slots {
-            let expected = try f.tensor("final." + slot.name).floats
+            let expected = try f.floats("final." + slot.name)
             let d = deviation(Array(model.parameters.buffer[slot.range]), expected)
             // Mathematically zero gradients (fixtures README): AdamW turns their noise into ±lr steps.
             let noisy = slot.name.contains("attention.self.key.bias") || slot.name == "ctx_model.encoder.layer.\(last).output.LayerNorm.bias"
