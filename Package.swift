@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "Coordinator", dependencies: ["Data", "Model", "Collectives", "Worker", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Worker", dependencies: ["Data", "Model", "Collectives", .product(name: "Logging", package: "swift-log")]),
         // Passage index, exact maximum-inner-product search and retrieval metrics (evaluate).
-        .target(name: "Retrieval", dependencies: ["CBLAS", "Data", "Model"]),
+        .target(name: "Retrieval", dependencies: ["CBLAS", "Data", "Model", "Coordinator"]),
         // Benchmark drivers behind `srdpr bench ...`; the anchor comparisons live in Benchmarks/.
         .target(name: "Benchmarks", dependencies: ["Data", "Model", "Collectives", "Worker", "Retrieval"]),
         .executableTarget(
@@ -50,7 +50,7 @@ let package = Package(
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "TestSupport"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "TestSupport"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Model", "Data", "Collectives", "TestSupport"]),
-        .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "TestSupport"]),
+        .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "Data", "Model", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "Coordinator", "Model", "Data"]),
     ],
     swiftLanguageModes: [.v5]
