@@ -59,3 +59,15 @@ public struct Qrels {
         return Qrels(questions: questions, positiveIDs: positives)
     }
 }
+
+extension Qrels {
+    /// Only the questions of a JSON-lines file (`{"question": s, ...}` per line), for `srdpr search`.
+    public static func loadQuestions(path: String) throws -> [String] {
+        try JSONLines.objects(path: path).map { line, object in
+            guard let question = object["question"] as? String else {
+                throw RetrievalError.badLine(path: path, line: line, reason: "field \"question\" is missing or not a string")
+            }
+            return question
+        }
+    }
+}
