@@ -11,26 +11,26 @@ import XCTest
 final class TrainingStepTests: XCTestCase {
     struct Fixture {
         let config: [String: Any]
-        let file: SafetensorsFile
+        let file: SafeTensorsFile
     }
 
     func fixture() throws -> Fixture {
         Fixture(config: try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("train_steps.json"))) as? [String: Any]),
-                file: try SafetensorsFile(url: Fixtures.url("train_steps.safetensors")))
+                file: try SafeTensorsFile(url: Fixtures.url("train_steps.safetensors")))
     }
 
-    func matrix(_ f: SafetensorsFile, _ prefix: String) throws -> TokenMatrix {
-        let shape = try XCTUnwrap(f.entries[prefix + "/input_ids"]).shape
-        return TokenMatrix(rows: shape[0], columns: shape[1], ids: try f.integers(prefix + "/input_ids").map(Int32.init),
-                           mask: try f.integers(prefix + "/attn_mask").map(Int32.init))
+    func matrix(_ f: SafeTensorsFile, _ prefix: String) throws -> TokenMatrix {
+        let shape = try f.info(prefix + "/input_ids").shape
+        return TokenMatrix(rows: shape[0], columns: shape[1], ids: try f.ints(prefix + "/input_ids").map(Int32.init),
+                           mask: try f.ints(prefix + "/attn_mask").map(Int32.init))
     }
 
     /// The pos batch of fixture step `step`.
-    func batch(_ f: SafetensorsFile, step: Int) throws -> Batch {
+    func batch(_ f: SafeTensorsFile, step: Int) throws -> Batch {
         var b = Batch(pipeline: .pos, questions: try matrix(f, "step\(step).question"), sampleIDs: [])
         b.positiveContexts = try matrix(f, "step\(step).positive_context")
         b.negativeContexts = try matrix(f, "step\(step).negative_context")
-        b.duplicateMask = try f.integers("step\(step).duplicate_mask").map(Int32.init)
+        b.duplicateMask = try f.ints("step\(step).duplicate_mask").map(Int32.init)
         return b
     }
 
@@ -61,14 +61,14 @@ final class TrainingStepTests: XCTestCase {
         let w = try worker(fx, chunk: chunk)
         for step in 0..<3 {
             let result = try w.step(step, batches: [try batch(fx.file, step: step)])
-            XCTAssertEqual(result.loss, try fx.file.tensor("step\(step).loss").floats[0], accuracy: 2e-5, "loss of step \(step)")
-            let norm = try fx.file.tensor("step\(step).grad_norm_before_clip").floats[0]
+            XCTAssertEqual(result.loss, try fx.file.floats("step\(step).loss")[0], accuracy: 2e-5, "loss of step \(step)")
+            let norm = try fx.file.floats("step\(step).grad_norm_before_clip")[0]
             XCTAssertEqual(result.gradientNorm, norm, accuracy: 1e-4 * max(1, norm), "gradient norm of step \(step)")
             XCTAssertGreaterThan(result.tokens, 0)
         }
         var checked = 0
         for slot in w.model.layout.slots {
-            let d = deviation(Array(w.model.parameters.buffer[slot.range]), try fx.file.tensor("final." + slot.name).floats)
+            let d = deviation(Array(w.model.parameters.buffer[slot.range]), try fx.file.floats("final." + slot.name))
             XCTAssertLessThan(d.maxAbs, isNoisy(slot.name, layers: w.model.config.numLayers) ? 3e-3 : 2e-5, "final \(slot.name): \(d)")
             checked += 1
         }
