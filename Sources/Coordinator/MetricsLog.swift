@@ -1,4 +1,6 @@
+import Data
 import Foundation
+import Data
 
 /// Errors of the metrics log.
 public enum MetricsLogError: Error, CustomStringConvertible, Equatable {
@@ -24,7 +26,7 @@ public enum MetricValue: Equatable, Sendable {
         switch self {
         case .int(let v): return String(v)
         case .double(let v): return v.isFinite ? "\(v)" : "null"
-        case .string(let s): return MetricsLog.jsonString(s)
+        case .string(let s): return JSONText.string(s)
         }
     }
 }
@@ -56,7 +58,7 @@ public final class MetricsLog {
     public func log(step: Int, _ fields: [String: MetricValue]) throws {
         var line = "{\"step\": \(step)"
         for key in fields.keys.sorted() where key != "step" {
-            line += ", \(Self.jsonString(key)): \(fields[key]!.json)"
+            line += ", \(JSONText.string(key)): \(fields[key]!.json)"
         }
         line += "}\n"
         guard descriptor >= 0 else { throw MetricsLogError.writeFailed(path: fileURL.path, reason: "the log was closed") }
@@ -72,26 +74,5 @@ public final class MetricsLog {
             _ = Foundation.close(descriptor)
             descriptor = -1
         }
-    }
-
-    /// A JSON string literal with the escapes JSON requires.
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    out += String(format: "\\u%04x", scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
     }
 }

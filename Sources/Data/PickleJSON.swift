@@ -16,7 +16,7 @@ extension PickleValue {
         case .bigInt(let big): out += big.description
         case .float(let v):
             if v.isNaN { out += "NaN" } else if v.isInfinite { out += v < 0 ? "-Infinity" : "Infinity" } else { out += "\(v)" }
-        case .string(let s): SampleJSON.appendJSONString(s, to: &out)
+        case .string(let s): JSONText.appendString(s, to: &out)
         case .list(let items), .tuple(let items):
             out += "["
             for (i, item) in items.enumerated() {
@@ -29,7 +29,7 @@ extension PickleValue {
             for (i, entry) in entries.enumerated() {
                 if i > 0 { out += ", " }
                 guard case .string(let key) = entry.key else { return false }
-                SampleJSON.appendJSONString(key, to: &out)
+                JSONText.appendString(key, to: &out)
                 out += ": "
                 guard entry.value.appendJSON(to: &out) else { return false }
             }

@@ -182,34 +182,11 @@ public enum SampleJSON {
 
     private static func appendText(_ field: TextField, to out: inout String) {
         switch field {
-        case .text(let s): appendJSONString(s, to: &out)
+        case .text(let s): JSONText.appendString(s, to: &out)
         case .tokenIDs(let ids): out += "[" + ids.map(String.init).joined(separator: ", ") + "]"
         }
     }
 
-    /// A JSON string literal with the escapes Python's json.dumps uses.
-    public static func appendJSONString(_ s: String, to out: inout String) {
-        out.append("\"")
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out.append("\"")
-    }
 }
 
 /// A sample-level problem (missing field, wrong type); `SampleJSONError` adds file and line.

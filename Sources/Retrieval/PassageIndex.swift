@@ -130,7 +130,7 @@ public final class PassageIndex {
         }
         let rowBytes = encoder.dimension * MemoryLayout<Float>.size
         let embeddings = try AppendFile(path: embeddingsPath(directory), keepBytes: meta.encodedRows * rowBytes)
-        let idPrefix = corpus.ids.prefix(meta.encodedRows).map { jsonString($0) + "\n" }.joined()
+        let idPrefix = corpus.ids.prefix(meta.encodedRows).map { JSONText.string($0) + "\n" }.joined()
         let idFile = try AppendFile(path: idsPath(directory), keepBytes: idPrefix.utf8.count)
         try writeMeta(meta, directory)
 
@@ -143,7 +143,7 @@ public final class PassageIndex {
                 throw RetrievalError.invalidArgument(name: "encoder", reason: "returned \(vectors.count) floats for \(end - row) passages of dimension \(encoder.dimension)")
             }
             try vectors.withUnsafeBytes { try embeddings.append($0) }
-            try Array(corpus.ids[row..<end].map { jsonString($0) + "\n" }.joined().utf8).withUnsafeBytes { try idFile.append($0) }
+            try Array(corpus.ids[row..<end].map { JSONText.string($0) + "\n" }.joined().utf8).withUnsafeBytes { try idFile.append($0) }
             try embeddings.sync()
             try idFile.sync()
             row = end
@@ -153,12 +153,6 @@ public final class PassageIndex {
         }
         meta.complete = true
         try writeMeta(meta, directory)
-    }
-
-    private static func jsonString(_ s: String) -> String {
-        let data = try! JSONSerialization.data(withJSONObject: [s])
-        let text = String(decoding: data, as: UTF8.self)
-        return String(text.dropFirst().dropLast())
     }
 
     private static func writeMeta(_ meta: Meta, _ directory: String) throws {

@@ -24,7 +24,7 @@ public indirect enum OrderedJSON: Equatable, Sendable {
         case .double(let v): out += v.isFinite ? "\(v)" : "null"
         case .bool(let v): out += v ? "true" : "false"
         case .null: out += "null"
-        case .string(let s): OrderedJSON.writeString(s, to: &out)
+        case .string(let s): JSONText.appendString(s, to: &out)
         case .array(let items):
             out += "["
             for (i, item) in items.enumerated() {
@@ -36,32 +36,11 @@ public indirect enum OrderedJSON: Equatable, Sendable {
             out += "{"
             for (i, (key, value)) in pairs.enumerated() {
                 if i > 0 { out += ", " }
-                OrderedJSON.writeString(key, to: &out)
+                JSONText.appendString(key, to: &out)
                 out += ": "
                 value.write(to: &out)
             }
             out += "}"
         }
-    }
-
-    static func writeString(_ s: String, to out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
     }
 }
