@@ -14,6 +14,8 @@ public enum ByteDatasetError: Error, Equatable, CustomStringConvertible {
     case pickle(file: String, index: Int, PickleError)
     /// The pickle is fine but is not a sample dict.
     case notASample(file: String, index: Int, message: String)
+    /// A text field's bytes are not valid UTF-8 (offset is absolute in data.pkl).
+    case invalidUTF8(file: String, index: Int, field: String, offset: Int)
 
     public var description: String {
         switch self {
@@ -31,6 +33,8 @@ public enum ByteDatasetError: Error, Equatable, CustomStringConvertible {
             return "\(file): sample \(index): \(error)"
         case .notASample(let file, let index, let message):
             return "\(file): sample \(index) is not a sample: \(message)"
+        case .invalidUTF8(let file, let index, let field, let offset):
+            return "\(file): sample \(index): `\(field)` is not valid UTF-8 at byte offset \(offset)"
         }
     }
 }
@@ -111,6 +115,31 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
             return try Sample(pickle: value)
         } catch {
             throw .notASample(file: dataPath, index: index, message: error.message)
+        }
+    }
+
+    /// Sample `index` as a `SampleView`: byte ranges into the mapped `data.pkl`, no Strings.
+    public func view(at index: Int) throws(ByteDatasetError) -> SampleView {
+        var view = SampleView()
+        try readView(at: index, into: &view)
+        return view
+    }
+
+    /// Refills `view` with sample `index`, reusing its buffers: one validating pass over the
+    /// pickle's opcodes (code-running opcodes refused, every text field checked to be UTF-8).
+    public func readView(at index: Int, into view: inout SampleView) throws(ByteDatasetError) {
+        let start = try offset(at: index)
+        var decoder = takeDecoder()
+        let outcome = decoder.fillView(UnsafeBufferPointer(rebasing: data.bytes[start...]), into: &view, owner: data)
+        returnDecoder(consume decoder)
+        switch outcome {
+        case .ok: return
+        case .invalidUTF8(let field, let offset):
+            throw .invalidUTF8(file: dataPath, index: index, field: field, offset: start + offset)
+        case .fallback:
+            // Not the usual shape (or bad data): the generic reader decides, with a precise error;
+            // a valid sample of an unusual shape gets a view over its own copy.
+            view = SampleView(try typedSample(at: index))
         }
     }
 

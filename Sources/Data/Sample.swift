@@ -41,6 +41,14 @@ public enum TextField: Equatable, Sendable {
 public protocol SampleSource {
     var count: Int { get }
     func sample(at index: Int) throws -> Sample
+    /// Refills `view` with sample `index` (ByteDataset: zero-copy; others: a copy of `sample(at:)`).
+    func readView(at index: Int, into view: inout SampleView) throws
+}
+
+extension SampleSource {
+    public func readView(at index: Int, into view: inout SampleView) throws {
+        view = SampleView(try sample(at: index))
+    }
 }
 
 extension Array: SampleSource where Element == Sample {
