@@ -5,7 +5,14 @@ enum UTF8Validation {
     static func firstInvalidOffset(_ base: UnsafePointer<UInt8>, count: Int) -> Int? {
         var i = 0
         while i < count {
-            // Fast path: eight ASCII bytes at once.
+            // Fast path: ASCII, 32 then 8 bytes at once.
+            while i + 32 <= count {
+                let raw = UnsafeRawPointer(base + i)
+                let word = raw.loadUnaligned(as: UInt64.self) | raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+                    | raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self) | raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+                if word & 0x8080_8080_8080_8080 != 0 { break }
+                i += 32
+            }
             while i + 8 <= count {
                 let word = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
                 if word & 0x8080_8080_8080_8080 != 0 { break }

@@ -89,8 +89,7 @@ struct ViewPool {
 
     /// Reads `indices` of `source` into the first `indices.count` views (from `offset`).
     mutating func read(_ indices: [Int], from source: any SampleSource, offset: Int = 0) throws {
-        while views.count < offset + indices.count { views.append(SampleView()) }
-        for (k, index) in indices.enumerated() { try source.readView(at: index, into: &views[offset + k]) }
+        try source.readViews(at: indices, into: &views, startingAt: offset)
     }
 
     /// The first `count` views.
