@@ -315,11 +315,14 @@ struct PickleSampleDecoder {
 public enum SamplePickleError: Error, Equatable, CustomStringConvertible {
     case pickle(PickleError)
     case notASample(String)
+    /// A text field is not valid UTF-8 (offset from the start of the pickle).
+    case invalidUTF8(field: String, offset: Int)
 
     public var description: String {
         switch self {
         case .pickle(let error): return "\(error)"
         case .notASample(let message): return "not a sample: \(message)"
+        case .invalidUTF8(let field, let offset): return "`\(field)` is not valid UTF-8 at byte offset \(offset)"
         }
     }
 }
@@ -333,5 +336,19 @@ extension Sample {
         let value: PickleValue
         do { value = try PickleReader.read(bytes).value } catch { throw .pickle(error) }
         do { return try Sample(pickle: value) } catch { throw .notASample(error.message) }
+    }
+}
+
+extension SampleView {
+    /// The sample pickled at the start of `bytes` as a view INTO `bytes` (which must outlive the
+    /// view's use): the same validating pass as `ByteDataset.readView(at:into:)`.
+    public static func decode(pickle bytes: UnsafeBufferPointer<UInt8>) throws(SamplePickleError) -> SampleView {
+        var decoder = PickleSampleDecoder()
+        var view = SampleView()
+        switch decoder.fillView(bytes, into: &view, owner: nil) {
+        case .ok: return view
+        case .invalidUTF8(let field, let offset): throw .invalidUTF8(field: field, offset: offset)
+        case .fallback: return SampleView(try Sample.decode(pickle: bytes))
+        }
     }
 }
