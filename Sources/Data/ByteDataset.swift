@@ -156,7 +156,7 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
         while views.count < first + indices.count { views.append(SampleView()) }
         var decoder = takeDecoder()
         defer { returnDecoder(decoder) }
-        let ahead = 8
+        let ahead = 4
         for k in 0..<min(2 * ahead, indices.count) { prefetchOffset(indices[k]) }
         for k in 0..<min(ahead, indices.count) { prefetchSample(indices[k]) }
         for k in 0..<indices.count {
@@ -187,7 +187,8 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
             for i in 6..<12 { next = next << 8 | Int(p[i]) }
             if next > start && next <= data.count { end = next } else { end = min(data.count, start + 4096) }
         }
-        srdpr_prefetch(data.bytes.baseAddress! + start, min(end - start, 16384))
+        let length = min(end - start, 16384)
+        srdpr_prefetch(data.bytes.baseAddress! + start, length)
     }
 
     // Fast-path decoders keep their scratch arrays between reads; a small pool lets several
