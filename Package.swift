@@ -25,7 +25,9 @@ let package = Package(
         .systemLibrary(name: "CZMQ", path: "Sources/CZMQ",
                        providers: [.apt(["libzmq3-dev"])]),
 
-        .target(name: "Data", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        // Cache prefetch for ByteDataset's batched random reads (__builtin_prefetch has no Swift spelling).
+        .target(name: "CPrefetch", path: "Sources/CPrefetch"),
+        .target(name: "Data", dependencies: ["CPrefetch", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Model", dependencies: ["CBLAS", "Data"]),
         .target(name: "Collectives", dependencies: ["CZMQ", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Coordinator", dependencies: ["Data", "Model", "Collectives", "Worker", .product(name: "Logging", package: "swift-log")]),

@@ -1,3 +1,4 @@
+import CPrefetch
 import Foundation
 
 /// What is wrong with a ByteDataset; every case names the file and, where there is one, the sample.
@@ -14,6 +15,8 @@ public enum ByteDatasetError: Error, Equatable, CustomStringConvertible {
     case pickle(file: String, index: Int, PickleError)
     /// The pickle is fine but is not a sample dict.
     case notASample(file: String, index: Int, message: String)
+    /// A text field's bytes are not valid UTF-8 (offset is absolute in data.pkl).
+    case invalidUTF8(file: String, index: Int, field: String, offset: Int)
 
     public var description: String {
         switch self {
@@ -31,6 +34,8 @@ public enum ByteDatasetError: Error, Equatable, CustomStringConvertible {
             return "\(file): sample \(index): \(error)"
         case .notASample(let file, let index, let message):
             return "\(file): sample \(index) is not a sample: \(message)"
+        case .invalidUTF8(let file, let index, let field, let offset):
+            return "\(file): sample \(index): `\(field)` is not valid UTF-8 at byte offset \(offset)"
         }
     }
 }
@@ -103,7 +108,7 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
         let start = try offset(at: index)
         var decoder = takeDecoder()
         let fast = decoder.decode(UnsafeBufferPointer(rebasing: data.bytes[start...]))
-        returnDecoder(consume decoder)
+        returnDecoder(decoder)
         if let sample = fast { return sample }
         // Not the usual shape (or bad data): the generic reader decides, with a precise error.
         let value = try value(at: index)
@@ -112,6 +117,78 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
         } catch {
             throw .notASample(file: dataPath, index: index, message: error.message)
         }
+    }
+
+    /// Sample `index` as a `SampleView`: byte ranges into the mapped `data.pkl`, no Strings.
+    public func view(at index: Int) throws(ByteDatasetError) -> SampleView {
+        var view = SampleView()
+        try readView(at: index, into: &view)
+        return view
+    }
+
+    /// Refills `view` with sample `index`, reusing its buffers: one validating pass over the
+    /// pickle's opcodes (code-running opcodes refused, every text field checked to be UTF-8).
+    public func readView(at index: Int, into view: inout SampleView) throws(ByteDatasetError) {
+        var decoder = takeDecoder()
+        defer { returnDecoder(decoder) }
+        try readView(at: index, into: &view, decoder: &decoder)
+    }
+
+    private func readView(at index: Int, into view: inout SampleView, decoder: inout PickleSampleDecoder) throws(ByteDatasetError) {
+        let start = try offset(at: index)
+        let outcome = decoder.fillView(UnsafeBufferPointer(rebasing: data.bytes[start...]), into: &view, owner: data)
+        switch outcome {
+        case .ok: return
+        case .invalidUTF8(let field, let offset):
+            throw .invalidUTF8(file: dataPath, index: index, field: field, offset: start + offset)
+        case .fallback:
+            // Not the usual shape (or bad data): the generic reader decides, with a precise error;
+            // a valid sample of an unusual shape gets a view over its own copy.
+            view = SampleView(try typedSample(at: index))
+        }
+    }
+
+    /// Reads samples `indices` into `views[first...]` (appending views as needed), as
+    /// `readView(at:into:)` does one by one. The indices of a batch are known before it is read,
+    /// so while sample k is decoded the CPU is already loading the bytes of samples k+1, k+2
+    /// (and the idxs.pkl entries further ahead): random reads then overlap their cache misses.
+    public func readViews(at indices: [Int], into views: inout [SampleView], startingAt first: Int = 0) throws(ByteDatasetError) {
+        while views.count < first + indices.count { views.append(SampleView()) }
+        var decoder = takeDecoder()
+        defer { returnDecoder(decoder) }
+        let ahead = 4
+        for k in 0..<min(2 * ahead, indices.count) { prefetchOffset(indices[k]) }
+        for k in 0..<min(ahead, indices.count) { prefetchSample(indices[k]) }
+        for k in 0..<indices.count {
+            if k + 2 * ahead < indices.count { prefetchOffset(indices[k + 2 * ahead]) }
+            if k + ahead < indices.count { prefetchSample(indices[k + ahead]) }
+            try readView(at: indices[k], into: &views[first + k], decoder: &decoder)
+        }
+    }
+
+    /// Starts loading the idxs.pkl entry of sample `index` (and the next, which bounds its size).
+    @inline(__always)
+    private func prefetchOffset(_ index: Int) {
+        guard index >= 0 && index < count else { return }
+        srdpr_prefetch(idxs.bytes.baseAddress! + 4 + 6 * index, 12)
+    }
+
+    /// Starts loading the pickle of sample `index` (up to 16 KB); a hint only, never an error.
+    @inline(__always)
+    private func prefetchSample(_ index: Int) {
+        guard index >= 0 && index < count else { return }
+        let p = idxs.bytes.baseAddress! + 4 + 6 * index
+        var start = 0
+        for i in 0..<6 { start = start << 8 | Int(p[i]) }
+        guard start < data.count else { return }
+        var end = data.count
+        if index + 1 < count {
+            var next = 0
+            for i in 6..<12 { next = next << 8 | Int(p[i]) }
+            if next > start && next <= data.count { end = next } else { end = min(data.count, start + 4096) }
+        }
+        let length = min(end - start, 16384)
+        srdpr_prefetch(data.bytes.baseAddress! + start, length)
     }
 
     // Fast-path decoders keep their scratch arrays between reads; a small pool lets several
@@ -125,9 +202,9 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
         return decoders.popLast() ?? PickleSampleDecoder()
     }
 
-    private func returnDecoder(_ decoder: consuming PickleSampleDecoder) {
+    private func returnDecoder(_ decoder: PickleSampleDecoder) {
         decodersLock.lock()
-        if decoders.count < 8 { decoders.append(consume decoder) }
+        if decoders.count < 8 { decoders.append(decoder) }
         decodersLock.unlock()
     }
 

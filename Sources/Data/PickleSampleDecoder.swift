@@ -11,7 +11,7 @@ import Darwin
 /// falls back to `PickleReader` (which also produces the precise error for bad input).
 struct PickleSampleDecoder {
     /// A stack entry without reference counting: strings stay ranges of the input.
-    private enum Slot {
+    enum Slot {
         case string(start: Int, count: Int)
         case int(Int)
         case list(Int)
@@ -21,28 +21,28 @@ struct PickleSampleDecoder {
     }
 
     /// A run of a container's items in `items` (one APPEND(S)/SETITEM(S)); runs are chained.
-    private struct Chunk {
+    struct Chunk {
         var start: Int
         var count: Int
         var next: Int
     }
 
     /// A list or dict: its first and last chunk (-1 when empty).
-    private struct Container {
+    struct Container {
         var first = -1
         var last = -1
     }
 
-    private var bytes = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
-    private var position = 0
-    private var stack: [Slot] = []
-    private var marks: [Int] = []
-    private var memo: [Slot] = []
-    private var memoLength = 0
+    var bytes = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
+    var position = 0
+    var stack: [Slot] = []
+    var marks: [Int] = []
+    var memo: [Slot] = []
+    var memoLength = 0
     // Flat storage, no per-container arrays: items of every container, in chained chunks.
-    private var items: [Slot] = []
-    private var chunks: [Chunk] = []
-    private var containers: [Container] = []  // lists and dicts share the numbering
+    var items: [Slot] = []
+    var chunks: [Chunk] = []
+    var containers: [Container] = []  // lists and dicts share the numbering
 
     /// A decoder whose scratch arrays are reused from sample to sample (not thread-safe: one per thread).
     init() {
@@ -69,19 +69,36 @@ struct PickleSampleDecoder {
         return sample(top)
     }
 
+    /// Runs the pickle at the start of `bytes` into slots; the caller reads them through `items`
+    /// and must call `finish()` before the bytes go away. Nil when the fast path does not apply.
+    mutating func start(_ bytes: UnsafeBufferPointer<UInt8>) -> Slot? {
+        self.bytes = bytes
+        position = 0
+        memoLength = 0
+        stack.removeAll(keepingCapacity: true)
+        marks.removeAll(keepingCapacity: true)
+        memo.removeAll(keepingCapacity: true)
+        items.removeAll(keepingCapacity: true)
+        chunks.removeAll(keepingCapacity: true)
+        containers.removeAll(keepingCapacity: true)
+        return run()
+    }
+
+    mutating func finish() { bytes = UnsafeBufferPointer(start: nil, count: 0) }
+
     @inline(__always)
-    private mutating func take(_ count: Int) -> Int? {
+    mutating func take(_ count: Int) -> Int? {
         guard count >= 0, count <= bytes.count - position else { return nil }
         defer { position += count }
         return position
     }
 
     @inline(__always)
-    private mutating func loadLE<T: FixedWidthInteger>(_ type: T.Type, at offset: Int) -> T {
+    mutating func loadLE<T: FixedWidthInteger>(_ type: T.Type, at offset: Int) -> T {
         T(littleEndian: UnsafeRawPointer(bytes.baseAddress! + offset).loadUnaligned(as: T.self))
     }
 
-    private mutating func put(_ index: Int) -> Bool {
+    mutating func put(_ index: Int) -> Bool {
         guard let top = stack.last, index >= 0, index < 1 << 20 else { return false }
         if index == memo.count {
             memo.append(top)
@@ -94,7 +111,7 @@ struct PickleSampleDecoder {
         return true
     }
 
-    private mutating func get(_ index: Int) -> Bool {
+    mutating func get(_ index: Int) -> Bool {
         guard index >= 0, index < memo.count else { return false }
         let slot = memo[index]
         if case .missing = slot { return false }
@@ -102,12 +119,12 @@ struct PickleSampleDecoder {
         return true
     }
 
-    private mutating func popMark() -> Int? {
+    mutating func popMark() -> Int? {
         guard let mark = marks.popLast(), mark <= stack.count else { return nil }
         return mark
     }
 
-    private mutating func run() -> Slot? {
+    mutating func run() -> Slot? {
         while position < bytes.count {
             let opcode = bytes[position]
             position += 1
@@ -173,7 +190,7 @@ struct PickleSampleDecoder {
     }
 
     /// Moves the stack above `from` into a new chunk of container `id`.
-    private mutating func add(to id: Int, from: Int) {
+    mutating func add(to id: Int, from: Int) {
         let count = stack.count - from
         guard count > 0 else { return }
         chunks.append(Chunk(start: items.count, count: count, next: -1))
@@ -184,7 +201,7 @@ struct PickleSampleDecoder {
         containers[id].last = chunk
     }
 
-    private func itemCount(_ id: Int) -> Int {
+    func itemCount(_ id: Int) -> Int {
         var n = 0
         var c = containers[id].first
         while c >= 0 { n += chunks[c].count; c = chunks[c].next }
@@ -193,13 +210,13 @@ struct PickleSampleDecoder {
 
     /// A position in a container's chained chunks. Plain loops over cursors, not closures:
     /// a closure would capture (and retain) the decoder's arrays on every call.
-    private struct Cursor {
+    struct Cursor {
         var chunk: Int
         var index: Int
         var end: Int
     }
 
-    private func cursor(_ id: Int) -> Cursor {
+    func cursor(_ id: Int) -> Cursor {
         let first = containers[id].first
         guard first >= 0 else { return Cursor(chunk: -1, index: 0, end: 0) }
         return Cursor(chunk: first, index: chunks[first].start, end: chunks[first].start + chunks[first].count)
@@ -207,7 +224,7 @@ struct PickleSampleDecoder {
 
     /// The next item, or nil at the end. Dict chunks hold whole key/value pairs (SETITEMS
     /// with an odd count is refused), so two calls give a key and its value.
-    private func next(_ c: inout Cursor) -> Slot? {
+    func next(_ c: inout Cursor) -> Slot? {
         while c.index >= c.end {
             guard c.chunk >= 0 else { return nil }
             c.chunk = chunks[c.chunk].next
@@ -221,11 +238,11 @@ struct PickleSampleDecoder {
 
     // MARK: - slots to a Sample
 
-    private func isKey(_ start: Int, _ count: Int, _ key: StaticString) -> Bool {
+    func isKey(_ start: Int, _ count: Int, _ key: StaticString) -> Bool {
         count == key.utf8CodeUnitCount && memcmp(bytes.baseAddress! + start, key.utf8Start, count) == 0
     }
 
-    private func text(_ slot: Slot) -> TextField? {
+    func text(_ slot: Slot) -> TextField? {
         switch slot {
         case .string(let start, let count):
             return .text(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<(start + count)]), as: UTF8.self))
@@ -242,7 +259,7 @@ struct PickleSampleDecoder {
         }
     }
 
-    private func passages(_ slot: Slot) -> [Passage]? {
+    func passages(_ slot: Slot) -> [Passage]? {
         guard case .list(let id) = slot else { return nil }
         var out: [Passage] = []
         out.reserveCapacity(itemCount(id))
@@ -262,7 +279,7 @@ struct PickleSampleDecoder {
         return out
     }
 
-    private func sample(_ top: Slot) -> Sample? {
+    func sample(_ top: Slot) -> Sample? {
         guard case .dict(let d) = top else { return nil }
         var id: Int?, questions: [TextField]?, positives: [Passage]?, hardnegs: [Passage]?
         var c = cursor(d)
@@ -298,11 +315,14 @@ struct PickleSampleDecoder {
 public enum SamplePickleError: Error, Equatable, CustomStringConvertible {
     case pickle(PickleError)
     case notASample(String)
+    /// A text field is not valid UTF-8 (offset from the start of the pickle).
+    case invalidUTF8(field: String, offset: Int)
 
     public var description: String {
         switch self {
         case .pickle(let error): return "\(error)"
         case .notASample(let message): return "not a sample: \(message)"
+        case .invalidUTF8(let field, let offset): return "`\(field)` is not valid UTF-8 at byte offset \(offset)"
         }
     }
 }
@@ -316,5 +336,19 @@ extension Sample {
         let value: PickleValue
         do { value = try PickleReader.read(bytes).value } catch { throw .pickle(error) }
         do { return try Sample(pickle: value) } catch { throw .notASample(error.message) }
+    }
+}
+
+extension SampleView {
+    /// The sample pickled at the start of `bytes` as a view INTO `bytes` (which must outlive the
+    /// view's use): the same validating pass as `ByteDataset.readView(at:into:)`.
+    public static func decode(pickle bytes: UnsafeBufferPointer<UInt8>) throws(SamplePickleError) -> SampleView {
+        var decoder = PickleSampleDecoder()
+        var view = SampleView()
+        switch decoder.fillView(bytes, into: &view, owner: nil) {
+        case .ok: return view
+        case .invalidUTF8(let field, let offset): throw .invalidUTF8(field: field, offset: offset)
+        case .fallback: return SampleView(try Sample.decode(pickle: bytes))
+        }
     }
 }

@@ -41,6 +41,21 @@ public enum TextField: Equatable, Sendable {
 public protocol SampleSource {
     var count: Int { get }
     func sample(at index: Int) throws -> Sample
+    /// Refills `view` with sample `index` (ByteDataset: zero-copy; others: a copy of `sample(at:)`).
+    func readView(at index: Int, into view: inout SampleView) throws
+    /// Refills `views[first...]` with samples `indices`, appending views as needed.
+    func readViews(at indices: [Int], into views: inout [SampleView], startingAt first: Int) throws
+}
+
+extension SampleSource {
+    public func readView(at index: Int, into view: inout SampleView) throws {
+        view = SampleView(try sample(at: index))
+    }
+
+    public func readViews(at indices: [Int], into views: inout [SampleView], startingAt first: Int) throws {
+        while views.count < first + indices.count { views.append(SampleView()) }
+        for (k, index) in indices.enumerated() { try readView(at: index, into: &views[first + k]) }
+    }
 }
 
 extension Array: SampleSource where Element == Sample {

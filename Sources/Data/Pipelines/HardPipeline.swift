@@ -15,6 +15,7 @@ public final class HardPipeline: BatchPipeline {
     private var generator: StatelessIndexGenerator
     private var randnegGenerator: StatelessIndexGenerator?
     private var window = IndexWindow()
+    private var pool = ViewPool()
 
     /// `int(contrastive_size * |hardneg| / (|hardneg| + |randneg|))`, the original's split.
     public static func sampleFromHardneg(contrastiveSize: Int, hardnegCount: Int, randnegCount: Int) -> Int {
@@ -77,14 +78,18 @@ public final class HardPipeline: BatchPipeline {
 
     public func nextBatch() throws -> Batch {
         let (forward, fromWindow) = window.take(forward: forwardBatchSize, contrastive: sampleFromHardneg, from: &generator)
-        var items = try (forward + fromWindow).map { try hardnegDataset.sample(at: $0) }
+        let local = forward + fromWindow
+        try pool.read(local, from: hardnegDataset)
+        var itemCount = local.count
         var seed = generator.shuffleSeed + generator.epoch + generator.iteration
         if var randneg = randnegGenerator, let randnegDataset {
             let drawn = (0..<(contrastiveSize - sampleFromHardneg)).map { _ in randneg.next() }
             randnegGenerator = randneg
-            items += try drawn.map { try randnegDataset.sample(at: $0) }
+            try pool.read(drawn, from: randnegDataset, offset: itemCount)
+            itemCount += drawn.count
             seed += randneg.shuffleSeed + randneg.epoch + randneg.iteration
         }
+        let items = pool.prefix(itemCount)
         var rng = PythonRandom(seed: seed)
         let encoder = self.encoder
         return try collateWindowBatch(kind: .hard, items: items, forwardCount: forwardBatchSize, encoder: encoder, rng: &rng) { sample, rng in
@@ -92,7 +97,7 @@ public final class HardPipeline: BatchPipeline {
             guard let first = hardnegs.first else {
                 throw PipelineError.noHardNegatives(pipeline: "hard", sampleID: sample.sampleID)
             }
-            return encoder.encodePassage(first)
+            return encoder.encodePassage(sample.hardneg(first))
         }
     }
 }

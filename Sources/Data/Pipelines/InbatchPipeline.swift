@@ -12,6 +12,7 @@ public final class InbatchPipeline: BatchPipeline {
     private let dataset: any SampleSource
     private let encoder: SampleEncoder
     private var generator: StatelessIndexGenerator
+    private var pool = ViewPool()
 
     /// - Parameter shuffleSeed: `seed + 123456789` (`PipelineSeeds.inbatch`).
     public init(dataset: any SampleSource, tokenizer: BertTokenizer, forwardBatchSize: Int, useHardneg: Bool,
@@ -36,7 +37,8 @@ public final class InbatchPipeline: BatchPipeline {
 
     public func nextBatch() throws -> Batch {
         let indices = (0..<forwardBatchSize).map { _ in generator.next() }
-        let items = try indices.map { try dataset.sample(at: $0) }
+        try pool.read(indices, from: dataset)
+        let items = Array(pool.prefix(indices.count))
         var rng = PythonRandom(seed: generator.shuffleSeed + generator.epoch + generator.iteration)
         let k = useHardneg ? useNumHardnegs : 0
 
@@ -48,7 +50,7 @@ public final class InbatchPipeline: BatchPipeline {
             guard useHardneg else { continue }
             let kept = encoder.shuffledHardnegs(item, &rng).prefix(k)
             hardnegCounts.append(kept.count)
-            for h in 0..<k { hardnegRows.append(h < kept.count ? encoder.encodePassage(kept[kept.startIndex + h]) : nil) }
+            for h in 0..<k { hardnegRows.append(h < kept.count ? encoder.encodePassage(item.hardneg(kept[kept.startIndex + h])) : nil) }
         }
         let pad = encoder.tokenizer.padID
         var batch = Batch(pipeline: kind, questions: TokenMatrix(padding: questions, padID: pad), sampleIDs: items.map(\.sampleID))

@@ -9,6 +9,7 @@ public final class PosPipeline: BatchPipeline {
     private let encoder: SampleEncoder
     private var generator: StatelessIndexGenerator
     private var window = IndexWindow()
+    private var pool = ViewPool()
 
     /// - Parameters:
     ///   - shuffleSeed: `seed + 234567891` in training (`PipelineSeeds.pos`).
@@ -37,7 +38,9 @@ public final class PosPipeline: BatchPipeline {
 
     public func nextBatch() throws -> Batch {
         let (forward, negatives) = window.take(forward: forwardBatchSize, contrastive: contrastiveSize, from: &generator)
-        let items = try (forward + negatives).map { try dataset.sample(at: $0) }
+        let indices = forward + negatives
+        try pool.read(indices, from: dataset)
+        let items = pool.prefix(indices.count)
         var rng = PythonRandom(seed: generator.shuffleSeed + generator.epoch + generator.iteration)
         return try collateWindowBatch(kind: .pos, items: items, forwardCount: forwardBatchSize, encoder: encoder, rng: &rng) { sample, rng in
             try encoder.firstPositive(sample)
@@ -47,11 +50,11 @@ public final class PosPipeline: BatchPipeline {
 
 /// The shared collate of pos and hard: forward items (question + `positive(sample)`) then negatives,
 /// contexts padded together, questions separately; `duplicate_mask` from the sample ids.
-func collateWindowBatch(kind: PipelineKind, items: [Sample], forwardCount: Int, encoder: SampleEncoder,
+func collateWindowBatch(kind: PipelineKind, items: ArraySlice<SampleView>, forwardCount: Int, encoder: SampleEncoder,
                         rng: inout PythonRandom,
-                        positive: (Sample, inout PythonRandom) throws -> [Int32]) throws -> Batch {
+                        positive: (SampleView, inout PythonRandom) throws -> [Int32]) throws -> Batch {
     var questions: [[Int32]] = [], positives: [[Int32]] = [], negatives: [[Int32]] = []
-    for (j, item) in items.enumerated() {
+    for (j, item) in zip(0..., items) {
         if j < forwardCount {
             questions.append(try encoder.randomQuestion(item, &rng))
             positives.append(try positive(item, &rng))

@@ -10,6 +10,7 @@ public final class PoshardPipeline: BatchPipeline {
     private let dataset: any SampleSource
     private let encoder: SampleEncoder
     private var generator: StatelessIndexGenerator
+    private var pool = ViewPool()
 
     /// - Parameter shuffleSeed: `seed + 345678912` (`PipelineSeeds.poshard`).
     public init(dataset: any SampleSource, tokenizer: BertTokenizer, forwardBatchSize: Int, contrastiveSize: Int,
@@ -33,11 +34,12 @@ public final class PoshardPipeline: BatchPipeline {
 
     public func nextBatch() throws -> Batch {
         let indices = (0..<forwardBatchSize).map { _ in generator.next() }
-        let items = try indices.map { try dataset.sample(at: $0) }
+        try pool.read(indices, from: dataset)
+        let items = pool.prefix(indices.count)
         var rng = PythonRandom(seed: generator.shuffleSeed + generator.epoch + generator.iteration)
 
         // Random choices first, for every sample in order (as the original), tokenization after.
-        var questions: [[Int32]] = [], positives: [[Int32]] = [], hardnegs: [[Passage]] = []
+        var questions: [[Int32]] = [], positives: [[Int32]] = [], hardnegs: [[Int]] = []
         var dynamicSize = 0
         for item in items {
             questions.append(try encoder.randomQuestion(item, &rng))
@@ -49,12 +51,12 @@ public final class PoshardPipeline: BatchPipeline {
         let size = min(dynamicSize, contrastiveSize)
         var hardnegRows: [[Int32]?] = []
         var mask: [Int32] = []
-        for list in hardnegs {
+        for (item, list) in zip(items, hardnegs) {
             let kept = list.prefix(size)
             mask.append(1)
             for h in 0..<size {
                 if h < kept.count {
-                    hardnegRows.append(encoder.encodePassage(kept[kept.startIndex + h]))
+                    hardnegRows.append(encoder.encodePassage(item.hardneg(kept[kept.startIndex + h])))
                     mask.append(1)
                 } else {
                     hardnegRows.append(nil)

@@ -7,23 +7,31 @@ struct SampleEncoder {
     let maxLength: Int
     let pipeline: PipelineKind
 
-    private func append(_ field: TextField, to ids: inout [Int32], isQuestion: Bool) {
+    /// Which passage of a sample: positive `i` or hard negative `i`.
+    enum PassageRef {
+        case positive(Int)
+        case hardneg(Int)
+    }
+
+    /// Tokenises a view's field straight from its UTF-8 bytes in the mapped file.
+    private func append(_ field: FieldView, to ids: inout [Int32], isQuestion: Bool) {
         switch field {
-        case .text(let s):
-            tokenizer.appendTokenIDs(isQuestion ? BertTokenizer.normalizeQuestion(s) : s, to: &ids)
+        case .utf8(let bytes):
+            let raw = UnsafeRawBufferPointer(bytes)
+            if isQuestion { tokenizer.appendQuestionTokenIDs(utf8: raw, to: &ids) } else { tokenizer.appendTokenIDs(utf8: raw, to: &ids) }
         case .tokenIDs(let values):
-            ids.append(contentsOf: values.map { Int32(truncatingIfNeeded: $0) })
+            for v in values { ids.append(Int32(truncatingIfNeeded: v)) }
         }
     }
 
-    func encodeQuestion(_ field: TextField) -> [Int32] {
+    func encodeQuestion(_ field: FieldView) -> [Int32] {
         var ids: [Int32] = [tokenizer.clsID]
         append(field, to: &ids, isQuestion: true)
         ids.append(tokenizer.sepID)
         return tokenizer.truncate(ids, maxLength)
     }
 
-    func encodePassage(_ passage: Passage) -> [Int32] {
+    func encodePassage(_ passage: PassageView) -> [Int32] {
         var ids: [Int32] = [tokenizer.clsID]
         append(passage.title, to: &ids, isQuestion: false)
         ids.append(tokenizer.sepID)
@@ -32,39 +40,60 @@ struct SampleEncoder {
         return tokenizer.truncate(ids, maxLength)
     }
 
+    func encodePassage(_ sample: SampleView, _ ref: PassageRef) -> [Int32] {
+        switch ref {
+        case .positive(let i): return encodePassage(sample.positive(i))
+        case .hardneg(let i): return encodePassage(sample.hardneg(i))
+        }
+    }
+
     /// `shuffle(copy(questions))[0]`, encoded.
-    func randomQuestion(_ sample: Sample, _ rng: inout PythonRandom) throws -> [Int32] {
-        guard !sample.questions.isEmpty else { throw PipelineError.noQuestions(pipeline: pipeline.rawValue, sampleID: sample.sampleID) }
-        var order = Array(sample.questions.indices)
+    func randomQuestion(_ sample: SampleView, _ rng: inout PythonRandom) throws -> [Int32] {
+        guard sample.questionCount > 0 else { throw PipelineError.noQuestions(pipeline: pipeline.rawValue, sampleID: sample.sampleID) }
+        var order = Array(0..<sample.questionCount)
         rng.shuffle(&order)
-        return encodeQuestion(sample.questions[order[0]])
+        return encodeQuestion(sample.question(order[0]))
     }
 
     /// The first positive context (the original's default `shuffle_positive=False`), encoded.
-    func firstPositive(_ sample: Sample) throws -> [Int32] {
-        guard let first = sample.positiveContexts.first else {
+    func firstPositive(_ sample: SampleView) throws -> [Int32] {
+        guard sample.positiveCount > 0 else {
             throw PipelineError.noPositiveContexts(pipeline: pipeline.rawValue, sampleID: sample.sampleID)
         }
-        return encodePassage(first)
+        return encodePassage(sample.positive(0))
     }
 
-    /// The sample's hard negatives in shuffled order (no random call for fewer than two).
-    func shuffledHardnegs(_ sample: Sample, _ rng: inout PythonRandom) -> [Passage] {
-        var order = Array(sample.hardnegContexts.indices)
+    /// The indices of the sample's hard negatives in shuffled order (no random call for fewer than two).
+    func shuffledHardnegs(_ sample: SampleView, _ rng: inout PythonRandom) -> [Int] {
+        var order = Array(0..<sample.hardnegCount)
         rng.shuffle(&order)
-        return order.map { sample.hardnegContexts[$0] }
+        return order
     }
 
     /// `shuffle(positives + hardnegs)[0]`, encoded: a negative drawn from another sample.
-    func randomNegative(_ sample: Sample, _ rng: inout PythonRandom) throws -> [Int32] {
-        let candidates = sample.positiveContexts + sample.hardnegContexts
-        guard !candidates.isEmpty else {
+    func randomNegative(_ sample: SampleView, _ rng: inout PythonRandom) throws -> [Int32] {
+        let count = sample.positiveCount + sample.hardnegCount
+        guard count > 0 else {
             throw PipelineError.noNegativeCandidates(pipeline: pipeline.rawValue, sampleID: sample.sampleID)
         }
-        var order = Array(candidates.indices)
+        var order = Array(0..<count)
         rng.shuffle(&order)
-        return encodePassage(candidates[order[0]])
+        let pick = order[0]
+        return encodePassage(sample, pick < sample.positiveCount ? .positive(pick) : .hardneg(pick - sample.positiveCount))
     }
+}
+
+/// The samples of one batch as views whose buffers are reused from batch to batch.
+struct ViewPool {
+    private(set) var views: [SampleView] = []
+
+    /// Reads `indices` of `source` into the first `indices.count` views (from `offset`).
+    mutating func read(_ indices: [Int], from source: any SampleSource, offset: Int = 0) throws {
+        try source.readViews(at: indices, into: &views, startingAt: offset)
+    }
+
+    /// The first `count` views.
+    func prefix(_ count: Int) -> ArraySlice<SampleView> { views[0..<count] }
 }
 
 /// Sliding window over an index stream (pos and hard pipelines): the first `forward` indices are

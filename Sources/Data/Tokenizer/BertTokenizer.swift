@@ -92,10 +92,138 @@ public final class BertTokenizer: @unchecked Sendable {
         return q.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// `normalizeQuestion` on UTF-8 bytes: the result is always a sub-range of the input, so no
+    /// copy is made. Trimming uses the same set as Foundation's `.whitespacesAndNewlines` here
+    /// (tab to CR, space, U+0085, U+00A0, U+1680, U+2000-U+200B, U+2028, U+2029, U+202F, U+205F,
+    /// U+3000), and the `?` is dropped only when it is a whole Character (`String.hasSuffix`).
+    /// The bytes must be valid UTF-8.
+    public static func normalizedQuestionRange(utf8 bytes: UnsafeRawBufferPointer) -> Range<Int> {
+        let b = bytes.bindMemory(to: UInt8.self)
+        var range = trimmed(b, 0..<b.count)
+        if let last = range.last, b[last] == 0x3F, questionMarkIsWholeCharacter(b, before: last, from: range.lowerBound) {
+            range = trimmed(b, range.lowerBound..<last)
+        }
+        return range
+    }
+
+    static func isTrimmedSpace(_ v: UInt32) -> Bool {
+        switch v {
+        case 0x09...0x0D, 0x20, 0x85, 0xA0, 0x1680, 0x2000...0x200B, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000: return true
+        default: return false
+        }
+    }
+
+    /// The scalar starting at `i` and its byte length (valid UTF-8 assumed, bounds still checked).
+    @inline(__always)
+    static func scalar(_ b: UnsafeBufferPointer<UInt8>, at i: Int, end: Int) -> (UInt32, Int) {
+        let b0 = b[i]
+        let length = b0 < 0x80 ? 1 : b0 < 0xE0 ? 2 : b0 < 0xF0 ? 3 : 4
+        guard i + length <= end else { return (0xFFFD, end - i) }
+        var v = length == 1 ? UInt32(b0) : UInt32(b0) & (0x7F >> UInt32(length))
+        for k in 1..<max(length, 1) where length > 1 { v = v << 6 | UInt32(b[i + k] & 0x3F) }
+        return (v, length)
+    }
+
+    /// The start of the scalar that ends just before `end` (not before `start`).
+    @inline(__always)
+    static func scalarStart(_ b: UnsafeBufferPointer<UInt8>, before end: Int, from start: Int) -> Int {
+        var i = end - 1
+        while i > start && b[i] & 0xC0 == 0x80 && end - i < 4 { i -= 1 }
+        return i
+    }
+
+    static func trimmed(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Range<Int> {
+        var lower = range.lowerBound, upper = range.upperBound
+        while lower < upper {
+            let (v, length) = scalar(b, at: lower, end: upper)
+            guard isTrimmedSpace(v) else { break }
+            lower += length
+        }
+        while upper > lower {
+            let s = scalarStart(b, before: upper, from: lower)
+            guard isTrimmedSpace(scalar(b, at: s, end: upper).0) else { break }
+            upper = s
+        }
+        return lower..<upper
+    }
+
+    /// Whether the `?` at `index` is a Character of its own. Only the scalar before it can join it
+    /// into one grapheme cluster (a Prepend character, rule GB9b); ASCII never does.
+    static func questionMarkIsWholeCharacter(_ b: UnsafeBufferPointer<UInt8>, before index: Int, from start: Int) -> Bool {
+        guard index > start else { return true }
+        let s = scalarStart(b, before: index, from: start)
+        let (v, _) = scalar(b, at: s, end: index)
+        guard v >= 0x80, let previous = Unicode.Scalar(v) else { return true }
+        var pair = String(Character(previous))  // a small string: no heap allocation
+        pair.unicodeScalars.append("?")
+        return pair.hasSuffix("?")
+    }
+
     // MARK: - Basic tokenizer + WordPiece
 
     /// Appends the WordPiece ids of `text` to `out`.
     public func appendTokenIDs(_ text: String, to out: inout [Int32]) {
+        var text = text
+        text.withUTF8 { appendTokenIDs(validUTF8: $0, to: &out) }
+    }
+
+    /// Appends the WordPiece ids of UTF-8 `bytes` to `out`, exactly as for the String they spell.
+    /// Ill-formed UTF-8 is repaired the way `String(decoding:as:)` does (U+FFFD) before tokenising.
+    public func appendTokenIDs(utf8 bytes: UnsafeRawBufferPointer, to out: inout [Int32]) {
+        let buffer = bytes.bindMemory(to: UInt8.self)
+        if UTF8Validation.isValid(bytes) {
+            appendTokenIDs(validUTF8: buffer, to: &out)
+        } else {
+            appendTokenIDs(String(decoding: buffer, as: UTF8.self), to: &out)
+        }
+    }
+
+    /// WordPiece ids of UTF-8 `bytes` without special tokens (equal to `tokenIDs(String)`).
+    public func tokenIDs(utf8 bytes: UnsafeRawBufferPointer) -> [Int32] {
+        var out: [Int32] = []
+        out.reserveCapacity(bytes.count / 4 + 4)
+        appendTokenIDs(utf8: bytes, to: &out)
+        return out
+    }
+
+    /// `[CLS] text [SEP]` from UTF-8 bytes, truncated like `encode(_:maxLength:)`.
+    public func encode(utf8 text: UnsafeRawBufferPointer, maxLength: Int? = nil) -> [Int32] {
+        var ids: [Int32] = [clsID]
+        appendTokenIDs(utf8: text, to: &ids)
+        ids.append(sepID)
+        return truncate(ids, maxLength)
+    }
+
+    /// `[CLS] text [SEP] textPair [SEP]` from UTF-8 bytes (a title and its passage text).
+    public func encode(utf8 text: UnsafeRawBufferPointer, pairUTF8 textPair: UnsafeRawBufferPointer, maxLength: Int? = nil) -> [Int32] {
+        var ids: [Int32] = [clsID]
+        appendTokenIDs(utf8: text, to: &ids)
+        ids.append(sepID)
+        appendTokenIDs(utf8: textPair, to: &ids)
+        ids.append(sepID)
+        return truncate(ids, maxLength)
+    }
+
+    /// `[CLS] normalizeQuestion(question) [SEP]` from UTF-8 bytes, without making a String.
+    public func encodeQuestion(utf8 question: UnsafeRawBufferPointer, maxLength: Int? = nil) -> [Int32] {
+        var ids: [Int32] = [clsID]
+        appendQuestionTokenIDs(utf8: question, to: &ids)
+        ids.append(sepID)
+        return truncate(ids, maxLength)
+    }
+
+    /// Appends the ids of the normalised question (`normalizeQuestion`) spelled by UTF-8 `bytes`.
+    public func appendQuestionTokenIDs(utf8 bytes: UnsafeRawBufferPointer, to out: inout [Int32]) {
+        guard UTF8Validation.isValid(bytes) else {
+            appendTokenIDs(Self.normalizeQuestion(String(decoding: bytes.bindMemory(to: UInt8.self), as: UTF8.self)), to: &out)
+            return
+        }
+        let range = Self.normalizedQuestionRange(utf8: bytes)
+        appendTokenIDs(validUTF8: UnsafeBufferPointer(rebasing: bytes.bindMemory(to: UInt8.self)[range]), to: &out)
+    }
+
+    /// Appends the WordPiece ids of `utf8`, which must be valid UTF-8.
+    func appendTokenIDs(validUTF8 utf8: UnsafeBufferPointer<UInt8>, to out: inout [Int32]) {
         var word: [UInt8] = []
         word.reserveCapacity(64)
         var charStarts: [Int] = []
@@ -134,8 +262,7 @@ public final class BertTokenizer: @unchecked Sendable {
             flush()
         }
 
-        var text = text
-        text.withUTF8 { utf8 in
+        do {
             let n = utf8.count
             var i = 0
             while i < n {
