@@ -5,7 +5,7 @@
 # Usage: Benchmarks/bench-tokenizer.sh [VOCAB] [CORPUS] [REPEATS]
 #   VOCAB  default ../shared/fixtures/tiny-bert/vocab.txt (BERT-base uncased)
 #   CORPUS default ../shared/data/faq/corpus.jsonl
-#   PYTHON default .venv-bench/bin/python, else /work/.venv-bench/bin/python (Benchmarks/setup-anchors.sh)
+#   PYTHON default .venv-bench/bin/python, made by Benchmarks/setup-anchors.sh when missing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 vocab="${1:-../shared/fixtures/tiny-bert/vocab.txt}"
@@ -13,7 +13,8 @@ corpus="${2:-../shared/data/faq/corpus.jsonl}"
 repeats="${3:-5}"
 python="${PYTHON:-}"
 if [ -z "$python" ]; then
-    for p in .venv-bench/bin/python /work/.venv-bench/bin/python; do [ -x "$p" ] && python="$p" && break; done
+    [ -x .venv-bench/bin/python ] || Benchmarks/setup-anchors.sh .venv-bench >/dev/null
+    python=.venv-bench/bin/python
 fi
 [ -n "$python" ] || { echo "bench-tokenizer: no Python with tokenizers; run Benchmarks/setup-anchors.sh" >&2; exit 1; }
 swift build -c release --product srdpr >&2

@@ -6,7 +6,7 @@
 # BERT-base shapes (random 768,12,12,3072); plus sgemm_anchor.c for model-FLOPs utilisation.
 # Prints the machine load and one JSON line per run, then a summary table.
 # Usage: Benchmarks/bench-train-step.sh [STEPS] [THREADS]
-#   PYTHON default .venv-bench/bin/python, else /work/.venv-bench/bin/python (Benchmarks/setup-anchors.sh)
+#   PYTHON default .venv-bench/bin/python, made by Benchmarks/setup-anchors.sh when missing
 #   SHAPES default "minilm base" (either or both)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,8 @@ threads="${2:-2}"
 shapes="${SHAPES:-minilm base}"
 python="${PYTHON:-}"
 if [ -z "$python" ]; then
-    for p in .venv-bench/bin/python /work/.venv-bench/bin/python; do [ -x "$p" ] && python="$p" && break; done
+    [ -x .venv-bench/bin/python ] || Benchmarks/setup-anchors.sh .venv-bench >/dev/null
+    python=.venv-bench/bin/python
 fi
 [ -n "$python" ] || { echo "bench-train-step: no Python with torch; run Benchmarks/setup-anchors.sh" >&2; exit 1; }
 anchors="${ANCHORS:-../shared/bench}"
