@@ -48,4 +48,28 @@ enum DataTestHelpers {
         for i in 0..<6 { second = second << 8 | Int(idxs[10 + i]) }
         return Array(data[0..<second])
     }
+
+    /// `rounds` corrupted copies of two sample pickles (protocol 4 with MEMOIZE/FRAME, protocol 2
+    /// with BINPUT): 1-4 random byte overwrites, truncations or insertions each, from a fixed seed.
+    static func mutatedSamplePickles(rounds: Int, seed: UInt64) throws -> [[UInt8]] {
+        let p2 = try Data(contentsOf: Fixtures.url("pickle_protocols/protocol2.bytedataset/data.pkl"))
+        let originals = [try firstFixturePickle(), Array(p2.prefix(700))]
+        var state = seed
+        func random(_ n: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(n))
+        }
+        return (0..<rounds).map { round in
+            var bytes = originals[round % 2]
+            for _ in 0..<(1 + random(4)) {
+                switch random(3) {
+                case 0: bytes[random(bytes.count)] = UInt8(random(256))          // overwrite a byte
+                case 1: bytes.removeSubrange(random(bytes.count)..<bytes.count)  // truncate
+                default: bytes.insert(UInt8(random(256)), at: random(bytes.count))
+                }
+                if bytes.isEmpty { bytes = [0x80] }
+            }
+            return bytes
+        }
+    }
 }

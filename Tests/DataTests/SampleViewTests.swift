@@ -158,24 +158,8 @@ final class SampleViewTests: XCTestCase {
 
     /// Corrupted pickles never crash the view decoder; whenever it succeeds, the Sample path agrees.
     func testMutatedPicklesFailCleanlyOnTheViewPath() throws {
-        let p2 = try Data(contentsOf: Fixtures.url("pickle_protocols/protocol2.bytedataset/data.pkl"))
-        let originals = [try DataTestHelpers.firstFixturePickle(), Array(p2.prefix(700))]
-        var state: UInt64 = 7
-        func random(_ n: Int) -> Int {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Int((state >> 33) % UInt64(n))
-        }
         var decoded = 0, refused = 0
-        for round in 0..<20_000 {
-            var bytes = originals[round % 2]
-            for _ in 0..<(1 + random(4)) {
-                switch random(3) {
-                case 0: bytes[random(bytes.count)] = UInt8(random(256))
-                case 1: bytes.removeSubrange(random(bytes.count)..<bytes.count)
-                default: bytes.insert(UInt8(random(256)), at: random(bytes.count))
-                }
-                if bytes.isEmpty { bytes = [0x80] }
-            }
+        for (round, bytes) in try DataTestHelpers.mutatedSamplePickles(rounds: 20_000, seed: 7).enumerated() {
             let viewed: Sample? = bytes.withUnsafeBufferPointer { b in (try? SampleView.decode(pickle: b))?.sample }
             if let viewed {
                 decoded += 1
