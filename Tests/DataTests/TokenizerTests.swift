@@ -66,4 +66,18 @@ final class TokenizerTests: XCTestCase {
         }
         XCTAssertThrowsError(try BertTokenizer(vocabFile: dir.appendingPathComponent("missing.txt"), doLowerCase: true))
     }
+
+    /// A vocab.txt saved with Windows line ends gives the same ids as the original.
+    func testCRLFVocabularyReadsLikeLF() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let lf = try String(contentsOf: Fixtures.url("tiny-bert/vocab.txt"), encoding: .utf8)
+        let url = dir.appendingPathComponent("vocab.txt")
+        try lf.replacingOccurrences(of: "\n", with: "\r\n").write(to: url, atomically: true, encoding: .utf8)
+        let crlf = try BertTokenizer(vocabFile: url, doLowerCase: true)
+        let original = try BertTokenizer(vocabFile: Fixtures.url("tiny-bert/vocab.txt"), doLowerCase: true)
+        let text = "Who wrote the novel War and Peace? Tokenization, unaffable!"
+        XCTAssertEqual(crlf.encode(text), original.encode(text))
+        XCTAssertEqual(crlf.padID, original.padID)
+    }
 }

@@ -67,8 +67,11 @@ public final class Vocabulary: @unchecked Sendable {  // immutable after init
             throw VocabularyError.unreadable(path: url.path, reason: error.localizedDescription)
         }
         guard let text = String(data: data, encoding: .utf8) else { throw VocabularyError.notUTF8(path: url.path) }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
-            line.hasSuffix("\r") ? String(line.dropLast()) : String(line)
+        // Split on the scalar "\n": as Characters, "\r\n" is one grapheme and would not split.
+        var lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            var scalars = String.UnicodeScalarView(line)
+            if scalars.last == "\r" { scalars.removeLast() }
+            return String(scalars)
         }
         if lines.last == "" { lines.removeLast() }
         guard !lines.isEmpty else { throw VocabularyError.empty(path: url.path) }
