@@ -40,7 +40,7 @@ public final class TrainedRetriever: PassageEncoder {
             guard let vocab = loaded.tokenizerFiles["vocab.txt"] else {
                 throw RetrievalError.cannotRead(path: path, reason: "the checkpoint holds no vocab.txt")
             }
-            tokenizer = try BertTokenizer(vocabulary: Vocabulary(tokens: TrainedRetriever.lines(vocab)),
+            tokenizer = try BertTokenizer(vocabulary: Vocabulary(vocabText: vocab, path: path + " (vocab.txt)"),
                                           doLowerCase: loaded.config.doLowerCase, source: path)
             maxLength = loaded.config.maxLength
             sim = loaded.config.simFunc == .cosine ? .cosine : .dotProduct
@@ -91,13 +91,6 @@ public final class TrainedRetriever: PassageEncoder {
 
     public func encodeQuestions(_ questions: [String]) throws -> [Float] {
         try self.questions.encode(questions.map { .question($0) }).flatMap { $0 }
-    }
-
-    private static func lines(_ bytes: [UInt8]) -> [String] {
-        var lines = String(decoding: bytes, as: UTF8.self)
-            .split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).map(String.init)
-        if lines.last == "" { lines.removeLast() }
-        return lines
     }
 
     private static func lowerCase(_ dir: URL) -> Bool {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Coordinator
 import Data
 import Foundation
 import Model
@@ -10,11 +11,11 @@ struct Encode: ParsableCommand {
         discussion: """
             Input lines: {"question": s} (question encoder), {"title": t, "text": s} (context encoder) \
             or {"input_ids": [...]} (context encoder, no tokenisation). --model is a Hugging Face \
-            directory (config.json, vocab.txt, model.safetensors or pytorch_model.bin); both encoders \
-            start from it.
+            directory (config.json, vocab.txt, model.safetensors or pytorch_model.bin; both encoders \
+            start from it) or a checkpoint written by `srdpr train` (its two encoders and vocabulary).
             """)
 
-    @Option(help: "Hugging Face model directory.")
+    @Option(help: "Hugging Face model directory, or a checkpoint of `srdpr train`.")
     var model: String
     @Option(help: "Input JSON-lines file.")
     var input: String
@@ -33,20 +34,38 @@ struct Encode: ParsableCommand {
         guard maxLength >= 2 else { throw ValidationError("--max-length must be at least 2") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         let dir = URL(fileURLWithPath: model)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), !isDirectory.boolValue {
+            // A checkpoint of `srdpr train`: both encoders, the vocabulary and do_lower_case are inside.
+            let loaded = try TrainingCheckpoint.loadModel(dir)
+            guard let vocab = loaded.tokenizerFiles["vocab.txt"] else { throw CLIError("checkpoint \(model) holds no vocab.txt") }
+            let lower = try doLowerCase.map { _ in try resolveLowerCase(dir) } ?? loaded.config.doLowerCase
+            let tokenizer = try BertTokenizer(vocabulary: Vocabulary(vocabText: vocab, path: model + " (vocab.txt)"),
+                                              doLowerCase: lower, source: model)
+            try encodeFile(model: loaded.model, tokenizer: tokenizer)
+            return
+        }
         let lower = try resolveLowerCase(dir)
         let biEncoder = try BiEncoder.load(directory: dir)
+        let tokenizer = try BertTokenizer(vocabFile: dir.appendingPathComponent("vocab.txt"), doLowerCase: lower)
+        try encodeFile(model: biEncoder, tokenizer: tokenizer)
+    }
+
+    /// Reads --input, embeds every line in order, writes --output.
+    func encodeFile(model biEncoder: BiEncoder, tokenizer: BertTokenizer) throws {
         BLASThreads.set(threads)
         biEncoder.threads = threads
-        let tokenizer = try BertTokenizer(vocabFile: dir.appendingPathComponent("vocab.txt"), doLowerCase: lower)
-        let encoder = TextEncoder(model: biEncoder, tokenizer: tokenizer, maxLength: maxLength, batchSize: batchSize)
-
+        let encoder = TextEncoder(model: biEncoder, tokenizer: tokenizer,
+                                  maxLength: maxLength, batchSize: batchSize)
         guard let text = try? String(contentsOfFile: input, encoding: .utf8) else {
             throw CLIError("cannot read --input \(input) (missing or not UTF-8)")
         }
         var inputs: [EncodingInput] = []
-        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
-        where !line.allSatisfy({ $0.isWhitespace }) {
-            inputs.append(try EncodingInput.parse(jsonLine: String(line), lineNumber: i + 1, file: input))
+        // Lines split on the scalar "\n" so that CRLF files work ("\r\n" is one Character).
+        for (i, line) in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let lineText = String(String.UnicodeScalarView(line))
+            if lineText.allSatisfy({ $0.isWhitespace }) { continue }
+            inputs.append(try EncodingInput.parse(jsonLine: lineText, lineNumber: i + 1, file: input))
         }
         let embeddings = try encoder.encode(inputs)
         var out = ""

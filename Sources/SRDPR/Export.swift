@@ -27,12 +27,16 @@ struct Export: ParsableCommand {
         try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: staging) }
         for (name, bytes) in loaded.tokenizerFiles { try Data(bytes).write(to: staging.appendingPathComponent(name)) }
-        if loaded.tokenizerFiles["tokenizer_config.json"] == nil {
-            let json = ["do_lower_case": loaded.config.doLowerCase, "tokenizer_class": "BertTokenizer",
-                        "model_max_length": loaded.config.maxLength] as [String: Any]
-            try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
-                .write(to: staging.appendingPathComponent("tokenizer_config.json"))
+        // The exported tokenizer must lower-case exactly as training did (do_lower_case of the run's
+        // config), whatever the original model directory's tokenizer_config.json said.
+        var json: [String: Any] = ["tokenizer_class": "BertTokenizer", "model_max_length": loaded.config.maxLength]
+        if let bytes = loaded.tokenizerFiles["tokenizer_config.json"],
+           let existing = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] {
+            json = existing
         }
+        json["do_lower_case"] = loaded.config.doLowerCase
+        try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
+            .write(to: staging.appendingPathComponent("tokenizer_config.json"))
         for (side, name) in [(BiEncoder.Side.question, "question_encoder"), (.context, "ctx_encoder")] {
             let dir = root.appendingPathComponent(name)
             try loaded.model.save(side, to: dir, tokenizerFrom: staging)

@@ -49,6 +49,25 @@ final class TrainCLITests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("logs: \(logs.path)"), r.stdout)
         let checkpoint = out.appendingPathComponent("dpr_biencoder.20")
         let file = try CheckpointFile(url: checkpoint)
+
+        // `srdpr encode` takes the checkpoint itself: its question encoder gives the same vectors
+        // as the exported question_encoder directory.
+        let questions = dir.appendingPathComponent("questions.jsonl")
+        try "{\"question\": \"How do I install a package?\"}\r\n{\"question\": \"What is Perl?\"}\r\n"
+            .write(to: questions, atomically: true, encoding: .utf8)
+        let exported = dir.appendingPathComponent("hf")
+        let exportRun = try Command.srdpr(["export", "--checkpoint", checkpoint.path, "--output", exported.path])
+        XCTAssertEqual(exportRun.status, 0, exportRun.stderr)
+        var embeddings: [String] = []
+        for (name, model) in [("from-checkpoint", checkpoint.path), ("from-export", exported.appendingPathComponent("question_encoder").path)] {
+            let output = dir.appendingPathComponent("\(name).jsonl")
+            let encoded = try Command.srdpr(["encode", "--model", model, "--input", questions.path, "--output", output.path,
+                                             "--max-length", "64"])
+            XCTAssertEqual(encoded.status, 0, encoded.stderr)
+            embeddings.append(try String(contentsOf: output, encoding: .utf8))
+        }
+        XCTAssertEqual(embeddings[0].split(separator: "\n").count, 2)
+        XCTAssertEqual(embeddings[0], embeddings[1])
         XCTAssertTrue(file.contains("question_model.embeddings.word_embeddings.weight"))
         XCTAssertTrue(file.contains("ctx_model.encoder.layer.1.output.LayerNorm.bias"))
         let state = try file.json(TrainingCheckpoint.stateSection, as: TrainerState.self)

@@ -66,7 +66,12 @@ public final class Vocabulary: @unchecked Sendable {  // immutable after init
         do { data = try Data(contentsOf: url) } catch {
             throw VocabularyError.unreadable(path: url.path, reason: error.localizedDescription)
         }
-        guard let text = String(data: data, encoding: .utf8) else { throw VocabularyError.notUTF8(path: url.path) }
+        try self.init(vocabText: data, path: url.path)
+    }
+
+    /// The contents of a `vocab.txt` (e.g. stored inside a checkpoint); `path` names it in errors.
+    public convenience init<Bytes: Collection>(vocabText bytes: Bytes, path: String) throws where Bytes.Element == UInt8 {
+        guard let text = String(bytes: bytes, encoding: .utf8) else { throw VocabularyError.notUTF8(path: path) }
         // Split on the scalar "\n": as Characters, "\r\n" is one grapheme and would not split.
         var lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
             var scalars = String.UnicodeScalarView(line)
@@ -74,7 +79,7 @@ public final class Vocabulary: @unchecked Sendable {  // immutable after init
             return String(scalars)
         }
         if lines.last == "" { lines.removeLast() }
-        guard !lines.isEmpty else { throw VocabularyError.empty(path: url.path) }
+        guard !lines.isEmpty else { throw VocabularyError.empty(path: path) }
         self.init(tokens: lines)
     }
 
