@@ -55,17 +55,8 @@ struct PickleSampleDecoder {
 
     /// The sample pickled at the start of `bytes`, or nil when the fast path does not apply.
     mutating func decode(_ bytes: UnsafeBufferPointer<UInt8>) -> Sample? {
-        self.bytes = bytes
-        position = 0
-        memoLength = 0
-        stack.removeAll(keepingCapacity: true)
-        marks.removeAll(keepingCapacity: true)
-        memo.removeAll(keepingCapacity: true)
-        items.removeAll(keepingCapacity: true)
-        chunks.removeAll(keepingCapacity: true)
-        containers.removeAll(keepingCapacity: true)
-        defer { self.bytes = UnsafeBufferPointer(start: nil, count: 0) }
-        guard let top = run() else { return nil }
+        defer { finish() }
+        guard let top = start(bytes) else { return nil }
         return sample(top)
     }
 
