@@ -28,12 +28,9 @@ public final class InbatchPipeline: BatchPipeline {
         generator = try StatelessIndexGenerator(count: dataset.count, shuffleSeed: shuffleSeed, datasetName: "bytedataset.inbatch")
     }
 
-    public var state: PipelineState { PipelineState(epoch: generator.epoch, iteration: generator.iteration) }
+    public var state: PipelineState { generator.pipelineState }
 
-    public func restore(_ state: PipelineState) throws {
-        try checkRestorable(state, pipeline: kind, count: generator.count, maxWindow: 0, shiftBack: 0)
-        generator.restore(IndexGeneratorState(epoch: state.epoch, iteration: state.iteration))
-    }
+    public func restore(_ state: PipelineState) throws { try generator.restore(state, pipeline: kind) }
 
     public func nextBatch() throws -> Batch {
         let indices = (0..<forwardBatchSize).map { _ in generator.next() }

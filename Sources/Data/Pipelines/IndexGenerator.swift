@@ -66,3 +66,14 @@ public struct StatelessIndexGenerator: Sendable {
         return permutation[position]
     }
 }
+
+extension StatelessIndexGenerator {
+    /// The state of a pipeline that keeps no window (inbatch, poshard): the generator's position.
+    var pipelineState: PipelineState { PipelineState(epoch: epoch, iteration: iteration) }
+
+    /// Restores such a pipeline's position after checking `state` fits this dataset.
+    mutating func restore(_ state: PipelineState, pipeline: PipelineKind) throws {
+        try checkRestorable(state, pipeline: pipeline, count: count, maxWindow: 0, shiftBack: 0)
+        restore(IndexGeneratorState(epoch: state.epoch, iteration: state.iteration))
+    }
+}
