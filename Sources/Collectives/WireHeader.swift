@@ -8,6 +8,8 @@ public struct WireHeader: Equatable, Sendable {
     public enum Kind: UInt8, Sendable, CustomStringConvertible {
         case hello = 1, challenge = 2, response = 3, accept = 4, reject = 5
         case allReduce = 10, allGather = 11, broadcast = 12, barrier = 13
+        /// Coordinator <-> worker messages (``ControlServer``, ``ControlClient``).
+        case control = 20, heartbeat = 21
 
         public var description: String {
             switch self {
@@ -20,6 +22,8 @@ public struct WireHeader: Equatable, Sendable {
             case .allGather: return "all-gather"
             case .broadcast: return "broadcast"
             case .barrier: return "barrier"
+            case .control: return "control"
+            case .heartbeat: return "heartbeat"
             }
         }
     }

@@ -98,6 +98,21 @@ final class ZMQSocket {
         }
     }
 
+    func setOption64(_ option: Int32, _ value: Int64, name: String) throws {
+        var value = value
+        guard zmq_setsockopt(handle, option, &value, MemoryLayout<Int64>.size) == 0 else {
+            throw ZMQContext.lastError("zmq_setsockopt(\(name))")
+        }
+    }
+
+    /// The endpoint the socket last bound (with the port the system chose for `:*` or `:0`).
+    func lastEndpoint() -> String? {
+        var buffer = [CChar](repeating: 0, count: 512)
+        var size = buffer.count
+        guard zmq_getsockopt(handle, ZMQ_LAST_ENDPOINT, &buffer, &size) == 0 else { return nil }
+        return String(cString: buffer)
+    }
+
     func setOption(_ option: Int32, bytes: [UInt8], name: String) throws {
         let rc = bytes.withUnsafeBytes { zmq_setsockopt(handle, option, $0.baseAddress, $0.count) }
         guard rc == 0 else { throw ZMQContext.lastError("zmq_setsockopt(\(name))") }

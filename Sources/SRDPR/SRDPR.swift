@@ -14,6 +14,8 @@ struct SRDPR: ParsableCommand {
             DumpBatches.self,
             InitModel.self,
             Train.self,
+            CoordinatorCommand.self,
+            WorkerCommand.self,
             Export.self,
             Encode.self,
             Index.self,

@@ -21,14 +21,26 @@ struct Train: ParsableCommand {
     @Option(help: "YAML file of parameters (nested mappings or dotted keys); key=value arguments override it.")
     var config: String?
 
-    @Option(help: "Threads for OpenBLAS and the other loops.")
+    @Option(help: "Threads for OpenBLAS and the other loops (split among the workers with --workers).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Worker processes on this machine (1: train in this process; N > 1: a coordinator here and N `srdpr worker` processes on loopback).")
+    var workers: Int = 1
+
+    @Option(name: .customLong("heartbeat-timeout"), help: "With --workers N > 1: seconds of silence after which a process counts as lost.")
+    var heartbeatTimeout: Double = 30
 
     func run() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         let fromFile = try config.map(Self.yamlParameters) ?? []
         let (trainingConfig, warnings) = try TrainingConfig.parse(fromFile + parameters)
         for warning in warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        if workers > 1 {
+            try LocalJob.run(config: trainingConfig, parameters: fromFile + parameters, workers: workers, threads: threads,
+                             heartbeatTimeout: heartbeatTimeout)
+            return
+        }
         let trainer = Trainer(config: trainingConfig, threads: threads)
         InterruptFlag.install()
         let summary = try trainer.run()

@@ -38,6 +38,10 @@ public struct StepResult: Sendable {
     public var learningRate: Double
     /// Real (unpadded) tokens encoded by this rank.
     public var tokens: Int
+
+    public init(loss: Float, gradientNorm: Float, learningRate: Double, tokens: Int) {
+        self.loss = loss; self.gradientNorm = gradientNorm; self.learningRate = learningRate; self.tokens = tokens
+    }
 }
 
 /// Errors of a training step; each names the step and says what to do.
@@ -152,19 +156,31 @@ public final class TrainingWorker {
     func accumulate(_ batch: Batch, dropoutStep: Int, gradScale: Float) throws -> (Float, Int) {
         let rank = communicator.rank, world = communicator.worldSize
         let dim = model.question.outputDim
-        let fb = batch.questions.rows
         let parts = try Self.contextParts(batch)
 
-        // This rank's chunk of every per-item tensor (SPEC §6).
+        // This rank's chunk of every per-item tensor (SPEC §6): cut here from a whole batch, or
+        // already cut by the coordinator (a shard holds only this rank's rows).
+        let counts = batch.globalRows ?? ([batch.questions.rows] + parts.map(\.rows))
+        guard counts.count == parts.count + 1 else {
+            throw WorkerError.malformedBatch(pipeline: batch.pipeline.rawValue, reason: "\(counts.count) row counts for \(parts.count + 1) tensors")
+        }
+        let fb = counts[0]
         let qRange = ShardSplit.range(count: fb, rank: rank, worldSize: world)
-        let partRanges = parts.map { ShardSplit.range(count: $0.rows, rank: rank, worldSize: world) }
-        let qBatch = try Self.tokenBatch(batch.questions, rows: qRange)
-        let ctxBatch = try TokenBatch.concatenate(zip(parts, partRanges).map { try Self.tokenBatch($0, rows: $1) })
+        let partRanges = parts.indices.map { ShardSplit.range(count: counts[$0 + 1], rank: rank, worldSize: world) }
+        let isShard = batch.globalRows != nil
+        if isShard {
+            for (m, range) in zip([batch.questions] + parts, [qRange] + partRanges) where m.rows != range.count {
+                throw WorkerError.malformedBatch(pipeline: batch.pipeline.rawValue,
+                    reason: "rank \(rank) of \(world) got \(m.rows) rows of a tensor where its share of \(counts) is \(range.count)")
+            }
+        }
+        let qBatch = try Self.tokenBatch(batch.questions, rows: isShard ? 0..<batch.questions.rows : qRange)
+        let ctxBatch = try TokenBatch.concatenate(zip(parts, partRanges).map { try Self.tokenBatch($0, rows: isShard ? 0..<$0.rows : $1) })
         let tokens = qBatch.attentionMask.reduce(0) { $0 + Int($1) } + ctxBatch.attentionMask.reduce(0) { $0 + Int($1) }
         // Dropout rows are labelled rank-major (questions and contexts separately): with one rank that
         // is the batch order.
         let ctxLabel = (0..<rank).reduce(0) { acc, r in
-            acc + parts.reduce(0) { $0 + ShardSplit.range(count: $1.rows, rank: r, worldSize: world).count }
+            acc + counts.dropFirst().reduce(0) { $0 + ShardSplit.range(count: $1, rank: r, worldSize: world).count }
         }
         let qEmb = qBatch.rows > 0
             ? try model.encode(.question, qBatch, step: dropoutStep, train: true, rowOffset: qRange.lowerBound,
@@ -184,7 +200,7 @@ public final class TrainingWorker {
         globalQ.reserveCapacity(fb * dim)
         for (r, raw) in gathered.enumerated() {
             let qn = ShardSplit.range(count: fb, rank: r, worldSize: world).count
-            let pn = parts.map { ShardSplit.range(count: $0.rows, rank: r, worldSize: world).count }
+            let pn = counts.dropFirst().map { ShardSplit.range(count: $0, rank: r, worldSize: world).count }
             let expected = (qn + pn.reduce(0, +)) * dim
             guard raw.count == expected * 4 else { throw WorkerError.malformedPayload(rank: r, bytes: raw.count, expected: expected * 4) }
             let floats: [Float] = raw.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
@@ -199,7 +215,7 @@ public final class TrainingWorker {
         // Global loss and its gradient w.r.t. every embedding.
         var dQ = [Float](repeating: 0, count: globalQ.count)
         var dParts = globalParts.map { [Float](repeating: 0, count: $0.count) }
-        let loss = try globalLoss(batch, q: globalQ, parts: globalParts, dQ: &dQ, dParts: &dParts, gradScale: gradScale)
+        let loss = try globalLoss(batch, rows: fb, q: globalQ, parts: globalParts, dQ: &dQ, dParts: &dParts, gradScale: gradScale)
 
         // Back-propagate this rank's rows.
         if qBatch.rows > 0 {
@@ -217,9 +233,9 @@ public final class TrainingWorker {
     }
 
     /// The pipeline's loss over the global embeddings (SPEC §5).
-    func globalLoss(_ batch: Batch, q: [Float], parts: [[Float]], dQ: inout [Float], dParts: inout [[Float]],
+    func globalLoss(_ batch: Batch, rows fb: Int, q: [Float], parts: [[Float]], dQ: inout [Float], dParts: inout [[Float]],
                     gradScale: Float) throws -> Float {
-        let dim = model.question.outputDim, fb = batch.questions.rows
+        let dim = model.question.outputDim
         let sim = settings.similarity
         switch batch.pipeline {
         case .pos, .hard:

@@ -1,3 +1,4 @@
+import Data
 import Foundation
 import Model
 
@@ -37,4 +38,40 @@ public struct OptimizerState: Codable, Equatable, Sendable {
     public var step: Int
     public var betas: [Double]
     public var eps: Double
+}
+
+/// The pretrained model's files a training checkpoint carries, so that `srdpr export` and `encode`
+/// need nothing but the checkpoint.
+public struct ModelFiles: Sendable {
+    /// config.json as the run used it (sorted keys).
+    public var config: [UInt8]
+    public var vocab: [UInt8]
+    public var tokenizerConfig: [UInt8]?
+
+    /// Reads vocab.txt and tokenizer_config.json (if any) of `directory`; `bertConfig` is the
+    /// configuration already parsed from its config.json.
+    public init(directory: URL, bertConfig: BertConfig) throws {
+        config = Array(try JSONSerialization.data(withJSONObject: bertConfig.jsonObject(), options: [.sortedKeys]))
+        vocab = Array(try Foundation.Data(contentsOf: directory.appendingPathComponent("vocab.txt")))
+        tokenizerConfig = (try? Foundation.Data(contentsOf: directory.appendingPathComponent("tokenizer_config.json"))).map(Array.init)
+    }
+}
+
+extension TrainingWorker {
+    /// Writes the training checkpoint of `state.step` into `directory` (weights, optimizer, the
+    /// coordinator's state, the configuration and the model files), atomically, keeping at most
+    /// keep_checkpoint_max. The same file whoever writes it: the single-node trainer or rank 0.
+    public func saveCheckpoint(in directory: CheckpointDirectory, state: TrainerState, config: TrainingConfig,
+                               files: ModelFiles) throws -> URL {
+        var writer = CheckpointWriter()
+        try addState(to: &writer)
+        try writer.addJSON(TrainingCheckpoint.stateSection, state)
+        try writer.addJSON(TrainingCheckpoint.configSection, config)
+        try writer.addBytes(TrainingCheckpoint.modelConfigSection, files.config)
+        try writer.addBytes(TrainingCheckpoint.vocabSection, files.vocab)
+        if let tokenizerConfig = files.tokenizerConfig {
+            try writer.addBytes(TrainingCheckpoint.tokenizerConfigSection, tokenizerConfig)
+        }
+        return try directory.save(writer, step: state.step, keep: config.keepCheckpointMax)
+    }
 }

@@ -1,5 +1,5 @@
 import XCTest
-import Worker
+import Data
 
 final class ShardSplitTests: XCTestCase {
     func testChunksAreContiguousAndTheFirstRanksTakeTheRemainder() {

@@ -81,6 +81,9 @@ public struct Batch: Equatable, Codable, Sendable {
     public var duplicateMask: [Int32]?
     public var hardnegMask: [Int32]?
     public var inbatchMask: [Bool]?
+    /// Set when the batch holds only one rank's rows (materialized from a `BatchPlan` shard): the
+    /// whole batch's row counts, questions first then each context part. Masks stay global.
+    public var globalRows: [Int]?
 
     public init(pipeline: PipelineKind, questions: TokenMatrix, sampleIDs: [Int]) {
         self.pipeline = pipeline

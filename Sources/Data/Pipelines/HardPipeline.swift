@@ -11,7 +11,8 @@ public final class HardPipeline: BatchPipeline {
     public let sampleFromHardneg: Int
     private let hardnegDataset: any SampleSource
     private let randnegDataset: (any SampleSource)?
-    private let encoder: SampleEncoder
+    public let materializer: BatchMaterializer?
+    private let choices = SampleChoices(pipeline: .hard)
     private var generator: StatelessIndexGenerator
     private var randnegGenerator: StatelessIndexGenerator?
     private var window = IndexWindow()
@@ -26,7 +27,7 @@ public final class HardPipeline: BatchPipeline {
     /// - Parameters:
     ///   - randnegDataset: the random-negative dataset (`use_randneg=true`), or nil to draw all negatives from the window.
     ///   - shuffleSeed: `seed + 456789123` (`PipelineSeeds.hard`), used by both generators.
-    public init(hardnegDataset: any SampleSource, randnegDataset: (any SampleSource)?, tokenizer: BertTokenizer,
+    public init(hardnegDataset: any SampleSource, randnegDataset: (any SampleSource)?, tokenizer: BertTokenizer?,
                 forwardBatchSize: Int, contrastiveSize: Int, maxLength: Int, shuffleSeed: Int,
                 sampleFromHardneg: Int? = nil) throws {
         try checkPositive("pipeline.hard.forward_batch_size", forwardBatchSize)
@@ -36,7 +37,7 @@ public final class HardPipeline: BatchPipeline {
         self.randnegDataset = randnegDataset
         self.forwardBatchSize = forwardBatchSize
         self.contrastiveSize = contrastiveSize
-        encoder = SampleEncoder(tokenizer: tokenizer, maxLength: maxLength, pipeline: .hard)
+        materializer = tokenizer.map { BatchMaterializer(tokenizer: $0, maxLength: maxLength) }
         generator = try StatelessIndexGenerator(count: hardnegDataset.count, shuffleSeed: shuffleSeed,
                                                 datasetName: "bytedataset.hard.hardneg")
         if let randnegDataset {
@@ -53,6 +54,9 @@ public final class HardPipeline: BatchPipeline {
             self.sampleFromHardneg = contrastiveSize
         }
     }
+
+    public var sources: [any SampleSource] { [hardnegDataset] + (randnegDataset.map { [$0] } ?? []) }
+    public var sourceNames: [String] { ["bytedataset.hard.hardneg", "bytedataset.hard.randneg"] }
 
     public var state: PipelineState {
         PipelineState(epoch: generator.epoch, iteration: generator.iteration, shiftBack: window.buffer.count,
@@ -76,28 +80,27 @@ public final class HardPipeline: BatchPipeline {
         window.buffer = generator.previous(shiftBack)
     }
 
-    public func nextBatch() throws -> Batch {
+    public func nextPlan() throws -> BatchPlan {
         let (forward, fromWindow) = window.take(forward: forwardBatchSize, contrastive: sampleFromHardneg, from: &generator)
-        let local = forward + fromWindow
-        try pool.read(local, from: hardnegDataset)
-        var itemCount = local.count
+        var indices = (forward + fromWindow).map { (source: 0, sample: $0) }
+        try pool.read(indices.map(\.sample), from: hardnegDataset)
         var seed = generator.shuffleSeed + generator.epoch + generator.iteration
         if var randneg = randnegGenerator, let randnegDataset {
             let drawn = (0..<(contrastiveSize - sampleFromHardneg)).map { _ in randneg.next() }
             randnegGenerator = randneg
-            try pool.read(drawn, from: randnegDataset, offset: itemCount)
-            itemCount += drawn.count
+            try pool.read(drawn, from: randnegDataset, offset: indices.count)
+            indices += drawn.map { (source: 1, sample: $0) }
             seed += randneg.shuffleSeed + randneg.epoch + randneg.iteration
         }
-        let items = pool.prefix(itemCount)
         var rng = PythonRandom(seed: seed)
-        let encoder = self.encoder
-        return try collateWindowBatch(kind: .hard, items: items, forwardCount: forwardBatchSize, encoder: encoder, rng: &rng) { sample, rng in
-            let hardnegs = encoder.shuffledHardnegs(sample, &rng)
-            guard let first = hardnegs.first else {
+        let choices = self.choices
+        return try planWindowBatch(kind: .hard, items: pool.prefix(indices.count), indices: indices, forwardCount: forwardBatchSize,
+                                   choices: choices, rng: &rng) { sample, index, rng in
+            // The "positive" is one of the sample's own hard negatives.
+            guard let first = choices.shuffledHardnegs(sample, &rng).first else {
                 throw PipelineError.noHardNegatives(pipeline: "hard", sampleID: sample.sampleID)
             }
-            return encoder.encodePassage(sample.hardneg(first))
+            return TextRef(source: index.source, sample: index.sample, part: .hardneg, item: first)
         }
     }
 }

@@ -10,12 +10,13 @@ public final class InbatchPipeline: BatchPipeline {
     public let useHardneg: Bool
     public let useNumHardnegs: Int
     private let dataset: any SampleSource
-    private let encoder: SampleEncoder
+    public let materializer: BatchMaterializer?
+    private let choices = SampleChoices(pipeline: .inbatch)
     private var generator: StatelessIndexGenerator
     private var pool = ViewPool()
 
     /// - Parameter shuffleSeed: `seed + 123456789` (`PipelineSeeds.inbatch`).
-    public init(dataset: any SampleSource, tokenizer: BertTokenizer, forwardBatchSize: Int, useHardneg: Bool,
+    public init(dataset: any SampleSource, tokenizer: BertTokenizer?, forwardBatchSize: Int, useHardneg: Bool,
                 useNumHardnegs: Int, maxLength: Int, shuffleSeed: Int) throws {
         try checkPositive("pipeline.inbatch.forward_batch_size", forwardBatchSize)
         try checkNonNegative("pipeline.inbatch.use_num_hardnegs", useNumHardnegs)
@@ -24,34 +25,37 @@ public final class InbatchPipeline: BatchPipeline {
         self.forwardBatchSize = forwardBatchSize
         self.useHardneg = useHardneg
         self.useNumHardnegs = useNumHardnegs
-        encoder = SampleEncoder(tokenizer: tokenizer, maxLength: maxLength, pipeline: .inbatch)
+        materializer = tokenizer.map { BatchMaterializer(tokenizer: $0, maxLength: maxLength) }
         generator = try StatelessIndexGenerator(count: dataset.count, shuffleSeed: shuffleSeed, datasetName: "bytedataset.inbatch")
     }
+
+    public var sources: [any SampleSource] { [dataset] }
+    public var sourceNames: [String] { ["bytedataset.inbatch"] }
 
     public var state: PipelineState { generator.pipelineState }
 
     public func restore(_ state: PipelineState) throws { try generator.restore(state, pipeline: kind) }
 
-    public func nextBatch() throws -> Batch {
+    public func nextPlan() throws -> BatchPlan {
         let indices = (0..<forwardBatchSize).map { _ in generator.next() }
         try pool.read(indices, from: dataset)
         let items = Array(pool.prefix(indices.count))
         var rng = PythonRandom(seed: generator.shuffleSeed + generator.epoch + generator.iteration)
         let k = useHardneg ? useNumHardnegs : 0
 
-        var questions: [[Int32]] = [], positives: [[Int32]?] = [], hardnegRows: [[Int32]?] = []
+        var questions: [TextRef] = [], positives: [TextRef] = [], hardnegRows: [TextRef] = []
         var hardnegCounts: [Int] = []
-        for item in items {
-            questions.append(try encoder.randomQuestion(item, &rng))
-            positives.append(try encoder.firstPositive(item))
+        for (item, index) in zip(items, indices) {
+            questions.append(try choices.randomQuestion(item, source: 0, index: index, &rng))
+            positives.append(try choices.firstPositive(item, source: 0, index: index))
             guard useHardneg else { continue }
-            let kept = encoder.shuffledHardnegs(item, &rng).prefix(k)
+            let kept = choices.shuffledHardnegs(item, &rng).prefix(k)
             hardnegCounts.append(kept.count)
-            for h in 0..<k { hardnegRows.append(h < kept.count ? encoder.encodePassage(item.hardneg(kept[kept.startIndex + h])) : nil) }
+            for h in 0..<k {
+                hardnegRows.append(h < kept.count ? TextRef(source: 0, sample: index, part: .hardneg, item: kept[kept.startIndex + h]) : .empty)
+            }
         }
-        let pad = encoder.tokenizer.padID
-        var batch = Batch(pipeline: kind, questions: TokenMatrix(padding: questions, padID: pad), sampleIDs: items.map(\.sampleID))
-        batch.contexts = TokenMatrix(padding: positives + hardnegRows, padID: pad)
+        var plan = BatchPlan(pipeline: kind, questions: questions, contextParts: [positives + hardnegRows], sampleIDs: items.map(\.sampleID))
 
         let fb = forwardBatchSize, columns = fb + fb * k
         var mask = [Bool](repeating: true, count: fb * columns)
@@ -61,7 +65,7 @@ public final class InbatchPipeline: BatchPipeline {
                 for h in hardnegCounts[s]..<k { mask[i * columns + fb + s * k + h] = false }
             }
         }
-        batch.inbatchMask = mask
-        return batch
+        plan.inbatchMask = mask
+        return plan
     }
 }

@@ -7,6 +7,7 @@ public enum PipelineError: Error, CustomStringConvertible, Equatable {
     case noNegativeCandidates(pipeline: String, sampleID: Int)
     case invalidSetting(parameter: String, value: String, reason: String)
     case invalidState(pipeline: String, reason: String)
+    case invalidPlan(pipeline: String, reason: String)
 
     public var description: String {
         switch self {
@@ -24,6 +25,8 @@ public enum PipelineError: Error, CustomStringConvertible, Equatable {
             return "\(parameter)=\(value): \(reason)"
         case .invalidState(let p, let reason):
             return "\(p) pipeline: cannot restore state: \(reason)"
+        case .invalidPlan(let p, let reason):
+            return "\(p) batch plan: \(reason)"
         }
     }
 }

@@ -29,10 +29,23 @@ public struct PipelineState: Codable, Equatable, Sendable {
 /// A source of training batches whose position can be saved and restored.
 public protocol BatchPipeline: AnyObject {
     var kind: PipelineKind { get }
-    /// Builds the next batch, advancing the pipeline.
-    func nextBatch() throws -> Batch
+    /// Draws the next batch's samples and sampling choices, advancing the pipeline.
+    func nextPlan() throws -> BatchPlan
+    /// The datasets a plan's `TextRef.source` indexes, and their parameter names for errors.
+    var sources: [any SampleSource] { get }
+    var sourceNames: [String] { get }
+    /// Tokenizes plans; nil for a pipeline that only plans (the coordinator's).
+    var materializer: BatchMaterializer? { get }
     /// The position after the last batch returned.
     var state: PipelineState { get }
     /// Moves to `state`, so the next batch is the one that followed it when it was saved.
     func restore(_ state: PipelineState) throws
+}
+
+extension BatchPipeline {
+    /// Builds the next batch (plan, then tokens), advancing the pipeline.
+    public func nextBatch() throws -> Batch {
+        guard let materializer else { preconditionFailure("the \(kind) pipeline was built without a tokenizer: it only plans") }
+        return try materializer.batch(nextPlan(), sources: sources, sourceNames: sourceNames)
+    }
 }

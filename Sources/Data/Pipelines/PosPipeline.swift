@@ -6,24 +6,30 @@ public final class PosPipeline: BatchPipeline {
     public let forwardBatchSize: Int
     public let contrastiveSize: Int
     private let dataset: any SampleSource
-    private let encoder: SampleEncoder
+    public let materializer: BatchMaterializer?
+    private let choices = SampleChoices(pipeline: .pos)
     private var generator: StatelessIndexGenerator
     private var window = IndexWindow()
     private var pool = ViewPool()
 
     /// - Parameters:
     ///   - shuffleSeed: `seed + 234567891` in training (`PipelineSeeds.pos`).
-    public init(dataset: any SampleSource, tokenizer: BertTokenizer, forwardBatchSize: Int, contrastiveSize: Int,
+    ///   - tokenizer: nil for a pipeline that only plans (`nextPlan`).
+    public init(dataset: any SampleSource, tokenizer: BertTokenizer?, forwardBatchSize: Int, contrastiveSize: Int,
                 maxLength: Int, shuffleSeed: Int, datasetName: String = "bytedataset.pos") throws {
         try checkPositive("pipeline.pos.forward_batch_size", forwardBatchSize)
         try checkNonNegative("pipeline.pos.contrastive_size", contrastiveSize)
         try checkPositive("max_length", maxLength, minimum: 2)
         self.dataset = dataset
+        sourceNames = [datasetName]
         self.forwardBatchSize = forwardBatchSize
         self.contrastiveSize = contrastiveSize
-        encoder = SampleEncoder(tokenizer: tokenizer, maxLength: maxLength, pipeline: .pos)
+        materializer = tokenizer.map { BatchMaterializer(tokenizer: $0, maxLength: maxLength) }
         generator = try StatelessIndexGenerator(count: dataset.count, shuffleSeed: shuffleSeed, datasetName: datasetName)
     }
+
+    public var sources: [any SampleSource] { [dataset] }
+    public let sourceNames: [String]
 
     public var state: PipelineState {
         PipelineState(epoch: generator.epoch, iteration: generator.iteration, shiftBack: window.buffer.count)
@@ -36,40 +42,38 @@ public final class PosPipeline: BatchPipeline {
         window.buffer = generator.previous(shiftBack)
     }
 
-    public func nextBatch() throws -> Batch {
+    public func nextPlan() throws -> BatchPlan {
         let (forward, negatives) = window.take(forward: forwardBatchSize, contrastive: contrastiveSize, from: &generator)
         let indices = forward + negatives
         try pool.read(indices, from: dataset)
-        let items = pool.prefix(indices.count)
         var rng = PythonRandom(seed: generator.shuffleSeed + generator.epoch + generator.iteration)
-        return try collateWindowBatch(kind: .pos, items: items, forwardCount: forwardBatchSize, encoder: encoder, rng: &rng) { sample, rng in
-            try encoder.firstPositive(sample)
+        let choices = self.choices
+        return try planWindowBatch(kind: .pos, items: pool.prefix(indices.count), indices: indices.map { (0, $0) },
+                                   forwardCount: forwardBatchSize, choices: choices, rng: &rng) { sample, index, rng in
+            try choices.firstPositive(sample, source: index.source, index: index.sample)
         }
     }
 }
 
-/// The shared collate of pos and hard: forward items (question + `positive(sample)`) then negatives,
-/// contexts padded together, questions separately; `duplicate_mask` from the sample ids.
-func collateWindowBatch(kind: PipelineKind, items: ArraySlice<SampleView>, forwardCount: Int, encoder: SampleEncoder,
-                        rng: inout PythonRandom,
-                        positive: (SampleView, inout PythonRandom) throws -> [Int32]) throws -> Batch {
-    var questions: [[Int32]] = [], positives: [[Int32]] = [], negatives: [[Int32]] = []
-    for (j, item) in zip(0..., items) {
+/// The shared plan of pos and hard: forward items (question + `positive(sample)`) then negatives
+/// (one context drawn from each); `duplicate_mask` from the sample ids. `indices` are the items'
+/// (source, sample index).
+func planWindowBatch(kind: PipelineKind, items: ArraySlice<SampleView>, indices: [(source: Int, sample: Int)], forwardCount: Int,
+                     choices: SampleChoices, rng: inout PythonRandom,
+                     positive: (SampleView, (source: Int, sample: Int), inout PythonRandom) throws -> TextRef) throws -> BatchPlan {
+    var questions: [TextRef] = [], positives: [TextRef] = [], negatives: [TextRef] = []
+    for (j, (item, index)) in zip(items, indices).enumerated() {
         if j < forwardCount {
-            questions.append(try encoder.randomQuestion(item, &rng))
-            positives.append(try positive(item, &rng))
+            questions.append(try choices.randomQuestion(item, source: index.source, index: index.sample, &rng))
+            positives.append(try positive(item, index, &rng))
         } else {
-            negatives.append(try encoder.randomNegative(item, &rng))
+            negatives.append(try choices.randomNegative(item, source: index.source, index: index.sample, &rng))
         }
     }
-    let pad = encoder.tokenizer.padID
-    let width = (positives + negatives).reduce(0) { max($0, $1.count) }
-    var batch = Batch(pipeline: kind, questions: TokenMatrix(padding: questions, padID: pad), sampleIDs: items.map(\.sampleID))
-    batch.positiveContexts = TokenMatrix(padding: positives, padID: pad, columns: width)
-    batch.negativeContexts = TokenMatrix(padding: negatives, padID: pad, columns: width)
-    let ids = batch.sampleIDs
-    batch.duplicateMask = duplicateMask(forwardIDs: Array(ids[..<forwardCount]), negativeIDs: Array(ids[forwardCount...]))
-    return batch
+    var plan = BatchPlan(pipeline: kind, questions: questions, contextParts: [positives, negatives], sampleIDs: items.map(\.sampleID))
+    let ids = plan.sampleIDs
+    plan.duplicateMask = duplicateMask(forwardIDs: Array(ids[..<forwardCount]), negativeIDs: Array(ids[forwardCount...]))
+    return plan
 }
 
 func checkPositive(_ parameter: String, _ value: Int, minimum: Int = 1) throws {

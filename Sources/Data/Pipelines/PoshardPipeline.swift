@@ -8,12 +8,13 @@ public final class PoshardPipeline: BatchPipeline {
     public let forwardBatchSize: Int
     public let contrastiveSize: Int
     private let dataset: any SampleSource
-    private let encoder: SampleEncoder
+    public let materializer: BatchMaterializer?
+    private let choices = SampleChoices(pipeline: .poshard)
     private var generator: StatelessIndexGenerator
     private var pool = ViewPool()
 
     /// - Parameter shuffleSeed: `seed + 345678912` (`PipelineSeeds.poshard`).
-    public init(dataset: any SampleSource, tokenizer: BertTokenizer, forwardBatchSize: Int, contrastiveSize: Int,
+    public init(dataset: any SampleSource, tokenizer: BertTokenizer?, forwardBatchSize: Int, contrastiveSize: Int,
                 maxLength: Int, shuffleSeed: Int) throws {
         try checkPositive("pipeline.poshard.forward_batch_size", forwardBatchSize)
         try checkNonNegative("pipeline.poshard.contrastive_size", contrastiveSize)
@@ -21,53 +22,53 @@ public final class PoshardPipeline: BatchPipeline {
         self.dataset = dataset
         self.forwardBatchSize = forwardBatchSize
         self.contrastiveSize = contrastiveSize
-        encoder = SampleEncoder(tokenizer: tokenizer, maxLength: maxLength, pipeline: .poshard)
+        materializer = tokenizer.map { BatchMaterializer(tokenizer: $0, maxLength: maxLength) }
         generator = try StatelessIndexGenerator(count: dataset.count, shuffleSeed: shuffleSeed, datasetName: "bytedataset.poshard")
     }
+
+    public var sources: [any SampleSource] { [dataset] }
+    public var sourceNames: [String] { ["bytedataset.poshard"] }
 
     public var state: PipelineState { generator.pipelineState }
 
     public func restore(_ state: PipelineState) throws { try generator.restore(state, pipeline: kind) }
 
-    public func nextBatch() throws -> Batch {
+    public func nextPlan() throws -> BatchPlan {
         let indices = (0..<forwardBatchSize).map { _ in generator.next() }
         try pool.read(indices, from: dataset)
         let items = pool.prefix(indices.count)
         var rng = PythonRandom(seed: generator.shuffleSeed + generator.epoch + generator.iteration)
 
-        // Random choices first, for every sample in order (as the original), tokenization after.
-        var questions: [[Int32]] = [], positives: [[Int32]] = [], hardnegs: [[Int]] = []
+        // Random choices for every sample in order, as the original.
+        var questions: [TextRef] = [], positives: [TextRef] = [], hardnegs: [[Int]] = []
         var dynamicSize = 0
-        for item in items {
-            questions.append(try encoder.randomQuestion(item, &rng))
-            positives.append(try encoder.firstPositive(item))
-            let shuffled = encoder.shuffledHardnegs(item, &rng)
+        for (item, index) in zip(items, indices) {
+            questions.append(try choices.randomQuestion(item, source: 0, index: index, &rng))
+            positives.append(try choices.firstPositive(item, source: 0, index: index))
+            let shuffled = choices.shuffledHardnegs(item, &rng)
             dynamicSize = max(dynamicSize, shuffled.count)
             hardnegs.append(shuffled)
         }
+        // Contrastive size = min(most hard negatives in the batch, contrastive_size); shorter rows
+        // are filled with all-zero sequences and mask 0.
         let size = min(dynamicSize, contrastiveSize)
-        var hardnegRows: [[Int32]?] = []
+        var hardnegRows: [TextRef] = []
         var mask: [Int32] = []
-        for (item, list) in zip(items, hardnegs) {
-            let kept = list.prefix(size)
+        for (index, list) in zip(indices, hardnegs) {
             mask.append(1)
             for h in 0..<size {
-                if h < kept.count {
-                    hardnegRows.append(encoder.encodePassage(item.hardneg(kept[kept.startIndex + h])))
+                if h < list.count {
+                    hardnegRows.append(TextRef(source: 0, sample: index, part: .hardneg, item: list[h]))
                     mask.append(1)
                 } else {
-                    hardnegRows.append(nil)
+                    hardnegRows.append(.empty)
                     mask.append(0)
                 }
             }
         }
-        let pad = encoder.tokenizer.padID
-        let width = (positives + hardnegRows.compactMap { $0 }).reduce(0) { max($0, $1.count) }
-        var batch = Batch(pipeline: kind, questions: TokenMatrix(padding: questions, padID: pad), sampleIDs: items.map(\.sampleID))
-        batch.positiveContexts = TokenMatrix(padding: positives, padID: pad, columns: width)
-        batch.hardnegContexts = TokenMatrix(padding: hardnegRows, padID: pad, columns: width)
-        batch.hardnegsPerSample = size
-        batch.hardnegMask = mask
-        return batch
+        var plan = BatchPlan(pipeline: kind, questions: questions, contextParts: [positives, hardnegRows], sampleIDs: items.map(\.sampleID))
+        plan.hardnegsPerSample = size
+        plan.hardnegMask = mask
+        return plan
     }
 }

@@ -9,8 +9,11 @@ public final class TrainingBatches {
     public let gradientAccumulateSteps: [PipelineKind: Int]
 
     /// Builds every pipeline of `config.train_mode`.
-    /// - Parameter open: opens a dataset path (`bytedataset.*`); defaults to `ByteDataset`.
-    public init(config: TrainingConfig, tokenizer: BertTokenizer,
+    /// - Parameters:
+    ///   - tokenizer: nil for batches that are only planned (the coordinator's): `plans(forStep:)`
+    ///     works, `batches(forStep:)` and `materialize` do not.
+    ///   - open: opens a dataset path (`bytedataset.*`); defaults to `ByteDataset`.
+    public init(config: TrainingConfig, tokenizer: BertTokenizer?,
                 open: (String) throws -> any SampleSource = { try ByteDataset(directory: $0) }) throws {
         try config.validate()
         try config.requireDatasetPaths()
@@ -48,10 +51,29 @@ public final class TrainingBatches {
     /// The batches of step `step` (0-based): `gradient_accumulate_steps` batches of the scheduled pipeline.
     /// Steps must be requested in order; the pipelines advance.
     public func batches(forStep step: Int) throws -> (pipeline: PipelineKind, batches: [Batch]) {
+        let (kind, plans) = try self.plans(forStep: step)
+        return (kind, try materialize(plans))
+    }
+
+    /// The plans of step `step`: what `batches(forStep:)` tokenizes. Advances the pipelines.
+    public func plans(forStep step: Int) throws -> (pipeline: PipelineKind, plans: [BatchPlan]) {
         let kind = schedule.pipeline(atStep: step)
         guard let pipeline = pipelines[kind] else { preconditionFailure("schedule names a pipeline that was not built") }
         let count = gradientAccumulateSteps[kind] ?? 1
-        return (kind, try (0..<count).map { _ in try pipeline.nextBatch() })
+        return (kind, try (0..<count).map { _ in try pipeline.nextPlan() })
+    }
+
+    /// Tokenizes plans (whole batches or one rank's shards) from this process's own datasets.
+    public func materialize(_ plans: [BatchPlan]) throws -> [Batch] {
+        try plans.map { plan in
+            guard let pipeline = pipelines[plan.pipeline] else {
+                throw PipelineError.invalidPlan(pipeline: plan.pipeline.rawValue, reason: "train_mode does not include this pipeline here")
+            }
+            guard let materializer = pipeline.materializer else {
+                preconditionFailure("TrainingBatches built without a tokenizer cannot materialize batches")
+            }
+            return try materializer.batch(plan, sources: pipeline.sources, sourceNames: pipeline.sourceNames)
+        }
     }
 
     /// Every pipeline's state, for a checkpoint.

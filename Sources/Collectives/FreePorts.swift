@@ -3,10 +3,13 @@ import Foundation
 import Glibc
 #endif
 
-/// Loopback TCP ports that were free a moment ago (bound to port 0, then released), for
+/// TCP ports that were free a moment ago (bound to port 0, then released), for
 /// benchmarks and local launches that start a ring on one machine.
 public enum FreePorts {
-    public static func loopback(_ count: Int) -> [Int] {
+    public static func loopback(_ count: Int) -> [Int] { on(host: "127.0.0.1", count) }
+
+    /// `count` ports free on the IPv4 address `host` (e.g. a worker's ring address).
+    public static func on(host: String, _ count: Int) -> [Int] {
         var sockets: [Int32] = []
         var ports: [Int] = []
         for _ in 0..<count {
@@ -14,7 +17,7 @@ public enum FreePorts {
             guard fd >= 0 else { continue }
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_addr.s_addr = inet_addr(host)
             var length = socklen_t(MemoryLayout<sockaddr_in>.size)
             let ok = withUnsafeMutablePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {

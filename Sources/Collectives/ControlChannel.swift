@@ -1,0 +1,309 @@
+import CZMQ
+import Foundation
+import Logging
+
+/// The coordinator's side of the control channel: a ROUTER socket that workers connect to (one
+/// connection for orders and reports, one for heartbeats). Every connection must first prove the
+/// job's shared secret with the ring's handshake (``RingHandshake``, the coordinator taking rank
+/// ``ControlServer/coordinatorRank``); until then its messages are dropped and each refusal is
+/// logged, while the job goes on. Messages are a ``WireHeader`` frame plus an optional payload
+/// frame; malformed ones from authenticated peers are logged and dropped, never trusted.
+public final class ControlServer {
+    /// The rank the coordinator takes in handshakes and headers.
+    public static let coordinatorRank = 0xFFFF
+    /// Job id of the control channel (the secret is what makes it specific).
+    static let jobID = "srdpr-control"
+    /// Larger messages make libzmq drop the connection before allocating them.
+    public static let maxMessageBytes = 64 << 20
+
+    /// An authenticated connection and the rank it proved.
+    public struct Peer: Hashable, Sendable, CustomStringConvertible {
+        public let identity: [UInt8]
+        public let rank: Int
+        public var description: String { "rank \(rank)" }
+    }
+
+    public struct Message {
+        public let peer: Peer
+        public let kind: WireHeader.Kind
+        public let payload: [UInt8]
+    }
+
+    /// The bound endpoint (with the port the system chose for `tcp://HOST:0`).
+    public let endpoint: String
+    public let worldSize: Int
+    /// One line per refused connection or dropped message (also logged as warnings).
+    public private(set) var refusedPeers: [String] = []
+
+    private let secret: [UInt8]
+    private let jobHash = WireHeader.jobHash(ControlServer.jobID)
+    private let logger: Logger
+    private var context: ZMQContext?
+    private var router: ZMQSocket?
+    private var authenticated: [[UInt8]: Int] = [:]
+    private var pending: [[UInt8]: (rank: Int, state: RingHandshake.ServerState)] = [:]
+    private var sequence = 0
+
+    /// Binds `address` (`tcp://HOST:PORT`; port 0 or `*` picks a free one, see `endpoint`).
+    public init(bind address: String, worldSize: Int, secret: [UInt8], curve: Bool = false,
+                logger: Logger = Logger(label: "srdpr.control")) throws {
+        guard address.hasPrefix("tcp://") || address.hasPrefix("ipc://") else {
+            throw CollectivesError.invalidArgument("--bind \(address) is not tcp://HOST:PORT")
+        }
+        guard worldSize >= 1, worldSize < ControlServer.coordinatorRank else {
+            throw CollectivesError.invalidArgument("world size \(worldSize) must be 1...\(ControlServer.coordinatorRank - 1)")
+        }
+        self.worldSize = worldSize
+        self.secret = secret
+        self.logger = logger
+        let context = try ZMQContext(ioThreads: 1)
+        let router = try ZMQSocket(context: context, type: ZMQ_ROUTER)
+        try router.setOption64(ZMQ_MAXMSGSIZE, Int64(ControlServer.maxMessageBytes), name: "ZMQ_MAXMSGSIZE")
+        try router.setOption(ZMQ_SNDHWM, 0, name: "ZMQ_SNDHWM")
+        if curve {
+            let keys = try RingHandshake.curveKeys(secret: secret, jobID: ControlServer.jobID)
+            try router.setOption(ZMQ_CURVE_SERVER, 1, name: "ZMQ_CURVE_SERVER")
+            try router.setOption(ZMQ_CURVE_SECRETKEY, bytes: keys.secretKey, name: "ZMQ_CURVE_SECRETKEY")
+        }
+        try router.bind(address.replacingOccurrences(of: ":0", with: ":*", options: [.anchored, .backwards]))
+        endpoint = router.lastEndpoint() ?? address
+        self.context = context
+        self.router = router
+    }
+
+    deinit { close() }
+
+    /// Closes the socket, letting queued messages (stop orders) go out for up to `linger` ms.
+    public func close(lingerMilliseconds: Int32 = 1000) {
+        router?.close(lingerMilliseconds: lingerMilliseconds)
+        router = nil
+        context?.terminate()
+        context = nil
+    }
+
+    /// The next message of an authenticated peer, waiting up to `timeout` seconds (nil: none came).
+    /// Handshakes of new connections and refusals are handled meanwhile.
+    public func receive(timeout: Double) throws -> Message? {
+        guard let router else { throw CollectivesError.closed(reason: "the control channel is closed") }
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while true {
+            while let frames = try router.receiveMessage() {
+                if let message = handle(frames) { return message }
+            }
+            let remaining = deadline.timeIntervalSinceNow
+            guard remaining > 0 else { return nil }
+            _ = try router.poll(timeoutMilliseconds: Int(remaining * 1000) + 1)
+        }
+    }
+
+    /// Sends `payload` to `peer` (silently lost if that connection is gone: heartbeats tell).
+    public func send(_ payload: [UInt8], kind: WireHeader.Kind = .control, to peer: Peer) throws {
+        guard let router else { throw CollectivesError.closed(reason: "the control channel is closed") }
+        defer { sequence += 1 }
+        let header = WireHeader(kind: kind, sender: ControlServer.coordinatorRank, job: jobHash, step: 0, sequence: sequence,
+                                length: payload.count)
+        try router.send(peer.identity, more: true)
+        try router.send(header.encoded(), more: !payload.isEmpty)
+        if !payload.isEmpty { try router.send(payload, more: false) }
+    }
+
+    // MARK: Internals
+
+    private func handle(_ frames: [ZMQFrame]) -> Message? {
+        guard let identityFrame = frames.first else { return nil }
+        let identity = identityFrame.array
+        let name = "connection \(identity.map { String(format: "%02x", $0) }.joined())"
+        guard frames.count >= 2, let header = try? WireHeader.decode(frames[1].bytes, peer: -1) else {
+            refuse(identity, name, reason: "not an srdpr message (\(frames.count) frame(s))", reply: false)
+            return nil
+        }
+        let payload = frames.count > 2 ? frames[2].array : []
+        guard header.job == jobHash else {
+            refuse(identity, name, reason: "belongs to another job (job id differs)", reply: true)
+            return nil
+        }
+        if let rank = authenticated[identity] {
+            guard header.kind == .control || header.kind == .heartbeat, header.sender == rank,
+                  frames.count <= 3, header.length == payload.count else {
+                let line = "coordinator dropped a malformed message from rank \(rank): \(header.kind) from rank \(header.sender), "
+                    + "\(frames.count) frames, \(payload.count) of \(header.length) payload bytes"
+                note(line)
+                return nil
+            }
+            return Message(peer: Peer(identity: identity, rank: rank), kind: header.kind, payload: payload)
+        }
+        switch header.kind {
+        case .hello:
+            guard (0..<worldSize).contains(header.sender) else {
+                refuse(identity, name, reason: "claims rank \(header.sender), outside 0..<\(worldSize)", reply: true)
+                return nil
+            }
+            guard let state = RingHandshake.ServerState(hello: payload) else {
+                refuse(identity, name, reason: "malformed hello", reply: true)
+                return nil
+            }
+            // Bound what connections that never finish their handshake can make us remember.
+            if pending.count >= 256 { pending.removeAll() }
+            pending[identity] = (header.sender, state)
+            try? reply(identity, kind: .challenge, payload: state.nonce)
+        case .response:
+            guard let (rank, state) = pending.removeValue(forKey: identity) else {
+                refuse(identity, name, reason: "sent a handshake response without a hello", reply: true)
+                return nil
+            }
+            guard state.verify(response: payload, secret: secret, jobID: ControlServer.jobID, clientRank: rank,
+                               serverRank: ControlServer.coordinatorRank) else {
+                refuse(identity, name, reason: "claims rank \(rank) but does not prove the shared secret", reply: true)
+                return nil
+            }
+            authenticated[identity] = rank
+            let proof = state.acceptance(secret: secret, jobID: ControlServer.jobID, clientRank: rank, serverRank: ControlServer.coordinatorRank)
+            try? reply(identity, kind: .accept, payload: proof)
+            logger.debug("control connection of rank \(rank) authenticated")
+        default:
+            refuse(identity, name, reason: "sent a \(header.kind) message without authenticating", reply: false)
+        }
+        return nil
+    }
+
+    private func note(_ line: String) {
+        // Keep the first lines; a flood must not grow memory without bound.
+        if refusedPeers.count < 1000 { refusedPeers.append(line) }
+        logger.warning("\(line)")
+    }
+
+    private func refuse(_ identity: [UInt8], _ name: String, reason: String, reply sendReply: Bool) {
+        note("coordinator refused \(name) on \(endpoint): \(reason)")
+        if sendReply { try? reply(identity, kind: .reject, payload: Array(reason.utf8)) }
+    }
+
+    private func reply(_ identity: [UInt8], kind: WireHeader.Kind, payload: [UInt8]) throws {
+        guard let router else { return }
+        let header = WireHeader(kind: kind, sender: ControlServer.coordinatorRank, job: jobHash, step: 0, sequence: 0,
+                                length: payload.count)
+        try router.send(identity, more: true)
+        try router.send(header.encoded(), more: !payload.isEmpty)
+        if !payload.isEmpty { try router.send(payload, more: false) }
+    }
+}
+
+/// A worker's connection to the coordinator (``ControlServer``): proves the shared secret on
+/// connect, then sends and receives header + payload messages. Not thread-safe: a worker opens one
+/// for orders and reports and another, on its heartbeat thread, for heartbeats.
+public final class ControlClient {
+    public let endpoint: String
+    public let rank: Int
+    private let jobHash = WireHeader.jobHash(ControlServer.jobID)
+    private var context: ZMQContext?
+    private var dealer: ZMQSocket?
+    private var sequence = 0
+
+    /// Connects to `endpoint` as `rank` and completes the handshake within `timeout` seconds.
+    /// Throws ``CollectivesError/authenticationFailed`` when the coordinator refuses us (wrong
+    /// secret) or cannot prove the secret itself, ``CollectivesError/peerTimeout`` when nobody answers.
+    public init(endpoint: String, rank: Int, secret: [UInt8], curve: Bool = false, timeout: Double) throws {
+        guard endpoint.hasPrefix("tcp://") || endpoint.hasPrefix("ipc://") else {
+            throw CollectivesError.invalidArgument("--coordinator \(endpoint) is not tcp://HOST:PORT")
+        }
+        self.endpoint = endpoint
+        self.rank = rank
+        let context = try ZMQContext(ioThreads: 1)
+        let dealer = try ZMQSocket(context: context, type: ZMQ_DEALER)
+        try dealer.setOption64(ZMQ_MAXMSGSIZE, Int64(ControlServer.maxMessageBytes), name: "ZMQ_MAXMSGSIZE")
+        // A send that cannot be queued within 10 s fails instead of blocking forever.
+        try dealer.setOption(ZMQ_SNDTIMEO, 10_000, name: "ZMQ_SNDTIMEO")
+        if curve {
+            let keys = try RingHandshake.curveKeys(secret: secret, jobID: ControlServer.jobID)
+            try dealer.setOption(ZMQ_CURVE_SERVERKEY, bytes: keys.publicKey, name: "ZMQ_CURVE_SERVERKEY")
+            try dealer.setOption(ZMQ_CURVE_PUBLICKEY, bytes: keys.publicKey, name: "ZMQ_CURVE_PUBLICKEY")
+            try dealer.setOption(ZMQ_CURVE_SECRETKEY, bytes: keys.secretKey, name: "ZMQ_CURVE_SECRETKEY")
+        }
+        try dealer.connect(endpoint)
+        self.context = context
+        self.dealer = dealer
+
+        var client = RingHandshake.ClientState()
+        try send(client.nonce, kind: .hello)
+        let server = ControlServer.coordinatorRank
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while true {
+            guard let (header, payload) = try receiveFrames(timeout: deadline.timeIntervalSinceNow) else {
+                close(lingerMilliseconds: 0)
+                throw CollectivesError.peerTimeout(peer: server, address: endpoint, seconds: timeout,
+                                                   waitingFor: "the coordinator to answer our handshake (is it running at this address?)")
+            }
+            switch header.kind {
+            case .challenge:
+                guard let proof = client.respond(toChallenge: payload, secret: secret, jobID: ControlServer.jobID,
+                                                 clientRank: rank, serverRank: server) else {
+                    throw CollectivesError.authenticationFailed(peer: server, address: endpoint, reason: "malformed challenge")
+                }
+                try send(proof, kind: .response)
+            case .accept:
+                guard client.verifyAcceptance(payload, secret: secret, jobID: ControlServer.jobID, clientRank: rank, serverRank: server) else {
+                    close(lingerMilliseconds: 0)
+                    throw CollectivesError.authenticationFailed(
+                        peer: server, address: endpoint, reason: "it accepted us but does not prove the shared secret (an impostor?)")
+                }
+                return
+            case .reject:
+                close(lingerMilliseconds: 0)
+                throw CollectivesError.authenticationFailed(peer: server, address: endpoint,
+                    reason: "the coordinator refused us: \(String(decoding: payload, as: UTF8.self)) (same --secret-file / SRDPR_SECRET on every process?)")
+            default:
+                throw CollectivesError.malformedMessage(peer: server, reason: "unexpected \(header.kind) message during the handshake")
+            }
+        }
+    }
+
+    deinit { close() }
+
+    /// Closes the connection, letting queued messages go out for up to `linger` ms.
+    public func close(lingerMilliseconds: Int32 = 2000) {
+        dealer?.close(lingerMilliseconds: lingerMilliseconds)
+        dealer = nil
+        context?.terminate()
+        context = nil
+    }
+
+    public func send(_ payload: [UInt8], kind: WireHeader.Kind = .control) throws {
+        guard let dealer else { throw CollectivesError.closed(reason: "the connection to the coordinator is closed") }
+        defer { sequence += 1 }
+        let header = WireHeader(kind: kind, sender: rank, job: jobHash, step: 0, sequence: sequence, length: payload.count)
+        try dealer.send(header.encoded(), more: !payload.isEmpty)
+        if !payload.isEmpty { try dealer.send(payload, more: false) }
+    }
+
+    /// The coordinator's next message within `timeout` seconds (nil: none came). A message that
+    /// is not the coordinator's is an error naming what is wrong.
+    public func receive(timeout: Double) throws -> (kind: WireHeader.Kind, payload: [UInt8])? {
+        guard let (header, payload) = try receiveFrames(timeout: timeout) else { return nil }
+        guard header.kind == .control || header.kind == .heartbeat else {
+            throw CollectivesError.malformedMessage(peer: ControlServer.coordinatorRank, reason: "unexpected \(header.kind) message")
+        }
+        return (header.kind, payload)
+    }
+
+    private func receiveFrames(timeout: Double) throws -> (WireHeader, [UInt8])? {
+        guard let dealer else { throw CollectivesError.closed(reason: "the connection to the coordinator is closed") }
+        let deadline = Date(timeIntervalSinceNow: max(0, timeout))
+        while true {
+            if let frames = try dealer.receiveMessage() {
+                let server = ControlServer.coordinatorRank
+                guard let first = frames.first, frames.count <= 2 else {
+                    throw CollectivesError.malformedMessage(peer: server, reason: "a message of \(frames.count) frames from the coordinator")
+                }
+                let header = try WireHeader.decode(first.bytes, peer: server)
+                let payload = frames.count > 1 ? frames[1].array : []
+                guard header.job == jobHash, header.sender == server, header.length == payload.count else {
+                    throw CollectivesError.malformedMessage(peer: server,
+                        reason: "header (job, sender \(header.sender), length \(header.length)) does not match a coordinator message of \(payload.count) bytes")
+                }
+                return (header, payload)
+            }
+            let remaining = deadline.timeIntervalSinceNow
+            guard remaining > 0 else { return nil }
+            _ = try dealer.poll(timeoutMilliseconds: Int(remaining * 1000) + 1)
+        }
+    }
+}

@@ -1,0 +1,172 @@
+import ArgumentParser
+import Collectives
+import Coordinator
+import Data
+import Foundation
+
+/// `srdpr coordinator --world-size N --bind tcp://HOST:PORT KEY=VALUE...`
+struct CoordinatorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Coordinate a multi-node training job (start one, then `srdpr worker` on every node).",
+        discussion: """
+            Takes the training parameters of `srdpr train` (KEY=VALUE, --config FILE.yaml), waits for \
+            --world-size workers, sends each its shard of every global batch, logs like `train` (log_dir) \
+            and has rank 0 write the checkpoints (output_dir on rank 0's host). The shared secret comes from \
+            --secret-file or SRDPR_SECRET; workers that cannot prove it are refused.
+            """)
+
+    @Argument(help: "Hydra-style key=value training parameters.")
+    var parameters: [String] = []
+    @Option(help: "YAML file of parameters; key=value arguments override it.")
+    var config: String?
+    @Option(name: .customLong("world-size"), help: "Number of workers (ranks 0..N-1).")
+    var worldSize: Int
+    @Option(help: "Control address to listen on, tcp://HOST:PORT (the workers' --coordinator).")
+    var bind: String
+    @OptionGroup var security: SecurityOptions
+    @Option(name: .customLong("heartbeat-timeout"), help: "Seconds of silence after which a process counts as lost.")
+    var heartbeatTimeout: Double = 30
+    @Option(name: .customLong("join-timeout"), help: "Seconds to wait for every worker to register.")
+    var joinTimeout: Double = 600
+
+    func run() throws {
+        let all = try (config.map(Train.yamlParameters) ?? []) + parameters
+        let (trainingConfig, warnings) = try TrainingConfig.parse(all)
+        for warning in warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+        var options = JobCoordinator.Options(bind: bind, worldSize: worldSize, secret: try security.secret())
+        options.curve = security.curve
+        options.heartbeatTimeout = heartbeatTimeout
+        options.joinTimeout = joinTimeout
+        let coordinator = JobCoordinator(config: trainingConfig, parameters: all, options: options)
+        InterruptFlag.install()
+        let summary = try coordinator.run()
+        if let checkpoint = summary.checkpoint { print("checkpoint: \(checkpoint.path)") }
+        print("logs: \(summary.logDir.path)")
+        if summary.interrupted { throw ExitCode(130) }
+    }
+}
+
+/// `srdpr worker --rank R --coordinator tcp://HOST:PORT [--bind-host ADDR]`
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run one rank of a multi-node training job.",
+        discussion: """
+            Connects to the coordinator, receives the configuration and the ring addresses, and trains on \
+            the shards it is sent, reading the samples from this host's copy of the ByteDatasets (the same \
+            paths as the coordinator's parameters) and the model from pretrained_model_cfg.
+            """)
+
+    @Option(help: "This worker's rank (0..world size-1).")
+    var rank: Int
+    @Option(help: "The coordinator's control address, tcp://HOST:PORT.")
+    var coordinator: String
+    @Option(name: .customLong("bind-host"), help: "Address of this host the other workers reach (the ring socket binds it).")
+    var bindHost: String = "127.0.0.1"
+    @Option(name: .customLong("ring-port"), help: "Ring port (default: a free one).")
+    var ringPort: Int?
+    @OptionGroup var security: SecurityOptions
+    @Option(help: "Threads for OpenBLAS and the other loops.")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(name: .customLong("heartbeat-timeout"), help: "Seconds of silence after which the coordinator counts as lost.")
+    var heartbeatTimeout: Double = 30
+
+    func run() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard heartbeatTimeout > 0 else { throw ValidationError("--heartbeat-timeout must be positive") }
+        var options = WorkerAgent.Options(coordinator: coordinator, rank: rank, secret: try security.secret())
+        options.bindHost = bindHost
+        options.ringPort = ringPort
+        options.curve = security.curve
+        options.threads = threads
+        options.heartbeatTimeout = heartbeatTimeout
+        // Ctrl-C goes to the coordinator, which checkpoints and stops every worker.
+        signal(SIGINT, SIG_IGN)
+        let agent = WorkerAgent(options: options)
+        let code = try agent.run()
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+/// The shared secret of a job: `--secret-file` or the SRDPR_SECRET environment variable (never a
+/// command-line value, which `ps` would show).
+struct SecurityOptions: ParsableArguments {
+    @Option(name: .customLong("secret-file"), help: "File holding the job's shared secret (else SRDPR_SECRET).")
+    var secretFile: String?
+    @Flag(help: "Encrypt the control channel and the ring with CURVE (keys derived from the secret).")
+    var curve = false
+
+    func secret() throws -> [UInt8] {
+        if let secretFile {
+            guard let data = FileManager.default.contents(atPath: secretFile) else {
+                throw CLIError("--secret-file \(secretFile): cannot read the file")
+            }
+            let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !text.isEmpty else { throw CLIError("--secret-file \(secretFile): the file is empty") }
+            return Array(text.utf8)
+        }
+        if let value = ProcessInfo.processInfo.environment["SRDPR_SECRET"], !value.isEmpty { return Array(value.utf8) }
+        throw CLIError("no shared secret: pass --secret-file FILE or set SRDPR_SECRET (the same on every process of the job)")
+    }
+}
+
+/// `srdpr train --workers N`: a coordinator in this process and N `srdpr worker` processes on loopback.
+enum LocalJob {
+    static func run(config: TrainingConfig, parameters: [String], workers: Int, threads: Int, heartbeatTimeout: Double) throws {
+        var bytes = [UInt8](repeating: 0, count: 32)
+        var generator = SystemRandomNumberGenerator()
+        for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255, using: &generator) }
+        let secret = bytes.map { String(format: "%02x", $0) }.joined()
+        var options = JobCoordinator.Options(bind: "tcp://127.0.0.1:0", worldSize: workers, secret: Array(secret.utf8))
+        options.heartbeatTimeout = heartbeatTimeout
+        let coordinator = JobCoordinator(config: config, parameters: parameters, options: options)
+        try coordinator.start()
+        guard let endpoint = coordinator.endpoint else { throw CLIError("the coordinator did not bind") }
+        let executable = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? CommandLine.arguments[0])
+        var environment = ProcessInfo.processInfo.environment
+        environment["SRDPR_SECRET"] = secret
+        var children: [Process] = []
+        func stopChildren() {
+            for child in children where child.isRunning { child.terminate() }
+        }
+        for rank in 0..<workers {
+            let child = Process()
+            child.executableURL = executable
+            child.arguments = ["worker", "--rank", String(rank), "--coordinator", endpoint, "--bind-host", "127.0.0.1",
+                               "--threads", String(max(1, threads / workers)), "--heartbeat-timeout", String(heartbeatTimeout)]
+            child.environment = environment
+            do { try child.run() } catch {
+                stopChildren()
+                throw CLIError("cannot start worker \(rank) (\(executable.path)): \(error)")
+            }
+            children.append(child)
+        }
+        InterruptFlag.install()
+        let summary: TrainingSummary
+        do {
+            summary = try coordinator.run()
+        } catch {
+            waitForChildren(children, seconds: heartbeatTimeout + 5)
+            throw error
+        }
+        waitForChildren(children, seconds: 30)
+        if let checkpoint = summary.checkpoint { print("checkpoint: \(checkpoint.path)") }
+        print("logs: \(summary.logDir.path) (TensorBoard: tensorboard --logdir \(summary.logDir.path); metrics.jsonl)")
+        if summary.interrupted { throw ExitCode(130) }
+        if let failed = children.first(where: { $0.terminationStatus != 0 }) {
+            throw CLIError("a worker exited with status \(failed.terminationStatus)")
+        }
+    }
+
+    /// Waits for the workers to exit by themselves (they follow the coordinator's stop), then ends stragglers.
+    static func waitForChildren(_ children: [Process], seconds: Double) {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while children.contains(where: \.isRunning), deadline.timeIntervalSinceNow > 0 { usleep(50_000) }
+        for child in children where child.isRunning {
+            kill(child.processIdentifier, SIGKILL)
+            child.waitUntilExit()
+        }
+    }
+}

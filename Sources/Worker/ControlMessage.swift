@@ -1,0 +1,154 @@
+import Data
+import Foundation
+
+/// What the coordinator and the workers of a multi-node job tell each other (SPEC §6, DESIGN.md):
+/// the coordinator decides (plans, checkpoints, stops), the workers compute and report. Carried as
+/// JSON in the payload of a `.control` message of the control channel.
+public enum ControlMessage: Codable, Equatable, Sendable {
+    /// Worker -> coordinator, first message: who it is and where its ring socket will listen.
+    case register(Registration)
+    /// Coordinator -> every worker once all have registered.
+    case welcome(JobSetup)
+    /// Worker -> coordinator: model loaded, ring connected, weights synchronised.
+    case ready(rank: Int)
+    /// Coordinator -> every worker: run one update on this rank's shards.
+    case step(StepOrder)
+    /// Worker -> coordinator: the update is done.
+    case report(StepReport)
+    /// Coordinator -> rank 0: write the checkpoint of this state.
+    case checkpoint(CheckpointOrder)
+    /// Rank 0 -> coordinator: written.
+    case checkpointed(step: Int, path: String)
+    /// Worker -> coordinator: this rank cannot go on.
+    case failed(rank: Int, reason: String)
+    /// Coordinator -> workers: end of the job (exit code 0) or an abort.
+    case stop(StopOrder)
+
+    public struct Registration: Codable, Equatable, Sendable {
+        public var rank: Int
+        /// `tcp://HOST:PORT` the other ranks reach this rank's ring socket at.
+        public var ringAddress: String
+        public var host: String
+        public var pid: Int32
+        /// Random per process: tells a restarted or duplicate worker from the registered one.
+        public var instance: String
+
+        public init(rank: Int, ringAddress: String, host: String, pid: Int32, instance: String) {
+            self.rank = rank; self.ringAddress = ringAddress; self.host = host; self.pid = pid; self.instance = instance
+        }
+    }
+
+    public struct JobSetup: Codable, Equatable, Sendable {
+        /// The training parameters (KEY=VALUE), parsed by every worker as `srdpr train` would.
+        public var parameters: [String]
+        public var worldSize: Int
+        /// Rank i's ring address, in rank order.
+        public var ringAddresses: [String]
+        public var ringJobID: String
+        /// The dropout seed (the resumed checkpoint's, or the configuration's seed).
+        public var dropoutSeed: UInt64
+        /// Rank 0 loads model_file and the others receive its weights and optimizer state.
+        public var resume: Bool
+        public var heartbeatTimeout: Double
+        public var curve: Bool
+
+        public init(parameters: [String], worldSize: Int, ringAddresses: [String], ringJobID: String, dropoutSeed: UInt64, resume: Bool, heartbeatTimeout: Double, curve: Bool) {
+            self.parameters = parameters; self.worldSize = worldSize; self.ringAddresses = ringAddresses; self.ringJobID = ringJobID; self.dropoutSeed = dropoutSeed; self.resume = resume; self.heartbeatTimeout = heartbeatTimeout; self.curve = curve
+        }
+    }
+
+    public struct StepOrder: Codable, Equatable, Sendable {
+        /// 0-based update index.
+        public var step: Int
+        /// This rank's shard of each of the update's batches (gradient_accumulate_steps of them).
+        public var plans: [BatchPlan]
+        /// The newest checkpoint, for the message a worker prints when the job breaks.
+        public var lastCheckpoint: String?
+
+        public init(step: Int, plans: [BatchPlan], lastCheckpoint: String?) {
+            self.step = step; self.plans = plans; self.lastCheckpoint = lastCheckpoint
+        }
+    }
+
+    public struct StepReport: Codable, Equatable, Sendable {
+        public var rank: Int
+        public var step: Int
+        public var loss: Float
+        public var gradientNorm: Float
+        public var learningRate: Double
+        public var tokens: Int
+        /// Reading and tokenizing the shard.
+        public var fetchSeconds: Double
+        /// The whole update (forward, collectives, backward, optimizer).
+        public var computeSeconds: Double
+        /// The part of `computeSeconds` spent inside all-gather / all-reduce (waiting on peers included).
+        public var communicationSeconds: Double
+
+        public init(rank: Int, step: Int, loss: Float, gradientNorm: Float, learningRate: Double, tokens: Int, fetchSeconds: Double, computeSeconds: Double, communicationSeconds: Double) {
+            self.rank = rank; self.step = step; self.loss = loss; self.gradientNorm = gradientNorm; self.learningRate = learningRate; self.tokens = tokens; self.fetchSeconds = fetchSeconds; self.computeSeconds = computeSeconds; self.communicationSeconds = communicationSeconds
+        }
+    }
+
+    public struct CheckpointOrder: Codable, Equatable, Sendable {
+        public var state: TrainerState
+
+        public init(state: TrainerState) {
+            self.state = state
+        }
+    }
+
+    public struct StopOrder: Codable, Equatable, Sendable {
+        public var exitCode: Int32
+        public var reason: String
+        public var lastCheckpoint: String?
+
+        public init(exitCode: Int32, reason: String, lastCheckpoint: String?) {
+            self.exitCode = exitCode; self.reason = reason; self.lastCheckpoint = lastCheckpoint
+        }
+    }
+
+    /// Larger payloads are refused before decoding.
+    public static let maximumBytes = 32 << 20
+
+    public func encoded() throws -> [UInt8] {
+        Array(try JSONEncoder().encode(self))
+    }
+
+    /// Parses a payload; anything that is not one of these messages is an error saying what is wrong.
+    public static func decode(_ bytes: [UInt8]) throws -> ControlMessage {
+        guard bytes.count <= maximumBytes else {
+            throw ControlMessageError.malformed("a control message of \(bytes.count) bytes (at most \(maximumBytes))")
+        }
+        guard !bytes.isEmpty else { throw ControlMessageError.malformed("an empty control message") }
+        do {
+            return try JSONDecoder().decode(ControlMessage.self, from: Foundation.Data(bytes))
+        } catch let error as DecodingError {
+            throw ControlMessageError.malformed(Self.describe(error))
+        } catch {
+            throw ControlMessageError.malformed("not a control message: \(error)")
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.isEmpty ? "" : " at " + context.codingPath.map(\.stringValue).joined(separator: ".")
+        }
+        switch error {
+        case .dataCorrupted(let c): return "not valid JSON\(path(c)): \(c.debugDescription)"
+        case .keyNotFound(let key, let c): return "missing field '\(key.stringValue)'\(path(c))"
+        case .typeMismatch(_, let c): return "wrong type\(path(c)): \(c.debugDescription)"
+        case .valueNotFound(_, let c): return "missing value\(path(c))"
+        @unknown default: return "\(error)"
+        }
+    }
+}
+
+public enum ControlMessageError: Error, CustomStringConvertible, Equatable {
+    case malformed(String)
+
+    public var description: String {
+        switch self {
+        case .malformed(let reason): return "malformed control message: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,199 @@
+import Collectives
+import Data
+import Foundation
+import Model
+
+/// One rank of a multi-node job (`srdpr worker`): registers with the coordinator, joins the ring,
+/// loads the model, then runs the updates the coordinator orders on the shards it sends, reading
+/// the samples from its own copy of the ByteDatasets. A heartbeat thread on a second connection
+/// keeps the coordinator informed and ends the process when the coordinator is lost or aborts
+/// the job, even while the main thread waits inside a collective.
+public final class WorkerAgent {
+    public struct Options: Sendable {
+        public var coordinator: String
+        public var rank: Int
+        /// The address other ranks reach this one at; the ring socket binds it.
+        public var bindHost: String = "127.0.0.1"
+        /// Ring port (nil: a free one).
+        public var ringPort: Int?
+        public var secret: [UInt8]
+        public var curve = false
+        public var threads = 1
+        /// Seconds of silence after which the coordinator counts as lost (and ring peers too).
+        public var heartbeatTimeout: Double = 30
+
+        public init(coordinator: String, rank: Int, secret: [UInt8]) {
+            self.coordinator = coordinator
+            self.rank = rank
+            self.secret = secret
+        }
+    }
+
+    public let options: Options
+    /// Where log lines go.
+    public var print: (String) -> Void = { line in FileHandle.standardError.write(Foundation.Data((line + "\n").utf8)) }
+
+    private let lastCheckpoint = LockedValue<String?>(nil)
+
+    public init(options: Options) {
+        self.options = options
+    }
+
+    /// Runs until the coordinator ends the job; returns the exit code it asks for. Failures of this
+    /// rank are reported to the coordinator and thrown.
+    public func run() throws -> Int32 {
+        let rank = options.rank
+        guard rank >= 0 else { throw WorkerAgentError.setup("--rank \(rank) must not be negative") }
+        let control = try ControlClient(endpoint: options.coordinator, rank: rank, secret: options.secret, curve: options.curve,
+                                        timeout: options.heartbeatTimeout)
+        defer { control.close() }
+        func send(_ message: ControlMessage) throws { try control.send(try message.encoded()) }
+        do {
+            return try serve(control: control, send: send)
+        } catch {
+            let reason = "\(error)"
+            try? send(.failed(rank: rank, reason: reason))
+            throw error
+        }
+    }
+
+    private func serve(control: ControlClient, send: (ControlMessage) throws -> Void) throws -> Int32 {
+        let rank = options.rank
+        guard let port = options.ringPort ?? FreePorts.on(host: options.bindHost, 1).first else {
+            throw WorkerAgentError.setup("no free TCP port on --bind-host \(options.bindHost) for the ring (is it an address of this host?)")
+        }
+        let ringAddress = "tcp://\(options.bindHost):\(port)"
+        try send(.register(.init(rank: rank, ringAddress: ringAddress, host: ProcessInfo.processInfo.hostName,
+                                 pid: getpid(), instance: UUID().uuidString)))
+        startHeartbeats()
+        print("rank \(rank): registered with \(options.coordinator) (ring \(ringAddress)); waiting for the other workers")
+
+        guard case .welcome(let job) = try nextOrder(control) else {
+            throw WorkerAgentError.protocolViolation("the coordinator's first message is not the job setup")
+        }
+        let (parsed, _) = try TrainingConfig.parse(job.parameters)
+        guard job.ringAddresses.count == job.worldSize, rank < job.worldSize else {
+            throw WorkerAgentError.setup("rank \(rank) is outside the job's world of \(job.worldSize) ranks")
+        }
+        var ringOptions = ZMQCommunicator.Options()
+        ringOptions.receiveTimeout = job.heartbeatTimeout
+        ringOptions.setupTimeout = max(job.heartbeatTimeout, 30)
+        ringOptions.allGatherLimit = parsed.globalLossBufSz
+        ringOptions.curve = job.curve
+        let ring = try ZMQCommunicator(rank: rank, worldSize: job.worldSize, addresses: job.ringAddresses, jobID: job.ringJobID,
+                                       secret: options.secret, options: ringOptions)
+        let communicator = TimedCommunicator(ring)
+        let resumeFile = try (job.resume && rank == 0) ? parsed.modelFile.map { try CheckpointFile(url: URL(fileURLWithPath: $0)) } : nil
+        let setup = try WorkerSetup(config: parsed, threads: options.threads, communicator: communicator, resume: resumeFile,
+                                    dropoutSeed: job.dropoutSeed, warn: { [rank, print] in if rank == 0 { print($0) } })
+        let worker = setup.worker
+        try worker.synchronizeWithRankZero(optimizerState: job.resume)
+        let batches = try TrainingBatches(config: setup.config, tokenizer: setup.tokenizer)
+        try send(.ready(rank: rank))
+        print("rank \(rank): ready (world \(job.worldSize), \(options.threads) thread(s))")
+
+        while true {
+            switch try nextOrder(control) {
+            case .step(let order):
+                lastCheckpoint.value = order.lastCheckpoint
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                let shards = try batches.materialize(order.plans)
+                let t1 = DispatchTime.now().uptimeNanoseconds
+                communicator.reset()
+                let result = try worker.step(order.step, batches: shards)
+                let t2 = DispatchTime.now().uptimeNanoseconds
+                try send(.report(.init(rank: rank, step: order.step, loss: result.loss, gradientNorm: result.gradientNorm,
+                                       learningRate: result.learningRate, tokens: result.tokens,
+                                       fetchSeconds: Double(t1 - t0) / 1e9, computeSeconds: Double(t2 - t1) / 1e9,
+                                       communicationSeconds: communicator.seconds)))
+            case .checkpoint(let order):
+                guard rank == 0, let output = setup.config.outputDir else {
+                    throw WorkerAgentError.protocolViolation("a checkpoint order for rank \(rank) (only rank 0 writes them)")
+                }
+                let directory = CheckpointDirectory(directory: URL(fileURLWithPath: output), prefix: setup.config.checkpointFileName)
+                let url = try worker.saveCheckpoint(in: directory, state: order.state, config: setup.config, files: setup.modelFiles)
+                lastCheckpoint.value = url.path
+                try send(.checkpointed(step: order.state.step, path: url.path))
+            case .stop(let order):
+                if order.exitCode != 0 { print("rank \(rank): the coordinator stopped the job: \(order.reason)") }
+                return order.exitCode
+            case let other:
+                throw WorkerAgentError.protocolViolation("unexpected message from the coordinator: \(other)")
+            }
+        }
+    }
+
+    /// The coordinator's next order (heartbeats on this connection are skipped).
+    private func nextOrder(_ control: ControlClient) throws -> ControlMessage {
+        while true {
+            guard let (kind, payload) = try control.receive(timeout: 1) else { continue }
+            guard kind == .control else { continue }
+            return try ControlMessage.decode(payload)
+        }
+    }
+
+    /// Sends a heartbeat every `timeout / 5` seconds on a connection of its own and ends the
+    /// process when the coordinator has been silent for `timeout` seconds or orders an abort.
+    private func startHeartbeats() {
+        let options = self.options, print = self.print, lastCheckpoint = self.lastCheckpoint
+        let interval = min(2, max(0.1, options.heartbeatTimeout / 5))
+        let thread = Thread {
+            func die(_ message: String, code: Int32) -> Never {
+                print(message)
+                _exit(code)
+            }
+            let client: ControlClient
+            do {
+                client = try ControlClient(endpoint: options.coordinator, rank: options.rank, secret: options.secret,
+                                           curve: options.curve, timeout: options.heartbeatTimeout)
+            } catch {
+                die("rank \(options.rank): cannot open the heartbeat connection to \(options.coordinator): \(error)", code: 3)
+            }
+            var lastHeard = Date()
+            while true {
+                try? client.send([], kind: .heartbeat)
+                let deadline = Date(timeIntervalSinceNow: interval)
+                while deadline.timeIntervalSinceNow > 0 {
+                    guard let message = try? client.receive(timeout: deadline.timeIntervalSinceNow) else { continue }
+                    lastHeard = Date()
+                    if message.kind == .control, case .stop(let order)? = try? ControlMessage.decode(message.payload), order.exitCode != 0 {
+                        let resume = order.lastCheckpoint.map { " Resume from \($0) (model_file=\($0))." } ?? ""
+                        die("rank \(options.rank): job aborted by the coordinator: \(order.reason).\(resume)", code: order.exitCode)
+                    }
+                }
+                let silent = Date().timeIntervalSince(lastHeard)
+                if silent > options.heartbeatTimeout {
+                    let checkpoint = lastCheckpoint.value
+                    let resume = checkpoint.map { "the last checkpoint is \($0) (resume with model_file=\($0))" } ?? "no checkpoint was written yet"
+                    die("rank \(options.rank): lost the coordinator at \(options.coordinator): no heartbeat for \(String(format: "%.1f", silent)) s "
+                        + "(--heartbeat-timeout \(options.heartbeatTimeout)); stopping. \(resume)", code: 3)
+                }
+            }
+        }
+        thread.name = "srdpr-heartbeat"
+        thread.start()
+    }
+}
+
+public enum WorkerAgentError: Error, CustomStringConvertible, Equatable {
+    case setup(String)
+    case protocolViolation(String)
+
+    public var description: String {
+        switch self {
+        case .setup(let s): return s
+        case .protocolViolation(let s): return "protocol error: \(s)"
+        }
+    }
+}
+
+/// A value shared between threads behind a lock.
+final class LockedValue<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: T
+    init(_ value: T) { stored = value }
+    var value: T {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
+    }
+}
