@@ -53,7 +53,7 @@ let package = Package(
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "TestSupport"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Model", "Data", "Collectives", "TestSupport"]),
         .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "Data", "Model", "TestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "Coordinator", "Model", "Data"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "Coordinator", "Collectives", "Model", "Data"]),
     ],
     swiftLanguageModes: [.v5]
 )

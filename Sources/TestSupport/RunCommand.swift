@@ -67,3 +67,47 @@ public enum Command {
         try run(srdprBinary, arguments, stdin: stdin, environment: environment)
     }
 }
+
+/// A process running in the background with its output in files (no pipe to fill up), for tests
+/// that kill, time or watch processes.
+public final class BackgroundCommand {
+    public let process = Process()
+    public let stdoutURL: URL
+    public let stderrURL: URL
+
+    public init(_ arguments: [String], executable: URL = Command.srdprBinary, environment: [String: String] = [:],
+                outputPrefix: URL) throws {
+        stdoutURL = outputPrefix.appendingPathExtension("stdout")
+        stderrURL = outputPrefix.appendingPathExtension("stderr")
+        FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
+        FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+        process.executableURL = executable
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
+        process.standardError = try FileHandle(forWritingTo: stderrURL)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+    public var stdout: String { (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "" }
+    public var stderr: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
+    /// Both outputs, for assertion messages.
+    public var output: String { "stdout:\n\(stdout)\nstderr:\n\(stderr)" }
+
+    /// Waits up to `seconds` for the process to end; its exit status, or nil if it still runs.
+    @discardableResult
+    public func wait(seconds: Double) -> Int32? {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while process.isRunning, deadline.timeIntervalSinceNow > 0 { usleep(20_000) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    public func kill(_ signal: Int32 = SIGKILL) { Foundation.kill(process.processIdentifier, signal) }
+
+    deinit {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+    }
+}

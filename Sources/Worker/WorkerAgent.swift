@@ -92,6 +92,8 @@ public final class WorkerAgent {
         try send(.ready(rank: rank))
         print("rank \(rank): ready (world \(job.worldSize), \(options.threads) thread(s))")
 
+        // Fault injection only (cluster/faults, tests): a pause inside every step, so that a kill lands mid-step.
+        let faultDelay = ProcessInfo.processInfo.environment["SRDPR_FAULT_STEP_DELAY_MS"].flatMap(UInt32.init) ?? 0
         while true {
             switch try nextOrder(control) {
             case .step(let order):
@@ -100,6 +102,7 @@ public final class WorkerAgent {
                 let shards = try batches.materialize(order.plans)
                 let t1 = DispatchTime.now().uptimeNanoseconds
                 communicator.reset()
+                if faultDelay > 0 { usleep(faultDelay * 1000) }
                 let result = try worker.step(order.step, batches: shards)
                 let t2 = DispatchTime.now().uptimeNanoseconds
                 try send(.report(.init(rank: rank, step: order.step, loss: result.loss, gradientNorm: result.gradientNorm,

@@ -1,0 +1,294 @@
+import Collectives
+import Coordinator
+import Foundation
+import Model
+import TestSupport
+import XCTest
+
+/// Multi-process training (issue 6): `srdpr train --workers N`, `srdpr coordinator` + `srdpr worker`,
+/// on loopback and across network-namespace hosts; equivalence with one process, lost processes,
+/// resume after a kill, and peers without the secret.
+final class MultiWorkerTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws { dir = try Fixtures.temporaryDirectory("srdpr-multi") }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    /// pos+poshard+hard on the demo data, dropout 0, `updates` updates.
+    func parameters(_ name: String, updates: Int = 6, checkpointEvery: Int = 100, extra: [String] = []) throws -> [String] {
+        let ds = try datasets()
+        return [
+            "train_mode=pos+poshard+hard", "pretrained_model_cfg=\(TrainFixture.tinyBert)",
+            "bytedataset.pos=\(ds)", "bytedataset.poshard=\(ds)", "bytedataset.hard.hardneg=\(ds)", "bytedataset.hard.randneg=\(ds)",
+            "pipeline.pos.forward_batch_size=5", "pipeline.pos.contrastive_size=4",
+            "pipeline.poshard.forward_batch_size=4", "pipeline.poshard.contrastive_size=2",
+            "pipeline.hard.forward_batch_size=3", "pipeline.hard.contrastive_size=3",
+            "dropout=0", "max_length=64", "learning_rate=1e-4", "warmup_steps=0", "loss_scale=1.0",
+            "total_updates=\(updates)", "save_checkpoint_freq=\(checkpointEvery)", "keep_checkpoint_max=10", "log_batch_step=1",
+            "output_dir=\(dir.appendingPathComponent("\(name)/checkpoints").path)",
+            "log_dir=\(dir.appendingPathComponent("\(name)/logs").path)",
+        ] + extra
+    }
+
+    private var datasetPath: String?
+    func datasets() throws -> String {
+        if let datasetPath { return datasetPath }
+        // Only samples with hard negatives: the hard pipeline takes its "positive" from them.
+        let lines = try String(contentsOf: TrainFixture.demoJSONL, encoding: .utf8).split(separator: "\n")
+            .filter { !$0.contains("\"hardneg_contexts\": []") && !$0.contains("\"hardneg_contexts\":[]") }.prefix(60)
+        let jsonl = dir.appendingPathComponent("hardneg.jsonl")
+        try (lines.joined(separator: "\n") + "\n").write(to: jsonl, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("hardneg.bytedataset").path
+        let r = try Command.srdpr(["create-dataset", "--input-jsonl-path", jsonl.path, "--output-bytedataset-path", out])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        datasetPath = out
+        return out
+    }
+
+    func checkpoint(_ name: String, step: Int) -> URL {
+        dir.appendingPathComponent("\(name)/checkpoints/dpr_biencoder.\(step)")
+    }
+
+    func losses(_ name: String) throws -> [Double] {
+        try TrainFixture.metrics(dir.appendingPathComponent("\(name)/logs")).compactMap { $0["loss"] as? Double }
+    }
+
+    /// Final weights of two runs that differ only in float summation order (N workers vs one):
+    /// AdamW divides each update by the gradient's running RMS, so an element whose gradient is
+    /// near zero turns rounding noise into an update of up to ~lr per step (SPEC §6). So: at least
+    /// 99.9% of all elements within 1e-5 relative (to their tensor's largest value), and every
+    /// element within `noiseBound` (2 · steps · lr) absolute. Returns the fraction outside 1e-5.
+    @discardableResult
+    func assertWeightsClose(_ a: URL, _ b: URL, noiseBound: Float, file: StaticString = #filePath, line: UInt = #line) throws -> Double {
+        let x = try TrainFixture.floatSections(a), y = try TrainFixture.floatSections(b)
+        XCTAssertEqual(Set(x.keys), Set(y.keys), file: file, line: line)
+        var total = 0, outside = 0, tensors = 0
+        var worst: Float = 0
+        for (name, values) in x where name.hasPrefix("question_model.") || name.hasPrefix("ctx_model.") {
+            let other = try XCTUnwrap(y[name])
+            XCTAssertEqual(values.count, other.count, name, file: file, line: line)
+            let scale = max(values.map(abs).max() ?? 0, 1e-3)
+            for (u, v) in zip(values, other) {
+                let d = abs(u - v)
+                if d > 1e-5 * scale { outside += 1 }
+                worst = max(worst, d)
+            }
+            total += values.count
+            tensors += 1
+        }
+        let fraction = Double(outside) / Double(max(total, 1))
+        XCTAssertGreaterThan(tensors, 20, file: file, line: line)
+        XCTAssertLessThanOrEqual(fraction, 1e-3, "\(outside) of \(total) elements differ by more than 1e-5 relative", file: file, line: line)
+        XCTAssertLessThanOrEqual(worst, noiseBound, "largest difference \(worst)", file: file, line: line)
+        print("weights \(a.lastPathComponent) vs \(b.path): \(outside) of \(total) elements beyond 1e-5 relative (\(fraction)), largest |diff| \(worst)")
+        return fraction
+    }
+
+    /// Must show 1: 2 and 3 workers on loopback make the same losses and final weights as one process.
+    func testTwoAndThreeWorkersMatchOneProcess() throws {
+        try TrainFixture.train(try parameters("one"))
+        let reference = try losses("one")
+        XCTAssertEqual(reference.count, 6)
+        XCTAssertGreaterThan(Set(reference).count, 1)
+        for world in [2, 3] {
+            let name = "world\(world)"
+            let r = try Command.srdpr(["train", "--threads", "\(world)", "--workers", "\(world)", "--heartbeat-timeout", "20"]
+                                      + (try parameters(name)))
+            XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+            XCTAssertTrue(r.stdout.contains("training pos+poshard+hard on \(world) worker(s)"), r.stdout)
+            let got = try losses(name)
+            XCTAssertEqual(got.count, reference.count)
+            for (a, b) in zip(got, reference) { XCTAssertEqual(a, b, accuracy: 1e-5 * abs(b), "world \(world) losses \(got) vs \(reference)") }
+            try assertWeightsClose(checkpoint(name, step: 6), checkpoint("one", step: 6), noiseBound: 2 * 6 * 1e-4)
+            // The metrics say how long each rank waited on its peers.
+            let records = try TrainFixture.metrics(dir.appendingPathComponent("\(name)/logs"))
+            XCTAssertEqual(records.last?["world_size"] as? Int, world)
+            XCTAssertNotNil(records.last?["communication_fraction"] as? Double)
+        }
+    }
+
+    /// The coordinator and workers started by hand, the secret from a file: a worker with another
+    /// secret is refused (and says so) and the job still finishes; raw garbage sent to the
+    /// coordinator's port and to a worker's ring port is logged and ignored.
+    func testIntrudersAreRefusedAndTheJobContinues() throws {
+        let secretFile = dir.appendingPathComponent("secret")
+        try "s3cret-\(UUID().uuidString)\n".write(to: secretFile, atomically: true, encoding: .utf8)
+        let wrongSecret = dir.appendingPathComponent("wrong")
+        try "not-the-secret\n".write(to: wrongSecret, atomically: true, encoding: .utf8)
+        let port = FreePorts.loopback(1)[0]
+        let endpoint = "tcp://127.0.0.1:\(port)"
+        let env = ["SRDPR_FAULT_STEP_DELAY_MS": "150"]
+        let coordinator = try BackgroundCommand(["coordinator", "--world-size", "2", "--bind", endpoint, "--secret-file", secretFile.path,
+                                                 "--heartbeat-timeout", "20"] + (try parameters("manual", updates: 12)),
+                                                outputPrefix: dir.appendingPathComponent("coordinator"))
+        // The intruder claims rank 1 without the secret: refused at once.
+        let intruder = try Command.srdpr(["worker", "--rank", "1", "--coordinator", endpoint, "--secret-file", wrongSecret.path,
+                                          "--threads", "1", "--heartbeat-timeout", "5"])
+        XCTAssertNotEqual(intruder.status, 0)
+        XCTAssertTrue(intruder.stderr.contains("refused"), intruder.stderr)
+        let workers = try (0..<2).map { rank in
+            try BackgroundCommand(["worker", "--rank", "\(rank)", "--coordinator", endpoint, "--secret-file", secretFile.path,
+                                   "--threads", "1", "--heartbeat-timeout", "20"], environment: env,
+                                  outputPrefix: dir.appendingPathComponent("worker\(rank)"))
+        }
+        // Once rank 1 is training, throw garbage at both ports.
+        let ringLine = try waitFor(workers[1], contains: "ready", seconds: 60)
+        XCTAssertTrue(ringLine)
+        let marker = "ring tcp://127.0.0.1:"
+        let text = workers[1].stderr
+        let start = try XCTUnwrap(text.range(of: marker)).upperBound
+        let ringPort = try XCTUnwrap(Int(text[start...].prefix { $0.isNumber }))
+        for target in [port, ringPort] {
+            RawTCP.send(port: target, bytes: Array("GET / HTTP/1.0\r\n\r\n".utf8))
+            RawTCP.send(port: target, bytes: [0xff, 0, 0, 0, 0, 0, 0, 0, 9, 0x7f] + (0..<300).map { UInt8(truncatingIfNeeded: $0 * 7) })
+        }
+        XCTAssertEqual(coordinator.wait(seconds: 120), 0, coordinator.output)
+        for w in workers { XCTAssertEqual(w.wait(seconds: 30), 0, w.output) }
+        XCTAssertTrue(coordinator.stderr.contains("refused") || coordinator.stdout.contains("refused"),
+                      "the refusal is logged:\n\(coordinator.output)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: checkpoint("manual", step: 12).path))
+    }
+
+    /// Must show 3: kill -9 of a worker mid-step stops every process within the timeout with a
+    /// message naming the lost rank and the last checkpoint; resuming from that checkpoint reaches
+    /// the same final weights, bit for bit, as an uninterrupted run.
+    func testKilledWorkerStopsTheJobAndResumeMatchesAnUninterruptedRun() throws {
+        let updates = 9
+        let straight = try Command.srdpr(["train", "--threads", "2", "--workers", "2"] + (try parameters("straight", updates: updates)))
+        XCTAssertEqual(straight.status, 0, straight.stdout + straight.stderr)
+
+        let secret = "secret-\(UUID().uuidString)"
+        let port = FreePorts.loopback(1)[0]
+        let endpoint = "tcp://127.0.0.1:\(port)"
+        let timeout = 3.0
+        let env = ["SRDPR_SECRET": secret, "SRDPR_FAULT_STEP_DELAY_MS": "400"]
+        let coordinator = try BackgroundCommand(["coordinator", "--world-size", "2", "--bind", endpoint, "--heartbeat-timeout", "\(timeout)"]
+                                                + (try parameters("killed", updates: updates, checkpointEvery: 3)),
+                                                environment: env, outputPrefix: dir.appendingPathComponent("coordinator"))
+        let workers = try (0..<2).map { rank in
+            try BackgroundCommand(["worker", "--rank", "\(rank)", "--coordinator", endpoint, "--threads", "1",
+                                   "--heartbeat-timeout", "\(timeout)"], environment: env,
+                                  outputPrefix: dir.appendingPathComponent("worker\(rank)"))
+        }
+        // Wait for the checkpoint of step 3, then kill rank 1 in the middle of step 5 or so.
+        let ckpt = checkpoint("killed", step: 3)
+        let deadline = Date(timeIntervalSinceNow: 120)
+        while !FileManager.default.fileExists(atPath: ckpt.path), deadline.timeIntervalSinceNow > 0, coordinator.isRunning { usleep(50_000) }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: ckpt.path), coordinator.output)
+        usleep(600_000)
+        let killedAt = Date()
+        workers[1].kill()
+        let status = coordinator.wait(seconds: timeout + 15)
+        let survivor = workers[0].wait(seconds: timeout + 15)
+        let took = Date().timeIntervalSince(killedAt)
+        XCTAssertNotNil(status, "the coordinator hangs:\n\(coordinator.output)")
+        XCTAssertNotEqual(status, 0)
+        XCTAssertNotNil(survivor, "rank 0 hangs:\n\(workers[0].output)")
+        XCTAssertNotEqual(survivor, 0)
+        XCTAssertLessThan(took, timeout + 10)
+        let said = coordinator.output
+        XCTAssertTrue(said.contains("rank 1"), said)
+        XCTAssertTrue(said.contains("model_file=\(ckpt.path)"), said)
+        XCTAssertTrue(workers[0].stderr.contains(ckpt.path), workers[0].output)
+
+        // Resume from the last complete checkpoint (the one of step 3, or 6 if it got that far).
+        let last = try CheckpointDirectory(directory: dir.appendingPathComponent("killed/checkpoints"), prefix: "dpr_biencoder").latest()
+        let resumeFrom = try XCTUnwrap(last).url
+        let resumed = try Command.srdpr(["train", "--threads", "2", "--workers", "2"]
+                                        + (try parameters("killed", updates: updates, checkpointEvery: 3, extra: ["model_file=\(resumeFrom.path)"])))
+        XCTAssertEqual(resumed.status, 0, resumed.stdout + resumed.stderr)
+        let a = try TrainFixture.floatSections(checkpoint("killed", step: updates))
+        let b = try TrainFixture.floatSections(checkpoint("straight", step: updates))
+        XCTAssertEqual(Set(a.keys), Set(b.keys))
+        for (name, values) in a { XCTAssertEqual(values, b[name], "\(name) differs after resume") }
+    }
+
+    /// Must show 3: kill -9 of the coordinator ends every worker within the timeout, saying why.
+    func testKilledCoordinatorStopsTheWorkers() throws {
+        let env = ["SRDPR_SECRET": "secret-\(UUID().uuidString)", "SRDPR_FAULT_STEP_DELAY_MS": "300"]
+        let endpoint = "tcp://127.0.0.1:\(FreePorts.loopback(1)[0])"
+        let timeout = 3.0
+        let coordinator = try BackgroundCommand(["coordinator", "--world-size", "2", "--bind", endpoint, "--heartbeat-timeout", "\(timeout)"]
+                                                + (try parameters("coordinatorkill", updates: 200)),
+                                                environment: env, outputPrefix: dir.appendingPathComponent("coordinator"))
+        let workers = try (0..<2).map { rank in
+            try BackgroundCommand(["worker", "--rank", "\(rank)", "--coordinator", endpoint, "--threads", "1",
+                                   "--heartbeat-timeout", "\(timeout)"], environment: env,
+                                  outputPrefix: dir.appendingPathComponent("worker\(rank)"))
+        }
+        XCTAssertTrue(try waitFor(coordinator, contains: "step 2/200", seconds: 60), coordinator.output)
+        coordinator.kill()
+        for w in workers {
+            let status = w.wait(seconds: timeout + 10)
+            XCTAssertNotNil(status, "a worker hangs after the coordinator died:\n\(w.output)")
+            XCTAssertNotEqual(status, 0)
+            XCTAssertTrue(w.stderr.contains("lost the coordinator"), w.output)
+        }
+    }
+
+    /// Must show 1, across hosts: the same job with the coordinator and 2 workers on three
+    /// network-namespace hosts (veth + bridge) equals one process.
+    func testWorkersOnNetworkNamespaceHostsMatchOneProcess() throws {
+        let up = Fixtures.packageRoot.appendingPathComponent("cluster/netns/up.sh").path
+        let down = Fixtures.packageRoot.appendingPathComponent("cluster/netns/down.sh").path
+        let prefix = "srdt\(getpid() % 10000)"
+        let made = try Command.run(URL(fileURLWithPath: "/bin/bash"), [up, "3", "--prefix", prefix])
+        guard made.status == 0 else {
+            // Network namespaces need root and iproute2 (CI runs as root on Debian).
+            throw XCTSkip("cannot create network namespaces here: \(made.stderr)")
+        }
+        defer { _ = try? Command.run(URL(fileURLWithPath: "/bin/bash"), [down, "--prefix", prefix]) }
+        try TrainFixture.train(try parameters("one"))
+        let secretFile = dir.appendingPathComponent("secret")
+        try "netns-secret\n".write(to: secretFile, atomically: true, encoding: .utf8)
+        let binary = Command.srdprBinary.path
+        let endpoint = "tcp://10.231.0.1:29500"
+        let coordinator = try BackgroundCommand(
+            ["netns", "exec", "\(prefix)-h0", binary, "coordinator", "--world-size", "2", "--bind", endpoint,
+             "--secret-file", secretFile.path, "--heartbeat-timeout", "20"] + (try parameters("netns")),
+            executable: URL(fileURLWithPath: "/usr/sbin/ip"), outputPrefix: dir.appendingPathComponent("coordinator"))
+        let workers = try (0..<2).map { rank in
+            try BackgroundCommand(
+                ["netns", "exec", "\(prefix)-h\(rank + 1)", binary, "worker", "--rank", "\(rank)", "--coordinator", endpoint,
+                 "--bind-host", "10.231.0.\(rank + 2)", "--secret-file", secretFile.path, "--threads", "1", "--heartbeat-timeout", "20"],
+                executable: URL(fileURLWithPath: "/usr/sbin/ip"), outputPrefix: dir.appendingPathComponent("worker\(rank)"))
+        }
+        XCTAssertEqual(coordinator.wait(seconds: 180), 0, coordinator.output)
+        for w in workers { XCTAssertEqual(w.wait(seconds: 30), 0, w.output) }
+        XCTAssertTrue(workers[1].stderr.contains("ring tcp://10.231.0.3:"), workers[1].output)
+        let reference = try losses("one"), got = try losses("netns")
+        XCTAssertEqual(got.count, reference.count)
+        for (a, b) in zip(got, reference) { XCTAssertEqual(a, b, accuracy: 1e-5 * abs(b)) }
+        try assertWeightsClose(checkpoint("netns", step: 6), checkpoint("one", step: 6), noiseBound: 2 * 6 * 1e-4)
+    }
+
+    /// Polls a process's output for `text`.
+    func waitFor(_ command: BackgroundCommand, contains text: String, seconds: Double) throws -> Bool {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while deadline.timeIntervalSinceNow > 0 {
+            if command.stdout.contains(text) || command.stderr.contains(text) { return true }
+            if !command.isRunning { return command.stdout.contains(text) || command.stderr.contains(text) }
+            usleep(50_000)
+        }
+        return false
+    }
+}
+
+/// Bytes straight onto a TCP port (no ZeroMQ): what a port scanner or a confused client sends.
+enum RawTCP {
+    static func send(port: Int, bytes: [UInt8]) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard connected else { return }
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        usleep(100_000)
+    }
+}
