@@ -20,7 +20,7 @@ while [ $# -gt 0 ]; do
         --port) port="$2"; shift 2 ;;
         --threads) threads="$2"; shift 2 ;;
         --heartbeat-timeout) extra+=(--heartbeat-timeout "$2"); worker_extra+=(--heartbeat-timeout "$2"); shift 2 ;;
-        --curve) extra+=(--curve); shift ;;
+        --curve) extra+=(--curve); worker_extra+=(--curve); shift ;;
         *) break ;;
     esac
 done

@@ -8,6 +8,22 @@ import Glibc
 public enum FreePorts {
     public static func loopback(_ count: Int) -> [Int] { on(host: "127.0.0.1", count) }
 
+    /// The IPv4 address of `host` (a dotted address is returned as it is, a name is resolved), nil if none.
+    public static func ipv4Address(_ host: String) -> String? {
+        if inet_addr(host) != INADDR_NONE { return host }
+        var hints = addrinfo()
+        hints.ai_family = AF_INET
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { return nil }
+        defer { freeaddrinfo(result) }
+        guard let raw = first.pointee.ai_addr else { return nil }
+        var address = raw.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
+        var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+        guard inet_ntop(AF_INET, &address, &text, socklen_t(text.count)) != nil else { return nil }
+        return String(cString: text)
+    }
+
     /// `count` ports free on the IPv4 address `host` (e.g. a worker's ring address).
     public static func on(host: String, _ count: Int) -> [Int] {
         var sockets: [Int32] = []

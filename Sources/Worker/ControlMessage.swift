@@ -81,7 +81,8 @@ public enum ControlMessage: Codable, Equatable, Sendable {
         public var fetchSeconds: Double
         /// The whole update (forward, collectives, backward, optimizer).
         public var computeSeconds: Double
-        /// The part of `computeSeconds` spent inside all-gather / all-reduce (waiting on peers included).
+        /// The part of `computeSeconds` blocked on peers (all-gathers, and the gradient all-reduce
+        /// after backward; what overlapped backward is not counted).
         public var communicationSeconds: Double
 
         public init(rank: Int, step: Int, loss: Float, gradientNorm: Float, learningRate: Double, tokens: Int, fetchSeconds: Double, computeSeconds: Double, communicationSeconds: Double) {

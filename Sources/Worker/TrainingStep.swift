@@ -82,6 +82,13 @@ public final class TrainingWorker {
     public let schedule: LinearWarmupSchedule
     public let communicator: Communicator
     public var settings: StepSettings
+    /// Seconds the last `step` spent blocked on peers: in the all-gathers and waiting for the
+    /// gradient all-reduce to finish after backward (the part that overlapped backward is not counted).
+    public private(set) var lastCommunicationWait: Double = 0
+    /// Reduces the question encoder's gradients while the context encoder's backward runs (world > 1).
+    private lazy var overlappedReduce = BucketedAllReduce(communicator: communicator)
+    /// Gradient buckets in the order backward finishes them: the question encoder, then the context encoder.
+    private lazy var gradientBuckets: [Range<Int>] = Self.encoderBuckets(model.layout)
 
     public init(model: BiEncoder, optimizer: AdamW, schedule: LinearWarmupSchedule, communicator: Communicator,
                 settings: StepSettings) {
@@ -107,20 +114,50 @@ public final class TrainingWorker {
         model.zeroGradients()
         var lossSum: Float = 0
         var tokens = 0
+        lastCommunicationWait = 0
+        let overlap = communicator.worldSize > 1 && gradientBuckets.count == 2
         for (micro, batch) in batches.enumerated() {
+            // The last batch's backward writes final gradients: reduce each encoder's as soon as it is done.
+            let isLast = micro == batches.count - 1
             let (loss, n) = try accumulate(batch, dropoutStep: Self.dropoutStep(step: step, micro: micro),
-                                          gradScale: Float(communicator.worldSize) / settings.lossScale / Float(batches.count))
+                                          gradScale: Float(communicator.worldSize) / settings.lossScale / Float(batches.count),
+                                          beforeBackward: {
+                                              guard overlap && isLast else { return }
+                                              guard $0.isFinite else { throw WorkerError.nonFiniteLoss(step: step, pipeline: pipeline, loss: $0) }
+                                              try self.overlappedReduce.start(self.model.gradients.buffer, buckets: self.gradientBuckets, op: .mean)
+                                          },
+                                          backwardDone: { side in if overlap && isLast { try self.overlappedReduce.markReady(side.rawValue) } })
             guard loss.isFinite else { throw WorkerError.nonFiniteLoss(step: step, pipeline: pipeline, loss: loss) }
             lossSum += loss
             tokens += n
         }
-        try communicator.allReduce(model.gradients.buffer, op: .mean)
+        let waitStart = DispatchTime.now().uptimeNanoseconds
+        if overlap {
+            try overlappedReduce.wait()
+        } else {
+            try communicator.allReduce(model.gradients.buffer, op: .mean)
+        }
+        lastCommunicationWait += Double(DispatchTime.now().uptimeNanoseconds - waitStart) / 1e9
         let norm = GradClip.clip(model.gradients.buffer, maxNorm: settings.maxGradNorm)
         guard norm.isFinite else { throw WorkerError.nonFiniteGradient(step: step, pipeline: pipeline, norm: norm) }
         let lr = schedule.learningRate(atStep: step)
         optimizer.update(parameters: model.parameters.buffer, gradients: UnsafeBufferPointer(model.gradients.buffer),
                          learningRate: lr)
         return StepResult(loss: lossSum / Float(batches.count), gradientNorm: norm, learningRate: lr, tokens: tokens)
+    }
+
+    /// The question encoder's and the context encoder's parameter ranges, when each is contiguous
+    /// and the first precedes the second (else empty: one all-reduce after backward).
+    static func encoderBuckets(_ layout: ParameterLayout) -> [Range<Int>] {
+        func range(_ prefix: String) -> Range<Int>? {
+            let slots = layout.slots.filter { $0.name.hasPrefix(prefix) }
+            guard let first = slots.first, let last = slots.last else { return nil }
+            let r = first.offset..<(last.offset + last.count)
+            return slots.reduce(0) { $0 + $1.count } == r.count ? r : nil
+        }
+        guard let q = range("question_model."), let c = range("ctx_model."), q.upperBound <= c.lowerBound,
+              q.count + c.count == layout.totalCount else { return [] }
+        return [q, c]
     }
 
     /// The context tensors of a batch, in the order they are scored: (name, matrix).
@@ -153,7 +190,8 @@ public final class TrainingWorker {
 
     /// Forward, global loss and backward of one batch; adds gradScale · d(loss)/dθ of this rank's rows
     /// into the gradient buffer. Returns the (global, unscaled) loss and this rank's real token count.
-    func accumulate(_ batch: Batch, dropoutStep: Int, gradScale: Float) throws -> (Float, Int) {
+    func accumulate(_ batch: Batch, dropoutStep: Int, gradScale: Float,
+                    beforeBackward: (Float) throws -> Void = { _ in }, backwardDone: (BiEncoder.Side) throws -> Void = { _ in }) throws -> (Float, Int) {
         let rank = communicator.rank, world = communicator.worldSize
         let dim = model.question.outputDim
         let parts = try Self.contextParts(batch)
@@ -195,7 +233,9 @@ public final class TrainingWorker {
         if world > 1, bytes > settings.globalLossBufferSize {
             throw WorkerError.payloadTooLarge(bytes: bytes, limit: settings.globalLossBufferSize)
         }
+        let gatherStart = DispatchTime.now().uptimeNanoseconds
         let gathered = try communicator.allGather(payload.withUnsafeBytes { Array($0) })
+        lastCommunicationWait += Double(DispatchTime.now().uptimeNanoseconds - gatherStart) / 1e9
         var globalQ = [Float](), globalParts = parts.map { _ in [Float]() }
         globalQ.reserveCapacity(fb * dim)
         for (r, raw) in gathered.enumerated() {
@@ -216,12 +256,14 @@ public final class TrainingWorker {
         var dQ = [Float](repeating: 0, count: globalQ.count)
         var dParts = globalParts.map { [Float](repeating: 0, count: $0.count) }
         let loss = try globalLoss(batch, rows: fb, q: globalQ, parts: globalParts, dQ: &dQ, dParts: &dParts, gradScale: gradScale)
+        try beforeBackward(loss)
 
         // Back-propagate this rank's rows.
         if qBatch.rows > 0 {
             try model.backward(.question, qBatch, dEmbeddings: Array(dQ[(qRange.lowerBound * dim)..<(qRange.upperBound * dim)]),
                                step: dropoutStep, train: true, rowOffset: qRange.lowerBound, chunkSize: settings.questionChunkSize)
         }
+        try backwardDone(.question)
         if ctxBatch.rows > 0 {
             var dC = [Float]()
             dC.reserveCapacity(cEmb.count)
@@ -229,6 +271,7 @@ public final class TrainingWorker {
             try model.backward(.context, ctxBatch, dEmbeddings: dC, step: dropoutStep, train: true, rowOffset: ctxLabel,
                                chunkSize: settings.contextChunkSize)
         }
+        try backwardDone(.context)
         return (loss, tokens)
     }
 

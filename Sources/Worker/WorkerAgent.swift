@@ -59,10 +59,13 @@ public final class WorkerAgent {
 
     private func serve(control: ControlClient, send: (ControlMessage) throws -> Void) throws -> Int32 {
         let rank = options.rank
-        guard let port = options.ringPort ?? FreePorts.on(host: options.bindHost, 1).first else {
-            throw WorkerAgentError.setup("no free TCP port on --bind-host \(options.bindHost) for the ring (is it an address of this host?)")
+        guard let host = FreePorts.ipv4Address(options.bindHost) else {
+            throw WorkerAgentError.setup("--bind-host \(options.bindHost) is neither an IPv4 address nor a name that resolves to one")
         }
-        let ringAddress = "tcp://\(options.bindHost):\(port)"
+        guard let port = options.ringPort ?? FreePorts.on(host: host, 1).first else {
+            throw WorkerAgentError.setup("no free TCP port on --bind-host \(options.bindHost) (\(host)) for the ring (is it an address of this host?)")
+        }
+        let ringAddress = "tcp://\(host):\(port)"
         try send(.register(.init(rank: rank, ringAddress: ringAddress, host: ProcessInfo.processInfo.hostName,
                                  pid: getpid(), instance: UUID().uuidString)))
         startHeartbeats()
@@ -82,9 +85,8 @@ public final class WorkerAgent {
         ringOptions.curve = job.curve
         let ring = try ZMQCommunicator(rank: rank, worldSize: job.worldSize, addresses: job.ringAddresses, jobID: job.ringJobID,
                                        secret: options.secret, options: ringOptions)
-        let communicator = TimedCommunicator(ring)
         let resumeFile = try (job.resume && rank == 0) ? parsed.modelFile.map { try CheckpointFile(url: URL(fileURLWithPath: $0)) } : nil
-        let setup = try WorkerSetup(config: parsed, threads: options.threads, communicator: communicator, resume: resumeFile,
+        let setup = try WorkerSetup(config: parsed, threads: options.threads, communicator: ring, resume: resumeFile,
                                     dropoutSeed: job.dropoutSeed, warn: { [rank, print] in if rank == 0 { print($0) } })
         let worker = setup.worker
         try worker.synchronizeWithRankZero(optimizerState: job.resume)
@@ -101,14 +103,13 @@ public final class WorkerAgent {
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 let shards = try batches.materialize(order.plans)
                 let t1 = DispatchTime.now().uptimeNanoseconds
-                communicator.reset()
                 if faultDelay > 0 { usleep(faultDelay * 1000) }
                 let result = try worker.step(order.step, batches: shards)
                 let t2 = DispatchTime.now().uptimeNanoseconds
                 try send(.report(.init(rank: rank, step: order.step, loss: result.loss, gradientNorm: result.gradientNorm,
                                        learningRate: result.learningRate, tokens: result.tokens,
                                        fetchSeconds: Double(t1 - t0) / 1e9, computeSeconds: Double(t2 - t1) / 1e9,
-                                       communicationSeconds: communicator.seconds)))
+                                       communicationSeconds: worker.lastCommunicationWait)))
             case .checkpoint(let order):
                 guard rank == 0, let output = setup.config.outputDir else {
                     throw WorkerAgentError.protocolViolation("a checkpoint order for rank \(rank) (only rank 0 writes them)")
