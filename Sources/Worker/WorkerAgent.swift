@@ -71,8 +71,13 @@ public final class WorkerAgent {
         startHeartbeats()
         print("rank \(rank): registered with \(options.coordinator) (ring \(ringAddress)); waiting for the other workers")
 
-        guard case .welcome(let job) = try nextOrder(control) else {
-            throw WorkerAgentError.protocolViolation("the coordinator's first message is not the job setup")
+        let job: ControlMessage.JobSetup
+        switch try nextOrder(control) {
+        case .welcome(let setup): job = setup
+        case .stop(let order):
+            print("rank \(rank): the coordinator refused this worker: \(order.reason)")
+            return order.exitCode == 0 ? 2 : order.exitCode
+        case let other: throw WorkerAgentError.protocolViolation("the coordinator's first message is not the job setup but \(other)")
         }
         let (parsed, _) = try TrainingConfig.parse(job.parameters)
         guard job.ringAddresses.count == job.worldSize, rank < job.worldSize else {
