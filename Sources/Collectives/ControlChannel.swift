@@ -56,9 +56,7 @@ public final class ControlServer {
         self.worldSize = worldSize
         self.secret = secret
         self.logger = logger
-        let context = try ZMQContext(ioThreads: 1)
-        let router = try ZMQSocket(context: context, type: ZMQ_ROUTER)
-        try router.setOption64(ZMQ_MAXMSGSIZE, Int64(ControlServer.maxMessageBytes), name: "ZMQ_MAXMSGSIZE")
+        let (context, router) = try ControlServer.socket(ZMQ_ROUTER)
         try router.setOption(ZMQ_SNDHWM, 0, name: "ZMQ_SNDHWM")
         if curve {
             let keys = try RingHandshake.curveKeys(secret: secret, jobID: ControlServer.jobID)
@@ -108,6 +106,15 @@ public final class ControlServer {
     }
 
     // MARK: Internals
+
+    /// A socket of the control channel in a context of its own; messages over the size limit
+    /// make libzmq drop the connection instead of allocating them.
+    static func socket(_ type: Int32) throws -> (ZMQContext, ZMQSocket) {
+        let context = try ZMQContext(ioThreads: 1)
+        let socket = try ZMQSocket(context: context, type: type)
+        try socket.setOption64(ZMQ_MAXMSGSIZE, Int64(ControlServer.maxMessageBytes), name: "ZMQ_MAXMSGSIZE")
+        return (context, socket)
+    }
 
     private func handle(_ frames: [ZMQFrame]) -> Message? {
         guard let identityFrame = frames.first else { return nil }
@@ -207,9 +214,7 @@ public final class ControlClient {
         }
         self.endpoint = endpoint
         self.rank = rank
-        let context = try ZMQContext(ioThreads: 1)
-        let dealer = try ZMQSocket(context: context, type: ZMQ_DEALER)
-        try dealer.setOption64(ZMQ_MAXMSGSIZE, Int64(ControlServer.maxMessageBytes), name: "ZMQ_MAXMSGSIZE")
+        let (context, dealer) = try ControlServer.socket(ZMQ_DEALER)
         // A send that cannot be queued within 10 s fails instead of blocking forever.
         try dealer.setOption(ZMQ_SNDTIMEO, 10_000, name: "ZMQ_SNDTIMEO")
         if curve {
