@@ -34,7 +34,7 @@ enum Attention {
 
     static func forward(ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
                         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                        mask: UnsafePointer<Int32>, shape s: Shape, dropoutKey: UInt64?, p: Float, rowOffset: Int,
+                        mask: UnsafePointer<Int32>, shape s: Shape, dropoutKey: UInt64?, p: Float, rowLabels: RowLabels,
                         scratch: UnsafeMutablePointer<Float>, scratchPerThread: Int, threads: Int) {
         let T = s.seqLen, H = s.hidden, hd = s.headDim
         let scale = 1 / Float(hd).squareRoot()
@@ -48,11 +48,21 @@ enum Attention {
             var used: UnsafePointer<Float> = UnsafePointer(P)
             if let key = dropoutKey {
                 scratch.update(from: P, count: s.tt)
-                DropoutContext.apply(scratch, count: s.tt, rowKey: DropoutContext.rowKey(key, row: rowOffset + b), p: p, start: h * s.tt)
+                dropProbabilities(scratch, seqLen: T, head: h, rowKey: DropoutContext.rowKey(key, row: rowLabels[b]), p: p)
                 used = UnsafePointer(scratch)
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hd), Int32(T), 1,
                         used, Int32(T), v + base, Int32(H), 0, ctx + base, Int32(H))
+        }
+    }
+
+    /// Dropout on one head's [T, T] attention probabilities. Element (i, j) is keyed by (head, i, j)
+    /// on a fixed 4096 x 4096 grid, not by its offset in this batch's matrix: a sequence draws the
+    /// same masks whatever length its batch is padded to (a rank's shard pads to its own longest).
+    static func dropProbabilities(_ x: UnsafeMutablePointer<Float>, seqLen T: Int, head h: Int, rowKey: UInt64, p: Float) {
+        precondition(T <= 4096, "attention dropout keys assume at most 4096 positions")
+        for i in 0..<T {
+            DropoutContext.apply(x + i * T, count: T, rowKey: rowKey, p: p, start: (h * 4096 + i) * 4096)
         }
     }
 
@@ -84,7 +94,7 @@ enum Attention {
     static func backward(dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>, dV: UnsafeMutablePointer<Float>,
                          dCtx: UnsafePointer<Float>, probs: UnsafePointer<Float>,
                          q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                         shape s: Shape, dropoutKey: UInt64?, p: Float, rowOffset: Int,
+                         shape s: Shape, dropoutKey: UInt64?, p: Float, rowLabels: RowLabels,
                          scratch: UnsafeMutablePointer<Float>, scratchPerThread: Int, threads: Int) {
         let T = s.seqLen, H = s.hidden, hd = s.headDim
         let scale = 1 / Float(hd).squareRoot()
@@ -94,10 +104,10 @@ enum Attention {
             let P = probs + pair * s.tt
             let dP = scratch, dropped = scratch + s.tt
             var used: UnsafePointer<Float> = P
-            let rowKey = dropoutKey.map { DropoutContext.rowKey($0, row: rowOffset + b) }
+            let rowKey = dropoutKey.map { DropoutContext.rowKey($0, row: rowLabels[b]) }
             if let rowKey {
                 dropped.update(from: P, count: s.tt)
-                DropoutContext.apply(dropped, count: s.tt, rowKey: rowKey, p: p, start: h * s.tt)
+                dropProbabilities(dropped, seqLen: T, head: h, rowKey: rowKey, p: p)
                 used = UnsafePointer(dropped)
             }
             // dV = dropped(P)ᵀ · dCtx ; d(dropped P) = dCtx · Vᵀ

@@ -19,7 +19,7 @@ public final class BertEncoder {
     // What the kept activations belong to, for backward.
     private var keptBatch: TokenBatch?
     private var keptDropout: DropoutContext?
-    private var keptRowOffset = 0
+    private var keptRowLabels = RowLabels()
     private var pooledBuffer: [Float] = []
 
     /// Embedding size: projection_dim when the head exists, else hidden_size.
@@ -86,9 +86,16 @@ public final class BertEncoder {
 
     /// Encodes `batch` and returns the embeddings [rows, outputDim]. `dropout` nil = no dropout
     /// (evaluation); `rowOffset` is the global index of the first row (dropout masks are keyed by
-    /// it). With `keepActivations` the activations stay for `backward`.
-    public func forward(_ batch: TokenBatch, dropout: DropoutContext? = nil, rowOffset: Int = 0,
+    /// it), or `rowLabels` the global index of every row. With `keepActivations` the activations stay for `backward`.
+    public func forward(_ batch: TokenBatch, dropout: DropoutContext? = nil, rowOffset: Int = 0, rowLabels: [Int]? = nil,
                         keepActivations: Bool = true) throws -> [Float] {
+        if let rowLabels, rowLabels.count != batch.rows {
+            throw ModelError.invalidInput("\(rowLabels.count) dropout row labels for \(batch.rows) rows")
+        }
+        return try forward(batch, dropout: dropout, labels: RowLabels(offset: rowOffset, list: rowLabels), keepActivations: keepActivations)
+    }
+
+    func forward(_ batch: TokenBatch, dropout: DropoutContext?, labels rowLabels: RowLabels, keepActivations: Bool) throws -> [Float] {
         try validate(batch)
         if batch.rows == 0 { return [] }
         let a = activations(for: batch, keep: keepActivations)
@@ -98,7 +105,7 @@ public final class BertEncoder {
         func hiddenDrop(_ x: UnsafeMutablePointer<Float>, layer: Int, site: DropoutContext.Site) {
             guard let d = dropout, ph > 0 else { return }
             let key = d.key(layer: layer, site: site)
-            for b in 0..<B { DropoutContext.apply(x + b * T * H, count: T * H, rowKey: DropoutContext.rowKey(key, row: rowOffset + b), p: ph) }
+            for b in 0..<B { DropoutContext.apply(x + b * T * H, count: T * H, rowKey: DropoutContext.rowKey(key, row: rowLabels[b]), p: ph) }
         }
         batch.inputIds.withUnsafeBufferPointer { ids in
             batch.attentionMask.withUnsafeBufferPointer { mask in
@@ -116,7 +123,7 @@ public final class BertEncoder {
                     Linear.forward(A.v, input, P + w.valueW, P + w.valueB, rows: N, inDim: H, outDim: H)
                     let attnKey = (dropout != nil && pa > 0) ? dropout!.key(layer: l, site: .attentionProbs) : nil
                     Attention.forward(ctx: A.ctx, probs: A.probs, q: A.q, k: A.k, v: A.v, mask: mask.baseAddress!, shape: shape,
-                                      dropoutKey: attnKey, p: pa, rowOffset: rowOffset, scratch: a.headScratch,
+                                      dropoutKey: attnKey, p: pa, rowLabels: rowLabels, scratch: a.headScratch,
                                       scratchPerThread: a.headScratchPerThread, threads: threads)
                     Linear.forward(a.s1, A.ctx, P + w.attnOutW, P + w.attnOutB, rows: N, inDim: H, outDim: H)
                     hiddenDrop(a.s1, layer: l, site: .attentionOutput)
@@ -141,7 +148,7 @@ public final class BertEncoder {
         if keepActivations {
             keptBatch = batch
             keptDropout = dropout
-            keptRowOffset = rowOffset
+            keptRowLabels = rowLabels
         } else {
             keptBatch = nil
         }
@@ -173,12 +180,12 @@ public final class BertEncoder {
             throw ModelError.invalidInput("embedding gradient has \(dEmbeddings.count) values, expected \(B) x \(outputDim)")
         }
         let shape = Attention.Shape(rows: B, seqLen: T, heads: c.numHeads, headDim: c.headDim)
-        let dropout = keptDropout, rowOffset = keptRowOffset
+        let dropout = keptDropout, rowLabels = keptRowLabels
         let ph = hiddenDropout, pa = attentionDropout
         func hiddenDrop(_ x: UnsafeMutablePointer<Float>, layer: Int, site: DropoutContext.Site) {
             guard let d = dropout, ph > 0 else { return }
             let key = d.key(layer: layer, site: site)
-            for b in 0..<B { DropoutContext.apply(x + b * T * H, count: T * H, rowKey: DropoutContext.rowKey(key, row: rowOffset + b), p: ph) }
+            for b in 0..<B { DropoutContext.apply(x + b * T * H, count: T * H, rowKey: DropoutContext.rowKey(key, row: rowLabels[b]), p: ph) }
         }
         // dOut of the last layer: zero except the [CLS] rows.
         var dOut = a.dA, dIn = a.dB
@@ -221,7 +228,7 @@ public final class BertEncoder {
                             weight: P + w.attnOutW, rows: N, inDim: H, outDim: H)
             let attnKey = (dropout != nil && pa > 0) ? dropout!.key(layer: l, site: .attentionProbs) : nil
             Attention.backward(dQ: a.s4, dK: a.s5, dV: a.s1, dCtx: a.s3, probs: A.probs, q: A.q, k: A.k, v: A.v,
-                               shape: shape, dropoutKey: attnKey, p: pa, rowOffset: rowOffset, scratch: a.headScratch,
+                               shape: shape, dropoutKey: attnKey, p: pa, rowLabels: rowLabels, scratch: a.headScratch,
                                scratchPerThread: a.headScratchPerThread, threads: threads)
             Linear.backward(dInput: dIn, dWeight: G + w.queryW, dBias: G + w.queryB, dOut: a.s4, input: input,
                             weight: P + w.queryW, rows: N, inDim: H, outDim: H, accumulateInput: true)

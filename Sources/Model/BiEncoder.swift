@@ -108,17 +108,18 @@ public final class BiEncoder {
     /// `step`, side and global row `rowOffset + r`). `chunkSize` > 0 = grad cache: encode in
     /// chunks of that many rows, keeping no activations.
     public func encode(_ side: Side, _ batch: TokenBatch, step: Int = 0, train: Bool = true, rowOffset: Int = 0,
-                       chunkSize: Int? = nil) throws -> [Float] {
+                       rowLabels: [Int]? = nil, chunkSize: Int? = nil) throws -> [Float] {
         let e = encoder(side)
         let dropout = dropoutContext(side, step: step, train: train)
+        let labels = try Self.labels(batch, rowOffset: rowOffset, rowLabels: rowLabels)
         guard let chunk = chunkSize, chunk > 0 else {
-            return try e.forward(batch, dropout: dropout, rowOffset: rowOffset, keepActivations: isTrainable(side))
+            return try e.forward(batch, dropout: dropout, labels: labels, keepActivations: isTrainable(side))
         }
         var out = [Float]()
         out.reserveCapacity(batch.rows * e.outputDim)
         for start in stride(from: 0, to: batch.rows, by: chunk) {
             let part = batch.rows(start..<min(start + chunk, batch.rows))
-            out += try e.forward(part, dropout: dropout, rowOffset: rowOffset + start, keepActivations: false)
+            out += try e.forward(part, dropout: dropout, labels: labels.rows(start..<min(start + chunk, batch.rows)), keepActivations: false)
         }
         return out
     }
@@ -126,7 +127,7 @@ public final class BiEncoder {
     /// Adds d(loss)/d(parameters) of `side` into `gradients`, given dL/d(embeddings) of the batch
     /// last passed to `encode` (same step, rowOffset and chunkSize). No-op for a fixed context encoder.
     public func backward(_ side: Side, _ batch: TokenBatch, dEmbeddings: [Float], step: Int = 0, train: Bool = true,
-                         rowOffset: Int = 0, chunkSize: Int? = nil) throws {
+                         rowOffset: Int = 0, rowLabels: [Int]? = nil, chunkSize: Int? = nil) throws {
         guard isTrainable(side) else { return }
         let e = encoder(side)
         guard dEmbeddings.count == batch.rows * e.outputDim else {
@@ -137,12 +138,21 @@ public final class BiEncoder {
             return
         }
         let dropout = dropoutContext(side, step: step, train: train)
+        let labels = try Self.labels(batch, rowOffset: rowOffset, rowLabels: rowLabels)
         let d = e.outputDim
         for start in stride(from: 0, to: batch.rows, by: chunk) {
             let end = min(start + chunk, batch.rows)
-            _ = try e.forward(batch.rows(start..<end), dropout: dropout, rowOffset: rowOffset + start, keepActivations: true)
+            _ = try e.forward(batch.rows(start..<end), dropout: dropout, labels: labels.rows(start..<end), keepActivations: true)
             try e.backward(Array(dEmbeddings[(start * d)..<(end * d)]))
         }
+    }
+
+    /// The dropout row labels of `batch`: `rowLabels` (one per row) or contiguous from `rowOffset`.
+    static func labels(_ batch: TokenBatch, rowOffset: Int, rowLabels: [Int]?) throws -> RowLabels {
+        if let rowLabels, rowLabels.count != batch.rows {
+            throw ModelError.invalidInput("\(rowLabels.count) dropout row labels for \(batch.rows) rows")
+        }
+        return RowLabels(offset: rowOffset, list: rowLabels)
     }
 
     /// Writes every parameter under its full name (`question_model.…`, `ctx_model.…`) to one

@@ -54,3 +54,23 @@ public struct DropoutContext: Sendable {
         }
     }
 }
+
+/// The global row numbers that key a batch's dropout masks: `offset + r` for contiguous rows, or
+/// one label per row (a rank's context rows come from several parts of the global batch, and must
+/// draw the masks those rows draw when one process encodes the whole batch).
+public struct RowLabels: Sendable {
+    public let offset: Int
+    public let list: [Int]?
+
+    public init(offset: Int = 0, list: [Int]? = nil) {
+        self.offset = offset
+        self.list = list
+    }
+
+    @inline(__always) public subscript(_ row: Int) -> Int { list.map { $0[row] } ?? offset + row }
+
+    /// The labels of rows `range`.
+    public func rows(_ range: Range<Int>) -> RowLabels {
+        list.map { RowLabels(list: Array($0[range])) } ?? RowLabels(offset: offset + range.lowerBound)
+    }
+}

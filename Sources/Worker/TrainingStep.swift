@@ -215,16 +215,19 @@ public final class TrainingWorker {
         let qBatch = try Self.tokenBatch(batch.questions, rows: isShard ? 0..<batch.questions.rows : qRange)
         let ctxBatch = try TokenBatch.concatenate(zip(parts, partRanges).map { try Self.tokenBatch($0, rows: isShard ? 0..<$0.rows : $1) })
         let tokens = qBatch.attentionMask.reduce(0) { $0 + Int($1) } + ctxBatch.attentionMask.reduce(0) { $0 + Int($1) }
-        // Dropout rows are labelled rank-major (questions and contexts separately): with one rank that
-        // is the batch order.
-        let ctxLabel = (0..<rank).reduce(0) { acc, r in
-            acc + counts.dropFirst().reduce(0) { $0 + ShardSplit.range(count: $1, rank: r, worldSize: world).count }
+        // Dropout masks are keyed by each row's place in the whole batch (context parts one after
+        // the other), so any number of ranks draws the masks one process draws.
+        var partStart = 0
+        var ctxLabels: [Int] = []
+        for (i, range) in partRanges.enumerated() {
+            ctxLabels += range.map { partStart + $0 }
+            partStart += counts[i + 1]
         }
         let qEmb = qBatch.rows > 0
             ? try model.encode(.question, qBatch, step: dropoutStep, train: true, rowOffset: qRange.lowerBound,
                                chunkSize: settings.questionChunkSize) : []
         let cEmb = ctxBatch.rows > 0
-            ? try model.encode(.context, ctxBatch, step: dropoutStep, train: true, rowOffset: ctxLabel,
+            ? try model.encode(.context, ctxBatch, step: dropoutStep, train: true, rowLabels: ctxLabels,
                                chunkSize: settings.contextChunkSize) : []
 
         // All-gather: every rank's question rows, then its rows of each context part.
@@ -268,7 +271,7 @@ public final class TrainingWorker {
             var dC = [Float]()
             dC.reserveCapacity(cEmb.count)
             for (i, range) in partRanges.enumerated() { dC += dParts[i][(range.lowerBound * dim)..<(range.upperBound * dim)] }
-            try model.backward(.context, ctxBatch, dEmbeddings: dC, step: dropoutStep, train: true, rowOffset: ctxLabel,
+            try model.backward(.context, ctxBatch, dEmbeddings: dC, step: dropoutStep, train: true, rowLabels: ctxLabels,
                                chunkSize: settings.contextChunkSize)
         }
         try backwardDone(.context)

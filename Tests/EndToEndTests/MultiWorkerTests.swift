@@ -107,6 +107,18 @@ final class MultiWorkerTests: XCTestCase {
         }
     }
 
+    /// Dropout masks are keyed by each row's place in the global batch: 2 workers with dropout on
+    /// draw the masks one process draws, so they still make the same updates.
+    func testTwoWorkersWithDropoutMatchOneProcess() throws {
+        try TrainFixture.train(try parameters("one", extra: ["dropout=0.1"]))
+        let r = try Command.srdpr(["train", "--threads", "2", "--workers", "2"] + (try parameters("two", extra: ["dropout=0.1"])))
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let reference = try losses("one"), got = try losses("two")
+        XCTAssertEqual(got.count, 6)
+        for (a, b) in zip(got, reference) { XCTAssertEqual(a, b, accuracy: 1e-5 * abs(b), "losses \(got) vs \(reference)") }
+        try assertWeightsClose(checkpoint("two", step: 6), checkpoint("one", step: 6), noiseBound: 2 * 6 * 1e-4)
+    }
+
     /// The coordinator and workers started by hand, the secret from a file: a worker with another
     /// secret is refused (and says so) and the job still finishes; raw garbage sent to the
     /// coordinator's port and to a worker's ring port is logged and ignored.
