@@ -20,22 +20,26 @@ public enum CollectivesError: Error, CustomStringConvertible, Equatable {
     /// The communicator failed earlier and was shut down; build a new one.
     case closed(reason: String)
 
+    /// "rank N", or "the coordinator" for the control channel's server.
+    static func name(_ peer: Int) -> String { peer == ControlServer.coordinatorRank ? "the coordinator" : "rank \(peer)" }
+
     public var description: String {
+        let name = Self.name
         switch self {
         case let .allGatherPayloadTooLarge(rank, size, limit):
             return "all-gather payload of rank \(rank) is \(size) bytes, over global_loss_buf_sz=\(limit); "
                 + "set global_loss_buf_sz to at least \(size)"
         case let .peerTimeout(peer, address, seconds, waitingFor):
-            return "no message from rank \(peer) (\(address)) for \(seconds) s while waiting for \(waitingFor): "
+            return "no message from \(name(peer)) (\(address)) for \(seconds) s while waiting for \(waitingFor): "
                 + "the peer is dead, stuck or unreachable"
         case let .sendTimeout(peer, address, seconds):
-            return "rank \(peer) (\(address)) did not take our messages for \(seconds) s: the peer is dead, stuck or unreachable"
+            return "\(name(peer)) (\(address)) did not take our messages for \(seconds) s: the peer is dead, stuck or unreachable"
         case let .headerMismatch(peer, field, expected, got, during):
-            return "message from rank \(peer) does not match during \(during): \(field) is \(got), expected \(expected)"
+            return "message from \(name(peer)) does not match during \(during): \(field) is \(got), expected \(expected)"
         case let .malformedMessage(peer, reason):
-            return "malformed message from rank \(peer): \(reason)"
+            return "malformed message from \(name(peer)): \(reason)"
         case let .authenticationFailed(peer, address, reason):
-            return "authentication with rank \(peer) (\(address)) failed: \(reason)"
+            return "authentication with \(name(peer)) (\(address)) failed: \(reason)"
         case let .invalidArgument(message):
             return message
         case let .zmq(call, errno, message):

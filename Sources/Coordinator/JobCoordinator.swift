@@ -62,14 +62,14 @@ public final class JobCoordinator {
     /// Binds the control socket (so workers can be started against `endpoint`).
     public func start() throws {
         guard server == nil else { return }
-        guard options.worldSize >= 1 else { throw CoordinatorError.setup("--world-size \(options.worldSize) must be at least 1") }
-        guard options.heartbeatTimeout > 0 else { throw CoordinatorError.setup("--heartbeat-timeout must be positive") }
+        try checkOptions()
         server = try ControlServer(bind: options.bind, worldSize: options.worldSize, secret: options.secret, curve: options.curve)
     }
 
     /// Runs the job to total_updates; throws `TrainerError.stopped` naming the cause and the last
     /// checkpoint when a worker fails or is lost (after telling every other process to stop).
     public func run() throws -> TrainingSummary {
+        try checkOptions()
         let (outputDir, logDir) = try Trainer.checkRun(config)
         let resumeState = try config.modelFile.map { path -> TrainerState in
             try CheckpointFile(url: URL(fileURLWithPath: path)).json(TrainingCheckpoint.stateSection, as: TrainerState.self)
@@ -176,6 +176,12 @@ public final class JobCoordinator {
             stopAll(code: 1, reason: "the coordinator failed: \(error)")
             throw error
         }
+    }
+
+    private func checkOptions() throws {
+        guard options.worldSize >= 1 else { throw CoordinatorError.setup("--world-size \(options.worldSize) must be at least 1") }
+        guard options.heartbeatTimeout > 0 else { throw CoordinatorError.setup("--heartbeat-timeout must be positive") }
+        guard options.joinTimeout > 0 else { throw CoordinatorError.setup("--join-timeout must be positive") }
     }
 
     // MARK: Registration, messages, heartbeats

@@ -274,6 +274,20 @@ final class MultiWorkerTests: XCTestCase {
         try assertWeightsClose(checkpoint("netns", step: 6), checkpoint("one", step: 6), noiseBound: 2 * 6 * 1e-4)
     }
 
+    /// The CI smoke subset of the fault-injection suite (cluster/faults/run.sh) on three network-
+    /// namespace hosts: a link down for longer than the timeout, and rank 0 killed while it writes a
+    /// checkpoint. Each: no process hangs, the cause is named, the newest checkpoint is valid and
+    /// resuming from it ends bit-identical to an uninterrupted run.
+    func testFaultInjectionSmoke() throws {
+        let probe = try Command.run(URL(fileURLWithPath: "/usr/sbin/ip"), ["netns", "list"])
+        guard probe.status == 0, getuid() == 0 else { throw XCTSkip("network namespaces need root and iproute2 (CI has both)") }
+        let script = Fixtures.packageRoot.appendingPathComponent("cluster/faults/run.sh").path
+        let r = try Command.run(URL(fileURLWithPath: "/bin/bash"), [script, "link-down", "kill-checkpoint"],
+                                environment: ["SRDPR_BIN": Command.srdprBinary.path, "SRDPR_FIXTURES": Fixtures.root.path])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("2 passed, 0 failed"), r.stdout + r.stderr)
+    }
+
     /// Polls a process's output for `text`.
     func waitFor(_ command: BackgroundCommand, contains text: String, seconds: Double) throws -> Bool {
         let deadline = Date(timeIntervalSinceNow: seconds)
