@@ -100,9 +100,7 @@ public final class ControlServer {
         defer { sequence += 1 }
         let header = WireHeader(kind: kind, sender: ControlServer.coordinatorRank, job: jobHash, step: 0, sequence: sequence,
                                 length: payload.count)
-        try router.send(peer.identity, more: true)
-        try router.send(header.encoded(), more: !payload.isEmpty)
-        if !payload.isEmpty { try router.send(payload, more: false) }
+        try router.sendMessage(to: peer.identity, header: header, payload: payload)
     }
 
     // MARK: Internals
@@ -188,9 +186,7 @@ public final class ControlServer {
         guard let router else { return }
         let header = WireHeader(kind: kind, sender: ControlServer.coordinatorRank, job: jobHash, step: 0, sequence: 0,
                                 length: payload.count)
-        try router.send(identity, more: true)
-        try router.send(header.encoded(), more: !payload.isEmpty)
-        if !payload.isEmpty { try router.send(payload, more: false) }
+        try router.sendMessage(to: identity, header: header, payload: payload)
     }
 }
 
@@ -275,8 +271,7 @@ public final class ControlClient {
         guard let dealer else { throw CollectivesError.closed(reason: "the connection to the coordinator is closed") }
         defer { sequence += 1 }
         let header = WireHeader(kind: kind, sender: rank, job: jobHash, step: 0, sequence: sequence, length: payload.count)
-        try dealer.send(header.encoded(), more: !payload.isEmpty)
-        if !payload.isEmpty { try dealer.send(payload, more: false) }
+        try dealer.sendMessage(to: nil, header: header, payload: payload)
     }
 
     /// The coordinator's next message within `timeout` seconds (nil: none came). A message that
@@ -310,5 +305,14 @@ public final class ControlClient {
             guard remaining > 0 else { return nil }
             _ = try dealer.poll(timeoutMilliseconds: Int(remaining * 1000) + 1)
         }
+    }
+}
+
+extension ZMQSocket {
+    /// A control message: [the ROUTER's peer identity,] the header frame, and the payload frame if any.
+    fileprivate func sendMessage(to identity: [UInt8]?, header: WireHeader, payload: [UInt8]) throws {
+        if let identity { try send(identity, more: true) }
+        try send(header.encoded(), more: !payload.isEmpty)
+        if !payload.isEmpty { try send(payload, more: false) }
     }
 }

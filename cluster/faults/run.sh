@@ -116,25 +116,21 @@ export_weights "$work/reference/checkpoints/dpr_biencoder.$updates" "$work/refer
 for scenario in "${scenarios[@]}"; do
     echo "scenario $scenario ..."
     case "$scenario" in
-        kill-worker)
+        kill-worker|kill-coordinator)
             start_job "$scenario"
             wait_for_file "$work/$scenario/checkpoints/dpr_biencoder.3" 60 || { report fail "$scenario" "no checkpoint 3"; continue; }
-            sleep 0.5; kill -9 "$W1"
+            sleep 0.5
+            if [ "$scenario" = kill-worker ]; then kill -9 "$W1"; else kill -9 "$COORD"; fi
             wait_all $((timeout_s + 15))
-            echo "     all processes ended ${ended} s after the kill (timeout ${timeout_s} s); statuses (coordinator rank0 rank1) $st"
+            echo "     all processes ended ${ended:-?} s after the kill (timeout ${timeout_s} s); statuses (coordinator rank0 rank1) $st"
             [ "$st" != HANG ] || { report fail "$scenario" "a process hangs"; continue; }
-            grep -q "rank 1" "$work/$scenario/coordinator.log" && grep -q "model_file=" "$work/$scenario/coordinator.log" ||
-                { report fail "$scenario" "the coordinator does not name rank 1 and the checkpoint"; continue; }
-            check_resume "$scenario" ;;
-        kill-coordinator)
-            start_job "$scenario"
-            wait_for_file "$work/$scenario/checkpoints/dpr_biencoder.3" 60 || { report fail "$scenario" "no checkpoint 3"; continue; }
-            sleep 0.5; kill -9 "$COORD"
-            wait_all $((timeout_s + 15))
-            echo "     all processes ended ${ended} s after the kill (timeout ${timeout_s} s); statuses $st"
-            [ "$st" != HANG ] || { report fail "$scenario" "a process hangs"; continue; }
-            grep -q "lost the coordinator" "$work/$scenario/rank0.log" && grep -q "lost the coordinator" "$work/$scenario/rank1.log" ||
-                { report fail "$scenario" "the workers do not say they lost the coordinator"; continue; }
+            if [ "$scenario" = kill-worker ]; then
+                grep -q "rank 1" "$work/$scenario/coordinator.log" && grep -q "model_file=" "$work/$scenario/coordinator.log" ||
+                    { report fail "$scenario" "the coordinator does not name rank 1 and the checkpoint"; continue; }
+            else
+                grep -q "lost the coordinator" "$work/$scenario/rank0.log" && grep -q "lost the coordinator" "$work/$scenario/rank1.log" ||
+                    { report fail "$scenario" "the workers do not say they lost the coordinator"; continue; }
+            fi
             check_resume "$scenario" ;;
         kill-checkpoint)
             start_job "$scenario"
