@@ -199,7 +199,7 @@ public final class TrainingWorker {
         // This rank's chunk of every per-item tensor (SPEC §6): cut here from a whole batch, or
         // already cut by the coordinator (a shard holds only this rank's rows).
         let counts = batch.globalRows ?? ([batch.questions.rows] + parts.map(\.rows))
-        guard counts.count == parts.count + 1 else {
+        guard counts.count == parts.count + 1, counts.allSatisfy({ $0 >= 0 }) else {
             throw WorkerError.malformedBatch(pipeline: batch.pipeline.rawValue, reason: "\(counts.count) row counts for \(parts.count + 1) tensors")
         }
         let fb = counts[0]
