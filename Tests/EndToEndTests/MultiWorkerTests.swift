@@ -161,6 +161,22 @@ final class MultiWorkerTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: checkpoint("manual", step: 12).path))
     }
 
+    /// --curve: the control channel and the ring encrypted with keys derived from the secret.
+    func testCurveEncryptedJobFinishes() throws {
+        let env = ["SRDPR_SECRET": "curve-\(UUID().uuidString)"]
+        let endpoint = "tcp://127.0.0.1:\(FreePorts.loopback(1)[0])"
+        let coordinator = try BackgroundCommand(["coordinator", "--world-size", "2", "--bind", endpoint, "--curve", "--heartbeat-timeout", "20"]
+                                                + (try parameters("curve")),
+                                                environment: env, outputPrefix: dir.appendingPathComponent("coordinator"))
+        let workers = try (0..<2).map { rank in
+            try BackgroundCommand(["worker", "--rank", "\(rank)", "--coordinator", endpoint, "--curve", "--threads", "1",
+                                   "--heartbeat-timeout", "20"], environment: env, outputPrefix: dir.appendingPathComponent("worker\(rank)"))
+        }
+        XCTAssertEqual(coordinator.wait(seconds: 120), 0, coordinator.output)
+        for w in workers { XCTAssertEqual(w.wait(seconds: 30), 0, w.output) }
+        XCTAssertEqual(try losses("curve").count, 6)
+    }
+
     /// Must show 3: kill -9 of a worker mid-step stops every process within the timeout with a
     /// message naming the lost rank and the last checkpoint; resuming from that checkpoint reaches
     /// the same final weights, bit for bit, as an uninterrupted run.
