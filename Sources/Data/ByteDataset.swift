@@ -106,9 +106,9 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
     /// Sample `index` with a typed error.
     public func typedSample(at index: Int) throws(ByteDatasetError) -> Sample {
         let start = try offset(at: index)
-        var decoder = takeDecoder()
-        let fast = decoder.decode(UnsafeBufferPointer(rebasing: data.bytes[start...]))
-        returnDecoder(decoder)
+        let readers = takeReaders()
+        let fast = readers.decoder.decode(UnsafeBufferPointer(rebasing: data.bytes[start...]))
+        returnReaders(readers)
         if let sample = fast { return sample }
         // Not the usual shape (or bad data): the generic reader decides, with a precise error.
         let value = try value(at: index)
@@ -129,14 +129,17 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
     /// Refills `view` with sample `index`, reusing its buffers: one validating pass over the
     /// pickle's opcodes (code-running opcodes refused, every text field checked to be UTF-8).
     public func readView(at index: Int, into view: inout SampleView) throws(ByteDatasetError) {
-        var decoder = takeDecoder()
-        defer { returnDecoder(decoder) }
-        try readView(at: index, into: &view, decoder: &decoder)
+        let readers = takeReaders()
+        defer { returnReaders(readers) }
+        try readView(at: index, into: &view, readers: readers)
     }
 
-    private func readView(at index: Int, into view: inout SampleView, decoder: inout PickleSampleDecoder) throws(ByteDatasetError) {
+    private func readView(at index: Int, into view: inout SampleView, readers: Readers) throws(ByteDatasetError) {
         let start = try offset(at: index)
-        let outcome = decoder.fillView(UnsafeBufferPointer(rebasing: data.bytes[start...]), into: &view, owner: data)
+        let pickle = UnsafeBufferPointer(rebasing: data.bytes[start...])
+        // The layout CPython and our writer produce, in one pass; anything else goes to the general decoder.
+        if readers.scanner.fill(&view, from: pickle, owner: data) { return }
+        let outcome = readers.decoder.fillView(pickle, into: &view, owner: data)
         switch outcome {
         case .ok: return
         case .invalidUTF8(let field, let offset):
@@ -154,15 +157,15 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
     /// (and the idxs.pkl entries further ahead): random reads then overlap their cache misses.
     public func readViews(at indices: [Int], into views: inout [SampleView], startingAt first: Int = 0) throws(ByteDatasetError) {
         while views.count < first + indices.count { views.append(SampleView()) }
-        var decoder = takeDecoder()
-        defer { returnDecoder(decoder) }
+        let readers = takeReaders()
+        defer { returnReaders(readers) }
         let ahead = 4
         for k in 0..<min(2 * ahead, indices.count) { prefetchOffset(indices[k]) }
         for k in 0..<min(ahead, indices.count) { prefetchSample(indices[k]) }
         for k in 0..<indices.count {
             if k + 2 * ahead < indices.count { prefetchOffset(indices[k + 2 * ahead]) }
             if k + ahead < indices.count { prefetchSample(indices[k + ahead]) }
-            try readView(at: indices[k], into: &views[first + k], decoder: &decoder)
+            try readView(at: indices[k], into: &views[first + k], readers: readers)
         }
     }
 
@@ -191,21 +194,28 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
         srdpr_prefetch(data.bytes.baseAddress! + start, length)
     }
 
-    // Fast-path decoders keep their scratch arrays between reads; a small pool lets several
-    // threads read the same dataset.
-    private var decoders: [PickleSampleDecoder] = []
-    private let decodersLock = NSLock()
-
-    private func takeDecoder() -> PickleSampleDecoder {
-        decodersLock.lock()
-        defer { decodersLock.unlock() }
-        return decoders.popLast() ?? PickleSampleDecoder()
+    /// What a reading thread reuses from sample to sample: the layout scanner and the general
+    /// decoder keep their scratch buffers between reads. A class, so the pool hands out one
+    /// reference instead of copying (and retaining) every buffer.
+    private final class Readers {
+        var scanner = PickleSampleScanner()
+        var decoder = PickleSampleDecoder()
     }
 
-    private func returnDecoder(_ decoder: PickleSampleDecoder) {
-        decodersLock.lock()
-        if decoders.count < 8 { decoders.append(decoder) }
-        decodersLock.unlock()
+    // A small pool lets several threads read the same dataset.
+    private var readerPool: [Readers] = []
+    private let readerPoolLock = NSLock()
+
+    private func takeReaders() -> Readers {
+        readerPoolLock.lock()
+        defer { readerPoolLock.unlock() }
+        return readerPool.popLast() ?? Readers()
+    }
+
+    private func returnReaders(_ readers: Readers) {
+        readerPoolLock.lock()
+        if readerPool.count < 8 { readerPool.append(readers) }
+        readerPoolLock.unlock()
     }
 
     /// Every sample, in order (small datasets; large ones are read by index).
