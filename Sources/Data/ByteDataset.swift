@@ -153,18 +153,22 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
 
     /// Reads samples `indices` into `views[first...]` (appending views as needed), as
     /// `readView(at:into:)` does one by one. The indices of a batch are known before it is read,
-    /// so while sample k is decoded the CPU is already loading the bytes of samples k+1, k+2
-    /// (and the idxs.pkl entries further ahead): random reads then overlap their cache misses.
+    /// so while sample k is decoded the CPU is already working on the samples after it: the
+    /// idxs.pkl entries 20 ahead, the page translations of sample k+16 (a TLB miss on a random
+    /// page is expensive, the more so in a virtual machine), the bytes of sample k+4. Random
+    /// reads then overlap their misses instead of waiting for each in turn.
     public func readViews(at indices: [Int], into views: inout [SampleView], startingAt first: Int = 0) throws(ByteDatasetError) {
         while views.count < first + indices.count { views.append(SampleView()) }
         let readers = takeReaders()
         defer { returnReaders(readers) }
-        let ahead = 4
-        for k in 0..<min(2 * ahead, indices.count) { prefetchOffset(indices[k]) }
-        for k in 0..<min(ahead, indices.count) { prefetchSample(indices[k]) }
-        for k in 0..<indices.count {
-            if k + 2 * ahead < indices.count { prefetchOffset(indices[k + 2 * ahead]) }
-            if k + ahead < indices.count { prefetchSample(indices[k + ahead]) }
+        let bytesAhead = 4, pagesAhead = 16, offsetsAhead = 20
+        let n = indices.count
+        for k in 0..<min(offsetsAhead, n) { prefetchOffset(indices[k]) }
+        for k in 0..<min(pagesAhead, n) { prefetchSample(indices[k], wholeLines: k < bytesAhead) }
+        for k in 0..<n {
+            if k + offsetsAhead < n { prefetchOffset(indices[k + offsetsAhead]) }
+            if k + pagesAhead < n { prefetchSample(indices[k + pagesAhead], wholeLines: false) }
+            if k + bytesAhead < n { prefetchSample(indices[k + bytesAhead], wholeLines: true) }
             try readView(at: indices[k], into: &views[first + k], readers: readers)
         }
     }
@@ -176,9 +180,10 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
         srdpr_prefetch(idxs.bytes.baseAddress! + 4 + 6 * index, 12)
     }
 
-    /// Starts loading the pickle of sample `index` (up to 16 KB); a hint only, never an error.
+    /// Starts loading the pickle of sample `index` (up to 16 KB), all its lines or only its pages'
+    /// translations; a hint only, never an error.
     @inline(__always)
-    private func prefetchSample(_ index: Int) {
+    private func prefetchSample(_ index: Int, wholeLines: Bool) {
         guard index >= 0 && index < count else { return }
         let p = idxs.bytes.baseAddress! + 4 + 6 * index
         var start = 0
@@ -191,7 +196,11 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
             if next > start && next <= data.count { end = next } else { end = min(data.count, start + 4096) }
         }
         let length = min(end - start, 16384)
-        srdpr_prefetch(data.bytes.baseAddress! + start, length)
+        if wholeLines {
+            srdpr_prefetch(data.bytes.baseAddress! + start, length)
+        } else {
+            srdpr_prefetch_pages(data.bytes.baseAddress! + start, length)
+        }
     }
 
     /// What a reading thread reuses from sample to sample: the layout scanner and the general
