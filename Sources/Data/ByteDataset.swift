@@ -106,8 +106,11 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
     /// Sample `index` with a typed error.
     public func typedSample(at index: Int) throws(ByteDatasetError) -> Sample {
         let start = try offset(at: index)
+        let pickle = UnsafeBufferPointer(rebasing: data.bytes[start...])
         let readers = takeReaders()
-        let fast = readers.decoder.decode(UnsafeBufferPointer(rebasing: data.bytes[start...]))
+        // The scanner's view holds valid UTF-8 only, so its Strings are the slot decoder's.
+        let fast = readers.scanner.fill(&readers.view, from: pickle, owner: nil)
+            ? readers.view.sample : readers.decoder.decode(pickle)
         returnReaders(readers)
         if let sample = fast { return sample }
         // Not the usual shape (or bad data): the generic reader decides, with a precise error.
@@ -131,14 +134,15 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
     public func readView(at index: Int, into view: inout SampleView) throws(ByteDatasetError) {
         let readers = takeReaders()
         defer { returnReaders(readers) }
-        try readView(at: index, into: &view, readers: readers)
+        try readView(at: index, into: &view, scanner: &readers.scanner, readers: readers)
     }
 
-    private func readView(at index: Int, into view: inout SampleView, readers: Readers) throws(ByteDatasetError) {
+    private func readView(at index: Int, into view: inout SampleView, scanner: inout PickleSampleScanner,
+                          readers: Readers) throws(ByteDatasetError) {
         let start = try offset(at: index)
         let pickle = UnsafeBufferPointer(rebasing: data.bytes[start...])
         // The layout CPython and our writer produce, in one pass; anything else goes to the general decoder.
-        if readers.scanner.fill(&view, from: pickle, owner: data) { return }
+        if scanner.fill(&view, from: pickle, owner: data) { return }
         let outcome = readers.decoder.fillView(pickle, into: &view, owner: data)
         switch outcome {
         case .ok: return
@@ -161,6 +165,13 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
         while views.count < first + indices.count { views.append(SampleView()) }
         let readers = takeReaders()
         defer { returnReaders(readers) }
+        try readBatch(indices, into: &views, startingAt: first, scanner: &readers.scanner, readers: readers)
+    }
+
+    /// The loop of `readViews`, holding the scanner for the whole batch (one exclusivity check,
+    /// not one per sample).
+    private func readBatch(_ indices: [Int], into views: inout [SampleView], startingAt first: Int,
+                           scanner: inout PickleSampleScanner, readers: Readers) throws(ByteDatasetError) {
         let bytesAhead = 4, pagesAhead = 16, offsetsAhead = 20
         let n = indices.count
         for k in 0..<min(offsetsAhead, n) { prefetchOffset(indices[k]) }
@@ -169,7 +180,7 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
             if k + offsetsAhead < n { prefetchOffset(indices[k + offsetsAhead]) }
             if k + pagesAhead < n { prefetchSample(indices[k + pagesAhead], wholeLines: false) }
             if k + bytesAhead < n { prefetchSample(indices[k + bytesAhead], wholeLines: true) }
-            try readView(at: indices[k], into: &views[first + k], readers: readers)
+            try readView(at: indices[k], into: &views[first + k], scanner: &scanner, readers: readers)
         }
     }
 
@@ -209,6 +220,7 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
     private final class Readers {
         var scanner = PickleSampleScanner()
         var decoder = PickleSampleDecoder()
+        var view = SampleView()  // typedSample's scratch view
     }
 
     // A small pool lets several threads read the same dataset.

@@ -127,10 +127,31 @@ struct PickleSampleScanner {
 
     /// The memo opcodes after a value: each records `entry` under the next index. Only the
     /// sequential indices CPython writes are taken (the general decoder handles any other).
+    ///
+    /// Inlined is only what CPython's protocol 4 writes, one MEMOIZE; everything else goes to one
+    /// out-of-line loop. (A chain of opcode tests with several destinations would become a jump
+    /// table, whose indirect branch the CPU predicts poorly along the opcode stream.)
     @inline(__always)
     private mutating func memoize(_ entry: MemoEntry) -> Bool {
-        while true {
-            guard let op = peek() else { return false }  // a value is never the last thing in a pickle
+        guard p < end else { return false }  // a value is never the last thing in a pickle
+        var op = p.pointee
+        if op == Op.memoize {
+            guard memo.count < 1 << 20 else { return false }  // the general decoder's memo bound
+            memo.append(entry)
+            p += 1
+            guard p < end else { return false }
+            op = p.pointee
+        }
+        if op == Op.binPut || op == Op.longBinPut || op == Op.memoize || op == Op.frame || op == Op.proto {
+            return memoizeSlowly(entry)
+        }
+        return true
+    }
+
+    /// Any sequence of memo opcodes (BINPUT and LONG_BINPUT in protocols 2 and 3), PROTO and FRAME.
+    @inline(never)
+    private mutating func memoizeSlowly(_ entry: MemoEntry) -> Bool {
+        while let op = peek() {
             if op == Op.memoize {
                 p += 1
             } else if op == Op.binPut || op == Op.longBinPut {
@@ -138,9 +159,10 @@ struct PickleSampleScanner {
             } else {
                 return true
             }
-            guard memo.count < 1 << 20 else { return false }  // the general decoder's memo bound
+            guard memo.count < 1 << 20 else { return false }
             memo.append(entry)
         }
+        return false
     }
 
     /// The index of a BINPUT or LONG_BINPUT (protocols 2 and 3), consumed; -1 if truncated.
@@ -164,8 +186,8 @@ struct PickleSampleScanner {
         return true
     }
 
-    /// A str (or BINGET of a memoized one), consumed with its memo opcodes; nil when the next
-    /// value is not a str.
+    /// A str (or BINGET of a memoized one), consumed; nil when the next value is not a str. The
+    /// caller reads its bytes before `memoize(_:)`, so the bytes after it are loaded in order.
     @inline(__always)
     private mutating func string() -> MemoEntry? {
         guard let op = peek() else { return nil }
@@ -184,15 +206,14 @@ struct PickleSampleScanner {
             let index = Int(p[1])
             p += 2
             guard index < memo.count, memo[index].count >= 0 else { return nil }
-            let entry = memo[index]
-            return memoize(entry) ? entry : nil
+            return memo[index]
         } else {
             return rareString(op)
         }
         guard count <= rest + 1 - header else { return nil }
         let entry = MemoEntry(start: p + header - base, count: count)
         p += header + count
-        return memoize(entry) ? entry : nil
+        return entry
     }
 
     /// BINUNICODE8 (a str of 4 GiB or more) and LONG_BINGET (memo index over 255).
@@ -205,21 +226,21 @@ struct PickleSampleScanner {
             guard count <= rest - 8 else { return nil }
             let entry = MemoEntry(start: p + 9 - base, count: count)
             p += 9 + count
-            return memoize(entry) ? entry : nil
+            return entry
         }
         guard op == Op.longBinGet, rest >= 4 else { return nil }
         let index = Int(load(UInt32.self, at: 1))
         p += 5
         guard index < memo.count, memo[index].count >= 0 else { return nil }
-        let entry = memo[index]
-        return memoize(entry) ? entry : nil
+        return memo[index]
     }
 
     /// A dict key: a str equal to `name` (compared as bytes, like the general decoder).
     @inline(__always)
     private mutating func key(_ name: StaticString) -> Bool {
-        guard let s = string(), s.count == name.utf8CodeUnitCount else { return false }
-        return Self.equal(base + s.start, name.utf8Start, count: s.count)
+        guard let s = string(), s.count == name.utf8CodeUnitCount,
+              Self.equal(base + s.start, name.utf8Start, count: s.count) else { return false }
+        return memoize(s)
     }
 
     /// Whether `count` bytes at `a` and `b` are equal: for the 4 to 24 bytes of a key, a few
@@ -297,7 +318,7 @@ struct PickleSampleScanner {
         // Invalid UTF-8: the general decoder names the field and the offset.
         guard let s = string(), UTF8Validation.isValid(base + s.start, count: s.count) else { return false }
         fields.append(SampleView.FieldRange(start: s.start, count: s.count, isTokens: false))
-        return true
+        return memoize(s)
     }
 
     /// The items of a token-id list (after its EMPTY_LIST and memo): batches of ints.
