@@ -79,12 +79,21 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
     /// The byte offset of sample `index` in `data.pkl` (checked against its size).
     public func offset(at index: Int) throws(ByteDatasetError) -> Int {
         guard index >= 0 && index < count else { throw .indexOutOfRange(index: index, count: count) }
-        let p = idxs.bytes.baseAddress! + 4 + 6 * index
-        var offset = 0
-        for i in 0..<6 { offset = offset << 8 | Int(p[i]) }
+        let offset = rawOffset(index)
         guard offset < data.count else {
             throw .offsetOutOfRange(file: idxsPath, index: index, offset: offset, dataSize: data.count)
         }
+        return offset
+    }
+
+    /// Entry `index` (in range) of idxs.pkl, 6 bytes big-endian: one 8-byte load when the next
+    /// entry follows it, bytes one by one for the last.
+    @inline(__always)
+    private func rawOffset(_ index: Int) -> Int {
+        let p = UnsafeRawPointer(idxs.bytes.baseAddress! + 4 + 6 * index)
+        if index + 1 < count { return Int(UInt64(bigEndian: p.loadUnaligned(as: UInt64.self)) >> 16) }
+        var offset = 0
+        for i in 0..<6 { offset = offset << 8 | Int(p.load(fromByteOffset: i, as: UInt8.self)) }
         return offset
     }
 
@@ -196,14 +205,11 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
     @inline(__always)
     private func prefetchSample(_ index: Int, wholeLines: Bool) {
         guard index >= 0 && index < count else { return }
-        let p = idxs.bytes.baseAddress! + 4 + 6 * index
-        var start = 0
-        for i in 0..<6 { start = start << 8 | Int(p[i]) }
+        let start = rawOffset(index)
         guard start < data.count else { return }
         var end = data.count
         if index + 1 < count {
-            var next = 0
-            for i in 6..<12 { next = next << 8 | Int(p[i]) }
+            let next = rawOffset(index + 1)
             if next > start && next <= data.count { end = next } else { end = min(data.count, start + 4096) }
         }
         let length = min(end - start, 16384)

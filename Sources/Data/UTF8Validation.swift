@@ -63,6 +63,12 @@ enum UTF8Validation {
         let high: UInt64 = 0x8080_8080_8080_8080
         if count >= 32 {
             var i = 0
+            while i &+ 128 <= count {
+                var w: UInt64 = 0
+                for k in stride(from: 0, to: 128, by: 8) { w |= word(i &+ k) }
+                if w & high != 0 { break }
+                i &+= 128
+            }
             while i &+ 64 <= count {
                 let w = word(i) | word(i &+ 8) | word(i &+ 16) | word(i &+ 24)
                     | word(i &+ 32) | word(i &+ 40) | word(i &+ 48) | word(i &+ 56)
