@@ -113,6 +113,10 @@ final class PickleSampleScannerTests: XCTestCase {
                    positiveContexts: [Passage(title: .text("t"), text: .text(String(repeating: "é", count: 40_000)))],
                    hardnegContexts: [Passage(title: .tokenIDs([]), text: .tokenIDs([-1, 1 << 33]))]),
             Sample(sampleID: Int(Int32.min), questions: [], positiveContexts: [], hardnegContexts: []),
+            // More fields, memo entries and tokens than the scanner's first buffers hold.
+            Sample(sampleID: 3, questions: (0..<40).map { .text("q\($0)") },
+                   positiveContexts: (0..<300).map { Passage(title: "t\($0)", text: "text \($0)") },
+                   hardnegContexts: (0..<300).map { Passage(title: .tokenIDs([$0]), text: .tokenIDs(Array(0..<$0))) }),
         ]
         let out = dir.appendingPathComponent("written")
         let writer = try ByteDatasetWriter(directory: out.path)
