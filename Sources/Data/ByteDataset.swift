@@ -79,12 +79,21 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
     /// The byte offset of sample `index` in `data.pkl` (checked against its size).
     public func offset(at index: Int) throws(ByteDatasetError) -> Int {
         guard index >= 0 && index < count else { throw .indexOutOfRange(index: index, count: count) }
-        let p = idxs.bytes.baseAddress! + 4 + 6 * index
-        var offset = 0
-        for i in 0..<6 { offset = offset << 8 | Int(p[i]) }
+        let offset = rawOffset(index)
         guard offset < data.count else {
             throw .offsetOutOfRange(file: idxsPath, index: index, offset: offset, dataSize: data.count)
         }
+        return offset
+    }
+
+    /// Entry `index` (in range) of idxs.pkl, 6 bytes big-endian: one 8-byte load when the next
+    /// entry follows it, bytes one by one for the last.
+    @inline(__always)
+    private func rawOffset(_ index: Int) -> Int {
+        let p = UnsafeRawPointer(idxs.bytes.baseAddress! + 4 + 6 * index)
+        if index + 1 < count { return Int(UInt64(bigEndian: p.loadUnaligned(as: UInt64.self)) >> 16) }
+        var offset = 0
+        for i in 0..<6 { offset = offset << 8 | Int(p.load(fromByteOffset: i, as: UInt8.self)) }
         return offset
     }
 
@@ -106,9 +115,12 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
     /// Sample `index` with a typed error.
     public func typedSample(at index: Int) throws(ByteDatasetError) -> Sample {
         let start = try offset(at: index)
-        var decoder = takeDecoder()
-        let fast = decoder.decode(UnsafeBufferPointer(rebasing: data.bytes[start...]))
-        returnDecoder(decoder)
+        let pickle = UnsafeBufferPointer(rebasing: data.bytes[start...])
+        let readers = takeReaders()
+        // The scanner's view holds valid UTF-8 only, so its Strings are the slot decoder's.
+        let fast = readers.scanner.fill(&readers.view, from: pickle, owner: nil)
+            ? readers.view.sample : readers.decoder.decode(pickle)
+        returnReaders(readers)
         if let sample = fast { return sample }
         // Not the usual shape (or bad data): the generic reader decides, with a precise error.
         let value = try value(at: index)
@@ -129,14 +141,18 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
     /// Refills `view` with sample `index`, reusing its buffers: one validating pass over the
     /// pickle's opcodes (code-running opcodes refused, every text field checked to be UTF-8).
     public func readView(at index: Int, into view: inout SampleView) throws(ByteDatasetError) {
-        var decoder = takeDecoder()
-        defer { returnDecoder(decoder) }
-        try readView(at: index, into: &view, decoder: &decoder)
+        let readers = takeReaders()
+        defer { returnReaders(readers) }
+        try readView(at: index, into: &view, scanner: &readers.scanner, readers: readers)
     }
 
-    private func readView(at index: Int, into view: inout SampleView, decoder: inout PickleSampleDecoder) throws(ByteDatasetError) {
+    private func readView(at index: Int, into view: inout SampleView, scanner: inout PickleSampleScanner,
+                          readers: Readers) throws(ByteDatasetError) {
         let start = try offset(at: index)
-        let outcome = decoder.fillView(UnsafeBufferPointer(rebasing: data.bytes[start...]), into: &view, owner: data)
+        let pickle = UnsafeBufferPointer(rebasing: data.bytes[start...])
+        // The layout CPython and our writer produce, in one pass; anything else goes to the general decoder.
+        if scanner.fill(&view, from: pickle, owner: data) { return }
+        let outcome = readers.decoder.fillView(pickle, into: &view, owner: data)
         switch outcome {
         case .ok: return
         case .invalidUTF8(let field, let offset):
@@ -150,19 +166,30 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
 
     /// Reads samples `indices` into `views[first...]` (appending views as needed), as
     /// `readView(at:into:)` does one by one. The indices of a batch are known before it is read,
-    /// so while sample k is decoded the CPU is already loading the bytes of samples k+1, k+2
-    /// (and the idxs.pkl entries further ahead): random reads then overlap their cache misses.
+    /// so while sample k is decoded the CPU is already working on the samples after it: the
+    /// idxs.pkl entries 20 ahead, the page translations of sample k+16 (a TLB miss on a random
+    /// page is expensive, the more so in a virtual machine), the bytes of sample k+4. Random
+    /// reads then overlap their misses instead of waiting for each in turn.
     public func readViews(at indices: [Int], into views: inout [SampleView], startingAt first: Int = 0) throws(ByteDatasetError) {
         while views.count < first + indices.count { views.append(SampleView()) }
-        var decoder = takeDecoder()
-        defer { returnDecoder(decoder) }
-        let ahead = 4
-        for k in 0..<min(2 * ahead, indices.count) { prefetchOffset(indices[k]) }
-        for k in 0..<min(ahead, indices.count) { prefetchSample(indices[k]) }
-        for k in 0..<indices.count {
-            if k + 2 * ahead < indices.count { prefetchOffset(indices[k + 2 * ahead]) }
-            if k + ahead < indices.count { prefetchSample(indices[k + ahead]) }
-            try readView(at: indices[k], into: &views[first + k], decoder: &decoder)
+        let readers = takeReaders()
+        defer { returnReaders(readers) }
+        try readBatch(indices, into: &views, startingAt: first, scanner: &readers.scanner, readers: readers)
+    }
+
+    /// The loop of `readViews`, holding the scanner for the whole batch (one exclusivity check,
+    /// not one per sample).
+    private func readBatch(_ indices: [Int], into views: inout [SampleView], startingAt first: Int,
+                           scanner: inout PickleSampleScanner, readers: Readers) throws(ByteDatasetError) {
+        let bytesAhead = 4, pagesAhead = 16, offsetsAhead = 20
+        let n = indices.count
+        for k in 0..<min(offsetsAhead, n) { prefetchOffset(indices[k]) }
+        for k in 0..<min(pagesAhead, n) { prefetchSample(indices[k], wholeLines: k < bytesAhead) }
+        for k in 0..<n {
+            if k + offsetsAhead < n { prefetchOffset(indices[k + offsetsAhead]) }
+            if k + pagesAhead < n { prefetchSample(indices[k + pagesAhead], wholeLines: false) }
+            if k + bytesAhead < n { prefetchSample(indices[k + bytesAhead], wholeLines: true) }
+            try readView(at: indices[k], into: &views[first + k], scanner: &scanner, readers: readers)
         }
     }
 
@@ -173,39 +200,49 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
         srdpr_prefetch(idxs.bytes.baseAddress! + 4 + 6 * index, 12)
     }
 
-    /// Starts loading the pickle of sample `index` (up to 16 KB); a hint only, never an error.
+    /// Starts loading the pickle of sample `index` (up to 16 KB), all its lines or only its pages'
+    /// translations; a hint only, never an error.
     @inline(__always)
-    private func prefetchSample(_ index: Int) {
+    private func prefetchSample(_ index: Int, wholeLines: Bool) {
         guard index >= 0 && index < count else { return }
-        let p = idxs.bytes.baseAddress! + 4 + 6 * index
-        var start = 0
-        for i in 0..<6 { start = start << 8 | Int(p[i]) }
+        let start = rawOffset(index)
         guard start < data.count else { return }
         var end = data.count
         if index + 1 < count {
-            var next = 0
-            for i in 6..<12 { next = next << 8 | Int(p[i]) }
+            let next = rawOffset(index + 1)
             if next > start && next <= data.count { end = next } else { end = min(data.count, start + 4096) }
         }
         let length = min(end - start, 16384)
-        srdpr_prefetch(data.bytes.baseAddress! + start, length)
+        if wholeLines {
+            srdpr_prefetch(data.bytes.baseAddress! + start, length)
+        } else {
+            srdpr_prefetch_pages(data.bytes.baseAddress! + start, length)
+        }
     }
 
-    // Fast-path decoders keep their scratch arrays between reads; a small pool lets several
-    // threads read the same dataset.
-    private var decoders: [PickleSampleDecoder] = []
-    private let decodersLock = NSLock()
-
-    private func takeDecoder() -> PickleSampleDecoder {
-        decodersLock.lock()
-        defer { decodersLock.unlock() }
-        return decoders.popLast() ?? PickleSampleDecoder()
+    /// What a reading thread reuses from sample to sample: the layout scanner and the general
+    /// decoder keep their scratch buffers between reads. A class, so the pool hands out one
+    /// reference instead of copying (and retaining) every buffer.
+    private final class Readers {
+        var scanner = PickleSampleScanner()
+        var decoder = PickleSampleDecoder()
+        var view = SampleView()  // typedSample's scratch view
     }
 
-    private func returnDecoder(_ decoder: PickleSampleDecoder) {
-        decodersLock.lock()
-        if decoders.count < 8 { decoders.append(decoder) }
-        decodersLock.unlock()
+    // A small pool lets several threads read the same dataset.
+    private var readerPool: [Readers] = []
+    private let readerPoolLock = NSLock()
+
+    private func takeReaders() -> Readers {
+        readerPoolLock.lock()
+        defer { readerPoolLock.unlock() }
+        return readerPool.popLast() ?? Readers()
+    }
+
+    private func returnReaders(_ readers: Readers) {
+        readerPoolLock.lock()
+        if readerPool.count < 8 { readerPool.append(readers) }
+        readerPoolLock.unlock()
     }
 
     /// Every sample, in order (small datasets; large ones are read by index).

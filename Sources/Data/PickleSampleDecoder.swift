@@ -334,8 +334,24 @@ extension SampleView {
     /// The sample pickled at the start of `bytes` as a view INTO `bytes` (which must outlive the
     /// view's use): the same validating pass as `ByteDataset.readView(at:into:)`.
     public static func decode(pickle bytes: UnsafeBufferPointer<UInt8>) throws(SamplePickleError) -> SampleView {
-        var decoder = PickleSampleDecoder()
+        if let view = scanned(pickle: bytes) { return view }
+        return try decodeGenerally(pickle: bytes)
+    }
+
+    /// The read fast path alone (`PickleSampleScanner`): the view when the pickle is in the layout
+    /// CPython and `PickleWriter` give a sample and all is well, nil where it hands over to the
+    /// general decoder. For tests and benchmarks that compare the two paths.
+    public static func scanned(pickle bytes: UnsafeBufferPointer<UInt8>) -> SampleView? {
         var view = SampleView()
+        var scanner = PickleSampleScanner()
+        return scanner.fill(&view, from: bytes, owner: nil) ? view : nil
+    }
+
+    /// The general path alone, without the fast scanner: the slot decoder, then the generic
+    /// `PickleReader` for anything unusual (which names the error).
+    public static func decodeGenerally(pickle bytes: UnsafeBufferPointer<UInt8>) throws(SamplePickleError) -> SampleView {
+        var view = SampleView()
+        var decoder = PickleSampleDecoder()
         switch decoder.fillView(bytes, into: &view, owner: nil) {
         case .ok: return view
         case .invalidUTF8(let field, let offset): throw .invalidUTF8(field: field, offset: offset)

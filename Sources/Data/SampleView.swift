@@ -14,6 +14,17 @@ public enum FieldView {
     }
 }
 
+extension FieldView: Equatable {
+    /// Equal contents: the same bytes or the same token ids, wherever they are stored.
+    public static func == (a: FieldView, b: FieldView) -> Bool {
+        switch (a, b) {
+        case (.utf8(let x), .utf8(let y)): return x.elementsEqual(y)
+        case (.tokenIDs(let x), .tokenIDs(let y)): return x.elementsEqual(y)
+        default: return false
+        }
+    }
+}
+
 /// A passage of a `SampleView`.
 public struct PassageView {
     public let title: FieldView
@@ -82,7 +93,7 @@ public struct SampleView {
         fields.removeAll(keepingCapacity: true)
         tokenIDs.removeAll(keepingCapacity: true)
         self.base = base
-        self.owner = owner
+        if self.owner !== owner { self.owner = owner }  // the same mapping: no retain/release
     }
 
     @inline(__always)
@@ -113,6 +124,16 @@ public struct SampleView {
                questions: (0..<questionCount).map { question($0).textField },
                positiveContexts: (0..<positiveCount).map { let p = positive($0); return Passage(title: p.title.textField, text: p.text.textField) },
                hardnegContexts: (0..<hardnegCount).map { let p = hardneg($0); return Passage(title: p.title.textField, text: p.text.textField) })
+    }
+}
+
+extension SampleView: Equatable {
+    /// The same sample: id, counts and every field's contents (not where the bytes are).
+    public static func == (a: SampleView, b: SampleView) -> Bool {
+        guard a.sampleID == b.sampleID, a.questionCount == b.questionCount, a.positiveCount == b.positiveCount,
+              a.hardnegCount == b.hardnegCount, a.fields.count == b.fields.count else { return false }
+        for k in 0..<a.fields.count where a.field(k) != b.field(k) { return false }
+        return true
     }
 }
 

@@ -47,6 +47,53 @@ enum UTF8Validation {
 
     static func isValid(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return true }
-        return firstInvalidOffset(base.assumingMemoryBound(to: UInt8.self), count: bytes.count) == nil
+        return isValid(base.assumingMemoryBound(to: UInt8.self), count: bytes.count)
+    }
+
+    /// Whether `count` bytes at `base` are valid UTF-8 (equal to `firstInvalidOffset == nil`).
+    ///
+    /// Most text is ASCII, so this first ORs the bytes together 64 at a time, with overlapping
+    /// loads for the tail instead of a byte loop: few branches, and the only one that depends on
+    /// the length is the loop's exit. The first chunk with a high bit goes to the full check;
+    /// every byte before it is ASCII, so the chunk starts on a character boundary.
+    @inline(__always)
+    static func isValid(_ base: UnsafePointer<UInt8>, count: Int) -> Bool {
+        let raw = UnsafeRawPointer(base)
+        @inline(__always) func word(_ offset: Int) -> UInt64 { raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self) }
+        let high: UInt64 = 0x8080_8080_8080_8080
+        if count >= 32 {
+            var i = 0
+            while i &+ 128 <= count {
+                var w: UInt64 = 0
+                for k in stride(from: 0, to: 128, by: 8) { w |= word(i &+ k) }
+                if w & high != 0 { break }
+                i &+= 128
+            }
+            while i &+ 64 <= count {
+                let w = word(i) | word(i &+ 8) | word(i &+ 16) | word(i &+ 24)
+                    | word(i &+ 32) | word(i &+ 40) | word(i &+ 48) | word(i &+ 56)
+                if w & high != 0 { return firstInvalidOffset(base + i, count: count &- i) == nil }
+                i &+= 64
+            }
+            // The rest (under 64 bytes): the last 32, which may overlap what is checked, and the
+            // 32 from `i` when the rest is longer.
+            let tail = count &- 32
+            var w = word(tail) | word(tail &+ 8) | word(tail &+ 16) | word(tail &+ 24)
+            if count &- i > 32 { w |= word(i) | word(i &+ 8) | word(i &+ 16) | word(i &+ 24) }
+            return w & high == 0 || firstInvalidOffset(base + i, count: count &- i) == nil
+        }
+        let w: UInt64
+        if count >= 8 {
+            var v = word(0) | word(count &- 8)
+            if count > 16 { v |= word(8) | word(count &- 16) }
+            w = v
+        } else if count >= 4 {
+            w = UInt64(raw.loadUnaligned(as: UInt32.self) | raw.loadUnaligned(fromByteOffset: count &- 4, as: UInt32.self))
+        } else {
+            var v: UInt8 = 0
+            for k in 0..<count { v |= base[k] }
+            w = UInt64(v)
+        }
+        return w & high == 0 || firstInvalidOffset(base, count: count) == nil
     }
 }
