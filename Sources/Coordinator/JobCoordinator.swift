@@ -157,7 +157,9 @@ public final class JobCoordinator {
                                extra: ["batch_sample_ids": .string(ids), "world_size": .int(world),
                                        "communication_seconds": .string(communication.map { String(format: "%.4f", $0) }.joined(separator: ",")),
                                        "communication_fraction": .double(waitFraction.max() ?? 0),
-                                       "rank_losses": .string(all.map { String($0.loss) }.joined(separator: ","))],
+                                       "rank_losses": .string(all.map { String($0.loss) }.joined(separator: ",")),
+                                       "rank_tokens": .string(all.map { String($0.tokens) }.joined(separator: ",")),
+                                       "rank_compute_seconds": .string(all.map { String(format: "%.4f", $0.computeSeconds) }.joined(separator: ","))],
                                timing: String(format: " comm %.0f%%", 100 * (waitFraction.max() ?? 0)))
                 if done % config.saveCheckpointFreq == 0 || done == config.totalUpdates {
                     let path = try checkpoint(step: done)

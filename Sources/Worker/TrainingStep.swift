@@ -176,16 +176,13 @@ public final class TrainingWorker {
         }
     }
 
-    /// Rows `range` of a token matrix as a model batch (an empty range gives an empty batch).
-    static func tokenBatch(_ m: TokenMatrix, rows range: Range<Int>) throws -> TokenBatch {
-        let w = max(m.columns, 1)
+    /// A token matrix as a model batch (a matrix of width 0 gives rows of one padding token).
+    static func tokenBatch(_ m: TokenMatrix) throws -> TokenBatch {
         guard m.columns > 0 else {
-            return try TokenBatch(inputIds: [Int32](repeating: 0, count: range.count), attentionMask: [Int32](repeating: 0, count: range.count),
-                                  rows: range.count, seqLen: 1)
+            return try TokenBatch(inputIds: [Int32](repeating: 0, count: m.rows), attentionMask: [Int32](repeating: 0, count: m.rows),
+                                  rows: m.rows, seqLen: 1)
         }
-        return try TokenBatch(inputIds: Array(m.ids[(range.lowerBound * w)..<(range.upperBound * w)]),
-                              attentionMask: Array(m.mask[(range.lowerBound * w)..<(range.upperBound * w)]),
-                              rows: range.count, seqLen: w)
+        return try TokenBatch(inputIds: m.ids, attentionMask: m.mask, rows: m.rows, seqLen: m.columns)
     }
 
     /// Forward, global loss and backward of one batch; adds gradScale · d(loss)/dθ of this rank's rows
@@ -196,41 +193,49 @@ public final class TrainingWorker {
         let dim = model.question.outputDim
         let parts = try Self.contextParts(batch)
 
-        // This rank's chunk of every per-item tensor (SPEC §6): cut here from a whole batch, or
-        // already cut by the coordinator (a shard holds only this rank's rows).
+        // Which rank encodes which row of every per-item tensor: contiguous chunks of a whole batch
+        // (SPEC §6), or the coordinator's assignment (a shard holds only this rank's rows).
         let counts = batch.globalRows ?? ([batch.questions.rows] + parts.map(\.rows))
         guard counts.count == parts.count + 1, counts.allSatisfy({ $0 >= 0 }) else {
             throw WorkerError.malformedBatch(pipeline: batch.pipeline.rawValue, reason: "\(counts.count) row counts for \(parts.count + 1) tensors")
         }
+        let owners = batch.rowOwners ?? counts.map { count in
+            (0..<world).flatMap { r in Array(repeating: r, count: ShardSplit.range(count: count, rank: r, worldSize: world).count) }
+        }
+        guard owners.count == counts.count, zip(owners, counts).allSatisfy({ $0.count == $1 && $0.allSatisfy { (0..<world).contains($0) } }) else {
+            throw WorkerError.malformedBatch(pipeline: batch.pipeline.rawValue, reason: "row owners do not match the row counts \(counts) and world size \(world)")
+        }
+        /// Rows of tensor `t` that rank `r` encodes, in batch order.
+        func rows(_ t: Int, of r: Int) -> [Int] { owners[t].indices.filter { owners[t][$0] == r } }
         let fb = counts[0]
-        let qRange = ShardSplit.range(count: fb, rank: rank, worldSize: world)
-        let partRanges = parts.indices.map { ShardSplit.range(count: counts[$0 + 1], rank: rank, worldSize: world) }
+        let qRows = rows(0, of: rank)
+        let partRows = parts.indices.map { rows($0 + 1, of: rank) }
         let isShard = batch.globalRows != nil
         if isShard {
-            for (m, range) in zip([batch.questions] + parts, [qRange] + partRanges) where m.rows != range.count {
+            for (m, mine) in zip([batch.questions] + parts, [qRows] + partRows) where m.rows != mine.count {
                 throw WorkerError.malformedBatch(pipeline: batch.pipeline.rawValue,
-                    reason: "rank \(rank) of \(world) got \(m.rows) rows of a tensor where its share of \(counts) is \(range.count)")
+                    reason: "rank \(rank) of \(world) got \(m.rows) rows of a tensor where it owns \(mine.count) of \(counts)")
             }
         }
-        let qBatch = try Self.tokenBatch(batch.questions, rows: isShard ? 0..<batch.questions.rows : qRange)
-        let ctxBatch = try TokenBatch.concatenate(zip(parts, partRanges).map { try Self.tokenBatch($0, rows: isShard ? 0..<$0.rows : $1) })
+        let qBatch = try Self.tokenBatch(isShard ? batch.questions : batch.questions.rows(qRows))
+        let ctxBatch = try TokenBatch.concatenate(zip(parts, partRows).map { try Self.tokenBatch(isShard ? $0 : $0.rows($1)) })
         let tokens = qBatch.attentionMask.reduce(0) { $0 + Int($1) } + ctxBatch.attentionMask.reduce(0) { $0 + Int($1) }
         // Dropout masks are keyed by each row's place in the whole batch (context parts one after
-        // the other), so any number of ranks draws the masks one process draws.
+        // the other), so any number of ranks, with any assignment, draws the masks one process draws.
         var partStart = 0
         var ctxLabels: [Int] = []
-        for (i, range) in partRanges.enumerated() {
-            ctxLabels += range.map { partStart + $0 }
+        for (i, mine) in partRows.enumerated() {
+            ctxLabels += mine.map { partStart + $0 }
             partStart += counts[i + 1]
         }
         let qEmb = qBatch.rows > 0
-            ? try model.encode(.question, qBatch, step: dropoutStep, train: true, rowOffset: qRange.lowerBound,
+            ? try model.encode(.question, qBatch, step: dropoutStep, train: true, rowLabels: qRows,
                                chunkSize: settings.questionChunkSize) : []
         let cEmb = ctxBatch.rows > 0
             ? try model.encode(.context, ctxBatch, step: dropoutStep, train: true, rowLabels: ctxLabels,
                                chunkSize: settings.contextChunkSize) : []
 
-        // All-gather: every rank's question rows, then its rows of each context part.
+        // All-gather: every rank's question rows, then its rows of each context part, put back in batch order.
         let payload = qEmb + cEmb
         let bytes = payload.count * MemoryLayout<Float>.size
         if world > 1, bytes > settings.globalLossBufferSize {
@@ -239,19 +244,23 @@ public final class TrainingWorker {
         let gatherStart = DispatchTime.now().uptimeNanoseconds
         let gathered = try communicator.allGather(payload.withUnsafeBytes { Array($0) })
         lastCommunicationWait += Double(DispatchTime.now().uptimeNanoseconds - gatherStart) / 1e9
-        var globalQ = [Float](), globalParts = parts.map { _ in [Float]() }
-        globalQ.reserveCapacity(fb * dim)
+        var globalQ = [Float](repeating: 0, count: fb * dim)
+        var globalParts = counts.dropFirst().map { [Float](repeating: 0, count: $0 * dim) }
         for (r, raw) in gathered.enumerated() {
-            let qn = ShardSplit.range(count: fb, rank: r, worldSize: world).count
-            let pn = counts.dropFirst().map { ShardSplit.range(count: $0, rank: r, worldSize: world).count }
-            let expected = (qn + pn.reduce(0, +)) * dim
+            let theirs = (0..<counts.count).map { rows($0, of: r) }
+            let expected = theirs.reduce(0) { $0 + $1.count } * dim
             guard raw.count == expected * 4 else { throw WorkerError.malformedPayload(rank: r, bytes: raw.count, expected: expected * 4) }
-            let floats: [Float] = raw.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-            globalQ += floats[0..<(qn * dim)]
-            var at = qn * dim
-            for (i, n) in pn.enumerated() {
-                globalParts[i] += floats[at..<(at + n * dim)]
-                at += n * dim
+            raw.withUnsafeBytes { rawBytes in
+                let floats = rawBytes.bindMemory(to: Float.self)
+                var at = 0
+                for (t, mine) in theirs.enumerated() {
+                    for row in mine {
+                        for d in 0..<dim {
+                            if t == 0 { globalQ[row * dim + d] = floats[at + d] } else { globalParts[t - 1][row * dim + d] = floats[at + d] }
+                        }
+                        at += dim
+                    }
+                }
             }
         }
 
@@ -262,15 +271,14 @@ public final class TrainingWorker {
         try beforeBackward(loss)
 
         // Back-propagate this rank's rows.
+        func gradientRows(_ all: [Float], _ mine: [Int]) -> [Float] { mine.flatMap { all[($0 * dim)..<(($0 + 1) * dim)] } }
         if qBatch.rows > 0 {
-            try model.backward(.question, qBatch, dEmbeddings: Array(dQ[(qRange.lowerBound * dim)..<(qRange.upperBound * dim)]),
-                               step: dropoutStep, train: true, rowOffset: qRange.lowerBound, chunkSize: settings.questionChunkSize)
+            try model.backward(.question, qBatch, dEmbeddings: gradientRows(dQ, qRows),
+                               step: dropoutStep, train: true, rowLabels: qRows, chunkSize: settings.questionChunkSize)
         }
         try backwardDone(.question)
         if ctxBatch.rows > 0 {
-            var dC = [Float]()
-            dC.reserveCapacity(cEmb.count)
-            for (i, range) in partRanges.enumerated() { dC += dParts[i][(range.lowerBound * dim)..<(range.upperBound * dim)] }
+            let dC = partRows.enumerated().flatMap { gradientRows(dParts[$0.offset], $0.element) }
             try model.backward(.context, ctxBatch, dEmbeddings: dC, step: dropoutStep, train: true, rowLabels: ctxLabels,
                                chunkSize: settings.contextChunkSize)
         }

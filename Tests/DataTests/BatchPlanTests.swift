@@ -11,13 +11,21 @@ final class BatchPlanTests: XCTestCase {
         return (0..<m.rows).map { r in zip(m.idsRow(r), m.maskRow(r)).filter { $0.1 != 0 }.map(\.0) }
     }
 
-    func contexts(_ b: Batch) -> [[[Int32]]] {
-        [sequences(b.positiveContexts), sequences(b.negativeContexts), sequences(b.hardnegContexts), sequences(b.contexts)]
+    /// The batch's per-row tensors in plan order: questions, then the pipeline's context parts.
+    func tensors(_ b: Batch) -> [[[Int32]]] {
+        let parts: [TokenMatrix?]
+        switch b.pipeline {
+        case .pos, .hard: parts = [b.positiveContexts, b.negativeContexts]
+        case .poshard: parts = [b.positiveContexts, b.hardnegContexts]
+        case .inbatch: parts = [b.contexts]
+        }
+        return [sequences(b.questions)] + parts.map(sequences)
     }
 
-    /// For every pipeline and world sizes 1-4: each rank's materialized shard holds exactly its
-    /// contiguous rows of the whole batch (same tokens; padding to its own longest row), with the
-    /// global masks and row counts; and the shards of all ranks together are the whole batch.
+    /// For every pipeline and world sizes 1-4: each rank's materialized shard holds exactly the rows
+    /// the assignment gives it (same tokens; padded to its own longest row), in batch order, with
+    /// the global masks, row counts and owners; all shards together are the whole batch. The
+    /// contiguous split of SPEC §6 works the same way.
     func testShardsMaterializeToTheRowsOfTheWholeBatch() throws {
         for kind in PipelineKind.allCases {
             let planner = try PipelineFixture.make(kind)
@@ -28,24 +36,50 @@ final class BatchPlanTests: XCTestCase {
                 let whole = try reader.nextBatch()
                 XCTAssertEqual(try materializer.batch(plan, sources: planner.sources, sourceNames: planner.sourceNames), whole, "\(kind)")
                 for world in 1...4 {
-                    var questions: [[Int32]] = [], parts: [[[Int32]]] = [[], [], [], []]
-                    for rank in 0..<world {
-                        let shard = plan.shard(rank: rank, worldSize: world)
-                        XCTAssertEqual(shard.globalRows, plan.rowCounts)
-                        let b = try materializer.batch(shard, sources: planner.sources, sourceNames: planner.sourceNames)
-                        XCTAssertEqual(b.globalRows, plan.rowCounts)
-                        XCTAssertEqual(b.duplicateMask, whole.duplicateMask)
-                        XCTAssertEqual(b.hardnegMask, whole.hardnegMask)
-                        XCTAssertEqual(b.inbatchMask, whole.inbatchMask)
-                        XCTAssertEqual(b.questions.rows, ShardSplit.range(count: whole.questions.rows, rank: rank, worldSize: world).count)
-                        questions += sequences(b.questions)
-                        for (i, rows) in contexts(b).enumerated() { parts[i] += rows }
+                    for owners in [plan.balancedOwners(worldSize: world), plan.contiguousOwners(worldSize: world)] {
+                        XCTAssertEqual(owners.map(\.count), plan.rowCounts)
+                        XCTAssertTrue(owners.joined().allSatisfy { (0..<world).contains($0) })
+                        // tensor -> row -> tokens, filled from the shards.
+                        var rebuilt = plan.rowCounts.map { [[Int32]](repeating: [-1], count: $0) }
+                        for rank in 0..<world {
+                            let shard = plan.shard(rank: rank, owners: owners)
+                            let b = try materializer.batch(shard, sources: planner.sources, sourceNames: planner.sourceNames)
+                            XCTAssertEqual(b.globalRows, plan.rowCounts)
+                            XCTAssertEqual(b.rowOwners, owners)
+                            XCTAssertEqual(b.duplicateMask, whole.duplicateMask)
+                            XCTAssertEqual(b.hardnegMask, whole.hardnegMask)
+                            XCTAssertEqual(b.inbatchMask, whole.inbatchMask)
+                            for (t, rows) in tensors(b).enumerated() {
+                                let mine = owners[t].indices.filter { owners[t][$0] == rank }
+                                XCTAssertEqual(rows.count, mine.count, "\(kind) world \(world) tensor \(t)")
+                                for (row, tokens) in zip(mine, rows) { rebuilt[t][row] = tokens }
+                            }
+                        }
+                        XCTAssertEqual(rebuilt, tensors(whole), "\(kind) world \(world)")
                     }
-                    XCTAssertEqual(questions, sequences(whole.questions), "\(kind) world \(world)")
-                    XCTAssertEqual(parts, contexts(whole), "\(kind) world \(world)")
                 }
             }
         }
+    }
+
+    /// The balanced assignment puts the longest rows together on a rank with fewer of them, and
+    /// never costs more than the contiguous split (cost = rows x longest estimated length).
+    func testBalancedAssignmentEvensOutTheWork() throws {
+        func ref(_ cost: Int) -> TextRef { TextRef(source: 0, sample: 0, part: .positive, item: 0, cost: cost) }
+        let lengths = [250, 30, 40, 35, 256, 20, 30, 45, 60, 25, 33, 41, 29, 31, 38, 27]
+        var plan = BatchPlan(pipeline: .inbatch, questions: (0..<4).map { _ in ref(10) }, contextParts: [lengths.map(ref)], sampleIDs: [])
+        plan.hardnegsPerSample = 0
+        func worst(_ owners: [[Int]], world: Int) -> Int {
+            (0..<world).map { r in
+                let mine = lengths.indices.filter { owners[1][$0] == r }
+                return mine.count * ((mine.map { lengths[$0] }.max() ?? 0) + 8)
+            }.max()!
+        }
+        let balanced = plan.balancedOwners(worldSize: 2), contiguous = plan.contiguousOwners(worldSize: 2)
+        XCTAssertEqual(balanced[1][0], balanced[1][4], "the two long passages go together")
+        XCTAssertLessThan(balanced[1].filter { $0 == balanced[1][0] }.count, 8, "with fewer rows than the other rank")
+        XCTAssertLessThan(worst(balanced, world: 2), worst(contiguous, world: 2))
+        for world in 1...5 { XCTAssertLessThanOrEqual(worst(plan.balancedOwners(worldSize: world), world: world), worst(plan.contiguousOwners(worldSize: world), world: world)) }
     }
 
     /// A plan that names samples or fields the local dataset does not have fails with a message

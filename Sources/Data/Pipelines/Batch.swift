@@ -55,6 +55,18 @@ public struct TokenMatrix: Equatable, Codable, Sendable {
         return TokenMatrix(rows: range.count, columns: columns, ids: Array(ids[span]), mask: Array(mask[span]))
     }
 
+    /// Rows `indices` (in that order) as a matrix of their own, padded as this one.
+    public func rows(_ indices: [Int]) -> TokenMatrix {
+        var out = TokenMatrix(rows: indices.count, columns: columns, ids: [], mask: [])
+        out.ids.reserveCapacity(indices.count * columns)
+        out.mask.reserveCapacity(indices.count * columns)
+        for r in indices {
+            out.ids += idsRow(r)
+            out.mask += maskRow(r)
+        }
+        return out
+    }
+
     /// Row `r` of the ids.
     public func idsRow(_ r: Int) -> ArraySlice<Int32> { ids[(r * columns)..<((r + 1) * columns)] }
     /// Row `r` of the attention mask.
@@ -84,6 +96,8 @@ public struct Batch: Equatable, Codable, Sendable {
     /// Set when the batch holds only one rank's rows (materialized from a `BatchPlan` shard): the
     /// whole batch's row counts, questions first then each context part. Masks stay global.
     public var globalRows: [Int]?
+    /// With `globalRows`: which rank holds each row of the whole batch (see `BatchPlan.rowOwners`).
+    public var rowOwners: [[Int]]?
 
     public init(pipeline: PipelineKind, questions: TokenMatrix, sampleIDs: [Int]) {
         self.pipeline = pipeline

@@ -75,6 +75,7 @@ public struct BatchMaterializer {
         batch.hardnegMask = plan.hardnegMask
         batch.inbatchMask = plan.inbatchMask
         batch.globalRows = plan.globalRows
+        batch.rowOwners = plan.rowOwners
         return batch
     }
 

@@ -14,12 +14,16 @@ public struct TextRef: Codable, Equatable, Sendable {
     public var part: Part
     /// Which question / positive / hard negative of the sample.
     public var item: Int
+    /// Estimated length in tokens after truncation (from the text's size): what the coordinator
+    /// balances the ranks' work by. Not used to tokenize.
+    public var cost: Int
 
-    public init(source: Int, sample: Int, part: Part, item: Int) {
+    public init(source: Int, sample: Int, part: Part, item: Int, cost: Int = 0) {
         self.source = source
         self.sample = sample
         self.part = part
         self.item = item
+        self.cost = cost
     }
 
     public static let empty = TextRef(source: 0, sample: 0, part: .empty, item: 0)
@@ -40,8 +44,12 @@ public struct BatchPlan: Codable, Equatable, Sendable {
     public var hardnegMask: [Int32]?
     public var inbatchMask: [Bool]?
     /// Set on a rank's shard: the whole batch's row counts, questions first then each context part.
-    /// The refs above are then only this rank's contiguous rows (SPEC §6); the masks stay global.
+    /// The refs above are then only this rank's rows, in batch order; the masks stay global.
     public var globalRows: [Int]?
+    /// Set on a rank's shard: which rank encodes each row of the whole batch (`rowOwners[t][i]` for
+    /// row i of tensor t, the tensors ordered as in `globalRows`). Every rank needs all owners to
+    /// put the gathered embeddings back in batch order.
+    public var rowOwners: [[Int]]?
 
     public init(pipeline: PipelineKind, questions: [TextRef], contextParts: [[TextRef]], sampleIDs: [Int]) {
         self.pipeline = pipeline
@@ -54,17 +62,77 @@ public struct BatchPlan: Codable, Equatable, Sendable {
     /// Row counts of the whole batch: questions, then each context part.
     public var rowCounts: [Int] { globalRows ?? ([questions.count] + contextParts.map(\.count)) }
 
-    /// Rank `rank`'s part of this (whole) batch: its contiguous rows of every per-item tensor.
+    /// Rank `rank`'s part of this (whole) batch: the rows `balancedOwners` gives it, in batch order.
     public func shard(rank: Int, worldSize: Int) -> BatchPlan {
+        shard(rank: rank, owners: balancedOwners(worldSize: worldSize))
+    }
+
+    /// Rank `rank`'s part of this batch under a given assignment of rows to ranks.
+    public func shard(rank: Int, owners: [[Int]]) -> BatchPlan {
         precondition(globalRows == nil, "a shard cannot be sharded again")
         var out = self
-        let counts = rowCounts
-        out.questions = Array(questions[ShardSplit.range(count: counts[0], rank: rank, worldSize: worldSize)])
-        out.contextParts = contextParts.enumerated().map { i, part in
-            Array(part[ShardSplit.range(count: counts[i + 1], rank: rank, worldSize: worldSize)])
-        }
-        out.globalRows = counts
+        out.questions = zip(questions, owners[0]).filter { $0.1 == rank }.map(\.0)
+        out.contextParts = contextParts.enumerated().map { t, part in zip(part, owners[t + 1]).filter { $0.1 == rank }.map(\.0) }
+        out.globalRows = rowCounts
+        out.rowOwners = owners
         return out
+    }
+
+    /// Contiguous chunks, the first ranks one row larger (SPEC §6's split).
+    public func contiguousOwners(worldSize: Int) -> [[Int]] {
+        rowCounts.map { count in (0..<worldSize).flatMap { r in Array(repeating: r, count: ShardSplit.range(count: count, rank: r, worldSize: worldSize).count) } }
+    }
+
+    /// An assignment of rows to ranks that evens out the encoders' work. Each rank pads its rows to
+    /// its own longest, so its cost is about rows x longest estimated length (`TextRef.cost`): the
+    /// rows are sorted by length and cut into one run per rank minimising the largest cost (the
+    /// longest rows together, on a rank with fewer of them), questions and contexts (which share
+    /// one padding width) each on their own; the rank with the costliest contexts gets the cheapest
+    /// questions. Any assignment gives the same loss and gradients up to float rounding: the
+    /// embeddings are gathered back into batch order and dropout is keyed by the row's batch index.
+    public func balancedOwners(worldSize: Int) -> [[Int]] {
+        guard worldSize > 1 else { return rowCounts.map { Array(repeating: 0, count: $0) } }
+        let contexts = contextParts.enumerated().flatMap { t, part in part.indices.map { (t, $0) } }
+        let contextGroups = Self.partition(contexts.map { contextParts[$0.0][$0.1].cost }, worldSize: worldSize)
+        let questionGroups = Self.partition(questions.map(\.cost), worldSize: worldSize)
+        // Ranks by context cost, heaviest first; questions lightest first.
+        let contextOrder = contextGroups.sorted { $0.cost > $1.cost }
+        let questionOrder = questionGroups.sorted { $0.cost < $1.cost }
+        var owners = rowCounts.map { [Int](repeating: 0, count: $0) }
+        for rank in 0..<worldSize {
+            for i in questionOrder[rank].rows { owners[0][i] = rank }
+            for i in contextOrder[rank].rows { let (t, row) = contexts[i]; owners[t + 1][row] = rank }
+        }
+        return owners
+    }
+
+    /// `worldSize` groups of row indices (some maybe empty) minimising the largest group cost,
+    /// cost = rows x (longest length + a fixed per-row overhead). Groups of length-sorted rows are
+    /// optimal for this cost, so a dynamic program over cut points finds the best.
+    static func partition(_ lengths: [Int], worldSize: Int) -> [(rows: [Int], cost: Int)] {
+        let order = lengths.indices.sorted { lengths[$0] != lengths[$1] ? lengths[$0] > lengths[$1] : $0 < $1 }
+        let m = order.count
+        func cost(_ i: Int, _ j: Int) -> Int { i == j ? 0 : (j - i) * (lengths[order[i]] + 8) }
+        // best[k][j]: the smallest largest cost of the first j sorted rows in k groups.
+        var best = [[Int]](repeating: [Int](repeating: Int.max, count: m + 1), count: worldSize + 1)
+        var cut = [[Int]](repeating: [Int](repeating: 0, count: m + 1), count: worldSize + 1)
+        best[0][0] = 0
+        for k in 1...worldSize {
+            for j in 0...m {
+                for i in 0...j where best[k - 1][i] != Int.max {
+                    let value = max(best[k - 1][i], cost(i, j))
+                    if value < best[k][j] { best[k][j] = value; cut[k][j] = i }
+                }
+            }
+        }
+        var groups: [(rows: [Int], cost: Int)] = []
+        var j = m
+        for k in stride(from: worldSize, to: 0, by: -1) {
+            let i = cut[k][j]
+            groups.append((Array(order[i..<j]).sorted(), cost(i, j)))
+            j = i
+        }
+        return groups
     }
 }
 

@@ -12,7 +12,7 @@ public final class HardPipeline: BatchPipeline {
     private let hardnegDataset: any SampleSource
     private let randnegDataset: (any SampleSource)?
     public let materializer: BatchMaterializer?
-    private let choices = SampleChoices(pipeline: .hard)
+    private let choices: SampleChoices
     private var generator: StatelessIndexGenerator
     private var randnegGenerator: StatelessIndexGenerator?
     private var window = IndexWindow()
@@ -38,6 +38,7 @@ public final class HardPipeline: BatchPipeline {
         self.forwardBatchSize = forwardBatchSize
         self.contrastiveSize = contrastiveSize
         materializer = tokenizer.map { BatchMaterializer(tokenizer: $0, maxLength: maxLength) }
+        choices = SampleChoices(pipeline: .hard, maxLength: maxLength)
         generator = try StatelessIndexGenerator(count: hardnegDataset.count, shuffleSeed: shuffleSeed,
                                                 datasetName: "bytedataset.hard.hardneg")
         if let randnegDataset {
@@ -100,7 +101,7 @@ public final class HardPipeline: BatchPipeline {
             guard let first = choices.shuffledHardnegs(sample, &rng).first else {
                 throw PipelineError.noHardNegatives(pipeline: "hard", sampleID: sample.sampleID)
             }
-            return TextRef(source: index.source, sample: index.sample, part: .hardneg, item: first)
+            return choices.ref(sample, source: index.source, index: index.sample, part: .hardneg, item: first)
         }
     }
 }

@@ -11,7 +11,7 @@ public final class InbatchPipeline: BatchPipeline {
     public let useNumHardnegs: Int
     private let dataset: any SampleSource
     public let materializer: BatchMaterializer?
-    private let choices = SampleChoices(pipeline: .inbatch)
+    private let choices: SampleChoices
     private var generator: StatelessIndexGenerator
     private var pool = ViewPool()
 
@@ -26,6 +26,7 @@ public final class InbatchPipeline: BatchPipeline {
         self.useHardneg = useHardneg
         self.useNumHardnegs = useNumHardnegs
         materializer = tokenizer.map { BatchMaterializer(tokenizer: $0, maxLength: maxLength) }
+        choices = SampleChoices(pipeline: .inbatch, maxLength: maxLength)
         generator = try StatelessIndexGenerator(count: dataset.count, shuffleSeed: shuffleSeed, datasetName: "bytedataset.inbatch")
     }
 
@@ -52,7 +53,7 @@ public final class InbatchPipeline: BatchPipeline {
             let kept = choices.shuffledHardnegs(item, &rng).prefix(k)
             hardnegCounts.append(kept.count)
             for h in 0..<k {
-                hardnegRows.append(h < kept.count ? TextRef(source: 0, sample: index, part: .hardneg, item: kept[kept.startIndex + h]) : .empty)
+                hardnegRows.append(h < kept.count ? choices.ref(item, source: 0, index: index, part: .hardneg, item: kept[kept.startIndex + h]) : .empty)
             }
         }
         var plan = BatchPlan(pipeline: kind, questions: questions, contextParts: [positives + hardnegRows], sampleIDs: items.map(\.sampleID))

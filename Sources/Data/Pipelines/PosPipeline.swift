@@ -7,7 +7,7 @@ public final class PosPipeline: BatchPipeline {
     public let contrastiveSize: Int
     private let dataset: any SampleSource
     public let materializer: BatchMaterializer?
-    private let choices = SampleChoices(pipeline: .pos)
+    private let choices: SampleChoices
     private var generator: StatelessIndexGenerator
     private var window = IndexWindow()
     private var pool = ViewPool()
@@ -25,6 +25,7 @@ public final class PosPipeline: BatchPipeline {
         self.forwardBatchSize = forwardBatchSize
         self.contrastiveSize = contrastiveSize
         materializer = tokenizer.map { BatchMaterializer(tokenizer: $0, maxLength: maxLength) }
+        choices = SampleChoices(pipeline: .pos, maxLength: maxLength)
         generator = try StatelessIndexGenerator(count: dataset.count, shuffleSeed: shuffleSeed, datasetName: datasetName)
     }
 

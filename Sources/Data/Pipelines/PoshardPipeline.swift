@@ -9,7 +9,7 @@ public final class PoshardPipeline: BatchPipeline {
     public let contrastiveSize: Int
     private let dataset: any SampleSource
     public let materializer: BatchMaterializer?
-    private let choices = SampleChoices(pipeline: .poshard)
+    private let choices: SampleChoices
     private var generator: StatelessIndexGenerator
     private var pool = ViewPool()
 
@@ -23,6 +23,7 @@ public final class PoshardPipeline: BatchPipeline {
         self.forwardBatchSize = forwardBatchSize
         self.contrastiveSize = contrastiveSize
         materializer = tokenizer.map { BatchMaterializer(tokenizer: $0, maxLength: maxLength) }
+        choices = SampleChoices(pipeline: .poshard, maxLength: maxLength)
         generator = try StatelessIndexGenerator(count: dataset.count, shuffleSeed: shuffleSeed, datasetName: "bytedataset.poshard")
     }
 
@@ -54,11 +55,11 @@ public final class PoshardPipeline: BatchPipeline {
         let size = min(dynamicSize, contrastiveSize)
         var hardnegRows: [TextRef] = []
         var mask: [Int32] = []
-        for (index, list) in zip(indices, hardnegs) {
+        for (item, (index, list)) in zip(items, zip(indices, hardnegs)) {
             mask.append(1)
             for h in 0..<size {
                 if h < list.count {
-                    hardnegRows.append(TextRef(source: 0, sample: index, part: .hardneg, item: list[h]))
+                    hardnegRows.append(choices.ref(item, source: 0, index: index, part: .hardneg, item: list[h]))
                     mask.append(1)
                 } else {
                     hardnegRows.append(.empty)

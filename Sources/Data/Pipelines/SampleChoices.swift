@@ -3,13 +3,34 @@
 /// `BatchMaterializer`, possibly on another machine. Errors name the pipeline and the sample.
 struct SampleChoices {
     let pipeline: PipelineKind
+    /// `max_length`: estimated lengths are capped to it.
+    let maxLength: Int
+
+    /// A reference to one text of `sample` with its estimated token count: about 4 UTF-8 bytes per
+    /// WordPiece token in the FAQ data, plus the special tokens, at most `maxLength`.
+    func ref(_ sample: SampleView, source: Int, index: Int, part: TextRef.Part, item: Int) -> TextRef {
+        func tokens(_ field: FieldView) -> Int {
+            switch field {
+            case .utf8(let bytes): return (bytes.count + 3) / 4
+            case .tokenIDs(let ids): return ids.count
+            }
+        }
+        let estimate: Int
+        switch part {
+        case .question: estimate = tokens(sample.question(item)) + 2
+        case .positive: let p = sample.positive(item); estimate = tokens(p.title) + tokens(p.text) + 3
+        case .hardneg: let h = sample.hardneg(item); estimate = tokens(h.title) + tokens(h.text) + 3
+        case .empty: estimate = 0
+        }
+        return TextRef(source: source, sample: index, part: part, item: item, cost: min(estimate, maxLength))
+    }
 
     /// `shuffle(copy(questions))[0]`: which question of the sample.
     func randomQuestion(_ sample: SampleView, source: Int, index: Int, _ rng: inout PythonRandom) throws -> TextRef {
         guard sample.questionCount > 0 else { throw PipelineError.noQuestions(pipeline: pipeline.rawValue, sampleID: sample.sampleID) }
         var order = Array(0..<sample.questionCount)
         rng.shuffle(&order)
-        return TextRef(source: source, sample: index, part: .question, item: order[0])
+        return ref(sample, source: source, index: index, part: .question, item: order[0])
     }
 
     /// The first positive context (the original's default `shuffle_positive=False`).
@@ -17,7 +38,7 @@ struct SampleChoices {
         guard sample.positiveCount > 0 else {
             throw PipelineError.noPositiveContexts(pipeline: pipeline.rawValue, sampleID: sample.sampleID)
         }
-        return TextRef(source: source, sample: index, part: .positive, item: 0)
+        return ref(sample, source: source, index: index, part: .positive, item: 0)
     }
 
     /// The indices of the sample's hard negatives in shuffled order (no random call for fewer than two).
@@ -36,8 +57,8 @@ struct SampleChoices {
         var order = Array(0..<count)
         rng.shuffle(&order)
         let pick = order[0]
-        return pick < sample.positiveCount ? TextRef(source: source, sample: index, part: .positive, item: pick)
-            : TextRef(source: source, sample: index, part: .hardneg, item: pick - sample.positiveCount)
+        return pick < sample.positiveCount ? ref(sample, source: source, index: index, part: .positive, item: pick)
+            : ref(sample, source: source, index: index, part: .hardneg, item: pick - sample.positiveCount)
     }
 }
 
