@@ -42,6 +42,11 @@ public struct BertConfig: Equatable, Sendable {
         do { data = try Data(contentsOf: url) } catch {
             throw ModelError.ioError(file: file, reason: "cannot read: \(error.localizedDescription)")
         }
+        return try decode(data, file: file)
+    }
+
+    /// Parses the bytes of a `config.json`; `file` only names it in errors.
+    public static func decode(_ data: Data, file: String) throws -> BertConfig {
         guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw ModelError.invalidConfig(file: file, reason: "not a JSON object")
         }

@@ -23,8 +23,13 @@ public struct TorchCheckpoint {
     public var names: [String] { tensors.keys.sorted() }
 
     public init(url: URL) throws {
-        path = url.path
-        archive = try ZipArchive(url: url)
+        try self.init(archive: ZipArchive(url: url))
+    }
+
+    /// Reads the state dict of an opened `torch.save` archive.
+    public init(archive: ZipArchive) throws {
+        path = archive.path
+        self.archive = archive
         guard let pkl = archive.order.first(where: { $0.hasSuffix("/data.pkl") || $0 == "data.pkl" }) else {
             throw ModelError.malformedWeights(file: path, offset: 0, reason: "no data.pkl in the zip (not a torch.save checkpoint?)")
         }

@@ -25,6 +25,13 @@ public struct ZipArchive {
         try readCentralDirectory()
     }
 
+    /// An archive already in memory; `path` only names it in errors.
+    public init(data: Data, path: String) throws {
+        self.path = path
+        bytes = data.startIndex == 0 ? data : Data(data)  // offsets below are positions from 0
+        try readCentralDirectory()
+    }
+
     private func fail(_ offset: Int, _ reason: String) -> ModelError {
         .malformedWeights(file: path, offset: offset, reason: reason)
     }
