@@ -4,7 +4,7 @@ import PackageDescription
 
 // The libFuzzer harness of srdpr (README.md here). A package of its own so that the main
 // package's build and CI never see the fuzzer flags; `run.sh` builds it with
-// `--sanitize fuzzer --sanitize address`, which instruments the project's modules too.
+// `--sanitize fuzzer -Xswiftc -sanitize=fuzzer,address`, which instruments the project's modules too.
 //
 // SwiftPM names a path dependency after its directory, and the checkout may be called
 // srdpr-swift, main, wt-fuzz...: the name is read off this file's path.

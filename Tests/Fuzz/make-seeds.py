@@ -94,6 +94,10 @@ def hydra_seeds():
         "pipeline.poshard.constrastive_size=3", "pipeline.pos.logging_steps=5", "fp16=true", "train_file=x",
         "grad_cache=yes", "q_chunk_size=1_000", "dropout=0.0", "model_file=null", "log_dir=\"a b\"",
         "checkpoint_file_name='ck'", "max_length=512", "global_loss_buf_sz=1000000"]))
+    put("hydra", "big-numbers.args", "\n".join([
+        "train_mode=inbatch+pos+poshard+hard", "regulate_factor=99999", "seed=-9223372036854775808",
+        "total_updates=9e15", "warmup_steps=1_000_000", "learning_rate=1e308", "max_grad_norm=-0.0",
+        "global_loss_buf_sz=9223372036854775807", "adam_betas=[0.0, 0.99999999]"]))
     put("hydra", "mistakes.args", "\n".join(["learning_rat=1", "total_updates", "=3", "dropout=2"]))
 
 
@@ -186,16 +190,21 @@ class TorchPickler(pickle.Pickler):
         return None
 
 
+def stored(z, name, data):
+    """Adds a stored entry with a fixed date, so that rerunning this script changes nothing."""
+    z.writestr(zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0)), data)
+
+
 def torch_zip(state, storages, prefix="archive"):
     buffer = io.BytesIO()
     TorchPickler(buffer, protocol=2).dump(state)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
-        z.writestr(f"{prefix}/data.pkl", buffer.getvalue())
-        z.writestr(f"{prefix}/byteorder", "little")
+        stored(z, f"{prefix}/data.pkl", buffer.getvalue())
+        stored(z, f"{prefix}/byteorder", "little")
         for key, raw in storages.items():
-            z.writestr(f"{prefix}/data/{key}", raw)
-        z.writestr(f"{prefix}/version", "3\n")
+            stored(z, f"{prefix}/data/{key}", raw)
+        stored(z, f"{prefix}/version", "3\n")
     return out.getvalue()
 
 
@@ -258,7 +267,7 @@ def torch_seeds():
         real = z.read("pytorch_model/data.pkl")
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("pytorch_model/data.pkl", real)  # the real state dict, storages left out
+        stored(z, "pytorch_model/data.pkl", real)  # the real state dict, storages left out
     put("torch", "tiny-bert-no-storages.bin", out.getvalue())
 
 

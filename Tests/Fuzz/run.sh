@@ -17,18 +17,29 @@ target="${1:-}"
 shift
 
 if [ "${SRDPR_FUZZ_NO_BUILD:-0}" != 1 ]; then
-    # ld.gold warns about every ASan helper symbol; keep the output readable.
+    # Not `--sanitize fuzzer --sanitize address`: SwiftPM emits those as two -sanitize= flags in
+    # a random order and swiftc keeps the last, so a build got either coverage or ASan, never
+    # both. `--sanitize fuzzer` alone (SwiftPM then links libFuzzer's main), and one combined
+    # flag after it. ld.gold warns about every ASan helper symbol; those lines are dropped.
     swift build --package-path "$here" --scratch-path "$scratch" -c release \
-        --sanitize fuzzer --sanitize address 2>&1 | grep -v "Cannot export local symbol" >&2
+        --sanitize fuzzer -Xswiftc -sanitize=fuzzer,address 2>&1 | grep -v "Cannot export local symbol" >&2
 fi
 binary="$scratch/release/SRDPRFuzz"
+# Without coverage counters libFuzzer degrades to blind random testing (and says so only in a
+# warning); without ASan, out-of-bounds reads go unseen. Refuse a binary that lacks either.
+sections=$(readelf -S "$binary" 2>/dev/null || true)
+symbols=$(nm "$binary" 2>/dev/null || true)
+if [[ "$sections" != *__sancov_cntrs* || "$symbols" != *__asan_init* ]]; then
+    echo "run.sh: $binary lacks coverage or ASan instrumentation; rm -rf $scratch/release and run again" >&2
+    exit 1
+fi
 
 export SWIFT_BACKTRACE=enable=no  # Swift's crash handler would get in ASan's way
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=0}"
-if [ "$target" = list ]; then SRDPR_FUZZ_TARGET= "$binary" -runs=0 2>&1 | sed '0,/known targets/d'; exit 0; fi
+if [ "$target" = list ]; then { SRDPR_FUZZ_TARGET= "$binary" -runs=0 2>&1 || true; } | sed "0,/known targets/d"; exit 0; fi
 if [ ! -d "$here/seeds/$target" ]; then
     echo "run.sh: no seeds/$target; known targets:" >&2
-    SRDPR_FUZZ_TARGET= "$binary" -runs=0 2>&1 | sed '0,/known targets/d' >&2
+    { SRDPR_FUZZ_TARGET= "$binary" -runs=0 2>&1 || true; } | sed "0,/known targets/d" >&2
     exit 2
 fi
 export SRDPR_FUZZ_TARGET="$target"
