@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "Model", targets: ["Model"]),
         .library(name: "Data", targets: ["Data"]),
         .library(name: "Collectives", targets: ["Collectives"]),
+        .library(name: "Worker", targets: ["Worker"]),
         .library(name: "Retrieval", targets: ["Retrieval"]),
     ],
     dependencies: [

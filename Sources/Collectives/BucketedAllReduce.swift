@@ -156,6 +156,9 @@ final class BucketedAllReduceCore {
             if let error { failure = error } else { reduced += 1 }
             condition.broadcast()
         }
+        // The Thread keeps its closure, which holds this core: drop the Thread so that core,
+        // thread and the communicator (with its sockets) are freed once this loop returns.
+        thread = nil
         condition.unlock()
     }
 }

@@ -178,22 +178,9 @@ public final class ZMQCommunicator: Communicator, RingLink {
         guard frames.count >= 2 else {
             throw CollectivesError.malformedMessage(peer: left, reason: "a message of \(frames.count) frame(s) without a header")
         }
-        let header = try WireHeader.decode(frames[1].bytes, peer: left)
-        try header.verify(expected: expected, checkLength: checkLength, peer: left, during: during())
-        let carriesPayload = header.length > 0 && header.flags & WireHeader.flagOverLimit == 0
-        let payloadFrames = frames.count - 2
-        if carriesPayload {
-            guard payloadFrames == 1, frames[2].bytes.count == header.length else {
-                let got = payloadFrames == 0 ? "none" : "\(frames[2...].map { $0.bytes.count }) bytes"
-                throw CollectivesError.malformedMessage(
-                    peer: left, reason: "header announces \(header.length) payload bytes, got \(got) (truncated?) during \(during())")
-            }
-            return ReceivedMessage(header: header, frame: frames[2])
-        }
-        guard payloadFrames == 0 else {
-            throw CollectivesError.malformedMessage(peer: left, reason: "header announces no payload but \(payloadFrames) frame(s) follow during \(during())")
-        }
-        return ReceivedMessage(header: header, frame: nil)
+        let (header, hasPayload) = try WireMessage.validate(frames.dropFirst().map(\.bytes), expected: expected,
+                                                            checkLength: checkLength, peer: left, during: during)
+        return ReceivedMessage(header: header, frame: hasPayload ? frames[2] : nil)
     }
 
     func drainSends() throws {

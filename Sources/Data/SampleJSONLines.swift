@@ -215,7 +215,12 @@ public final class JSONLinesFile {
 
     /// Calls `body(lineNumber, lineBytes, endOffset)` for every non-blank line.
     public func forEachLine(_ body: (Int, UnsafeBufferPointer<UInt8>, Int) throws -> Void) rethrows {
-        let bytes = file.bytes
+        try Self.forEachLine(in: file.bytes, body)
+    }
+
+    /// The same over bytes in memory: lines end at '\n'; lines of only spaces, tabs and '\r' are skipped.
+    public static func forEachLine(in bytes: UnsafeBufferPointer<UInt8>,
+                                   _ body: (Int, UnsafeBufferPointer<UInt8>, Int) throws -> Void) rethrows {
         var lineNumber = 0
         var start = 0
         while start < bytes.count {
@@ -237,9 +242,14 @@ public final class JSONLinesFile {
 
     /// Every sample of the file, parsed and validated.
     public func samples() throws(SampleJSONError) -> [Sample] {
+        try Self.samples(in: file.bytes, file: path)
+    }
+
+    /// Every sample of JSON-lines bytes in memory; `file` only names them in errors.
+    public static func samples(in bytes: UnsafeBufferPointer<UInt8>, file path: String) throws(SampleJSONError) -> [Sample] {
         var result: [Sample] = []
         do {
-            try forEachLine { number, line, _ in
+            try forEachLine(in: bytes) { number, line, _ in
                 let value: JSONValue
                 do { value = try JSONParser.parse(line) } catch let e as JSONSyntaxError {
                     throw SampleJSONError.syntax(file: path, line: number, e)

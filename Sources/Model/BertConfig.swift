@@ -42,6 +42,11 @@ public struct BertConfig: Equatable, Sendable {
         do { data = try Data(contentsOf: url) } catch {
             throw ModelError.ioError(file: file, reason: "cannot read: \(error.localizedDescription)")
         }
+        return try decode(data, file: file)
+    }
+
+    /// Parses the bytes of a `config.json`; `file` only names it in errors.
+    public static func decode(_ data: Data, file: String) throws -> BertConfig {
         guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw ModelError.invalidConfig(file: file, reason: "not a JSON object")
         }
@@ -51,7 +56,8 @@ public struct BertConfig: Equatable, Sendable {
         }
         func int(_ key: String, _ fallback: Int? = nil) throws -> Int {
             if let n = json[key] as? Int { return n }
-            if let d = json[key] as? Double, d == d.rounded() { return Int(d) }
+            // Int(exactly:) and not Int(_:): a whole number beyond Int (1e300) must be an error, not a trap.
+            if let d = json[key] as? Double, let n = Int(exactly: d) { return n }
             if let fallback, json[key] == nil || json[key] is NSNull { return fallback }
             throw ModelError.invalidConfig(file: file, reason: "\"\(key)\" must be an integer")
         }
@@ -78,7 +84,13 @@ public struct BertConfig: Equatable, Sendable {
         return config
     }
 
-    /// Checks the sizes fit together (positive, heads divide hidden).
+    /// Largest encoder accepted, in parameters: with gradients and two AdamW moments this is
+    /// already 64 GB per encoder. Beyond it a config is a typo or hostile, and building the model
+    /// would overflow the layout arithmetic or fail to allocate instead of reporting an error.
+    public static let maximumParameterCount = 1 << 32
+
+    /// Checks the sizes fit together (positive, heads divide hidden, a model that fits in memory)
+    /// and that the probabilities and epsilon are usable numbers.
     public func validate(file: String = "config") throws {
         for (name, value) in [("vocab_size", vocabSize), ("hidden_size", hiddenSize), ("num_hidden_layers", numLayers),
                               ("num_attention_heads", numHeads), ("intermediate_size", intermediateSize),
@@ -88,6 +100,44 @@ public struct BertConfig: Equatable, Sendable {
         if hiddenSize % numHeads != 0 {
             throw ModelError.invalidConfig(file: file, reason: "hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(numHeads)")
         }
+        guard let count = parameterCount, count <= Self.maximumParameterCount else {
+            throw ModelError.invalidConfig(file: file, reason:
+                "vocab_size \(vocabSize), hidden_size \(hiddenSize), num_hidden_layers \(numLayers), intermediate_size "
+                + "\(intermediateSize) and max_position_embeddings \(maxPositions) describe more than "
+                + "\(Self.maximumParameterCount) parameters per encoder")
+        }
+        for (name, p) in [("hidden_dropout_prob", hiddenDropout), ("attention_probs_dropout_prob", attentionDropout)]
+        where !(p >= 0 && p < 1) {
+            throw ModelError.invalidConfig(file: file, reason: "\(name) must be in [0, 1), got \(p)")
+        }
+        if !(layerNormEps > 0 && layerNormEps.isFinite) {
+            throw ModelError.invalidConfig(file: file, reason: "layer_norm_eps must be a positive number, got \(layerNormEps)")
+        }
+        if padTokenId < 0 || padTokenId >= vocabSize {
+            throw ModelError.invalidConfig(file: file, reason: "pad_token_id \(padTokenId) is not a token of the vocab_size \(vocabSize) vocabulary")
+        }
+    }
+
+    /// Parameters of one encoder (BertLayout's tensors, without a projection head); nil when the
+    /// count does not fit in an Int. Checked arithmetic throughout: every size comes from a file.
+    public var parameterCount: Int? {
+        func add(_ a: Int?, _ b: Int?) -> Int? {
+            guard let a, let b else { return nil }
+            let (r, overflow) = a.addingReportingOverflow(b)
+            return overflow ? nil : r
+        }
+        func mul(_ a: Int?, _ b: Int?) -> Int? {
+            guard let a, let b else { return nil }
+            let (r, overflow) = a.multipliedReportingOverflow(by: b)
+            return overflow ? nil : r
+        }
+        let h = hiddenSize, i = intermediateSize
+        // Word, position and token-type embeddings, then their LayerNorm.
+        let embeddings = add(mul(add(add(vocabSize, maxPositions), typeVocabSize), h), mul(2, h))
+        // Query, key, value, attention output (4 h x h), intermediate and output (2 i x h);
+        // their biases and the two LayerNorms (9 h + i).
+        let layer = add(add(mul(mul(4, h), h), mul(mul(2, i), h)), add(mul(9, h), i))
+        return add(embeddings, mul(numLayers, layer))
     }
 
     /// The `config.json` we write on save; transformers' `BertModel.from_pretrained` reads it.

@@ -8,6 +8,9 @@ import Foundation
 /// Errors writing or reading a checkpoint; every case names the file.
 public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case unwritable(path: String, reason: String)
+    /// Writing the new checkpoint failed before it replaced anything (disk full, I/O error): the
+    /// temporary file is gone and `previous`, the newest checkpoint already there, is untouched.
+    case notWritten(path: String, reason: String, previous: String?)
     case unreadable(path: String, reason: String)
     case notACheckpoint(path: String)
     case truncated(path: String, reason: String)
@@ -21,6 +24,10 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .unwritable(path, reason): return "cannot write checkpoint \(path): \(reason)"
+        case let .notWritten(path, reason, previous):
+            let kept = previous.map { "the previous checkpoint \($0) is intact (resume with model_file=\($0))" }
+                ?? "there is no earlier checkpoint to resume from"
+            return "cannot write checkpoint \(path): \(reason); nothing was replaced or deleted: \(kept)"
         case let .unreadable(path, reason): return "cannot read checkpoint \(path): \(reason)"
         case let .notACheckpoint(path): return "\(path) is not an srdpr checkpoint (bad magic bytes)"
         case let .truncated(path, reason):
@@ -92,6 +99,10 @@ public struct CheckpointWriter {
     private var sections: [(name: String, kind: CheckpointSectionKind, shape: [Int]?, payload: Payload)] = []
     private var names: Set<String> = []
 
+    /// Fault injection for tests of the disk-full path: when set, `write(to:)` behaves as if the
+    /// file system had only this many bytes free (a short write, then ENOSPC, as a full disk does).
+    public var simulatedFreeBytes: Int?
+
     public init() {}
 
     /// Adds Float32 values (the array is not copied: Swift arrays are copy-on-write).
@@ -130,12 +141,22 @@ public struct CheckpointWriter {
         let directory = url.deletingLastPathComponent()
         let temporary = directory.appendingPathComponent(
             ".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        // Whatever fails before the rename leaves the file at `path` (if any) as it was.
+        func notWritten(_ stage: String) -> CheckpointError {
+            let code = errno
+            var reason = "\(stage): \(String(cString: strerror(code)))"
+            if code == ENOSPC || code == EDQUOT {
+                reason += " (free space in \(directory.path) or set output_dir elsewhere)"
+            }
+            return .notWritten(path: path, reason: reason,
+                               previous: FileManager.default.fileExists(atPath: path) ? path : nil)
+        }
         let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw CheckpointError.unwritable(path: path, reason: Self.errnoText()) }
+        guard fd >= 0 else { throw notWritten("cannot create \(temporary.lastPathComponent)") }
         var closed = false
         do {
             defer { if !closed { _ = close(fd) } }
-            var output = SequentialFile(fd: fd, path: path)
+            var output = SequentialFile(fd: fd, freeBytes: simulatedFreeBytes, failure: notWritten)
             try output.write(CheckpointFormat.magic)
             var infos: [CheckpointSectionInfo] = []
             for section in sections {
@@ -169,12 +190,10 @@ public struct CheckpointWriter {
             withUnsafeBytes(of: CRC32C.checksum(indexBytes).littleEndian) { trailer += $0 }
             trailer += CheckpointFormat.endMagic
             try output.write(trailer)
-            guard fsync(fd) == 0 else { throw CheckpointError.unwritable(path: path, reason: "fsync: \(Self.errnoText())") }
+            guard fsync(fd) == 0 else { throw notWritten("fsync") }
             closed = true
-            guard close(fd) == 0 else { throw CheckpointError.unwritable(path: path, reason: "close: \(Self.errnoText())") }
-            guard rename(temporary.path, path) == 0 else {
-                throw CheckpointError.unwritable(path: path, reason: "rename: \(Self.errnoText())")
-            }
+            guard close(fd) == 0 else { throw notWritten("close") }
+            guard rename(temporary.path, path) == 0 else { throw notWritten("rename") }
         } catch {
             unlink(temporary.path)
             throw error
@@ -195,12 +214,16 @@ public struct CheckpointWriter {
 /// Writes to a file descriptor in large pieces, tracking the offset.
 private struct SequentialFile {
     let fd: Int32
-    let path: String
+    /// `CheckpointWriter.simulatedFreeBytes`: writes past it fail with ENOSPC.
+    let freeBytes: Int?
+    /// The error for a failed write (reads `errno`).
+    let failure: (String) -> CheckpointError
     private(set) var offset = 0
 
-    init(fd: Int32, path: String) {
+    init(fd: Int32, freeBytes: Int?, failure: @escaping (String) -> CheckpointError) {
         self.fd = fd
-        self.path = path
+        self.freeBytes = freeBytes
+        self.failure = failure
     }
 
     mutating func write(_ bytes: [UInt8]) throws {
@@ -210,10 +233,19 @@ private struct SequentialFile {
     mutating func write(_ bytes: UnsafeRawBufferPointer) throws {
         var done = 0
         while done < bytes.count {
-            let n = Foundation.write(fd, bytes.baseAddress! + done, min(bytes.count - done, 1 << 26))
+            var piece = min(bytes.count - done, 1 << 26)
+            if let freeBytes {
+                let left = freeBytes - (offset + done)
+                guard left > 0 else {
+                    errno = ENOSPC
+                    throw failure("write at byte \(offset + done)")
+                }
+                piece = min(piece, left)
+            }
+            let n = Foundation.write(fd, bytes.baseAddress! + done, piece)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw CheckpointError.unwritable(path: path, reason: CheckpointWriter.errnoText())
+                throw failure("write at byte \(offset + done)")
             }
             done += n
         }
@@ -245,12 +277,19 @@ public struct CheckpointFile {
     public var names: [String] { sections.values.sorted { $0.offset < $1.offset }.map(\.name) }
 
     public init(url: URL, verifyChecksums: Bool = true) throws {
-        path = url.path
+        let bytes: Foundation.Data
         do {
             bytes = try Foundation.Data(contentsOf: url, options: .alwaysMapped)
         } catch {
-            throw CheckpointError.unreadable(path: path, reason: error.localizedDescription)
+            throw CheckpointError.unreadable(path: url.path, reason: error.localizedDescription)
         }
+        try self.init(data: bytes, path: url.path, verifyChecksums: verifyChecksums)
+    }
+
+    /// A checkpoint already in memory; `path` only names it in errors.
+    public init(data: Foundation.Data, path: String, verifyChecksums: Bool = true) throws {
+        self.path = path
+        bytes = data.startIndex == 0 ? data : Foundation.Data(data)  // offsets below are positions from 0
         let count = bytes.count
         let magic = CheckpointFormat.magic
         guard count >= magic.count else {

@@ -51,7 +51,14 @@ public struct CheckpointDirectory {
             throw CheckpointError.unwritable(path: directory.path, reason: "it is a file, not a directory")
         }
         let url = url(step: step)
-        try writer.write(to: url)
+        // Rotation runs only after the new file is complete: a failed write (disk full) deletes
+        // nothing, and the error names the newest checkpoint that is still there.
+        let previous = try? latest()
+        do {
+            try writer.write(to: url)
+        } catch CheckpointError.notWritten(let path, let reason, let samePath) {
+            throw CheckpointError.notWritten(path: path, reason: reason, previous: previous?.url.path ?? samePath)
+        }
         try rotate(keep: keep)
         return url
     }

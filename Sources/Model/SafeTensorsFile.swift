@@ -122,8 +122,9 @@ public struct SafeTensorsFile {
             }
             tensors[name] = try Self.parseEntry(name: name, value: value, dataSize: dataSize, path: path)
         }
-        // Overlapping tensors mean a corrupt or hostile header.
-        let sorted = tensors.values.sorted { $0.dataRange.lowerBound < $1.dataRange.lowerBound }
+        // Overlapping tensors mean a corrupt or hostile header. Empty tensors hold no bytes and
+        // overlap nothing (with them in the sort, the verdict depended on the dictionary's order).
+        let sorted = tensors.values.filter { !$0.dataRange.isEmpty }.sorted { $0.dataRange.lowerBound < $1.dataRange.lowerBound }
         for (a, b) in zip(sorted, sorted.dropFirst()) where a.dataRange.upperBound > b.dataRange.lowerBound {
             throw SafeTensorsError.badHeader(file: path, reason: "tensors '\(a.name)' and '\(b.name)' overlap")
         }
@@ -141,28 +142,30 @@ public struct SafeTensorsFile {
         guard let dtype = SafeTensorsDType(rawValue: dtypeName) else {
             throw SafeTensorsError.badHeader(file: path, reason: "tensor '\(name)' has unsupported dtype \(dtypeName)")
         }
+        // `as? Int`, not NSNumber.intValue: that one wraps 2^64 to 0 and turns 1e300 into Int.min.
         guard let shapeValues = entry["shape"] as? [Any],
-              let shape = Optional(shapeValues.compactMap { ($0 as? NSNumber)?.intValue }),
+              let shape = Optional(shapeValues.compactMap { $0 as? Int }),
               shape.count == shapeValues.count, shape.allSatisfy({ $0 >= 0 }) else {
             throw SafeTensorsError.badHeader(file: path, reason: "tensor '\(name)' has an invalid shape")
         }
         guard let offsets = entry["data_offsets"] as? [Any], offsets.count == 2,
-              let begin = (offsets[0] as? NSNumber)?.intValue, let end = (offsets[1] as? NSNumber)?.intValue,
+              let begin = offsets[0] as? Int, let end = offsets[1] as? Int,
               begin >= 0, end >= begin else {
             throw SafeTensorsError.badHeader(file: path, reason: "tensor '\(name)' has invalid data_offsets")
         }
-        var count = 1
+        // The byte size too: a shape of 2^60 elements fits in Int, its F64 bytes do not.
+        var byteCount = dtype.byteSize
         for dim in shape {
-            let (product, overflow) = count.multipliedReportingOverflow(by: dim)
+            let (product, overflow) = byteCount.multipliedReportingOverflow(by: dim)
             guard !overflow else {
                 throw SafeTensorsError.badHeader(file: path, reason: "tensor '\(name)' shape \(shape) overflows")
             }
-            count = product
+            byteCount = product
         }
-        guard end - begin == count * dtype.byteSize else {
+        guard end - begin == byteCount else {
             throw SafeTensorsError.badHeader(
                 file: path,
-                reason: "tensor '\(name)' spans \(end - begin) bytes but shape \(shape) of \(dtypeName) needs \(count * dtype.byteSize)")
+                reason: "tensor '\(name)' spans \(end - begin) bytes but shape \(shape) of \(dtypeName) needs \(byteCount)")
         }
         guard end <= dataSize else {
             throw SafeTensorsError.truncated(

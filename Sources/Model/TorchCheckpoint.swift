@@ -23,8 +23,13 @@ public struct TorchCheckpoint {
     public var names: [String] { tensors.keys.sorted() }
 
     public init(url: URL) throws {
-        path = url.path
-        archive = try ZipArchive(url: url)
+        try self.init(archive: ZipArchive(url: url))
+    }
+
+    /// Reads the state dict of an opened `torch.save` archive.
+    public init(archive: ZipArchive) throws {
+        path = archive.path
+        self.archive = archive
         guard let pkl = archive.order.first(where: { $0.hasSuffix("/data.pkl") || $0 == "data.pkl" }) else {
             throw ModelError.malformedWeights(file: path, offset: 0, reason: "no data.pkl in the zip (not a torch.save checkpoint?)")
         }
@@ -99,12 +104,35 @@ public struct TorchCheckpoint {
             throw ModelError.unsupportedDType(file: path, name: name, dtype: ref.dtype)
         }
         let storageCount = range.count / size
-        let count = ref.shape.reduce(1, *)
-        // Highest element index the view touches must lie inside the storage.
-        let last = ref.offset + zip(ref.shape, ref.stride).reduce(0) { $0 + max($1.0 - 1, 0) * $1.1 }
-        guard count == 0 || (ref.offset >= 0 && last < storageCount) else {
+        // torch.save writes non-negative sizes, strides and offset; anything else would index
+        // outside the storage below (and the products could overflow).
+        guard ref.offset >= 0, ref.shape.allSatisfy({ $0 >= 0 }), ref.stride.allSatisfy({ $0 >= 0 }) else {
             throw ModelError.malformedWeights(file: path, offset: range.lowerBound,
-                reason: "tensor \(name) reads element \(last) of storage \(ref.storageKey), which has \(storageCount) (truncated?)")
+                reason: "tensor \(name) has a negative size, stride or offset (size \(ref.shape), stride \(ref.stride), offset \(ref.offset))")
+        }
+        if ref.shape.contains(0) { return LoadedTensor(shape: ref.shape, floats: []) }
+        // Element count and the highest element index the view touches, which must lie inside the storage.
+        var count = 1
+        var last = ref.offset
+        var overflow = false
+        for (dim, step) in zip(ref.shape, ref.stride) {
+            let (c, o1) = count.multipliedReportingOverflow(by: dim)
+            let (reach, o2) = (dim - 1).multipliedReportingOverflow(by: step)
+            let (l, o3) = last.addingReportingOverflow(reach)
+            count = c
+            last = l
+            overflow = overflow || o1 || o2 || o3
+        }
+        guard !overflow, last < storageCount else {
+            throw ModelError.malformedWeights(file: path, offset: range.lowerBound,
+                reason: "tensor \(name) (size \(ref.shape), stride \(ref.stride), offset \(ref.offset)) reads past the "
+                    + "\(storageCount) elements of storage \(ref.storageKey) (truncated?)")
+        }
+        // Zero strides could make a view far larger than its storage (and than memory); a state
+        // dict of parameters never holds such a broadcast view.
+        guard count <= storageCount else {
+            throw ModelError.malformedWeights(file: path, offset: range.lowerBound,
+                reason: "tensor \(name) has \(count) elements but its storage \(ref.storageKey) only \(storageCount) (a broadcast view?)")
         }
         let storage = try archive.bytes.withUnsafeBytes { raw in
             try TensorDecoding.decode(raw, at: range.lowerBound, count: storageCount, dtype: ref.dtype, file: path, name: name)

@@ -25,20 +25,27 @@ public struct ZipArchive {
         try readCentralDirectory()
     }
 
+    /// An archive already in memory; `path` only names it in errors.
+    public init(data: Data, path: String) throws {
+        self.path = path
+        bytes = data.startIndex == 0 ? data : Data(data)  // offsets below are positions from 0
+        try readCentralDirectory()
+    }
+
     private func fail(_ offset: Int, _ reason: String) -> ModelError {
         .malformedWeights(file: path, offset: offset, reason: reason)
     }
 
     private func u16(_ o: Int) throws -> Int {
-        guard o >= 0, o + 2 <= bytes.count else { throw fail(o, "unexpected end of file (truncated zip?)") }
+        guard o >= 0, o <= bytes.count - 2 else { throw fail(o, "unexpected end of file (truncated zip?)") }
         return bytes.withUnsafeBytes { Int(UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: o, as: UInt16.self))) }
     }
     private func u32(_ o: Int) throws -> Int {
-        guard o >= 0, o + 4 <= bytes.count else { throw fail(o, "unexpected end of file (truncated zip?)") }
+        guard o >= 0, o <= bytes.count - 4 else { throw fail(o, "unexpected end of file (truncated zip?)") }
         return bytes.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: o, as: UInt32.self))) }
     }
     private func u64(_ o: Int) throws -> Int {
-        guard o >= 0, o + 8 <= bytes.count else { throw fail(o, "unexpected end of file (truncated zip?)") }
+        guard o >= 0, o <= bytes.count - 8 else { throw fail(o, "unexpected end of file (truncated zip?)") }
         let v = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: o, as: UInt64.self)) }
         guard v < UInt64(Int.max) else { throw fail(o, "size field \(v) is out of range") }
         return Int(v)
@@ -67,7 +74,10 @@ public struct ZipArchive {
             cdSize = try u64(record + 40)
             cdOffset = try u64(record + 48)
         }
-        guard cdOffset + cdSize <= bytes.count else { throw fail(cdOffset, "central directory runs past the end of the file") }
+        // Compared without adding: zip64 sizes reach Int.max, and the sum would overflow.
+        guard cdOffset <= bytes.count, cdSize <= bytes.count - cdOffset else {
+            throw fail(cdOffset, "central directory runs past the end of the file")
+        }
         var p = cdOffset
         for _ in 0..<count {
             guard try u32(p) == 0x0201_4b50 else { throw fail(p, "bad central directory entry signature") }
@@ -106,7 +116,7 @@ public struct ZipArchive {
         let h = entry.localHeaderOffset
         guard try u32(h) == 0x0403_4b50 else { throw fail(h, "bad local header signature of \(name)") }
         let start = h + 30 + (try u16(h + 26)) + (try u16(h + 28))
-        guard start + entry.size <= bytes.count else {
+        guard entry.size <= bytes.count - start else {
             throw fail(start, "zip entry \(name) needs \(entry.size) bytes, the file ends first (truncated?)")
         }
         return start..<(start + entry.size)

@@ -90,6 +90,16 @@ final class ConfigTests: XCTestCase {
         }
     }
 
+    /// Found while writing the fuzz harness's hydra target (Tests/Fuzz; replaying this input gave
+    /// "AddressSanitizer: out of memory"): validate() built the schedule, regulate_factor steps per
+    /// cycle, before any bound, so regulate_factor=10^12 asked for a 1 TB array instead of failing.
+    func testHugeRegulateFactorIsAnErrorNotAnAllocation() {
+        XCTAssertThrowsError(try TrainingConfig.parse(["train_mode=pos", "regulate_factor=1000000000000"])) {
+            XCTAssertEqual("\($0)", "regulate_factor: is 1000000000000, must be at most 1000000")
+        }
+        XCTAssertNoThrow(try TrainingConfig.parse(["train_mode=inbatch+pos", "regulate_factor=1000000"]))
+    }
+
     func testUnknownKeysSuggestClosestName() {
         let cases = [("learning_rat=1", "learning_rate"), ("pipeline.pos.forward_batchsize=2", "pipeline.pos.forward_batch_size"),
                      ("bytedataset.hard.randnegs=x", "bytedataset.hard.randneg"), ("regulate_factr=2", "regulate_factor")]

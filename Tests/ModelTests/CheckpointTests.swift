@@ -128,7 +128,7 @@ final class CheckpointTests: XCTestCase {
         try Data("x".utf8).write(to: notADirectory)
         let writer = try makeWriter(moments: [1])
         XCTAssertThrowsError(try writer.write(to: notADirectory.appendingPathComponent("ckpt.1"))) { error in
-            guard case .unwritable(let path, _)? = error as? CheckpointError else { return XCTFail("\(error)") }
+            guard case .notWritten(let path, _, nil)? = error as? CheckpointError else { return XCTFail("\(error)") }
             XCTAssertEqual(path, notADirectory.appendingPathComponent("ckpt.1").path)
         }
         let store = CheckpointDirectory(directory: notADirectory, prefix: "dpr_biencoder")
@@ -223,8 +223,9 @@ final class CheckpointTests: XCTestCase {
         signal(SIGXFSZ, previousHandler)
 
         XCTAssertThrowsError(try result.get()) { error in
-            guard case .unwritable(let path, _)? = error as? CheckpointError else { return XCTFail("\(error)") }
+            guard case .notWritten(let path, _, let previous)? = error as? CheckpointError else { return XCTFail("\(error)") }
             XCTAssertEqual(path, url.path)
+            XCTAssertEqual(previous, url.path, "the file being replaced is the intact previous one")
         }
         XCTAssertEqual(try Data(contentsOf: url), before)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["dpr_biencoder.5"])

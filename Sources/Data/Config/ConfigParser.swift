@@ -190,10 +190,19 @@ extension TrainingConfig {
         Self.parameters.map { ($0.key, $0.show(self)) }
     }
 
+    /// Upper bound of `regulate_factor` (the original uses single digits).
+    public static let maximumRegulateFactor = 1_000_000
+
     /// Checks values that are well-typed but unusable; errors name the parameter.
     public func validate() throws {
         func atLeast(_ key: String, _ v: Int, _ minimum: Int) throws {
             if v < minimum { throw ConfigError.invalid(key: key, reason: "is \(v), must be at least \(minimum)") }
+        }
+        // Before the schedule is built: it holds regulate_factor steps per cycle, so 10^12 would
+        // be a terabyte-sized array instead of an error.
+        if regulateFactor > Self.maximumRegulateFactor {
+            throw ConfigError.invalid(key: "regulate_factor",
+                                      reason: "is \(regulateFactor), must be at most \(Self.maximumRegulateFactor)")
         }
         do { _ = try PipelineSchedule(trainMode: trainMode, regulateFactor: regulateFactor) } catch let e as PipelineError {
             throw ConfigError.invalid(key: e.parameter ?? "train_mode", reason: e.description)
