@@ -17,4 +17,5 @@ let fuzzTargets: [FuzzTarget] = [
     FuzzTarget("torch", "pytorch_model.bin: zip directory, torch pickle, strided tensor reads", TorchTarget.run),
     FuzzTarget("wire", "ZeroMQ ring messages: header frame, checks, payload frames", WireTarget.run),
     FuzzTarget("checkpoint", "srdpr checkpoint files: trailer, index, sections", CheckpointTarget.run),
+    .decoding("control", "coordinator<->worker control messages", ControlMessage.decode),
 ]
