@@ -50,6 +50,7 @@ public struct CheckpointDirectory {
         } else if !isDirectory.boolValue {
             throw CheckpointError.unwritable(path: directory.path, reason: "it is a file, not a directory")
         }
+        removeAbandonedTemporaryFiles()
         let url = url(step: step)
         // Rotation runs only after the new file is complete: a failed write (disk full) deletes
         // nothing, and the error names the newest checkpoint that is still there.
@@ -61,6 +62,19 @@ public struct CheckpointDirectory {
         }
         try rotate(keep: keep)
         return url
+    }
+
+    /// Removes the temporary files (`.{prefix}.{step}.tmp-{pid}-{n}`) that a writer killed before
+    /// its rename left behind: never checkpoints, but they take space. Only those whose process is
+    /// gone; a file of a live process (another writer) is left alone.
+    func removeAbandonedTemporaryFiles() {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return }
+        for name in names where name.hasPrefix(".\(prefix).") {
+            guard let marker = name.range(of: ".tmp-") else { continue }
+            let pidText = name[marker.upperBound...].prefix { $0 != "-" }
+            guard let pid = Int32(pidText), pid > 0, pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
+        }
     }
 
     /// Removes the oldest checkpoints beyond `keep` (`keep` ≤ 0 keeps all); returns what was removed.

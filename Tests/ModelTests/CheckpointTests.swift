@@ -177,6 +177,26 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(try CheckpointFile(url: store.url(step: 1100)).floats("w"), [1, 2])
     }
 
+    /// A write killed before its rename leaves `.{prefix}.{step}.tmp-{pid}-{n}`; the next save
+    /// removes it when that process is gone, and leaves a live process's file alone.
+    func testTemporaryFilesOfDeadWritersAreRemoved() throws {
+        let store = CheckpointDirectory(directory: dir, prefix: "dpr_biencoder")
+        let dead = Process()
+        dead.executableURL = URL(fileURLWithPath: "/bin/true")
+        try dead.run()
+        dead.waitUntilExit()
+        let abandoned = ".dpr_biencoder.6.tmp-\(dead.processIdentifier)-12345"
+        let live = ".dpr_biencoder.9.tmp-1-777"  // pid 1 is always alive
+        for name in [abandoned, live] { try Data([1, 2, 3]).write(to: dir.appendingPathComponent(name)) }
+        var writer = CheckpointWriter()
+        try writer.addFloats("w", [1])
+        try store.save(writer, step: 12, keep: 3)
+        let names = Set(try FileManager.default.contentsOfDirectory(atPath: dir.path))
+        XCTAssertFalse(names.contains(abandoned))
+        XCTAssertTrue(names.contains(live))
+        XCTAssertTrue(names.contains("dpr_biencoder.12"))
+    }
+
     func testAdamWStateRoundTripsThroughACheckpoint() throws {
         var layout = ParameterLayout()
         layout.append("encoder.dense.weight", shape: [4, 3])
