@@ -53,6 +53,9 @@ public final class WorkerAgent {
         } catch {
             let reason = "\(error)"
             try? send(.failed(rank: rank, reason: reason))
+            // Say where to resume from, as the coordinator does (a rank may notice a lost peer first).
+            let resume = lastCheckpoint.value.map { "the last checkpoint is \($0) (resume with model_file=\($0))" } ?? "no checkpoint was written yet"
+            print("rank \(rank): stopping: \(reason); \(resume)")
             throw error
         }
     }
