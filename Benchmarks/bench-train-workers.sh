@@ -27,10 +27,23 @@ name, path = sys.argv[1], sys.argv[2]
 rows = [json.loads(l) for l in open(path) if l.strip()][1:]
 tokens = sum(r["tokens"] for r in rows); seconds = sum(r["compute_seconds"] + r["fetch_seconds"] for r in rows)
 fraction = [r.get("communication_fraction", 0.0) for r in rows]
-print(json.dumps({"run": name, "steps_measured": len(rows), "tokens_per_second": round(tokens / seconds, 1),
-                  "seconds_per_step": round(seconds / len(rows), 3),
-                  "communication_fraction_mean": round(sum(fraction) / len(fraction), 4),
-                  "communication_fraction_max": round(max(fraction), 4)}))
+def per_rank(r, key): return [float(x) for x in r[key].split(",")] if key in r else []
+# Of the rank that waited most in each step: the share of the step in all-gathers (waiting for
+# the slowest forward) and in the all-reduce's tail after backward.
+gather, tail = [], []
+for r in rows:
+    comm, comp, gath = per_rank(r, "communication_seconds"), per_rank(r, "rank_compute_seconds"), per_rank(r, "gather_seconds")
+    if comm and comp and gath:
+        worst = max(range(len(comm)), key=lambda i: comm[i] / comp[i])
+        gather.append(gath[worst] / comp[worst]); tail.append((comm[worst] - gath[worst]) / comp[worst])
+result = {"run": name, "steps_measured": len(rows), "tokens_per_second": round(tokens / seconds, 1),
+          "seconds_per_step": round(seconds / len(rows), 3),
+          "communication_fraction_mean": round(sum(fraction) / len(fraction), 4),
+          "communication_fraction_max": round(max(fraction), 4)}
+if gather:
+    result["gather_fraction_mean"] = round(sum(gather) / len(gather), 4)
+    result["allreduce_tail_fraction_mean"] = round(sum(tail) / len(tail), 4)
+print(json.dumps(result))
 PY
 }
 echo "load before: $(uptime)" >&2

@@ -28,7 +28,7 @@ public enum TrainStepBench {
                 while i < slot.count {
                     // Box-Muller from two 24-bit uniforms.
                     state = state &+ 0x9E37_79B9_7F4A_7C15
-                    let a = Float((mix(state) >> 40) + 1) / 16_777_217, b = Float(mix(state ^ 0xABCD) >> 40) / 16_777_216
+                    let a = Float(Double((mix(state) >> 40) + 1) / 16_777_217), b = Float(mix(state ^ 0xABCD) >> 40) / 16_777_216
                     let r = (-2 * logf(a)).squareRoot()
                     p[i] = 0.02 * r * cosf(2 * .pi * b)
                     if i + 1 < slot.count { p[i + 1] = 0.02 * r * sinf(2 * .pi * b) }

@@ -1,5 +1,18 @@
 import Foundation
 
+/// A part of a gradient buffer that is all-reduced as one piece.
+public struct GradientBucket: Equatable, Sendable {
+    public var range: Range<Int>
+    /// Set when the part is a matrix of rows this wide whose untouched rows are zero on every rank
+    /// (a word-embedding table): it is reduced with ``Communicator/allReduceNonzeroRows(_:rowWidth:op:)``.
+    public var sparseRowWidth: Int?
+
+    public init(_ range: Range<Int>, sparseRowWidth: Int? = nil) {
+        self.range = range
+        self.sparseRowWidth = sparseRowWidth
+    }
+}
+
 /// All-reduce of a gradient buffer in buckets that overlaps backward, as PyTorch DDP does.
 ///
 /// The trainer cuts its flat gradient buffer into buckets (usually in the order backward
@@ -42,8 +55,13 @@ public final class BucketedAllReduce {
 
     /// Begins a round over `buffer`; `buckets` must be disjoint ranges inside it, listed in the
     /// order every rank reduces them.
-    public func start(_ buffer: UnsafeMutableBufferPointer<Float>, buckets: [Range<Int>], op: ReduceOp) throws {
+    public func start(_ buffer: UnsafeMutableBufferPointer<Float>, buckets: [GradientBucket], op: ReduceOp) throws {
         try core.start(buffer, buckets: buckets, op: op)
+    }
+
+    /// ``start(_:buckets:op:)`` with dense buckets.
+    public func start(_ buffer: UnsafeMutableBufferPointer<Float>, buckets: [Range<Int>], op: ReduceOp) throws {
+        try core.start(buffer, buckets: buckets.map { GradientBucket($0) }, op: op)
     }
 
     /// Backward has finished writing bucket `index`; it may be reduced now.
@@ -60,7 +78,7 @@ final class BucketedAllReduceCore {
     private let condition = NSCondition()
     private var thread: Thread?
     private var buffer: UnsafeMutableBufferPointer<Float>?
-    private var buckets: [Range<Int>] = []
+    private var buckets: [GradientBucket] = []
     private var op: ReduceOp = .sum
     private var ready: [Bool] = []
     private var reduced = 0
@@ -87,9 +105,9 @@ final class BucketedAllReduceCore {
 
     /// Begins a round over `buffer`; `buckets` must be disjoint ranges inside it, listed in the
     /// order every rank reduces them.
-    func start(_ buffer: UnsafeMutableBufferPointer<Float>, buckets: [Range<Int>], op: ReduceOp) throws {
-        for (i, bucket) in buckets.enumerated() where bucket.lowerBound < 0 || bucket.upperBound > buffer.count {
-            throw CollectivesError.invalidArgument("bucket \(i) \(bucket) lies outside the gradient buffer of \(buffer.count) floats")
+    func start(_ buffer: UnsafeMutableBufferPointer<Float>, buckets: [GradientBucket], op: ReduceOp) throws {
+        for (i, bucket) in buckets.enumerated() where bucket.range.lowerBound < 0 || bucket.range.upperBound > buffer.count {
+            throw CollectivesError.invalidArgument("bucket \(i) \(bucket.range) lies outside the gradient buffer of \(buffer.count) floats")
         }
         condition.lock()
         defer { condition.unlock() }
@@ -148,7 +166,12 @@ final class BucketedAllReduceCore {
             condition.unlock()
             var error: Error?
             do {
-                try communicator.allReduce(UnsafeMutableBufferPointer(rebasing: buffer[bucket]), op: op)
+                let part = UnsafeMutableBufferPointer(rebasing: buffer[bucket.range])
+                if let width = bucket.sparseRowWidth {
+                    try communicator.allReduceNonzeroRows(part, rowWidth: width, op: op)
+                } else {
+                    try communicator.allReduce(part, op: op)
+                }
             } catch let caught {
                 error = caught
             }

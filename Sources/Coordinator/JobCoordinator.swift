@@ -156,6 +156,7 @@ public final class JobCoordinator {
                                computeSeconds: compute,
                                extra: ["batch_sample_ids": .string(ids), "world_size": .int(world),
                                        "communication_seconds": .string(communication.map { String(format: "%.4f", $0) }.joined(separator: ",")),
+                                       "gather_seconds": .string(all.map { String(format: "%.4f", $0.gatherSeconds) }.joined(separator: ",")),
                                        "communication_fraction": .double(waitFraction.max() ?? 0),
                                        "rank_losses": .string(all.map { String($0.loss) }.joined(separator: ",")),
                                        "rank_tokens": .string(all.map { String($0.tokens) }.joined(separator: ",")),

@@ -170,8 +170,9 @@ public final class BertEncoder {
     }
 
     /// Back-propagates dL/d(embeddings) [rows, outputDim] of the last kept forward, adding the
-    /// parameter gradients into `gradients`.
-    public func backward(_ dEmbeddings: [Float]) throws {
+    /// parameter gradients into `gradients`. `finished(k)` is called as soon as the gradients of
+    /// `layout.backwardOrder[k]` are written (a trainer reduces them while backward goes on).
+    public func backward(_ dEmbeddings: [Float], finished: (Int) throws -> Void = { _ in }) throws {
         guard let batch = keptBatch, let a = training else {
             throw ModelError.invalidInput("backward needs a forward with keepActivations first")
         }
@@ -237,6 +238,7 @@ public final class BertEncoder {
             Linear.backward(dInput: dIn, dWeight: G + w.valueW, dBias: G + w.valueB, dOut: a.s1, input: input,
                             weight: P + w.valueW, rows: N, inDim: H, outDim: H, accumulateInput: true)
             swap(&dOut, &dIn)
+            try finished(c.numLayers - 1 - l)
         }
         // Embeddings: dropout, LayerNorm, scatter into the tables.
         hiddenDrop(dOut, layer: 0, site: .embeddings)
@@ -246,5 +248,6 @@ public final class BertEncoder {
             Embeddings.backward(dWord: G + layout.wordEmb, dPosition: G + layout.posEmb, dType: G + layout.typeEmb,
                                 dOut: dIn, ids: ids.baseAddress!, tokens: N, seqLen: T, hidden: H)
         }
+        try finished(c.numLayers)
     }
 }

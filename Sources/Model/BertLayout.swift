@@ -60,4 +60,18 @@ public struct BertLayout: Sendable {
         self.slots = slots
         range = start..<layout.totalCount
     }
+
+    /// The encoder's parameters cut where `BertEncoder.backward` finishes their gradients, in that
+    /// order: the top layer (with the projection head), each layer below it, then the embeddings.
+    /// Disjoint and covering `range`, so a trainer can reduce each part while backward goes on.
+    public var backwardOrder: [Range<Int>] {
+        guard let bottom = layers.first else { return [range] }
+        let tops = layers.indices.reversed().map { l in
+            layers[l].queryW..<(l == layers.count - 1 ? range.upperBound : layers[l + 1].queryW)
+        }
+        return tops + [range.lowerBound..<bottom.queryW]
+    }
+
+    /// The word-embedding table [vocab, hidden]: a batch writes gradients only to the rows of its tokens.
+    public var wordEmbeddingRange: Range<Int> { wordEmb..<posEmb }
 }

@@ -126,15 +126,18 @@ public final class BiEncoder {
 
     /// Adds d(loss)/d(parameters) of `side` into `gradients`, given dL/d(embeddings) of the batch
     /// last passed to `encode` (same step, rowOffset and chunkSize). No-op for a fixed context encoder.
+    /// `finished(k)`: the gradients of `encoder(side).layout.backwardOrder[k]` are final (with grad
+    /// cache, during the last chunk's backward).
     public func backward(_ side: Side, _ batch: TokenBatch, dEmbeddings: [Float], step: Int = 0, train: Bool = true,
-                         rowOffset: Int = 0, rowLabels: [Int]? = nil, chunkSize: Int? = nil) throws {
+                         rowOffset: Int = 0, rowLabels: [Int]? = nil, chunkSize: Int? = nil,
+                         finished: (Int) throws -> Void = { _ in }) throws {
         guard isTrainable(side) else { return }
         let e = encoder(side)
         guard dEmbeddings.count == batch.rows * e.outputDim else {
             throw ModelError.invalidInput("dEmbeddings has \(dEmbeddings.count) values, expected \(batch.rows) x \(e.outputDim)")
         }
         guard let chunk = chunkSize, chunk > 0 else {
-            try e.backward(dEmbeddings)
+            try e.backward(dEmbeddings, finished: finished)
             return
         }
         let dropout = dropoutContext(side, step: step, train: train)
@@ -143,7 +146,7 @@ public final class BiEncoder {
         for start in stride(from: 0, to: batch.rows, by: chunk) {
             let end = min(start + chunk, batch.rows)
             _ = try e.forward(batch.rows(start..<end), dropout: dropout, labels: labels.rows(start..<end), keepActivations: true)
-            try e.backward(Array(dEmbeddings[(start * d)..<(end * d)]))
+            try e.backward(Array(dEmbeddings[(start * d)..<(end * d)]), finished: end == batch.rows ? finished : { _ in })
         }
     }
 

@@ -79,8 +79,8 @@ public final class BackgroundCommand {
                 outputPrefix: URL) throws {
         stdoutURL = outputPrefix.appendingPathExtension("stdout")
         stderrURL = outputPrefix.appendingPathExtension("stderr")
-        FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
-        FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
         process.executableURL = executable
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }

@@ -84,9 +84,13 @@ public enum ControlMessage: Codable, Equatable, Sendable {
         /// The part of `computeSeconds` blocked on peers (all-gathers, and the gradient all-reduce
         /// after backward; what overlapped backward is not counted).
         public var communicationSeconds: Double
+        /// The all-gathers' part of `communicationSeconds` (the rest waited for the all-reduce).
+        public var gatherSeconds: Double
 
-        public init(rank: Int, step: Int, loss: Float, gradientNorm: Float, learningRate: Double, tokens: Int, fetchSeconds: Double, computeSeconds: Double, communicationSeconds: Double) {
+        public init(rank: Int, step: Int, loss: Float, gradientNorm: Float, learningRate: Double, tokens: Int, fetchSeconds: Double,
+                    computeSeconds: Double, communicationSeconds: Double, gatherSeconds: Double) {
             self.rank = rank; self.step = step; self.loss = loss; self.gradientNorm = gradientNorm; self.learningRate = learningRate; self.tokens = tokens; self.fetchSeconds = fetchSeconds; self.computeSeconds = computeSeconds; self.communicationSeconds = communicationSeconds
+            self.gatherSeconds = gatherSeconds
         }
     }
 

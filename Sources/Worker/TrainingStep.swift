@@ -84,11 +84,14 @@ public final class TrainingWorker {
     public var settings: StepSettings
     /// Seconds the last `step` spent blocked on peers: in the all-gathers and waiting for the
     /// gradient all-reduce to finish after backward (the part that overlapped backward is not counted).
-    public private(set) var lastCommunicationWait: Double = 0
-    /// Reduces the question encoder's gradients while the context encoder's backward runs (world > 1).
+    public var lastCommunicationWait: Double { lastGatherWait + lastReduceWait }
+    /// The all-gathers' share of it (waiting for the slowest rank's forward, mostly).
+    public private(set) var lastGatherWait: Double = 0
+    /// The gradient all-reduce's share: what was left to reduce when backward ended.
+    public private(set) var lastReduceWait: Double = 0
+    /// Reduces each layer's gradients while backward computes the layers below (world > 1).
     private lazy var overlappedReduce = BucketedAllReduce(communicator: communicator)
-    /// Gradient buckets in the order backward finishes them: the question encoder, then the context encoder.
-    private lazy var gradientBuckets: [Range<Int>] = Self.encoderBuckets(model.layout)
+    private lazy var gradientPlan: GradientPlan? = GradientPlan(model)
 
     public init(model: BiEncoder, optimizer: AdamW, schedule: LinearWarmupSchedule, communicator: Communicator,
                 settings: StepSettings) {
@@ -114,50 +117,40 @@ public final class TrainingWorker {
         model.zeroGradients()
         var lossSum: Float = 0
         var tokens = 0
-        lastCommunicationWait = 0
-        let overlap = communicator.worldSize > 1 && gradientBuckets.count == 2
+        lastGatherWait = 0
+        lastReduceWait = 0
+        let plan = communicator.worldSize > 1 ? gradientPlan : nil
         for (micro, batch) in batches.enumerated() {
             // The last batch's backward writes final gradients: reduce each encoder's as soon as it is done.
             let isLast = micro == batches.count - 1
             let (loss, n) = try accumulate(batch, dropoutStep: Self.dropoutStep(step: step, micro: micro),
                                           gradScale: Float(communicator.worldSize) / settings.lossScale / Float(batches.count),
                                           beforeBackward: {
-                                              guard overlap && isLast else { return }
+                                              guard let plan, isLast else { return }
                                               guard $0.isFinite else { throw WorkerError.nonFiniteLoss(step: step, pipeline: pipeline, loss: $0) }
-                                              try self.overlappedReduce.start(self.model.gradients.buffer, buckets: self.gradientBuckets, op: .mean)
+                                              try self.overlappedReduce.start(self.model.gradients.buffer, buckets: plan.buckets, op: .mean)
                                           },
-                                          backwardDone: { side in if overlap && isLast { try self.overlappedReduce.markReady(side.rawValue) } })
+                                          finished: { side, part in
+                                              guard let plan, isLast else { return }
+                                              for bucket in plan.buckets(side, part: part) { try self.overlappedReduce.markReady(bucket) }
+                                          })
             guard loss.isFinite else { throw WorkerError.nonFiniteLoss(step: step, pipeline: pipeline, loss: loss) }
             lossSum += loss
             tokens += n
         }
         let waitStart = DispatchTime.now().uptimeNanoseconds
-        if overlap {
+        if plan != nil {
             try overlappedReduce.wait()
         } else {
             try communicator.allReduce(model.gradients.buffer, op: .mean)
         }
-        lastCommunicationWait += Double(DispatchTime.now().uptimeNanoseconds - waitStart) / 1e9
+        lastReduceWait = Double(DispatchTime.now().uptimeNanoseconds - waitStart) / 1e9
         let norm = GradClip.clip(model.gradients.buffer, maxNorm: settings.maxGradNorm)
         guard norm.isFinite else { throw WorkerError.nonFiniteGradient(step: step, pipeline: pipeline, norm: norm) }
         let lr = schedule.learningRate(atStep: step)
         optimizer.update(parameters: model.parameters.buffer, gradients: UnsafeBufferPointer(model.gradients.buffer),
                          learningRate: lr)
         return StepResult(loss: lossSum / Float(batches.count), gradientNorm: norm, learningRate: lr, tokens: tokens)
-    }
-
-    /// The question encoder's and the context encoder's parameter ranges, when each is contiguous
-    /// and the first precedes the second (else empty: one all-reduce after backward).
-    static func encoderBuckets(_ layout: ParameterLayout) -> [Range<Int>] {
-        func range(_ prefix: String) -> Range<Int>? {
-            let slots = layout.slots.filter { $0.name.hasPrefix(prefix) }
-            guard let first = slots.first, let last = slots.last else { return nil }
-            let r = first.offset..<(last.offset + last.count)
-            return slots.reduce(0) { $0 + $1.count } == r.count ? r : nil
-        }
-        guard let q = range("question_model."), let c = range("ctx_model."), q.upperBound <= c.lowerBound,
-              q.count + c.count == layout.totalCount else { return [] }
-        return [q, c]
     }
 
     /// The context tensors of a batch, in the order they are scored: (name, matrix).
@@ -188,7 +181,8 @@ public final class TrainingWorker {
     /// Forward, global loss and backward of one batch; adds gradScale · d(loss)/dθ of this rank's rows
     /// into the gradient buffer. Returns the (global, unscaled) loss and this rank's real token count.
     func accumulate(_ batch: Batch, dropoutStep: Int, gradScale: Float,
-                    beforeBackward: (Float) throws -> Void = { _ in }, backwardDone: (BiEncoder.Side) throws -> Void = { _ in }) throws -> (Float, Int) {
+                    beforeBackward: (Float) throws -> Void = { _ in },
+                    finished: (BiEncoder.Side, Int) throws -> Void = { _, _ in }) throws -> (Float, Int) {
         let rank = communicator.rank, world = communicator.worldSize
         let dim = model.question.outputDim
         let parts = try Self.contextParts(batch)
@@ -243,7 +237,7 @@ public final class TrainingWorker {
         }
         let gatherStart = DispatchTime.now().uptimeNanoseconds
         let gathered = try communicator.allGather(payload.withUnsafeBytes { Array($0) })
-        lastCommunicationWait += Double(DispatchTime.now().uptimeNanoseconds - gatherStart) / 1e9
+        lastGatherWait += Double(DispatchTime.now().uptimeNanoseconds - gatherStart) / 1e9
         var globalQ = [Float](repeating: 0, count: fb * dim)
         var globalParts = counts.dropFirst().map { [Float](repeating: 0, count: $0 * dim) }
         for (r, raw) in gathered.enumerated() {
@@ -270,19 +264,23 @@ public final class TrainingWorker {
         let loss = try globalLoss(batch, rows: fb, q: globalQ, parts: globalParts, dQ: &dQ, dParts: &dParts, gradScale: gradScale)
         try beforeBackward(loss)
 
-        // Back-propagate this rank's rows.
+        // Back-propagate this rank's rows; `finished` hears of each part of an encoder's gradients as
+        // it is written, and of all of them once its backward is over (also when it had no rows).
         func gradientRows(_ all: [Float], _ mine: [Int]) -> [Float] { mine.flatMap { all[($0 * dim)..<(($0 + 1) * dim)] } }
-        if qBatch.rows > 0 {
-            try model.backward(.question, qBatch, dEmbeddings: gradientRows(dQ, qRows),
-                               step: dropoutStep, train: true, rowLabels: qRows, chunkSize: settings.questionChunkSize)
+        func finishedAll(_ side: BiEncoder.Side) throws {
+            for part in model.encoder(side).layout.backwardOrder.indices { try finished(side, part) }
         }
-        try backwardDone(.question)
+        if qBatch.rows > 0 {
+            try model.backward(.question, qBatch, dEmbeddings: gradientRows(dQ, qRows), step: dropoutStep, train: true,
+                               rowLabels: qRows, chunkSize: settings.questionChunkSize, finished: { try finished(.question, $0) })
+        }
+        try finishedAll(.question)
         if ctxBatch.rows > 0 {
             let dC = partRows.enumerated().flatMap { gradientRows(dParts[$0.offset], $0.element) }
             try model.backward(.context, ctxBatch, dEmbeddings: dC, step: dropoutStep, train: true, rowLabels: ctxLabels,
-                               chunkSize: settings.contextChunkSize)
+                               chunkSize: settings.contextChunkSize, finished: { try finished(.context, $0) })
         }
-        try backwardDone(.context)
+        try finishedAll(.context)
         return (loss, tokens)
     }
 

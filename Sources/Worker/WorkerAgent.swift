@@ -117,7 +117,7 @@ public final class WorkerAgent {
                 try send(.report(.init(rank: rank, step: order.step, loss: result.loss, gradientNorm: result.gradientNorm,
                                        learningRate: result.learningRate, tokens: result.tokens,
                                        fetchSeconds: Double(t1 - t0) / 1e9, computeSeconds: Double(t2 - t1) / 1e9,
-                                       communicationSeconds: worker.lastCommunicationWait)))
+                                       communicationSeconds: worker.lastCommunicationWait, gatherSeconds: worker.lastGatherWait)))
             case .checkpoint(let order):
                 guard rank == 0, let output = setup.config.outputDir else {
                     throw WorkerAgentError.protocolViolation("a checkpoint order for rank \(rank) (only rank 0 writes them)")

@@ -1,0 +1,45 @@
+import Collectives
+import Model
+
+/// How a rank's gradient buffer is all-reduced while backward still runs (as PyTorch DDP's
+/// buckets): one bucket per part of each encoder's `backwardOrder` (top layer first), question
+/// encoder then context encoder, which is the order backward finishes them on every rank. The
+/// word-embedding tables get buckets of their own, reduced sparsely: a batch touches only the
+/// rows of its tokens, and they are half of MiniLM's parameters.
+struct GradientPlan {
+    /// In reduction order.
+    private(set) var buckets: [GradientBucket] = []
+    /// [side][part of backwardOrder] -> the buckets that part completes.
+    private var bucketsOfPart: [[[Int]]] = [[], []]
+
+    /// Nil when the buckets would not cover the buffer exactly once (a layout this plan does not
+    /// know): the caller then reduces the whole buffer after backward.
+    init?(_ model: BiEncoder) {
+        for side in [BiEncoder.Side.question, .context] {
+            let layout = model.encoder(side).layout
+            let words = layout.wordEmbeddingRange
+            for part in layout.backwardOrder {
+                let pieces = part.lowerBound <= words.lowerBound && words.upperBound <= part.upperBound && !words.isEmpty
+                    ? [part.lowerBound..<words.lowerBound, words, words.upperBound..<part.upperBound] : [part]
+                var indices: [Int] = []
+                for piece in pieces where !piece.isEmpty {
+                    indices.append(buckets.count)
+                    buckets.append(GradientBucket(piece, sparseRowWidth: piece == words ? model.config.hiddenSize : nil))
+                }
+                bucketsOfPart[side.rawValue].append(indices)
+            }
+        }
+        var covered = 0
+        for range in buckets.map(\.range).sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            guard range.lowerBound == covered else { return nil }
+            covered = range.upperBound
+        }
+        guard covered == model.layout.totalCount else { return nil }
+    }
+
+    /// The buckets whose gradients are complete once `side` has finished part `part` of its backward order.
+    func buckets(_ side: BiEncoder.Side, part: Int) -> [Int] {
+        let parts = bucketsOfPart[side.rawValue]
+        return parts.indices.contains(part) ? parts[part] : []
+    }
+}
