@@ -3,6 +3,8 @@
 #   ours:  srdpr bench allreduce (ring over ZeroMQ, ranks as processes on loopback)
 #   Gloo:  ../shared/bench/torch_allreduce_anchor.py (torch.distributed, gloo backend)
 #   raw:   ../shared/bench/zmq_loopback_anchor.py (ZeroMQ PUSH/PULL loopback ceiling, memcpy/add)
+#   ring:  Benchmarks/zmq_ring_ceiling.py (the same raw traffic with N processes in a ring, all at
+#          once: the ceiling of a ring of N ranks when N processes share this machine's cores)
 # for world sizes 2 and 4. Prints a table on stderr and one JSON line on stdout.
 # Usage: Benchmarks/bench-allreduce.sh [--sizes-mb 1,16,64,256] [--iters 5] [--worlds "2 4"] [--rounds 3] [--venv DIR]
 # Ours and Gloo alternate for --rounds rounds and the table shows the median over rounds (each
@@ -50,6 +52,8 @@ for round in $(seq "$rounds"); do
 done
 echo "== raw ZeroMQ loopback ceiling" >&2
 "$python" "$anchors/zmq_loopback_anchor.py" --repeats 3 --memcpy-iters 5 | tail -1 > "$out/zmq.json"
+echo "== raw ZeroMQ ring ceiling, world(s) $worlds" >&2
+"$python" Benchmarks/zmq_ring_ceiling.py --worlds "$(echo $worlds | tr ' ' ,)" --repeats 3 | tail -1 > "$out/ring.json"
 echo "bench-allreduce: $(uptime)" >&2
 "$python" - "$out" "$worlds" "$rounds" <<'PY'
 import json, sys, os, statistics
@@ -60,11 +64,13 @@ unidir = max((r["per_direction_GBps"] for r in rows if r["mode"] == "unidir"), d
 bidir = max((r["per_direction_GBps"] for r in rows if r["mode"] == "bidir"), default=None)
 # In a ring every rank sends and receives at once, and busbw counts the bytes each rank sends
 # per second: the matching ceiling is the bidirectional per-direction throughput.
+ring_rows = json.load(open(os.path.join(out, "ring.json"))).get("ring", [])
+ring = {str(w): max((r["per_process_GBps"] for r in ring_rows if str(r["world"]) == str(w)), default=None) for w in worlds}
 result = {"bench": "bench_allreduce_side_by_side", "rounds": rounds, "zmq_unidir_GBps": unidir, "zmq_bidir_per_direction_GBps": bidir,
-          "memcpy_GBps": (zmq.get("mem") or {}).get("memcpy", {}).get("GBps"), "worlds": {}}
-print(f"raw ZeroMQ loopback: unidir {unidir} GB/s, bidir {bidir} GB/s per direction", file=sys.stderr)
+          "zmq_ring_per_process_GBps": ring, "memcpy_GBps": (zmq.get("mem") or {}).get("memcpy", {}).get("GBps"), "worlds": {}}
+print(f"raw ZeroMQ loopback: unidir {unidir} GB/s, bidir {bidir} GB/s per direction; ring of N: {ring} GB/s sent per process", file=sys.stderr)
 print(f"busbw in GB/s, median over {rounds} round(s):", file=sys.stderr)
-print(f"{'world':>5} {'MB':>6} {'srdpr busbw':>12} {'gloo busbw':>11} {'srdpr/gloo':>10} {'srdpr/bidir':>11} {'srdpr/unidir':>12} {'srdpr ipc':>10}", file=sys.stderr)
+print(f"{'world':>5} {'MB':>6} {'srdpr busbw':>12} {'gloo busbw':>11} {'srdpr/gloo':>10} {'srdpr/bidir':>11} {'srdpr/unidir':>12} {'srdpr/ring':>10} {'srdpr ipc':>10}", file=sys.stderr)
 for w in worlds:
     ours_runs = [json.load(open(os.path.join(out, f"srdpr-{w}-{r}.json"))) for r in range(1, rounds + 1)]
     gloo_runs = [json.load(open(os.path.join(out, f"gloo-{w}-{r}.json"))) for r in range(1, rounds + 1)]
@@ -85,11 +91,12 @@ for w in worlds:
              "srdpr_ipc_busbw_GBps": round(ipc, 3), "srdpr_ipc_busbw_rounds": ipc_by.get(mb),
              "srdpr_over_gloo": round(b / g, 3) if g else None,
              "srdpr_over_zmq_bidir": round(b / bidir, 3) if bidir else None,
-             "srdpr_over_zmq_unidir": round(b / unidir, 3) if unidir else None}
+             "srdpr_over_zmq_unidir": round(b / unidir, 3) if unidir else None,
+             "srdpr_over_zmq_ring": round(b / ring[w], 3) if ring.get(w) else None}
         entries.append(e)
         print(f"{w:>5} {mb:>6g} {b:>12.3f} {g if g is not None else float('nan'):>11.3f} "
               f"{e['srdpr_over_gloo'] or float('nan'):>10.2f} {e['srdpr_over_zmq_bidir'] or float('nan'):>11.2f} "
-              f"{e['srdpr_over_zmq_unidir'] or float('nan'):>12.2f} {ipc:>10.3f}", file=sys.stderr)
+              f"{e['srdpr_over_zmq_unidir'] or float('nan'):>12.2f} {e['srdpr_over_zmq_ring'] or float('nan'):>10.2f} {ipc:>10.3f}", file=sys.stderr)
     ours_gather = statistics.median(r["allgather"]["median_us"] for r in ours_runs)
     gloo_gather = statistics.median(r["allgather"]["median_us"] for r in gloo_runs if r.get("allgather"))
     print(f"{w:>5} all-gather [64,768] fp32 per rank: srdpr {ours_gather} us, gloo {gloo_gather} us (median over rounds)", file=sys.stderr)
