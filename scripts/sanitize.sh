@@ -4,8 +4,12 @@
 # directory (.build-asan, .build-tsan) so the normal .build is left alone. Not part of CI: a
 # sanitizer build of the whole package takes minutes on 2 cores.
 #   scripts/sanitize.sh [address|thread]... [-- extra swift test arguments]   (default: both)
-# Env: FILTER (the test filter, default 'CollectivesTests|WorkerTests').
+# Env: FILTER (the test filter, default 'CollectivesTests|WorkerTests'; as a regular expression it
+# also takes EndToEndTests.MultiWorkerTests: multi-process training through the Worker module).
+# Every sanitized process writes its reports to its own file in $scratch/sanitizer-reports: the
+# test runner and the sanitized `srdpr` processes the tests start, whose stderr the tests delete.
 set -euo pipefail
+shopt -s nullglob
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
 export SRDPR_PYTHON="$PWD/.venv/bin/python"
@@ -28,23 +32,38 @@ for kind in "${kinds[@]}"; do
     echo "== $kind sanitizer: building in $scratch" >&2
     swift build --build-tests --sanitize="$kind" --scratch-path "$scratch" 2>&1 | grep -v "Cannot export local symbol" | tail -3 >&2
     log="$scratch/sanitize-tests.log"
-    if swift test --skip-build --sanitize="$kind" --scratch-path "$scratch" --disable-swift-testing \
+    reports="$PWD/$scratch/sanitizer-reports"
+    rm -rf "$reports"
+    mkdir -p "$reports"
+    case "$kind" in
+        address) options="ASAN_OPTIONS=$ASAN_OPTIONS:log_path=$reports/asan" ;;
+        thread) options="TSAN_OPTIONS=$TSAN_OPTIONS:log_path=$reports/tsan" ;;
+    esac
+    if env "$options" swift test --skip-build --sanitize="$kind" --scratch-path "$scratch" --disable-swift-testing \
         --filter "$filter" "$@" > "$log" 2>&1; then
         echo "$kind: $(grep -E 'Executed [0-9]+ tests' "$log" | tail -1 | sed 's/^[[:space:]]*//')" >&2
     else
         status=1
         echo "$kind: FAILED (log: $log)" >&2
-        grep -E "ERROR: (Address|Thread|Leak)Sanitizer|WARNING: ThreadSanitizer|SUMMARY|error:|failed" "$log" | head -20 >&2
+        grep -E "error:|failed" "$log" | head -20 >&2
+    fi
+    # Memory errors and data races in any process (leaks are sorted out below).
+    # (/dev/null: grep and awk must not read stdin when no process wrote a report.)
+    if grep -l -E "ERROR: AddressSanitizer|(WARNING|ERROR): ThreadSanitizer" /dev/null "$reports"/* >&2; then
+        status=1
+        echo "$kind: sanitizer reports in the files above" >&2
+        grep -h -E "ERROR: AddressSanitizer|(WARNING|ERROR): ThreadSanitizer|SUMMARY" /dev/null "$reports"/* | head -20 >&2
     fi
     # Leak reports with a frame in our own sources (not only in XCTest, Foundation or tests).
     ours=$(awk -v src="$PWD/Sources/" '
+        FNR == 1 { if (block ~ src) print block; block = "" }
         /^(Direct|Indirect) leak/ { if (block ~ src) print block; block = $0; next }
         /^$/ { if (block ~ src) print block; block = ""; next }
         block != "" { block = block "\n" $0 }
-        END { if (block ~ src) print block }' "$log")
+        END { if (block ~ src) print block }' /dev/null "$reports"/*)
     if [ -n "$ours" ]; then
         status=1
-        echo "$kind: leaks allocated from Sources/ (log: $log):" >&2
+        echo "$kind: leaks allocated from Sources/ (reports: $reports):" >&2
         printf '%b\n' "$ours" | head -60 >&2
     fi
 done

@@ -12,7 +12,12 @@ final class MultiWorkerTests: XCTestCase {
     var dir: URL!
 
     override func setUpWithError() throws { dir = try Fixtures.temporaryDirectory("srdpr-multi") }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: dir)
+        // XCTest keeps every test case object until the process exits: drop what this one holds.
+        dir = nil
+        datasetPath = nil
+    }
 
     /// pos+poshard+hard on the demo data, dropout 0, `updates` updates.
     func parameters(_ name: String, updates: Int = 6, checkpointEvery: Int = 100, extra: [String] = []) throws -> [String] {

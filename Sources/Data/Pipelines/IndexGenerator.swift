@@ -14,17 +14,23 @@ public struct IndexGeneratorState: Codable, Equatable, Sendable {
 /// rolls over lazily, on the draw after iteration reached N, exactly like the Python generator, so
 /// a state (e, N) is valid and distinct from (e + 1, 0) — it matters because states seed `random`.
 ///
-/// The permutation of the current epoch is cached (the original rebuilt it on every draw).
+/// The permutation of the current epoch is cached (the original rebuilt it on every draw). It is
+/// the one memory cost that grows with the dataset: 4 bytes a sample (UInt32, as a ByteDataset
+/// counts its samples in 4 bytes), refilled in place when the epoch changes.
 public struct StatelessIndexGenerator: Sendable {
     public let count: Int
     public let shuffleSeed: Int
     public private(set) var state: IndexGeneratorState
     private var cachedEpoch: Int = -1
-    private var permutation: [Int] = []
+    private var permutation: [UInt32] = []
 
-    /// - Throws: `PipelineError.emptyDataset` when `count` is 0 (the original would loop forever).
+    /// - Throws: `PipelineError.emptyDataset` when `count` is 0 (the original would loop forever),
+    ///   `.invalidSetting` when it is over `UInt32.max` (no ByteDataset holds that many).
     public init(count: Int, shuffleSeed: Int, state: IndexGeneratorState = .init(), datasetName: String = "dataset") throws {
         guard count > 0 else { throw PipelineError.emptyDataset(dataset: datasetName) }
+        guard count <= Int(UInt32.max) else {
+            throw PipelineError.invalidSetting(parameter: datasetName, value: "\(count) samples", reason: "at most \(UInt32.max) samples are supported")
+        }
         self.count = count
         self.shuffleSeed = shuffleSeed
         self.state = state
@@ -57,13 +63,14 @@ public struct StatelessIndexGenerator: Sendable {
     /// Element `position` of epoch `epoch`'s permutation.
     public mutating func index(epoch: Int, position: Int) -> Int {
         if epoch != cachedEpoch {
-            var perm = Array(0..<count)
+            // In place: a second array of the dataset's size would double the peak at every new epoch.
+            permutation.removeAll(keepingCapacity: true)
+            permutation.append(contentsOf: 0..<UInt32(count))
             var rng = PythonRandom(seed: shuffleSeed + epoch)
-            rng.shuffle(&perm)
-            permutation = perm
+            rng.shuffle(&permutation)
             cachedEpoch = epoch
         }
-        return permutation[position]
+        return Int(permutation[position])
     }
 }
 
