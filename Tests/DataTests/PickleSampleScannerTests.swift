@@ -247,13 +247,16 @@ final class PickleSampleScannerTests: XCTestCase {
                     h.sample(questions: { h in h.str(text); h.op(0x61) })
                     let context = "length \(length) pattern \(pattern) at \(position)"
                     let valid = String(validating: text, as: UTF8.self) != nil
+                    // A whole lone surrogate is not UTF-8, but Python reads it ("surrogatepass"):
+                    // the scanner hands it over, the general decoder reads it (as U+FFFD).
+                    let surrogate = pattern == [0xED, 0xA0, 0x80] && position + 3 <= length
                     let took: Bool
                     if (length + position + p) % 17 == 0 {
                         took = assertAgree(h.bytes, context)  // the whole comparison on a sample of cases
                     } else {
                         took = h.bytes.withUnsafeBufferPointer { SampleView.scanned(pickle: $0) != nil }
                         let general = h.bytes.withUnsafeBufferPointer { (try? SampleView.decodeGenerally(pickle: $0)) != nil }
-                        XCTAssertEqual(took, general, context)
+                        XCTAssertEqual(general, valid || surrogate, context)
                     }
                     XCTAssertEqual(took, valid, context)
                     if took { accepted += 1 } else { refused += 1 }
