@@ -7,11 +7,6 @@ import TestSupport
 /// (`SampleView.decodeGenerally`): it takes every sample CPython and our writer produce, and
 /// whatever it accepts, the general decoder accepts with an equal view.
 final class PickleSampleScannerTests: XCTestCase {
-    private let fixtureDatasets = [
-        "pipelines/all.bytedataset", "pipelines/with_hardneg.bytedataset", "pipelines/without_hardneg.bytedataset",
-        "pickle_protocols/protocol2.bytedataset", "pickle_protocols/protocol3.bytedataset",
-        "pickle_protocols/protocol5.bytedataset",
-    ]
     private var dir: URL!
 
     override func setUpWithError() throws { dir = try Fixtures.temporaryDirectory() }
@@ -51,7 +46,7 @@ final class PickleSampleScannerTests: XCTestCase {
     }
 
     func testScannerTakesEveryFixtureSampleAndAgrees() throws {
-        for path in fixtureDatasets {
+        for path in Fixtures.sampleDatasets {
             let url = Fixtures.url(path)
             let dataset = try ByteDataset(directory: url.path)
             for (i, pickle) in try pickles(url.path).enumerated() {
