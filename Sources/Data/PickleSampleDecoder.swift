@@ -226,13 +226,6 @@ struct PickleSampleDecoder {
         containers[id].last = chunk
     }
 
-    func itemCount(_ id: Int) -> Int {
-        var n = 0
-        var c = containers[id].first
-        while c >= 0 { n += chunks[c].count; c = chunks[c].next }
-        return n
-    }
-
     /// A position in a container's chained chunks. Plain loops over cursors, not closures:
     /// a closure would capture (and retain) the decoder's arrays on every call.
     struct Cursor {
