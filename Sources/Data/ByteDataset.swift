@@ -117,12 +117,21 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
         let start = try offset(at: index)
         let pickle = UnsafeBufferPointer(rebasing: data.bytes[start...])
         let readers = takeReaders()
-        // The scanner's view holds valid UTF-8 only, so its Strings are the slot decoder's.
-        let fast = readers.scanner.fill(&readers.view, from: pickle, owner: nil)
-            ? readers.view.sample : readers.decoder.decode(pickle)
-        returnReaders(readers)
-        if let sample = fast { return sample }
-        // Not the usual shape (or bad data): the generic reader decides, with a precise error.
+        defer { returnReaders(readers) }
+        // The view `readView(at:into:)` gives, made into Strings: both paths accept the same samples.
+        if !readers.scanner.fill(&readers.view, from: pickle, owner: nil) {
+            switch readers.decoder.fillView(pickle, into: &readers.view, owner: nil) {
+            case .ok: break
+            case .invalidUTF8(let field, let offset):
+                throw .invalidUTF8(file: dataPath, index: index, field: field, offset: start + offset)
+            case .fallback: return try genericSample(at: index)
+            }
+        }
+        return readers.view.sample
+    }
+
+    /// Sample `index` through the generic reader: the shapes and errors the fast passes hand over.
+    private func genericSample(at index: Int) throws(ByteDatasetError) -> Sample {
         let value = try value(at: index)
         do {
             return try Sample(pickle: value)
@@ -160,7 +169,7 @@ public final class ByteDataset: SampleSource, @unchecked Sendable {
         case .fallback:
             // Not the usual shape (or bad data): the generic reader decides, with a precise error;
             // a valid sample of an unusual shape gets a view over its own copy.
-            view = SampleView(try typedSample(at: index))
+            view = SampleView(try genericSample(at: index))
         }
     }
 

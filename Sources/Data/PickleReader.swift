@@ -90,8 +90,14 @@ public struct PickleReader {
         T(littleEndian: UnsafeRawPointer(bytes.baseAddress! + offset).loadUnaligned(as: T.self))
     }
 
-    private func string(at offset: Int, count: Int) -> String {
-        String(decoding: UnsafeBufferPointer(rebasing: bytes[offset..<(offset + count)]), as: UTF8.self)
+    /// A str's text as Python decodes it (`PickleString`: lone surrogates become U+FFFD); other
+    /// ill-formed UTF-8 is refused, as CPython refuses it (UnicodeDecodeError).
+    private func string(at offset: Int, count: Int, _ opcode: StaticString, at start: Int) throws(PickleError) -> String {
+        guard count > 0 else { return "" }
+        let base = bytes.baseAddress! + offset
+        if let text = PickleString.decode(base, count: count) { return text }
+        let bad = offset + (UTF8Validation.firstInvalidOffset(base, count: count, allowingSurrogates: true) ?? 0)
+        throw .malformed("\(opcode) is not valid UTF-8 at byte offset \(bad)", offset: start)
     }
 
     @inline(__always)
@@ -122,7 +128,7 @@ public struct PickleReader {
     }
 
     private mutating func memoPut(_ index: Int, at start: Int) throws(PickleError) {
-        guard let node = stack.last else { throw .malformed("memo store on an empty stack", offset: start) }
+        let node = try top("memo store", at: start)  // like CPython, nothing below a MARK
         if index >= 0 && index < 1 << 20 {
             if index >= memoDense.count { memoDense.append(contentsOf: repeatElement(nil, count: index - memoDense.count + 1)) }
             if memoDense[index] == nil { memoLength += 1 }
@@ -165,8 +171,8 @@ public struct PickleReader {
                     throw .truncated(offset: start, opcode: "FRAME of \(length) bytes")
                 }
             case 0x2E:  // STOP
+                // Like CPython: the value on top (above any MARK); what lies below it is ignored.
                 let node = try pop("STOP", at: start)
-                if !marks.isEmpty { throw .malformed("STOP with an open MARK", offset: start) }
                 var budget = 16 * position + 100_000
                 return try materialize(node, depth: 0, budget: &budget, at: start)
             case 0x7D:  // EMPTY_DICT
@@ -195,6 +201,7 @@ public struct PickleReader {
                 try setItems(CollectionOfOne(NodePair(key: key, value: value)), opcode: "SETITEM", at: start)
             case 0x75:  // SETITEMS
                 let items = try popMark("SETITEMS", at: start)
+                if items.isEmpty { _ = try top("SETITEMS", at: start); break }  // as APPENDS
                 guard items.count % 2 == 0 else {
                     throw .malformed("SETITEMS with an odd number of items", offset: start)
                 }
@@ -211,7 +218,8 @@ public struct PickleReader {
                 try append(CollectionOfOne(value), opcode: "APPEND", at: start)
             case 0x65:  // APPENDS
                 let items = try popMark("APPENDS", at: start)
-                try append(items, opcode: "APPENDS", at: start)
+                // An empty batch touches nothing (CPython does not look at what it would extend).
+                if items.isEmpty { _ = try top("APPENDS", at: start) } else { try append(items, opcode: "APPENDS", at: start) }
             case 0x90:  // ADDITEMS
                 let items = try popMark("ADDITEMS", at: start)
                 guard case .set(let id) = try top("ADDITEMS", at: start) else {
@@ -284,17 +292,17 @@ public struct PickleReader {
                 let p = try take(1, "SHORT_BINUNICODE", at: start)
                 let n = Int(bytes[p])
                 let q = try take(n, "SHORT_BINUNICODE", at: start)
-                stack.append(.value(.string(string(at: q, count: n))))
+                stack.append(.value(.string(try string(at: q, count: n, "SHORT_BINUNICODE", at: start))))
             case 0x58:  // BINUNICODE
                 let p = try take(4, "BINUNICODE", at: start)
                 let n = Int(loadLE(UInt32.self, at: p))
                 let q = try take(n, "BINUNICODE", at: start)
-                stack.append(.value(.string(string(at: q, count: n))))
+                stack.append(.value(.string(try string(at: q, count: n, "BINUNICODE", at: start))))
             case 0x8D:  // BINUNICODE8
                 let p = try take(8, "BINUNICODE8", at: start)
                 let n = Int(clamping: loadLE(UInt64.self, at: p))
                 let q = try take(n, "BINUNICODE8", at: start)
-                stack.append(.value(.string(string(at: q, count: n))))
+                stack.append(.value(.string(try string(at: q, count: n, "BINUNICODE8", at: start))))
             case 0x43:  // SHORT_BINBYTES
                 let p = try take(1, "SHORT_BINBYTES", at: start)
                 let n = Int(bytes[p])
@@ -386,7 +394,7 @@ public struct PickleReader {
         var end = position
         while end < bytes.count && bytes[end] != 0x0A { end += 1 }
         guard end < bytes.count else { throw .truncated(offset: start, opcode: "\(opcode)") }
-        let text = string(at: position, count: end - position)
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[position..<end]), as: UTF8.self)
         position = end + 1
         return text
     }

@@ -4,15 +4,24 @@ import Glibc
 import Darwin
 #endif
 
-/// A fast path from pickle bytes straight to a `Sample`, for the opcode shapes CPython writes
-/// for samples (dicts, lists, str, int). The generic `PickleReader` builds a full value tree with
-/// reference-counted nodes; this decoder keeps plain (offset, length) slots and creates Swift
-/// strings only for the fields a `Sample` has. Anything unusual returns nil, and the caller
-/// falls back to `PickleReader` (which also produces the precise error for bad input).
+/// The general sample decoder's opcode pass, for the opcode shapes CPython writes for samples
+/// (dicts, lists, str, int) in any order and layout. The generic `PickleReader` builds a full
+/// value tree with reference-counted nodes; this keeps plain (offset, length) slots, which
+/// `fillView` (PickleSampleViewDecoder.swift) then reads into a view, or a `Sample`. Anything
+/// unusual returns nil, and the caller falls back to `PickleReader` (which also produces the
+/// precise error for bad input).
+///
+/// What it accepts, CPython's `pickle.loads` accepts too, with the same stack discipline: a
+/// MARK fences off the stack below it (APPENDS/SETITEMS/memo stores/STOP never reach under the
+/// innermost open one), dict keys are hashable (no list or dict), and every str is UTF-8 (a
+/// str that is not, even where a sample does not look, leaves the decision to the generic reader).
 struct PickleSampleDecoder {
     /// A stack entry without reference counting: strings stay ranges of the input.
     enum Slot {
+        /// A str whose bytes are valid UTF-8.
         case string(start: Int, count: Int)
+        /// A str whose bytes are not valid UTF-8 (lone surrogates that Python accepts, or bytes it refuses).
+        case badString(start: Int, count: Int)
         case int(Int)
         case list(Int)
         case dict(Int)
@@ -39,6 +48,8 @@ struct PickleSampleDecoder {
     var marks: [Int] = []
     var memo: [Slot] = []
     var memoLength = 0
+    /// Whether any str so far was `.badString`.
+    var sawBadString = false
     // Flat storage, no per-container arrays: items of every container, in chained chunks.
     var items: [Slot] = []
     var chunks: [Chunk] = []
@@ -53,19 +64,13 @@ struct PickleSampleDecoder {
         containers.reserveCapacity(16)
     }
 
-    /// The sample pickled at the start of `bytes`, or nil when the fast path does not apply.
-    mutating func decode(_ bytes: UnsafeBufferPointer<UInt8>) -> Sample? {
-        defer { finish() }
-        guard let top = start(bytes) else { return nil }
-        return sample(top)
-    }
-
     /// Runs the pickle at the start of `bytes` into slots; the caller reads them through `items`
     /// and must call `finish()` before the bytes go away. Nil when the fast path does not apply.
     mutating func start(_ bytes: UnsafeBufferPointer<UInt8>) -> Slot? {
         self.bytes = bytes
         position = 0
         memoLength = 0
+        sawBadString = false
         stack.removeAll(keepingCapacity: true)
         marks.removeAll(keepingCapacity: true)
         memo.removeAll(keepingCapacity: true)
@@ -89,8 +94,12 @@ struct PickleSampleDecoder {
         T(littleEndian: UnsafeRawPointer(bytes.baseAddress! + offset).loadUnaligned(as: T.self))
     }
 
+    /// The innermost open MARK (0 without one): nothing at or below it may be taken off the stack.
+    @inline(__always)
+    var fence: Int { marks.last ?? 0 }
+
     mutating func put(_ index: Int) -> Bool {
-        guard let top = stack.last, index >= 0, index < 1 << 20 else { return false }
+        guard stack.count > fence, let top = stack.last, index >= 0, index < 1 << 20 else { return false }
         if index == memo.count {
             memo.append(top)
             memoLength += 1
@@ -110,9 +119,30 @@ struct PickleSampleDecoder {
         return true
     }
 
+    /// The MARK of an APPENDS/SETITEMS, which must lie above the one before it (as in CPython).
     mutating func popMark() -> Int? {
-        guard let mark = marks.popLast(), mark <= stack.count else { return nil }
+        guard let mark = marks.popLast(), mark <= stack.count, mark > fence else { return nil }
         return mark
+    }
+
+    /// A str's slot: valid UTF-8 or not (checked once here, for every str, as CPython decodes every str).
+    @inline(__always)
+    mutating func pushString(_ start: Int, _ count: Int) {
+        if UTF8Validation.isValid(bytes.baseAddress! + start, count: count) {
+            stack.append(.string(start: start, count: count))
+        } else {
+            sawBadString = true
+            stack.append(.badString(start: start, count: count))
+        }
+    }
+
+    /// Whether `slot` can be a dict key: Python refuses a list or dict (unhashable) as one.
+    @inline(__always)
+    func isHashable(_ slot: Slot) -> Bool {
+        switch slot {
+        case .list, .dict: return false
+        default: return true
+        }
     }
 
     mutating func run() -> Slot? {
@@ -123,26 +153,30 @@ struct PickleSampleDecoder {
             case 0x80: guard let p = take(1), bytes[p] <= 5 else { return nil }
             case 0x95:  // FRAME: like CPython, the declared frame must be present
                 guard let p = take(8), loadLE(UInt64.self, at: p) <= UInt64(bytes.count - position) else { return nil }
-            case 0x2E:  // STOP
-                guard marks.isEmpty, stack.count == 1 else { return nil }
-                return stack[0]
+            case 0x2E:  // STOP: the top value, as CPython (whatever is below it, marks too, is ignored)
+                guard stack.count > fence else { return nil }
+                return stack[stack.count - 1]
             case 0x7D: containers.append(Container()); stack.append(.dict(containers.count - 1))
             case 0x5D: containers.append(Container()); stack.append(.list(containers.count - 1))
             case 0x28: marks.append(stack.count)
             case 0x73:  // SETITEM
-                guard stack.count >= 3, marks.last.map({ stack.count - 3 >= $0 }) ?? true,
+                guard stack.count >= 3, stack.count - 3 >= fence, isHashable(stack[stack.count - 2]),
                       case .dict(let id) = stack[stack.count - 3] else { return nil }
                 add(to: id, from: stack.count - 2)
             case 0x75:  // SETITEMS
-                guard let mark = popMark(), mark >= 1, (stack.count - mark) % 2 == 0,
-                      case .dict(let id) = stack[mark - 1] else { return nil }
+                guard let mark = popMark(), (stack.count - mark) % 2 == 0 else { return nil }
+                if mark == stack.count { break }  // an empty batch touches nothing (CPython)
+                guard case .dict(let id) = stack[mark - 1] else { return nil }
+                for k in stride(from: mark, to: stack.count, by: 2) where !isHashable(stack[k]) { return nil }
                 add(to: id, from: mark)
             case 0x61:  // APPEND
-                guard stack.count >= 2, marks.last.map({ stack.count - 2 >= $0 }) ?? true,
+                guard stack.count >= 2, stack.count - 2 >= fence,
                       case .list(let id) = stack[stack.count - 2] else { return nil }
                 add(to: id, from: stack.count - 1)
             case 0x65:  // APPENDS
-                guard let mark = popMark(), mark >= 1, case .list(let id) = stack[mark - 1] else { return nil }
+                guard let mark = popMark() else { return nil }
+                if mark == stack.count { break }  // an empty batch touches nothing (CPython)
+                guard case .list(let id) = stack[mark - 1] else { return nil }
                 add(to: id, from: mark)
             case 0x4A: guard let p = take(4) else { return nil }; stack.append(.int(Int(loadLE(Int32.self, at: p))))
             case 0x4B: guard let p = take(1) else { return nil }; stack.append(.int(Int(bytes[p])))
@@ -156,17 +190,17 @@ struct PickleSampleDecoder {
                 stack.append(.int(Int(bitPattern: UInt(value))))
             case 0x8C:
                 guard let p = take(1), let q = take(Int(bytes[p])) else { return nil }
-                stack.append(.string(start: q, count: Int(bytes[p])))
+                pushString(q, Int(bytes[p]))
             case 0x58:
                 guard let p = take(4) else { return nil }
                 let n = Int(loadLE(UInt32.self, at: p))
                 guard let q = take(n) else { return nil }
-                stack.append(.string(start: q, count: n))
+                pushString(q, n)
             case 0x8D:
                 guard let p = take(8) else { return nil }
                 let n = Int(clamping: loadLE(UInt64.self, at: p))
                 guard let q = take(n) else { return nil }
-                stack.append(.string(start: q, count: n))
+                pushString(q, n)
             case 0x94: guard put(memoLength) else { return nil }
             case 0x71: guard let p = take(1), put(Int(bytes[p])) else { return nil }
             case 0x72: guard let p = take(4), put(Int(loadLE(UInt32.self, at: p))) else { return nil }
@@ -190,13 +224,6 @@ struct PickleSampleDecoder {
         let chunk = chunks.count - 1
         if containers[id].last >= 0 { chunks[containers[id].last].next = chunk } else { containers[id].first = chunk }
         containers[id].last = chunk
-    }
-
-    func itemCount(_ id: Int) -> Int {
-        var n = 0
-        var c = containers[id].first
-        while c >= 0 { n += chunks[c].count; c = chunks[c].next }
-        return n
     }
 
     /// A position in a container's chained chunks. Plain loops over cursors, not closures:
@@ -227,78 +254,8 @@ struct PickleSampleDecoder {
         return items[c.index - 1]
     }
 
-    // MARK: - slots to a Sample
-
     func isKey(_ start: Int, _ count: Int, _ key: StaticString) -> Bool {
         count == key.utf8CodeUnitCount && memcmp(bytes.baseAddress! + start, key.utf8Start, count) == 0
-    }
-
-    func text(_ slot: Slot) -> TextField? {
-        switch slot {
-        case .string(let start, let count):
-            return .text(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<(start + count)]), as: UTF8.self))
-        case .list(let id):
-            var ids: [Int] = []
-            ids.reserveCapacity(itemCount(id))
-            var c = cursor(id)
-            while let item = next(&c) {
-                guard case .int(let v) = item else { return nil }
-                ids.append(v)
-            }
-            return .tokenIDs(ids)
-        default: return nil
-        }
-    }
-
-    func passages(_ slot: Slot) -> [Passage]? {
-        guard case .list(let id) = slot else { return nil }
-        var out: [Passage] = []
-        out.reserveCapacity(itemCount(id))
-        var c = cursor(id)
-        while let item = next(&c) {
-            guard case .dict(let d) = item else { return nil }
-            var title: TextField?, body: TextField?
-            var p = cursor(d)
-            while let key = next(&p), let value = next(&p) {
-                if case .string(let s, let n) = key {
-                    if isKey(s, n, "title") { title = text(value) } else if isKey(s, n, "text") { body = text(value) }
-                }
-            }
-            guard let title, let body else { return nil }
-            out.append(Passage(title: title, text: body))
-        }
-        return out
-    }
-
-    func sample(_ top: Slot) -> Sample? {
-        guard case .dict(let d) = top else { return nil }
-        var id: Int?, questions: [TextField]?, positives: [Passage]?, hardnegs: [Passage]?
-        var c = cursor(d)
-        while let key = next(&c), let value = next(&c) {
-            guard case .string(let s, let n) = key else { continue }
-            if isKey(s, n, "sample_id") {
-                guard case .int(let v) = value else { return nil }
-                id = v
-            } else if isKey(s, n, "questions") {
-                guard case .list(let l) = value else { return nil }
-                var out: [TextField] = []
-                out.reserveCapacity(itemCount(l))
-                var q = cursor(l)
-                while let item = next(&q) {
-                    guard let t = text(item) else { return nil }
-                    out.append(t)
-                }
-                questions = out
-            } else if isKey(s, n, "positive_contexts") {
-                guard let p = passages(value) else { return nil }
-                positives = p
-            } else if isKey(s, n, "hardneg_contexts") {
-                guard let p = passages(value) else { return nil }
-                hardnegs = p
-            }
-        }
-        guard let id, let questions, let positives, let hardnegs else { return nil }
-        return Sample(sampleID: id, questions: questions, positiveContexts: positives, hardnegContexts: hardnegs)
     }
 }
 
@@ -321,9 +278,21 @@ public enum SamplePickleError: Error, Equatable, CustomStringConvertible {
 extension Sample {
     /// Decodes one pickled sample from the start of `bytes`: the fast path first, then the
     /// generic reader (which gives the precise error). Never runs code from the pickle.
+    ///
+    /// The same pass as the view's (`PickleSampleDecoder.fillView`), so both accept the same
+    /// pickles and read the same fields; the generic reader decides whatever that pass hands over.
     public static func decode(pickle bytes: UnsafeBufferPointer<UInt8>) throws(SamplePickleError) -> Sample {
         var decoder = PickleSampleDecoder()
-        if let sample = decoder.decode(bytes) { return sample }
+        var view = SampleView()
+        switch decoder.fillView(bytes, into: &view, owner: nil) {
+        case .ok: return view.sample
+        case .invalidUTF8(let field, let offset): throw .invalidUTF8(field: field, offset: offset)
+        case .fallback: return try decodeGenerically(pickle: bytes)
+        }
+    }
+
+    /// The generic reader's value tree, read as a sample (shapes and errors the fast passes leave to it).
+    static func decodeGenerically(pickle bytes: UnsafeBufferPointer<UInt8>) throws(SamplePickleError) -> Sample {
         let value: PickleValue
         do { value = try PickleReader.read(bytes).value } catch { throw .pickle(error) }
         do { return try Sample(pickle: value) } catch { throw .notASample(error.message) }
@@ -355,7 +324,7 @@ extension SampleView {
         switch decoder.fillView(bytes, into: &view, owner: nil) {
         case .ok: return view
         case .invalidUTF8(let field, let offset): throw .invalidUTF8(field: field, offset: offset)
-        case .fallback: return SampleView(try Sample.decode(pickle: bytes))
+        case .fallback: return SampleView(try Sample.decodeGenerically(pickle: bytes))
         }
     }
 }

@@ -1,5 +1,10 @@
 /// The zero-copy read: the fast decoder's slots become a `SampleView` (byte ranges and token
 /// ids), with every text field checked to be valid UTF-8, and no String or per-field array made.
+/// `Sample.decode` and `ByteDataset.sample(at:)` read their `Sample` from this same view, so the
+/// view and the `Sample` paths accept the same pickles.
+///
+/// The fields are what Python's `sample["questions"]` etc. give after `pickle.loads`: for a key
+/// that repeats, the last value (an earlier one of the wrong type does not matter).
 extension PickleSampleDecoder {
     enum ViewOutcome: Equatable {
         case ok
@@ -43,7 +48,9 @@ extension PickleSampleDecoder {
         outcome = addPassages(h, &view, "hardneg_contexts", &count)
         guard outcome == .ok else { return outcome }
         view.hardnegCount = count
-        return .ok
+        // A str outside the fields that is not UTF-8: the generic reader refuses it (as Python
+        // does) or, for lone surrogates, reads the sample.
+        return sawBadString ? .fallback : .ok
     }
 
     private func addPassages(_ list: Int, _ view: inout SampleView, _ name: String, _ count: inout Int) -> ViewOutcome {
@@ -72,12 +79,14 @@ extension PickleSampleDecoder {
     @inline(__always)
     private func addField(_ slot: Slot, _ view: inout SampleView, _ name: () -> String) -> ViewOutcome {
         switch slot {
-        case .string(let start, let count):
-            if count > 0, let bad = UTF8Validation.firstInvalidOffset(bytes.baseAddress! + start, count: count) {
-                return .invalidUTF8(field: name(), offset: start + bad)
-            }
+        case .string(let start, let count):  // checked when pushed
             view.fields.append(SampleView.FieldRange(start: start, count: count, isTokens: false))
             return .ok
+        case .badString(let start, let count):
+            // Lone surrogates only: Python reads them (PickleString), the generic path makes the String.
+            guard let bad = UTF8Validation.firstInvalidOffset(bytes.baseAddress! + start, count: count,
+                                                              allowingSurrogates: true) else { return .fallback }
+            return .invalidUTF8(field: name(), offset: start + bad)
         case .list(let id):
             let first = view.tokenIDs.count
             var c = cursor(id)

@@ -15,9 +15,10 @@ public enum JSONValue: Equatable, Sendable {
     case array([JSONValue])
     case object([JSONMember])
 
-    /// The string value decoded as Swift `String` (lone surrogates become U+FFFD).
+    /// The string value decoded as Swift `String`: each lone surrogate becomes one U+FFFD, as the
+    /// pickle decoders read the pickle `create-dataset` writes for it (`PickleString`).
     public var stringValue: String? {
-        if case .string(let bytes) = self { return String(decoding: bytes, as: UTF8.self) }
+        if case .string(let bytes) = self { return PickleString.decode(bytes) ?? String(decoding: bytes, as: UTF8.self) }
         return nil
     }
 

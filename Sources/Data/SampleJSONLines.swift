@@ -148,7 +148,7 @@ public enum SampleJSON {
 
     private static func textField(_ value: JSONValue) throws(SampleFieldError) -> TextField {
         switch value {
-        case .string(let bytes): return .text(String(decoding: bytes, as: UTF8.self))
+        case .string: return .text(value.stringValue ?? "")  // lone surrogates as the pickle reads them
         case .array(let items):
             var ids: [Int] = []
             ids.reserveCapacity(items.count)

@@ -2,7 +2,9 @@
 /// no surrogates, nothing above U+10FFFF). ASCII runs are checked eight bytes at a time.
 enum UTF8Validation {
     /// The offset of the first byte of the first ill-formed sequence, or nil when all is valid.
-    static func firstInvalidOffset(_ base: UnsafePointer<UInt8>, count: Int) -> Int? {
+    /// `allowingSurrogates` also takes the 3-byte forms of U+D800...U+DFFF (ED A0 80...ED BF BF),
+    /// as CPython's "surrogatepass" error handler does.
+    static func firstInvalidOffset(_ base: UnsafePointer<UInt8>, count: Int, allowingSurrogates: Bool = false) -> Int? {
         var i = 0
         while i < count {
             // Fast path: ASCII, 32 then 8 bytes at once.
@@ -27,7 +29,7 @@ enum UTF8Validation {
             case 0xC2...0xDF: length = 2
             case 0xE0: length = 3; low = 0xA0
             case 0xE1...0xEC, 0xEE...0xEF: length = 3
-            case 0xED: length = 3; high = 0x9F  // no surrogates
+            case 0xED: length = 3; if !allowingSurrogates { high = 0x9F }  // surrogates above 9F
             case 0xF0: length = 4; low = 0x90
             case 0xF1...0xF3: length = 4
             case 0xF4: length = 4; high = 0x8F

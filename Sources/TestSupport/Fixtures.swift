@@ -18,6 +18,14 @@ public enum Fixtures {
         root.appendingPathComponent(relativePath)
     }
 
+    /// The fixture ByteDatasets (paths under `root`) that the sample readers are checked on: what
+    /// the original wrote for each pipeline, and CPython's pickle protocols 2, 3 and 5.
+    public static let sampleDatasets = [
+        "pipelines/all.bytedataset", "pipelines/with_hardneg.bytedataset", "pipelines/without_hardneg.bytedataset",
+        "pickle_protocols/protocol2.bytedataset", "pickle_protocols/protocol3.bytedataset",
+        "pickle_protocols/protocol5.bytedataset",
+    ]
+
     /// `../shared/data` (real FAQ data).
     public static var sharedData: URL {
         packageRoot.deletingLastPathComponent().appendingPathComponent("shared/data")

@@ -7,11 +7,6 @@ import TestSupport
 /// (`SampleView.decodeGenerally`): it takes every sample CPython and our writer produce, and
 /// whatever it accepts, the general decoder accepts with an equal view.
 final class PickleSampleScannerTests: XCTestCase {
-    private let fixtureDatasets = [
-        "pipelines/all.bytedataset", "pipelines/with_hardneg.bytedataset", "pipelines/without_hardneg.bytedataset",
-        "pickle_protocols/protocol2.bytedataset", "pickle_protocols/protocol3.bytedataset",
-        "pickle_protocols/protocol5.bytedataset",
-    ]
     private var dir: URL!
 
     override func setUpWithError() throws { dir = try Fixtures.temporaryDirectory() }
@@ -51,7 +46,7 @@ final class PickleSampleScannerTests: XCTestCase {
     }
 
     func testScannerTakesEveryFixtureSampleAndAgrees() throws {
-        for path in fixtureDatasets {
+        for path in Fixtures.sampleDatasets {
             let url = Fixtures.url(path)
             let dataset = try ByteDataset(directory: url.path)
             for (i, pickle) in try pickles(url.path).enumerated() {
@@ -247,13 +242,16 @@ final class PickleSampleScannerTests: XCTestCase {
                     h.sample(questions: { h in h.str(text); h.op(0x61) })
                     let context = "length \(length) pattern \(pattern) at \(position)"
                     let valid = String(validating: text, as: UTF8.self) != nil
+                    // A whole lone surrogate is not UTF-8, but Python reads it ("surrogatepass"):
+                    // the scanner hands it over, the general decoder reads it (as U+FFFD).
+                    let surrogate = pattern == [0xED, 0xA0, 0x80] && position + 3 <= length
                     let took: Bool
                     if (length + position + p) % 17 == 0 {
                         took = assertAgree(h.bytes, context)  // the whole comparison on a sample of cases
                     } else {
                         took = h.bytes.withUnsafeBufferPointer { SampleView.scanned(pickle: $0) != nil }
                         let general = h.bytes.withUnsafeBufferPointer { (try? SampleView.decodeGenerally(pickle: $0)) != nil }
-                        XCTAssertEqual(took, general, context)
+                        XCTAssertEqual(general, valid || surrogate, context)
                     }
                     XCTAssertEqual(took, valid, context)
                     if took { accepted += 1 } else { refused += 1 }

@@ -5,11 +5,6 @@ import TestSupport
 
 /// The zero-copy read path: views equal the decoded `Sample`s, and bad input fails the same way.
 final class SampleViewTests: XCTestCase {
-    private let datasets = [
-        "pipelines/all.bytedataset", "pipelines/with_hardneg.bytedataset", "pipelines/without_hardneg.bytedataset",
-        "pickle_protocols/protocol2.bytedataset", "pickle_protocols/protocol3.bytedataset",
-        "pickle_protocols/protocol5.bytedataset",
-    ]
     private var dir: URL!
 
     override func setUpWithError() throws { dir = try Fixtures.temporaryDirectory() }
@@ -35,7 +30,7 @@ final class SampleViewTests: XCTestCase {
     }
 
     func testViewFieldsEqualSampleFieldsForEveryFixtureDataset() throws {
-        for path in datasets {
+        for path in Fixtures.sampleDatasets {
             let dataset = try ByteDataset(directory: Fixtures.url(path).path)
             XCTAssertGreaterThan(dataset.count, 0, path)
             var reused = SampleView()

@@ -2,8 +2,8 @@ import Data
 
 /// Pickle bytes as a ByteDataset sample would hold them: the generic reader under both policies
 /// and the two fast sample decoders. Besides not crashing, the decoders must agree: a sample the
-/// generic reader yields is the sample `Sample.decode` yields, and a zero-copy view that decodes
-/// is that same sample.
+/// generic reader yields is the sample `Sample.decode` yields, and the zero-copy view decodes
+/// exactly when `Sample.decode` does, to the same sample.
 enum PickleTarget {
     static func run(_ bytes: UnsafeBufferPointer<UInt8>) {
         let generic = try? PickleReader.read(bytes, policy: .dataOnly)
@@ -22,6 +22,8 @@ enum PickleTarget {
         if let view {
             guard let sample else { violated("the view decoded but Sample.decode threw") }
             if view.sample != sample { violated("the view gives \(view.sample), Sample.decode \(sample)") }
+        } else if let sample {
+            violated("Sample.decode gives \(sample) but the view threw")
         }
     }
 }
