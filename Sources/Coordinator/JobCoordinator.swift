@@ -59,6 +59,19 @@ public final class JobCoordinator {
     /// Refused connections and dropped messages, for tests and logs.
     public var refusedPeers: [String] { server?.refusedPeers ?? [] }
 
+    /// The model's vocabulary, when this host has it: rows are then dealt out to the ranks by their
+    /// exact token counts rather than estimated from the text's size (the ranks wait less on each other).
+    func balancingTokenizer() -> BertTokenizer? {
+        guard let directory = config.pretrainedModelCfg else { return nil }
+        let vocab = URL(fileURLWithPath: directory).appendingPathComponent("vocab.txt")
+        do {
+            return try BertTokenizer(vocabFile: vocab, doLowerCase: config.doLowerCase)
+        } catch {
+            print("coordinator: cannot read \(vocab.path) (\(error)); ranks get rows by estimated lengths")
+            return nil
+        }
+    }
+
     /// Binds the control socket (so workers can be started against `endpoint`).
     public func start() throws {
         guard server == nil else { return }
@@ -74,7 +87,9 @@ public final class JobCoordinator {
         let resumeState = try config.modelFile.map { path -> TrainerState in
             try CheckpointFile(url: URL(fileURLWithPath: path)).json(TrainingCheckpoint.stateSection, as: TrainerState.self)
         }
-        let batches = try TrainingBatches(config: config, tokenizer: nil)
+        let batches = try TrainingBatches(config: config, tokenizer: balancingTokenizer())
+        let rowCost = config.pretrainedModelCfg.flatMap { try? BertConfig.load(URL(fileURLWithPath: $0).appendingPathComponent("config.json")) }
+            .map { RowCost(hiddenSize: $0.hiddenSize) } ?? RowCost()
         let (startStep, history) = try Trainer.restore(batches, from: resumeState, path: config.modelFile, trainMode: config.trainMode)
         lastCheckpoint = try CheckpointDirectory(directory: outputDir, prefix: config.checkpointFileName).latest()?.url.path
         try start()
@@ -129,10 +144,11 @@ public final class JobCoordinator {
                     return TrainingSummary(step: step, checkpoint: URL(fileURLWithPath: path), logDir: logDir, interrupted: true)
                 }
                 let t0 = Date()
-                let (kind, plans) = try batches.plans(forStep: step)
+                let (kind, unmeasured) = try batches.plans(forStep: step)
+                let plans = try batches.measure(unmeasured)
                 let fetch = Date().timeIntervalSince(t0)
                 for rank in 0..<world {
-                    try send(.step(.init(step: step, plans: plans.map { $0.shard(rank: rank, worldSize: world) }, lastCheckpoint: lastCheckpoint)),
+                    try send(.step(.init(step: step, plans: plans.map { $0.shard(rank: rank, worldSize: world, cost: rowCost) }, lastCheckpoint: lastCheckpoint)),
                              to: rank)
                 }
                 var reports: [Int: ControlMessage.StepReport] = [:]

@@ -63,7 +63,7 @@ final class BatchPlanTests: XCTestCase {
     }
 
     /// The balanced assignment puts the longest rows together on a rank with fewer of them, and
-    /// never costs more than the contiguous split (cost = rows x longest estimated length).
+    /// never costs more than the contiguous split (cost = rows x RowCost of the longest length).
     func testBalancedAssignmentEvensOutTheWork() throws {
         func ref(_ cost: Int) -> TextRef { TextRef(source: 0, sample: 0, part: .positive, item: 0, cost: cost) }
         let lengths = [250, 30, 40, 35, 256, 20, 30, 45, 60, 25, 33, 41, 29, 31, 38, 27]
@@ -72,7 +72,7 @@ final class BatchPlanTests: XCTestCase {
         func worst(_ owners: [[Int]], world: Int) -> Int {
             (0..<world).map { r in
                 let mine = lengths.indices.filter { owners[1][$0] == r }
-                return mine.count * ((mine.map { lengths[$0] }.max() ?? 0) + 8)
+                return RowCost().of(rows: mine.count, paddedTo: mine.map { lengths[$0] }.max() ?? 0, tokens: mine.map { lengths[$0] }.reduce(0, +))
             }.max()!
         }
         let balanced = plan.balancedOwners(worldSize: 2), contiguous = plan.contiguousOwners(worldSize: 2)
@@ -101,6 +101,33 @@ final class BatchPlanTests: XCTestCase {
             XCTAssertThrowsError(try materializer.batch(bad, sources: planner.sources, sourceNames: planner.sourceNames)) { error in
                 XCTAssertTrue("\(error)".contains(expected), "\(error)")
             }
+        }
+    }
+    /// The coordinator measures each row's exact token count before dealing rows out: `measured`
+    /// sets every cost to the length its row has in the materialized batch, and nothing else.
+    func testMeasuredCostsAreTheRowsTokenCounts() throws {
+        for kind in [PipelineKind.pos, .poshard, .inbatch] {
+            let planner = try PipelineFixture.make(kind)
+            let materializer = BatchMaterializer(tokenizer: PipelineFixture.tokenizer, maxLength: PipelineFixture.maxLength)
+            let plan = try planner.nextPlan()
+            let measured = try materializer.measured(plan, sources: planner.sources, sourceNames: planner.sourceNames)
+            var stripped = measured
+            stripped.questions = zip(measured.questions, plan.questions).map { var r = $0; r.cost = $1.cost; return r }
+            stripped.contextParts = zip(measured.contextParts, plan.contextParts).map { zip($0, $1).map { var r = $0; r.cost = $1.cost; return r } }
+            XCTAssertEqual(stripped, plan, "\(kind): only the costs change")
+            let batch = try materializer.batch(plan, sources: planner.sources, sourceNames: planner.sourceNames)
+            func lengths(_ m: TokenMatrix?) -> [Int] {
+                guard let m else { return [] }
+                return (0..<m.rows).map { r in m.mask[(r * m.columns)..<((r + 1) * m.columns)].reduce(0) { $0 + Int($1) } }
+            }
+            XCTAssertEqual(measured.questions.map(\.cost), lengths(batch.questions), "\(kind) questions")
+            let contexts: [TokenMatrix?]
+            switch kind {
+            case .pos, .hard: contexts = [batch.positiveContexts, batch.negativeContexts]
+            case .poshard: contexts = [batch.positiveContexts, batch.hardnegContexts]
+            case .inbatch: contexts = [batch.contexts]
+            }
+            XCTAssertEqual(measured.contextParts.map { $0.map(\.cost) }, contexts.map(lengths), "\(kind) contexts")
         }
     }
 }

@@ -19,34 +19,7 @@ public struct BatchMaterializer {
     public func batch(_ plan: BatchPlan, sources: [any SampleSource], sourceNames: [String]) throws -> Batch {
         var view = SampleView()
         func encode(_ ref: TextRef) throws -> [Int32]? {
-            if ref.part == .empty { return nil }
-            let name = sourceNames.indices.contains(ref.source) ? sourceNames[ref.source] : "dataset \(ref.source)"
-            guard sources.indices.contains(ref.source) else {
-                throw PipelineError.invalidPlan(pipeline: plan.pipeline.rawValue, reason: "it names \(name), which this pipeline does not have")
-            }
-            let source = sources[ref.source]
-            guard (0..<source.count).contains(ref.sample) else {
-                throw PipelineError.invalidPlan(pipeline: plan.pipeline.rawValue,
-                                                reason: "sample \(ref.sample) is outside \(name) (\(source.count) samples): is it the same dataset everywhere?")
-            }
-            try source.readView(at: ref.sample, into: &view)
-            let available: Int
-            switch ref.part {
-            case .question: available = view.questionCount
-            case .positive: available = view.positiveCount
-            case .hardneg: available = view.hardnegCount
-            case .empty: available = 0
-            }
-            guard ref.item >= 0, ref.item < available else {
-                throw PipelineError.invalidPlan(pipeline: plan.pipeline.rawValue,
-                    reason: "sample \(ref.sample) of \(name) (sample_id \(view.sampleID)) has \(available) \(ref.part) field(s), the plan asks for number \(ref.item): is it the same dataset everywhere?")
-            }
-            switch ref.part {
-            case .question: return encodeQuestion(view.question(ref.item))
-            case .positive: return encodePassage(view.positive(ref.item))
-            case .hardneg: return encodePassage(view.hardneg(ref.item))
-            case .empty: return nil
-            }
+            try tokens(ref, of: plan, sources: sources, sourceNames: sourceNames, view: &view)
         }
         let questions = try plan.questions.map { try encode($0) }
         guard !questions.contains(where: { $0 == nil }) else {
@@ -77,6 +50,54 @@ public struct BatchMaterializer {
         batch.globalRows = plan.globalRows
         batch.rowOwners = plan.rowOwners
         return batch
+    }
+
+    /// The token ids of one reference (nil for an empty filler row), checked against the dataset.
+    func tokens(_ ref: TextRef, of plan: BatchPlan, sources: [any SampleSource], sourceNames: [String],
+                view: inout SampleView) throws -> [Int32]? {
+        if ref.part == .empty { return nil }
+        let name = sourceNames.indices.contains(ref.source) ? sourceNames[ref.source] : "dataset \(ref.source)"
+        guard sources.indices.contains(ref.source) else {
+            throw PipelineError.invalidPlan(pipeline: plan.pipeline.rawValue, reason: "it names \(name), which this pipeline does not have")
+        }
+        let source = sources[ref.source]
+        guard (0..<source.count).contains(ref.sample) else {
+            throw PipelineError.invalidPlan(pipeline: plan.pipeline.rawValue,
+                                            reason: "sample \(ref.sample) is outside \(name) (\(source.count) samples): is it the same dataset everywhere?")
+        }
+        try source.readView(at: ref.sample, into: &view)
+        let available: Int
+        switch ref.part {
+        case .question: available = view.questionCount
+        case .positive: available = view.positiveCount
+        case .hardneg: available = view.hardnegCount
+        case .empty: available = 0
+        }
+        guard ref.item >= 0, ref.item < available else {
+            throw PipelineError.invalidPlan(pipeline: plan.pipeline.rawValue,
+                reason: "sample \(ref.sample) of \(name) (sample_id \(view.sampleID)) has \(available) \(ref.part) field(s), the plan asks for number \(ref.item): is it the same dataset everywhere?")
+        }
+        switch ref.part {
+        case .question: return encodeQuestion(view.question(ref.item))
+        case .positive: return encodePassage(view.positive(ref.item))
+        case .hardneg: return encodePassage(view.hardneg(ref.item))
+        case .empty: return nil
+        }
+    }
+
+    /// `plan` with every reference's `cost` set to its exact token count (what its row will be
+    /// padded to at most), for the coordinator to balance the ranks' work by.
+    public func measured(_ plan: BatchPlan, sources: [any SampleSource], sourceNames: [String]) throws -> BatchPlan {
+        var view = SampleView()
+        func measure(_ ref: TextRef) throws -> TextRef {
+            var out = ref
+            out.cost = try tokens(ref, of: plan, sources: sources, sourceNames: sourceNames, view: &view)?.count ?? 0
+            return out
+        }
+        var out = plan
+        out.questions = try plan.questions.map(measure)
+        out.contextParts = try plan.contextParts.map { try $0.map(measure) }
+        return out
     }
 
     /// Tokenises a view's field straight from its UTF-8 bytes in the mapped file.

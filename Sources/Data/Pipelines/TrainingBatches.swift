@@ -76,6 +76,15 @@ public final class TrainingBatches {
         }
     }
 
+    /// The plans with exact token counts as their rows' costs (unchanged when built without a
+    /// tokenizer: the byte-size estimate stays). Reads the samples a second time; for sharding.
+    public func measure(_ plans: [BatchPlan]) throws -> [BatchPlan] {
+        try plans.map { plan in
+            guard let pipeline = pipelines[plan.pipeline], let materializer = pipeline.materializer else { return plan }
+            return try materializer.measured(plan, sources: pipeline.sources, sourceNames: pipeline.sourceNames)
+        }
+    }
+
     /// Every pipeline's state, for a checkpoint.
     public var states: [PipelineKind: PipelineState] { pipelines.mapValues { $0.state } }
 
