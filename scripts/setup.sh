@@ -17,7 +17,7 @@ done
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
-for pkg in libopenblas-dev libzmq3-dev pkg-config python3-venv; do
+for pkg in libopenblas-dev libzmq3-dev pkg-config python3-venv nftables; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -12,8 +12,13 @@
 #   kill-checkpoint   kill -9 rank 0 while it writes a checkpoint (its temporary file exists)
 #   link-down         host 2's link down for longer than the timeout
 #   stall             rank 1 stopped (SIGSTOP) for just under the timeout: the job must survive
-#                     (tc netem, the natural way to delay a link, is missing from some kernels)
-# Needs root (ip netns) and python3. Usage: cluster/faults/run.sh [SCENARIO...]
+#   blackout          every packet of host 2 dropped (nftables) for half the timeout, so TCP's
+#                     retransmissions deliver the held-back traffic later still (exponential
+#                     backoff from 200 ms: at 60% of the timeout, 1 run in 6 outlasted it): the
+#                     job must survive. Both stand in for tc netem's delay, which this kernel
+#                     lacks (no sch_netem).
+# Needs root (ip netns), python3 and nft (scripts/setup.sh installs nftables).
+# Usage: cluster/faults/run.sh [SCENARIO...]
 #   SRDPR_BIN (default .build/release/srdpr, built when missing), FAULT_TIMEOUT (heartbeat s, default 4)
 set -uo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -22,7 +27,7 @@ bin="${SRDPR_BIN:-$root/.build/release/srdpr}"
 [ -x "$bin" ] || swift build -c release --product srdpr >&2 || exit 1
 timeout_s="${FAULT_TIMEOUT:-4}"
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(kill-worker kill-coordinator kill-checkpoint link-down stall)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(kill-worker kill-coordinator kill-checkpoint link-down stall blackout)
 prefix="srdf$$"
 work="$(mktemp -d /tmp/srdpr-faults.XXXXXX)"
 pids=()
@@ -164,10 +169,20 @@ PY
             grep -Eq "lost the coordinator|no message from rank 0" "$work/$scenario/rank1.log" ||
                 { report fail "$scenario" "rank 1 does not say it lost the coordinator or rank 0"; continue; }
             check_resume "$scenario" ;;
-        stall)
+        stall|blackout)
             start_job "$scenario"
             wait_for_file "$work/$scenario/checkpoints/dpr_biencoder.3" 60 || { report fail "$scenario" "no checkpoint 3"; continue; }
-            kill -STOP "$W1"; sleep "$(python3 -c "print(max(0.5, $timeout_s - 1.5))")"; kill -CONT "$W1"
+            if [ "$scenario" = stall ]; then
+                kill -STOP "$W1"; sleep "$(python3 -c "print(max(0.5, $timeout_s - 1.5))")"; kill -CONT "$W1"
+            else
+                h2=(ip netns exec "$prefix-h2" nft)
+                "${h2[@]}" add table inet srdprfault &&
+                    "${h2[@]}" add chain inet srdprfault input '{ type filter hook input priority 0; policy drop; }' &&
+                    "${h2[@]}" add chain inet srdprfault output '{ type filter hook output priority 0; policy drop; }' ||
+                    { report fail "$scenario" "cannot add the nftables drop rules (nft missing?)"; wait_all 120; continue; }
+                sleep "$(python3 -c "print($timeout_s * 0.5)")"
+                "${h2[@]}" delete table inet srdprfault
+            fi
             wait_all 120
             [ "$st" = "0 0 0" ] || { report fail "$scenario" "the job did not survive a stall under the timeout ($st)"; continue; }
             same_weights "$scenario" reference || { report fail "$scenario" "final weights differ from the uninterrupted run"; continue; }
