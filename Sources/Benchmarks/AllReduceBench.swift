@@ -12,7 +12,8 @@ public enum AllReduceBench {
         public var sizesMB: [Double] = [1, 16, 64, 256]
         public var iterations = 5
         public var warmup = 1
-        /// "tcp" (loopback, like the anchors) or "ipc" (Unix domain sockets, same host only).
+        /// "tcp" (loopback, like the anchors) or "ipc" (Unix domain sockets, same host only: the
+        /// abstract-namespace sockets that `--ring-transport auto` uses between ranks on one host).
         public var transport = "tcp"
         /// Timed all-gathers of a [64, 768] fp32 block (after 10 untimed ones).
         public var gatherIterations = 50
@@ -51,7 +52,10 @@ public enum AllReduceBench {
                                  childArguments: (Int, [String]) -> [String]) throws -> [String: Any] {
         let loadBefore = loadAverage()
         let addresses: [String]
-        if settings.transport == "ipc" {
+        if settings.transport == "ipc", RingTransport.localAddress() != nil {
+            // What `--ring-transport auto` links ranks on one host with.
+            addresses = (0..<settings.world).map { _ in RingTransport.localAddress()! }
+        } else if settings.transport == "ipc" {
             let directory = FileManager.default.temporaryDirectory.path
             let tag = "\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
             addresses = (0..<settings.world).map { "ipc://\(directory)/srdpr-bench-\(tag)-\($0).sock" }

@@ -100,8 +100,12 @@ public final class JobCoordinator {
         do {
             print("coordinator: listening on \(server.endpoint); waiting for \(world) worker(s)")
             try register()
+            let ringAddresses = RingTransport.ringAddresses((0..<world).map { members[$0]!.registration.offer })
+            print("coordinator: ring links: " + (0..<world).map { rank in
+                "\((rank + world - 1) % world)->\(rank) \(RingTransport.describe(ringAddresses[rank]))"
+            }.joined(separator: ", "))
             let setup = ControlMessage.JobSetup(
-                parameters: parameters, worldSize: world, ringAddresses: (0..<world).map { members[$0]!.registration.ringAddress },
+                parameters: parameters, worldSize: world, ringAddresses: ringAddresses,
                 ringJobID: "srdpr-" + UUID().uuidString, dropoutSeed: resumeState?.dropoutSeed ?? UInt64(truncatingIfNeeded: config.seed),
                 resume: resumeState != nil, heartbeatTimeout: options.heartbeatTimeout, curve: options.curve)
             for rank in 0..<world { try send(.welcome(setup), to: rank) }

@@ -66,6 +66,11 @@ struct WorkerCommand: ParsableCommand {
     var bindHost: String = "127.0.0.1"
     @Option(name: .customLong("ring-port"), help: "Ring port (default: a free one).")
     var ringPort: Int?
+    @Option(name: .customLong("ring-transport"), help: """
+        auto: a ring neighbour on this host (same kernel and network namespace) connects over a Unix socket \
+        instead of TCP; tcp: TCP only.
+        """)
+    var ringTransport: RingTransport = .auto
     @OptionGroup var security: SecurityOptions
     @Option(help: "Threads for OpenBLAS and the other loops.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
@@ -78,6 +83,7 @@ struct WorkerCommand: ParsableCommand {
         var options = WorkerAgent.Options(coordinator: coordinator, rank: rank, secret: try security.secret())
         options.bindHost = bindHost
         options.ringPort = ringPort
+        options.ringTransport = ringTransport
         options.curve = security.curve
         options.threads = threads
         options.heartbeatTimeout = heartbeatTimeout
@@ -113,7 +119,8 @@ struct SecurityOptions: ParsableArguments {
 
 /// `srdpr train --workers N`: a coordinator in this process and N `srdpr worker` processes on loopback.
 enum LocalJob {
-    static func run(config: TrainingConfig, parameters: [String], workers: Int, threads: Int, heartbeatTimeout: Double) throws {
+    static func run(config: TrainingConfig, parameters: [String], workers: Int, threads: Int, heartbeatTimeout: Double,
+                    ringTransport: RingTransport) throws {
         var bytes = [UInt8](repeating: 0, count: 32)
         var generator = SystemRandomNumberGenerator()
         for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255, using: &generator) }
@@ -135,7 +142,8 @@ enum LocalJob {
             let child = Process()
             child.executableURL = executable
             child.arguments = ["worker", "--rank", String(rank), "--coordinator", endpoint, "--bind-host", "127.0.0.1",
-                               "--threads", String(max(1, threads / workers)), "--heartbeat-timeout", String(heartbeatTimeout)]
+                               "--threads", String(max(1, threads / workers)), "--heartbeat-timeout", String(heartbeatTimeout),
+                               "--ring-transport", ringTransport.rawValue]
             child.environment = environment
             do { try child.run() } catch {
                 stopChildren()
@@ -170,3 +178,5 @@ enum LocalJob {
         }
     }
 }
+
+extension RingTransport: ExpressibleByArgument {}

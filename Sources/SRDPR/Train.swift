@@ -1,4 +1,5 @@
 import ArgumentParser
+import Collectives
 import Coordinator
 import Data
 import Foundation
@@ -30,6 +31,9 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("heartbeat-timeout"), help: "With --workers N > 1: seconds of silence after which a process counts as lost.")
     var heartbeatTimeout: Double = 30
 
+    @Option(name: .customLong("ring-transport"), help: "With --workers N > 1: auto (Unix sockets between the local workers) or tcp (loopback TCP).")
+    var ringTransport: RingTransport = .auto
+
     func run() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         let fromFile = try config.map(Self.yamlParameters) ?? []
@@ -38,7 +42,7 @@ struct Train: ParsableCommand {
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
         if workers > 1 {
             try LocalJob.run(config: trainingConfig, parameters: fromFile + parameters, workers: workers, threads: threads,
-                             heartbeatTimeout: heartbeatTimeout)
+                             heartbeatTimeout: heartbeatTimeout, ringTransport: ringTransport)
             return
         }
         let trainer = Trainer(config: trainingConfig, threads: threads)

@@ -1,3 +1,4 @@
+import Collectives
 import Data
 import Foundation
 
@@ -32,9 +33,19 @@ public enum ControlMessage: Codable, Equatable, Sendable {
         public var pid: Int32
         /// Random per process: tells a restarted or duplicate worker from the registered one.
         public var instance: String
+        /// `ipc://@NAME` the rank also listens at when a neighbour on its own host may use it
+        /// (``RingTransport``), with the host identity that decides who may; absent: TCP only.
+        public var localRingAddress: String?
+        public var hostIdentity: String?
 
-        public init(rank: Int, ringAddress: String, host: String, pid: Int32, instance: String) {
+        public init(rank: Int, ringAddress: String, host: String, pid: Int32, instance: String,
+                    localRingAddress: String? = nil, hostIdentity: String? = nil) {
             self.rank = rank; self.ringAddress = ringAddress; self.host = host; self.pid = pid; self.instance = instance
+            self.localRingAddress = localRingAddress; self.hostIdentity = hostIdentity
+        }
+
+        public var offer: RingTransport.Offer {
+            RingTransport.Offer(tcpAddress: ringAddress, localAddress: localRingAddress, hostIdentity: hostIdentity)
         }
     }
 
@@ -42,7 +53,8 @@ public enum ControlMessage: Codable, Equatable, Sendable {
         /// The training parameters (KEY=VALUE), parsed by every worker as `srdpr train` would.
         public var parameters: [String]
         public var worldSize: Int
-        /// Rank i's ring address, in rank order.
+        /// Rank i's ring address as its left neighbour reaches it, in rank order (TCP, or a Unix
+        /// socket when both are on one host: ``RingTransport/ringAddresses(_:)``).
         public var ringAddresses: [String]
         public var ringJobID: String
         /// The dropout seed (the resumed checkpoint's, or the configuration's seed).

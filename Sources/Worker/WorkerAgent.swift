@@ -16,6 +16,8 @@ public final class WorkerAgent {
         public var bindHost: String = "127.0.0.1"
         /// Ring port (nil: a free one).
         public var ringPort: Int?
+        /// `.auto`: also offer a Unix socket to a left neighbour on this host (``RingTransport``).
+        public var ringTransport: RingTransport = .auto
         public var secret: [UInt8]
         public var curve = false
         public var threads = 1
@@ -69,8 +71,11 @@ public final class WorkerAgent {
             throw WorkerAgentError.setup("no free TCP port on --bind-host \(options.bindHost) (\(host)) for the ring (is it an address of this host?)")
         }
         let ringAddress = "tcp://\(host):\(port)"
+        let hostIdentity = options.ringTransport == .auto ? RingTransport.hostIdentity() : nil
+        let localRingAddress = hostIdentity == nil ? nil : RingTransport.localAddress()
         try send(.register(.init(rank: rank, ringAddress: ringAddress, host: ProcessInfo.processInfo.hostName,
-                                 pid: getpid(), instance: UUID().uuidString)))
+                                 pid: getpid(), instance: UUID().uuidString,
+                                 localRingAddress: localRingAddress, hostIdentity: hostIdentity)))
         startHeartbeats()
         print("rank \(rank): registered with \(options.coordinator) (ring \(ringAddress)); waiting for the other workers")
 
@@ -85,6 +90,13 @@ public final class WorkerAgent {
         let (parsed, _) = try TrainingConfig.parse(job.parameters)
         guard job.ringAddresses.count == job.worldSize, rank < job.worldSize else {
             throw WorkerAgentError.setup("rank \(rank) is outside the job's world of \(job.worldSize) ranks")
+        }
+        guard job.ringAddresses[rank] == ringAddress || job.ringAddresses[rank] == localRingAddress else {
+            throw WorkerAgentError.protocolViolation("the coordinator gave rank \(rank) the ring address \(job.ringAddresses[rank]), "
+                + "which this worker did not offer (\(ringAddress)\(localRingAddress.map { " or \($0)" } ?? ""))")
+        }
+        if job.ringAddresses[rank] != ringAddress {
+            print("rank \(rank): the left neighbour is on this host; the ring link from it uses \(job.ringAddresses[rank])")
         }
         var ringOptions = ZMQCommunicator.Options()
         ringOptions.receiveTimeout = job.heartbeatTimeout

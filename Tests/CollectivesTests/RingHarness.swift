@@ -55,9 +55,9 @@ enum RingHarness {
 
     /// Connects a ring of `world` ranks and runs `body` on each.
     static func run<T>(world: Int, jobID: String = "test-job", secrets: [String?]? = nil,
-                       options: ZMQCommunicator.Options = fastOptions(),
+                       options: ZMQCommunicator.Options = fastOptions(), addresses given: [String]? = nil,
                        _ body: @escaping (ZMQCommunicator) throws -> T) -> [Result<T, Error>] {
-        let addresses = addresses(world)
+        let addresses = given ?? addresses(world)
         return concurrently(world) { rank in
             let secretText: String? = secrets.map { $0[rank] } ?? "s3cret"
             let secret = secretText.map { Array($0.utf8) }

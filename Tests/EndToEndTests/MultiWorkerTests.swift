@@ -101,6 +101,9 @@ final class MultiWorkerTests: XCTestCase {
                                       + (try parameters(name)))
             XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
             XCTAssertTrue(r.stdout.contains("training pos+poshard+hard on \(world) worker(s)"), r.stdout)
+            // Workers on one host link over Unix sockets (`--ring-transport auto`, the default).
+            let links = (0..<world).map { "\(($0 + world - 1) % world)->\($0) Unix socket (same host)" }.joined(separator: ", ")
+            XCTAssertTrue(r.stdout.contains("ring links: \(links)"), r.stdout)
             let got = try losses(name)
             XCTAssertEqual(got.count, reference.count)
             for (a, b) in zip(got, reference) { XCTAssertEqual(a, b, accuracy: 1e-5 * abs(b), "world \(world) losses \(got) vs \(reference)") }
@@ -116,8 +119,11 @@ final class MultiWorkerTests: XCTestCase {
     /// draw the masks one process draws, so they still make the same updates.
     func testTwoWorkersWithDropoutMatchOneProcess() throws {
         try TrainFixture.train(try parameters("one", extra: ["dropout=0.1"]))
-        let r = try Command.srdpr(["train", "--threads", "2", "--workers", "2"] + (try parameters("two", extra: ["dropout=0.1"])))
+        // Over loopback TCP this time (the test above runs the Unix-socket links).
+        let r = try Command.srdpr(["train", "--threads", "2", "--workers", "2", "--ring-transport", "tcp"]
+                                  + (try parameters("two", extra: ["dropout=0.1"])))
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("ring links: 1->0 TCP, 0->1 TCP"), r.stdout)
         let reference = try losses("one"), got = try losses("two")
         XCTAssertEqual(got.count, 6)
         for (a, b) in zip(got, reference) { XCTAssertEqual(a, b, accuracy: 1e-5 * abs(b), "losses \(got) vs \(reference)") }
@@ -145,7 +151,7 @@ final class MultiWorkerTests: XCTestCase {
         XCTAssertTrue(intruder.stderr.contains("refused"), intruder.stderr)
         let workers = try (0..<2).map { rank in
             try BackgroundCommand(["worker", "--rank", "\(rank)", "--coordinator", endpoint, "--secret-file", secretFile.path,
-                                   "--threads", "1", "--heartbeat-timeout", "20"], environment: env,
+                                   "--threads", "1", "--heartbeat-timeout", "20", "--ring-transport", "tcp"], environment: env,
                                   outputPrefix: dir.appendingPathComponent("worker\(rank)"))
         }
         // Once rank 1 is training, throw garbage at both ports.
@@ -289,6 +295,8 @@ final class MultiWorkerTests: XCTestCase {
         XCTAssertEqual(coordinator.wait(seconds: 180), 0, coordinator.output)
         for w in workers { XCTAssertEqual(w.wait(seconds: 30), 0, w.output) }
         XCTAssertTrue(workers[1].stderr.contains("ring tcp://10.231.0.3:"), workers[1].output)
+        // Separate network namespaces are separate hosts: TCP, though the kernel is the same.
+        XCTAssertTrue(coordinator.output.contains("ring links: 1->0 TCP, 0->1 TCP"), coordinator.output)
         let reference = try losses("one"), got = try losses("netns")
         XCTAssertEqual(got.count, reference.count)
         for (a, b) in zip(got, reference) { XCTAssertEqual(a, b, accuracy: 1e-5 * abs(b)) }
