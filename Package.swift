@@ -30,7 +30,9 @@ let package = Package(
         .target(name: "CPrefetch", path: "Sources/CPrefetch"),
         .target(name: "Data", dependencies: ["CPrefetch", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Model", dependencies: ["CBLAS", "Data"]),
-        .target(name: "Collectives", dependencies: ["CZMQ", .product(name: "Logging", package: "swift-log")]),
+        // Atomics and futexes on memory shared by ring neighbours on one host.
+        .target(name: "CSharedMemory", path: "Sources/CSharedMemory"),
+        .target(name: "Collectives", dependencies: ["CZMQ", "CSharedMemory", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Coordinator", dependencies: ["Data", "Model", "Collectives", "Worker", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Worker", dependencies: ["Data", "Model", "Collectives", .product(name: "Logging", package: "swift-log")]),
         // Passage index, exact maximum-inner-product search and retrieval metrics (evaluate).

@@ -28,7 +28,8 @@ public enum AllReduceBench {
              "--chunk-kb", "\(communicator.chunkBytes / 1024)",
              "--zero-copy-min-kb", "\(communicator.zeroCopyMinimumBytes / 1024)",
              "--io-threads", "\(communicator.ioThreads)",
-             "--socket-buffer-kb", "\(Int(communicator.socketBufferBytes) / 1024)"]
+             "--socket-buffer-kb", "\(Int(communicator.socketBufferBytes) / 1024)",
+             communicator.sharedMemoryLanes ? "--lanes" : "--no-lanes"]
         }
     }
 
@@ -175,6 +176,7 @@ public enum AllReduceBench {
                 "transport": settings.transport,
                 "chunk_bytes": o.chunkBytes, "zero_copy_min_bytes": o.zeroCopyMinimumBytes,
                 "io_threads": o.ioThreads, "socket_buffer_bytes": Int(o.socketBufferBytes),
+                "shared_memory_lanes": settings.transport == "ipc" && o.sharedMemoryLanes,
                 "allreduce": rows, "busbw_gbps": busbwBySize,
                 "allgather": ["shape_per_rank": [64, 768], "bytes_per_rank": embeddings.count,
                               "iters": gatherTimes.count, "median_us": gatherMedianMicroseconds]]

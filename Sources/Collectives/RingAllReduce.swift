@@ -1,10 +1,10 @@
 /// Ring all-reduce (reduce-scatter, then all-gather), in the manner of Gloo's
 /// `allreduce_ring_chunked`: the buffer is cut into `worldSize` segments and each segment into
-/// chunks. Rank r first sends segment r; at reduce-scatter step s it receives segment r-s-1 from
-/// its left neighbour chunk by chunk, adds each chunk into its own copy and sends that chunk on
-/// right away, so the next step's send of chunk k overlaps the receive of chunk k+1. After n-1
-/// steps rank r holds the full sum of segment r+1 (divided by n for the mean), which n-1
-/// all-gather steps pass around the ring. Every rank moves 2(n-1)/n of the buffer each way.
+/// chunks. Rank r sends segment r; at reduce-scatter step s it receives segment r-s-1 from its
+/// left neighbour, adds it into its own copy and sends it on. After n-1 steps rank r holds the
+/// full sum of segment r+1 (divided by n for the mean), which n-1 all-gather steps pass around
+/// the ring. Chunks are pipelined: chunk k of a step goes on as soon as it has arrived, while
+/// chunk k+1 is still on its way. Every rank moves 2(n-1)/n of the buffer each way.
 enum RingAllReduce {
     /// Elements of segment `index` when `count` elements are split into `parts` (first ones larger).
     static func segmentRange(_ index: Int, count: Int, parts: Int) -> Range<Int> {
@@ -56,33 +56,37 @@ enum RingAllReduce {
             return (message, range)
         }
 
-        // Reduce-scatter.
-        for chunk in chunks(of: r) { try send(segment: r, chunk: chunk, ringStep: 0) }
-        for s in 0..<(n - 1) {
-            let segment = wrap(r - s - 1)
-            for chunk in chunks(of: segment) {
-                let (message, range) = try receive(segment: segment, chunk: chunk, ringStep: s)
-                if range.count > 0, let base = buffer.baseAddress {
+        // The n-1 reduce-scatter and n-1 all-gather receives of every chunk, as a wavefront over
+        // ticks: at tick T this rank sends chunk T of its own segment, then handles receive q of
+        // chunk T-q-1 for q = 0, 1, ... (the left neighbour sent it at tick T-1, in this order).
+        // Each link thus carries about one tick of messages at a time (2n-2 chunks), instead of
+        // a whole segment sent ahead at the start, which keeps shared-memory lanes from filling up.
+        let receives = 2 * (n - 1)
+        func receiveSegment(_ q: Int) -> Int { q < n - 1 ? wrap(r - q - 1) : wrap(r - (q - (n - 1))) }
+        let ownChunks = chunks(of: r).count
+        let lastTick = (0..<receives).map { chunks(of: receiveSegment($0)).count + $0 }.max() ?? 0
+        for tick in 0...max(lastTick, ownChunks - 1) {
+            if tick < ownChunks { try send(segment: r, chunk: tick, ringStep: 0) }
+            for q in 0..<receives {
+                let chunk = tick - q - 1, segment = receiveSegment(q)
+                guard chunk >= 0, chunk < chunks(of: segment).count else { continue }
+                let (message, range) = try receive(segment: segment, chunk: chunk, ringStep: q)
+                withExtendedLifetime(message) {
+                    guard range.count > 0, let base = buffer.baseAddress else { return }
                     let destination = base + range.lowerBound
-                    withFloats(message.payload) { accumulate(into: destination, from: $0, count: range.count) }
-                    if s == n - 2 && op == .mean {
-                        for i in 0..<range.count { destination[i] /= scale }
+                    if q < n - 1 {
+                        // Reduce-scatter: add the partial sum into our copy.
+                        withFloats(message.payload) { accumulate(into: destination, from: $0, count: range.count) }
+                        if q == n - 2 && op == .mean {
+                            for i in 0..<range.count { destination[i] /= scale }
+                        }
+                    } else {
+                        // All-gather: the finished sum of another rank's segment.
+                        UnsafeMutableRawPointer(destination).copyMemory(from: message.payload.baseAddress!, byteCount: range.count * 4)
                     }
                 }
-                // Reduce-scatter step s+1, or all-gather step 0 once the segment is complete.
-                try send(segment: segment, chunk: chunk, ringStep: s + 1)
-            }
-        }
-        // All-gather.
-        for t in 0..<(n - 1) {
-            let segment = wrap(r - t)
-            for chunk in chunks(of: segment) {
-                let (message, range) = try receive(segment: segment, chunk: chunk, ringStep: n - 1 + t)
-                if range.count > 0, let base = buffer.baseAddress {
-                    UnsafeMutableRawPointer(base + range.lowerBound)
-                        .copyMemory(from: message.payload.baseAddress!, byteCount: range.count * 4)
-                }
-                if t < n - 2 { try send(segment: segment, chunk: chunk, ringStep: n + t) }
+                // Reduce-scatter step q+1, or the all-gather's next hop (the last one sends nothing).
+                if q < receives - 1 { try send(segment: segment, chunk: chunk, ringStep: q + 1) }
             }
         }
         try link.drainSends()

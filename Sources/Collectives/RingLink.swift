@@ -19,8 +19,14 @@ protocol RingLink: AnyObject {
 struct ReceivedMessage {
     var header: WireHeader
     var frame: ZMQFrame?
+    /// The payload's slot when it came through a shared-memory lane (freed with the message).
+    var lease: SharedSlotLease?
 
-    var payload: UnsafeRawBufferPointer { frame?.bytes ?? UnsafeRawBufferPointer(start: nil, count: 0) }
+    init(header: WireHeader, frame: ZMQFrame?, lease: SharedSlotLease? = nil) {
+        self.header = header; self.frame = frame; self.lease = lease
+    }
+
+    var payload: UnsafeRawBufferPointer { frame?.bytes ?? lease?.bytes ?? UnsafeRawBufferPointer(start: nil, count: 0) }
 }
 
 extension RingLink {

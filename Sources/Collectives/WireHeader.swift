@@ -7,6 +7,8 @@ public struct WireHeader: Equatable, Sendable {
     /// What a message is part of.
     public enum Kind: UInt8, Sendable, CustomStringConvertible {
         case hello = 1, challenge = 2, response = 3, accept = 4, reject = 5
+        /// Setup of a shared-memory lane between neighbours on one host (``SharedMemoryLane``).
+        case lane = 6
         case allReduce = 10, allGather = 11, broadcast = 12, barrier = 13
         /// Coordinator <-> worker messages (``ControlServer``, ``ControlClient``).
         case control = 20, heartbeat = 21
@@ -18,6 +20,7 @@ public struct WireHeader: Equatable, Sendable {
             case .response: return "response"
             case .accept: return "accept"
             case .reject: return "reject"
+            case .lane: return "shared-memory lane setup"
             case .allReduce: return "all-reduce"
             case .allGather: return "all-gather"
             case .broadcast: return "broadcast"
@@ -34,9 +37,14 @@ public struct WireHeader: Equatable, Sendable {
     /// Flag of an all-gather message that carries no payload because the origin's payload was
     /// over `global_loss_buf_sz` (`length` is then the size it needed).
     public static let flagOverLimit: UInt8 = 1
+    /// Flag of a message whose payload is in slot `slot` of the sender's shared-memory lane
+    /// instead of a payload frame.
+    public static let flagSharedMemory: UInt8 = 2
 
     public var kind: Kind
     public var flags: UInt8 = 0
+    /// Lane slot of the payload (with ``flagSharedMemory``).
+    public var slot: Int = 0
     public var sender: Int
     /// Ring segment (all-reduce) or origin rank (all-gather, broadcast).
     public var segment: Int = 0
@@ -78,6 +86,7 @@ public struct WireHeader: Equatable, Sendable {
         bytes[4] = WireHeader.version
         bytes[5] = kind.rawValue
         bytes[6] = flags
+        bytes[7] = UInt8(truncatingIfNeeded: slot)
         put(UInt16(truncatingIfNeeded: sender), at: 8)
         put(UInt32(truncatingIfNeeded: segment), at: 12)
         put(job, at: 16)
@@ -116,10 +125,12 @@ public struct WireHeader: Equatable, Sendable {
         guard length <= UInt64(Int.max), total <= UInt64(Int.max), step <= UInt64(Int.max), sequence <= UInt64(Int.max) else {
             throw CollectivesError.malformedMessage(peer: peer, reason: "length, total, step or sequence out of range")
         }
-        return WireHeader(kind: kind, flags: bytes[6], sender: Int(get(UInt16.self, at: 8)),
-                          segment: Int(get(UInt32.self, at: 12)), job: get(UInt64.self, at: 16),
-                          step: Int(step), sequence: Int(sequence), chunk: Int(get(UInt32.self, at: 40)), ringStep: Int(get(UInt32.self, at: 44)),
-                          length: Int(length), total: Int(total))
+        var header = WireHeader(kind: kind, flags: bytes[6], sender: Int(get(UInt16.self, at: 8)),
+                                segment: Int(get(UInt32.self, at: 12)), job: get(UInt64.self, at: 16),
+                                step: Int(step), sequence: Int(sequence), chunk: Int(get(UInt32.self, at: 40)),
+                                ringStep: Int(get(UInt32.self, at: 44)), length: Int(length), total: Int(total))
+        header.slot = Int(bytes[7])
+        return header
     }
 
     /// Throws ``CollectivesError/headerMismatch`` naming the first field of `self` (received)

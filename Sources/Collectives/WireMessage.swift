@@ -13,7 +13,8 @@ public enum WireMessage {
         }
         let header = try WireHeader.decode(first, peer: peer)
         try header.verify(expected: expected, checkLength: checkLength, peer: peer, during: during())
-        let carriesPayload = header.length > 0 && header.flags & WireHeader.flagOverLimit == 0
+        // A payload in a shared-memory lane slot has no frame; the transport checks the slot.
+        let carriesPayload = header.length > 0 && header.flags & (WireHeader.flagOverLimit | WireHeader.flagSharedMemory) == 0
         let payloadFrames = frames.count - 1
         if carriesPayload {
             guard payloadFrames == 1, frames[1].count == header.length else {

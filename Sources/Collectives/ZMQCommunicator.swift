@@ -36,6 +36,11 @@ public final class ZMQCommunicator: Communicator, RingLink {
         /// Raise glibc's mmap and trim thresholds for this process so that libzmq's receive
         /// buffers are reused instead of faulted in anew (see MallocTuning.swift).
         public var tuneMalloc: Bool = true
+        /// Send payloads to a right neighbour on this host (an `ipc://` ring address) through a
+        /// shared-memory lane (``SharedMemoryLane``); headers still go over ZeroMQ.
+        public var sharedMemoryLanes: Bool = true
+        /// Slots of `chunkBytes` in each lane (payloads in flight before sends use the socket).
+        public var laneSlots: Int = 16
 
         public init() {}
     }
@@ -53,6 +58,11 @@ public final class ZMQCommunicator: Communicator, RingLink {
 
     public var allGatherLimit: Int { options.allGatherLimit }
 
+    /// Whether payloads to the right neighbour / from the left one go through shared memory.
+    public var sharedMemoryLinks: (toRight: Bool, fromLeft: Bool) { (outgoingLane != nil, incomingLane != nil) }
+    /// Payloads sent through the outgoing lane, and sent over the socket because it was full.
+    public var laneCounts: (published: Int, overflowed: Int) { (outgoingLane?.published ?? 0, outgoingLane?.overflowed ?? 0) }
+
     private let logger: Logger
     private let jobHash: UInt64
     private let secret: [UInt8]
@@ -64,6 +74,9 @@ public final class ZMQCommunicator: Communicator, RingLink {
     /// (not ZeroMQ at all, wrong CURVE key), so they are logged like the other refusals.
     private var monitor: ZMQSocket?
     private let sendTracker = SendTracker()
+    /// Shared-memory lanes to the right neighbour and from the left one, when on this host.
+    private var outgoingLane: SharedMemoryLane?
+    private var incomingLane: SharedMemoryLane?
     private var leftIdentity: [UInt8]?
     /// Handshakes in progress on our ROUTER, by connection identity.
     private var pendingHandshakes: [[UInt8]: RingHandshake.ServerState] = [:]
@@ -163,6 +176,13 @@ public final class ZMQCommunicator: Communicator, RingLink {
     func sendRight(_ header: WireHeader, payload: UnsafeRawBufferPointer?, zeroCopy: Bool) throws {
         guard let dealer else { throw CollectivesError.closed(reason: closedReason ?? "no ring") }
         let hasPayload = (payload?.count ?? 0) > 0
+        if hasPayload, let payload, let lane = outgoingLane, let slot = lane.publish(payload) {
+            var header = header
+            header.flags |= WireHeader.flagSharedMemory
+            header.slot = slot
+            try header.encoded().withUnsafeBytes { try dealer.send($0, more: false) }
+            return
+        }
         try header.encoded().withUnsafeBytes { try dealer.send($0, more: hasPayload) }
         guard hasPayload, let payload else { return }
         if zeroCopy {
@@ -180,6 +200,14 @@ public final class ZMQCommunicator: Communicator, RingLink {
         }
         let (header, hasPayload) = try WireMessage.validate(frames.dropFirst().map(\.bytes), expected: expected,
                                                             checkLength: checkLength, peer: left, during: during)
+        if header.flags & WireHeader.flagSharedMemory != 0 {
+            guard let lane = incomingLane, let bytes = lane.payload(slot: header.slot, length: header.length) else {
+                throw CollectivesError.malformedMessage(
+                    peer: left, reason: "payload announced in shared-memory slot \(header.slot) (\(header.length) bytes), "
+                        + (incomingLane == nil ? "but no lane was set up" : "which is not published or out of range") + " during \(during())")
+            }
+            return ReceivedMessage(header: header, frame: nil, lease: SharedSlotLease(lane: lane, slot: header.slot, bytes: bytes))
+        }
         return ReceivedMessage(header: header, frame: hasPayload ? frames[2] : nil)
     }
 
@@ -221,6 +249,8 @@ public final class ZMQCommunicator: Communicator, RingLink {
         monitor = nil
         router = nil
         dealer = nil
+        outgoingLane = nil
+        incomingLane = nil
         context?.terminate()  // returns once libzmq has released every zero-copy buffer
         context = nil
         return error
@@ -304,7 +334,75 @@ public final class ZMQCommunicator: Communicator, RingLink {
             }
         }
         if let refusal { throw refusal }
+        try setUpLanes(router: router, dealer: dealer)
         logger.debug("rank \(rank): ring connected (left \(leftRank), right \(rightRank))")
+    }
+
+    /// After the handshake every rank sends its right neighbour one `.lane` message, a lane offer
+    /// when that neighbour is reached over `ipc://` (same host) or an empty one, and answers its
+    /// left neighbour's offer on the ROUTER: accepted once the lane file is mapped and shows the
+    /// offer's nonce. Any failure leaves that link on the socket; nothing here is fatal but a
+    /// silent peer.
+    private func setUpLanes(router: ZMQSocket, dealer: ZMQSocket) throws {
+        let right = rightRank, left = leftRank
+        var offered: (lane: SharedMemoryLane, offer: SharedMemoryLane.Offer)?
+        if options.sharedMemoryLanes && addresses[right].hasPrefix("ipc://") {
+            do {
+                offered = try SharedMemoryLane.create(slotCount: options.laneSlots, slotBytes: options.chunkBytes)
+            } catch {
+                logger.info("rank \(rank): no shared-memory lane to rank \(right), payloads go over the socket: \(error)")
+            }
+        }
+        defer { if let path = offered?.offer.path { unlink(path) } }
+        let offerBytes = offered?.offer.encoded() ?? []
+        try offerBytes.withUnsafeBytes {
+            try sendRight(WireHeader(kind: .lane, sender: rank, job: jobHash, step: 0, sequence: 0, length: offerBytes.count),
+                          payload: $0, zeroCopy: false)
+        }
+
+        let expected = WireHeader(kind: .lane, sender: left, job: jobHash, step: 0, sequence: 0, length: 0)
+        let message = try receiveLeft(expected, checkLength: false, during: "the left neighbour's shared-memory lane offer")
+        if message.header.length > 0, let identity = leftIdentity {
+            var answer: [UInt8] = [0]
+            if !options.sharedMemoryLanes {
+                answer += Array("shared-memory lanes are off on rank \(rank)".utf8)
+            } else if let offer = SharedMemoryLane.Offer.decode(Array(message.payload)) {
+                do {
+                    incomingLane = try SharedMemoryLane.attach(offer)
+                    answer = [1]
+                } catch {
+                    answer += Array("\(error)".utf8)
+                }
+            } else {
+                answer += Array("malformed offer".utf8)
+            }
+            try replyHandshake(router: router, identity: identity, kind: .lane, payload: answer)
+        }
+
+        guard let offered else { return }
+        let deadline = Date(timeIntervalSinceNow: options.setupTimeout)
+        while true {
+            if let frames = try dealer.receiveMessage() {
+                guard let first = frames.first, let header = try? WireHeader.decode(first.bytes, peer: right),
+                      header.kind == .lane, header.job == jobHash, frames.count == 2 else {
+                    throw CollectivesError.malformedMessage(peer: right, reason: "expected the answer to our shared-memory lane offer")
+                }
+                let answer = frames[1].array
+                if answer.first == 1 {
+                    outgoingLane = offered.lane
+                    logger.debug("rank \(rank): payloads to rank \(right) go through shared memory")
+                } else {
+                    logger.info("rank \(rank): rank \(right) declined a shared-memory lane (\(String(decoding: answer.dropFirst(), as: UTF8.self))); payloads go over the socket")
+                }
+                return
+            }
+            let remaining = deadline.timeIntervalSinceNow
+            guard remaining > 0 else {
+                throw CollectivesError.peerTimeout(peer: right, address: addresses[right], seconds: options.setupTimeout,
+                                                   waitingFor: "the answer to our shared-memory lane offer")
+            }
+            _ = try dealer.poll(timeoutMilliseconds: Int(min(remaining, 0.5) * 1000) + 1)
+        }
     }
 
     /// The left neighbour's next message, serving handshakes of other connections meanwhile.

@@ -17,7 +17,9 @@ struct BenchAllReduce: ParsableCommand {
     @Option(name: .customLong("zero-copy-min-kb"), help: "Send chunks of at least this many KiB without copying.") var zeroCopyMinKB = 32
     @Option(name: .customLong("io-threads"), help: "libzmq I/O threads per process.") var ioThreads = 1
     @Option(name: .customLong("socket-buffer-kb"), help: "Kernel socket buffer size in KiB (0: system default).") var socketBufferKB = 0
-    @Option(help: "tcp (loopback, as the anchors) or ipc (Unix domain sockets).") var transport = "tcp"
+    @Option(help: "tcp (loopback, as the anchors) or ipc (Unix domain sockets, and shared-memory lanes unless --no-lanes).") var transport = "tcp"
+    @Flag(name: .customLong("lanes"), inversion: .prefixedNo, help: "With ipc: payloads through shared-memory lanes (as ranks on one host).")
+    var lanes = true
     @Option(help: .hidden) var rank: Int?
     @Option(help: .hidden) var addresses: String?
 
@@ -50,6 +52,7 @@ struct BenchAllReduce: ParsableCommand {
         settings.communicator.ioThreads = ioThreads
         settings.communicator.socketBufferBytes = Int32(clamping: socketBufferKB * 1024)
         settings.communicator.receiveTimeout = 120
+        settings.communicator.sharedMemoryLanes = lanes
 
         if let rank, let addresses {
             let list = addresses.split(separator: ",").map(String.init)

@@ -105,6 +105,9 @@ public final class WorkerAgent {
         ringOptions.curve = job.curve
         let ring = try ZMQCommunicator(rank: rank, worldSize: job.worldSize, addresses: job.ringAddresses, jobID: job.ringJobID,
                                        secret: options.secret, options: ringOptions)
+        if ring.sharedMemoryLinks.toRight {
+            print("rank \(rank): payloads to rank \((rank + 1) % job.worldSize) go through a shared-memory lane (same host)")
+        }
         let resumeFile = try (job.resume && rank == 0) ? parsed.modelFile.map { try CheckpointFile(url: URL(fileURLWithPath: $0)) } : nil
         let setup = try WorkerSetup(config: parsed, threads: options.threads, communicator: ring, resume: resumeFile,
                                     dropoutSeed: job.dropoutSeed, warn: { [rank, print] in if rank == 0 { print($0) } })

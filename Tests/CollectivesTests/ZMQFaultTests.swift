@@ -46,6 +46,13 @@ final class ZMQFaultTests: XCTestCase {
                                         step: 0, sequence: 0, chunk: 0, ringStep: 0, length: 400, total: 200)
                 return [header.encoded(), [UInt8](repeating: 0, count: 40)]
             }, "announces 400 payload bytes, got [40] bytes"),
+            ("shared-memory payload over TCP", { comm in
+                // Points into a shared-memory lane, which a TCP link never has.
+                var header = WireHeader(kind: .allReduce, sender: 0, segment: 0, job: WireHeader.jobHash(comm.jobID),
+                                        step: 0, sequence: 0, chunk: 0, ringStep: 0, length: 400, total: 200)
+                header.flags = WireHeader.flagSharedMemory
+                return [header.encoded()]
+            }, "but no lane was set up"),
         ]
         for testCase in cases {
             let results = RingHarness.run(world: 2) { comm -> Void in

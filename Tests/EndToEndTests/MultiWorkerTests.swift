@@ -104,6 +104,9 @@ final class MultiWorkerTests: XCTestCase {
             // Workers on one host link over Unix sockets (`--ring-transport auto`, the default).
             let links = (0..<world).map { "\(($0 + world - 1) % world)->\($0) Unix socket (same host)" }.joined(separator: ", ")
             XCTAssertTrue(r.stdout.contains("ring links: \(links)"), r.stdout)
+            for rank in 0..<world {
+                XCTAssertTrue(r.stderr.contains("rank \(rank): payloads to rank \((rank + 1) % world) go through a shared-memory lane"), r.stderr)
+            }
             let got = try losses(name)
             XCTAssertEqual(got.count, reference.count)
             for (a, b) in zip(got, reference) { XCTAssertEqual(a, b, accuracy: 1e-5 * abs(b), "world \(world) losses \(got) vs \(reference)") }
