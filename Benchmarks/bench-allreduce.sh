@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # All-reduce bus bandwidth side by side, in one run on this machine:
-#   ours:  srdpr bench allreduce (ring over ZeroMQ, ranks as processes on loopback)
+#   ours:  srdpr bench allreduce (ring over ZeroMQ, ranks as processes on this machine), twice:
+#          as training links ranks on one host (Unix sockets, payloads through shared-memory
+#          lanes: the default) and over loopback TCP (--transport tcp, as the anchors)
 #   Gloo:  ../shared/bench/torch_allreduce_anchor.py (torch.distributed, gloo backend)
 #   raw:   ../shared/bench/zmq_loopback_anchor.py (ZeroMQ PUSH/PULL loopback ceiling, memcpy/add)
 #   ring:  Benchmarks/zmq_ring_ceiling.py (the same raw traffic with N processes in a ring, all at
@@ -41,10 +43,10 @@ out=$(mktemp -d)
 echo "bench-allreduce: $(uptime)" >&2
 for round in $(seq "$rounds"); do
     for world in $worlds; do
-        echo "== round $round, world $world: srdpr" >&2
+        echo "== round $round, world $world: srdpr, same-host links (Unix sockets + shared-memory lanes, the default)" >&2
         "$srdpr" bench allreduce --world "$world" --sizes-mb "$sizes" --iters "$iters" | tail -1 > "$out/srdpr-$world-$round.json"
-        echo "== round $round, world $world: srdpr over ipc:// (Unix sockets; for information)" >&2
-        "$srdpr" bench allreduce --world "$world" --sizes-mb "$sizes" --iters "$iters" --transport ipc | tail -1 > "$out/srdpr-ipc-$world-$round.json"
+        echo "== round $round, world $world: srdpr over loopback TCP" >&2
+        "$srdpr" bench allreduce --world "$world" --sizes-mb "$sizes" --iters "$iters" --transport tcp | tail -1 > "$out/srdpr-tcp-$world-$round.json"
         echo "== round $round, world $world: gloo" >&2
         "$python" "$anchors/torch_allreduce_anchor.py" --world "$world" --sizes-mb "$sizes" --iters "$iters" \
             --gather-iters 50 | tail -1 > "$out/gloo-$world-$round.json"
@@ -70,7 +72,8 @@ result = {"bench": "bench_allreduce_side_by_side", "rounds": rounds, "zmq_unidir
           "zmq_ring_per_process_GBps": ring, "memcpy_GBps": (zmq.get("mem") or {}).get("memcpy", {}).get("GBps"), "worlds": {}}
 print(f"raw ZeroMQ loopback: unidir {unidir} GB/s, bidir {bidir} GB/s per direction; ring of N: {ring} GB/s sent per process", file=sys.stderr)
 print(f"busbw in GB/s, median over {rounds} round(s):", file=sys.stderr)
-print(f"{'world':>5} {'MB':>6} {'srdpr busbw':>12} {'gloo busbw':>11} {'srdpr/gloo':>10} {'srdpr/bidir':>11} {'srdpr/unidir':>12} {'srdpr/ring':>10} {'srdpr ipc':>10}", file=sys.stderr)
+print("srdpr: same-host links (the default for ranks on one host); tcp: srdpr over loopback TCP", file=sys.stderr)
+print(f"{'world':>5} {'MB':>6} {'srdpr':>7} {'tcp':>7} {'gloo':>7} {'srdpr/gloo':>10} {'srdpr/bidir':>11} {'tcp/gloo':>8} {'tcp/bidir':>9} {'tcp/ring':>8}", file=sys.stderr)
 for w in worlds:
     ours_runs = [json.load(open(os.path.join(out, f"srdpr-{w}-{r}.json"))) for r in range(1, rounds + 1)]
     gloo_runs = [json.load(open(os.path.join(out, f"gloo-{w}-{r}.json"))) for r in range(1, rounds + 1)]
@@ -80,28 +83,30 @@ for w in worlds:
             for row in run.get("allreduce", []):
                 table.setdefault(float(row["size_mb"]), []).append(row["busbw_GBps"])
         return table
-    ipc_runs = [json.load(open(os.path.join(out, f"srdpr-ipc-{w}-{r}.json"))) for r in range(1, rounds + 1)]
-    ours_by, gloo_by, ipc_by = per_size(ours_runs), per_size(gloo_runs), per_size(ipc_runs)
+    tcp_runs = [json.load(open(os.path.join(out, f"srdpr-tcp-{w}-{r}.json"))) for r in range(1, rounds + 1)]
+    ours_by, gloo_by, tcp_by = per_size(ours_runs), per_size(gloo_runs), per_size(tcp_runs)
     entries = []
     for mb in sorted(ours_by):
         b = statistics.median(ours_by[mb]); g = statistics.median(gloo_by[mb]) if mb in gloo_by else None
-        ipc = statistics.median(ipc_by[mb]) if mb in ipc_by else float("nan")
+        t = statistics.median(tcp_by[mb]) if mb in tcp_by else float("nan")
+        ratio = lambda x, y: round(x / y, 3) if y else None
         e = {"size_mb": mb, "srdpr_busbw_GBps": round(b, 3), "gloo_busbw_GBps": round(g, 3) if g else None,
              "srdpr_busbw_rounds": ours_by[mb], "gloo_busbw_rounds": gloo_by.get(mb),
-             "srdpr_ipc_busbw_GBps": round(ipc, 3), "srdpr_ipc_busbw_rounds": ipc_by.get(mb),
-             "srdpr_over_gloo": round(b / g, 3) if g else None,
-             "srdpr_over_zmq_bidir": round(b / bidir, 3) if bidir else None,
-             "srdpr_over_zmq_unidir": round(b / unidir, 3) if unidir else None,
-             "srdpr_over_zmq_ring": round(b / ring[w], 3) if ring.get(w) else None}
+             "srdpr_tcp_busbw_GBps": round(t, 3), "srdpr_tcp_busbw_rounds": tcp_by.get(mb),
+             "srdpr_over_gloo": ratio(b, g), "srdpr_over_zmq_bidir": ratio(b, bidir), "srdpr_over_zmq_unidir": ratio(b, unidir),
+             "tcp_over_gloo": ratio(t, g), "tcp_over_zmq_bidir": ratio(t, bidir), "tcp_over_zmq_unidir": ratio(t, unidir),
+             "tcp_over_zmq_ring": ratio(t, ring.get(w))}
         entries.append(e)
-        print(f"{w:>5} {mb:>6g} {b:>12.3f} {g if g is not None else float('nan'):>11.3f} "
-              f"{e['srdpr_over_gloo'] or float('nan'):>10.2f} {e['srdpr_over_zmq_bidir'] or float('nan'):>11.2f} "
-              f"{e['srdpr_over_zmq_unidir'] or float('nan'):>12.2f} {e['srdpr_over_zmq_ring'] or float('nan'):>10.2f} {ipc:>10.3f}", file=sys.stderr)
+        nan = float("nan")
+        print(f"{w:>5} {mb:>6g} {b:>7.3f} {t:>7.3f} {g if g is not None else nan:>7.3f} "
+              f"{e['srdpr_over_gloo'] or nan:>10.2f} {e['srdpr_over_zmq_bidir'] or nan:>11.2f} "
+              f"{e['tcp_over_gloo'] or nan:>8.2f} {e['tcp_over_zmq_bidir'] or nan:>9.2f} {e['tcp_over_zmq_ring'] or nan:>8.2f}", file=sys.stderr)
     ours_gather = statistics.median(r["allgather"]["median_us"] for r in ours_runs)
+    tcp_gather = statistics.median(r["allgather"]["median_us"] for r in tcp_runs)
     gloo_gather = statistics.median(r["allgather"]["median_us"] for r in gloo_runs if r.get("allgather"))
-    print(f"{w:>5} all-gather [64,768] fp32 per rank: srdpr {ours_gather} us, gloo {gloo_gather} us (median over rounds)", file=sys.stderr)
-    result["worlds"][w] = {"comparison": entries, "allgather_median_us": {"srdpr": ours_gather, "gloo": gloo_gather},
-                           "srdpr_runs": ours_runs, "srdpr_ipc_runs": ipc_runs, "gloo_runs": gloo_runs}
+    print(f"{w:>5} all-gather [64,768] fp32 per rank: srdpr {ours_gather} us, tcp {tcp_gather} us, gloo {gloo_gather} us (median over rounds)", file=sys.stderr)
+    result["worlds"][w] = {"comparison": entries, "allgather_median_us": {"srdpr": ours_gather, "srdpr_tcp": tcp_gather, "gloo": gloo_gather},
+                           "srdpr_runs": ours_runs, "srdpr_tcp_runs": tcp_runs, "gloo_runs": gloo_runs}
 result["loadavg_end"] = list(os.getloadavg())
 print(json.dumps(result))
 PY

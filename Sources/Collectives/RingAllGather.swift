@@ -35,7 +35,7 @@ enum RingAllGather {
             if tooLarge {
                 overLimit.append((origin, size))
             } else {
-                result[origin] = Array(message.payload)
+                result[origin] = withExtendedLifetime(message) { Array(message.payload) }
             }
             if t < n - 2 {
                 try send(origin: origin, ringStep: t + 1, bytes: tooLarge ? nil : result[origin], size: size)
@@ -63,7 +63,7 @@ enum RingAllGather {
         var expected = template
         expected.sender = link.leftRank; expected.segment = root; expected.ringStep = hops - 1
         let message = try link.receiveLeft(expected, checkLength: false, during: "broadcast from rank \(root)")
-        let received = Array(message.payload)
+        let received = withExtendedLifetime(message) { Array(message.payload) }
         if link.rightRank != root {
             header.ringStep = hops; header.length = received.count
             try received.withUnsafeBytes { try link.sendRight(header, payload: $0, zeroCopy: false) }

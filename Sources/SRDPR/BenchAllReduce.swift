@@ -1,5 +1,6 @@
 import ArgumentParser
 import Benchmarks
+import Collectives
 import Foundation
 
 /// `srdpr bench allreduce`: starts `--world` ranks as child processes of this executable on
@@ -17,7 +18,10 @@ struct BenchAllReduce: ParsableCommand {
     @Option(name: .customLong("zero-copy-min-kb"), help: "Send chunks of at least this many KiB without copying.") var zeroCopyMinKB = 32
     @Option(name: .customLong("io-threads"), help: "libzmq I/O threads per process.") var ioThreads = 1
     @Option(name: .customLong("socket-buffer-kb"), help: "Kernel socket buffer size in KiB (0: system default).") var socketBufferKB = 0
-    @Option(help: "tcp (loopback, as the anchors) or ipc (Unix domain sockets, and shared-memory lanes unless --no-lanes).") var transport = "tcp"
+    @Option(help: """
+        auto: what ranks on one host use in training (ipc where available); tcp: loopback TCP, as the anchors; \
+        ipc: Unix domain sockets, with shared-memory lanes unless --no-lanes.
+        """) var transport = "auto"
     @Flag(name: .customLong("lanes"), inversion: .prefixedNo, help: "With ipc: payloads through shared-memory lanes (as ranks on one host).")
     var lanes = true
     @Option(help: .hidden) var rank: Int?
@@ -27,7 +31,7 @@ struct BenchAllReduce: ParsableCommand {
         guard world >= 1 else { throw ValidationError("--world must be at least 1, got \(world)") }
         guard iterations >= 1, warmup >= 0 else { throw ValidationError("--iters must be >= 1 and --warmup >= 0") }
         guard chunkKB >= 1 else { throw ValidationError("--chunk-kb must be at least 1") }
-        guard ["tcp", "ipc"].contains(transport) else { throw ValidationError("--transport must be tcp or ipc, got '\(transport)'") }
+        guard ["auto", "tcp", "ipc"].contains(transport) else { throw ValidationError("--transport must be auto, tcp or ipc, got '\(transport)'") }
         _ = try sizes()
     }
 
@@ -46,7 +50,7 @@ struct BenchAllReduce: ParsableCommand {
         settings.sizesMB = try sizes()
         settings.iterations = iterations
         settings.warmup = warmup
-        settings.transport = transport
+        settings.transport = transport == "auto" ? (RingTransport.localAddress() != nil ? "ipc" : "tcp") : transport
         settings.communicator.chunkBytes = chunkKB * 1024
         settings.communicator.zeroCopyMinimumBytes = zeroCopyMinKB * 1024
         settings.communicator.ioThreads = ioThreads
