@@ -1,5 +1,6 @@
 import Collectives
 import Foundation
+import TestSupport
 import XCTest
 #if canImport(Glibc)
 import Glibc
@@ -89,6 +90,39 @@ enum RingHarness {
             for (i, v) in values(rank: rank, count: count, seed: seed).enumerated() { sum[i] += Double(v) }
         }
         return sum.map { Float(op == .mean ? $0 / Double(world) : $0) }
+    }
+
+    /// Buffer sizes of the all-reduce reference tests: empty, one, below the world size, prime,
+    /// several 4 KB chunks.
+    static func referenceSizes(world: Int) -> [Int] { [0, 1, max(0, world - 1), 7, 1009, 20_011] }
+
+    /// One rank's all-reduces of every reference size, sum then mean.
+    static func allReduceReferenceSizes(_ comm: Communicator) throws -> [[Float]] {
+        var outputs: [[Float]] = []
+        for count in referenceSizes(world: comm.worldSize) {
+            for op in [ReduceOp.sum, .mean] {
+                var data = values(rank: comm.rank, count: count)
+                try data.withUnsafeMutableBufferPointer { try comm.allReduce($0, op: op) }
+                outputs.append(data)
+            }
+        }
+        return outputs
+    }
+
+    /// Checks one rank's ``allReduceReferenceSizes(_:)`` against the Double-precision reference.
+    static func checkReferenceOutputs(_ outputs: [[Float]], world: Int, rank: Int, file: StaticString = #filePath, line: UInt = #line) {
+        var index = 0
+        for count in referenceSizes(world: world) {
+            for op in [ReduceOp.sum, .mean] {
+                let expected = reference(world: world, count: count, op: op)
+                let got = outputs[index]
+                index += 1
+                XCTAssertEqual(got.count, count, file: file, line: line)
+                let d = deviation(got, expected)
+                XCTAssertLessThanOrEqual(d.maxAbs, 1e-5 * max(1, d.scale), "world \(world) rank \(rank) count \(count) \(op): \(d)",
+                                         file: file, line: line)
+            }
+        }
     }
 
     static func unwrap<T>(_ results: [Result<T, Error>], file: StaticString = #filePath, line: UInt = #line) throws -> [T] {
