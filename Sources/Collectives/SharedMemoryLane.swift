@@ -89,8 +89,16 @@ final class SharedMemoryLane {
         guard fd >= 0 else { throw laneError("cannot create \(path)") }
         defer { close(fd) }
         let total = layout(slotCount: slotCount, slotBytes: slotBytes).total
-        guard ftruncate(fd, off_t(total)) == 0 else {
-            let error = laneError("cannot size \(path) to \(total) bytes")
+        // Reserve the pages now: a write to a tmpfs page that cannot be allocated (a full or small
+        // /dev/shm, as in containers) kills the process with SIGBUS instead of failing a call.
+        #if os(Linux)
+        let sized = posix_fallocate(fd, 0, off_t(total))
+        #else
+        let sized = ftruncate(fd, off_t(total)) == 0 ? 0 : errno
+        #endif
+        guard sized == 0 else {
+            errno = sized
+            let error = laneError("cannot reserve \(total) bytes for \(path)")
             unlink(path)
             throw error
         }

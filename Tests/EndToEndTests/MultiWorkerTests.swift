@@ -306,6 +306,21 @@ final class MultiWorkerTests: XCTestCase {
         try assertWeightsClose(checkpoint("netns", step: 6), checkpoint("one", step: 6), noiseBound: 2 * 6 * 1e-4)
     }
 
+    /// A /dev/shm too small for a lane (containers often have 64 MB; here 1 MB, in a mount
+    /// namespace of the test's own): the ranks say why and send their payloads over the socket.
+    func testNoRoomForALaneFallsBackToTheSocket() throws {
+        let script = "mount -t tmpfs -o size=1m tmpfs /dev/shm && exec \"$0\" bench allreduce --world 2 --sizes-mb 1,4 --iters 2"
+        let r = try Command.run(URL(fileURLWithPath: "/usr/bin/unshare"), ["-m", "/bin/bash", "-c", script, Command.srdprBinary.path])
+        if r.status != 0 && (r.stderr.contains("Operation not permitted") || r.stderr.contains("unshare failed")) {
+            throw XCTSkip("no mount namespace here (needs root): \(r.stderr)")
+        }
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stderr.contains("no shared-memory lane to rank 1, payloads go over the socket"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("No space left on device"), r.stderr)
+        XCTAssertTrue(r.stdout.contains("\"correct\":true"), r.stdout)
+        XCTAssertFalse(r.stdout.contains("\"correct\":false"), r.stdout)
+    }
+
     /// The CI smoke subset of the fault-injection suite (cluster/faults/run.sh) on three network-
     /// namespace hosts: a link down for longer than the timeout, and rank 0 killed while it writes a
     /// checkpoint. Each: no process hangs, the cause is named, the newest checkpoint is valid and
