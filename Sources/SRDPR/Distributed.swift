@@ -68,7 +68,7 @@ struct WorkerCommand: ParsableCommand {
     var ringPort: Int?
     @Option(name: .customLong("ring-transport"), help: """
         auto: a ring neighbour on this host (same kernel and network namespace) connects over a Unix socket \
-        instead of TCP; tcp: TCP only.
+        instead of TCP and passes payloads through shared memory (/dev/shm); tcp: TCP only.
         """)
     var ringTransport: RingTransport = .auto
     @OptionGroup var security: SecurityOptions

@@ -31,7 +31,7 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("heartbeat-timeout"), help: "With --workers N > 1: seconds of silence after which a process counts as lost.")
     var heartbeatTimeout: Double = 30
 
-    @Option(name: .customLong("ring-transport"), help: "With --workers N > 1: auto (Unix sockets between the local workers) or tcp (loopback TCP).")
+    @Option(name: .customLong("ring-transport"), help: "With --workers N > 1: auto (Unix sockets and shared memory between the local workers) or tcp (loopback TCP).")
     var ringTransport: RingTransport = .auto
 
     func run() throws {
