@@ -69,10 +69,12 @@ final class SharedMemoryLane {
 
         static func decode(_ bytes: [UInt8]) -> Offer? {
             guard bytes.count > 12 + 16 else { return nil }
-            let count = bytes[0..<4].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-            let size = bytes[4..<12].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+            let (count, size) = bytes.withUnsafeBytes {
+                (UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 0, as: UInt32.self)),
+                 UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 4, as: UInt64.self)))
+            }
             guard size <= UInt64(1 << 30), let path = String(validating: bytes[28...], as: UTF8.self) else { return nil }
-            return Offer(path: path, nonce: Array(bytes[12..<28]), slotCount: count, slotBytes: Int(size))
+            return Offer(path: path, nonce: Array(bytes[12..<28]), slotCount: Int(count), slotBytes: Int(size))
         }
     }
 
