@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what srdpr needs on Debian 12 (idempotent, quiet when everything is there):
 #   system libraries: OpenBLAS, libzmq, pkg-config;
-#   with --test: the Python packages the tests use, in .venv (python3 itself is assumed).
+#   with --test: Debian's chromium (headless rendering of `srdpr report`) and the Python packages
+#   the tests use, in .venv (python3 itself is assumed).
 # The Swift 6 toolchain is expected on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,10 @@ done
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
-for pkg in libopenblas-dev libzmq3-dev pkg-config python3-venv nftables; do
+packages=(libopenblas-dev libzmq3-dev pkg-config python3-venv nftables)
+# ReportRenderTests screenshots the page of `srdpr report` in headless Chromium.
+[ "$want_test" -eq 1 ] && packages+=(chromium)
+for pkg in "${packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

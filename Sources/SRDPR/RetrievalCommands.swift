@@ -53,15 +53,80 @@ private func progressPrinter(_ label: String) -> (Int, Int) -> Void {
     }
 }
 
+/// Where the passages and the queries come from: today's JSON-lines files, TREC qrels with a
+/// queries file, or a BEIR directory (`corpus.jsonl`, `queries.jsonl`, `qrels/<split>.tsv`).
+struct EvaluationInputOptions: ParsableArguments {
+    @Option(help: "Passage collection, JSON lines {\"id\" (or BEIR's \"_id\"), \"title\", \"text\"}.")
+    var corpus: String?
+    @Option(help: "Questions with their relevant passages, JSON lines {\"question\", \"positive_ids\"} (query ids 1, 2, ... unless a line has \"id\").")
+    var qrels: String?
+    @Option(name: .customLong("qrels-trec"), help: "Graded judgements in TREC form, \"qid 0 docid relevance\" per line (with --queries).")
+    var qrelsTREC: String?
+    @Option(help: "Queries, JSON lines {\"_id\", \"text\"} (BEIR) or {\"id\", \"question\"}.")
+    var queries: String?
+    @Option(help: "A BEIR dataset directory: corpus.jsonl, queries.jsonl, qrels/<split>.tsv (graded).")
+    var beir: String?
+    @Option(help: "The qrels split of --beir (qrels/<split>.tsv); default test.")
+    var split: String?
+
+    func beirDataset() throws -> BEIRDataset? {
+        guard let beir else {
+            if let split { throw ValidationError("--split \(split) needs --beir DIR") }
+            return nil
+        }
+        return try BEIRDataset(directory: beir, split: split ?? "test")
+    }
+
+    /// The passage collection: --corpus, or --beir's corpus.jsonl.
+    func loadCorpus() throws -> Corpus {
+        switch (corpus, beir) {
+        case (let path?, nil): return try Corpus.load(path: path)
+        case (nil, _?): return try beirDataset()!.loadCorpus()
+        case (_?, _?): throw ValidationError("give --corpus FILE or --beir DIR, not both")
+        case (nil, nil): throw ValidationError("missing the passages: --corpus FILE or --beir DIR")
+        }
+    }
+
+    /// The queries to evaluate with their judgements.
+    func loadEvaluationSet() throws -> EvaluationSet {
+        if let dataset = try beirDataset() {
+            guard qrels == nil, qrelsTREC == nil, queries == nil else {
+                throw ValidationError("--beir DIR brings its own queries and qrels: drop --qrels, --qrels-trec and --queries")
+            }
+            return try dataset.loadEvaluationSet()
+        }
+        switch (qrels, qrelsTREC, queries) {
+        case (let path?, nil, nil): return try EvaluationSet.load(qrelsJSONLines: path)
+        case (nil, let trec?, let queries?): return try EvaluationSet.load(queries: queries, qrels: trec, format: .trec)
+        case (nil, _?, nil): throw ValidationError("--qrels-trec needs --queries FILE (the query texts by id)")
+        case (nil, nil, _?): throw ValidationError("--queries needs --qrels-trec FILE (the judgements)")
+        case (nil, nil, nil): throw ValidationError("missing the judgements: --qrels FILE, --queries FILE --qrels-trec FILE, or --beir DIR")
+        default: throw ValidationError("give --qrels (JSON lines) or --queries with --qrels-trec, not both")
+        }
+    }
+
+    /// The queries to search: --queries, or --beir's judged queries of --split.
+    func loadQueries() throws -> [EvaluationQuery] {
+        if let dataset = try beirDataset() {
+            guard queries == nil else { throw ValidationError("give --queries FILE or --beir DIR, not both") }
+            return try dataset.loadEvaluationSet().queries
+        }
+        guard let queries else { throw ValidationError("missing the queries: --queries FILE or --beir DIR [--split S]") }
+        return try EvaluationSet.loadQueries(path: queries)
+    }
+}
+
 /// `srdpr index`: encodes a passage collection into a memory-mapped matrix (resumable).
 struct Index: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Encode a passage collection ({\"id\", \"title\", \"text\"} per line) with the context encoder.",
+        abstract: "Encode a passage collection ({\"id\", \"title\", \"text\"} per line, or a BEIR directory's corpus) with the context encoder.",
         discussion: "Writes DIR/embeddings.f32, DIR/ids.jsonl and DIR/meta.json; a killed run continues where it stopped.")
 
     @OptionGroup var retriever: RetrieverOptions
-    @Option(help: "Passage collection, JSON lines.")
-    var corpus: String
+    @Option(help: "Passage collection, JSON lines {\"id\" (or \"_id\"), \"title\", \"text\"}.")
+    var corpus: String?
+    @Option(help: "A BEIR dataset directory: its corpus.jsonl is indexed.")
+    var beir: String?
     @Option(help: "Index directory.")
     var output: String
     @Option(name: .customLong("chunk-rows"), help: "Passages encoded and made durable at a time.")
@@ -69,8 +134,11 @@ struct Index: ParsableCommand {
 
     func run() throws {
         guard chunkRows >= 1 else { throw ValidationError("--chunk-rows must be at least 1") }
+        var input = EvaluationInputOptions()
+        input.corpus = corpus
+        input.beir = beir
+        let corpus = try input.loadCorpus()
         let encoder = try retriever.load()
-        let corpus = try Corpus.load(path: self.corpus)
         try PassageIndex.build(corpus: corpus, encoder: encoder, directory: output, chunkRows: chunkRows,
                                progress: progressPrinter("index"))
         print(output)
@@ -80,42 +148,60 @@ struct Index: ParsableCommand {
 /// `srdpr search`: exact top-k search of questions against an index.
 struct Search: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Exact top-k search: one {\"question\", \"hits\": [{\"id\", \"score\"}]} line per question.")
+        abstract: "Exact top-k search: one {\"query_id\", \"question\", \"hits\": [{\"id\", \"score\"}]} line per query; --run also writes a TREC run.",
+        discussion: "Hits are ordered by score, equal scores by document id in descending byte order (trec_eval's order).")
 
     @OptionGroup var retriever: RetrieverOptions
     @Option(help: "Index directory built by `srdpr index` with the same model.")
     var index: String
-    @Option(help: "Questions, JSON lines with a \"question\" field.")
-    var queries: String
+    @Option(help: "Queries, JSON lines with \"question\" (or BEIR's \"text\") and an optional \"_id\"/\"id\".")
+    var queries: String?
+    @Option(help: "A BEIR dataset directory: search the queries judged in qrels/<split>.tsv.")
+    var beir: String?
+    @Option(help: "The qrels split of --beir; default test.")
+    var split: String?
     @Option(name: .customLong("top-k"), help: "Hits per question.")
     var topK: Int = 10
     @Option(help: "Write the results here instead of stdout.")
     var output: String?
+    @Option(name: .customLong("run"), help: "Also write a TREC run file (qid Q0 docid rank score tag).")
+    var runFile: String?
+    @Option(name: .customLong("run-tag"), help: "The run file's last column.")
+    var runTag: String = "srdpr"
     @Option(name: .customLong("block-size"), help: "Passages scored per block (bounds memory).")
     var blockSize: Int = 16_384
 
     func run() throws {
         guard topK >= 1, blockSize >= 1 else { throw ValidationError("--top-k and --block-size must be at least 1") }
+        var input = EvaluationInputOptions()
+        input.queries = queries
+        input.beir = beir
+        input.split = split
+        let queries = try input.loadQueries()
+        if let runFile { try TRECRun.checkWritable(runFile, option: "--run") }
         let encoder = try retriever.load()
         let index = try PassageIndex(directory: self.index, expectedModel: (encoder.modelName, encoder.fingerprint))
-        let questions = try Qrels.loadQuestions(path: queries)
         var out = ""
+        var rankings: [[RankedHit]] = []
         let search = ExactSearch(blockSize: blockSize, selectionThreads: retriever.threads)
-        for start in stride(from: 0, to: questions.count, by: 64) {
-            let batch = Array(questions[start..<min(start + 64, questions.count)])
-            let vectors = try encoder.encodeQuestions(batch)
+        for start in stride(from: 0, to: queries.count, by: 64) {
+            let batch = Array(queries[start..<min(start + 64, queries.count)])
+            let vectors = try encoder.encodeQuestions(batch.map(\.text))
             let hits = vectors.withUnsafeBufferPointer { q in
                 search.search(queries: q, queryCount: batch.count, passages: index.embeddings,
                               passageCount: index.meta.encodedRows, dimension: index.meta.dimension,
                               k: topK, similarity: index.meta.similarity)
             }
-            for (question, list) in zip(batch, hits) {
-                let object: [String: Any] = ["question": question,
-                                             "hits": list.map { ["id": index.ids[$0.row], "score": Double($0.score)] }]
+            for (query, list) in zip(batch, hits) {
+                let ranking = list.map { RankedHit(id: index.ids[$0.row], score: $0.score) }.sorted(by: RankedHit.ranksBefore)
+                rankings.append(ranking)
+                let object: [String: Any] = ["query_id": query.id, "question": query.text,
+                                             "hits": ranking.map { ["id": $0.id, "score": Double($0.score)] }]
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
                 out += String(decoding: data, as: UTF8.self) + "\n"
             }
         }
+        if let runFile { try TRECRun.write(path: runFile, queries: queries, rankings: rankings, tag: runTag) }
         if let output {
             do { try out.write(toFile: output, atomically: true, encoding: .utf8) } catch {
                 throw RetrievalError.cannotWrite(path: output, reason: error.localizedDescription)
@@ -126,20 +212,29 @@ struct Search: ParsableCommand {
     }
 }
 
-/// `srdpr evaluate`: top-k accuracy, recall@k, MRR@10 and nDCG@10 of a model on qrels.
+/// `srdpr evaluate`: top-k accuracy, recall@k, MRR@k and nDCG@k (graded) of a model on judged queries.
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Retrieval accuracy of a model: prints one JSON object, a table on stderr.")
+        abstract: "Retrieval accuracy of a model: prints one JSON object, a table on stderr.",
+        discussion: """
+            Judgements: --qrels (JSON lines), --queries with --qrels-trec, or --beir DIR --split S. Metrics are \
+            trec_eval's (success = top-k accuracy, recall, recip_rank within k, ndcg_cut with gain = grade); \
+            rankings are ordered by score, equal scores by document id in descending byte order, as trec_eval \
+            orders a run. Queries without a judged positive in the corpus score 0 and are counted.
+            """)
 
     @OptionGroup var retriever: RetrieverOptions
-    @Option(help: "Passage collection, JSON lines {\"id\", \"title\", \"text\"}.")
-    var corpus: String
-    @Option(help: "Questions with their relevant passages, JSON lines {\"question\", \"positive_ids\"}.")
-    var qrels: String
-    @Option(help: "Cut-offs for top-k accuracy and recall, comma-separated.")
+    @OptionGroup var input: EvaluationInputOptions
+    @Option(help: "Cut-offs for top-k accuracy, recall, MRR and nDCG, comma-separated (MRR and nDCG also at 10).")
     var k: String = "1,5,20,100"
     @Option(help: "Also write the JSON object to this file.")
     var output: String?
+    @Option(name: .customLong("run"), help: "Write the rankings as a TREC run file (qid Q0 docid rank score tag), max(k, 10) hits per query.")
+    var runFile: String?
+    @Option(name: .customLong("run-tag"), help: "The run file's last column.")
+    var runTag: String = "srdpr"
+    @Option(name: .customLong("per-query"), help: "Write every query's metrics, one JSON line per query.")
+    var perQuery: String?
     @Option(help: "Keep the passage index in this directory (reused and resumed); by default a temporary one.")
     var index: String?
 
@@ -152,24 +247,40 @@ struct Evaluate: ParsableCommand {
         }
         guard !ks.isEmpty else { throw ValidationError("--k needs at least one cut-off") }
         let start = Date()
+        let set = try input.loadEvaluationSet()
+        let corpus = try input.loadCorpus()
+        // Output paths are checked before the long encoding, not after it.
+        if let runFile { try TRECRun.checkWritable(runFile, option: "--run") }
+        if let perQuery { try TRECRun.checkWritable(perQuery, option: "--per-query") }
+        if let output { try TRECRun.checkWritable(output, option: "--output") }
         let encoder = try retriever.load()
-        let corpus = try Corpus.load(path: self.corpus)
-        let qrels = try Qrels.load(path: self.qrels)
         let directory = index ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("srdpr-eval-\(UUID().uuidString)").path
         defer { if index == nil { try? FileManager.default.removeItem(atPath: directory) } }
         try PassageIndex.build(corpus: corpus, encoder: encoder, directory: directory, progress: progressPrinter("index"))
         let passageIndex = try PassageIndex(directory: directory, expectedModel: (encoder.modelName, encoder.fingerprint))
-        let result = try Evaluation.run(encoder: encoder, index: passageIndex, qrels: qrels, ks: ks,
+        let result = try Evaluation.run(encoder: encoder, index: passageIndex, set: set, ks: ks,
                                         search: ExactSearch(selectionThreads: retriever.threads), warn: { stderrLine("warning: \($0)") })
         let seconds = Date().timeIntervalSince(start)
         let object = result.metrics.jsonObject(seconds: seconds, extra: [
-            "unknown_positive_ids": result.unknownPositiveIDs,
-            "questions_without_positive_in_corpus": result.questionsWithoutKnownPositive,
+            "unknown_judged_documents": result.unknownJudgedDocuments,
+            "unjudged_queries": set.queriesWithoutJudgement.count,
+            "judged_unknown_queries": set.judgedUnknownQueries.count,
             "model": encoder.modelName, "passages": passageIndex.meta.encodedRows,
         ])
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         let line = String(decoding: data, as: UTF8.self)
+        if let runFile { try TRECRun.write(path: runFile, queries: result.queries, rankings: result.rankings, tag: runTag) }
+        if let perQuery {
+            var text = ""
+            for metrics in result.metrics.perQuery {
+                let data = try JSONSerialization.data(withJSONObject: metrics.jsonObject(), options: [.sortedKeys, .withoutEscapingSlashes])
+                text += String(decoding: data, as: UTF8.self) + "\n"
+            }
+            do { try text.write(toFile: perQuery, atomically: true, encoding: .utf8) } catch {
+                throw RetrievalError.cannotWrite(path: perQuery, reason: error.localizedDescription)
+            }
+        }
         stderrLine(result.metrics.table())
         print(line)
         if let output {

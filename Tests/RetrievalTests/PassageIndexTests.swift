@@ -116,9 +116,9 @@ final class PassageIndexTests: XCTestCase {
         """.write(toFile: qrelsPath, atomically: true, encoding: .utf8)
         var warnings: [String] = []
         let result = try Evaluation.run(encoder: encoder, index: try PassageIndex(directory: indexPath),
-                                        qrels: try Qrels.load(path: qrelsPath), ks: [1, 5]) { warnings.append($0) }
-        XCTAssertEqual(result.unknownPositiveIDs, 2)
-        XCTAssertEqual(result.questionsWithoutKnownPositive, 1)
+                                        set: try EvaluationSet.load(qrelsJSONLines: qrelsPath), ks: [1, 5]) { warnings.append($0) }
+        XCTAssertEqual(result.unknownJudgedDocuments, 2)
+        XCTAssertEqual(result.metrics.queriesWithoutJudgedPositive, 1)
         XCTAssertEqual(result.metrics.topKAccuracy[1]!, 2.0 / 3, accuracy: 1e-12)
         XCTAssertFalse(warnings.isEmpty)
     }
