@@ -69,6 +69,20 @@ struct EvaluationInputOptions: ParsableArguments {
     @Option(help: "The qrels split of --beir (qrels/<split>.tsv); default test.")
     var split: String?
 
+    var paths: EvaluationInputs {
+        EvaluationInputs(corpus: corpus, qrels: qrels, qrelsTREC: qrelsTREC, queries: queries, beir: beir, split: split)
+    }
+}
+
+/// The paths of ``EvaluationInputOptions``, and which files they name.
+struct EvaluationInputs {
+    var corpus: String? = nil
+    var qrels: String? = nil
+    var qrelsTREC: String? = nil
+    var queries: String? = nil
+    var beir: String? = nil
+    var split: String? = nil
+
     func beirDataset() throws -> BEIRDataset? {
         guard let beir else {
             if let split { throw ValidationError("--split \(split) needs --beir DIR") }
@@ -134,10 +148,7 @@ struct Index: ParsableCommand {
 
     func run() throws {
         guard chunkRows >= 1 else { throw ValidationError("--chunk-rows must be at least 1") }
-        var input = EvaluationInputOptions()
-        input.corpus = corpus
-        input.beir = beir
-        let corpus = try input.loadCorpus()
+        let corpus = try EvaluationInputs(corpus: corpus, beir: beir).loadCorpus()
         let encoder = try retriever.load()
         try PassageIndex.build(corpus: corpus, encoder: encoder, directory: output, chunkRows: chunkRows,
                                progress: progressPrinter("index"))
@@ -173,11 +184,7 @@ struct Search: ParsableCommand {
 
     func run() throws {
         guard topK >= 1, blockSize >= 1 else { throw ValidationError("--top-k and --block-size must be at least 1") }
-        var input = EvaluationInputOptions()
-        input.queries = queries
-        input.beir = beir
-        input.split = split
-        let queries = try input.loadQueries()
+        let queries = try EvaluationInputs(queries: queries, beir: beir, split: split).loadQueries()
         if let runFile { try TRECRun.checkWritable(runFile, option: "--run") }
         let encoder = try retriever.load()
         let index = try PassageIndex(directory: self.index, expectedModel: (encoder.modelName, encoder.fingerprint))
@@ -247,8 +254,8 @@ struct Evaluate: ParsableCommand {
         }
         guard !ks.isEmpty else { throw ValidationError("--k needs at least one cut-off") }
         let start = Date()
-        let set = try input.loadEvaluationSet()
-        let corpus = try input.loadCorpus()
+        let set = try input.paths.loadEvaluationSet()
+        let corpus = try input.paths.loadCorpus()
         // Output paths are checked before the long encoding, not after it.
         if let runFile { try TRECRun.checkWritable(runFile, option: "--run") }
         if let perQuery { try TRECRun.checkWritable(perQuery, option: "--per-query") }
