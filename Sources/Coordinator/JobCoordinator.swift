@@ -124,11 +124,13 @@ public final class JobCoordinator {
             defer { try? log.close() }
             let schedule = LinearWarmupSchedule(baseLearningRate: config.learningRate, warmupSteps: config.warmupSteps,
                                                 totalUpdates: config.totalUpdates)
-            func checkpoint(step: Int) throws -> String {
-                let state = TrainerState(
+            func state(step: Int) -> TrainerState {
+                TrainerState(
                     step: step, pipelines: Dictionary(uniqueKeysWithValues: batches.states.map { ($0.key.rawValue, $0.value) }),
                     lossHistory: log.historyByName, dropoutSeed: setup.dropoutSeed, schedule: schedule, projectionDim: config.projectionDim)
-                try send(.checkpoint(.init(state: state)), to: 0)
+            }
+            func checkpoint(step: Int) throws -> String {
+                try send(.checkpoint(.init(state: state(step: step))), to: 0)
                 while true {
                     if case .checkpointed(let written, let path) = try nextMessage(waitingFor: "rank 0 to write the checkpoint of step \(step)"),
                        written == step {
@@ -182,9 +184,23 @@ public final class JobCoordinator {
                                        "rank_tokens": .string(all.map { String($0.tokens) }.joined(separator: ",")),
                                        "rank_compute_seconds": .string(all.map { String(format: "%.4f", $0.computeSeconds) }.joined(separator: ","))],
                                timing: String(format: " comm %.0f%%", 100 * (waitFraction.max() ?? 0)))
+                var checkpointOfStep: String?
                 if done % config.saveCheckpointFreq == 0 || done == config.totalUpdates {
                     let path = try checkpoint(step: done)
+                    checkpointOfStep = path
                     log.progress.line("checkpoint \(path)")
+                }
+                if DevSetRound.isDue(afterUpdate: done, config: config) {
+                    // Rank 0 holds the weights: it evaluates while the other ranks wait for the next step.
+                    let start = Date()
+                    try send(.evaluate(.init(state: state(step: done), checkpoint: checkpointOfStep)), to: 0)
+                    while true {
+                        if case .evaluated(let report) = try nextMessage(waitingFor: "rank 0 to evaluate the dev set after step \(done)"),
+                           report.step == done {
+                            try log.recordEvaluation(report, wallSeconds: Date().timeIntervalSince(start))
+                            break
+                        }
+                    }
                 }
                 step = done
             }

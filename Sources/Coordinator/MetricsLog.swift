@@ -20,6 +20,8 @@ public enum MetricValue: Equatable, Sendable {
     case int(Int)
     case double(Double)
     case string(String)
+    /// A nested object (the dev metrics of an evaluation row), keys in sorted order.
+    case object([String: MetricValue])
 
     /// JSON text; non-finite numbers become null (JSON has no NaN), which a reader sees as missing.
     var json: String {
@@ -27,6 +29,8 @@ public enum MetricValue: Equatable, Sendable {
         case .int(let v): return String(v)
         case .double(let v): return v.isFinite ? "\(v)" : "null"
         case .string(let s): return JSONText.string(s)
+        case .object(let fields):
+            return "{" + fields.keys.sorted().map { "\(JSONText.string($0)): \(fields[$0]!.json)" }.joined(separator: ", ") + "}"
         }
     }
 }

@@ -38,6 +38,8 @@ public final class Trainer {
     public var print: (String) -> Void = { Swift.print($0); fflush(stdout) }
     /// Progress bar on a terminal; plain lines otherwise.
     public var showProgress: Bool = isatty(STDOUT_FILENO) != 0
+    /// Evaluates the dev set of `eval.*` (required when the configuration has one).
+    public var devSetEvaluator: DevSetEvaluating?
 
     public init(config: TrainingConfig, threads: Int = 2) {
         self.config = config
@@ -153,15 +155,19 @@ public final class Trainer {
         let log = try TrainingLog(config: config, pipelines: batches.schedule.pipelines, logDir: logDir, history: history,
                                   startStep: startStep, terminal: showProgress, print: print)
         defer { try? log.close() }
-        func saveCheckpoint(step: Int) throws -> URL {
-            let state = TrainerState(
+        func state(step: Int) -> TrainerState {
+            TrainerState(
                 step: step, pipelines: Dictionary(uniqueKeysWithValues: batches.states.map { ($0.key.rawValue, $0.value) }),
                 lossHistory: log.historyByName, dropoutSeed: worker.model.seed, schedule: worker.schedule,
                 projectionDim: config.projectionDim)
-            let url = try worker.saveCheckpoint(in: checkpoints, state: state, config: config, files: setup.modelFiles)
+        }
+        func saveCheckpoint(step: Int) throws -> URL {
+            let url = try worker.saveCheckpoint(in: checkpoints, state: state(step: step), config: config, files: setup.modelFiles)
             lastCheckpoint = url
             return url
         }
+        let devSet = try DevSetRound.make(config: config, evaluator: devSetEvaluator, checkpoints: checkpoints,
+                                          resuming: resumeFile != nil, warn: print)
         print("training \(config.trainMode) from step \(startStep) to \(config.totalUpdates); checkpoints in \(outputDir.path), logs in \(logDir.path)")
 
         var step = startStep
@@ -188,9 +194,18 @@ public final class Trainer {
             try log.record(done: done, kind: kind, result: result, fetchSeconds: t1.timeIntervalSince(t0),
                            computeSeconds: t2.timeIntervalSince(t1),
                            extra: ["batch_sample_ids": .string(ids), "batch_hash": .string(Self.fingerprint(stepBatches))])
+            var checkpointOfStep: URL?
             if done % config.saveCheckpointFreq == 0 || done == config.totalUpdates {
                 let url = try saveCheckpoint(step: done)
+                checkpointOfStep = url
                 log.progress.line("checkpoint \(url.path)")
+            }
+            if let devSet, DevSetRound.isDue(afterUpdate: done, config: config) {
+                let start = Date()
+                let report = try devSet.run(step: done, worker: worker, tokenizer: setup.tokenizer, maxLength: config.maxLength,
+                                            state: state(step: done), config: config, files: setup.modelFiles,
+                                            checkpointOfStep: checkpointOfStep)
+                try log.recordEvaluation(report, wallSeconds: Date().timeIntervalSince(start))
             }
             step = done
         }

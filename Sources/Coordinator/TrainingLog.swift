@@ -10,8 +10,8 @@ final class TrainingLog {
     let config: TrainingConfig
     let pipelines: [PipelineKind]
     private(set) var history: [PipelineKind: [Float]]
-    private let metrics: MetricsLog
-    private let tensorBoard: TensorBoardWriter
+    let metrics: MetricsLog
+    let tensorBoard: TensorBoardWriter
     let progress: ProgressReporter
 
     init(config: TrainingConfig, pipelines: [PipelineKind], logDir: URL, history: [PipelineKind: [Float]], startStep: Int,

@@ -16,6 +16,22 @@ public struct Judgements: Equatable, Sendable {
         case beirTSV
     }
 
+    /// TREC qrels (4 fields a line) or a BEIR TSV (3 fields), from the first non-empty line.
+    public static func detectFormat(path: String) throws -> Format {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw RetrievalError.cannotRead(path: path, reason: FileManager.default.fileExists(atPath: path)
+                                            ? "permission denied or not a regular file" : "no such file")
+        }
+        let first = String(decoding: data.prefix(4096), as: UTF8.self).split(separator: "\n")
+            .first { !$0.trimmingCharacters(in: .whitespaces).isEmpty } ?? ""
+        switch first.split(whereSeparator: { $0 == " " || $0 == "\t" }).count {
+        case 4: return .trec
+        case 3: return .beirTSV
+        default:
+            throw RetrievalError.badLine(path: path, line: 1, reason: "neither TREC qrels (qid 0 docid relevance) nor a BEIR qrels TSV (query-id corpus-id score)")
+        }
+    }
+
     /// Reads a qrels file. Errors name the file and line; the same (query, document) judged twice
     /// with different grades is an error.
     public static func load(path: String, format: Format) throws -> Judgements {

@@ -147,11 +147,6 @@ public struct RetrievalMetrics: Equatable, Sendable {
         return values
     }
 
-    /// The names `flat` holds for cut-offs `ks`, for checking `keep_best` before training starts.
-    public static func flatNames(ks: [Int]) -> [String] {
-        cutoffs(ks).flatMap { ["mrr@\($0)", "ndcg@\($0)"] } + Set(ks).sorted().flatMap { ["top_k_accuracy@\($0)", "recall@\($0)"] }
-    }
-
     /// A small table for humans (stderr).
     public func table() -> String {
         func pad(_ s: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - s.count)) + s }

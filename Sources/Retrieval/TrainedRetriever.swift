@@ -79,14 +79,7 @@ public final class TrainedRetriever: PassageEncoder {
     }
 
     public func encodePassages(_ passages: [Passage]) throws -> [Float] {
-        let inputs = passages.map { passage -> EncodingInput in
-            switch (passage.title, passage.text) {
-            case let (.text(title), .text(text)): return .passage(title: title, text: text)
-            case let (_, .tokenIDs(ids)): return .tokenIDs(ids.map { Int32(truncatingIfNeeded: $0) })
-            case let (.tokenIDs, .text(text)): return .passage(title: "", text: text)
-            }
-        }
-        return try contexts.encode(inputs).flatMap { $0 }
+        try contexts.encode(passages.map(EncodingInput.init(passage:))).flatMap { $0 }
     }
 
     public func encodeQuestions(_ questions: [String]) throws -> [Float] {
@@ -100,5 +93,16 @@ public final class TrainedRetriever: PassageEncoder {
             return value
         }
         return true
+    }
+}
+
+extension EncodingInput {
+    /// A corpus passage as the context encoder reads it.
+    init(passage: Passage) {
+        switch (passage.title, passage.text) {
+        case let (.text(title), .text(text)): self = .passage(title: title, text: text)
+        case let (_, .tokenIDs(ids)): self = .tokenIDs(ids.map { Int32(truncatingIfNeeded: $0) })
+        case let (.tokenIDs, .text(text)): self = .passage(title: "", text: text)
+        }
     }
 }

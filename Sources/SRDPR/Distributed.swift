@@ -3,6 +3,7 @@ import Collectives
 import Coordinator
 import Data
 import Foundation
+import Retrieval
 
 /// `srdpr coordinator --world-size N --bind tcp://HOST:PORT KEY=VALUE...`
 struct CoordinatorCommand: ParsableCommand {
@@ -90,6 +91,9 @@ struct WorkerCommand: ParsableCommand {
         // Ctrl-C goes to the coordinator, which checkpoints and stops every worker.
         signal(SIGINT, SIG_IGN)
         let agent = WorkerAgent(options: options)
+        agent.makeDevSetEvaluator = { [agent] config in
+            try DevSetEvaluator(config: config, warn: { agent.print("rank 0: warning: \($0)") })
+        }
         let code = try agent.run()
         if code != 0 { throw ExitCode(code) }
     }

@@ -3,6 +3,7 @@ import Collectives
 import Coordinator
 import Data
 import Foundation
+import Retrieval
 import Yams
 
 /// `srdpr train KEY=VALUE... [--config FILE.yaml]`: the original's `train_srdpr.py` on CPUs.
@@ -46,6 +47,10 @@ struct Train: ParsableCommand {
             return
         }
         let trainer = Trainer(config: trainingConfig, threads: threads)
+        if trainingConfig.eval != nil {
+            // The dev set is read now: a bad file stops the run before any training.
+            trainer.devSetEvaluator = try DevSetEvaluator(config: trainingConfig, warn: { trainer.print("warning: \($0)") })
+        }
         InterruptFlag.install()
         let summary = try trainer.run()
         if let checkpoint = summary.checkpoint { print("checkpoint: \(checkpoint.path)") }

@@ -20,6 +20,10 @@ public enum ControlMessage: Codable, Equatable, Sendable {
     case checkpoint(CheckpointOrder)
     /// Rank 0 -> coordinator: written.
     case checkpointed(step: Int, path: String)
+    /// Coordinator -> rank 0: evaluate the dev set now (`eval.*`, `eval_every`).
+    case evaluate(EvaluateOrder)
+    /// Rank 0 -> coordinator: the dev metrics (and keep_best's effect).
+    case evaluated(DevSetReport)
     /// Worker -> coordinator: this rank cannot go on.
     case failed(rank: Int, reason: String)
     /// Coordinator -> workers: end of the job (exit code 0) or an abort.
@@ -111,6 +115,17 @@ public enum ControlMessage: Codable, Equatable, Sendable {
 
         public init(state: TrainerState) {
             self.state = state
+        }
+    }
+
+    public struct EvaluateOrder: Codable, Equatable, Sendable {
+        /// The state after the update just done, for a best checkpoint written at this step.
+        public var state: TrainerState
+        /// The checkpoint written at this step, if any (keep_best links it instead of writing one).
+        public var checkpoint: String?
+
+        public init(state: TrainerState, checkpoint: String?) {
+            self.state = state; self.checkpoint = checkpoint
         }
     }
 

@@ -34,6 +34,8 @@ public final class WorkerAgent {
     public let options: Options
     /// Where log lines go.
     public var print: (String) -> Void = { line in FileHandle.standardError.write(Foundation.Data((line + "\n").utf8)) }
+    /// Makes rank 0's dev-set evaluator when the job's configuration has a dev set (`eval.*`).
+    public var makeDevSetEvaluator: ((TrainingConfig) throws -> DevSetEvaluating)?
 
     private let lastCheckpoint = LockedValue<String?>(nil)
 
@@ -114,6 +116,12 @@ public final class WorkerAgent {
         let worker = setup.worker
         try worker.synchronizeWithRankZero(optimizerState: job.resume)
         let batches = try TrainingBatches(config: setup.config, tokenizer: setup.tokenizer)
+        let checkpoints = setup.config.outputDir.map { CheckpointDirectory(directory: URL(fileURLWithPath: $0), prefix: setup.config.checkpointFileName) }
+        let devSet = rank == 0 && setup.config.eval != nil
+            ? try DevSetRound.make(config: setup.config, evaluator: makeDevSetEvaluator?(setup.config),
+                                   checkpoints: checkpoints ?? CheckpointDirectory(directory: URL(fileURLWithPath: "."), prefix: setup.config.checkpointFileName),
+                                   resuming: job.resume, warn: { [rank, print] in print("rank \(rank): \($0)") })
+            : nil
         try send(.ready(rank: rank))
         print("rank \(rank): ready (world \(job.worldSize), \(options.threads) thread(s))")
 
@@ -141,6 +149,14 @@ public final class WorkerAgent {
                 let url = try worker.saveCheckpoint(in: directory, state: order.state, config: setup.config, files: setup.modelFiles)
                 lastCheckpoint.value = url.path
                 try send(.checkpointed(step: order.state.step, path: url.path))
+            case .evaluate(let order):
+                guard let devSet else {
+                    throw WorkerAgentError.protocolViolation("an evaluation order for rank \(rank) (only rank 0 of a job with a dev set evaluates)")
+                }
+                let report = try devSet.run(step: order.state.step, worker: worker, tokenizer: setup.tokenizer, maxLength: setup.config.maxLength,
+                                            state: order.state, config: setup.config, files: setup.modelFiles,
+                                            checkpointOfStep: order.checkpoint.map { URL(fileURLWithPath: $0) })
+                try send(.evaluated(report))
             case .stop(let order):
                 if order.exitCode != 0 { print("rank \(rank): the coordinator stopped the job: \(order.reason)") }
                 return order.exitCode

@@ -63,6 +63,12 @@ extension TrainingWorker {
     /// keep_checkpoint_max. The same file whoever writes it: the single-node trainer or rank 0.
     public func saveCheckpoint(in directory: CheckpointDirectory, state: TrainerState, config: TrainingConfig,
                                files: ModelFiles) throws -> URL {
+        let writer = try checkpointWriter(state: state, config: config, files: files)
+        return try directory.save(writer, step: state.step, keep: config.keepCheckpointMax)
+    }
+
+    /// The sections of the training checkpoint of `state.step`, ready to be written anywhere.
+    public func checkpointWriter(state: TrainerState, config: TrainingConfig, files: ModelFiles) throws -> CheckpointWriter {
         var writer = CheckpointWriter()
         try addState(to: &writer)
         try writer.addJSON(TrainingCheckpoint.stateSection, state)
@@ -72,6 +78,6 @@ extension TrainingWorker {
         if let tokenizerConfig = files.tokenizerConfig {
             try writer.addBytes(TrainingCheckpoint.tokenizerConfigSection, tokenizerConfig)
         }
-        return try directory.save(writer, step: state.step, keep: config.keepCheckpointMax)
+        return writer
     }
 }

@@ -32,8 +32,8 @@ struct ConfigParameter {
 extension TrainingConfig {
     /// Parameters the original keeps only for compatibility with GC-DPR: accepted and ignored with a warning.
     public static let compatibilityKeys: Set<String> = [
-        "train_file", "dev_file", "batch_size", "dev_batch_size", "train_rolling_loss_step",
-        "gradient_accumulation_steps", "num_train_epochs", "eval_per_epoch", "hard_negatives", "other_negatives",
+        "train_file", "batch_size", "dev_batch_size", "train_rolling_loss_step",
+        "gradient_accumulation_steps", "num_train_epochs", "hard_negatives", "other_negatives",
         "train_files_unsample_rates", "val_av_rank_start_epoch", "val_av_rank_hard_neg", "val_av_rank_other_neg",
         "val_av_rank_bsz", "val_av_rank_max_qs", "sequence_length",
     ]
@@ -139,6 +139,41 @@ extension TrainingConfig {
         string("checkpoint_file_name", \.checkpointFileName)
         int("keep_checkpoint_max", \.keepCheckpointMax)
         int("save_checkpoint_freq", \.saveCheckpointFreq)
+        // Evaluation during training (DevSetConfig): setting any eval.* key creates the dev set.
+        func devSet(_ key: String, _ kp: WritableKeyPath<DevSetConfig, String?>) {
+            list.append(ConfigParameter(key: key, expected: "a path, or null", apply: { c, _, v in
+                let s = unquote(v)
+                var set = c.eval ?? DevSetConfig()
+                set[keyPath: kp] = ["", "null", "None", "~"].contains(s) ? nil : s
+                c.eval = set
+            }, show: { $0.eval?[keyPath: kp] ?? "null" }))
+        }
+        devSet("eval.corpus", \.corpus)
+        devSet("eval.queries", \.queries)
+        devSet("eval.qrels", \.qrels)
+        devSet("eval.beir", \.beir)
+        list.append(ConfigParameter(key: "eval.split", expected: "a split name (qrels/<split>.tsv of eval.beir)", apply: { c, _, v in
+            var set = c.eval ?? DevSetConfig()
+            set.split = unquote(v)
+            c.eval = set
+        }, show: { $0.eval?.split ?? DevSetConfig().split }))
+        list.append(ConfigParameter(key: "eval.k", expected: "positive cut-offs, e.g. 1,5,20,100", apply: { c, k, v in
+            let parts = unquote(v).trimmingCharacters(in: CharacterSet(charactersIn: "[]() ")).split(separator: ",")
+            let values = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !parts.isEmpty, values.count == parts.count, values.allSatisfy({ $0 > 0 }) else {
+                throw ConfigError.invalidValue(key: k, value: v, expected: "positive cut-offs separated by commas, e.g. 1,5,20,100")
+            }
+            var set = c.eval ?? DevSetConfig()
+            set.k = values
+            c.eval = set
+        }, show: { ($0.eval?.k ?? DevSetConfig().k).map(String.init).joined(separator: ",") }))
+        list.append(ConfigParameter(key: "eval_every", expected: "an integer (updates between dev evaluations; 0: only at the end)",
+                                    apply: { c, k, v in c.evalEvery = try parseInt(k, v) }, show: { $0.evalEvery.map(String.init) ?? "null" }))
+        list.append(ConfigParameter(key: "keep_best", expected: "a dev metric (mrr@10, ndcg@10, top_k_accuracy@K, recall@K), or null",
+                                    apply: { c, _, v in
+            let s = unquote(v)
+            c.keepBest = ["", "null", "None", "~"].contains(s) ? nil : s
+        }, show: { $0.keepBest ?? "null" }))
         return list
     }()
 
@@ -174,6 +209,18 @@ extension TrainingConfig {
         if let parameter = Self.parameterIndex[canonical] {
             try parameter.apply(&self, key, value)
             return nil
+        }
+        if key == "dev_file" {
+            // The original validates on DPR-format dev samples; srdpr evaluates retrieval on a dev set instead.
+            if ["", "null", "None", "~"].contains(unquote(value)) { return nil }
+            throw ConfigError.invalid(key: "dev_file", reason: "the original's validation on DPR-format dev samples is not implemented; "
+                + "evaluate retrieval on a dev set during training instead: eval.corpus=CORPUS.jsonl eval.qrels=QRELS eval_every=N "
+                + "(or eval.beir=DIR eval.split=dev)")
+        }
+        if key == "eval_per_epoch" {
+            // Only meaningful with dev_file in the original, which is refused above: nothing to map it to.
+            return "eval_per_epoch=\(value) has no effect: the original evaluates only with dev_file, and srdpr counts updates, "
+                + "not epochs; use eval_every=N (updates) with eval.* to evaluate during training"
         }
         if Self.compatibilityKeys.contains(key) {
             let hint = key == "sequence_length" ? " (use max_length)" : ""
@@ -231,6 +278,46 @@ extension TrainingConfig {
         if !(lossScale > 0) { throw ConfigError.invalid(key: "loss_scale", reason: "must be positive") }
         if !(learningRate >= 0) { throw ConfigError.invalid(key: "learning_rate", reason: "must not be negative") }
         if !(adamEps > 0) { throw ConfigError.invalid(key: "adam_eps", reason: "must be positive") }
+        try validateDevSet()
+    }
+
+    /// The dev-set parameters fit together: one form of input, eval_every ≥ 0 and keep_best naming a
+    /// metric the evaluation computes. The files themselves are read before training starts.
+    func validateDevSet() throws {
+        if let every = evalEvery, every < 0 {
+            throw ConfigError.invalid(key: "eval_every", reason: "is \(every), must be at least 0 (0: evaluate only at the end)")
+        }
+        guard let set = eval else {
+            if let every = evalEvery, every > 0 {
+                throw ConfigError.invalid(key: "eval_every", reason: "there is no dev set to evaluate: give eval.corpus=FILE eval.qrels=FILE "
+                    + "(or eval.corpus, eval.queries and eval.qrels, or eval.beir=DIR eval.split=dev)")
+            }
+            if let best = keepBest {
+                throw ConfigError.invalid(key: "keep_best", reason: "keep_best=\(best) needs a dev set (eval.corpus and eval.qrels, or eval.beir) and eval_every")
+            }
+            return
+        }
+        if set.beir != nil {
+            if set.corpus != nil || set.queries != nil || set.qrels != nil {
+                throw ConfigError.invalid(key: "eval.beir", reason: "a BEIR directory brings its corpus, queries and qrels: drop eval.corpus, eval.queries and eval.qrels")
+            }
+        } else {
+            guard set.corpus != nil else {
+                throw ConfigError.invalid(key: "eval.corpus", reason: "not set, but other eval.* parameters are: give the dev passages (or eval.beir=DIR)")
+            }
+            guard set.qrels != nil else {
+                throw ConfigError.invalid(key: "eval.qrels", reason: "not set: give the dev judgements (JSON lines {question, positive_ids}, or TREC qrels with eval.queries)")
+            }
+        }
+        if let best = keepBest, !Self.devMetricNames(k: set.k).contains(best) {
+            throw ConfigError.invalid(key: "keep_best", reason: "\(best) is not a dev metric; choose one of "
+                + Self.devMetricNames(k: set.k).joined(separator: ", "))
+        }
+    }
+
+    /// The names of the dev metrics for cut-offs `k` (as `RetrievalMetrics.flatNames` gives them).
+    public static func devMetricNames(k: [Int]) -> [String] {
+        Array(Set(k + [10])).sorted().flatMap { ["mrr@\($0)", "ndcg@\($0)"] } + Set(k).sorted().flatMap { ["top_k_accuracy@\($0)", "recall@\($0)"] }
     }
 
     /// The pipelines of `train_mode`, in schedule order.

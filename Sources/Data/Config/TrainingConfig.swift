@@ -47,6 +47,14 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var keepCheckpointMax: Int = 5
     public var saveCheckpointFreq: Int = 1000
 
+    // Evaluation during training (optional: checkpoints written before it existed have none)
+    /// `eval.*`: the dev set; nil when no `eval.*` key is given.
+    public var eval: DevSetConfig? = nil
+    /// `eval_every`: evaluate every N updates (and at the end); 0 or unset with a dev set: only at the end.
+    public var evalEvery: Int? = nil
+    /// `keep_best`: keep a copy of the checkpoint with the best value of this dev metric (e.g. mrr@10).
+    public var keepBest: String? = nil
+
     public init() {}
 
     enum CodingKeys: String, CodingKey {
@@ -61,7 +69,22 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case globalLossBufSz = "global_loss_buf_sz", logBatchStep = "log_batch_step", outputDir = "output_dir"
         case logDir = "log_dir", checkpointFileName = "checkpoint_file_name", keepCheckpointMax = "keep_checkpoint_max"
         case saveCheckpointFreq = "save_checkpoint_freq"
+        case eval, evalEvery = "eval_every", keepBest = "keep_best"
     }
+}
+
+/// `eval.*`: the dev set evaluated during training, in any form `srdpr evaluate` reads:
+/// `eval.corpus` with `eval.qrels` (JSON lines), or with `eval.queries` and `eval.qrels` (TREC qrels
+/// or a BEIR qrels TSV), or `eval.beir` with `eval.split`.
+public struct DevSetConfig: Codable, Equatable, Sendable {
+    public var corpus: String? = nil
+    public var queries: String? = nil
+    public var qrels: String? = nil
+    public var beir: String? = nil
+    public var split: String = "dev"
+    /// Cut-offs of top-k accuracy and recall (MRR and nDCG also at 10).
+    public var k: [Int] = [1, 5, 20, 100]
+    public init() {}
 }
 
 /// `sim_func`: how question and context vectors are scored.
