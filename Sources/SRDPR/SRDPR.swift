@@ -14,6 +14,7 @@ struct SRDPR: ParsableCommand {
             DumpBatches.self,
             InitModel.self,
             Train.self,
+            Report.self,
             CoordinatorCommand.self,
             WorkerCommand.self,
             Export.self,
