@@ -21,6 +21,7 @@ final class TrainingLog {
         self.history = history
         metrics = try MetricsLog(logDir: logDir)
         tensorBoard = try TensorBoardWriter(logDir: logDir)
+        try RunConfigurationFile.write(config, to: logDir)
         progress = ProgressReporter(total: config.totalUpdates, start: startStep, terminal: terminal, print: print)
     }
 

@@ -60,7 +60,7 @@ public struct CheckpointDirectory {
         } catch CheckpointError.notWritten(let path, let reason, let samePath) {
             throw CheckpointError.notWritten(path: path, reason: reason, previous: previous?.url.path ?? samePath)
         }
-        try rotate(keep: keep)
+        try rotate(keep: keep, sparing: url)
         return url
     }
 
@@ -78,13 +78,16 @@ public struct CheckpointDirectory {
     }
 
     /// Removes the oldest checkpoints beyond `keep` (`keep` ≤ 0 keeps all); returns what was removed.
+    /// `sparing` (the checkpoint just written) is never removed, even when older files have higher
+    /// steps (a run resumed from an earlier checkpoint): it counts as the newest.
     @discardableResult
-    public func rotate(keep: Int) throws -> [URL] {
+    public func rotate(keep: Int, sparing: URL? = nil) throws -> [URL] {
         guard keep > 0 else { return [] }
         let all = try list()
         guard all.count > keep else { return [] }
+        let candidates = all.filter { $0.url.standardizedFileURL != sparing?.standardizedFileURL }
         var removed: [URL] = []
-        for (_, url) in all.prefix(all.count - keep) {
+        for (_, url) in candidates.prefix(all.count - keep) {
             do {
                 try FileManager.default.removeItem(at: url)
             } catch {

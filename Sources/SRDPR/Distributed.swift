@@ -32,13 +32,14 @@ struct CoordinatorCommand: ParsableCommand {
 
     func run() throws {
         let all = try (config.map(Train.yamlParameters) ?? []) + parameters
-        let (trainingConfig, warnings) = try TrainingConfig.parse(all)
+        let (parsed, warnings) = try TrainingConfig.parse(all)
         for warning in warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+        let (trainingConfig, resolved) = try OutputDirectoryPolicy.resolveResume(parsed, parameters: all)
         var options = JobCoordinator.Options(bind: bind, worldSize: worldSize, secret: try security.secret())
         options.curve = security.curve
         options.heartbeatTimeout = heartbeatTimeout
         options.joinTimeout = joinTimeout
-        let coordinator = JobCoordinator(config: trainingConfig, parameters: all, options: options)
+        let coordinator = JobCoordinator(config: trainingConfig, parameters: resolved, options: options)
         InterruptFlag.install()
         let summary = try coordinator.run()
         if let checkpoint = summary.checkpoint { print("checkpoint: \(checkpoint.path)") }
