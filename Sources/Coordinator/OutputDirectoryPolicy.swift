@@ -20,6 +20,9 @@ public enum OutputDirectoryPolicy {
     public static func resolveResume(_ config: TrainingConfig, parameters: [String],
                                      print: (String) -> Void = { Swift.print($0); fflush(stdout) }) throws
         -> (config: TrainingConfig, parameters: [String]) {
+        if let modelFile = config.modelFile, !FileManager.default.fileExists(atPath: modelFile) {
+            throw OutputDirectoryError.missingModelFile(path: modelFile, existing: existingCheckpoints(near: modelFile, config: config))
+        }
         guard config.resume == "latest" else { return (config, parameters) }
         if let modelFile = config.modelFile {
             throw OutputDirectoryError.conflictingResume(modelFile: modelFile)
@@ -44,6 +47,18 @@ public enum OutputDirectoryPolicy {
         }
         print("resume=latest: no checkpoint in output_dir=\(output); starting a fresh run")
         return (resolved, resolvedParameters)
+    }
+
+    /// The checkpoints in the directory of `modelFile` and in output_dir (paths, oldest first).
+    static func existingCheckpoints(near modelFile: String, config: TrainingConfig) -> [String] {
+        var directories = [URL(fileURLWithPath: modelFile).deletingLastPathComponent().standardizedFileURL]
+        if let output = config.outputDir {
+            let url = URL(fileURLWithPath: output).standardizedFileURL
+            if url != directories[0] { directories.append(url) }
+        }
+        return directories.flatMap { directory in
+            ((try? CheckpointDirectory(directory: directory, prefix: config.checkpointFileName).list()) ?? []).map(\.url.path)
+        }
     }
 
     /// Applies the policy before a run starts (after every other check passed, so that an error
@@ -103,6 +118,7 @@ public enum OutputDirectoryPolicy {
 public enum OutputDirectoryError: Error, CustomStringConvertible, Equatable {
     case holdsCheckpoints(directory: String, checkpoints: [String])
     case conflictingResume(modelFile: String)
+    case missingModelFile(path: String, existing: [String])
     case cannotRemove(path: String, reason: String)
     case cannotMoveLogs(directory: String, target: String, reason: String)
 
@@ -116,6 +132,10 @@ public enum OutputDirectoryError: Error, CustomStringConvertible, Equatable {
                 + "or choose another output_dir"
         case let .conflictingResume(modelFile):
             return "resume=latest and model_file=\(modelFile) both say where to resume from; give one of them"
+        case let .missingModelFile(path, existing):
+            return "model_file=\(path): no such checkpoint; "
+                + (existing.isEmpty ? "there is no checkpoint in its directory or in output_dir either"
+                    : "the checkpoints there are: " + existing.joined(separator: ", ") + " (or resume=latest picks the newest)")
         case let .cannotRemove(path, reason):
             return "overwrite_output_dir=true: cannot delete \(path): \(reason)"
         case let .cannotMoveLogs(directory, target, reason):

@@ -21,9 +21,11 @@ public enum InterruptFlag {
     nonisolated(unsafe) public static var raised: sig_atomic_t = 0
 
     public static func install() {
+        SecondInterrupt.prepare()
         signal(SIGINT) { _ in
-            if InterruptFlag.raised != 0 { _exit(130) }
-            InterruptFlag.raised = 1
+            let first = InterruptFlag.raised == 0
+            InterruptFlag.raised = first ? 1 : 2
+            SecondInterrupt.handle(first: first)
         }
     }
 }
@@ -149,7 +151,8 @@ public final class Trainer {
         if let file = resumeFile { print("resumed from \(file.path) at step \(startStep)") }
 
         let checkpoints = CheckpointDirectory(directory: outputDir, prefix: config.checkpointFileName)
-        var lastCheckpoint: URL? = try checkpoints.latest()?.url
+        var lastCheckpoint: URL? = try checkpoints.latest()?.url { didSet { SecondInterrupt.noteCheckpoint(lastCheckpoint?.path) } }
+        SecondInterrupt.noteCheckpoint(lastCheckpoint?.path)
         let log = try TrainingLog(config: config, pipelines: batches.schedule.pipelines, logDir: logDir, history: history,
                                   startStep: startStep, terminal: showProgress, print: print)
         defer { try? log.close() }
@@ -190,7 +193,7 @@ public final class Trainer {
                            extra: ["batch_sample_ids": .string(ids), "batch_hash": .string(Self.fingerprint(stepBatches))])
             if done % config.saveCheckpointFreq == 0 || done == config.totalUpdates {
                 let url = try saveCheckpoint(step: done)
-                log.progress.line("checkpoint \(url.path)")
+                log.checkpointWritten(url.path)
             }
             step = done
         }

@@ -58,6 +58,13 @@ final class TrainingLog {
         }
     }
 
+    /// Says that a checkpoint was written, with its size when this host sees the file (a
+    /// MiniLM checkpoint is ~540 MB: two encoders and AdamW's two moments).
+    func checkpointWritten(_ path: String) {
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+        progress.line("checkpoint \(path)" + (size.map { String(format: " (%.1f MB; at most %d kept)", Double($0) / 1_048_576, config.keepCheckpointMax) } ?? ""))
+    }
+
     /// A metrics line for a step that failed (the error, no loss).
     func recordFailure(done: Int, kind: PipelineKind, error: String) {
         progress.finish()

@@ -55,6 +55,15 @@ public struct CheckpointDirectory {
         // Rotation runs only after the new file is complete: a failed write (disk full) deletes
         // nothing, and the error names the newest checkpoint that is still there.
         let previous = try? latest()
+        // Refuse before writing when the file cannot fit (rotation frees space only afterwards).
+        let needed = writer.estimatedByteCount
+        if writer.simulatedFreeBytes == nil, let free = CheckpointSpace.freeBytes(in: directory), free < needed {
+            throw CheckpointError.notWritten(path: url.path,
+                reason: "No space left on device: the checkpoint needs \(CheckpointSpace.describe(needed)) and only "
+                    + "\(CheckpointSpace.describe(free)) are free in \(directory.path) (free space, lower keep_checkpoint_max, "
+                    + "or set output_dir elsewhere)",
+                previous: previous?.url.path)
+        }
         do {
             try writer.write(to: url)
         } catch CheckpointError.notWritten(let path, let reason, let samePath) {

@@ -71,24 +71,36 @@ extension TrainingConfig {
     ]
 
     /// The reference text: every parameter with its default and meaning, then the keys accepted
-    /// only for compatibility. `width` wraps nothing; one parameter per line.
+    /// only for compatibility. Lines stay under 80 columns (help output is wrapped there, and a
+    /// wrapped line would lose its indentation).
     public static func parameterReference() -> String {
         let defaults = TrainingConfig()
-        let keys = parameters.map(\.key)
-        let keyWidth = keys.map(\.count).max() ?? 0
-        let rows = parameters.map { p in (p.key, displayDefault(p.show(defaults)), meanings[p.key] ?? "(no description yet)") }
-        let defaultWidth = min(24, rows.map(\.1.count).max() ?? 0)
-        var lines = ["PARAMETERS (KEY=VALUE; default, meaning):"]
-        for (key, value, meaning) in rows {
-            lines.append("  " + key.padding(toLength: keyWidth, withPad: " ", startingAt: 0) + "  "
-                + value.padding(toLength: max(defaultWidth, value.count), withPad: " ", startingAt: 0) + "  " + meaning)
+        var lines = ["PARAMETERS (KEY=VALUE; each with its default, then its meaning):"]
+        for p in parameters {
+            lines.append("  \(p.key) = \(displayDefault(p.show(defaults)))")
+            lines += wrap(meanings[p.key] ?? "(no description yet)", width: 72).map { "      " + $0 }
         }
         lines.append("")
-        lines.append("Also accepted: " + aliases.keys.sorted().map { "\($0) (= \(aliases[$0]!))" }.joined(separator: ", ") + ".")
-        lines.append("Accepted for compatibility with the original and ignored with a warning: "
+        lines += wrap("Also accepted: " + aliases.keys.sorted().map { "\($0) (= \(aliases[$0]!))" }.joined(separator: ", ") + ".", width: 78)
+        lines += wrap("Accepted for compatibility with the original and ignored with a warning: "
             + compatibilityKeys.sorted().joined(separator: ", ") + "; CUDA/fp16 settings, meaningless on CPU: "
-            + cudaKeys.sorted().joined(separator: ", ") + ".")
+            + cudaKeys.sorted().joined(separator: ", ") + ".", width: 78)
         return lines.joined(separator: "\n")
+    }
+
+    /// `text` in lines of at most `width` characters, broken at spaces (a longer word stands alone).
+    static func wrap(_ text: String, width: Int) -> [String] {
+        var lines: [String] = []
+        var current = ""
+        for word in text.split(separator: " ") {
+            if !current.isEmpty, current.count + 1 + word.count > width {
+                lines.append(current)
+                current = ""
+            }
+            current += (current.isEmpty ? "" : " ") + word
+        }
+        if !current.isEmpty { lines.append(current) }
+        return lines
     }
 
     /// A default as the reference shows it (an empty string is written "").
