@@ -216,6 +216,7 @@ public final class JobCoordinator {
         let deadline = Date(timeIntervalSinceNow: options.joinTimeout)
         var lastNote = Date()
         while members.count < world || members.values.contains(where: { $0.heartbeat == nil }) {
+            if InterruptFlag.raised >= 2 { throw CoordinatorError.interruptedTwice }
             guard deadline.timeIntervalSinceNow > 0 else {
                 let missing = (0..<world).filter { members[$0] == nil }
                 throw CoordinatorError.setup("rank(s) \(missing) did not register within \(Int(options.joinTimeout)) s")

@@ -169,7 +169,7 @@ final class FirstHourTests: XCTestCase {
         XCTAssertTrue(run.stderr.contains("second interrupt (Ctrl-C): stopping at once without a checkpoint"), run.output)
         // The named checkpoint exists and is complete; no half-written file is left.
         let named = try XCTUnwrap(run.stderr.range(of: #"The last good checkpoint is (\S+) \(resume"#, options: .regularExpression)
-            .map { String(run.stderr[$0]).split(separator: " ")[4] }, run.output)
+            .map { String(run.stderr[$0]).split(separator: " ")[5] }, run.output)
         XCTAssertNoThrow(try CheckpointFile(url: URL(fileURLWithPath: String(named))), run.output)
         XCTAssertTrue(try checkpoints.list().contains { $0.url.path == named }, run.output)
         let names = try FileManager.default.contentsOfDirectory(atPath: checkpoints.directory.path)
@@ -178,10 +178,15 @@ final class FirstHourTests: XCTestCase {
 
     /// One process: the second SIGINT exits at once (inside a step), with the message.
     func testSecondInterruptOfOneProcessExitsAtOnce() throws {
-        let run = try BackgroundCommand(["train", "--threads", "1"] + base() + ["total_updates=100000", "save_checkpoint_freq=2"],
+        // Steps long enough (max_length 256, 16 x 16) that the second SIGINT lands inside the step
+        // the first one lets finish.
+        let run = try BackgroundCommand(["train", "--threads", "1"] + base()
+                                            + ["total_updates=100000", "save_checkpoint_freq=2", "max_length=256",
+                                               "pipeline.pos.forward_batch_size=16", "pipeline.pos.contrastive_size=16"],
                                         outputPrefix: dir.appendingPathComponent("one"))
         waitForProgress(run, lines: 3, checkpoint: 2)
         run.kill(SIGINT)
+        usleep(30_000)  // two signals sent at once would merge into one
         run.kill(SIGINT)
         let status = run.wait(seconds: 2)
         XCTAssertEqual(status, 130, run.output)
@@ -194,16 +199,17 @@ final class FirstHourTests: XCTestCase {
     // MARK: Item 5: hard negatives
 
     func testDatasetsWithoutHardNegativesAreReportedWithTheirCount() throws {
-        // The first 30 demo samples: how many lack hard negatives.
-        let lines = try String(contentsOf: TrainFixture.demoJSONL, encoding: .utf8).split(separator: "\n").prefix(30)
+        // Every demo sample: a few have no hard negatives.
+        let lines = try String(contentsOf: TrainFixture.demoJSONL, encoding: .utf8).split(separator: "\n")
         let without = lines.filter { $0.contains("\"hardneg_contexts\": []") }.count
         XCTAssertGreaterThan(without, 0, "the fixture needs samples without hard negatives")
+        ds = try TrainFixture.dataset(dir, samples: lines.count)
         var r = try TrainFixture.train(base() + ["train_mode=pos+hard", "bytedataset.hard.hardneg=\(ds!)",
                                                  "bytedataset.hard.randneg=\(ds!)", "total_updates=1"], status: 1)
-        XCTAssertTrue(r.stderr.contains("bytedataset.hard.hardneg=\(ds!): \(without) of 30 samples have no hard negatives"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("bytedataset.hard.hardneg=\(ds!): \(without) of \(lines.count) samples have no hard negatives"), r.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: checkpoints.directory.path + "/dpr_biencoder.1"))
         r = try TrainFixture.train(base() + ["train_mode=pos+poshard", "bytedataset.poshard=\(ds!)", "total_updates=1"])
-        XCTAssertTrue(r.stderr.contains("warning: bytedataset.poshard=\(ds!): \(without) of 30 samples have no hard negatives"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("warning: bytedataset.poshard=\(ds!): \(without) of \(lines.count) samples have no hard negatives"), r.stderr)
     }
 
     // MARK: Item 7: messages

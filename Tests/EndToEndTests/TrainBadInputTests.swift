@@ -25,7 +25,7 @@ final class TrainBadInputTests: XCTestCase {
     func testMissingByteDatasetOfAPipelineInTrainMode() throws {
         // Not set at all.
         var r = try TrainFixture.train(base("a") + ["train_mode=pos+poshard"], status: 1)
-        XCTAssertTrue(r.stderr.contains("bytedataset.poshard: not set, but train_mode=pos+poshard includes the poshard pipeline"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("bytedataset.poshard=...  a ByteDataset (srdpr create-dataset); train_mode=pos+poshard includes the poshard pipeline"), r.stderr)
         // Set to a directory that does not exist.
         let missing = dir.appendingPathComponent("nope").path
         r = try TrainFixture.train(base("b") + ["train_mode=pos+hard", "bytedataset.hard.hardneg=\(ds!)", "bytedataset.hard.randneg=\(missing)"], status: 1)

@@ -97,7 +97,7 @@ extension TrainingConfig {
             c.resume = s
         }, show: { $0.resume ?? "null" }))
         list.append(ConfigParameter(key: "overwrite_output_dir", expected: "true or false", apply: { c, k, v in
-            c.overwriteOutputDir = try parseBool(k, v)
+            c.overwriteOutputDir = try parseBool(k, v) ? true : nil  // unset means false: keeps the JSON of old checkpoints
         }, show: { String($0.overwriteOutputDir ?? false) }))
         int("projection_dim", \.projectionDim)
         int("seed", \.seed)
