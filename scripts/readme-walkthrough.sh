@@ -7,7 +7,7 @@
 #   - `STEPS=160` becomes `STEPS=4`;
 #   - `srdpr train` gets appended KEY=VALUE overrides (later ones win): a tiny randomly initialised
 #     BERT from demo/model instead of MiniLM, small batches, max_length 32.
-# Then it checks what the steps should have produced. CI runs it (scripts/test.sh without arguments, which .ci/run calls).
+# Then it checks what the steps should have produced. CI runs it (scripts/test.sh without arguments, which .ci/run calls, before the XCTests).
 #   KEEP=1   keep the scratch directory
 set -euo pipefail
 repo=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
