@@ -8,15 +8,8 @@ import XCTest
 /// Issue 14 ("a new user's first hour"): a reused output_dir loses nothing, Ctrl-C twice stops
 /// at once naming the last checkpoint, hard negatives are checked, messages say what to do, and
 /// `srdpr train --help` lists every parameter of the parser's table.
-final class FirstHourTests: XCTestCase {
-    var dir: URL!
-    var ds: String!
-
-    override func setUpWithError() throws {
-        dir = try Fixtures.temporaryDirectory("srdpr-first-hour")
-        ds = try TrainFixture.dataset(dir, samples: 30)
-    }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+final class FirstHourTests: TrainingRunTestCase {
+    override var scratchPrefix: String { "srdpr-first-hour" }
 
     func base(output: String = "ckpt", logs: String = "logs") -> [String] {
         ["train_mode=pos", "pretrained_model_cfg=\(TrainFixture.tinyBert)", "bytedataset.pos=\(ds!)", "max_length=32",
@@ -90,6 +83,32 @@ final class FirstHourTests: XCTestCase {
         let url = try store.save(writer, step: 1, keep: 2)
         XCTAssertTrue(FileManager.default.fileExists(atPath: url.path))
         XCTAssertEqual(try store.list().map(\.step), [1, 60])
+    }
+
+    // MARK: Item 6: disk space
+
+    /// A checkpoint larger than the free space fails before anything is written, naming both
+    /// sizes and the intact previous checkpoint. (The section is never read: the check comes first.)
+    func testCheckpointThatCannotFitFailsBeforeWriting() throws {
+        let store = CheckpointDirectory(directory: dir.appendingPathComponent("space"), prefix: "dpr_biencoder")
+        var small = CheckpointWriter()
+        try small.addFloats("x", [1])
+        try store.save(small, step: 1, keep: 5)
+        var free = statvfs()
+        XCTAssertEqual(statvfs(store.directory.path, &free), 0)
+        let freeBytes = Int(free.f_bavail) * Int(free.f_frsize)
+        var value: Float = 0
+        var huge = CheckpointWriter()
+        try withUnsafePointer(to: &value) { pointer in
+            try huge.addFloats("weights", unsafeBuffer: UnsafeBufferPointer(start: pointer, count: freeBytes / 4 + 1 << 28))
+        }
+        XCTAssertThrowsError(try store.save(huge, step: 2, keep: 5)) { error in
+            let message = "\(error)"
+            XCTAssertTrue(message.contains("cannot write checkpoint \(store.url(step: 2).path): No space left on device: the checkpoint needs "), message)
+            XCTAssertTrue(message.contains(" MB are free in \(store.directory.path)"), message)
+            XCTAssertTrue(message.contains("the previous checkpoint \(store.url(step: 1).path) is intact"), message)
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: store.directory.path), ["dpr_biencoder.1"])
     }
 
     /// The resolved configuration lands in log_dir/config.yaml, and `--config` of it repeats the run.
