@@ -67,6 +67,9 @@ public enum OutputDirectoryPolicy {
     public static func prepare(_ config: TrainingConfig, outputDir: URL, logDir: URL,
                                print: (String) -> Void = { Swift.print($0); fflush(stdout) }) throws {
         let resuming = config.modelFile != nil
+        if resuming, config.overwriteOutputDir == true {
+            throw OutputDirectoryError.conflictingOverwrite(modelFile: config.modelFile!)
+        }
         let fm = FileManager.default
         if !resuming, fm.fileExists(atPath: outputDir.path) {
             let directory = CheckpointDirectory(directory: outputDir, prefix: config.checkpointFileName)
@@ -119,6 +122,7 @@ public enum OutputDirectoryError: Error, CustomStringConvertible, Equatable {
     case holdsCheckpoints(directory: String, checkpoints: [String])
     case conflictingResume(modelFile: String)
     case missingModelFile(path: String, existing: [String])
+    case conflictingOverwrite(modelFile: String)
     case cannotRemove(path: String, reason: String)
     case cannotMoveLogs(directory: String, target: String, reason: String)
 
@@ -136,6 +140,9 @@ public enum OutputDirectoryError: Error, CustomStringConvertible, Equatable {
             return "model_file=\(path): no such checkpoint; "
                 + (existing.isEmpty ? "there is no checkpoint in its directory or in output_dir either"
                     : "the checkpoints there are: " + existing.joined(separator: ", ") + " (or resume=latest picks the newest)")
+        case let .conflictingOverwrite(modelFile):
+            return "overwrite_output_dir=true and a resume from \(modelFile) contradict each other: a resumed run keeps "
+                + "output_dir's checkpoints; drop overwrite_output_dir, or drop model_file/resume to start over"
         case let .cannotRemove(path, reason):
             return "overwrite_output_dir=true: cannot delete \(path): \(reason)"
         case let .cannotMoveLogs(directory, target, reason):

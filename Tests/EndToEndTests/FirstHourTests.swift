@@ -46,6 +46,17 @@ final class FirstHourTests: TrainingRunTestCase {
         XCTAssertEqual(try checkpoints.list().map(\.step), [2, 3])
         XCTAssertEqual(try TrainFixture.metrics(logs).map { $0["step"] as? Int }, [1, 2, 3])
 
+        // resume=latest skips a newest checkpoint that is not complete (cut short by a copy, say).
+        let newest = try Data(contentsOf: checkpoints.url(step: 3))
+        try newest.prefix(newest.count / 2).write(to: checkpoints.url(step: 5))
+        r = try TrainFixture.train(base() + ["total_updates=3", "keep_checkpoint_max=3", "resume=latest"])
+        XCTAssertTrue(r.stdout.contains("resume=latest: skipping \(checkpoints.url(step: 5).path): checkpoint \(checkpoints.url(step: 5).path) is truncated"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("resume=latest: resuming from \(checkpoints.url(step: 3).path)"), r.stdout)
+        try FileManager.default.removeItem(at: checkpoints.url(step: 5))
+        // Resuming and overwriting at once is a contradiction, not a silent choice.
+        r = try TrainFixture.train(base() + ["total_updates=4", "model_file=\(checkpoints.url(step: 3).path)", "overwrite_output_dir=true"], status: 1)
+        XCTAssertTrue(r.stderr.contains("overwrite_output_dir=true and a resume from \(checkpoints.url(step: 3).path) contradict each other"), r.stderr)
+
         // Way out 2: model_file= of an existing checkpoint.
         r = try TrainFixture.train(base() + ["total_updates=4", "keep_checkpoint_max=2", "model_file=\(checkpoints.url(step: 3).path)"])
         XCTAssertEqual(try checkpoints.list().map(\.step), [3, 4])
