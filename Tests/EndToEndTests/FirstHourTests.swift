@@ -176,14 +176,17 @@ final class FirstHourTests: TrainingRunTestCase {
     /// `train --workers 2`: the second SIGINT ends the coordinator and both workers within 2 s,
     /// says that no checkpoint is written and names the last one, and leaves no temporary file.
     func testSecondInterruptStopsEveryWorkerAtOnceNamingTheLastCheckpoint() throws {
+        // Steps long enough (max_length 256, 16 x 16) that the second SIGINT lands while the step
+        // the first one lets finish still runs.
         let run = try BackgroundCommand(["train", "--threads", "2", "--workers", "2"] + base()
-                                            + ["total_updates=100000", "save_checkpoint_freq=2"],
+                                            + ["total_updates=100000", "save_checkpoint_freq=2", "max_length=256",
+                                               "pipeline.pos.forward_batch_size=16", "pipeline.pos.contrastive_size=16"],
                                         outputPrefix: dir.appendingPathComponent("two-workers"))
         waitForProgress(run, lines: 3, checkpoint: 2)
         let workers = Self.children(of: run.pid)
         XCTAssertEqual(workers.count, 2, "worker processes of \(run.pid): \(workers)")
         run.kill(SIGINT)
-        usleep(100_000)
+        usleep(30_000)  // two signals sent at once would merge into one
         let second = Date()
         run.kill(SIGINT)
         var everyoneGone: Double?
