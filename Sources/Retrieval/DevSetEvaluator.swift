@@ -65,24 +65,23 @@ public final class DevSetEvaluator: DevSetEvaluating {
 
 /// The bi-encoder being trained, as a `PassageEncoder` (dropout off; the weights as they are now).
 struct LiveBiEncoder: PassageEncoder {
-    let questions: TextEncoder
-    let contexts: TextEncoder
+    /// Encodes questions with the question encoder and passages with the context encoder.
+    let text: TextEncoder
     let similarity: Similarity
-    var dimension: Int { contexts.model.context.outputDim }
+    var dimension: Int { text.model.context.outputDim }
     var modelName: String { "the model in training" }
     var fingerprint: String { "live" }
 
     init(model: BiEncoder, tokenizer: BertTokenizer, maxLength: Int, similarity: Similarity, batchSize: Int) {
-        questions = TextEncoder(model: model, tokenizer: tokenizer, maxLength: maxLength, batchSize: batchSize)
-        contexts = questions
+        text = TextEncoder(model: model, tokenizer: tokenizer, maxLength: maxLength, batchSize: batchSize)
         self.similarity = similarity
     }
 
     func encodePassages(_ passages: [Passage]) throws -> [Float] {
-        try contexts.encode(passages.map(EncodingInput.init(passage:))).flatMap { $0 }
+        try text.encode(passages.map(EncodingInput.init(passage:))).flatMap { $0 }
     }
 
     func encodeQuestions(_ questions: [String]) throws -> [Float] {
-        try self.questions.encode(questions.map { .question($0) }).flatMap { $0 }
+        try text.encode(questions.map { .question($0) }).flatMap { $0 }
     }
 }

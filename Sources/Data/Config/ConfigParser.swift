@@ -166,8 +166,10 @@ extension TrainingConfig {
         func devSet(_ key: String, _ kp: WritableKeyPath<DevSetConfig, String?>) {
             list.append(ConfigParameter(key: key, expected: "a path, or null", apply: { c, _, v in
                 let s = unquote(v)
+                let isNull = ["", "null", "None", "~"].contains(s)
+                if isNull && c.eval == nil { return }  // null asks for no dev set
                 var set = c.eval ?? DevSetConfig()
-                set[keyPath: kp] = ["", "null", "None", "~"].contains(s) ? nil : s
+                set[keyPath: kp] = isNull ? nil : s
                 c.eval = set
             }, show: { $0.eval?[keyPath: kp] ?? "null" }))
         }
@@ -176,11 +178,14 @@ extension TrainingConfig {
         devSet("eval.qrels", \.qrels)
         devSet("eval.beir", \.beir)
         list.append(ConfigParameter(key: "eval.split", expected: "a split name (qrels/<split>.tsv of eval.beir)", apply: { c, _, v in
+            let s = unquote(v)
+            if ["", "null", "None", "~"].contains(s) { if c.eval != nil { c.eval!.split = DevSetConfig().split }; return }
             var set = c.eval ?? DevSetConfig()
-            set.split = unquote(v)
+            set.split = s
             c.eval = set
-        }, show: { $0.eval?.split ?? DevSetConfig().split }))
+        }, show: { $0.eval?.split ?? "null" }))
         list.append(ConfigParameter(key: "eval.k", expected: "positive cut-offs, e.g. 1,5,20,100", apply: { c, k, v in
+            if ["", "null", "None", "~"].contains(unquote(v)) { if c.eval != nil { c.eval!.k = DevSetConfig().k }; return }
             let parts = unquote(v).trimmingCharacters(in: CharacterSet(charactersIn: "[]() ")).split(separator: ",")
             let values = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard !parts.isEmpty, values.count == parts.count, values.allSatisfy({ $0 > 0 }) else {
@@ -189,9 +194,11 @@ extension TrainingConfig {
             var set = c.eval ?? DevSetConfig()
             set.k = values
             c.eval = set
-        }, show: { ($0.eval?.k ?? DevSetConfig().k).map(String.init).joined(separator: ",") }))
+        }, show: { $0.eval.map { $0.k.map(String.init).joined(separator: ",") } ?? "null" }))
         list.append(ConfigParameter(key: "eval_every", expected: "an integer (updates between dev evaluations; 0: only at the end)",
-                                    apply: { c, k, v in c.evalEvery = try parseInt(k, v) }, show: { $0.evalEvery.map(String.init) ?? "null" }))
+                                    apply: { c, k, v in
+            c.evalEvery = ["", "null", "None", "~"].contains(unquote(v)) ? nil : try parseInt(k, v)
+        }, show: { $0.evalEvery.map(String.init) ?? "null" }))
         list.append(ConfigParameter(key: "keep_best", expected: "a dev metric (mrr@10, ndcg@10, top_k_accuracy@K, recall@K), or null",
                                     apply: { c, _, v in
             let s = unquote(v)

@@ -67,8 +67,8 @@ extension TrainingConfig {
         "eval.queries": "dev queries, JSON lines {_id, text} or {id, question}; eval.qrels is then TREC qrels or a BEIR qrels TSV",
         "eval.qrels": "dev judgements: JSON lines {question, positive_ids}, or (with eval.queries) TREC / BEIR qrels, graded",
         "eval.beir": "a BEIR directory as the dev set (corpus.jsonl, queries.jsonl, qrels/<eval.split>.tsv); instead of eval.corpus",
-        "eval.split": "the qrels split of eval.beir",
-        "eval.k": "cut-offs of the dev top-k accuracy and recall (MRR and nDCG also at 10)",
+        "eval.split": "the qrels split of eval.beir (dev when a dev set is given)",
+        "eval.k": "cut-offs of the dev top-k accuracy and recall (MRR and nDCG also at 10; 1,5,20,100 when a dev set is given)",
         "eval_every": "evaluate the dev set every this many updates and at the end (0 or null with a dev set: only at the end); "
             + "rows with \"eval\" in metrics.jsonl, eval/<metric> in TensorBoard",
         "keep_best": "keep the checkpoint with the best value of this dev metric as {checkpoint_file_name}.best (e.g. mrr@10)",
