@@ -20,8 +20,9 @@ public final class ZMQCommunicator: Communicator, RingLink {
         public var receiveTimeout: Double = 30
         /// Seconds to wait at setup for both neighbours to connect and prove the secret.
         public var setupTimeout: Double = 30
-        /// `global_loss_buf_sz`: the largest all-gather payload of one rank, in bytes.
-        public var allGatherLimit: Int = 150_000
+        /// `global_loss_buf_sz`: the largest all-gather payload of one rank, in bytes (nil: no
+        /// limit). Training passes the configuration's value, whose default is the only one.
+        public var allGatherLimit: Int? = nil
         /// Bytes per pipelined all-reduce chunk.
         public var chunkBytes: Int = 512 << 10
         /// Chunks at least this large are sent straight from the caller's buffer (zero copy);
@@ -56,7 +57,7 @@ public final class ZMQCommunicator: Communicator, RingLink {
     /// One line per refused connection or dropped stranger message (also logged as warnings).
     public private(set) var refusedPeers: [String] = []
 
-    public var allGatherLimit: Int { options.allGatherLimit }
+    public var allGatherLimit: Int? { options.allGatherLimit }
 
     /// Whether payloads to the right neighbour / from the left one go through shared memory.
     public var sharedMemoryLinks: (toRight: Bool, fromLeft: Bool) { (outgoingLane != nil, incomingLane != nil) }
@@ -101,7 +102,7 @@ public final class ZMQCommunicator: Communicator, RingLink {
         for (i, address) in addresses.enumerated() where !address.hasPrefix("tcp://") && !address.hasPrefix("ipc://") {
             throw CollectivesError.invalidArgument("ring address of rank \(i) '\(address)' is not tcp://HOST:PORT")
         }
-        guard options.chunkBytes >= 4, options.receiveTimeout > 0, options.setupTimeout > 0, options.allGatherLimit >= 0 else {
+        guard options.chunkBytes >= 4, options.receiveTimeout > 0, options.setupTimeout > 0, (options.allGatherLimit ?? 0) >= 0 else {
             throw CollectivesError.invalidArgument("chunkBytes must be >= 4, timeouts > 0 and global_loss_buf_sz >= 0")
         }
         self.rank = rank
@@ -144,7 +145,7 @@ public final class ZMQCommunicator: Communicator, RingLink {
 
     public func allGather(_ payload: [UInt8]) throws -> [[UInt8]] {
         try guarded(failOn: { !($0 is CollectivesError) || !Self.isPayloadLimit($0) }) {
-            try RingAllGather.run(payload, limit: options.allGatherLimit, link: self, template: nextTemplate(.allGather))
+            try RingAllGather.run(payload, limit: options.allGatherLimit ?? Int.max, link: self, template: nextTemplate(.allGather))
         }
     }
 

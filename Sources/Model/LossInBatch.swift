@@ -1,4 +1,5 @@
 import CBLAS
+import Data
 import Foundation
 
 /// The inbatch pipeline's loss (SPEC §5): S = Q · Cᵀ over all contexts of the batch (every

@@ -1,4 +1,5 @@
 import CBLAS
+import Data
 import Foundation
 
 /// The pos (and hard) pipeline's loss (SPEC §5): every question i is scored against its own

@@ -1,4 +1,5 @@
 import CBLAS
+import Data
 import Dispatch
 
 /// One search result: the passage's row in the index and its score.
@@ -17,11 +18,6 @@ public struct Hit: Equatable, Sendable {
     static func ranksBefore(_ a: Hit, _ b: Hit) -> Bool {
         a.score > b.score || (a.score == b.score && a.row < b.row)
     }
-}
-
-public enum Similarity: String, Sendable, Codable {
-    case dotProduct = "dot_product"
-    case cosine
 }
 
 /// Exact maximum-inner-product (or cosine) search: scores come from one sgemm per block of
@@ -45,7 +41,7 @@ public struct ExactSearch {
     /// - Returns: for each query, min(k, passageCount) hits, best first.
     public func search(queries: UnsafeBufferPointer<Float>, queryCount: Int,
                        passages: UnsafeBufferPointer<Float>, passageCount: Int,
-                       dimension: Int, k: Int, similarity: Similarity) -> [[Hit]] {
+                       dimension: Int, k: Int, similarity: SimilarityFunction) -> [[Hit]] {
         precondition(queries.count >= queryCount * dimension && passages.count >= passageCount * dimension)
         let keep = min(k, passageCount)
         guard keep > 0, queryCount > 0, dimension > 0 else { return Array(repeating: [], count: queryCount) }

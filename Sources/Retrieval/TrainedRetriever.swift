@@ -1,7 +1,7 @@
 import Foundation
 import Data
 import Model
-import Coordinator
+import JobContracts
 
 /// A trained bi-encoder as `index`, `search` and `evaluate` use it, loaded from any of:
 /// - a checkpoint written by `srdpr train` (similarity, max_length and lower-casing from its config);
@@ -10,7 +10,7 @@ import Coordinator
 public final class TrainedRetriever: PassageEncoder {
     public let modelName: String
     public let fingerprint: String
-    public let similarity: Similarity
+    public let similarity: SimilarityFunction
     public let dimension: Int
     private let questions: TextEncoder
     private let contexts: TextEncoder
@@ -19,7 +19,7 @@ public final class TrainedRetriever: PassageEncoder {
         /// Overrides the checkpoint's max_length (HF directories default to 256, capped by the model).
         public var maxLength: Int?
         /// Overrides the similarity (HF directories default to dot_product).
-        public var similarity: Similarity?
+        public var similarity: SimilarityFunction?
         public var batchSize: Int = 32
         public var threads: Int = 2
         public init() {}
@@ -32,7 +32,7 @@ public final class TrainedRetriever: PassageEncoder {
             throw RetrievalError.cannotRead(path: path, reason: "no such model: give a checkpoint, an export directory or a Hugging Face directory")
         }
         let questionModel: BiEncoder, contextModel: BiEncoder, tokenizer: BertTokenizer
-        var maxLength = 256, sim = Similarity.dotProduct
+        var maxLength = 256, sim = SimilarityFunction.dotProduct
         if !isDirectory.boolValue {
             let loaded = try TrainingCheckpoint.loadModel(url)
             questionModel = loaded.model

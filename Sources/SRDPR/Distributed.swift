@@ -3,6 +3,7 @@ import Collectives
 import Coordinator
 import Data
 import Foundation
+import Worker
 
 /// `srdpr coordinator --world-size N --bind tcp://HOST:PORT KEY=VALUE...`
 struct CoordinatorCommand: ParsableCommand {
@@ -34,13 +35,13 @@ struct CoordinatorCommand: ParsableCommand {
         let all = try (config.map(Train.yamlParameters) ?? []) + parameters
         let (trainingConfig, warnings) = try TrainingConfig.parse(all)
         for warning in warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
-        var options = JobCoordinator.Options(bind: bind, worldSize: worldSize, secret: try security.secret())
+        var options = RemoteWorkers.Options(bind: bind, worldSize: worldSize, secret: try security.secret())
         options.curve = security.curve
         options.heartbeatTimeout = heartbeatTimeout
         options.joinTimeout = joinTimeout
-        let coordinator = JobCoordinator(config: trainingConfig, parameters: all, options: options)
+        let loop = TrainingLoop(config: trainingConfig, executor: try RemoteWorkers(options: options))
         InterruptFlag.install()
-        let summary = try coordinator.run()
+        let summary = try loop.run()
         if let checkpoint = summary.checkpoint { print("checkpoint: \(checkpoint.path)") }
         print("logs: \(summary.logDir.path)")
         if summary.interrupted { throw ExitCode(130) }
@@ -114,68 +115,6 @@ struct SecurityOptions: ParsableArguments {
         }
         if let value = ProcessInfo.processInfo.environment["SRDPR_SECRET"], !value.isEmpty { return Array(value.utf8) }
         throw CLIError("no shared secret: pass --secret-file FILE or set SRDPR_SECRET (the same on every process of the job)")
-    }
-}
-
-/// `srdpr train --workers N`: a coordinator in this process and N `srdpr worker` processes on loopback.
-enum LocalJob {
-    static func run(config: TrainingConfig, parameters: [String], workers: Int, threads: Int, heartbeatTimeout: Double,
-                    ringTransport: RingTransport) throws {
-        var bytes = [UInt8](repeating: 0, count: 32)
-        var generator = SystemRandomNumberGenerator()
-        for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255, using: &generator) }
-        let secret = bytes.map { String(format: "%02x", $0) }.joined()
-        var options = JobCoordinator.Options(bind: "tcp://127.0.0.1:0", worldSize: workers, secret: Array(secret.utf8))
-        options.heartbeatTimeout = heartbeatTimeout
-        let coordinator = JobCoordinator(config: config, parameters: parameters, options: options)
-        try coordinator.start()
-        guard let endpoint = coordinator.endpoint else { throw CLIError("the coordinator did not bind") }
-        let executable = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-            ?? CommandLine.arguments[0])
-        var environment = ProcessInfo.processInfo.environment
-        environment["SRDPR_SECRET"] = secret
-        var children: [Process] = []
-        func stopChildren() {
-            for child in children where child.isRunning { child.terminate() }
-        }
-        for rank in 0..<workers {
-            let child = Process()
-            child.executableURL = executable
-            child.arguments = ["worker", "--rank", String(rank), "--coordinator", endpoint, "--bind-host", "127.0.0.1",
-                               "--threads", String(max(1, threads / workers)), "--heartbeat-timeout", String(heartbeatTimeout),
-                               "--ring-transport", ringTransport.rawValue]
-            child.environment = environment
-            do { try child.run() } catch {
-                stopChildren()
-                throw CLIError("cannot start worker \(rank) (\(executable.path)): \(error)")
-            }
-            children.append(child)
-        }
-        InterruptFlag.install()
-        let summary: TrainingSummary
-        do {
-            summary = try coordinator.run()
-        } catch {
-            waitForChildren(children, seconds: heartbeatTimeout + 5)
-            throw error
-        }
-        waitForChildren(children, seconds: 30)
-        if let checkpoint = summary.checkpoint { print("checkpoint: \(checkpoint.path)") }
-        print("logs: \(summary.logDir.path) (TensorBoard: tensorboard --logdir \(summary.logDir.path); metrics.jsonl)")
-        if summary.interrupted { throw ExitCode(130) }
-        if let failed = children.first(where: { $0.terminationStatus != 0 }) {
-            throw CLIError("a worker exited with status \(failed.terminationStatus)")
-        }
-    }
-
-    /// Waits for the workers to exit by themselves (they follow the coordinator's stop), then ends stragglers.
-    static func waitForChildren(_ children: [Process], seconds: Double) {
-        let deadline = Date(timeIntervalSinceNow: seconds)
-        while children.contains(where: \.isRunning), deadline.timeIntervalSinceNow > 0 { usleep(50_000) }
-        for child in children where child.isRunning {
-            kill(child.processIdentifier, SIGKILL)
-            child.waitUntilExit()
-        }
     }
 }
 

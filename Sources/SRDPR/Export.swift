@@ -1,5 +1,5 @@
 import ArgumentParser
-import Coordinator
+import JobContracts
 import Foundation
 import Model
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Data
 import Foundation
 import Retrieval
 
@@ -22,7 +23,7 @@ struct RetrieverOptions: ParsableArguments {
             options.maxLength = maxLength
         }
         if let simFunc {
-            guard let sim = Similarity(rawValue: simFunc) else {
+            guard let sim = SimilarityFunction(rawValue: simFunc) else {
                 throw ValidationError("--sim-func must be dot_product or cosine, not '\(simFunc)'")
             }
             options.similarity = sim

@@ -3,6 +3,7 @@ import Collectives
 import Coordinator
 import Data
 import Foundation
+import Worker
 import Yams
 
 /// `srdpr train KEY=VALUE... [--config FILE.yaml]`: the original's `train_srdpr.py` on CPUs.
@@ -40,17 +41,22 @@ struct Train: ParsableCommand {
         let (trainingConfig, warnings) = try TrainingConfig.parse(fromFile + parameters)
         for warning in warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
-        if workers > 1 {
-            try LocalJob.run(config: trainingConfig, parameters: fromFile + parameters, workers: workers, threads: threads,
-                             heartbeatTimeout: heartbeatTimeout, ringTransport: ringTransport)
-            return
-        }
-        let trainer = Trainer(config: trainingConfig, threads: threads)
         InterruptFlag.install()
-        let summary = try trainer.run()
+        let summary: TrainingSummary
+        var failedWorker: Int32?
+        if workers > 1 {
+            let executable = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+                ?? CommandLine.arguments[0])
+            (summary, failedWorker) = try LocalJob.run(config: trainingConfig, workers: workers, threads: threads,
+                                                       heartbeatTimeout: heartbeatTimeout, ringTransport: ringTransport,
+                                                       executable: executable)
+        } else {
+            summary = try TrainingLoop(config: trainingConfig, executor: InProcessExecutor(threads: threads)).run()
+        }
         if let checkpoint = summary.checkpoint { print("checkpoint: \(checkpoint.path)") }
         print("logs: \(summary.logDir.path) (TensorBoard: tensorboard --logdir \(summary.logDir.path); metrics.jsonl)")
         if summary.interrupted { throw ExitCode(130) }
+        if let failedWorker { throw CLIError("a worker exited with status \(failedWorker)") }
     }
 
     /// The parameters of a YAML file as key=value strings (nested mappings become dotted keys).

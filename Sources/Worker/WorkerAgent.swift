@@ -1,6 +1,7 @@
 import Collectives
 import Data
 import Foundation
+import JobContracts
 import Model
 
 /// One rank of a multi-node job (`srdpr worker`): registers with the coordinator, joins the ring,
@@ -87,7 +88,8 @@ public final class WorkerAgent {
             return order.exitCode == 0 ? 2 : order.exitCode
         case let other: throw WorkerAgentError.protocolViolation("the coordinator's first message is not the job setup but \(other)")
         }
-        let (parsed, _) = try TrainingConfig.parse(job.parameters)
+        let parsed = job.config
+        try parsed.validate()
         guard job.ringAddresses.count == job.worldSize, rank < job.worldSize else {
             throw WorkerAgentError.setup("rank \(rank) is outside the job's world of \(job.worldSize) ranks")
         }
@@ -111,34 +113,22 @@ public final class WorkerAgent {
         let resumeFile = try (job.resume && rank == 0) ? parsed.modelFile.map { try CheckpointFile(url: URL(fileURLWithPath: $0)) } : nil
         let setup = try WorkerSetup(config: parsed, threads: options.threads, communicator: ring, resume: resumeFile,
                                     dropoutSeed: job.dropoutSeed, warn: { [rank, print] in if rank == 0 { print($0) } })
-        let worker = setup.worker
-        try worker.synchronizeWithRankZero(optimizerState: job.resume)
-        let batches = try TrainingBatches(config: setup.config, tokenizer: setup.tokenizer)
+        try setup.worker.synchronizeWithRankZero(optimizerState: job.resume)
+        let runner = try Rank(setup: setup)
+        runner.faultDelayMilliseconds = ProcessInfo.processInfo.environment["SRDPR_FAULT_STEP_DELAY_MS"].flatMap(UInt32.init) ?? 0
         try send(.ready(rank: rank))
         print("rank \(rank): ready (world \(job.worldSize), \(options.threads) thread(s))")
 
-        // Fault injection only (cluster/faults, tests): a pause inside every step, so that a kill lands mid-step.
-        let faultDelay = ProcessInfo.processInfo.environment["SRDPR_FAULT_STEP_DELAY_MS"].flatMap(UInt32.init) ?? 0
         while true {
             switch try nextOrder(control) {
             case .step(let order):
                 lastCheckpoint.value = order.lastCheckpoint
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                let shards = try batches.materialize(order.plans)
-                let t1 = DispatchTime.now().uptimeNanoseconds
-                if faultDelay > 0 { usleep(faultDelay * 1000) }
-                let result = try worker.step(order.step, batches: shards)
-                let t2 = DispatchTime.now().uptimeNanoseconds
-                try send(.report(.init(rank: rank, step: order.step, loss: result.loss, gradientNorm: result.gradientNorm,
-                                       learningRate: result.learningRate, tokens: result.tokens,
-                                       fetchSeconds: Double(t1 - t0) / 1e9, computeSeconds: Double(t2 - t1) / 1e9,
-                                       communicationSeconds: worker.lastCommunicationWait, gatherSeconds: worker.lastGatherWait)))
+                try send(.report(try runner.step(order.step, plans: order.plans)))
             case .checkpoint(let order):
-                guard rank == 0, let output = setup.config.outputDir else {
+                guard rank == 0 else {
                     throw WorkerAgentError.protocolViolation("a checkpoint order for rank \(rank) (only rank 0 writes them)")
                 }
-                let directory = CheckpointDirectory(directory: URL(fileURLWithPath: output), prefix: setup.config.checkpointFileName)
-                let url = try worker.saveCheckpoint(in: directory, state: order.state, config: setup.config, files: setup.modelFiles)
+                let url = try runner.checkpoint(order.state)
                 lastCheckpoint.value = url.path
                 try send(.checkpointed(step: order.state.step, path: url.path))
             case .stop(let order):

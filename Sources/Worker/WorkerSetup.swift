@@ -1,6 +1,7 @@
 import Collectives
 import Data
 import Foundation
+import JobContracts
 import Model
 
 /// Everything one rank needs to run training steps, built from the training configuration:
@@ -8,7 +9,8 @@ import Model
 /// the `TrainingWorker` over a given communicator. The single-node trainer and every rank of a
 /// multi-node job build it the same way.
 public struct WorkerSetup {
-    /// The configuration as used (max_length capped to the model's positions).
+    /// The configuration as used (max_length capped to the model's positions, when the planner
+    /// could not do it because it has no copy of the model).
     public let config: TrainingConfig
     public let modelDirectory: URL
     public let tokenizer: BertTokenizer
@@ -39,10 +41,9 @@ public struct WorkerSetup {
         }
         tokenizer = try BertTokenizer(vocabFile: modelDir.appendingPathComponent("vocab.txt"), doLowerCase: config.doLowerCase)
         bertConfig = try BertConfig.load(modelDir.appendingPathComponent("config.json"))
-        if config.maxLength > bertConfig.maxPositions {
-            warn("warning: max_length=\(config.maxLength) exceeds the model's max_position_embeddings \(bertConfig.maxPositions); using \(bertConfig.maxPositions)")
-            config.maxLength = bertConfig.maxPositions
-        }
+        let (capped, warning) = config.cappingMaxLength(to: bertConfig)
+        config = capped
+        if let warning { warn(warning) }
 
         let model: BiEncoder
         if let file = resume {
@@ -75,11 +76,10 @@ public struct WorkerSetup {
         let schedule = LinearWarmupSchedule(baseLearningRate: config.learningRate, warmupSteps: config.warmupSteps,
                                             totalUpdates: config.totalUpdates)
         let settings = StepSettings(
-            similarity: Model.SimilarityFunction(rawValue: config.simFunc.rawValue) ?? .dotProduct,
+            similarity: config.simFunc,
             lossScale: Float(config.lossScale), maxGradNorm: Float(config.maxGradNorm),
             questionChunkSize: config.gradCache ? config.qChunkSize : nil,
-            contextChunkSize: config.gradCache ? config.ctxChunkSize : nil,
-            globalLossBufferSize: config.globalLossBufSz)
+            contextChunkSize: config.gradCache ? config.ctxChunkSize : nil)
         worker = TrainingWorker(model: model, optimizer: optimizer, schedule: schedule, communicator: communicator, settings: settings)
         if let file = resume { try worker.restoreState(from: file) }
         modelFiles = try ModelFiles(directory: modelDir, bertConfig: bertConfig)

@@ -1,4 +1,5 @@
 import Coordinator
+import JobContracts
 import Foundation
 import Model
 import TestSupport

@@ -64,10 +64,13 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     }
 }
 
-/// `sim_func`: how question and context vectors are scored.
+/// `sim_func`: how question and context vectors are scored, in training (the losses) and in
+/// retrieval (index and search).
 public enum SimilarityFunction: String, Codable, CaseIterable, Sendable {
+    /// q · c.
     case dotProduct = "dot_product"
-    /// True cosine (the original's `normalize` bug is not reproduced, SPEC §5).
+    /// q̂ · ĉ with x̂ = x / max(‖x‖, 1e-12): true cosine similarity, as `F.normalize` then a dot
+    /// product. (The original's `normalize` divided a vector by its normalised self; SPEC §5.)
     case cosine
 }
 
