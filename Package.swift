@@ -29,7 +29,8 @@ let package = Package(
 
         // Cache prefetch for ByteDataset's batched random reads (__builtin_prefetch has no Swift spelling).
         .target(name: "CPrefetch", path: "Sources/CPrefetch"),
-        .target(name: "Data", dependencies: ["CPrefetch", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Data", dependencies: ["CPrefetch", .product(name: "Logging", package: "swift-log"),
+                                             .product(name: "Yams", package: "Yams")]),
         .target(name: "Model", dependencies: ["CBLAS", "Data"]),
         // Atomics and futexes on memory shared by ring neighbours on one host.
         .target(name: "CSharedMemory", path: "Sources/CSharedMemory"),
@@ -50,7 +51,6 @@ let package = Package(
                 "Data", "Model", "Collectives", "JobContracts", "Coordinator", "Worker", "Retrieval", "Benchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
             ]),
 
         // Shared by the test targets only: fixture paths, float comparison, running the binary.

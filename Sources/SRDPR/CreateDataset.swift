@@ -38,6 +38,7 @@ struct CreateDataset: ParsableCommand {
 /// A one-line progress bar on stderr, shown only on a terminal and for long inputs.
 final class ProgressBar {
     private var lastDrawn = -1
+    private let status = TerminalStatusLine(descriptor: 2)
 
     /// A bar when stderr is a terminal and the input is at least 16 MB, else nil.
     static func forInput(path: String) -> ProgressBar? {
@@ -54,13 +55,12 @@ final class ProgressBar {
         lastDrawn = percent
         let width = 40
         let filled = percent * width / 100
-        let line = "\r[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
-            + "] \(percent)% of \(total / 1_000_000) MB"
-        FileHandle.standardError.write(Data(line.utf8))
+        status.draw("[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
+            + "] \(percent)% of \(total / 1_000_000) MB")
     }
 
     func finish() {
-        if lastDrawn >= 0 { FileHandle.standardError.write(Data("\n".utf8)) }
+        status.finish()
         lastDrawn = -1
     }
 }

@@ -32,7 +32,7 @@ struct CoordinatorCommand: ParsableCommand {
     var joinTimeout: Double = 600
 
     func run() throws {
-        let all = try (config.map(Train.yamlParameters) ?? []) + parameters
+        let all = try (config.map { try ConfigFile.parameters(yamlFile: $0) } ?? []) + parameters
         let (trainingConfig, warnings) = try TrainingConfig.parse(all)
         for warning in warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
         var options = RemoteWorkers.Options(bind: bind, worldSize: worldSize, secret: try security.secret())

@@ -41,12 +41,13 @@ private func stderrLine(_ text: String) {
 
 /// Progress on stderr: a rewritten line on a terminal, a line every 10% otherwise.
 private func progressPrinter(_ label: String) -> (Int, Int) -> Void {
-    let terminal = isatty(2) != 0
+    let status = TerminalStatusLine(descriptor: 2)
     var lastTenth = -1
     return { done, total in
         let tenth = total > 0 ? done * 10 / total : 10
-        if terminal {
-            FileHandle.standardError.write(Data("\r\(label): \(done)/\(total)\(done == total ? "\n" : "")".utf8))
+        if status.isTerminal {
+            status.draw("\(label): \(done)/\(total)")
+            if done == total { status.finish() }
         } else if tenth != lastTenth {
             stderrLine("\(label): \(done)/\(total)")
         }

@@ -136,9 +136,7 @@ public final class TrainingWorker {
     static func contiguousShard(of batch: Batch, rank: Int, worldSize: Int) -> Batch {
         var shard = batch
         let counts = [batch.questions.rows] + batch.contextParts.map(\.rows)
-        let owners = counts.map { count in
-            (0..<worldSize).flatMap { r in Array(repeating: r, count: ShardSplit.range(count: count, rank: r, worldSize: worldSize).count) }
-        }
+        let owners = counts.map { ShardSplit.owners(count: $0, worldSize: worldSize) }
         func mine(_ t: Int) -> [Int] { owners[t].indices.filter { owners[t][$0] == rank } }
         shard.questions = batch.questions.rows(mine(0))
         shard.contextParts = batch.contextParts.enumerated().map { $1.rows(mine($0 + 1)) }
