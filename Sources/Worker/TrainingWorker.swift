@@ -4,51 +4,6 @@ import Foundation
 import JobContracts
 import Model
 
-/// What one optimizer update needs to know besides the batches (SPEC §5, §6), taken from the
-/// training configuration.
-public struct StepSettings: Sendable {
-    public var similarity: SimilarityFunction
-    /// Gradients are divided by it before the update (`loss_scale`).
-    public var lossScale: Float
-    /// Global-norm clipping threshold (`max_grad_norm`); ≤ 0 disables clipping.
-    public var maxGradNorm: Float
-    /// Grad cache chunk sizes (`q_chunk_size`, `ctx_chunk_size`), nil without grad cache.
-    public var questionChunkSize: Int?
-    public var contextChunkSize: Int?
-
-    public init(similarity: SimilarityFunction = .dotProduct, lossScale: Float = 8, maxGradNorm: Float = 1,
-                questionChunkSize: Int? = nil, contextChunkSize: Int? = nil) {
-        self.similarity = similarity
-        self.lossScale = lossScale
-        self.maxGradNorm = maxGradNorm
-        self.questionChunkSize = questionChunkSize
-        self.contextChunkSize = contextChunkSize
-    }
-}
-
-/// Errors of a training step; each names the step and says what to do.
-public enum WorkerError: TrainingFailure, Equatable {
-    case nonFiniteLoss(step: Int, pipeline: String, loss: Float)
-    case nonFiniteGradient(step: Int, pipeline: String, norm: Float)
-    case malformedBatch(pipeline: String, reason: String)
-    case malformedPayload(rank: Int, bytes: Int, expected: Int)
-
-    public var description: String {
-        switch self {
-        case let .nonFiniteLoss(step, pipeline, loss):
-            return "step \(step + 1) (\(pipeline) pipeline): the loss is \(loss); training stopped before this update, "
-                + "the weights are those of the previous step. Lower learning_rate, raise loss_scale or check the data"
-        case let .nonFiniteGradient(step, pipeline, norm):
-            return "step \(step + 1) (\(pipeline) pipeline): the gradient norm is \(norm); training stopped before this update. "
-                + "Lower learning_rate or set max_grad_norm"
-        case let .malformedBatch(pipeline, reason):
-            return "\(pipeline) batch: \(reason)"
-        case let .malformedPayload(rank, bytes, expected):
-            return "all-gather: rank \(rank) sent \(bytes) bytes of embeddings, expected \(expected)"
-        }
-    }
-}
-
 /// One training step of one rank (DESIGN.md, Worker): for each of the step's batches, encode this
 /// rank's contiguous chunk of every per-item tensor, all-gather the embeddings, compute the global
 /// loss and its gradient w.r.t. the embeddings, back-propagate this rank's rows (with or without
