@@ -2,8 +2,9 @@
 /// on every platform. The dropout masks hash with its finaliser; weight initialisation and the
 /// benchmarks draw from it.
 public struct SplitMix64 {
-    /// The golden-ratio increment added to the state before every draw.
-    public static let increment: UInt64 = 0x9E37_79B9_7F4A_7C15
+    /// The golden-ratio increment added to the state before every draw (a computed constant, so
+    /// that other modules fold it into their hot loops instead of calling a global accessor).
+    @inlinable public static var increment: UInt64 { 0x9E37_79B9_7F4A_7C15 }
     /// The generator's whole state (the seed before the first draw).
     public var state: UInt64
 
