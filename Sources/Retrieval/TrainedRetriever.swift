@@ -1,7 +1,7 @@
-import Foundation
 import Data
-import Model
+import Foundation
 import JobContracts
+import Model
 
 /// A trained bi-encoder as `index`, `search` and `evaluate` use it, loaded from any of:
 /// - a checkpoint written by `srdpr train` (similarity, max_length and lower-casing from its config);
