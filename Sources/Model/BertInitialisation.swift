@@ -36,6 +36,19 @@ public enum BertInitialisation {
     }
 }
 
+extension BertInitialisation {
+    /// `initializer_range` of a config.json (transformers' default 0.02 when absent).
+    public static func standardDeviation(configFile url: URL) throws -> Double {
+        guard let data = try? Foundation.Data(contentsOf: url),
+              let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+              let range = json["initializer_range"] as? Double else { return 0.02 }
+        guard range > 0, range.isFinite else {
+            throw ModelError.invalidConfig(file: url.path, reason: "initializer_range must be positive, got \(range)")
+        }
+        return range
+    }
+}
+
 extension BertEncoder {
     /// A BERT of `config` with BERT's random initialisation (``BertInitialisation``) and a zero
     /// [PAD] row of the word embeddings (nn.Embedding(padding_idx=pad_token_id)).

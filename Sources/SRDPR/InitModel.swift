@@ -27,13 +27,7 @@ struct InitModel: ParsableCommand {
         let dir = URL(fileURLWithPath: config)
         let configURL = dir.appendingPathComponent("config.json")
         let bert = try BertConfig.load(configURL)
-        var std = 0.02
-        if let data = try? Data(contentsOf: configURL),
-           let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-           let range = json["initializer_range"] as? Double {
-            guard range > 0, range.isFinite else { throw CLIError("\(configURL.path): initializer_range must be positive, got \(range)") }
-            std = range
-        }
+        let std = try BertInitialisation.standardDeviation(configFile: configURL)
         guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("vocab.txt").path) else {
             throw CLIError("\(dir.path) has no vocab.txt; the model directory needs the tokenizer's vocabulary")
         }
