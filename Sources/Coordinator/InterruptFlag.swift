@@ -6,9 +6,11 @@ public enum InterruptFlag {
     nonisolated(unsafe) public static var raised: sig_atomic_t = 0
 
     public static func install() {
+        SecondInterrupt.prepare()
         signal(SIGINT) { _ in
-            if InterruptFlag.raised != 0 { _exit(130) }
-            InterruptFlag.raised = 1
+            let first = InterruptFlag.raised == 0
+            InterruptFlag.raised = first ? 1 : 2
+            SecondInterrupt.handle(first: first)
         }
     }
 }

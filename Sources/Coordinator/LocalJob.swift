@@ -39,7 +39,8 @@ public enum LocalJob {
         do {
             summary = try TrainingLoop(config: config, executor: remote).run()
         } catch {
-            waitForChildren(children, seconds: heartbeatTimeout + 5)
+            // After a second Ctrl-C the workers have been told to stop at once: give them a second.
+            waitForChildren(children, seconds: InterruptFlag.raised >= 2 ? 1 : heartbeatTimeout + 5)
             throw error
         }
         waitForChildren(children, seconds: 30)

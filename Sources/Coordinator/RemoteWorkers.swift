@@ -63,6 +63,8 @@ public final class RemoteWorkers: StepExecutor {
     /// Waits for every worker to register, sends them the job (the typed configuration and the ring
     /// addresses) and returns once all have loaded the model and joined the ring.
     public func start(_ job: JobStart) throws {
+        // The loop handles a second Ctrl-C (it orders every worker to stop first).
+        SecondInterrupt.exitsInHandler = false
         try listen()
         guard let server else { throw CoordinatorError.setup("the control channel did not start") }
         let world = options.worldSize
@@ -139,6 +141,7 @@ public final class RemoteWorkers: StepExecutor {
         let deadline = Date(timeIntervalSinceNow: options.joinTimeout)
         var lastNote = Date()
         while members.count < world || members.values.contains(where: { $0.heartbeat == nil }) {
+            if InterruptFlag.raised >= 2 { throw CoordinatorError.interruptedTwice }
             guard deadline.timeIntervalSinceNow > 0 else {
                 let missing = (0..<world).filter { members[$0] == nil }
                 throw CoordinatorError.setup("rank(s) \(missing) did not register within \(Int(options.joinTimeout)) s")
@@ -177,8 +180,10 @@ public final class RemoteWorkers: StepExecutor {
     private func nextMessage(waitingFor: @autoclosure () -> String) throws -> ControlMessage {
         guard let server else { throw CoordinatorError.setup("the control channel is closed") }
         while true {
+            if InterruptFlag.raised >= 2 { throw CoordinatorError.interruptedTwice }
             sendHeartbeats()
-            let interval = min(2, max(0.1, options.heartbeatTimeout / 5))
+            // Short waits: a second Ctrl-C must stop every process within a second or two.
+            let interval = min(0.25, max(0.1, options.heartbeatTimeout / 5))
             if let message = try server.receive(timeout: interval) {
                 let rank = message.peer.rank
                 guard var member = members[rank], message.peer == member.control || message.peer == member.heartbeat else {

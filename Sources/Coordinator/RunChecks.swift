@@ -4,20 +4,20 @@ import JobContracts
 
 /// What a run needs before anything heavy happens, checked the same way for every world size.
 public enum RunChecks {
-    /// output_dir and pretrained_model_cfg set, the configuration valid, every dataset of
-    /// train_mode present, output_dir and log_dir writable. Returns (output_dir, log_dir).
-    public static func check(_ config: TrainingConfig) throws -> (output: URL, logs: URL) {
-        guard let output = config.outputDir else {
-            throw TrainerError.missingParameter(key: "output_dir", reason: "checkpoints are written there")
-        }
-        guard config.pretrainedModelCfg != nil else {
-            throw TrainerError.missingParameter(key: "pretrained_model_cfg",
-                                                reason: "the directory of a Hugging Face BERT model (config.json, vocab.txt, weights)")
-        }
+    /// Every required parameter set (all missing ones named at once), the configuration valid,
+    /// every dataset of train_mode present (and with hard negatives where needed), output_dir and
+    /// log_dir writable, then `OutputDirectoryPolicy` (refuse / overwrite an earlier run's
+    /// checkpoints, move its logs aside). Returns (output_dir, log_dir).
+    public static func check(_ config: TrainingConfig, print: (String) -> Void = { Swift.print($0); fflush(stdout) }) throws
+        -> (output: URL, logs: URL) {
+        try config.requireParameters()
         try config.validate()
-        try config.requireDatasetPaths()
         try requireDatasets(config)
-        return (try requireWritableDirectory(output, key: "output_dir"), try requireWritableDirectory(config.logDir, key: "log_dir"))
+        try HardNegativeCoverage.check(config, warn: { FileHandle.standardError.write(Foundation.Data(($0 + "\n").utf8)) })
+        let output = try requireWritableDirectory(config.outputDir!, key: "output_dir")
+        let logs = try requireWritableDirectory(config.logDir, key: "log_dir")
+        try OutputDirectoryPolicy.prepare(config, outputDir: output, logDir: logs, print: print)
+        return (output, logs)
     }
 
     /// Creates `path` if needed and checks a file can be created in it.

@@ -39,7 +39,7 @@ public final class TrainingLoop {
     /// Runs the job to total_updates (or until interrupted). Throws `TrainerError.stopped`, naming
     /// the cause and the last checkpoint, when a step fails (a non-finite loss, a lost rank).
     public func run() throws -> TrainingSummary {
-        let (outputDir, logDir) = try RunChecks.check(self.config)
+        let (outputDir, logDir) = try RunChecks.check(self.config, print: print)
         let resumeState = try self.config.modelFile.map { try TrainingCheckpoint.state(at: $0) }
         let world = executor.worldSize
         let model = ModelDescription(config: self.config, needsTokenizer: world > 1, print: print)
@@ -52,7 +52,11 @@ public final class TrainingLoop {
         }
         let batches = try TrainingBatches(config: config, tokenizer: model.tokenizer, open: openDataset)
         let (startStep, history) = try Self.restore(batches, from: resumeState, path: config.modelFile, trainMode: config.trainMode)
-        var lastCheckpoint = try CheckpointDirectory(directory: outputDir, prefix: config.checkpointFileName).latest()?.url.path
+        // A second Ctrl-C names the newest checkpoint (SecondInterrupt keeps it for the signal handler).
+        var lastCheckpoint = try CheckpointDirectory(directory: outputDir, prefix: config.checkpointFileName).latest()?.url.path {
+            didSet { SecondInterrupt.noteCheckpoint(lastCheckpoint) }
+        }
+        SecondInterrupt.noteCheckpoint(lastCheckpoint)
         let dropoutSeed = resumeState?.dropoutSeed ?? UInt64(truncatingIfNeeded: config.seed)
         let schedule = LinearWarmupSchedule(baseLearningRate: config.learningRate, warmupSteps: config.warmupSteps,
                                             totalUpdates: config.totalUpdates)
@@ -100,7 +104,7 @@ public final class TrainingLoop {
                 try record(reports, done: done, kind: kind, plans: plans, planSeconds: planSeconds, log: stepLog)
                 if done % config.saveCheckpointFreq == 0 || done == config.totalUpdates {
                     let path = try checkpoint(step: done)
-                    stepLog.progress.line("checkpoint \(path)")
+                    stepLog.checkpointWritten(path)
                 }
                 step = done
             }
@@ -110,7 +114,7 @@ public final class TrainingLoop {
         } catch let failure as TrainingFailure {
             let reason = failure.description
             if let kind = running { log?.recordFailure(done: step + 1, kind: kind, error: reason) }
-            executor.stop(code: 1, reason: reason, lastCheckpoint: lastCheckpoint)
+            executor.stop(code: (failure as? CoordinatorError) == .interruptedTwice ? 130 : 1, reason: reason, lastCheckpoint: lastCheckpoint)
             throw TrainerError.stopped(reason: reason, lastCheckpoint: lastCheckpoint)
         } catch {
             executor.stop(code: 1, reason: "the coordinator failed: \(error)", lastCheckpoint: lastCheckpoint)

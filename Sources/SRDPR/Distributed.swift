@@ -33,15 +33,17 @@ struct CoordinatorCommand: ParsableCommand {
 
     func run() throws {
         let all = try (config.map { try ConfigFile.parameters(yamlFile: $0) } ?? []) + parameters
-        let (trainingConfig, warnings) = try TrainingConfig.parse(all)
+        let (parsed, warnings) = try TrainingConfig.parse(all)
         for warning in warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+        let (trainingConfig, _) = try OutputDirectoryPolicy.resolveResume(parsed, parameters: [])
         var options = RemoteWorkers.Options(bind: bind, worldSize: worldSize, secret: try security.secret())
         options.curve = security.curve
         options.heartbeatTimeout = heartbeatTimeout
         options.joinTimeout = joinTimeout
         let loop = TrainingLoop(config: trainingConfig, executor: try RemoteWorkers(options: options))
         InterruptFlag.install()
-        let summary = try loop.run()
+        let summary: TrainingSummary
+        do { summary = try loop.run() } catch { throw secondInterruptExit(error) }
         if let checkpoint = summary.checkpoint { print("checkpoint: \(checkpoint.path)") }
         print("logs: \(summary.logDir.path)")
         if summary.interrupted { throw ExitCode(130) }
@@ -119,3 +121,11 @@ struct SecurityOptions: ParsableArguments {
 }
 
 extension RingTransport: ExpressibleByArgument {}
+
+/// After a second Ctrl-C, the error (which names the last checkpoint) is printed and the exit
+/// status is 130, as for any process ended by SIGINT; other errors pass through.
+func secondInterruptExit(_ error: Error) -> Error {
+    guard InterruptFlag.raised >= 2 else { return error }
+    FileHandle.standardError.write(Data("\(error)\n".utf8))
+    return ExitCode(130)
+}
