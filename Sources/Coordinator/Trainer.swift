@@ -15,17 +15,23 @@ public struct TrainingSummary: Sendable {
     public var interrupted: Bool
 }
 
-/// Ctrl-C handling: the first SIGINT asks the loop to checkpoint and stop after the current step;
-/// a second one exits at once.
+/// Ctrl-C and SIGTERM (what `scancel`, a batch system's time limit or `kill` send) handling: the
+/// first one asks the loop to checkpoint and stop after the current step; a second exits at once.
 public enum InterruptFlag {
+    /// The signal received (0: none).
     nonisolated(unsafe) public static var raised: sig_atomic_t = 0
 
     public static func install() {
-        signal(SIGINT) { _ in
-            if InterruptFlag.raised != 0 { _exit(130) }
-            InterruptFlag.raised = 1
+        for number in [SIGINT, SIGTERM] {
+            signal(number) { received in
+                if InterruptFlag.raised != 0 { _exit(128 + received) }
+                InterruptFlag.raised = received
+            }
         }
     }
+
+    /// "Ctrl-C" or "SIGTERM", for messages.
+    public static var cause: String { raised == SIGTERM ? "SIGTERM" : "Ctrl-C" }
 }
 
 /// The single-node training loop (SPEC §4–§7): the schedule of pipelines, one `TrainingWorker`
@@ -169,7 +175,7 @@ public final class Trainer {
             if InterruptFlag.raised != 0 {
                 let url = try saveCheckpoint(step: step)
                 log.progress.finish()
-                print("interrupted: checkpoint \(url.path) written at step \(step); resume with model_file=\(url.path)")
+                print("interrupted (\(InterruptFlag.cause)): checkpoint \(url.path) written at step \(step); resume with model_file=\(url.path)")
                 return TrainingSummary(step: step, checkpoint: url, logDir: logDir, interrupted: true)
             }
             let t0 = Date()

@@ -23,6 +23,9 @@ public final class WorkerAgent {
         public var threads = 1
         /// Seconds of silence after which the coordinator counts as lost (and ring peers too).
         public var heartbeatTimeout: Double = 30
+        /// The number of processes the launcher started (``LaunchEnvironment``), checked against
+        /// the coordinator's world size; nil when unknown.
+        public var launcherWorldSize: (size: Int, variable: String)?
 
         public init(coordinator: String, rank: Int, secret: [UInt8]) {
             self.coordinator = coordinator
@@ -91,6 +94,11 @@ public final class WorkerAgent {
         guard job.ringAddresses.count == job.worldSize, rank < job.worldSize else {
             throw WorkerAgentError.setup("rank \(rank) is outside the job's world of \(job.worldSize) ranks")
         }
+        if let launcher = options.launcherWorldSize, launcher.size != job.worldSize {
+            throw WorkerAgentError.setup("the launcher started \(launcher.size) worker(s) (\(launcher.variable)=\(launcher.size)) "
+                + "but the coordinator runs --world-size \(job.worldSize): start as many workers as the coordinator expects")
+        }
+        try checkDatasets(job.datasets ?? [])
         guard job.ringAddresses[rank] == ringAddress || job.ringAddresses[rank] == localRingAddress else {
             throw WorkerAgentError.protocolViolation("the coordinator gave rank \(rank) the ring address \(job.ringAddresses[rank]), "
                 + "which this worker did not offer (\(ringAddress)\(localRingAddress.map { " or \($0)" } ?? ""))")
@@ -150,6 +158,25 @@ public final class WorkerAgent {
         }
     }
 
+    /// This host's copies of the datasets against the coordinator's (size and CRC-32C of every
+    /// file), before anything is loaded.
+    private func checkDatasets(_ expected: [DatasetFingerprint]) throws {
+        let host = ProcessInfo.processInfo.hostName
+        for fingerprint in expected {
+            let local: DatasetFingerprint
+            do { local = try DatasetFingerprint.make(key: fingerprint.key, path: fingerprint.path) } catch {
+                throw WorkerAgentError.setup("the datasets on \(host) differ from the coordinator's: \(error)")
+            }
+            if let difference = fingerprint.difference(from: local) {
+                throw WorkerAgentError.setup("the datasets on \(host) differ from the coordinator's: \(difference); "
+                    + "copy the coordinator's dataset to this host (every worker reads its samples from its own copy)")
+            }
+        }
+        if !expected.isEmpty {
+            print("rank \(options.rank): \(expected.count) dataset(s) match the coordinator's (size and CRC-32C)")
+        }
+    }
+
     /// The coordinator's next order (heartbeats on this connection are skipped).
     private func nextOrder(_ control: ControlClient) throws -> ControlMessage {
         while true {
@@ -177,7 +204,20 @@ public final class WorkerAgent {
                 die("rank \(options.rank): cannot open the heartbeat connection to \(options.coordinator): \(error)", code: 3)
             }
             var lastHeard = Date()
+            var terminationNoted: Date?
             while true {
+                if TerminationSignal.received != 0 {
+                    if let noted = terminationNoted {
+                        if Date().timeIntervalSince(noted) > options.heartbeatTimeout {
+                            die("rank \(options.rank): SIGTERM \(Int(options.heartbeatTimeout)) s ago and the coordinator has not stopped "
+                                + "the job; exiting", code: 128 + SIGTERM)
+                        }
+                    } else {
+                        terminationNoted = Date()
+                        print("rank \(options.rank): SIGTERM: waiting for the coordinator to checkpoint and stop the job "
+                            + "(exiting by itself after \(Int(options.heartbeatTimeout)) s otherwise)")
+                    }
+                }
                 try? client.send([], kind: .heartbeat)
                 let deadline = Date(timeIntervalSinceNow: interval)
                 while deadline.timeIntervalSinceNow > 0 {
