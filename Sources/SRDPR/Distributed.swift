@@ -65,7 +65,10 @@ struct WorkerCommand: ParsableCommand {
     var rank: Int?
     @Option(help: "The coordinator's control address, tcp://HOST:PORT.")
     var coordinator: String
-    @Option(name: .customLong("bind-host"), help: "Address of this host the other workers reach (the ring socket binds it).")
+    @Option(name: .customLong("bind-host"), help: """
+        Address of this host the other workers reach (the ring socket binds it); auto: the address this \
+        host reaches the coordinator from (one command line for every rank, e.g. under mpirun).
+        """)
     var bindHost: String = "127.0.0.1"
     @Option(name: .customLong("ring-port"), help: "Ring port (default: a free one).")
     var ringPort: Int?

@@ -12,7 +12,8 @@ public final class WorkerAgent {
     public struct Options: Sendable {
         public var coordinator: String
         public var rank: Int
-        /// The address other ranks reach this one at; the ring socket binds it.
+        /// The address other ranks reach this one at; the ring socket binds it. `auto`: this
+        /// host's address on the route to the coordinator.
         public var bindHost: String = "127.0.0.1"
         /// Ring port (nil: a free one).
         public var ringPort: Int?
@@ -67,8 +68,20 @@ public final class WorkerAgent {
 
     private func serve(control: ControlClient, send: (ControlMessage) throws -> Void) throws -> Int32 {
         let rank = options.rank
-        guard let host = FreePorts.ipv4Address(options.bindHost) else {
-            throw WorkerAgentError.setup("--bind-host \(options.bindHost) is neither an IPv4 address nor a name that resolves to one")
+        let host: String
+        if options.bindHost == "auto" {
+            // The address this host reaches the coordinator from: one command line for every rank (mpirun).
+            let coordinatorHost = Self.host(ofEndpoint: options.coordinator)
+            guard let route = FreePorts.routeAddress(toward: coordinatorHost) else {
+                throw WorkerAgentError.setup("--bind-host auto: no route from this host to the coordinator's \(coordinatorHost); "
+                    + "give this host's address with --bind-host ADDR")
+            }
+            host = route
+        } else {
+            guard let resolved = FreePorts.ipv4Address(options.bindHost) else {
+                throw WorkerAgentError.setup("--bind-host \(options.bindHost) is neither an IPv4 address nor a name that resolves to one")
+            }
+            host = resolved
         }
         guard let port = options.ringPort ?? FreePorts.on(host: host, 1).first else {
             throw WorkerAgentError.setup("no free TCP port on --bind-host \(options.bindHost) (\(host)) for the ring (is it an address of this host?)")
@@ -175,6 +188,14 @@ public final class WorkerAgent {
         if !expected.isEmpty {
             print("rank \(options.rank): \(expected.count) dataset(s) match the coordinator's (size and CRC-32C)")
         }
+    }
+
+    /// HOST of `tcp://HOST:PORT`.
+    static func host(ofEndpoint endpoint: String) -> String {
+        var rest = Substring(endpoint)
+        if let scheme = rest.range(of: "://") { rest = rest[scheme.upperBound...] }
+        if let colon = rest.lastIndex(of: ":") { rest = rest[..<colon] }
+        return String(rest)
     }
 
     /// The coordinator's next order (heartbeats on this connection are skipped).

@@ -36,6 +36,7 @@ need unshare util-linux
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
 chmod 700 "$dir"
+rm -f "$dir"/boot-node*.sh
 # Written first, so that down.sh can undo a half-built cluster.
 cat > "$dir/cluster.env" <<EOF
 PREFIX=$prefix
@@ -49,12 +50,13 @@ trap 'echo "testcluster/up.sh: failed; removing the partial cluster (logs were i
 # exec` gives it a fresh /sys without the cgroup mounts; slurmd insists on finding a cgroup file
 # system there even when no cgroup plugin is used (proctrack/linuxproc, task/none), so an empty
 # tmpfs stands in (private to the daemon's mount namespace).
+# The same line goes to DIR/boot-nodeI.sh, which node.sh DIR I boot runs after a crash.
 daemon() {
     local i=$1 log=$2; shift 2
-    ip netns exec "$prefix-h$i" unshare --uts /bin/sh -c \
-        'hostname "$0" && mount -t tmpfs -o size=64k,mode=755 srdpr-no-cgroups /sys/fs/cgroup && exec "$@"' "node$i" "$@" \
-        >"$log" 2>&1 &
-    echo $! > "$log.pid"
+    local line
+    line="ip netns exec $(printf %q "$prefix-h$i") unshare --uts /bin/sh -c $(printf %q 'hostname "$0" && mount -t tmpfs -o size=64k,mode=755 srdpr-no-cgroups /sys/fs/cgroup && exec "$@"') node$i $(printf '%q ' "$@") >>$(printf %q "$log") 2>&1 &"
+    echo "$line" >> "$dir/boot-node$i.sh"
+    eval "$line"
 }
 addresses=()
 for i in $(seq 0 $((hosts - 1))); do addresses+=("$subnet.$((i + 1))"); done
@@ -121,7 +123,8 @@ if [ "$want_slurm" -eq 1 ]; then
         echo "ClusterName=srdprtest"
         echo "SlurmctldHost=node0(${addresses[0]})"
         echo "AuthType=auth/munge"
-        echo "AuthInfo=socket=$dir/munge/munge.socket"
+        # cred_expire also delays a requeued job's restart (default 120 s).
+        echo "AuthInfo=socket=$dir/munge/munge.socket,cred_expire=10"
         echo "CredType=cred/munge"
         echo "SlurmUser=root"
         echo "SlurmdUser=root"
@@ -142,10 +145,12 @@ if [ "$want_slurm" -eq 1 ]; then
         echo "SelectTypeParameters=CR_CPU"
         echo "SchedulerType=sched/builtin"
         echo "SlurmdParameters=config_overrides"
-        # A node whose slurmd comes back is usable again at once; one silent for 10 s is DOWN.
+        # A node whose slurmd comes back is usable again at once; one silent for 5 s is DOWN (and
+        # its jobs requeued when submitted with --requeue). KillWait: the seconds between SIGTERM
+        # and SIGKILL, in which the coordinator checkpoints (tiny models here).
         echo "ReturnToService=2"
-        echo "SlurmdTimeout=10"
-        echo "KillWait=30"
+        echo "SlurmdTimeout=5"
+        echo "KillWait=10"
         echo "InactiveLimit=0"
         for i in $(seq 0 $((hosts - 1))); do
             echo "NodeName=node$i NodeAddr=${addresses[$i]} CPUs=$cpus State=UNKNOWN"
