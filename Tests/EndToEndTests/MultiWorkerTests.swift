@@ -140,7 +140,9 @@ final class MultiWorkerTests: XCTestCase {
         let secretFile = dir.appendingPathComponent("secret")
         try "s3cret-\(UUID().uuidString)\n".write(to: secretFile, atomically: true, encoding: .utf8)
         let wrongSecret = dir.appendingPathComponent("wrong")
-        try "not-the-secret\n".write(to: wrongSecret, atomically: true, encoding: .utf8)
+        try "not-the-secret-\(UUID().uuidString)\n".write(to: wrongSecret, atomically: true, encoding: .utf8)
+        // Secret files must be private (SharedSecret), as ssh requires of a key.
+        for file in [secretFile, wrongSecret] { try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path) }
         let port = FreePorts.loopback(1)[0]
         let endpoint = "tcp://127.0.0.1:\(port)"
         let env = ["SRDPR_FAULT_STEP_DELAY_MS": "150"]
@@ -282,7 +284,8 @@ final class MultiWorkerTests: XCTestCase {
         defer { _ = try? Command.run(URL(fileURLWithPath: "/bin/bash"), [down, "--prefix", prefix]) }
         try TrainFixture.train(try parameters("one"))
         let secretFile = dir.appendingPathComponent("secret")
-        try "netns-secret\n".write(to: secretFile, atomically: true, encoding: .utf8)
+        try "netns-secret-\(UUID().uuidString)\n".write(to: secretFile, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: secretFile.path)
         let binary = Command.srdprBinary.path
         let endpoint = "tcp://10.231.0.1:29500"
         let coordinator = try BackgroundCommand(

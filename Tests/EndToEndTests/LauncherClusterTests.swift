@@ -1,0 +1,341 @@
+import Collectives
+import Coordinator
+import Foundation
+import TestSupport
+import XCTest
+
+/// The launchers users start multi-node jobs with, for real (issue 21): a Slurm cluster (Debian's
+/// slurm-wlm + munge: slurmctld and one slurmd per host), an sshd per host, and Open MPI's mpirun,
+/// on three network-namespace hosts made by cluster/testcluster/up.sh. Each job's per-step losses
+/// equal one process's; under Slurm a crashed node stops every process within the heartbeat
+/// timeout naming the lost rank, and the requeued job resumes and ends bit-identical to an
+/// uninterrupted run; scancel checkpoints and stops every process. One cluster serves the class.
+final class LauncherClusterTests: XCTestCase {
+    /// The cluster, made by the first test that needs it and removed after the last.
+    nonisolated(unsafe) static var cluster: URL?
+    nonisolated(unsafe) static var work: URL?
+    nonisolated(unsafe) static var skipReason: String?
+    nonisolated(unsafe) static var oneProcessLosses: [Double]?
+    nonisolated(unsafe) static var uninterruptedJob: String?
+    static let prefix = "srlc\(getpid() % 10000)"
+    static let subnet = "10.238.0"
+    static let timeout = 4.0
+    static func address(_ host: Int) -> String { "\(subnet).\(host + 1)" }
+    static var script: (String) -> String = { Fixtures.packageRoot.appendingPathComponent("cluster/\($0)").path }
+
+    override class func tearDown() {
+        if let cluster {
+            _ = try? Command.run(URL(fileURLWithPath: "/bin/bash"), [script("testcluster/down.sh"), cluster.path])
+        }
+        if let work { try? FileManager.default.removeItem(at: work) }
+        cluster = nil
+        work = nil
+        super.tearDown()
+    }
+
+    /// Makes the cluster once; a machine that cannot have one makes every test skip, saying why.
+    func requireCluster() throws -> URL {
+        if let reason = Self.skipReason { throw XCTSkip(reason) }
+        if let cluster = Self.cluster { return cluster }
+        guard getuid() == 0 else { return try skip("network namespaces and the daemons need root (CI runs as root)") }
+        let needed = ["/usr/sbin/slurmctld": "slurmctld", "/usr/sbin/slurmd": "slurmd", "/usr/bin/sbatch": "slurm-client",
+                      "/usr/sbin/munged": "munge", "/usr/sbin/sshd": "openssh-server", "/usr/bin/mpirun": "openmpi-bin"]
+        let missing = needed.filter { !FileManager.default.isExecutableFile(atPath: $0.key) }.map(\.value).sorted()
+        guard missing.isEmpty else {
+            return try skip("the Debian package(s) \(missing.joined(separator: ", ")) are not installed (scripts/setup.sh --test installs them)")
+        }
+        let work = try Fixtures.temporaryDirectory("srdpr-launchers")
+        Self.work = work
+        let cluster = work.appendingPathComponent("cluster")
+        let up = try Command.run(URL(fileURLWithPath: "/bin/bash"),
+                                 [Self.script("testcluster/up.sh"), cluster.path, "--hosts", "3", "--prefix", Self.prefix,
+                                  "--subnet", Self.subnet, "--ssh", "--slurm"])
+        // The packages are there and we are root: a cluster that does not come up is a failure, not a skip.
+        guard up.status == 0 else {
+            Self.skipReason = "the test cluster did not come up (see the first failure)"
+            XCTFail("cluster/testcluster/up.sh failed:\n\(up.stdout)\n\(up.stderr)")
+            throw XCTSkip("the test cluster did not come up")
+        }
+        Self.cluster = cluster
+        return cluster
+    }
+
+    func skip(_ reason: String) throws -> URL {
+        let message = "SKIPPED LauncherClusterTests: \(reason)"
+        print(message)
+        Self.skipReason = message
+        throw XCTSkip(message)
+    }
+
+    // MARK: The job
+
+    /// The same tiny job as MultiWorkerTests (pos+poshard+hard on demo samples with hard negatives, tiny-bert).
+    func parameters(_ name: String, updates: Int = 6) throws -> [String] {
+        let work = try XCTUnwrap(Self.work)
+        let dataset = work.appendingPathComponent("hardneg.bytedataset").path
+        if !FileManager.default.fileExists(atPath: dataset) {
+            let lines = try String(contentsOf: TrainFixture.demoJSONL, encoding: .utf8).split(separator: "\n")
+                .filter { !$0.contains("\"hardneg_contexts\": []") && !$0.contains("\"hardneg_contexts\":[]") }.prefix(60)
+            let jsonl = work.appendingPathComponent("hardneg.jsonl")
+            try (lines.joined(separator: "\n") + "\n").write(to: jsonl, atomically: true, encoding: .utf8)
+            let r = try Command.srdpr(["create-dataset", "--input-jsonl-path", jsonl.path, "--output-bytedataset-path", dataset])
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        return [
+            "train_mode=pos+poshard+hard", "pretrained_model_cfg=\(TrainFixture.tinyBert)",
+            "bytedataset.pos=\(dataset)", "bytedataset.poshard=\(dataset)", "bytedataset.hard.hardneg=\(dataset)",
+            "bytedataset.hard.randneg=\(dataset)",
+            "pipeline.pos.forward_batch_size=5", "pipeline.pos.contrastive_size=4",
+            "pipeline.poshard.forward_batch_size=4", "pipeline.poshard.contrastive_size=2",
+            "pipeline.hard.forward_batch_size=3", "pipeline.hard.contrastive_size=3",
+            "dropout=0", "max_length=64", "learning_rate=1e-4", "warmup_steps=0", "loss_scale=1.0",
+            "total_updates=\(updates)", "save_checkpoint_freq=3", "keep_checkpoint_max=10", "log_batch_step=1",
+            "output_dir=\(work.appendingPathComponent("\(name)/checkpoints").path)",
+            "log_dir=\(work.appendingPathComponent("\(name)/logs").path)",
+        ]
+    }
+
+    func run(_ name: String) throws -> URL { try XCTUnwrap(Self.work).appendingPathComponent(name) }
+
+    func losses(_ name: String) throws -> [Double] {
+        try TrainFixture.metrics(run(name).appendingPathComponent("logs")).compactMap { $0["loss"] as? Double }
+    }
+
+    /// The single-process run every launcher's losses are compared with (fp32 tolerance as in MultiWorkerTests).
+    func assertLossesMatchOneProcess(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        if Self.oneProcessLosses == nil {
+            try TrainFixture.train(try parameters("one"))
+            Self.oneProcessLosses = try losses("one")
+        }
+        let reference = try XCTUnwrap(Self.oneProcessLosses)
+        let got = try losses(name)
+        XCTAssertEqual(reference.count, 6, file: file, line: line)
+        XCTAssertGreaterThan(Set(reference).count, 1, file: file, line: line)
+        XCTAssertEqual(got.count, reference.count, "\(name): \(got)", file: file, line: line)
+        for (a, b) in zip(got, reference) {
+            XCTAssertEqual(a, b, accuracy: 1e-5 * abs(b), "\(name) losses \(got) vs one process \(reference)", file: file, line: line)
+        }
+    }
+
+    /// A command on host I of the cluster (SLURM_CONF set).
+    func onHost(_ host: Int, _ arguments: [String], environment: [String: String]? = nil) throws -> CommandResult {
+        try Command.run(URL(fileURLWithPath: "/bin/bash"), [Self.script("testcluster/run.sh"), try requireCluster().path, "\(host)"] + arguments,
+                        environment: environment)
+    }
+
+    /// The srdpr processes still running on the hosts.
+    func srdprProcesses(hosts: [Int]) -> [String] {
+        hosts.flatMap { host -> [String] in
+            let pids = ((try? Command.run(URL(fileURLWithPath: "/usr/sbin/ip"), ["netns", "pids", "\(Self.prefix)-h\(host)"]))?.stdout ?? "")
+                .split(separator: "\n").map(String.init)
+            return pids.filter { pid in
+                ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "").hasPrefix("srdpr")
+            }.map { "node\(host) pid \($0)" }
+        }
+    }
+
+    var jobEnvironment: [String: String] {
+        ["SRDPR_BIN": Command.srdprBinary.path, "SRDPR_HEARTBEAT_TIMEOUT": "\(Int(Self.timeout))"]
+    }
+
+    /// `sbatch --nodes=3 --cpus-per-task=1 cluster/slurm/srdpr.sbatch PARAMETERS`; returns the job id.
+    func submit(_ name: String, updates: Int = 6, options: [String] = [], environment: [String: String] = [:]) throws -> String {
+        let output = try run(name).path + "-%j.out"
+        let r = try onHost(0, ["sbatch", "--parsable", "--nodes=3", "--cpus-per-task=1", "--output=\(output)"] + options
+                           + [Self.script("slurm/srdpr.sbatch")] + (try parameters(name, updates: updates)),
+                           environment: jobEnvironment.merging(environment) { $1 })
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The job's output file (all its runs: srdpr.sbatch appends).
+    func jobOutput(_ name: String, _ job: String) -> String {
+        guard let url = Self.work?.appendingPathComponent("\(name)-\(job).out") else { return "" }
+        return (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+    }
+
+    /// squeue's state of the job ("" once it has left the queue).
+    func jobState(_ job: String) -> String {
+        ((try? onHost(0, ["squeue", "-h", "-j", job, "-o", "%T"]))?.stdout ?? "?").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// sinfo's state of a node.
+    func nodeState(_ node: Int) -> String {
+        ((try? onHost(0, ["sinfo", "-h", "-n", "node\(node)", "-o", "%T"]))?.stdout ?? "?").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func waitUntil(seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while deadline.timeIntervalSinceNow > 0 {
+            if try condition() { return true }
+            usleep(200_000)
+        }
+        return try condition()
+    }
+
+    /// The uninterrupted Slurm run (3 nodes, 1 CPU per task) that the crash test's resumed run must equal bit for bit.
+    /// Returns the job's id.
+    @discardableResult
+    func uninterruptedSlurmRun() throws -> String {
+        if let done = Self.uninterruptedJob { return done }
+        let job = try submit("slurm")
+        XCTAssertTrue(try waitUntil(seconds: 180) { jobState(job).isEmpty }, "job \(job) does not end")
+        let output = jobOutput("slurm", job)
+        XCTAssertTrue(output.contains("coordinator exit status 0, workers' 0"), output)
+        Self.uninterruptedJob = job
+        return job
+    }
+
+    // MARK: Slurm
+
+    /// Must show 1: `sbatch --nodes=3 cluster/slurm/srdpr.sbatch` runs the job across the three
+    /// slurmd hosts; ranks come from SLURM_PROCID, threads from --cpus-per-task.
+    func testSlurmJobMatchesOneProcess() throws {
+        _ = try requireCluster()
+        let text = jobOutput("slurm", try uninterruptedSlurmRun())
+        for rank in 0..<3 {
+            XCTAssertTrue(text.contains("worker: rank \(rank) from SLURM_PROCID, world size 3 from SLURM_NTASKS (Slurm srun)"), text)
+            XCTAssertTrue(text.contains("rank \(rank): ready (world 3, 1 thread(s))"), "SLURM_CPUS_PER_TASK=1 is the worker's threads:\n\(text)")
+        }
+        XCTAssertTrue(text.contains("coordinator: ring links: 2->0 TCP, 0->1 TCP, 1->2 TCP"), text)
+        for node in 0..<3 { XCTAssertTrue(text.contains("registered from node\(node) pid"), text) }
+        try assertLossesMatchOneProcess("slurm")
+    }
+
+    /// Must show 2: node2 crashes (its slurmd and everything on it killed) after the checkpoint of
+    /// step 3: every srdpr process exits within the heartbeat timeout naming rank 2; Slurm marks
+    /// the node down and requeues the job (--requeue); once the node is back the job runs again,
+    /// srdpr.sbatch resumes from the newest checkpoint, and the final weights equal the
+    /// uninterrupted run's bit for bit.
+    func testSlurmNodeCrashStopsEveryProcessAndTheRequeuedJobEndsBitIdentical() throws {
+        let cluster = try requireCluster()
+        try uninterruptedSlurmRun()
+        let reference = try run("slurm")
+        let job = try submit("crash", options: ["--requeue"], environment: ["SRDPR_FAULT_STEP_DELAY_MS": "400"])
+        let third = try run("crash").appendingPathComponent("checkpoints/dpr_biencoder.3")
+        XCTAssertTrue(try waitUntil(seconds: 120) { FileManager.default.fileExists(atPath: third.path) }, jobOutput("crash", job))
+        usleep(500_000)
+        let crash = try Command.run(URL(fileURLWithPath: "/bin/bash"), [Self.script("testcluster/node.sh"), cluster.path, "2", "crash"])
+        XCTAssertEqual(crash.status, 0, crash.stderr)
+        let crashed = Date()
+        let ended = try waitUntil(seconds: Self.timeout + 10) { srdprProcesses(hosts: [0, 1]).isEmpty }
+        let took = Date().timeIntervalSince(crashed)
+        XCTAssertTrue(ended, "srdpr processes still run \(took) s after the crash: \(srdprProcesses(hosts: [0, 1]))")
+        XCTAssertLessThan(took, Self.timeout + 5, "every process exits within the heartbeat timeout (\(Self.timeout) s)")
+        print("node crash: every srdpr process ended \(String(format: "%.1f", took)) s after it (heartbeat timeout \(Self.timeout) s)")
+        let first = jobOutput("crash", job)
+        XCTAssertTrue(first.contains("rank 2"), first)
+        XCTAssertTrue(first.contains("model_file=\(third.path)") || first.contains("dpr_biencoder."), first)
+
+        // Slurm notices the node is gone (SlurmdTimeout), ends the job with NODE_FAIL and requeues it.
+        XCTAssertTrue(waitUntil(seconds: 60) { nodeState(2).hasPrefix("down") }, "node2 is \(nodeState(2))")
+        let boot = try Command.run(URL(fileURLWithPath: "/bin/bash"), [Self.script("testcluster/node.sh"), cluster.path, "2", "boot"])
+        XCTAssertEqual(boot.status, 0, boot.stderr)
+        XCTAssertTrue(try waitUntil(seconds: 150) { jobState(job).isEmpty }, "the requeued job does not end: \(jobState(job))")
+        let all = jobOutput("crash", job)
+        XCTAssertTrue(all.contains("(restart 1)"), "the job was requeued:\n\(all)")
+        XCTAssertTrue(all.contains("DUE TO NODE FAILURE"), all)
+        let resumed = "srdpr.sbatch: resuming from \(try run("crash").path)/checkpoints/dpr_biencoder."
+        XCTAssertTrue(all.contains(resumed), all)
+        XCTAssertTrue(all.contains("coordinator exit status 0, workers' 0"), all)
+        let a = try TrainFixture.floatSections(run("crash").appendingPathComponent("checkpoints/dpr_biencoder.6"))
+        let b = try TrainFixture.floatSections(reference.appendingPathComponent("checkpoints/dpr_biencoder.6"))
+        XCTAssertEqual(Set(a.keys), Set(b.keys))
+        for (name, values) in a { XCTAssertEqual(values, b[name], "\(name) differs from the uninterrupted run after the requeue") }
+    }
+
+    /// scancel: SIGTERM to every process of the job; the coordinator writes a checkpoint, names it,
+    /// and every process stops.
+    func testScancelCheckpointsAndStopsEveryProcess() throws {
+        _ = try requireCluster()
+        let job = try submit("cancel", updates: 200, environment: ["SRDPR_FAULT_STEP_DELAY_MS": "300"])
+        XCTAssertTrue(try waitUntil(seconds: 120) { jobOutput("cancel", job).contains("step 3/200") }, jobOutput("cancel", job))
+        let cancel = try onHost(0, ["scancel", job])
+        XCTAssertEqual(cancel.status, 0, cancel.stderr)
+        XCTAssertTrue(try waitUntil(seconds: 30) { jobState(job).isEmpty }, jobOutput("cancel", job))
+        XCTAssertTrue(try waitUntil(seconds: 10) { srdprProcesses(hosts: [0, 1, 2]).isEmpty }, srdprProcesses(hosts: [0, 1, 2]).description)
+        let output = jobOutput("cancel", job)
+        let marker = "interrupted (SIGTERM): checkpoint "
+        let start = try XCTUnwrap(output.range(of: marker), output).upperBound
+        let path = String(output[start...].prefix { $0 != " " })
+        XCTAssertTrue(output.contains("resume with model_file=\(path)"), output)
+        for rank in 0..<3 {
+            XCTAssertTrue(output.contains("rank \(rank): job aborted by the coordinator: interrupted (SIGTERM)"), output)
+        }
+        let inspect = try Command.srdpr(["inspect-checkpoint", path])
+        XCTAssertEqual(inspect.status, 0, inspect.stdout + inspect.stderr)
+    }
+
+    // MARK: ssh
+
+    /// Must show 1 over ssh: launch-ssh.sh on node0 starts one worker per host of the host file.
+    func testSshLaunchMatchesOneProcess() throws {
+        let cluster = try requireCluster()
+        let r = try onHost(0, [Self.script("launch-ssh.sh"), cluster.appendingPathComponent("hostfile").path,
+                               "--coordinator-host", Self.address(0), "--threads", "1", "--heartbeat-timeout", "10"] + (try parameters("ssh")),
+                           environment: ["SRDPR_BIN": Command.srdprBinary.path, "SRDPR_LOCAL_BIN": Command.srdprBinary.path,
+                                         "SRDPR_SSH_CONFIG": cluster.appendingPathComponent("ssh_config").path])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("launch-ssh.sh: 3 host(s) answer, all with srdpr \(SoftwareVersion.current)"), r.stdout)
+        for node in 0..<3 { XCTAssertTrue(r.stdout.contains("registered from node\(node)"), r.stdout) }
+        try assertLossesMatchOneProcess("ssh")
+    }
+
+    /// Before anything starts, launch-ssh.sh names a host that refuses ssh and one that lacks the
+    /// binary (node2's sshd restarted in a mount namespace that hides it).
+    func testSshLaunchNamesBrokenHostsBeforeStarting() throws {
+        let cluster = try requireCluster()
+        let binDirectory = Command.srdprBinary.deletingLastPathComponent().path
+        let node = Self.script("testcluster/node.sh")
+        XCTAssertEqual(try Command.run(URL(fileURLWithPath: "/bin/bash"), [node, cluster.path, "2", "crash"]).status, 0)
+        defer {
+            _ = try? Command.run(URL(fileURLWithPath: "/bin/bash"), [node, cluster.path, "2", "crash"])
+            _ = try? Command.run(URL(fileURLWithPath: "/bin/bash"), [node, cluster.path, "2", "boot"])
+            _ = waitUntil(seconds: 30) { nodeState(2).hasPrefix("idle") }
+        }
+        let hidden = try Command.run(URL(fileURLWithPath: "/usr/bin/unshare"),
+                                     ["-m", "--propagation", "private", "/bin/sh", "-c",
+                                      "mount -t tmpfs -o size=1m srdpr-hidden \"$0\" && exec bash \"$1\" \"$2\" 2 boot",
+                                      binDirectory, node, cluster.path])
+        XCTAssertEqual(hidden.status, 0, hidden.stderr)
+        // A host alias whose port nobody listens on: ssh is refused.
+        let config = cluster.appendingPathComponent("ssh_config_broken")
+        let base = try String(contentsOf: cluster.appendingPathComponent("ssh_config"), encoding: .utf8)
+        try ("Host refusing\n    HostName \(Self.address(1))\n    Port 2222\n" + base).write(to: config, atomically: true, encoding: .utf8)
+        let hostfile = cluster.appendingPathComponent("hostfile_broken")
+        try "\(Self.address(0))\nrefusing \(Self.address(1))\n\(Self.address(2))\n".write(to: hostfile, atomically: true, encoding: .utf8)
+        XCTAssertTrue(try waitUntil(seconds: 20) {
+            try onHost(0, ["ssh", "-F", config.path, Self.address(2), "true"]).status == 0
+        }, "node2's sshd does not answer")
+        let r = try onHost(0, [Self.script("launch-ssh.sh"), hostfile.path, "--coordinator-host", Self.address(0)] + (try parameters("broken")),
+                           environment: ["SRDPR_BIN": Command.srdprBinary.path, "SRDPR_LOCAL_BIN": Command.srdprBinary.path,
+                                         "SRDPR_SSH_CONFIG": config.path])
+        XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
+        XCTAssertTrue(r.stderr.contains("nothing started; 2 of 3 host(s) cannot run a worker"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("rank 1: host refusing refuses ssh or cannot be reached"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("rank 2: host \(Self.address(2)) has no srdpr at '\(Command.srdprBinary.path)'"), r.stderr)
+        XCTAssertFalse(r.stdout.contains("coordinator: listening"), r.stdout)
+    }
+
+    // MARK: mpirun
+
+    /// Must show 1 under mpirun: `mpirun -n 3` (Open MPI, over the hosts' sshd) starts the workers,
+    /// which take their ranks from OMPI_COMM_WORLD_RANK.
+    func testMpirunWorkersMatchOneProcess() throws {
+        let cluster = try requireCluster()
+        let hosts = (0..<3).map(Self.address).joined(separator: ",")
+        let r = try onHost(0, [Self.script("launch-mpirun.sh"), "--hosts", hosts, "--coordinator-host", Self.address(0),
+                               "--heartbeat-timeout", "10"] + (try parameters("mpirun")),
+                           environment: ["SRDPR_BIN": Command.srdprBinary.path, "SRDPR_LOCAL_BIN": Command.srdprBinary.path,
+                                         "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+                                         "OMPI_MCA_plm_rsh_agent": "ssh -F \(cluster.appendingPathComponent("ssh_config").path)",
+                                         "OMPI_MCA_oob_tcp_if_include": "\(Self.subnet).0/24"])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        for rank in 0..<3 {
+            XCTAssertTrue((r.stdout + r.stderr).contains("worker: rank \(rank) from OMPI_COMM_WORLD_RANK, world size 3 from OMPI_COMM_WORLD_SIZE"),
+                          r.stdout + r.stderr)
+        }
+        XCTAssertTrue(r.stdout.contains("coordinator: ring links: 2->0 TCP, 0->1 TCP, 1->2 TCP"), r.stdout)
+        try assertLossesMatchOneProcess("mpirun")
+    }
+}
