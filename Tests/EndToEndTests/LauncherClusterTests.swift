@@ -24,9 +24,7 @@ final class LauncherClusterTests: XCTestCase {
     static var script: (String) -> String = { Fixtures.packageRoot.appendingPathComponent("cluster/\($0)").path }
 
     override class func tearDown() {
-        if let cluster {
-            _ = try? Command.run(URL(fileURLWithPath: "/bin/bash"), [script("testcluster/down.sh"), cluster.path])
-        }
+        if let cluster { _ = ClusterScript.run([script("testcluster/down.sh"), cluster.path]) }
         if let work { try? FileManager.default.removeItem(at: work) }
         cluster = nil
         work = nil
@@ -47,9 +45,8 @@ final class LauncherClusterTests: XCTestCase {
         let work = try Fixtures.temporaryDirectory("srdpr-launchers")
         Self.work = work
         let cluster = work.appendingPathComponent("cluster")
-        let up = try Command.run(URL(fileURLWithPath: "/bin/bash"),
-                                 [Self.script("testcluster/up.sh"), cluster.path, "--hosts", "3", "--prefix", Self.prefix,
-                                  "--subnet", Self.subnet, "--ssh", "--slurm"])
+        let up = ClusterScript.run([Self.script("testcluster/up.sh"), cluster.path, "--hosts", "3", "--prefix", Self.prefix,
+                                    "--subnet", Self.subnet, "--ssh", "--slurm"])
         // The packages are there and we are root: a cluster that does not come up is a failure, not a skip.
         guard up.status == 0 else {
             Self.skipReason = "the test cluster did not come up (see the first failure)"
@@ -215,7 +212,7 @@ final class LauncherClusterTests: XCTestCase {
         let third = try run("crash").appendingPathComponent("checkpoints/dpr_biencoder.3")
         XCTAssertTrue(try waitUntil(seconds: 120) { FileManager.default.fileExists(atPath: third.path) }, jobOutput("crash", job))
         usleep(500_000)
-        let crash = try Command.run(URL(fileURLWithPath: "/bin/bash"), [Self.script("testcluster/node.sh"), cluster.path, "2", "crash"])
+        let crash = ClusterScript.run([Self.script("testcluster/node.sh"), cluster.path, "2", "crash"])
         XCTAssertEqual(crash.status, 0, crash.stderr)
         let crashed = Date()
         let ended = try waitUntil(seconds: Self.timeout + 10) { srdprProcesses(hosts: [0, 1]).isEmpty }
@@ -229,7 +226,7 @@ final class LauncherClusterTests: XCTestCase {
 
         // Slurm notices the node is gone (SlurmdTimeout), ends the job with NODE_FAIL and requeues it.
         XCTAssertTrue(waitUntil(seconds: 60) { nodeState(2).hasPrefix("down") }, "node2 is \(nodeState(2))")
-        let boot = try Command.run(URL(fileURLWithPath: "/bin/bash"), [Self.script("testcluster/node.sh"), cluster.path, "2", "boot"])
+        let boot = ClusterScript.run([Self.script("testcluster/node.sh"), cluster.path, "2", "boot"])
         XCTAssertEqual(boot.status, 0, boot.stderr)
         XCTAssertTrue(try waitUntil(seconds: 150) { jobState(job).isEmpty }, "the requeued job does not end: \(jobState(job))")
         let all = jobOutput("crash", job)
@@ -287,16 +284,15 @@ final class LauncherClusterTests: XCTestCase {
         let cluster = try requireCluster()
         let binDirectory = Command.srdprBinary.deletingLastPathComponent().path
         let node = Self.script("testcluster/node.sh")
-        XCTAssertEqual(try Command.run(URL(fileURLWithPath: "/bin/bash"), [node, cluster.path, "2", "crash"]).status, 0)
+        XCTAssertEqual(ClusterScript.run([node, cluster.path, "2", "crash"]).status, 0)
         defer {
-            _ = try? Command.run(URL(fileURLWithPath: "/bin/bash"), [node, cluster.path, "2", "crash"])
-            _ = try? Command.run(URL(fileURLWithPath: "/bin/bash"), [node, cluster.path, "2", "boot"])
+            _ = ClusterScript.run([node, cluster.path, "2", "crash"])
+            _ = ClusterScript.run([node, cluster.path, "2", "boot"])
             _ = waitUntil(seconds: 30) { nodeState(2).hasPrefix("idle") }
         }
-        let hidden = try Command.run(URL(fileURLWithPath: "/usr/bin/unshare"),
-                                     ["-m", "--propagation", "private", "/bin/sh", "-c",
-                                      "mount -t tmpfs -o size=1m srdpr-hidden \"$0\" && exec bash \"$1\" \"$2\" 2 boot",
-                                      binDirectory, node, cluster.path])
+        let hidden = ClusterScript.run(["-c", "exec unshare -m --propagation private /bin/sh -c "
+                                        + "'mount -t tmpfs -o size=1m srdpr-hidden \"$0\" && exec bash \"$1\" \"$2\" 2 boot' \"$@\"",
+                                        "bash", binDirectory, node, cluster.path])
         XCTAssertEqual(hidden.status, 0, hidden.stderr)
         // A host alias whose port nobody listens on: ssh is refused.
         let config = cluster.appendingPathComponent("ssh_config_broken")
@@ -337,5 +333,32 @@ final class LauncherClusterTests: XCTestCase {
         }
         XCTAssertTrue(r.stdout.contains("coordinator: ring links: 2->0 TCP, 0->1 TCP, 1->2 TCP"), r.stdout)
         try assertLossesMatchOneProcess("mpirun")
+    }
+}
+
+/// Runs a cluster script under bash and waits for it with waitpid. The scripts leave daemons
+/// running (slurmd, sshd, munged), and Foundation's Process missed the exit of such a script
+/// here (its bash stayed a zombie and waitUntilExit never returned), so these are spawned directly;
+/// the output goes to a file.
+enum ClusterScript {
+    static func run(_ arguments: [String]) -> (status: Int32, stdout: String, stderr: String) {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("srdpr-cluster-script-\(UUID().uuidString).log")
+        defer { try? FileManager.default.removeItem(at: log) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = (["/bin/bash"] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, "/bin/bash", &actions, nil, argv, environ)
+        guard spawned == 0 else { return (status: -1, stdout: "", stderr: "posix_spawn failed: \(spawned)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        let exited = status & 0x7f == 0
+        return (status: exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), stdout: output, stderr: output)
     }
 }
