@@ -148,7 +148,8 @@ enum LocalJob {
         environment["SRDPR_SECRET"] = secret
         var children: [Process] = []
         func stopChildren() {
-            for child in children where child.isRunning { child.terminate() }
+            // SIGKILL: a worker waits for the coordinator's stop order after SIGTERM (TerminationSignal).
+            for child in children where child.isRunning { kill(child.processIdentifier, SIGKILL) }
         }
         for rank in 0..<workers {
             let child = Process()

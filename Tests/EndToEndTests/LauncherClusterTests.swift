@@ -69,27 +69,8 @@ final class LauncherClusterTests: XCTestCase {
     /// The same tiny job as MultiWorkerTests (pos+poshard+hard on demo samples with hard negatives, tiny-bert).
     func parameters(_ name: String, updates: Int = 6) throws -> [String] {
         let work = try XCTUnwrap(Self.work)
-        let dataset = work.appendingPathComponent("hardneg.bytedataset").path
-        if !FileManager.default.fileExists(atPath: dataset) {
-            let lines = try String(contentsOf: TrainFixture.demoJSONL, encoding: .utf8).split(separator: "\n")
-                .filter { !$0.contains("\"hardneg_contexts\": []") && !$0.contains("\"hardneg_contexts\":[]") }.prefix(60)
-            let jsonl = work.appendingPathComponent("hardneg.jsonl")
-            try (lines.joined(separator: "\n") + "\n").write(to: jsonl, atomically: true, encoding: .utf8)
-            let r = try Command.srdpr(["create-dataset", "--input-jsonl-path", jsonl.path, "--output-bytedataset-path", dataset])
-            XCTAssertEqual(r.status, 0, r.stderr)
-        }
-        return [
-            "train_mode=pos+poshard+hard", "pretrained_model_cfg=\(TrainFixture.tinyBert)",
-            "bytedataset.pos=\(dataset)", "bytedataset.poshard=\(dataset)", "bytedataset.hard.hardneg=\(dataset)",
-            "bytedataset.hard.randneg=\(dataset)",
-            "pipeline.pos.forward_batch_size=5", "pipeline.pos.contrastive_size=4",
-            "pipeline.poshard.forward_batch_size=4", "pipeline.poshard.contrastive_size=2",
-            "pipeline.hard.forward_batch_size=3", "pipeline.hard.contrastive_size=3",
-            "dropout=0", "max_length=64", "learning_rate=1e-4", "warmup_steps=0", "loss_scale=1.0",
-            "total_updates=\(updates)", "save_checkpoint_freq=3", "keep_checkpoint_max=10", "log_batch_step=1",
-            "output_dir=\(work.appendingPathComponent("\(name)/checkpoints").path)",
-            "log_dir=\(work.appendingPathComponent("\(name)/logs").path)",
-        ]
+        return TrainFixture.multiWorkerParameters(dataset: try TrainFixture.hardNegativeDataset(work), run: work.appendingPathComponent(name),
+                                                  updates: updates, checkpointEvery: 3)
     }
 
     func run(_ name: String) throws -> URL { try XCTUnwrap(Self.work).appendingPathComponent(name) }
