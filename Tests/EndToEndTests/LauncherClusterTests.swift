@@ -175,6 +175,7 @@ final class LauncherClusterTests: XCTestCase {
             XCTAssertTrue(text.contains("worker: rank \(rank) from SLURM_PROCID, world size 3 from SLURM_NTASKS (Slurm srun)"), text)
             XCTAssertTrue(text.contains("rank \(rank): ready (world 3, 1 thread(s))"), "SLURM_CPUS_PER_TASK=1 is the worker's threads:\n\(text)")
         }
+        XCTAssertTrue(text.contains("srdpr.sbatch: 3 node(s) run srdpr \(SoftwareVersion.current)"), text)
         XCTAssertTrue(text.contains("coordinator: ring links: 2->0 TCP, 0->1 TCP, 1->2 TCP"), text)
         for node in 0..<3 { XCTAssertTrue(text.contains("registered from node\(node) pid"), text) }
         try assertLossesMatchOneProcess("slurm")
