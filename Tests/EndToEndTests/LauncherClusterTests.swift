@@ -262,7 +262,9 @@ final class LauncherClusterTests: XCTestCase {
 
     /// Before anything starts, launch-ssh.sh names a host that refuses ssh and one that lacks the
     /// binary (node2's sshd restarted in a mount namespace that hides it).
-    func testSshLaunchNamesBrokenHostsBeforeStarting() throws {
+    /// Runs `body` while node2's daemons (sshd, slurmd) run in a mount namespace where the srdpr
+    /// binary's directory is an empty file system: a host without the binary. Restores node2 after.
+    func withNode2LackingTheBinary(_ body: (URL) throws -> Void) throws {
         let cluster = try requireCluster()
         let binDirectory = Command.srdprBinary.deletingLastPathComponent().path
         let node = Self.script("testcluster/node.sh")
@@ -270,29 +272,48 @@ final class LauncherClusterTests: XCTestCase {
         defer {
             _ = ClusterScript.run([node, cluster.path, "2", "crash"])
             _ = ClusterScript.run([node, cluster.path, "2", "boot"])
-            _ = waitUntil(seconds: 30) { nodeState(2).hasPrefix("idle") }
+            XCTAssertTrue(waitUntil(seconds: 30) { nodeState(2).hasPrefix("idle") }, "node2 is \(nodeState(2)) after its boot")
         }
         let hidden = ClusterScript.run(["-c", "exec unshare -m --propagation private /bin/sh -c "
                                         + "'mount -t tmpfs -o size=1m srdpr-hidden \"$0\" && exec bash \"$1\" \"$2\" 2 boot' \"$@\"",
                                         "bash", binDirectory, node, cluster.path])
         XCTAssertEqual(hidden.status, 0, hidden.stderr)
-        // A host alias whose port nobody listens on: ssh is refused.
-        let config = cluster.appendingPathComponent("ssh_config_broken")
-        let base = try String(contentsOf: cluster.appendingPathComponent("ssh_config"), encoding: .utf8)
-        try ("Host refusing\n    HostName \(Self.address(1))\n    Port 2222\n" + base).write(to: config, atomically: true, encoding: .utf8)
-        let hostfile = cluster.appendingPathComponent("hostfile_broken")
-        try "\(Self.address(0))\nrefusing \(Self.address(1))\n\(Self.address(2))\n".write(to: hostfile, atomically: true, encoding: .utf8)
-        XCTAssertTrue(try waitUntil(seconds: 20) {
-            try onHost(0, ["ssh", "-F", config.path, Self.address(2), "true"]).status == 0
-        }, "node2's sshd does not answer")
-        let r = try onHost(0, [Self.script("launch-ssh.sh"), hostfile.path, "--coordinator-host", Self.address(0)] + (try parameters("broken")),
-                           environment: ["SRDPR_BIN": Command.srdprBinary.path, "SRDPR_LOCAL_BIN": Command.srdprBinary.path,
-                                         "SRDPR_SSH_CONFIG": config.path])
-        XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
-        XCTAssertTrue(r.stderr.contains("nothing started; 2 of 3 host(s) cannot run a worker"), r.stderr)
-        XCTAssertTrue(r.stderr.contains("rank 1: host refusing refuses ssh or cannot be reached"), r.stderr)
-        XCTAssertTrue(r.stderr.contains("rank 2: host \(Self.address(2)) has no srdpr at '\(Command.srdprBinary.path)'"), r.stderr)
-        XCTAssertFalse(r.stdout.contains("coordinator: listening"), r.stdout)
+        XCTAssertTrue(waitUntil(seconds: 30) { nodeState(2).hasPrefix("idle") }, "node2 is \(nodeState(2)) after its boot")
+        try body(cluster)
+    }
+
+    /// srdpr.sbatch asks every node for its srdpr version first: a node without it is named and nothing starts.
+    func testSlurmNamesANodeWithoutTheBinaryBeforeStarting() throws {
+        try withNode2LackingTheBinary { _ in
+            let job = try submit("nobinary")
+            XCTAssertTrue(waitUntil(seconds: 60) { jobState(job).isEmpty }, "job \(job) does not end")
+            let output = jobOutput("nobinary", job)
+            XCTAssertTrue(output.contains("srdpr.sbatch: nothing started: these nodes lack srdpr at '\(Command.srdprBinary.path)'"), output)
+            XCTAssertTrue(output.contains("  node2 missing"), output)
+            XCTAssertFalse(output.contains("coordinator: listening"), output)
+        }
+    }
+
+    func testSshLaunchNamesBrokenHostsBeforeStarting() throws {
+        try withNode2LackingTheBinary { cluster in
+            // A host alias whose port nobody listens on: ssh is refused.
+            let config = cluster.appendingPathComponent("ssh_config_broken")
+            let base = try String(contentsOf: cluster.appendingPathComponent("ssh_config"), encoding: .utf8)
+            try ("Host refusing\n    HostName \(Self.address(1))\n    Port 2222\n" + base).write(to: config, atomically: true, encoding: .utf8)
+            let hostfile = cluster.appendingPathComponent("hostfile_broken")
+            try "\(Self.address(0))\nrefusing \(Self.address(1))\n\(Self.address(2))\n".write(to: hostfile, atomically: true, encoding: .utf8)
+            XCTAssertTrue(try waitUntil(seconds: 20) {
+                try onHost(0, ["ssh", "-F", config.path, Self.address(2), "true"]).status == 0
+            }, "node2's sshd does not answer")
+            let r = try onHost(0, [Self.script("launch-ssh.sh"), hostfile.path, "--coordinator-host", Self.address(0)] + (try parameters("broken")),
+                               environment: ["SRDPR_BIN": Command.srdprBinary.path, "SRDPR_LOCAL_BIN": Command.srdprBinary.path,
+                                             "SRDPR_SSH_CONFIG": config.path])
+            XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
+            XCTAssertTrue(r.stderr.contains("nothing started; 2 of 3 host(s) cannot run a worker"), r.stderr)
+            XCTAssertTrue(r.stderr.contains("rank 1: host refusing refuses ssh or cannot be reached"), r.stderr)
+            XCTAssertTrue(r.stderr.contains("rank 2: host \(Self.address(2)) has no srdpr at '\(Command.srdprBinary.path)'"), r.stderr)
+            XCTAssertFalse(r.stdout.contains("coordinator: listening"), r.stdout)
+        }
     }
 
     // MARK: mpirun
