@@ -208,9 +208,12 @@ final class LauncherClusterTests: XCTestCase {
 
         // Slurm notices the node is gone (SlurmdTimeout), ends the job with NODE_FAIL and requeues it.
         XCTAssertTrue(waitUntil(seconds: 60) { nodeState(2).hasPrefix("down") }, "node2 is \(nodeState(2))")
+        print("node crash: Slurm marked node2 down \(String(format: "%.0f", Date().timeIntervalSince(crashed))) s after the crash")
         let boot = ClusterScript.run([Self.script("testcluster/node.sh"), cluster.path, "2", "boot"])
         XCTAssertEqual(boot.status, 0, boot.stderr)
-        XCTAssertTrue(try waitUntil(seconds: 150) { jobState(job).isEmpty }, "the requeued job does not end: \(jobState(job))")
+        let booted = Date()
+        XCTAssertTrue(waitUntil(seconds: 150) { jobState(job).isEmpty }, "the requeued job does not end: \(jobState(job))")
+        print("node crash: the requeued job ended \(String(format: "%.0f", Date().timeIntervalSince(booted))) s after node2 was booted again")
         let all = jobOutput("crash", job)
         XCTAssertTrue(all.contains("(restart 1)"), "the job was requeued:\n\(all)")
         XCTAssertTrue(all.contains("DUE TO NODE FAILURE"), all)
@@ -263,8 +266,9 @@ final class LauncherClusterTests: XCTestCase {
     /// Before anything starts, launch-ssh.sh names a host that refuses ssh and one that lacks the
     /// binary (node2's sshd restarted in a mount namespace that hides it).
     /// Runs `body` while node2's daemons (sshd, slurmd) run in a mount namespace where the srdpr
-    /// binary's directory is an empty file system: a host without the binary. Restores node2 after.
-    func withNode2LackingTheBinary(_ body: (URL) throws -> Void) throws {
+    /// binary's directory is an empty file system: a host without the binary, or with `fakeVersion`
+    /// a stand-in `srdpr` there that says it is that version. Restores node2 after.
+    func withNode2LackingTheBinary(fakeVersion: String? = nil, _ body: (URL) throws -> Void) throws {
         let cluster = try requireCluster()
         let binDirectory = Command.srdprBinary.deletingLastPathComponent().path
         let node = Self.script("testcluster/node.sh")
@@ -274,8 +278,9 @@ final class LauncherClusterTests: XCTestCase {
             _ = ClusterScript.run([node, cluster.path, "2", "boot"])
             XCTAssertTrue(waitUntil(seconds: 30) { nodeState(2).hasPrefix("idle") }, "node2 is \(nodeState(2)) after its boot")
         }
+        let fake = fakeVersion.map { "printf \"#!/bin/sh\\necho \($0)\\n\" > \"$0/srdpr\" && chmod +x \"$0/srdpr\" && " } ?? ""
         let hidden = ClusterScript.run(["-c", "exec unshare -m --propagation private /bin/sh -c "
-                                        + "'mount -t tmpfs -o size=1m srdpr-hidden \"$0\" && exec bash \"$1\" \"$2\" 2 boot' \"$@\"",
+                                        + "'mount -t tmpfs -o size=1m srdpr-hidden \"$0\" && \(fake)exec bash \"$1\" \"$2\" 2 boot' \"$@\"",
                                         "bash", binDirectory, node, cluster.path])
         XCTAssertEqual(hidden.status, 0, hidden.stderr)
         XCTAssertTrue(waitUntil(seconds: 30) { nodeState(2).hasPrefix("idle") }, "node2 is \(nodeState(2)) after its boot")
@@ -291,6 +296,27 @@ final class LauncherClusterTests: XCTestCase {
             XCTAssertTrue(output.contains("srdpr.sbatch: nothing started: these nodes lack srdpr at '\(Command.srdprBinary.path)'"), output)
             XCTAssertTrue(output.contains("  node2 missing"), output)
             XCTAssertFalse(output.contains("coordinator: listening"), output)
+        }
+    }
+
+    /// Must show 4: a host whose srdpr is another version is named before anything starts, by
+    /// srdpr.sbatch and by launch-ssh.sh (the coordinator also refuses such a worker when it
+    /// registers: LaunchBadSetupTests).
+    func testAHostWithAnotherVersionIsNamedBeforeStarting() throws {
+        try withNode2LackingTheBinary(fakeVersion: "0.0.9") { cluster in
+            let job = try submit("oldversion")
+            XCTAssertTrue(waitUntil(seconds: 60) { jobState(job).isEmpty }, "job \(job) does not end")
+            let output = jobOutput("oldversion", job)
+            XCTAssertTrue(output.contains("or run another version than node0's \(SoftwareVersion.current)"), output)
+            XCTAssertTrue(output.contains("  node2 0.0.9"), output)
+            XCTAssertFalse(output.contains("coordinator: listening"), output)
+            let r = try onHost(0, [Self.script("launch-ssh.sh"), cluster.appendingPathComponent("hostfile").path,
+                                   "--coordinator-host", Self.address(0)] + (try parameters("oldversion-ssh")),
+                               environment: ["SRDPR_BIN": Command.srdprBinary.path, "SRDPR_LOCAL_BIN": Command.srdprBinary.path,
+                                             "SRDPR_SSH_CONFIG": cluster.appendingPathComponent("ssh_config").path])
+            XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
+            XCTAssertTrue(r.stderr.contains("rank 2: host \(Self.address(2)) runs srdpr 0.0.9, this host \(SoftwareVersion.current)"), r.stderr)
+            XCTAssertFalse(r.stdout.contains("coordinator: listening"), r.stdout)
         }
     }
 
