@@ -226,6 +226,46 @@ final class LauncherClusterTests: XCTestCase {
         for (name, values) in a { XCTAssertEqual(values, b[name], "\(name) differs from the uninterrupted run after the requeue") }
     }
 
+    /// Only node2's slurmd killed (its job step and worker live on): the job trains on until Slurm
+    /// declares the node down (SlurmdTimeout), then cancels it with NODE_FAIL: SIGTERM to the
+    /// processes it still reaches, the coordinator writes a checkpoint and names it, its stop order
+    /// ends every worker, node2's too; the job is requeued and, with node2 back, resumes from that
+    /// checkpoint (then cancelled here: the crash test above shows a resumed run ends bit-identical).
+    func testSlurmdKilledAloneTheJobIsCheckpointedRequeuedAndResumed() throws {
+        let cluster = try requireCluster()
+        let job = try submit("slurmd", updates: 200, options: ["--requeue"], environment: ["SRDPR_FAULT_STEP_DELAY_MS": "300"])
+        let third = try run("slurmd").appendingPathComponent("checkpoints/dpr_biencoder.3")
+        XCTAssertTrue(waitUntil(seconds: 120) { FileManager.default.fileExists(atPath: third.path) }, jobOutput("slurmd", job))
+        let pids = try Command.run(URL(fileURLWithPath: "/usr/sbin/ip"), ["netns", "pids", "\(Self.prefix)-h2"]).stdout.split(separator: "\n")
+        let slurmd = pids.compactMap { Int32($0) }.filter {
+            ((try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) ?? "").hasPrefix("slurmd")
+        }
+        XCTAssertEqual(slurmd.count, 1, "node2's slurmd")
+        for pid in slurmd { kill(pid, SIGKILL) }
+        let killed = Date()
+        XCTAssertTrue(waitUntil(seconds: 90) { jobState(job) == "PENDING" && srdprProcesses(hosts: [0, 1, 2]).isEmpty },
+                      "state \(jobState(job)), still running: \(srdprProcesses(hosts: [0, 1, 2]))\n\(jobOutput("slurmd", job))")
+        print("slurmd killed: job cancelled by Slurm and requeued, every srdpr process ended, \(String(format: "%.0f", Date().timeIntervalSince(killed))) s after")
+        let first = jobOutput("slurmd", job)
+        XCTAssertTrue(first.contains("DUE TO NODE FAILURE"), first)
+        let marker = "interrupted (SIGTERM): checkpoint "
+        let start = try XCTUnwrap(first.range(of: marker), first).upperBound
+        let checkpoint = String(first[start...].prefix { $0 != " " })
+        // Rank 2's own lines may not come through (its node's slurmd is gone); its exit status does.
+        for rank in 0..<2 { XCTAssertTrue(first.contains("rank \(rank): job aborted by the coordinator: interrupted (SIGTERM)"), first) }
+        XCTAssertTrue(first.contains("node2: task 2: Exited with exit code 130"), first)
+
+        let node = Self.script("testcluster/node.sh")
+        XCTAssertEqual(ClusterScript.run([node, cluster.path, "2", "crash"]).status, 0)
+        XCTAssertEqual(ClusterScript.run([node, cluster.path, "2", "boot"]).status, 0)
+        let resumed = "resumed from \(checkpoint) at step "
+        XCTAssertTrue(waitUntil(seconds: 120) { jobOutput("slurmd", job).contains(resumed) }, jobOutput("slurmd", job))
+        XCTAssertTrue(jobOutput("slurmd", job).contains("(restart 1)"), jobOutput("slurmd", job))
+        XCTAssertEqual(try onHost(0, ["scancel", job]).status, 0)
+        XCTAssertTrue(waitUntil(seconds: 60) { jobState(job).isEmpty && srdprProcesses(hosts: [0, 1, 2]).isEmpty },
+                      "\(jobState(job)) \(srdprProcesses(hosts: [0, 1, 2]))")
+    }
+
     /// scancel: SIGTERM to every process of the job; the coordinator writes a checkpoint, names it,
     /// and every process stops.
     func testScancelCheckpointsAndStopsEveryProcess() throws {

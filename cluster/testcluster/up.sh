@@ -144,6 +144,8 @@ if [ "$want_slurm" -eq 1 ]; then
         echo "SelectType=select/cons_tres"
         echo "SelectTypeParameters=CR_CPU"
         echo "SchedulerType=sched/builtin"
+        # Pending jobs are looked at every 2 s (default 60): a requeued job starts soon after its node is back.
+        echo "SchedulerParameters=sched_interval=2"
         echo "SlurmdParameters=config_overrides"
         # A node whose slurmd comes back is usable again at once; one silent for 5 s is DOWN (and
         # its jobs requeued when submitted with --requeue). KillWait: the seconds between SIGTERM
