@@ -126,6 +126,13 @@ final class LauncherClusterTests: XCTestCase {
         return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// Submits like `submit`, waits for the job to leave the queue and returns its output.
+    func submitAndWait(_ name: String, seconds: Double = 60) throws -> (job: String, output: String) {
+        let job = try submit(name)
+        XCTAssertTrue(waitUntil(seconds: seconds) { jobState(job).isEmpty }, "job \(job) does not end")
+        return (job, jobOutput(name, job))
+    }
+
     /// The job's output file (all its runs: srdpr.sbatch appends).
     func jobOutput(_ name: String, _ job: String) -> String {
         guard let url = Self.work?.appendingPathComponent("\(name)-\(job).out") else { return "" }
@@ -156,9 +163,7 @@ final class LauncherClusterTests: XCTestCase {
     @discardableResult
     func uninterruptedSlurmRun() throws -> String {
         if let done = Self.uninterruptedJob { return done }
-        let job = try submit("slurm")
-        XCTAssertTrue(try waitUntil(seconds: 180) { jobState(job).isEmpty }, "job \(job) does not end")
-        let output = jobOutput("slurm", job)
+        let (job, output) = try submitAndWait("slurm", seconds: 180)
         XCTAssertTrue(output.contains("coordinator exit status 0, workers' 0"), output)
         Self.uninterruptedJob = job
         return job
@@ -251,9 +256,9 @@ final class LauncherClusterTests: XCTestCase {
         let marker = "interrupted (SIGTERM): checkpoint "
         let start = try XCTUnwrap(first.range(of: marker), first).upperBound
         let checkpoint = String(first[start...].prefix { $0 != " " })
-        // Rank 2's own lines may not come through (its node's slurmd is gone); its exit status does.
+        // Rank 2's lines (and exit status) may not reach the output (its node's slurmd is gone and srun
+        // gives up on it); that its process ended too was checked above, on node2 itself.
         for rank in 0..<2 { XCTAssertTrue(first.contains("rank \(rank): job aborted by the coordinator: interrupted (SIGTERM)"), first) }
-        XCTAssertTrue(first.contains("node2: task 2: Exited with exit code 130"), first)
 
         let node = Self.script("testcluster/node.sh")
         XCTAssertEqual(ClusterScript.run([node, cluster.path, "2", "crash"]).status, 0)
@@ -330,9 +335,7 @@ final class LauncherClusterTests: XCTestCase {
     /// srdpr.sbatch asks every node for its srdpr version first: a node without it is named and nothing starts.
     func testSlurmNamesANodeWithoutTheBinaryBeforeStarting() throws {
         try withNode2LackingTheBinary { _ in
-            let job = try submit("nobinary")
-            XCTAssertTrue(waitUntil(seconds: 60) { jobState(job).isEmpty }, "job \(job) does not end")
-            let output = jobOutput("nobinary", job)
+            let output = try submitAndWait("nobinary").output
             XCTAssertTrue(output.contains("srdpr.sbatch: nothing started: these nodes lack srdpr at '\(Command.srdprBinary.path)'"), output)
             XCTAssertTrue(output.contains("  node2 missing"), output)
             XCTAssertFalse(output.contains("coordinator: listening"), output)
@@ -344,9 +347,7 @@ final class LauncherClusterTests: XCTestCase {
     /// registers: LaunchBadSetupTests).
     func testAHostWithAnotherVersionIsNamedBeforeStarting() throws {
         try withNode2LackingTheBinary(fakeVersion: "0.0.9") { cluster in
-            let job = try submit("oldversion")
-            XCTAssertTrue(waitUntil(seconds: 60) { jobState(job).isEmpty }, "job \(job) does not end")
-            let output = jobOutput("oldversion", job)
+            let output = try submitAndWait("oldversion").output
             XCTAssertTrue(output.contains("or run another version than node0's \(SoftwareVersion.current)"), output)
             XCTAssertTrue(output.contains("  node2 0.0.9"), output)
             XCTAssertFalse(output.contains("coordinator: listening"), output)
