@@ -222,7 +222,7 @@ final class LauncherClusterTests: XCTestCase {
         let all = jobOutput("crash", job)
         XCTAssertTrue(all.contains("(restart 1)"), "the job was requeued:\n\(all)")
         XCTAssertTrue(all.contains("DUE TO NODE FAILURE"), all)
-        let resumed = "srdpr.sbatch: resuming from \(try run("crash").path)/checkpoints/dpr_biencoder."
+        let resumed = "resume=latest: resuming from \(try run("crash").path)/checkpoints/dpr_biencoder."
         XCTAssertTrue(all.contains(resumed), all)
         XCTAssertTrue(all.contains("coordinator exit status 0, workers' 0"), all)
         let a = try TrainFixture.floatSections(run("crash").appendingPathComponent("checkpoints/dpr_biencoder.6"))
