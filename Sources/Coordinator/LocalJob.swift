@@ -30,7 +30,8 @@ public enum LocalJob {
                                "--ring-transport", ringTransport.rawValue]
             child.environment = environment
             do { try child.run() } catch {
-                for child in children where child.isRunning { child.terminate() }
+                // SIGKILL: a worker waits for the coordinator's stop order after SIGTERM (TerminationSignal).
+                for child in children where child.isRunning { kill(child.processIdentifier, SIGKILL) }
                 throw CoordinatorError.setup("cannot start worker \(rank) (\(executable.path)): \(error)")
             }
             children.append(child)

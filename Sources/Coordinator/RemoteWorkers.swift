@@ -65,6 +65,8 @@ public final class RemoteWorkers: StepExecutor {
     public func start(_ job: JobStart) throws {
         // The loop handles a second Ctrl-C (it orders every worker to stop first).
         SecondInterrupt.exitsInHandler = false
+        // Every worker checks its copies of the datasets against these before it loads anything.
+        let datasets = try DatasetFingerprint.all(of: job.config)
         try listen()
         guard let server else { throw CoordinatorError.setup("the control channel did not start") }
         let world = options.worldSize
@@ -77,7 +79,7 @@ public final class RemoteWorkers: StepExecutor {
         let setup = ControlMessage.JobSetup(
             config: job.config, worldSize: world, ringAddresses: ringAddresses,
             ringJobID: "srdpr-" + UUID().uuidString, dropoutSeed: job.dropoutSeed,
-            resume: job.resume, heartbeatTimeout: options.heartbeatTimeout, curve: options.curve)
+            resume: job.resume, heartbeatTimeout: options.heartbeatTimeout, curve: options.curve, datasets: datasets)
         for rank in 0..<world { try send(.welcome(setup), to: rank) }
         var ready = Set<Int>()
         while ready.count < world {
@@ -169,6 +171,13 @@ public final class RemoteWorkers: StepExecutor {
                 print("coordinator: refused a second worker for rank \(rank) (\(registration.host) pid \(registration.pid)): \(reason)")
                 try? server!.send(try ControlMessage.stop(.init(exitCode: 2, reason: reason, lastCheckpoint: nil)).encoded(), to: message.peer)
                 continue
+            }
+            guard registration.version == SoftwareVersion.current else {
+                let reason = "rank \(rank) on \(registration.host) runs srdpr \(registration.version ?? "of unknown version (older than 0.1.0)"), "
+                    + "the coordinator runs srdpr \(SoftwareVersion.current): install the same srdpr on every host of the job"
+                print("coordinator: refused rank \(rank) (\(registration.host) pid \(registration.pid)): \(reason)")
+                try? server!.send(try ControlMessage.stop(.init(exitCode: 2, reason: reason, lastCheckpoint: nil)).encoded(), to: message.peer)
+                throw CoordinatorError.setup(reason)
             }
             members[rank] = Member(registration: registration, control: message.peer)
             print("coordinator: rank \(rank) registered from \(registration.host) pid \(registration.pid) (ring \(registration.ringAddress))")

@@ -87,8 +87,8 @@ public final class TrainingLoop {
                 if isInterrupted() {
                     let path = try checkpoint(step: step)
                     stepLog.progress.finish()
-                    print("interrupted: checkpoint \(path) written at step \(step); resume with model_file=\(path)")
-                    executor.stop(code: 130, reason: "interrupted (Ctrl-C) at step \(step)", lastCheckpoint: lastCheckpoint)
+                    print("interrupted (\(InterruptFlag.cause)): checkpoint \(path) written at step \(step); resume with model_file=\(path)")
+                    executor.stop(code: 130, reason: "interrupted (\(InterruptFlag.cause)) at step \(step)", lastCheckpoint: lastCheckpoint)
                     return TrainingSummary(step: step, checkpoint: URL(fileURLWithPath: path), logDir: logDir, interrupted: true)
                 }
                 let t0 = Date()
