@@ -9,6 +9,7 @@ struct SRDPR: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             CreateDataset.self,
+            MineHardNegatives.self,
             InspectDataset.self,
             Tokenize.self,
             DumpBatches.self,
