@@ -1,5 +1,5 @@
 """The Python anchor of `srdpr bench mine`: rank-bm25 (Okapi, Lucene's idf, srdpr's analyzer, see
-Tests/RetrievalTests/bm25_reference.py) on the first PASSAGES lines of the same generated corpus:
+Tests/reference/bm25_reference.py) on the first PASSAGES lines of the same generated corpus:
 index build time, queries/s (top-k with numpy's argpartition) and peak RSS. One JSON line.
 
 usage: bm25_anchor.py CORPUS QUERIES PASSAGES QUERIES_TO_RUN K
@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "Tests", "RetrievalTests"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "Tests", "reference"))
 from bm25_reference import LUCENE_ENGLISH_STOP_WORDS, LuceneIdfBM25, analyze  # noqa: E402
 
 

@@ -315,14 +315,16 @@ public struct HardNegativeMiner {
         choice.bestPositiveScore = positiveScores.max()
         let positiveTexts = Set(sample.positives.map { HardNegativeMiner.normalisedText($0.text) })
         var survivors: [(hit: BM25Hit, record: CorpusRecord)] = []
+        var takenTexts = Set<String>()
         let window = candidates.dropFirst(options.rangeMin).prefix(options.rangeMax - options.rangeMin)
         choice.inWindow = window.count
         for hit in window {
+            // Top sampling stops at the first `negatives` that pass: later candidates are not examined.
+            if options.sampling == .top && survivors.count == options.negatives { break }
             if positives.rows.contains(hit.row) { choice.dropped[.positiveID, default: 0] += 1; continue }
             let record = try retriever.passage(row: hit.row)
-            if positiveTexts.contains(HardNegativeMiner.normalisedText(record.text)) {
-                choice.dropped[.positiveText, default: 0] += 1; continue
-            }
+            let text = HardNegativeMiner.normalisedText(record.text)
+            if positiveTexts.contains(text) { choice.dropped[.positiveText, default: 0] += 1; continue }
             if let best = choice.bestPositiveScore {
                 if let ratio = options.maxScoreRatio, hit.score > ratio * best {
                     choice.dropped[.scoreRatio, default: 0] += 1; continue
@@ -331,20 +333,17 @@ public struct HardNegativeMiner {
                     choice.dropped[.margin, default: 0] += 1; continue
                 }
             }
+            if !takenTexts.insert(text).inserted { choice.dropped[.duplicateNegative, default: 0] += 1; continue }
             survivors.append((hit, record))
         }
-        // Random sampling draws a random order of the survivors; both take the first ones that are
-        // not a repeat of a text already taken, then list them best rank first.
-        var order = Array(survivors.indices)
-        if options.sampling == .random { random.shuffle(&order) }
-        var takenTexts = Set<String>()
-        var takenIndices: [Int] = []
-        for i in order where takenIndices.count < options.negatives {
-            let text = HardNegativeMiner.normalisedText(survivors[i].record.text)
-            if !takenTexts.insert(text).inserted { choice.dropped[.duplicateNegative, default: 0] += 1; continue }
-            takenIndices.append(i)
+        // Random sampling draws `negatives` of all the survivors in a seeded random order; both list
+        // the negatives best rank first.
+        var chosen = Array(survivors.indices)
+        if options.sampling == .random {
+            random.shuffle(&chosen)
+            chosen = Array(chosen.prefix(options.negatives)).sorted()
         }
-        choice.taken = takenIndices.sorted().map { survivors[$0].record }
+        choice.taken = chosen.map { survivors[$0].record }
         return choice
     }
 

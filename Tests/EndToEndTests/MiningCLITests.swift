@@ -31,7 +31,7 @@ final class MiningCLITests: XCTestCase {
             return XCTFail("rank-bm25 is not installed for \(python): run scripts/setup.sh --test (or set SRDPR_PYTHON): \(check.stderr)")
         }
         let corpus = faq.appendingPathComponent("corpus.jsonl").path, samples = faq.appendingPathComponent("train.jsonl").path
-        let script = Fixtures.packageRoot.appendingPathComponent("Tests/RetrievalTests/bm25_reference.py").path
+        let script = Fixtures.packageRoot.appendingPathComponent("Tests/reference/bm25_reference.py").path
         for (k1, b, stop) in [("1.2", "0.75", "english"), ("0.9", "0.4", "none")] {
             let candidates = dir.appendingPathComponent("candidates-\(stop).jsonl").path
             let mined = try Command.srdpr(["mine-hard-negatives", "--bm25", "--input", samples, "--corpus", corpus,

