@@ -45,13 +45,7 @@ public struct CorpusRecord: Equatable {
         guard let text = JSONLines.string(object["text"]) else {
             throw RetrievalError.badLine(path: path, line: line, reason: "field \"text\" is missing or not a string")
         }
-        var title = ""
-        if let value = object["title"], value != .null {
-            guard let string = JSONLines.string(value) else {
-                throw RetrievalError.badLine(path: path, line: line, reason: "field \"title\" is not a string")
-            }
-            title = string
-        }
+        let title = try JSONLines.title(object, path: path, line: line, describe: "field \"title\"")
         self.init(id: id, title: title, text: text)
     }
 

@@ -119,14 +119,7 @@ public struct DPRTrainingFile {
             guard let text = JSONLines.string(passage["text"]) else {
                 throw RetrievalError.badLine(path: path, line: line, reason: "\"\(key)\"[\(i)] has no \"text\" string")
             }
-            var title = ""
-            if let value = passage["title"], value != .null {
-                guard let string = JSONLines.string(value) else {
-                    throw RetrievalError.badLine(path: path, line: line, reason: "\"\(key)\"[\(i)].title is not a string")
-                }
-                title = string
-            }
-            return Passage(title: title, text: text)
+            return Passage(title: try JSONLines.title(passage, path: path, line: line, describe: "\"\(key)\"[\(i)].title"), text: text)
         }
     }
 }

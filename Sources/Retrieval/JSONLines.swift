@@ -47,6 +47,16 @@ enum JSONLines {
         }
     }
 
+    /// A passage's title: absent or null is "", a string is itself; anything else is an error
+    /// (`describe` names the field in the message).
+    static func title(_ passage: JSONValue, path: String, line: Int, describe: String) throws -> String {
+        guard let value = passage["title"], value != .null else { return "" }
+        guard let title = string(value) else {
+            throw RetrievalError.badLine(path: path, line: line, reason: "\(describe) is not a string")
+        }
+        return title
+    }
+
     /// A text field as a Swift string, nil when it is absent or not a string.
     static func string(_ value: JSONValue?) -> String? {
         if case .string? = value { return value?.stringValue }
