@@ -98,7 +98,7 @@ public final class BM25Index {
             throw RetrievalError.cannotRead(path: meta.corpusPath, reason: "\(error.reason) (the corpus the index \(directory) was built from)")
         }
         guard corpus.count == meta.corpusBytes else {
-            throw RetrievalError.corpusMismatch(index: directory, reason: "\(meta.corpusPath) has \(corpus.count) bytes, the index was built from \(meta.corpusBytes)")
+            throw RetrievalError.badIndex(path: directory, reason: "its corpus \(meta.corpusPath) has \(corpus.count) bytes now, \(meta.corpusBytes) when the index was built; remove the index or choose another --index")
         }
         rowOffsets = try MappedArray(path: BM25Index.path(directory, "rows.u64"), count: meta.passages)
         lengths = try MappedArray(path: BM25Index.path(directory, "lengths.u32"), count: meta.passages)

@@ -21,9 +21,11 @@ public enum BM25IndexBuilder {
     }
 
     /// Builds (or continues, or just checks) the index of `corpusPath` in `directory`.
-    public static func build(corpusPath: String, directory: String, analyzer: TextAnalyzer,
+    public static func build(corpusPath givenPath: String, directory: String, analyzer: TextAnalyzer,
                              checkpointRows: Int = 100_000, progress: (Progress) -> Void = { _ in }) throws {
         let fm = FileManager.default
+        // The index names its corpus by absolute path, so it opens from any directory.
+        let corpusPath = URL(fileURLWithPath: givenPath).standardizedFileURL.resolvingSymlinksInPath().path
         do { try fm.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
             throw RetrievalError.cannotWrite(path: directory, reason: "\(error)")
         }
@@ -36,7 +38,7 @@ public enum BM25IndexBuilder {
         if fm.fileExists(atPath: BM25Index.path(directory, "meta.json")) {
             meta = try BM25Index.readMeta(directory)
             if meta.corpusBytes != corpus.count || meta.corpusPath != corpusPath {
-                throw RetrievalError.corpusMismatch(index: directory, reason: "it was built from \(meta.corpusPath) (\(meta.corpusBytes) bytes), now \(corpusPath) (\(corpus.count) bytes)")
+                throw RetrievalError.badIndex(path: directory, reason: "it was built from \(meta.corpusPath) (\(meta.corpusBytes) bytes), now the corpus is \(corpusPath) (\(corpus.count) bytes); remove it or choose another --index")
             }
             if meta.stopWords != analyzer.stopWordsName || meta.stopWordsChecksum != checksum {
                 throw RetrievalError.badIndex(path: directory, reason: "it was built with --stopwords \(meta.stopWords), now \(analyzer.stopWordsName); remove it or choose another --index")
@@ -219,7 +221,7 @@ public enum BM25IndexBuilder {
             counts.removeAll(keepingCapacity: true)
             for term in terms {
                 guard let id = termIDs[term] else {
-                    throw RetrievalError.corpusMismatch(index: directory, reason: "term \"\(term)\" of passage row \(done) is not in its vocabulary: the corpus changed during the build")
+                    throw RetrievalError.badIndex(path: directory, reason: "term \"\(term)\" of passage row \(done) is not in its vocabulary: the corpus changed during the build; remove the index and build it again")
                 }
                 counts[id, default: 0] += 1
             }

@@ -63,8 +63,10 @@ final class BM25IndexTests: XCTestCase {
         XCTAssertEqual(index.search(questions: [["cats"]], k: 1, parameters: p)[0].map(\.row), [0])
         XCTAssertEqual(index.search(questions: [["cats", "cats"]], k: 1, parameters: p)[0][0].score, 2 * catsRow, accuracy: 1e-12)
         XCTAssertEqual(index.search(questions: [["unknown"]], k: 3, parameters: p)[0], [])
-        // Rebuilding a complete index does nothing; a changed corpus is refused.
-        try BM25IndexBuilder.build(corpusPath: corpus, directory: directory, analyzer: try .named("english"))
+        // Rebuilding a complete index does nothing (the corpus named by another path to the same
+        // file is the same corpus); a changed corpus is refused.
+        try BM25IndexBuilder.build(corpusPath: dir.path + "/./corpus.jsonl", directory: directory, analyzer: try .named("english"))
+        XCTAssertTrue(index.meta.corpusPath.hasPrefix("/"))
         _ = try write("corpus.jsonl", lines + ["{\"id\": \"f\", \"text\": \"more\"}"])
         XCTAssertThrowsError(try BM25Index(directory: directory))
         XCTAssertThrowsError(try BM25IndexBuilder.build(corpusPath: corpus, directory: directory, analyzer: try .named("english")))
