@@ -1,4 +1,5 @@
 import ArgumentParser
+import Data
 import Foundation
 import Retrieval
 
@@ -10,6 +11,8 @@ struct RetrieverOptions: ParsableArguments {
     var maxLength: Int?
     @Option(name: .customLong("sim-func"), help: "dot_product or cosine (default: the checkpoint's sim_func, else dot_product).")
     var simFunc: String?
+    @Option(help: "cls or mean (default: the checkpoint's pooling, a sentence-transformers directory's 1_Pooling, else cls).")
+    var pooling: Pooling?
     @Option(name: .customLong("batch-size"), help: "Sequences per forward pass.")
     var batchSize: Int = 32
     @Option(help: "Threads for OpenBLAS and the other loops.")
@@ -27,12 +30,15 @@ struct RetrieverOptions: ParsableArguments {
             }
             options.similarity = sim
         }
+        options.pooling = pooling
         guard batchSize >= 1, threads >= 1 else { throw ValidationError("--batch-size and --threads must be at least 1") }
         options.batchSize = batchSize
         options.threads = threads
         return try TrainedRetriever(path: model, options: options)
     }
 }
+
+extension Pooling: ExpressibleByArgument {}
 
 private func stderrLine(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
