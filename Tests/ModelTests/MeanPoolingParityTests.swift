@@ -25,6 +25,8 @@ final class MeanPoolingParityTests: XCTestCase {
 
     static func record() throws -> SafeTensorsFile {
         let dir = try Fixtures.temporaryDirectory("srdpr-mean-pooling-fixture")
+        // The file is read (or mapped) before the directory goes: nothing is left behind.
+        defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("mean_pooling.safetensors")
         let script = Fixtures.packageRoot.appendingPathComponent("scripts/make-fixture-mean-pooling.py")
         let r = try Command.run(URL(fileURLWithPath: python()), [script.path, Fixtures.root.path, out.path])
