@@ -21,6 +21,7 @@ final class TrainingLog {
         self.history = history
         metrics = try MetricsLog(logDir: logDir)
         tensorBoard = try TensorBoardWriter(logDir: logDir)
+        try RunConfigurationFile.write(config, to: logDir)
         progress = ProgressReporter(total: config.totalUpdates, start: startStep, terminal: terminal, print: print)
     }
 
@@ -55,6 +56,13 @@ final class TrainingLog {
                 + " lr \(String(format: "%.3g", result.learningRate))"
                 + " fetch \(String(format: "%.3f", fetchSeconds))s compute \(String(format: "%.3f", computeSeconds))s" + timing)
         }
+    }
+
+    /// Says that a checkpoint was written, with its size when this host sees the file (a
+    /// MiniLM checkpoint is ~540 MB: two encoders and AdamW's two moments).
+    func checkpointWritten(_ path: String) {
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+        progress.line("checkpoint \(path)" + (size.map { String(format: " (%.1f MB; at most %d kept)", Double($0) / 1_048_576, config.keepCheckpointMax) } ?? ""))
     }
 
     /// A metrics line for a step that failed (the error, no loss).

@@ -37,7 +37,11 @@ struct Encode: ParsableCommand {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         let dir = URL(fileURLWithPath: model)
         var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), !isDirectory.boolValue {
+        guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory) else {
+            throw CLIError("--model \(model): no such file or directory; give a checkpoint of `srdpr train` or a Hugging Face "
+                + "BERT directory (e.g. question_encoder/ of `srdpr export`)")
+        }
+        if !isDirectory.boolValue {
             // A checkpoint of `srdpr train`: both encoders, the vocabulary and do_lower_case are inside.
             let loaded = try TrainingCheckpoint.loadModel(dir)
             guard let vocab = loaded.tokenizerFiles["vocab.txt"] else { throw CLIError("checkpoint \(model) holds no vocab.txt") }
