@@ -1,4 +1,5 @@
 import ArgumentParser
+import Data
 import Foundation
 import Retrieval
 
@@ -10,18 +11,20 @@ struct RetrieverOptions: ParsableArguments {
     var maxLength: Int?
     @Option(name: .customLong("sim-func"), help: "dot_product or cosine (default: the checkpoint's sim_func, else dot_product).")
     var simFunc: String?
+    @Option(help: "cls or mean (default: the checkpoint's pooling, a sentence-transformers directory's 1_Pooling, else cls).")
+    var pooling: Pooling?
     @Option(name: .customLong("batch-size"), help: "Sequences per forward pass.")
     var batchSize: Int = 32
     @Option(help: "Threads for OpenBLAS and the other loops.")
     var threads: Int = 2
 
     func load() throws -> TrainedRetriever {
-        try loadRetriever(model: model, maxLength: maxLength, simFunc: simFunc, batchSize: batchSize, threads: threads)
+        try loadRetriever(model: model, maxLength: maxLength, simFunc: simFunc, pooling: pooling, batchSize: batchSize, threads: threads)
     }
 }
 
 /// A model for `--model` commands, with the overrides of `RetrieverOptions`.
-func loadRetriever(model: String, maxLength: Int?, simFunc: String?, batchSize: Int, threads: Int) throws -> TrainedRetriever {
+func loadRetriever(model: String, maxLength: Int?, simFunc: String?, pooling: Pooling? = nil, batchSize: Int, threads: Int) throws -> TrainedRetriever {
     var options = TrainedRetriever.Options()
     if let maxLength {
         guard maxLength >= 2 else { throw ValidationError("--max-length must be at least 2") }
@@ -33,11 +36,14 @@ func loadRetriever(model: String, maxLength: Int?, simFunc: String?, batchSize: 
         }
         options.similarity = sim
     }
+    options.pooling = pooling
     guard batchSize >= 1, threads >= 1 else { throw ValidationError("--batch-size and --threads must be at least 1") }
     options.batchSize = batchSize
     options.threads = threads
     return try TrainedRetriever(path: model, options: options)
 }
+
+extension Pooling: ExpressibleByArgument {}
 
 func stderrLine(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))

@@ -7,6 +7,8 @@ import Model
 /// training configuration.
 public struct StepSettings: Sendable {
     public var similarity: Model.SimilarityFunction
+    /// Factor on the similarity scores before every loss's softmax (`sim_scale`).
+    public var scoreScale: Float
     /// Gradients are divided by it before the update (`loss_scale`).
     public var lossScale: Float
     /// Global-norm clipping threshold (`max_grad_norm`); ≤ 0 disables clipping.
@@ -17,9 +19,10 @@ public struct StepSettings: Sendable {
     /// `global_loss_buf_sz`: the largest embedding payload one rank may contribute to the all-gather.
     public var globalLossBufferSize: Int
 
-    public init(similarity: Model.SimilarityFunction = .dotProduct, lossScale: Float = 8, maxGradNorm: Float = 1,
+    public init(similarity: Model.SimilarityFunction = .dotProduct, scoreScale: Float = 1, lossScale: Float = 8, maxGradNorm: Float = 1,
                 questionChunkSize: Int? = nil, contextChunkSize: Int? = nil, globalLossBufferSize: Int = 150_000) {
         self.similarity = similarity
+        self.scoreScale = scoreScale
         self.lossScale = lossScale
         self.maxGradNorm = maxGradNorm
         self.questionChunkSize = questionChunkSize
@@ -298,7 +301,7 @@ public final class TrainingWorker {
                 try parts[1].withUnsafeBufferPointer { N in try dQ.withUnsafeMutableBufferPointer { DQ in
                     try dP.withUnsafeMutableBufferPointer { DP in try dN.withUnsafeMutableBufferPointer { DN in
                         try PositiveLoss.forwardBackward(q: Q, p: P, n: N, rows: fb, negatives: parts[1].count / dim, dim: dim,
-                                                         duplicateMask: mask, similarity: sim, gradScale: gradScale,
+                                                         duplicateMask: mask, similarity: sim, scoreScale: settings.scoreScale, gradScale: gradScale,
                                                          gradients: .init(q: DQ, p: DP, n: DN))
                     } }
                 } }
@@ -311,7 +314,7 @@ public final class TrainingWorker {
                 try parts[1].withUnsafeBufferPointer { H in try dQ.withUnsafeMutableBufferPointer { DQ in
                     try dP.withUnsafeMutableBufferPointer { DP in try dH.withUnsafeMutableBufferPointer { DH in
                         try PosHardLoss.forwardBackward(q: Q, p: P, h: H, rows: fb, hardNegatives: batch.hardnegsPerSample, dim: dim,
-                                                        hardnegMask: mask, similarity: sim, gradScale: gradScale,
+                                                        hardnegMask: mask, similarity: sim, scoreScale: settings.scoreScale, gradScale: gradScale,
                                                         gradients: .init(q: DQ, p: DP, h: DH))
                     } }
                 } }
@@ -323,7 +326,7 @@ public final class TrainingWorker {
             return try q.withUnsafeBufferPointer { Q in try parts[0].withUnsafeBufferPointer { C in
                 try dQ.withUnsafeMutableBufferPointer { DQ in try dC.withUnsafeMutableBufferPointer { DC in
                     try InBatchLoss.forwardBackward(q: Q, c: C, rows: fb, contexts: parts[0].count / dim, dim: dim, mask: mask,
-                                                    similarity: sim, gradScale: gradScale, gradients: .init(q: DQ, c: DC))
+                                                    similarity: sim, scoreScale: settings.scoreScale, gradScale: gradScale, gradients: .init(q: DQ, c: DC))
                 } }
             } }
         }
