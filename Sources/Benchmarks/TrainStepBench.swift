@@ -47,7 +47,7 @@ public enum TrainStepBench {
             try c.validate(file: "--random-config")
             model = randomModel(c, seed: o.seed)
         } else if let dir = o.modelDirectory {
-            model = try BiEncoder.load(directory: URL(fileURLWithPath: dir), seed: o.seed)
+            model = try BiEncoder.load(directory: URL(fileURLWithPath: dir), seed: o.seed, pooling: .cls)
         } else {
             throw ModelError.invalidInput("give --model DIR or --random-config H,LAYERS,HEADS,INTER")
         }

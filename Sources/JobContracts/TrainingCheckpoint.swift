@@ -19,6 +19,7 @@ public enum TrainingCheckpoint {
         let config = try file.json(configSection, as: TrainingConfig.self)
         let bertConfig = try modelConfig(file)
         let model = BiEncoder(config: bertConfig, projectionDim: state.projectionDim, seed: state.dropoutSeed)
+        model.pooling = config.pooling
         for slot in model.layout.slots {
             try file.copyFloats(slot.name, into: UnsafeMutableBufferPointer(start: model.parameters.pointer + slot.offset, count: slot.count))
         }

@@ -1,8 +1,10 @@
+import Data
 import Foundation
 
 /// One BERT encoder (hf_bert) with paired forward/backward over views into a shared parameter
-/// and gradient buffer. Pooled output = last hidden state of [CLS]; with a projection head
-/// (`encode_proj`) a Linear(hidden, projection_dim) follows.
+/// and gradient buffer. Pooled output = last hidden state of [CLS] (`pooling` cls, the original)
+/// or the mean over the unmasked tokens (mean); with a projection head (`encode_proj`) a
+/// Linear(hidden, projection_dim) follows.
 public final class BertEncoder {
     public let config: BertConfig
     public let layout: BertLayout
@@ -11,6 +13,8 @@ public final class BertEncoder {
     /// Dropout probabilities used when a DropoutContext is passed (SR-DPR's `dropout` sets both).
     public var hiddenDropout: Float
     public var attentionDropout: Float
+    /// How the last hidden states become one vector per sequence (see Pooling.swift).
+    public var pooling: Pooling = .cls
     /// Threads for the non-BLAS loops and the per-head attention loop.
     public var threads: Int = 2 { didSet { Parallel.threads = threads } }
 
@@ -144,7 +148,9 @@ public final class BertEncoder {
         }
         let last = a.layers[keepActivations ? c.numLayers - 1 : 0].out
         pooledBuffer = [Float](repeating: 0, count: B * H)
-        for b in 0..<B { for i in 0..<H { pooledBuffer[b * H + i] = last[b * T * H + i] } }
+        pooledBuffer.withUnsafeMutableBufferPointer { pooled in
+            pooling.forward(hidden: last, mask: batch.attentionMask, rows: B, seqLen: T, dim: H, pooled: pooled.baseAddress!)
+        }
         if keepActivations {
             keptBatch = batch
             keptDropout = dropout
@@ -188,11 +194,11 @@ public final class BertEncoder {
             let key = d.key(layer: layer, site: site)
             for b in 0..<B { DropoutContext.apply(x + b * T * H, count: T * H, rowKey: DropoutContext.rowKey(key, row: rowLabels[b]), p: ph) }
         }
-        // dOut of the last layer: zero except the [CLS] rows.
+        // dOut of the last layer: the pooled vectors' gradient spread over the tokens they pool.
         var dOut = a.dLayerOutput, dIn = a.dLayerInput
-        dOut.update(repeating: 0, count: N * H)
+        var dPooled = dEmbeddings
         if let pw = layout.projW, let pb = layout.projB {
-            var dPooled = [Float](repeating: 0, count: B * H)
+            dPooled = [Float](repeating: 0, count: B * H)
             pooledBuffer.withUnsafeBufferPointer { x in
                 dEmbeddings.withUnsafeBufferPointer { dy in
                     dPooled.withUnsafeMutableBufferPointer { dx in
@@ -201,9 +207,9 @@ public final class BertEncoder {
                     }
                 }
             }
-            for b in 0..<B { for i in 0..<H { dOut[b * T * H + i] = dPooled[b * H + i] } }
-        } else {
-            for b in 0..<B { for i in 0..<H { dOut[b * T * H + i] = dEmbeddings[b * H + i] } }
+        }
+        dPooled.withUnsafeBufferPointer { d in
+            pooling.backward(dPooled: d.baseAddress!, mask: batch.attentionMask, rows: B, seqLen: T, dim: H, dHidden: dOut)
         }
         for l in stride(from: c.numLayers - 1, through: 0, by: -1) {
             let w = layout.layers[l], A = a.layers[l]

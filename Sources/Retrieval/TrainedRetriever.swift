@@ -20,6 +20,8 @@ public final class TrainedRetriever: PassageEncoder {
         public var maxLength: Int?
         /// Overrides the similarity (HF directories default to dot_product).
         public var similarity: SimilarityFunction?
+        /// Overrides the pooling (default: the checkpoint's, a sentence-transformers directory's, else cls).
+        public var pooling: Pooling?
         public var batchSize: Int = 32
         public var threads: Int = 2
         public init() {}
@@ -46,18 +48,22 @@ public final class TrainedRetriever: PassageEncoder {
             sim = loaded.config.simFunc == .cosine ? .cosine : .dotProduct
         } else if FileManager.default.fileExists(atPath: url.appendingPathComponent("question_encoder").path) {
             let qDir = url.appendingPathComponent("question_encoder"), cDir = url.appendingPathComponent("ctx_encoder")
-            questionModel = try BiEncoder.load(directory: qDir)
-            contextModel = try BiEncoder.load(directory: cDir)
+            questionModel = try BiEncoder.load(directory: qDir, pooling: options.pooling)
+            contextModel = try BiEncoder.load(directory: cDir, pooling: options.pooling)
             tokenizer = try BertTokenizer(vocabFile: qDir.appendingPathComponent("vocab.txt"),
                                           doLowerCase: TrainedRetriever.lowerCase(qDir))
         } else {
-            questionModel = try BiEncoder.load(directory: url)
+            questionModel = try BiEncoder.load(directory: url, pooling: options.pooling)
             contextModel = questionModel
             tokenizer = try BertTokenizer(vocabFile: url.appendingPathComponent("vocab.txt"),
                                           doLowerCase: TrainedRetriever.lowerCase(url))
         }
         if let override = options.maxLength { maxLength = override }
         if let override = options.similarity { sim = override }
+        if let override = options.pooling {
+            questionModel.pooling = override
+            contextModel.pooling = override
+        }
         maxLength = min(maxLength, questionModel.config.maxPositions, contextModel.config.maxPositions)
         BLASThreads.set(options.threads)
         questionModel.threads = options.threads
@@ -75,6 +81,7 @@ public final class TrainedRetriever: PassageEncoder {
             crc.update(UnsafeRawBufferPointer(UnsafeBufferPointer(start: contextModel.parameters.pointer + slot.offset, count: slot.count)))
         }
         crc.update(Array("\(maxLength) \(tokenizer.doLowerCase) \(dimension)".utf8))
+        if contextModel.pooling != .cls { crc.update(Array(" pooling=\(contextModel.pooling.rawValue)".utf8)) }
         fingerprint = String(format: "crc32c:%08x", crc.finalValue)
     }
 

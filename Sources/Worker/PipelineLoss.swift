@@ -8,7 +8,7 @@ enum PipelineLoss {
     /// The pipeline's loss over the global embeddings (SPEC §5).
     /// `parts` are the context embeddings in ``PipelineKind/contextPartNames`` order; the
     /// gradients w.r.t. `q` and every part are written to `dQ` and `dParts`.
-    static func forwardBackward(_ batch: Batch, rows fb: Int, dim: Int, similarity sim: SimilarityFunction, q: [Float],
+    static func forwardBackward(_ batch: Batch, rows fb: Int, dim: Int, similarity sim: SimilarityFunction, scoreScale: Float, q: [Float],
                                 parts: [[Float]], dQ: inout [Float], dParts: inout [[Float]], gradScale: Float) throws -> Float {
         switch batch.pipeline {
         case .pos, .hard:
@@ -19,7 +19,7 @@ enum PipelineLoss {
                 try parts[1].withUnsafeBufferPointer { N in try dQ.withUnsafeMutableBufferPointer { DQ in
                     try dP.withUnsafeMutableBufferPointer { DP in try dN.withUnsafeMutableBufferPointer { DN in
                         try PositiveLoss.forwardBackward(q: Q, p: P, n: N, rows: fb, negatives: parts[1].count / dim, dim: dim,
-                                                         duplicateMask: mask, similarity: sim, gradScale: gradScale,
+                                                         duplicateMask: mask, similarity: sim, scoreScale: scoreScale, gradScale: gradScale,
                                                          gradients: .init(q: DQ, p: DP, n: DN))
                     } }
                 } }
@@ -32,7 +32,7 @@ enum PipelineLoss {
                 try parts[1].withUnsafeBufferPointer { H in try dQ.withUnsafeMutableBufferPointer { DQ in
                     try dP.withUnsafeMutableBufferPointer { DP in try dH.withUnsafeMutableBufferPointer { DH in
                         try PosHardLoss.forwardBackward(q: Q, p: P, h: H, rows: fb, hardNegatives: batch.hardnegsPerSample, dim: dim,
-                                                        hardnegMask: mask, similarity: sim, gradScale: gradScale,
+                                                        hardnegMask: mask, similarity: sim, scoreScale: scoreScale, gradScale: gradScale,
                                                         gradients: .init(q: DQ, p: DP, h: DH))
                     } }
                 } }
@@ -44,7 +44,7 @@ enum PipelineLoss {
             return try q.withUnsafeBufferPointer { Q in try parts[0].withUnsafeBufferPointer { C in
                 try dQ.withUnsafeMutableBufferPointer { DQ in try dC.withUnsafeMutableBufferPointer { DC in
                     try InBatchLoss.forwardBackward(q: Q, c: C, rows: fb, contexts: parts[0].count / dim, dim: dim, mask: mask,
-                                                    similarity: sim, gradScale: gradScale, gradients: .init(q: DQ, c: DC))
+                                                    similarity: sim, scoreScale: scoreScale, gradScale: gradScale, gradients: .init(q: DQ, c: DC))
                 } }
             } }
         }

@@ -4,6 +4,8 @@ import Data
 /// training configuration.
 public struct StepSettings: Sendable {
     public var similarity: SimilarityFunction
+    /// Factor on the similarity scores before every loss's softmax (`sim_scale`).
+    public var scoreScale: Float
     /// Gradients are divided by it before the update (`loss_scale`).
     public var lossScale: Float
     /// Global-norm clipping threshold (`max_grad_norm`); ≤ 0 disables clipping.
@@ -12,9 +14,10 @@ public struct StepSettings: Sendable {
     public var questionChunkSize: Int?
     public var contextChunkSize: Int?
 
-    public init(similarity: SimilarityFunction = .dotProduct, lossScale: Float = 8, maxGradNorm: Float = 1,
+    public init(similarity: SimilarityFunction = .dotProduct, scoreScale: Float = 1, lossScale: Float = 8, maxGradNorm: Float = 1,
                 questionChunkSize: Int? = nil, contextChunkSize: Int? = nil) {
         self.similarity = similarity
+        self.scoreScale = scoreScale
         self.lossScale = lossScale
         self.maxGradNorm = maxGradNorm
         self.questionChunkSize = questionChunkSize

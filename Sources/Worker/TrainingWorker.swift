@@ -189,7 +189,7 @@ public final class TrainingWorker {
         // Global loss and its gradient w.r.t. every embedding.
         var dQ = [Float](repeating: 0, count: globalQ.count)
         var dParts = globalParts.map { [Float](repeating: 0, count: $0.count) }
-        let loss = try PipelineLoss.forwardBackward(batch, rows: fb, dim: dim, similarity: settings.similarity, q: globalQ,
+        let loss = try PipelineLoss.forwardBackward(batch, rows: fb, dim: dim, similarity: settings.similarity, scoreScale: settings.scoreScale, q: globalQ,
                                                     parts: globalParts, dQ: &dQ, dParts: &dParts, gradScale: gradScale)
         try beforeBackward(loss)
 

@@ -51,6 +51,12 @@ public struct WorkerSetup {
                 throw TrainerError.incompatibleCheckpoint(path: file.path,
                     reason: "its BERT configuration differs from pretrained_model_cfg=\(pretrained)'s config.json")
             }
+            let savedPooling = try file.json(TrainingCheckpoint.configSection, as: TrainingConfig.self).pooling
+            guard savedPooling == config.pooling else {
+                throw TrainerError.incompatibleCheckpoint(path: file.path,
+                    reason: "it was trained with pooling=\(savedPooling.rawValue), the configuration says pooling=\(config.pooling.rawValue); "
+                        + "pass pooling=\(savedPooling.rawValue) to resume it")
+            }
             guard state.projectionDim == config.projectionDim else {
                 throw TrainerError.incompatibleCheckpoint(path: file.path,
                     reason: "it has projection_dim=\(state.projectionDim), the configuration says \(config.projectionDim)")
@@ -60,9 +66,10 @@ public struct WorkerSetup {
             resumedState = state
         } else {
             model = try BiEncoder.load(directory: modelDir, projectionDim: config.projectionDim, fixContextEncoder: config.fixCtxEncoder,
-                                       seed: dropoutSeed ?? UInt64(truncatingIfNeeded: config.seed))
+                                       seed: dropoutSeed ?? UInt64(truncatingIfNeeded: config.seed), pooling: config.pooling)
             resumedState = nil
         }
+        model.pooling = config.pooling
         model.setDropout(Float(config.dropout))
         BLASThreads.set(threads)
         model.threads = threads
@@ -74,7 +81,7 @@ public struct WorkerSetup {
         let schedule = LinearWarmupSchedule(baseLearningRate: config.learningRate, warmupSteps: config.warmupSteps,
                                             totalUpdates: config.totalUpdates)
         let settings = StepSettings(
-            similarity: config.simFunc,
+            similarity: config.simFunc, scoreScale: Float(config.simScale),
             lossScale: Float(config.lossScale), maxGradNorm: Float(config.maxGradNorm),
             questionChunkSize: config.gradCache ? config.qChunkSize : nil,
             contextChunkSize: config.gradCache ? config.ctxChunkSize : nil)
