@@ -1,6 +1,7 @@
 import Coordinator
 import Data
 import Foundation
+import JobContracts
 import Model
 import TestSupport
 import XCTest
