@@ -36,13 +36,12 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
 }
 
 /// One settable parameter: its dotted key, the type it expects, how to set it and how to print it,
-/// and (for parameters beyond the original's) one line of meaning.
+/// (its one line of meaning is in `ParameterReference.swift`).
 struct ConfigParameter {
     let key: String
     let expected: String
     let apply: (inout TrainingConfig, String, String) throws -> Void
     let show: (TrainingConfig) -> String
-    var meaning: String = ""
 }
 
 extension TrainingConfig {
@@ -125,12 +124,9 @@ extension TrainingConfig {
                 throw ConfigError.invalidValue(key: k, value: v, expected: "cls or mean")
             }
             c.pooling = p
-        }, show: { $0.pooling.rawValue },
-           meaning: "sequence vector: cls = the [CLS] token (the original), mean = mean of the unmasked tokens (sentence-transformers); "
-               + "default: the pretrained model's 1_Pooling/config.json, else cls"))
+        }, show: { $0.pooling.rawValue }))
         list.append(ConfigParameter(key: "sim_scale", expected: "a positive number", apply: { c, k, v in c.simScale = try parseDouble(k, v) },
-                                    show: { String($0.simScale) },
-                                    meaning: "factor on the similarity scores before the softmax of every loss (1 = the original; 20 = sentence-transformers' ranking loss with cosine)"))
+                                    show: { String($0.simScale) }))
         bool("fix_ctx_encoder", \.fixCtxEncoder)
         bool("grad_cache", \.gradCache)
         int("q_chunk_size", \.qChunkSize)
