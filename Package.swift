@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "Model", targets: ["Model"]),
         .library(name: "Data", targets: ["Data"]),
         .library(name: "Collectives", targets: ["Collectives"]),
+        .library(name: "JobContracts", targets: ["JobContracts"]),
         .library(name: "Worker", targets: ["Worker"]),
         .library(name: "Retrieval", targets: ["Retrieval"]),
     ],
@@ -28,24 +29,28 @@ let package = Package(
 
         // Cache prefetch for ByteDataset's batched random reads (__builtin_prefetch has no Swift spelling).
         .target(name: "CPrefetch", path: "Sources/CPrefetch"),
-        .target(name: "Data", dependencies: ["CPrefetch", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Data", dependencies: ["CPrefetch", .product(name: "Logging", package: "swift-log"),
+                                             .product(name: "Yams", package: "Yams")]),
         .target(name: "Model", dependencies: ["CBLAS", "Data"]),
         // Atomics and futexes on memory shared by ring neighbours on one host.
         .target(name: "CSharedMemory", path: "Sources/CSharedMemory"),
         .target(name: "Collectives", dependencies: ["CZMQ", "CSharedMemory", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "Coordinator", dependencies: ["Data", "Model", "Collectives", "Worker", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "Worker", dependencies: ["Data", "Model", "Collectives", .product(name: "Logging", package: "swift-log")]),
-        // Passage index, exact maximum-inner-product search and retrieval metrics (evaluate).
-        .target(name: "Retrieval", dependencies: ["CBLAS", "Data", "Model", "Coordinator"]),
+        // What the training loop and the ranks share: checkpoint format and state, control messages,
+        // the step-executor interface. Neither side imports the other.
+        .target(name: "JobContracts", dependencies: ["Data", "Model"]),
+        // The training loop of every world size and the remote ranks' coordinator; never Worker.
+        .target(name: "Coordinator", dependencies: ["Data", "Model", "Collectives", "JobContracts", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Worker", dependencies: ["Data", "Model", "Collectives", "JobContracts", .product(name: "Logging", package: "swift-log")]),
+        // Passage index, exact maximum-inner-product search and retrieval metrics (evaluate); no Collectives.
+        .target(name: "Retrieval", dependencies: ["CBLAS", "Data", "Model", "JobContracts"]),
         // Benchmark drivers behind `srdpr bench ...`; the anchor comparisons live in Benchmarks/.
         .target(name: "Benchmarks", dependencies: ["Data", "Model", "Collectives", "Worker", "Retrieval"]),
         .executableTarget(
             name: "SRDPR",
             dependencies: [
-                "Data", "Model", "Collectives", "Coordinator", "Worker", "Retrieval", "Benchmarks",
+                "Data", "Model", "Collectives", "JobContracts", "Coordinator", "Worker", "Retrieval", "Benchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
             ]),
 
         // Shared by the test targets only: fixture paths, float comparison, running the binary.
@@ -53,10 +58,10 @@ let package = Package(
         .testTarget(name: "DataTests", dependencies: ["Data", "TestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Data", "TestSupport"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "TestSupport"]),
-        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "TestSupport"]),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Model", "Data", "Collectives", "TestSupport"]),
+        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "JobContracts", "Data", "Model", "TestSupport"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "JobContracts", "Model", "Data", "Collectives", "TestSupport"]),
         .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "Data", "Model", "TestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "Coordinator", "Collectives", "Model", "Data"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "Coordinator", "JobContracts", "Collectives", "Model", "Data"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -20,7 +20,7 @@ trap 'rm -rf "$out"' EXIT
 "$bin" create-dataset --input-jsonl-path ../shared/data/faq/train.jsonl --output-bytedataset-path "$out/faq" >/dev/null
 common=(train_mode=pos pretrained_model_cfg="$minilm" bytedataset.pos="$out/faq" pipeline.pos.forward_batch_size=8
         pipeline.pos.contrastive_size=8 max_length=256 dropout=0.1 total_updates="$steps" save_checkpoint_freq=100000
-        log_batch_step=1 learning_rate=1e-5 warmup_steps=0)
+        log_batch_step=1 learning_rate=1e-5 warmup_steps=0 pooling=cls)
 summary() {  # name, log dir
     python3 - "$1" "$2/metrics.jsonl" <<'PY'
 import json, sys

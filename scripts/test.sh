@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 export SRDPR_PYTHON="$PWD/.venv/bin/python"
 swift build -c release
+# The module boundaries docs/ARCHITECTURE.md states (Coordinator never reaches Worker, ...).
+scripts/module-graph.sh >/dev/null
 walkthrough=0
 if [ $# -eq 0 ]; then
     bash scripts/readme-walkthrough.sh || walkthrough=$?

@@ -28,17 +28,10 @@ public enum DatasetBenchmark {
                                    batchSize: Int = 64) throws -> [String: Any] {
         let dataset = try ByteDataset(directory: path)
         guard dataset.count > 0 else { return ["error": "empty dataset"] }
-        var state = seed
+        var random = SplitMix64(seed: seed)
         var indices: [Int] = []
         indices.reserveCapacity(reads)
-        for _ in 0..<reads {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
-            indices.append(Int(z % UInt64(dataset.count)))
-        }
+        for _ in 0..<reads { indices.append(Int(random.next() % UInt64(dataset.count))) }
         /// Best wall and CPU seconds of `repeats` runs of `body`, and its checksum.
         func timed(_ body: () throws -> Int) rethrows -> (wall: Double, cpu: Double, checksum: Int) {
             var best = Double.infinity, bestCPU = Double.infinity, checksum = 0

@@ -1,3 +1,4 @@
+import Data
 import Foundation
 import Model
 
@@ -18,32 +19,8 @@ public enum TrainStepBench {
     /// A randomly initialised BERT like transformers' (weights N(0, 0.02), LayerNorm 1/0, biases 0).
     static func randomModel(_ c: BertConfig, seed: UInt64) -> BiEncoder {
         let model = BiEncoder(config: c, seed: seed)
-        var state = seed
-        for slot in model.layout.slots {
-            let p = model.parameters.pointer + slot.offset
-            if slot.name.hasSuffix("LayerNorm.weight") {
-                p.update(repeating: 1, count: slot.count)
-            } else if slot.name.hasSuffix(".weight") {
-                var i = 0
-                while i < slot.count {
-                    // Box-Muller from two 24-bit uniforms.
-                    state = state &+ 0x9E37_79B9_7F4A_7C15
-                    let a = Float(Double((mix(state) >> 40) + 1) / 16_777_217), b = Float(mix(state ^ 0xABCD) >> 40) / 16_777_216
-                    let r = (-2 * logf(a)).squareRoot()
-                    p[i] = 0.02 * r * cosf(2 * .pi * b)
-                    if i + 1 < slot.count { p[i + 1] = 0.02 * r * sinf(2 * .pi * b) }
-                    i += 2
-                }
-            }
-        }
+        BertInitialisation.initialise(model.layout.slots, parameters: model.parameters.pointer, std: 0.02, seed: seed)
         return model
-    }
-
-    static func mix(_ x: UInt64) -> UInt64 {
-        var z = x
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 
     /// User and system CPU seconds of the process so far (all threads).
@@ -70,7 +47,7 @@ public enum TrainStepBench {
             try c.validate(file: "--random-config")
             model = randomModel(c, seed: o.seed)
         } else if let dir = o.modelDirectory {
-            model = try BiEncoder.load(directory: URL(fileURLWithPath: dir), seed: o.seed)
+            model = try BiEncoder.load(directory: URL(fileURLWithPath: dir), seed: o.seed, pooling: .cls)
         } else {
             throw ModelError.invalidInput("give --model DIR or --random-config H,LAYERS,HEADS,INTER")
         }
@@ -85,12 +62,11 @@ public enum TrainStepBench {
         let allParams = ParameterGroup(ranges: [0..<model.layout.totalCount], weightDecay: 0)
         let optimizer = AdamW(parameterCount: model.layout.totalCount, groups: [allParams], betas: (0.9, 0.999), eps: 1e-8)
 
-        var rng = o.seed
+        var random = SplitMix64(seed: o.seed)
         func batch(rows: Int, length: Int) throws -> TokenBatch {
             var ids = [Int32](repeating: 0, count: rows * length)
             for i in ids.indices {
-                rng = rng &+ 0x9E37_79B9_7F4A_7C15
-                ids[i] = Int32(1000 + Int(mix(rng) % UInt64(c.vocabSize - 1000)))
+                ids[i] = Int32(1000 + Int(random.next() % UInt64(c.vocabSize - 1000)))
             }
             return try TokenBatch(inputIds: ids, attentionMask: [Int32](repeating: 1, count: rows * length), rows: rows, seqLen: length)
         }

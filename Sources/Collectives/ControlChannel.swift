@@ -41,7 +41,7 @@ public final class ControlServer {
     private var context: ZMQContext?
     private var router: ZMQSocket?
     private var authenticated: [[UInt8]: Int] = [:]
-    private var pending: [[UInt8]: (rank: Int, state: RingHandshake.ServerState)] = [:]
+    private var authenticator: HandshakeAuthenticator
     private var sequence = 0
 
     /// Binds `address` (`tcp://HOST:PORT`; port 0 or `*` picks a free one, see `endpoint`).
@@ -56,6 +56,7 @@ public final class ControlServer {
         self.worldSize = worldSize
         self.secret = secret
         self.logger = logger
+        authenticator = HandshakeAuthenticator(secret: secret, jobID: ControlServer.jobID, serverRank: ControlServer.coordinatorRank)
         let (context, router) = try ControlServer.socket(ZMQ_ROUTER)
         try router.setOption(ZMQ_SNDHWM, 0, name: "ZMQ_SNDHWM")
         if curve {
@@ -137,36 +138,19 @@ public final class ControlServer {
             }
             return Message(peer: Peer(identity: identity, rank: rank), kind: header.kind, payload: payload)
         }
-        switch header.kind {
-        case .hello:
-            guard (0..<worldSize).contains(header.sender) else {
-                refuse(identity, name, reason: "claims rank \(header.sender), outside 0..<\(worldSize)", reply: true)
-                return nil
-            }
-            guard let state = RingHandshake.ServerState(hello: payload) else {
-                refuse(identity, name, reason: "malformed hello", reply: true)
-                return nil
-            }
-            // Bound what connections that never finish their handshake can make us remember.
-            if pending.count >= 256 { pending.removeAll() }
-            pending[identity] = (header.sender, state)
-            try? reply(identity, kind: .challenge, payload: state.nonce)
-        case .response:
-            guard let (rank, state) = pending.removeValue(forKey: identity) else {
-                refuse(identity, name, reason: "sent a handshake response without a hello", reply: true)
-                return nil
-            }
-            guard state.verify(response: payload, secret: secret, jobID: ControlServer.jobID, clientRank: rank,
-                               serverRank: ControlServer.coordinatorRank) else {
-                refuse(identity, name, reason: "claims rank \(rank) but does not prove the shared secret", reply: true)
-                return nil
-            }
+        let world = worldSize
+        let outcome = authenticator.answer(identity: identity, header: header, payload: payload) {
+            (0..<world).contains($0) ? nil : "claims rank \($0), outside 0..<\(world)"
+        }
+        switch outcome {
+        case let .reply(kind, message):
+            try? reply(identity, kind: kind, payload: message)
+        case let .authenticated(rank, proof):
             authenticated[identity] = rank
-            let proof = state.acceptance(secret: secret, jobID: ControlServer.jobID, clientRank: rank, serverRank: ControlServer.coordinatorRank)
             try? reply(identity, kind: .accept, payload: proof)
             logger.debug("control connection of rank \(rank) authenticated")
-        default:
-            refuse(identity, name, reason: "sent a \(header.kind) message without authenticating", reply: false)
+        case let .refuse(reason, sendReply):
+            refuse(identity, name, reason: reason, reply: sendReply)
         }
         return nil
     }

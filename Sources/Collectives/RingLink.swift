@@ -1,6 +1,6 @@
 /// What the ring algorithms need from a transport: send to the right neighbour, receive from
 /// the left one (header checked), and wait until our zero-copy sends no longer read our buffer.
-/// ``ZMQCommunicator`` implements it over ZeroMQ; the algorithms in RingAllReduce.swift and
+/// ``ZMQRingLink`` implements it over ZeroMQ; the algorithms in RingAllReduce.swift and
 /// RingAllGather.swift know nothing of sockets.
 protocol RingLink: AnyObject {
     var rank: Int { get }

@@ -1,7 +1,7 @@
 /// The checks every ring message passes before its payload is used, apart from the transport:
 /// the frames are one header frame and at most one payload frame, the header decodes and
 /// matches what this rank expects, and the payload frame has exactly the announced size.
-/// ``ZMQCommunicator`` runs it on every received message; it is public so that the fuzz
+/// ``ZMQRingLink`` runs it on every received message; it is public so that the fuzz
 /// harness (Tests/Fuzz) can feed it arbitrary frames.
 public enum WireMessage {
     /// Checks `frames` (header frame first, the sender's identity frame already removed)

@@ -1,5 +1,5 @@
 import Foundation
-import Worker
+import JobContracts
 
 extension TrainingLog {
     /// Logs a dev evaluation: a metrics.jsonl row `{"step", "eval": {"mrr@10", "ndcg@10",

@@ -1,3 +1,4 @@
+import Data
 import Foundation
 
 /// Training progress: on a terminal a one-line bar redrawn in place (step, pipeline, loss,
@@ -9,7 +10,7 @@ final class ProgressReporter {
     let print: (String) -> Void
     private var began = Date()
     private var tokens = 0
-    private var drawn = false
+    private let status = TerminalStatusLine(descriptor: STDOUT_FILENO)
 
     init(total: Int, start: Int, terminal: Bool, print: @escaping (String) -> Void) {
         self.total = total
@@ -31,19 +32,18 @@ final class ProgressReporter {
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
         let text = String(format: "[%@] %d/%d %@ loss %.4f %.0f tok/s ETA %@", bar, step, total, pipeline, loss, rate,
                           Self.duration(eta))
-        FileHandle.standardOutput.write(Foundation.Data(("\r\u{1B}[K" + text).utf8))
-        drawn = true
+        status.draw(text)
     }
 
     /// A log line, printed above the bar.
     func line(_ text: String) {
-        if drawn { FileHandle.standardOutput.write(Foundation.Data("\r\u{1B}[K".utf8)) }
+        status.clear()
         print(text)
     }
 
     /// Ends the bar's line.
     func finish() {
-        if drawn { FileHandle.standardOutput.write(Foundation.Data("\n".utf8)); drawn = false }
+        status.finish()
     }
 
     static func duration(_ seconds: Double) -> String {

@@ -1,6 +1,6 @@
 import Data
 import Foundation
-import Worker
+import JobContracts
 
 /// What the training loop reports after each update (SPEC §7), the same for `srdpr train` and a
 /// multi-node coordinator: a metrics.jsonl line, TensorBoard scalars (`learning_rate` every step,

@@ -3,8 +3,14 @@
 /// without backward, e.g. the first pass of grad cache) every layer reuses the same slot.
 final class BertActivations {
     struct Layer {
-        var q, k, v, ctx, r1, h1, r2, out: UnsafeMutablePointer<Float>
-        var f1: UnsafeMutablePointer<Float>
+        /// Query, key, value projections; the attention context (probs x v), before the output dense.
+        var q, k, v, ctx: UnsafeMutablePointer<Float>
+        /// Attention block: its output plus the layer's input (LayerNorm 1's input), and LayerNorm 1's output.
+        var attentionResidual, attentionNormed: UnsafeMutablePointer<Float>
+        /// Feed-forward block: its output plus `attentionNormed` (LayerNorm 2's input), and the layer's output.
+        var ffnResidual, out: UnsafeMutablePointer<Float>
+        /// The intermediate dense's output before GELU (tokens x intermediate size).
+        var ffnIntermediate: UnsafeMutablePointer<Float>
         var probs: UnsafeMutablePointer<Float>
         var mean1, rstd1, mean2, rstd2: UnsafeMutablePointer<Float>
     }
@@ -13,9 +19,19 @@ final class BertActivations {
     let storage: FloatBuffer
     var embSum, embMean, embRstd, x0: UnsafeMutablePointer<Float>
     var layers: [Layer] = []
-    // Scratch shared by all layers (forward and backward).
-    var s1, s2, s3, s4, s5, dA, dB: UnsafeMutablePointer<Float>
-    var g, dg, gd: UnsafeMutablePointer<Float>
+    // Scratch shared by all layers (forward and backward), tokens x hidden each:
+    /// forward: a sublayer's output dense before dropout and residual; backward: the gradient at a
+    /// LayerNorm's input, then the value projection's gradient.
+    var sublayer: UnsafeMutablePointer<Float>
+    /// The gradient after a hidden dropout's backward.
+    var droppedGradient: UnsafeMutablePointer<Float>
+    /// Gradients w.r.t. the attention context, the queries and the keys.
+    var dContext, dQuery, dKey: UnsafeMutablePointer<Float>
+    /// Gradients w.r.t. the current layer's output and input (swapped from layer to layer).
+    var dLayerOutput, dLayerInput: UnsafeMutablePointer<Float>
+    // Scratch of the feed-forward block, tokens x intermediate size each:
+    /// GELU(ffnIntermediate), its gradient, and GELU's derivative at ffnIntermediate.
+    var gelu, dGelu, geluDerivative: UnsafeMutablePointer<Float>
     var headScratch: UnsafeMutablePointer<Float>
     let headScratchPerThread: Int
 
@@ -34,12 +50,14 @@ final class BertActivations {
         func take(_ n: Int) -> UnsafeMutablePointer<Float> { defer { p += n }; return p }
         embSum = take(nh); x0 = take(nh); embMean = take(tokens); embRstd = take(tokens)
         for _ in 0..<layerSlots {
-            layers.append(Layer(q: take(nh), k: take(nh), v: take(nh), ctx: take(nh), r1: take(nh), h1: take(nh),
-                                r2: take(nh), out: take(nh), f1: take(tokens * inter), probs: take(attention),
+            layers.append(Layer(q: take(nh), k: take(nh), v: take(nh), ctx: take(nh), attentionResidual: take(nh),
+                                attentionNormed: take(nh), ffnResidual: take(nh), out: take(nh),
+                                ffnIntermediate: take(tokens * inter), probs: take(attention),
                                 mean1: take(tokens), rstd1: take(tokens), mean2: take(tokens), rstd2: take(tokens)))
         }
-        s1 = take(nh); s2 = take(nh); s3 = take(nh); s4 = take(nh); s5 = take(nh); dA = take(nh); dB = take(nh)
-        g = take(tokens * inter); dg = take(tokens * inter); gd = take(tokens * inter)
+        sublayer = take(nh); droppedGradient = take(nh); dContext = take(nh); dQuery = take(nh); dKey = take(nh)
+        dLayerOutput = take(nh); dLayerInput = take(nh)
+        gelu = take(tokens * inter); dGelu = take(tokens * inter); geluDerivative = take(tokens * inter)
         headScratch = take(headScratchPerThread * threads)
     }
 }

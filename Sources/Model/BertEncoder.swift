@@ -1,8 +1,10 @@
+import Data
 import Foundation
 
 /// One BERT encoder (hf_bert) with paired forward/backward over views into a shared parameter
-/// and gradient buffer. Pooled output = last hidden state of [CLS]; with a projection head
-/// (`encode_proj`) a Linear(hidden, projection_dim) follows.
+/// and gradient buffer. Pooled output = last hidden state of [CLS] (`pooling` cls, the original)
+/// or the mean over the unmasked tokens (mean); with a projection head (`encode_proj`) a
+/// Linear(hidden, projection_dim) follows.
 public final class BertEncoder {
     public let config: BertConfig
     public let layout: BertLayout
@@ -11,6 +13,8 @@ public final class BertEncoder {
     /// Dropout probabilities used when a DropoutContext is passed (SR-DPR's `dropout` sets both).
     public var hiddenDropout: Float
     public var attentionDropout: Float
+    /// How the last hidden states become one vector per sequence (see Pooling.swift).
+    public var pooling: Pooling = .cls
     /// Threads for the non-BLAS loops and the per-head attention loop.
     public var threads: Int = 2 { didSet { Parallel.threads = threads } }
 
@@ -125,18 +129,18 @@ public final class BertEncoder {
                     Attention.forward(ctx: A.ctx, probs: A.probs, q: A.q, k: A.k, v: A.v, mask: mask.baseAddress!, shape: shape,
                                       dropoutKey: attnKey, p: pa, rowLabels: rowLabels, scratch: a.headScratch,
                                       scratchPerThread: a.headScratchPerThread, threads: threads)
-                    Linear.forward(a.s1, A.ctx, P + w.attnOutW, P + w.attnOutB, rows: N, inDim: H, outDim: H)
-                    hiddenDrop(a.s1, layer: l, site: .attentionOutput)
-                    for i in 0..<(N * H) { A.r1[i] = a.s1[i] + input[i] }
-                    LayerNorm.forward(A.h1, mean: A.mean1, rstd: A.rstd1, A.r1, gamma: P + w.ln1G, beta: P + w.ln1B,
+                    Linear.forward(a.sublayer, A.ctx, P + w.attnOutW, P + w.attnOutB, rows: N, inDim: H, outDim: H)
+                    hiddenDrop(a.sublayer, layer: l, site: .attentionOutput)
+                    for i in 0..<(N * H) { A.attentionResidual[i] = a.sublayer[i] + input[i] }
+                    LayerNorm.forward(A.attentionNormed, mean: A.mean1, rstd: A.rstd1, A.attentionResidual, gamma: P + w.ln1G, beta: P + w.ln1B,
                                       rows: N, dim: H, eps: c.layerNormEps)
                     // Feed-forward.
-                    Linear.forward(A.f1, A.h1, P + w.interW, P + w.interB, rows: N, inDim: H, outDim: I)
-                    GELU.forward(a.g, A.f1, count: N * I)
-                    Linear.forward(a.s1, a.g, P + w.outW, P + w.outB, rows: N, inDim: I, outDim: H)
-                    hiddenDrop(a.s1, layer: l, site: .ffnOutput)
-                    for i in 0..<(N * H) { A.r2[i] = a.s1[i] + A.h1[i] }
-                    LayerNorm.forward(A.out, mean: A.mean2, rstd: A.rstd2, A.r2, gamma: P + w.ln2G, beta: P + w.ln2B,
+                    Linear.forward(A.ffnIntermediate, A.attentionNormed, P + w.interW, P + w.interB, rows: N, inDim: H, outDim: I)
+                    GELU.forward(a.gelu, A.ffnIntermediate, count: N * I)
+                    Linear.forward(a.sublayer, a.gelu, P + w.outW, P + w.outB, rows: N, inDim: I, outDim: H)
+                    hiddenDrop(a.sublayer, layer: l, site: .ffnOutput)
+                    for i in 0..<(N * H) { A.ffnResidual[i] = a.sublayer[i] + A.attentionNormed[i] }
+                    LayerNorm.forward(A.out, mean: A.mean2, rstd: A.rstd2, A.ffnResidual, gamma: P + w.ln2G, beta: P + w.ln2B,
                                       rows: N, dim: H, eps: c.layerNormEps)
                     input = A.out
                 }
@@ -144,7 +148,9 @@ public final class BertEncoder {
         }
         let last = a.layers[keepActivations ? c.numLayers - 1 : 0].out
         pooledBuffer = [Float](repeating: 0, count: B * H)
-        for b in 0..<B { for i in 0..<H { pooledBuffer[b * H + i] = last[b * T * H + i] } }
+        pooledBuffer.withUnsafeMutableBufferPointer { pooled in
+            pooling.forward(hidden: last, mask: batch.attentionMask, rows: B, seqLen: T, dim: H, pooled: pooled.baseAddress!)
+        }
         if keepActivations {
             keptBatch = batch
             keptDropout = dropout
@@ -188,11 +194,11 @@ public final class BertEncoder {
             let key = d.key(layer: layer, site: site)
             for b in 0..<B { DropoutContext.apply(x + b * T * H, count: T * H, rowKey: DropoutContext.rowKey(key, row: rowLabels[b]), p: ph) }
         }
-        // dOut of the last layer: zero except the [CLS] rows.
-        var dOut = a.dA, dIn = a.dB
-        dOut.update(repeating: 0, count: N * H)
+        // dOut of the last layer: the pooled vectors' gradient spread over the tokens they pool.
+        var dOut = a.dLayerOutput, dIn = a.dLayerInput
+        var dPooled = dEmbeddings
         if let pw = layout.projW, let pb = layout.projB {
-            var dPooled = [Float](repeating: 0, count: B * H)
+            dPooled = [Float](repeating: 0, count: B * H)
             pooledBuffer.withUnsafeBufferPointer { x in
                 dEmbeddings.withUnsafeBufferPointer { dy in
                     dPooled.withUnsafeMutableBufferPointer { dx in
@@ -201,41 +207,41 @@ public final class BertEncoder {
                     }
                 }
             }
-            for b in 0..<B { for i in 0..<H { dOut[b * T * H + i] = dPooled[b * H + i] } }
-        } else {
-            for b in 0..<B { for i in 0..<H { dOut[b * T * H + i] = dEmbeddings[b * H + i] } }
+        }
+        dPooled.withUnsafeBufferPointer { d in
+            pooling.backward(dPooled: d.baseAddress!, mask: batch.attentionMask, rows: B, seqLen: T, dim: H, dHidden: dOut)
         }
         for l in stride(from: c.numLayers - 1, through: 0, by: -1) {
             let w = layout.layers[l], A = a.layers[l]
             let input = l == 0 ? a.x0 : a.layers[l - 1].out
             // Output LayerNorm, FFN dropout and residual.
-            LayerNorm.backward(dInput: a.s1, dGamma: G + w.ln2G, dBeta: G + w.ln2B, dOut: dOut, input: A.r2,
+            LayerNorm.backward(dInput: a.sublayer, dGamma: G + w.ln2G, dBeta: G + w.ln2B, dOut: dOut, input: A.ffnResidual,
                                gamma: P + w.ln2G, mean: A.mean2, rstd: A.rstd2, rows: N, dim: H)
-            a.s2.update(from: a.s1, count: N * H)
-            hiddenDrop(a.s2, layer: l, site: .ffnOutput)
-            // Feed-forward: recompute GELU(f1) (and its derivative) instead of keeping it.
-            GELU.forwardWithDerivative(a.g, derivative: a.gd, A.f1, count: N * I)
-            Linear.backward(dInput: a.dg, dWeight: G + w.outW, dBias: G + w.outB, dOut: a.s2, input: a.g,
+            a.droppedGradient.update(from: a.sublayer, count: N * H)
+            hiddenDrop(a.droppedGradient, layer: l, site: .ffnOutput)
+            // Feed-forward: recompute GELU(ffnIntermediate) (and its derivative) instead of keeping it.
+            GELU.forwardWithDerivative(a.gelu, derivative: a.geluDerivative, A.ffnIntermediate, count: N * I)
+            Linear.backward(dInput: a.dGelu, dWeight: G + w.outW, dBias: G + w.outB, dOut: a.droppedGradient, input: a.gelu,
                             weight: P + w.outW, rows: N, inDim: I, outDim: H)
-            GELU.multiply(a.dg, a.gd, count: N * I)
-            Linear.backward(dInput: a.s1, dWeight: G + w.interW, dBias: G + w.interB, dOut: a.dg, input: A.h1,
+            GELU.multiply(a.dGelu, a.geluDerivative, count: N * I)
+            Linear.backward(dInput: a.sublayer, dWeight: G + w.interW, dBias: G + w.interB, dOut: a.dGelu, input: A.attentionNormed,
                             weight: P + w.interW, rows: N, inDim: H, outDim: I, accumulateInput: true)
             // Attention LayerNorm, dropout and residual: dIn starts as the residual's gradient.
-            LayerNorm.backward(dInput: dIn, dGamma: G + w.ln1G, dBeta: G + w.ln1B, dOut: a.s1, input: A.r1,
+            LayerNorm.backward(dInput: dIn, dGamma: G + w.ln1G, dBeta: G + w.ln1B, dOut: a.sublayer, input: A.attentionResidual,
                                gamma: P + w.ln1G, mean: A.mean1, rstd: A.rstd1, rows: N, dim: H)
-            a.s2.update(from: dIn, count: N * H)
-            hiddenDrop(a.s2, layer: l, site: .attentionOutput)
-            Linear.backward(dInput: a.s3, dWeight: G + w.attnOutW, dBias: G + w.attnOutB, dOut: a.s2, input: A.ctx,
+            a.droppedGradient.update(from: dIn, count: N * H)
+            hiddenDrop(a.droppedGradient, layer: l, site: .attentionOutput)
+            Linear.backward(dInput: a.dContext, dWeight: G + w.attnOutW, dBias: G + w.attnOutB, dOut: a.droppedGradient, input: A.ctx,
                             weight: P + w.attnOutW, rows: N, inDim: H, outDim: H)
             let attnKey = (dropout != nil && pa > 0) ? dropout!.key(layer: l, site: .attentionProbs) : nil
-            Attention.backward(dQ: a.s4, dK: a.s5, dV: a.s1, dCtx: a.s3, probs: A.probs, q: A.q, k: A.k, v: A.v,
+            Attention.backward(dQ: a.dQuery, dK: a.dKey, dV: a.sublayer, dCtx: a.dContext, probs: A.probs, q: A.q, k: A.k, v: A.v,
                                shape: shape, dropoutKey: attnKey, p: pa, rowLabels: rowLabels, scratch: a.headScratch,
                                scratchPerThread: a.headScratchPerThread, threads: threads)
-            Linear.backward(dInput: dIn, dWeight: G + w.queryW, dBias: G + w.queryB, dOut: a.s4, input: input,
+            Linear.backward(dInput: dIn, dWeight: G + w.queryW, dBias: G + w.queryB, dOut: a.dQuery, input: input,
                             weight: P + w.queryW, rows: N, inDim: H, outDim: H, accumulateInput: true)
-            Linear.backward(dInput: dIn, dWeight: G + w.keyW, dBias: G + w.keyB, dOut: a.s5, input: input,
+            Linear.backward(dInput: dIn, dWeight: G + w.keyW, dBias: G + w.keyB, dOut: a.dKey, input: input,
                             weight: P + w.keyW, rows: N, inDim: H, outDim: H, accumulateInput: true)
-            Linear.backward(dInput: dIn, dWeight: G + w.valueW, dBias: G + w.valueB, dOut: a.s1, input: input,
+            Linear.backward(dInput: dIn, dWeight: G + w.valueW, dBias: G + w.valueB, dOut: a.sublayer, input: input,
                             weight: P + w.valueW, rows: N, inDim: H, outDim: H, accumulateInput: true)
             swap(&dOut, &dIn)
             try finished(c.numLayers - 1 - l)

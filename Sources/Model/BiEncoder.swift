@@ -1,3 +1,4 @@
+import Data
 import Foundation
 
 /// DPR bi-encoder: a question encoder and a context encoder (both BERT, same config), their
@@ -40,9 +41,25 @@ public final class BiEncoder {
     /// Both encoders initialised from one Hugging Face directory (`pretrained_model_cfg`), or
     /// from a bi-encoder directory: config.json with weights named `question_model.…` and
     /// `ctx_model.…` (as `saveWeights` writes them), whose projection heads set projection_dim.
-    /// For a plain BERT the projection head starts from PyTorch's nn.Linear init.
+    /// For a plain BERT the projection head starts from PyTorch's nn.Linear init. `pooling` nil:
+    /// the one a sentence-transformers directory declares (1_Pooling/config.json), else [CLS].
     public static func load(directory: URL, projectionDim: Int = 0, fixContextEncoder: Bool = false,
-                            seed: UInt64 = 12345) throws -> BiEncoder {
+                            seed: UInt64 = 12345, pooling: Pooling? = nil) throws -> BiEncoder {
+        let model = try loadWeights(directory: directory, projectionDim: projectionDim, fixContextEncoder: fixContextEncoder, seed: seed)
+        if let pooling {
+            model.pooling = pooling
+        } else {
+            do {
+                model.pooling = try SentenceTransformersPooling.pooling(of: directory)?.pooling ?? .cls
+            } catch let e as SentenceTransformersPooling.Unsupported {
+                throw ModelError.invalidConfig(file: e.path, reason: e.reason + " (srdpr pools with cls or mean)")
+            }
+        }
+        return model
+    }
+
+    private static func loadWeights(directory: URL, projectionDim: Int, fixContextEncoder: Bool,
+                                    seed: UInt64) throws -> BiEncoder {
         let config = try BertConfig.load(directory.appendingPathComponent("config.json"))
         let source = try WeightSource.open(directory: directory)
         if source.names.contains(where: { $0.hasPrefix("question_model.") }) {
@@ -81,6 +98,12 @@ public final class BiEncoder {
     }
 
     public func encoder(_ side: Side) -> BertEncoder { side == .question ? question : context }
+
+    /// The pooling of both encoders (`pooling`).
+    public var pooling: Pooling {
+        get { question.pooling }
+        set { question.pooling = newValue; context.pooling = newValue }
+    }
 
     /// Sets `dropout` (hidden and attention, SR-DPR's single `dropout` setting) on both encoders.
     public func setDropout(_ p: Float) {

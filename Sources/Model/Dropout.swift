@@ -1,3 +1,5 @@
+import Data
+
 /// Dropout with masks that are a pure function of (seed, step, encoder, layer, site, global row,
 /// element): a counter-based generator, not a stream. Re-encoding a chunk (grad cache), encoding
 /// the same rows in other chunk sizes, or resuming from a checkpoint gives the same masks.
@@ -27,13 +29,8 @@ public struct DropoutContext: Sendable {
     /// The key of one sequence (row) for one site.
     static func rowKey(_ key: UInt64, row: Int) -> UInt64 { mix(key ^ (UInt64(row) &* 0xE703_7ED1_A0B4_28DB)) }
 
-    /// SplitMix64's finaliser: a bijective avalanche mix.
-    @inline(__always) static func mix(_ x: UInt64) -> UInt64 {
-        var z = x &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    /// One SplitMix64 step from `x`: a bijective avalanche mix.
+    @inline(__always) static func mix(_ x: UInt64) -> UInt64 { SplitMix64.finalize(x &+ SplitMix64.increment) }
 
     /// Multiplies `count` values of one row in place by mask / (1 - p); index is the element's
     /// position inside the row. One hash gives four 16-bit uniforms (elements 4k..4k+3 of the row).

@@ -1,8 +1,9 @@
 import Foundation
 
 /// Masked softmax cross-entropy over the rows of a score matrix, the common end of all three
-/// losses: masked entries are set to -1e9 (as `masked_fill`), loss = mean over rows of
-/// −log_softmax(row)[target], and the gradient w.r.t. the scores replaces the scores in place.
+/// losses: the scores are multiplied by `scale` (`sim_scale`), masked entries are set to -1e9
+/// (as `masked_fill`), loss = mean over rows of −log_softmax(row)[target], and the gradient
+/// w.r.t. the unscaled scores replaces the scores in place.
 enum ScoreCrossEntropy {
     static let maskedScore: Float = -1e9
 
@@ -11,14 +12,17 @@ enum ScoreCrossEntropy {
     ///     gradScale · d(loss)/d(scores) (zero at masked entries, as `masked_fill`'s backward).
     ///   - mask: [rows, cols], nonzero = keep; nil keeps everything.
     ///   - target: the target column of each row.
+    ///   - scale: factor on every score before the softmax (1 = the original's losses).
     /// - Returns: the mean loss.
     static func forwardBackward(scores: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int,
-                                mask: [Int]?, target: (Int) -> Int,
+                                mask: [Int]?, target: (Int) -> Int, scale: Float = 1,
                                 gradScale: Float, computeGradient: Bool) -> Float {
         var total: Double = 0
-        let rowGradScale = gradScale / Float(rows)
+        // d(scale · s)/ds = scale: folded into the factor every gradient entry gets.
+        let rowGradScale = gradScale * scale / Float(rows)
         for r in 0..<rows {
             let row = UnsafeMutableBufferPointer(rebasing: scores[(r * cols)..<((r + 1) * cols)])
+            if scale != 1 { for c in 0..<cols { row[c] *= scale } }
             if let mask {
                 for c in 0..<cols where mask[r * cols + c] == 0 { row[c] = maskedScore }
             }

@@ -1,4 +1,5 @@
 import CBLAS
+import Data
 import Foundation
 
 /// The inbatch pipeline's loss (SPEC §5): S = Q · Cᵀ over all contexts of the batch (every
@@ -17,7 +18,7 @@ public enum InBatchLoss {
     }
 
     /// Computes the loss and, when `gradients` is given, overwrites them with
-    /// gradScale · d(loss)/d(input).
+    /// gradScale · d(loss)/d(input); the scores are multiplied by `scoreScale` (`sim_scale`) before the softmax.
     /// - Parameters:
     ///   - q: questions [rows, dim]; c: contexts [contexts, dim] with contexts ≥ rows.
     ///   - mask: [rows, contexts], nonzero = keep; nil keeps all.
@@ -25,7 +26,7 @@ public enum InBatchLoss {
     public static func forwardBackward(
         q: UnsafeBufferPointer<Float>, c: UnsafeBufferPointer<Float>,
         rows: Int, contexts: Int, dim: Int, mask: [Int]?,
-        similarity: SimilarityFunction, gradScale: Float = 1, gradients: Gradients? = nil
+        similarity: SimilarityFunction, scoreScale: Float = 1, gradScale: Float = 1, gradients: Gradients? = nil
     ) throws -> Float {
         let name = "inbatch"
         guard rows > 0, dim > 0, contexts >= rows else {
@@ -49,7 +50,7 @@ public enum InBatchLoss {
                             1, Q.baseAddress, Int32(dim), C.baseAddress, Int32(dim), 0, S.baseAddress, Int32(contexts))
                 let loss = ScoreCrossEntropy.forwardBackward(
                     scores: S, rows: rows, cols: contexts, mask: mask, target: { $0 },
-                    gradScale: gradScale, computeGradient: gradients != nil)
+                    scale: scoreScale, gradScale: gradScale, computeGradient: gradients != nil)
                 guard let g = gradients else { return loss }
                 // dQ = dS · C ;  dC = dSᵀ · Q
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(dim), Int32(contexts),
@@ -66,14 +67,14 @@ public enum InBatchLoss {
     /// Array convenience: returns the loss and gradScale · gradients (q, c).
     public static func forwardBackward(
         q: [Float], c: [Float], rows: Int, contexts: Int, dim: Int, mask: [Int]?,
-        similarity: SimilarityFunction, gradScale: Float = 1
+        similarity: SimilarityFunction, scoreScale: Float = 1, gradScale: Float = 1
     ) throws -> (loss: Float, gq: [Float], gc: [Float]) {
         var gq = [Float](repeating: 0, count: q.count)
         var gc = [Float](repeating: 0, count: c.count)
         let loss = try q.withUnsafeBufferPointer { Q in try c.withUnsafeBufferPointer { C in
             try gq.withUnsafeMutableBufferPointer { GQ in try gc.withUnsafeMutableBufferPointer { GC in
                 try forwardBackward(q: Q, c: C, rows: rows, contexts: contexts, dim: dim, mask: mask,
-                                    similarity: similarity, gradScale: gradScale,
+                                    similarity: similarity, scoreScale: scoreScale, gradScale: gradScale,
                                     gradients: Gradients(q: GQ, c: GC))
             } }
         } }

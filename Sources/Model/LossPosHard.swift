@@ -1,4 +1,5 @@
 import CBLAS
+import Data
 import Foundation
 
 /// The poshard pipeline's loss (SPEC §5): every question i is scored against its own positive and
@@ -20,7 +21,7 @@ public enum PosHardLoss {
     }
 
     /// Computes the loss and, when `gradients` is given, overwrites them with
-    /// gradScale · d(loss)/d(input).
+    /// gradScale · d(loss)/d(input); the scores are multiplied by `scoreScale` (`sim_scale`) before the softmax.
     /// - Parameters:
     ///   - q: questions [rows, dim]; p: positives [rows, dim]; h: hard negatives [rows, hardNegatives, dim].
     ///   - hardnegMask: [rows, 1 + hardNegatives], nonzero = keep; nil keeps all.
@@ -28,7 +29,7 @@ public enum PosHardLoss {
     public static func forwardBackward(
         q: UnsafeBufferPointer<Float>, p: UnsafeBufferPointer<Float>, h: UnsafeBufferPointer<Float>,
         rows: Int, hardNegatives: Int, dim: Int, hardnegMask: [Int]?,
-        similarity: SimilarityFunction, gradScale: Float = 1, gradients: Gradients? = nil
+        similarity: SimilarityFunction, scoreScale: Float = 1, gradScale: Float = 1, gradients: Gradients? = nil
     ) throws -> Float {
         let name = "poshard"
         guard rows > 0, dim > 0, hardNegatives >= 0 else {
@@ -62,7 +63,7 @@ public enum PosHardLoss {
                 }
                 let loss = ScoreCrossEntropy.forwardBackward(
                     scores: S, rows: rows, cols: cols, mask: hardnegMask, target: { _ in 0 },
-                    gradScale: gradScale, computeGradient: gradients != nil)
+                    scale: scoreScale, gradScale: gradScale, computeGradient: gradients != nil)
                 guard let g = gradients else { return loss }
 
                 // dq_i = dS_i0 p_i + H_iᵀ dS_i,1: ;  dp_i = dS_i0 q_i ;  dH_i = dS_i,1: ⊗ q_i
@@ -98,7 +99,7 @@ public enum PosHardLoss {
     /// Array convenience: returns the loss and gradScale · gradients (q, p, h).
     public static func forwardBackward(
         q: [Float], p: [Float], h: [Float], rows: Int, hardNegatives: Int, dim: Int, hardnegMask: [Int]?,
-        similarity: SimilarityFunction, gradScale: Float = 1
+        similarity: SimilarityFunction, scoreScale: Float = 1, gradScale: Float = 1
     ) throws -> (loss: Float, gq: [Float], gp: [Float], gh: [Float]) {
         var gq = [Float](repeating: 0, count: q.count)
         var gp = [Float](repeating: 0, count: p.count)
@@ -108,7 +109,7 @@ public enum PosHardLoss {
                 try gq.withUnsafeMutableBufferPointer { GQ in try gp.withUnsafeMutableBufferPointer { GP in
                     try gh.withUnsafeMutableBufferPointer { GH in
                         try forwardBackward(q: Q, p: P, h: H, rows: rows, hardNegatives: hardNegatives, dim: dim,
-                                            hardnegMask: hardnegMask, similarity: similarity,
+                                            hardnegMask: hardnegMask, similarity: similarity, scoreScale: scoreScale,
                                             gradScale: gradScale, gradients: Gradients(q: GQ, p: GP, h: GH))
                     }
                 } }

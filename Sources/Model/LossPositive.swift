@@ -1,4 +1,5 @@
 import CBLAS
+import Data
 import Foundation
 
 /// The pos (and hard) pipeline's loss (SPEC §5): every question i is scored against its own
@@ -25,12 +26,13 @@ public enum PositiveLoss {
     /// - Parameters:
     ///   - q: questions [rows, dim]; p: positives [rows, dim]; n: negatives [negatives, dim].
     ///   - duplicateMask: [rows, 1 + negatives], nonzero = keep; nil keeps all.
+    ///   - scoreScale: factor on the scores before the softmax (`sim_scale`; 1 = the original).
     ///   - gradScale: factor on every gradient (e.g. world_size / loss_scale / accumulation steps).
     /// - Returns: the mean loss (unscaled).
     public static func forwardBackward(
         q: UnsafeBufferPointer<Float>, p: UnsafeBufferPointer<Float>, n: UnsafeBufferPointer<Float>,
         rows: Int, negatives: Int, dim: Int, duplicateMask: [Int]?,
-        similarity: SimilarityFunction, gradScale: Float = 1, gradients: Gradients? = nil
+        similarity: SimilarityFunction, scoreScale: Float = 1, gradScale: Float = 1, gradients: Gradients? = nil
     ) throws -> Float {
         let name = "pos"
         guard rows > 0, dim > 0, negatives >= 0 else {
@@ -65,7 +67,7 @@ public enum PositiveLoss {
                 }
                 let loss = ScoreCrossEntropy.forwardBackward(
                     scores: S, rows: rows, cols: cols, mask: duplicateMask, target: { _ in 0 },
-                    gradScale: gradScale, computeGradient: gradients != nil)
+                    scale: scoreScale, gradScale: gradScale, computeGradient: gradients != nil)
                 guard let g = gradients else { return loss }
 
                 // dQ = dS[:,0] ⊙ P + dS[:,1:] · N ;  dP = dS[:,0] ⊙ Q ;  dN = dS[:,1:]ᵀ · Q
@@ -97,7 +99,7 @@ public enum PositiveLoss {
     /// Array convenience: returns the loss and gradScale · gradients (q, p, n).
     public static func forwardBackward(
         q: [Float], p: [Float], n: [Float], rows: Int, negatives: Int, dim: Int, duplicateMask: [Int]?,
-        similarity: SimilarityFunction, gradScale: Float = 1
+        similarity: SimilarityFunction, scoreScale: Float = 1, gradScale: Float = 1
     ) throws -> (loss: Float, gq: [Float], gp: [Float], gn: [Float]) {
         var gq = [Float](repeating: 0, count: q.count)
         var gp = [Float](repeating: 0, count: p.count)
@@ -107,7 +109,7 @@ public enum PositiveLoss {
                 try gq.withUnsafeMutableBufferPointer { GQ in try gp.withUnsafeMutableBufferPointer { GP in
                     try gn.withUnsafeMutableBufferPointer { GN in
                         try forwardBackward(q: Q, p: P, n: N, rows: rows, negatives: negatives, dim: dim,
-                                            duplicateMask: duplicateMask, similarity: similarity,
+                                            duplicateMask: duplicateMask, similarity: similarity, scoreScale: scoreScale,
                                             gradScale: gradScale, gradients: Gradients(q: GQ, p: GP, n: GN))
                     }
                 } }

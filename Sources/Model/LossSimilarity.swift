@@ -1,13 +1,5 @@
+import Data
 import Foundation
-
-/// How a question vector and a context vector are scored (`sim_func` in the config).
-public enum SimilarityFunction: String, Sendable, CaseIterable {
-    /// q · c.
-    case dotProduct = "dot_product"
-    /// q̂ · ĉ with x̂ = x / max(‖x‖, 1e-12): true cosine similarity, as `F.normalize` then a dot
-    /// product. (The original's `normalize` divided a vector by its normalised self; SPEC §5.)
-    case cosine
-}
 
 /// Errors of the loss functions: inconsistent sizes of the embeddings and masks of a batch.
 public enum LossError: Error, CustomStringConvertible, Equatable {

@@ -1,3 +1,4 @@
+import Data
 import Foundation
 
 /// A dataset in BEIR's layout: `DIR/corpus.jsonl` (`{"_id", "title", "text"}`), `DIR/queries.jsonl`
@@ -40,5 +41,44 @@ public struct BEIRDataset: Sendable {
         // queries.jsonl holds every split's queries: those of other splits are expected, not a problem.
         set.queriesWithoutJudgement = []
         return set
+    }
+}
+
+extension BEIRDataset {
+    /// The split's relevant passages (grade > 0) per query, queries in order of first appearance in
+    /// the qrels file, passages by decreasing grade then id: the positives `create-dataset --from beir` writes.
+    public func relevant() throws -> [(queryID: String, passageIDs: [String])] {
+        let judgements = try Judgements.load(path: qrelsPath, format: .beirTSV)
+        return judgements.queryOrder.compactMap { query in
+            let grades = judgements.grades[query] ?? [:]
+            let positives = grades.filter { $0.value > 0 }.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map(\.key)
+            return positives.isEmpty ? nil : (query, positives)
+        }
+    }
+
+    /// The text of the queries whose ids are in `ids` (others are skipped without being kept).
+    public func queries(ids: Set<String>) throws -> [String: String] {
+        var result: [String: String] = [:]
+        try JSONLines.forEachObject(path: queriesPath) { line, object in
+            guard let id = JSONLines.id(object["_id"] ?? object["id"]) else {
+                throw RetrievalError.badLine(path: queriesPath, line: line, reason: "field \"_id\" is missing or not a string/integer")
+            }
+            guard ids.contains(id) else { return }
+            guard let text = JSONLines.string(object["text"]) else {
+                throw RetrievalError.badLine(path: queriesPath, line: line, reason: "field \"text\" is missing or not a string")
+            }
+            result[id] = text
+        }
+        return result
+    }
+
+    /// The passages whose ids are in `ids`, read in one streaming pass over the corpus.
+    public func passages(ids: Set<String>) throws -> [String: CorpusRecord] {
+        var result: [String: CorpusRecord] = [:]
+        try JSONLines.forEachObject(path: corpusPath) { line, object in
+            let record = try CorpusRecord(object, path: corpusPath, line: line)
+            if ids.contains(record.id) { result[record.id] = record }
+        }
+        return result
     }
 }

@@ -10,7 +10,7 @@ public final class DevSetEvaluator: DevSetEvaluating {
     public let corpus: Corpus
     public let set: EvaluationSet
     public let ks: [Int]
-    public let similarity: Similarity
+    public let similarity: SimilarityFunction
     public var batchSize = 64
 
     /// Reads the dev set `config.eval` names; the warnings about it (unknown ids, unjudged
@@ -41,7 +41,7 @@ public final class DevSetEvaluator: DevSetEvaluating {
             throw RetrievalError.invalidArgument(name: "eval.*", reason: "the dev corpus \(corpus.path) is empty")
         }
         ks = dev.k
-        similarity = config.simFunc == .cosine ? .cosine : .dotProduct
+        similarity = config.simFunc
         let checked = Evaluation.checkedJudgements(set, corpusIDs: Set(corpus.ids), warn: { warn("dev set: \($0)") })
         let withoutPositive = checked.grades.filter { !$0.values.contains { $0 > 0 } }.count
         if withoutPositive > 0 {
@@ -67,12 +67,12 @@ public final class DevSetEvaluator: DevSetEvaluating {
 struct LiveBiEncoder: PassageEncoder {
     /// Encodes questions with the question encoder and passages with the context encoder.
     let text: TextEncoder
-    let similarity: Similarity
+    let similarity: SimilarityFunction
     var dimension: Int { text.model.context.outputDim }
     var modelName: String { "the model in training" }
     var fingerprint: String { "live" }
 
-    init(model: BiEncoder, tokenizer: BertTokenizer, maxLength: Int, similarity: Similarity, batchSize: Int) {
+    init(model: BiEncoder, tokenizer: BertTokenizer, maxLength: Int, similarity: SimilarityFunction, batchSize: Int) {
         text = TextEncoder(model: model, tokenizer: tokenizer, maxLength: maxLength, batchSize: batchSize)
         self.similarity = similarity
     }

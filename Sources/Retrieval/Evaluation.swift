@@ -1,3 +1,4 @@
+import Data
 import Foundation
 
 /// One retrieved document of a ranking.
@@ -43,7 +44,7 @@ public struct Evaluation {
 
     /// Evaluates against passage embeddings in memory: row-major [ids.count x dimension].
     public static func run(encoder: PassageEncoder, passages: UnsafeBufferPointer<Float>, ids: [String], dimension: Int,
-                           similarity: Similarity, set: EvaluationSet, ks: [Int],
+                           similarity: SimilarityFunction, set: EvaluationSet, ks: [Int],
                            search: ExactSearch = ExactSearch(), queryBatch: Int = 64,
                            warn: (String) -> Void = { _ in }) throws -> Evaluation {
         guard !ks.isEmpty, ks.allSatisfy({ $0 > 0 }) else {

@@ -1,3 +1,4 @@
+import Data
 import Foundation
 
 /// A query with the id it keeps from input to run file and per-query metrics.
@@ -40,10 +41,10 @@ public struct EvaluationSet: Equatable, Sendable {
         var queries: [EvaluationQuery] = [], judgements: [[String: Int]] = []
         var seen: [String: Int] = [:]
         for (line, object) in try JSONLines.objects(path: path) {
-            guard let question = object["question"] as? String else {
+            guard let question = JSONLines.string(object["question"]) else {
                 throw RetrievalError.badLine(path: path, line: line, reason: "field \"question\" is missing or not a string")
             }
-            guard let list = object["positive_ids"] as? [Any] else {
+            guard case .array(let list)? = object["positive_ids"] else {
                 throw RetrievalError.badLine(path: path, line: line, reason: "field \"positive_ids\" is missing or not a list")
             }
             var grades: [String: Int] = [:]
@@ -88,7 +89,7 @@ public struct EvaluationSet: Equatable, Sendable {
         var queries: [EvaluationQuery] = []
         var seen: [String: Int] = [:]
         for (line, object) in try JSONLines.objects(path: path) {
-            guard let text = (object["question"] ?? object["text"]) as? String else {
+            guard let text = JSONLines.string(object["question"] ?? object["text"]) else {
                 throw RetrievalError.badLine(path: path, line: line, reason: "field \"question\" (or BEIR's \"text\") is missing or not a string")
             }
             let rawID = object["_id"] ?? object["id"] ?? object["qid"]

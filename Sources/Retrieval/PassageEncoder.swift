@@ -9,8 +9,8 @@ public protocol PassageEncoder {
     var modelName: String { get }
     /// Identifies the weights exactly, so an index built with other weights is refused.
     var fingerprint: String { get }
-    /// Similarity the model was trained with (`sim_func`).
-    var similarity: Similarity { get }
+    /// SimilarityFunction the model was trained with (`sim_func`).
+    var similarity: SimilarityFunction { get }
     /// Row-major [passages.count x dimension] context-encoder embeddings.
     func encodePassages(_ passages: [Passage]) throws -> [Float]
     /// Row-major [questions.count x dimension] question-encoder embeddings.

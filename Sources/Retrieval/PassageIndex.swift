@@ -20,7 +20,7 @@ public final class PassageIndex {
         public var complete: Bool
         public var modelName: String
         public var modelFingerprint: String
-        public var similarity: Similarity
+        public var similarity: SimilarityFunction
         public var corpusPath: String
         public var corpusBytes: Int
     }

@@ -1,7 +1,7 @@
-import Foundation
 import Data
+import Foundation
+import JobContracts
 import Model
-import Coordinator
 
 /// A trained bi-encoder as `index`, `search` and `evaluate` use it, loaded from any of:
 /// - a checkpoint written by `srdpr train` (similarity, max_length and lower-casing from its config);
@@ -10,7 +10,7 @@ import Coordinator
 public final class TrainedRetriever: PassageEncoder {
     public let modelName: String
     public let fingerprint: String
-    public let similarity: Similarity
+    public let similarity: SimilarityFunction
     public let dimension: Int
     private let questions: TextEncoder
     private let contexts: TextEncoder
@@ -19,7 +19,9 @@ public final class TrainedRetriever: PassageEncoder {
         /// Overrides the checkpoint's max_length (HF directories default to 256, capped by the model).
         public var maxLength: Int?
         /// Overrides the similarity (HF directories default to dot_product).
-        public var similarity: Similarity?
+        public var similarity: SimilarityFunction?
+        /// Overrides the pooling (default: the checkpoint's, a sentence-transformers directory's, else cls).
+        public var pooling: Pooling?
         public var batchSize: Int = 32
         public var threads: Int = 2
         public init() {}
@@ -32,7 +34,7 @@ public final class TrainedRetriever: PassageEncoder {
             throw RetrievalError.cannotRead(path: path, reason: "no such model: give a checkpoint, an export directory or a Hugging Face directory")
         }
         let questionModel: BiEncoder, contextModel: BiEncoder, tokenizer: BertTokenizer
-        var maxLength = 256, sim = Similarity.dotProduct
+        var maxLength = 256, sim = SimilarityFunction.dotProduct
         if !isDirectory.boolValue {
             let loaded = try TrainingCheckpoint.loadModel(url)
             questionModel = loaded.model
@@ -46,18 +48,22 @@ public final class TrainedRetriever: PassageEncoder {
             sim = loaded.config.simFunc == .cosine ? .cosine : .dotProduct
         } else if FileManager.default.fileExists(atPath: url.appendingPathComponent("question_encoder").path) {
             let qDir = url.appendingPathComponent("question_encoder"), cDir = url.appendingPathComponent("ctx_encoder")
-            questionModel = try BiEncoder.load(directory: qDir)
-            contextModel = try BiEncoder.load(directory: cDir)
+            questionModel = try BiEncoder.load(directory: qDir, pooling: options.pooling)
+            contextModel = try BiEncoder.load(directory: cDir, pooling: options.pooling)
             tokenizer = try BertTokenizer(vocabFile: qDir.appendingPathComponent("vocab.txt"),
                                           doLowerCase: TrainedRetriever.lowerCase(qDir))
         } else {
-            questionModel = try BiEncoder.load(directory: url)
+            questionModel = try BiEncoder.load(directory: url, pooling: options.pooling)
             contextModel = questionModel
             tokenizer = try BertTokenizer(vocabFile: url.appendingPathComponent("vocab.txt"),
                                           doLowerCase: TrainedRetriever.lowerCase(url))
         }
         if let override = options.maxLength { maxLength = override }
         if let override = options.similarity { sim = override }
+        if let override = options.pooling {
+            questionModel.pooling = override
+            contextModel.pooling = override
+        }
         maxLength = min(maxLength, questionModel.config.maxPositions, contextModel.config.maxPositions)
         BLASThreads.set(options.threads)
         questionModel.threads = options.threads
@@ -75,6 +81,7 @@ public final class TrainedRetriever: PassageEncoder {
             crc.update(UnsafeRawBufferPointer(UnsafeBufferPointer(start: contextModel.parameters.pointer + slot.offset, count: slot.count)))
         }
         crc.update(Array("\(maxLength) \(tokenizer.doLowerCase) \(dimension)".utf8))
+        if contextModel.pooling != .cls { crc.update(Array(" pooling=\(contextModel.pooling.rawValue)".utf8)) }
         fingerprint = String(format: "crc32c:%08x", crc.finalValue)
     }
 

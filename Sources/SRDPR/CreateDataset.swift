@@ -1,20 +1,40 @@
 import ArgumentParser
 import Data
 import Foundation
+import Retrieval
 
 /// `srdpr create-dataset`: JSON-lines samples to a ByteDataset (the original's `create_dataset`).
 struct CreateDataset: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "create-dataset",
-        abstract: "Convert JSON-lines samples into a ByteDataset (idxs.pkl + data.pkl).")
+        abstract: "Convert JSON-lines samples into a ByteDataset (idxs.pkl + data.pkl).",
+        discussion: """
+            --from srdpr (default): SR-DPR JSON lines, converted as the original's create_dataset does.             --from dpr: DPR's training JSON list (positive_ctxs, hard_negative_ctxs; negative_ctxs dropped), streamed.             --from tevatron: Tevatron JSON lines (query, positive_passages, negative_passages).             --from beir: a BEIR directory (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv; relevance > 0 = positive;             no hard negatives: mine them with `srdpr mine-hard-negatives`). Imported samples are numbered 0, 1, ... in input order.
+            """)
 
-    @Option(name: .customLong("input-jsonl-path"), help: "JSON-lines file, one sample per line.")
+    @Option(name: [.customLong("input-jsonl-path"), .customLong("input")],
+            help: "Input file (JSON lines; DPR: a JSON file; BEIR: the dataset directory).")
     var inputJSONLPath: String
 
     @Option(name: .customLong("output-bytedataset-path"), help: "Output directory (created if missing).")
     var outputBytedatasetPath: String
 
+    @Option(help: "Input format: srdpr, dpr, tevatron or beir.")
+    var from: String = "srdpr"
+
+    @Option(help: "--from beir: the qrels split (qrels/SPLIT.tsv).")
+    var split: String?
+
+    func validate() throws {
+        guard let format = TrainingDataImporter.Format(rawValue: from) else {
+            throw ValidationError("--from must be one of srdpr, dpr, tevatron, beir; not '\(from)'")
+        }
+        if split != nil && format != .beir { throw ValidationError("--split is for --from beir only") }
+    }
+
     func run() throws {
+        let format = TrainingDataImporter.Format(rawValue: from)!
+        if format != .srdpr { return try runImport(format) }
         let start = Date()
         let bar = ProgressBar.forInput(path: inputJSONLPath)
         let summary: ConversionSummary
@@ -35,9 +55,39 @@ struct CreateDataset: ParsableCommand {
     }
 }
 
+extension CreateDataset {
+    func runImport(_ format: TrainingDataImporter.Format) throws {
+        let start = Date()
+        let bar = format == .beir ? nil : ProgressBar.forInput(path: inputJSONLPath)
+        let progress = bar.map { bar in { (done: Int, total: Int) in bar.update(done: done, total: total) } }
+        let summary: TrainingDataImporter.Summary
+        do {
+            switch format {
+            case .dpr: summary = try TrainingDataImporter.importDPR(path: inputJSONLPath, outputDirectory: outputBytedatasetPath, progress: progress)
+            case .tevatron: summary = try TrainingDataImporter.importTevatron(path: inputJSONLPath, outputDirectory: outputBytedatasetPath, progress: progress)
+            case .beir: summary = try TrainingDataImporter.importBEIR(directory: inputJSONLPath, split: split ?? "train", outputDirectory: outputBytedatasetPath)
+            case .srdpr: fatalError("handled by run()")
+            }
+        } catch {
+            bar?.finish()
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+        bar?.finish()
+        if format == .beir {
+            FileHandle.standardError.write(Data(("beir: \(summary.missingQueries) qrels queries missing from queries.jsonl, "
+                + "\(summary.missingPassages) relevant passages missing from corpus.jsonl, "
+                + "\(summary.skippedQueries) queries skipped for want of a positive\n").utf8))
+        }
+        print("wrote \(summary.samples) samples to \(outputBytedatasetPath) (\(summary.dataBytes) bytes of pickles) from \(from) input "
+              + "\(inputJSONLPath) in \(String(format: "%.2f", Date().timeIntervalSince(start))) s")
+    }
+}
+
 /// A one-line progress bar on stderr, shown only on a terminal and for long inputs.
 final class ProgressBar {
     private var lastDrawn = -1
+    private let status = TerminalStatusLine(descriptor: 2)
 
     /// A bar when stderr is a terminal and the input is at least 16 MB, else nil.
     static func forInput(path: String) -> ProgressBar? {
@@ -54,13 +104,12 @@ final class ProgressBar {
         lastDrawn = percent
         let width = 40
         let filled = percent * width / 100
-        let line = "\r[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
-            + "] \(percent)% of \(total / 1_000_000) MB"
-        FileHandle.standardError.write(Data(line.utf8))
+        status.draw("[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
+            + "] \(percent)% of \(total / 1_000_000) MB")
     }
 
     func finish() {
-        if lastDrawn >= 0 { FileHandle.standardError.write(Data("\n".utf8)) }
+        status.finish()
         lastDrawn = -1
     }
 }

@@ -4,6 +4,7 @@ import Coordinator
 import Data
 import Foundation
 import Retrieval
+import Worker
 
 /// `srdpr coordinator --world-size N --bind tcp://HOST:PORT KEY=VALUE...`
 struct CoordinatorCommand: ParsableCommand {
@@ -32,25 +33,25 @@ struct CoordinatorCommand: ParsableCommand {
     var joinTimeout: Double = 600
 
     func run() throws {
-        let all = try (config.map(Train.yamlParameters) ?? []) + parameters
+        let all = try (config.map { try ConfigFile.parameters(yamlFile: $0) } ?? []) + parameters
         let (parsed, warnings) = try TrainingConfig.parse(all)
         for warning in warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
-        let (trainingConfig, resolved) = try OutputDirectoryPolicy.resolveResume(parsed, parameters: all)
-        var options = JobCoordinator.Options(bind: bind, worldSize: worldSize, secret: try security.secret())
+        let (trainingConfig, _) = try OutputDirectoryPolicy.resolveResume(parsed, parameters: [])
+        var options = RemoteWorkers.Options(bind: bind, worldSize: worldSize, secret: try security.secret())
         options.curve = security.curve
         options.heartbeatTimeout = heartbeatTimeout
         options.joinTimeout = joinTimeout
-        let coordinator = JobCoordinator(config: trainingConfig, parameters: resolved, options: options)
+        let loop = TrainingLoop(config: trainingConfig, executor: try RemoteWorkers(options: options))
         InterruptFlag.install()
         let summary: TrainingSummary
-        do { summary = try coordinator.run() } catch { throw secondInterruptExit(error) }
+        do { summary = try loop.run() } catch { throw secondInterruptExit(error) }
         if let checkpoint = summary.checkpoint { print("checkpoint: \(checkpoint.path)") }
         print("logs: \(summary.logDir.path)")
         if summary.interrupted { throw ExitCode(130) }
     }
 }
 
-/// `srdpr worker --rank R --coordinator tcp://HOST:PORT [--bind-host ADDR]`
+/// `srdpr worker [--rank R] --coordinator tcp://HOST:PORT [--bind-host ADDR]`
 struct WorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
@@ -58,14 +59,19 @@ struct WorkerCommand: ParsableCommand {
         discussion: """
             Connects to the coordinator, receives the configuration and the ring addresses, and trains on \
             the shards it is sent, reading the samples from this host's copy of the ByteDatasets (the same \
-            paths as the coordinator's parameters) and the model from pretrained_model_cfg.
+            paths as the coordinator's parameters) and the model from pretrained_model_cfg. Without --rank, \
+            the rank and world size come from the launcher's environment: OMPI_COMM_WORLD_RANK/SIZE \
+            (mpirun), PMI_RANK/SIZE, SLURM_PROCID/SLURM_NTASKS (srun) or RANK/WORLD_SIZE, the first set.
             """)
 
-    @Option(help: "This worker's rank (0..world size-1).")
-    var rank: Int
+    @Option(help: "This worker's rank (0..world size-1); default: from the launcher's environment.")
+    var rank: Int?
     @Option(help: "The coordinator's control address, tcp://HOST:PORT.")
     var coordinator: String
-    @Option(name: .customLong("bind-host"), help: "Address of this host the other workers reach (the ring socket binds it).")
+    @Option(name: .customLong("bind-host"), help: """
+        Address of this host the other workers reach (the ring socket binds it); auto: the address this \
+        host reaches the coordinator from (one command line for every rank, e.g. under mpirun).
+        """)
     var bindHost: String = "127.0.0.1"
     @Option(name: .customLong("ring-port"), help: "Ring port (default: a free one).")
     var ringPort: Int?
@@ -83,15 +89,26 @@ struct WorkerCommand: ParsableCommand {
     func run() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard heartbeatTimeout > 0 else { throw ValidationError("--heartbeat-timeout must be positive") }
-        var options = WorkerAgent.Options(coordinator: coordinator, rank: rank, secret: try security.secret())
+        var launcherWorldSize: (size: Int, variable: String)?
+        let resolvedRank: Int
+        if let rank {
+            resolvedRank = rank
+        } else {
+            let launch = try LaunchEnvironment.resolve(ProcessInfo.processInfo.environment)
+            FileHandle.standardError.write(Data("worker: \(launch.description)\n".utf8))
+            resolvedRank = launch.rank
+            launcherWorldSize = launch.worldSize.map { ($0, launch.convention.worldVariable) }
+        }
+        var options = WorkerAgent.Options(coordinator: coordinator, rank: resolvedRank, secret: try security.secret())
+        options.launcherWorldSize = launcherWorldSize
         options.bindHost = bindHost
         options.ringPort = ringPort
         options.ringTransport = ringTransport
         options.curve = security.curve
         options.threads = threads
         options.heartbeatTimeout = heartbeatTimeout
-        // Ctrl-C goes to the coordinator, which checkpoints and stops every worker.
-        signal(SIGINT, SIG_IGN)
+        // Ctrl-C goes to the coordinator, which checkpoints and stops every worker; SIGTERM waits for it.
+        TerminationSignal.install()
         let agent = WorkerAgent(options: options)
         agent.makeDevSetEvaluator = { [agent] config in
             try DevSetEvaluator(config: config, warn: { agent.print("rank 0: warning: \($0)") })
@@ -104,85 +121,17 @@ struct WorkerCommand: ParsableCommand {
 /// The shared secret of a job: `--secret-file` or the SRDPR_SECRET environment variable (never a
 /// command-line value, which `ps` would show).
 struct SecurityOptions: ParsableArguments {
-    @Option(name: .customLong("secret-file"), help: "File holding the job's shared secret (else SRDPR_SECRET).")
+    @Option(name: .customLong("secret-file"), help: "File holding the job's shared secret, at least 16 bytes, readable by its owner only (else SRDPR_SECRET).")
     var secretFile: String?
     @Flag(help: "Encrypt the control channel and the ring with CURVE (keys derived from the secret).")
     var curve = false
 
     func secret() throws -> [UInt8] {
-        if let secretFile {
-            guard let data = FileManager.default.contents(atPath: secretFile) else {
-                throw CLIError("--secret-file \(secretFile): cannot read the file")
-            }
-            let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !text.isEmpty else { throw CLIError("--secret-file \(secretFile): the file is empty") }
-            return Array(text.utf8)
+        if let secretFile { return try SharedSecret.load(file: secretFile) }
+        if let value = ProcessInfo.processInfo.environment["SRDPR_SECRET"], !value.isEmpty {
+            return try SharedSecret.validate(Array(value.utf8), source: "SRDPR_SECRET")
         }
-        if let value = ProcessInfo.processInfo.environment["SRDPR_SECRET"], !value.isEmpty { return Array(value.utf8) }
         throw CLIError("no shared secret: pass --secret-file FILE or set SRDPR_SECRET (the same on every process of the job)")
-    }
-}
-
-/// `srdpr train --workers N`: a coordinator in this process and N `srdpr worker` processes on loopback.
-enum LocalJob {
-    static func run(config: TrainingConfig, parameters: [String], workers: Int, threads: Int, heartbeatTimeout: Double,
-                    ringTransport: RingTransport) throws {
-        var bytes = [UInt8](repeating: 0, count: 32)
-        var generator = SystemRandomNumberGenerator()
-        for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255, using: &generator) }
-        let secret = bytes.map { String(format: "%02x", $0) }.joined()
-        var options = JobCoordinator.Options(bind: "tcp://127.0.0.1:0", worldSize: workers, secret: Array(secret.utf8))
-        options.heartbeatTimeout = heartbeatTimeout
-        let coordinator = JobCoordinator(config: config, parameters: parameters, options: options)
-        try coordinator.start()
-        guard let endpoint = coordinator.endpoint else { throw CLIError("the coordinator did not bind") }
-        let executable = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-            ?? CommandLine.arguments[0])
-        var environment = ProcessInfo.processInfo.environment
-        environment["SRDPR_SECRET"] = secret
-        var children: [Process] = []
-        func stopChildren() {
-            for child in children where child.isRunning { child.terminate() }
-        }
-        for rank in 0..<workers {
-            let child = Process()
-            child.executableURL = executable
-            child.arguments = ["worker", "--rank", String(rank), "--coordinator", endpoint, "--bind-host", "127.0.0.1",
-                               "--threads", String(max(1, threads / workers)), "--heartbeat-timeout", String(heartbeatTimeout),
-                               "--ring-transport", ringTransport.rawValue]
-            child.environment = environment
-            do { try child.run() } catch {
-                stopChildren()
-                throw CLIError("cannot start worker \(rank) (\(executable.path)): \(error)")
-            }
-            children.append(child)
-        }
-        InterruptFlag.install()
-        let summary: TrainingSummary
-        do {
-            summary = try coordinator.run()
-        } catch {
-            // After a second Ctrl-C the workers have been told to stop at once: give them a second.
-            waitForChildren(children, seconds: InterruptFlag.raised >= 2 ? 1 : heartbeatTimeout + 5)
-            throw secondInterruptExit(error)
-        }
-        waitForChildren(children, seconds: 30)
-        if let checkpoint = summary.checkpoint { print("checkpoint: \(checkpoint.path)") }
-        print("logs: \(summary.logDir.path) (TensorBoard: tensorboard --logdir \(summary.logDir.path); metrics.jsonl)")
-        if summary.interrupted { throw ExitCode(130) }
-        if let failed = children.first(where: { $0.terminationStatus != 0 }) {
-            throw CLIError("a worker exited with status \(failed.terminationStatus)")
-        }
-    }
-
-    /// Waits for the workers to exit by themselves (they follow the coordinator's stop), then ends stragglers.
-    static func waitForChildren(_ children: [Process], seconds: Double) {
-        let deadline = Date(timeIntervalSinceNow: seconds)
-        while children.contains(where: \.isRunning), deadline.timeIntervalSinceNow > 0 { usleep(50_000) }
-        for child in children where child.isRunning {
-            kill(child.processIdentifier, SIGKILL)
-            child.waitUntilExit()
-        }
     }
 }
 

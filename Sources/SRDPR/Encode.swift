@@ -1,5 +1,5 @@
 import ArgumentParser
-import Coordinator
+import JobContracts
 import Data
 import Foundation
 import Model
@@ -25,6 +25,8 @@ struct Encode: ParsableCommand {
     var maxLength: Int = 256
     @Option(name: .customLong("do-lower-case"), help: "true|false (default: tokenizer_config.json's, else true).")
     var doLowerCase: String?
+    @Option(help: "cls or mean (default: the checkpoint's pooling, a sentence-transformers directory's 1_Pooling, else cls).")
+    var pooling: Pooling?
     @Option(name: .customLong("batch-size"), help: "Sequences per forward pass.")
     var batchSize: Int = 32
     @Option(help: "Threads for OpenBLAS and the other loops.")
@@ -50,13 +52,14 @@ struct Encode: ParsableCommand {
             return
         }
         let lower = try resolveLowerCase(dir)
-        let biEncoder = try BiEncoder.load(directory: dir)
+        let biEncoder = try BiEncoder.load(directory: dir, pooling: pooling)
         let tokenizer = try BertTokenizer(vocabFile: dir.appendingPathComponent("vocab.txt"), doLowerCase: lower)
         try encodeFile(model: biEncoder, tokenizer: tokenizer)
     }
 
     /// Reads --input, embeds every line in order, writes --output.
     func encodeFile(model biEncoder: BiEncoder, tokenizer: BertTokenizer) throws {
+        if let pooling { biEncoder.pooling = pooling }
         BLASThreads.set(threads)
         biEncoder.threads = threads
         let encoder = TextEncoder(model: biEncoder, tokenizer: tokenizer,

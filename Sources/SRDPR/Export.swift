@@ -1,7 +1,6 @@
 import ArgumentParser
-import Coordinator
 import Foundation
-import Model
+import JobContracts
 
 /// `srdpr export --checkpoint C --output DIR`: the two encoders of a checkpoint as Hugging Face directories.
 struct Export: ParsableCommand {
@@ -20,27 +19,8 @@ struct Export: ParsableCommand {
     var output: String
 
     func run() throws {
-        let loaded = try TrainingCheckpoint.loadModel(URL(fileURLWithPath: checkpoint))
-        let root = URL(fileURLWithPath: output)
-        // The tokenizer files travel inside the checkpoint; stage them for the HF writer.
-        let staging = FileManager.default.temporaryDirectory.appendingPathComponent("srdpr-export-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: staging) }
-        for (name, bytes) in loaded.tokenizerFiles { try Data(bytes).write(to: staging.appendingPathComponent(name)) }
-        // The exported tokenizer must lower-case exactly as training did (do_lower_case of the run's
-        // config), whatever the original model directory's tokenizer_config.json said.
-        var json: [String: Any] = ["tokenizer_class": "BertTokenizer", "model_max_length": loaded.config.maxLength]
-        if let bytes = loaded.tokenizerFiles["tokenizer_config.json"],
-           let existing = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] {
-            json = existing
-        }
-        json["do_lower_case"] = loaded.config.doLowerCase
-        try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
-            .write(to: staging.appendingPathComponent("tokenizer_config.json"))
-        for (side, name) in [(BiEncoder.Side.question, "question_encoder"), (.context, "ctx_encoder")] {
-            let dir = root.appendingPathComponent(name)
-            try loaded.model.save(side, to: dir, tokenizerFrom: staging)
-            print(dir.path)
+        for directory in try TrainingCheckpoint.exportEncoders(URL(fileURLWithPath: checkpoint), to: URL(fileURLWithPath: output)) {
+            print(directory.path)
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Data
 import Foundation
 import Retrieval
 
@@ -10,44 +11,71 @@ struct RetrieverOptions: ParsableArguments {
     var maxLength: Int?
     @Option(name: .customLong("sim-func"), help: "dot_product or cosine (default: the checkpoint's sim_func, else dot_product).")
     var simFunc: String?
+    @Option(help: "cls or mean (default: the checkpoint's pooling, a sentence-transformers directory's 1_Pooling, else cls).")
+    var pooling: Pooling?
     @Option(name: .customLong("batch-size"), help: "Sequences per forward pass.")
     var batchSize: Int = 32
     @Option(help: "Threads for OpenBLAS and the other loops.")
     var threads: Int = 2
 
     func load() throws -> TrainedRetriever {
-        var options = TrainedRetriever.Options()
-        if let maxLength {
-            guard maxLength >= 2 else { throw ValidationError("--max-length must be at least 2") }
-            options.maxLength = maxLength
-        }
-        if let simFunc {
-            guard let sim = Similarity(rawValue: simFunc) else {
-                throw ValidationError("--sim-func must be dot_product or cosine, not '\(simFunc)'")
-            }
-            options.similarity = sim
-        }
-        guard batchSize >= 1, threads >= 1 else { throw ValidationError("--batch-size and --threads must be at least 1") }
-        options.batchSize = batchSize
-        options.threads = threads
-        return try TrainedRetriever(path: model, options: options)
+        try loadRetriever(model: model, maxLength: maxLength, simFunc: simFunc, pooling: pooling, batchSize: batchSize, threads: threads)
     }
 }
 
-private func stderrLine(_ text: String) {
+/// A model for `--model` commands, with the overrides of `RetrieverOptions`.
+func loadRetriever(model: String, maxLength: Int?, simFunc: String?, pooling: Pooling? = nil, batchSize: Int, threads: Int) throws -> TrainedRetriever {
+    var options = TrainedRetriever.Options()
+    if let maxLength {
+        guard maxLength >= 2 else { throw ValidationError("--max-length must be at least 2") }
+        options.maxLength = maxLength
+    }
+    if let simFunc {
+        guard let sim = SimilarityFunction(rawValue: simFunc) else {
+            throw ValidationError("--sim-func must be dot_product or cosine, not '\(simFunc)'")
+        }
+        options.similarity = sim
+    }
+    options.pooling = pooling
+    guard batchSize >= 1, threads >= 1 else { throw ValidationError("--batch-size and --threads must be at least 1") }
+    options.batchSize = batchSize
+    options.threads = threads
+    return try TrainedRetriever(path: model, options: options)
+}
+
+extension Pooling: ExpressibleByArgument {}
+
+func stderrLine(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
 
-/// Progress on stderr: a rewritten line on a terminal, a line every 10% otherwise.
-private func progressPrinter(_ label: String) -> (Int, Int) -> Void {
+/// Progress on stderr with the rate and the time left: a rewritten line on a terminal, a line
+/// every 10% otherwise.
+func progressPrinter(_ label: String) -> (Int, Int) -> Void {
     let terminal = isatty(2) != 0
     var lastTenth = -1
+    var start: Date? = nil, startDone = 0
+    var lastDraw = Date.distantPast
     return { done, total in
+        let now = Date()
+        if start == nil { start = now; startDone = done }
+        let elapsed = now.timeIntervalSince(start!)
+        var eta = ""
+        if done > startDone, elapsed > 0, total > done {
+            let rate = Double(done - startDone) / elapsed
+            let left = Int((Double(total - done) / rate).rounded())
+            eta = String(format: ", %.0f/s, ETA %d:%02d:%02d", rate, left / 3600, left / 60 % 60, left % 60)
+        } else if done >= total, elapsed > 0 {
+            eta = String(format: ", %.1f s", elapsed)
+        }
         let tenth = total > 0 ? done * 10 / total : 10
         if terminal {
-            FileHandle.standardError.write(Data("\r\(label): \(done)/\(total)\(done == total ? "\n" : "")".utf8))
+            guard done >= total || now.timeIntervalSince(lastDraw) >= 0.2 else { return }
+            lastDraw = now
+            let percent = total > 0 ? done * 100 / total : 100
+            FileHandle.standardError.write(Data("\r\(label): \(done)/\(total) (\(percent)%\(eta))\u{1B}[K\(done >= total ? "\n" : "")".utf8))
         } else if tenth != lastTenth {
-            stderrLine("\(label): \(done)/\(total)")
+            stderrLine("\(label): \(done)/\(total)\(eta)")
         }
         lastTenth = tenth
     }

@@ -4,7 +4,7 @@ import Coordinator
 import Data
 import Foundation
 import Retrieval
-import Yams
+import Worker
 
 /// `srdpr train KEY=VALUE... [--config FILE.yaml]`: the original's `train_srdpr.py` on CPUs.
 struct Train: ParsableCommand {
@@ -41,65 +41,35 @@ struct Train: ParsableCommand {
 
     func run() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-        let fromFile = try config.map(Self.yamlParameters) ?? []
+        let fromFile = try config.map { try ConfigFile.parameters(yamlFile: $0) } ?? []
         let (parsed, warnings) = try TrainingConfig.parse(fromFile + parameters)
         for warning in warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
-        let (trainingConfig, resolvedParameters) = try OutputDirectoryPolicy.resolveResume(parsed, parameters: fromFile + parameters)
-        if workers > 1 {
-            try LocalJob.run(config: trainingConfig, parameters: resolvedParameters, workers: workers, threads: threads,
-                             heartbeatTimeout: heartbeatTimeout, ringTransport: ringTransport)
-            return
-        }
-        let trainer = Trainer(config: trainingConfig, threads: threads)
-        if trainingConfig.eval != nil {
-            // The dev set is read now: a bad file stops the run before any training.
-            trainer.devSetEvaluator = try DevSetEvaluator(config: trainingConfig, warn: { trainer.print("warning: \($0)") })
+        // resume=latest becomes model_file= here, once: the typed configuration every rank receives names the file.
+        let (trainingConfig, _) = try OutputDirectoryPolicy.resolveResume(parsed, parameters: [])
+        // The dev set is read now: a bad file stops the run before any training.
+        let devSetEvaluator = try trainingConfig.eval.map { _ in
+            try DevSetEvaluator(config: trainingConfig, warn: { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) })
         }
         InterruptFlag.install()
-        let summary = try trainer.run()
+        let summary: TrainingSummary
+        var failedWorker: Int32?
+        if workers > 1 {
+            let executable = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+                ?? CommandLine.arguments[0])
+            do {
+                (summary, failedWorker) = try LocalJob.run(config: trainingConfig, workers: workers, threads: threads,
+                                                           heartbeatTimeout: heartbeatTimeout, ringTransport: ringTransport,
+                                                           executable: executable)
+            } catch { throw secondInterruptExit(error) }
+        } else {
+            let executor = InProcessExecutor(threads: threads)
+            executor.devSetEvaluator = devSetEvaluator
+            summary = try TrainingLoop(config: trainingConfig, executor: executor).run()
+        }
         if let checkpoint = summary.checkpoint { print("checkpoint: \(checkpoint.path)") }
         print("logs: \(summary.logDir.path) (TensorBoard: tensorboard --logdir \(summary.logDir.path); metrics.jsonl)")
         if summary.interrupted { throw ExitCode(130) }
-    }
-
-    /// The parameters of a YAML file as key=value strings (nested mappings become dotted keys).
-    static func yamlParameters(_ path: String) throws -> [String] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw CLIError("--config \(path): cannot read the file (missing or not UTF-8)")
-        }
-        let root: Any?
-        do { root = try Yams.load(yaml: text) } catch {
-            throw CLIError("--config \(path): not valid YAML: \(error)")
-        }
-        guard let root else { return [] }
-        guard let mapping = root as? [String: Any] else {
-            throw CLIError("--config \(path): the top level must be a mapping of parameter names to values")
-        }
-        var out: [String] = []
-        func scalar(_ v: Any, key: String) throws -> String {
-            switch v {
-            case let b as Bool: return b ? "true" : "false"
-            case let n as Int: return String(n)
-            case let d as Double: return String(d)
-            case let s as String: return s
-            case let list as [Any]: return "[" + (try list.map { try scalar($0, key: key) }).joined(separator: ",") + "]"
-            case is NSNull: return "null"
-            default: throw CLIError("--config \(path): \(key) has a value of unsupported type (\(type(of: v)))")
-            }
-        }
-        func walk(_ node: [String: Any], prefix: String) throws {
-            for key in node.keys.sorted() {
-                let value = node[key]!
-                let full = prefix.isEmpty ? key : prefix + "." + key
-                if let child = value as? [String: Any] { try walk(child, prefix: full) } else {
-                    // An unset optional (YAML null or ~) keeps the default.
-                    if value is NSNull { continue }
-                    out.append("\(full)=\(try scalar(value, key: full))")
-                }
-            }
-        }
-        try walk(mapping, prefix: "")
-        return out
+        if let failedWorker { throw CLIError("a worker exited with status \(failedWorker)") }
     }
 }

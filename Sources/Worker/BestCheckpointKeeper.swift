@@ -1,5 +1,6 @@
 import Data
 import Foundation
+import JobContracts
 import Model
 
 /// `keep_best=METRIC`: keeps the training checkpoint with the best dev value of METRIC (higher is
@@ -15,18 +16,8 @@ public final class BestCheckpointKeeper {
         public var step: Int
     }
 
-    /// One evaluation's effect, for the logs.
-    public struct Outcome: Codable, Equatable, Sendable {
-        public var metric: String
-        /// The best value and its step after this evaluation.
-        public var best: Double
-        public var bestStep: Int
-        /// True when this evaluation was the new best and its checkpoint was written.
-        public var improved: Bool
-        public var path: String
-        /// Time spent writing (or linking) the best checkpoint.
-        public var seconds: Double
-    }
+    /// One evaluation's effect, for the logs (shared with the training loop through JobContracts).
+    public typealias Outcome = BestCheckpointOutcome
 
     public let metric: String
     public let url: URL

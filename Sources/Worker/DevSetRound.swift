@@ -1,16 +1,7 @@
 import Data
 import Foundation
+import JobContracts
 import Model
-
-/// What one dev evaluation reports, from the process holding the weights (the single process or
-/// rank 0) to whoever writes the logs.
-public struct DevSetReport: Codable, Equatable, Sendable {
-    /// Updates done when it ran.
-    public var step: Int
-    public var scores: DevSetScores
-    /// keep_best's effect, when set.
-    public var best: BestCheckpointKeeper.Outcome?
-}
 
 /// Evaluation during training on the process that holds the weights: every `eval_every` updates
 /// and after the last one, evaluate the dev set with the live model, then offer the value of
@@ -34,15 +25,6 @@ public final class DevSetRound {
             throw TrainerError.missingParameter(key: "eval.*", reason: "a dev set is configured, but this process was started without a dev-set evaluator")
         }
         return DevSetRound(config: config, evaluator: evaluator, checkpoints: checkpoints, resuming: resuming, warn: warn)
-    }
-
-    /// Whether the dev set is evaluated after update `done` (1-based): every eval_every updates and
-    /// at total_updates; never without a dev set.
-    public static func isDue(afterUpdate done: Int, config: TrainingConfig) -> Bool {
-        guard config.eval != nil else { return false }
-        if done == config.totalUpdates { return true }
-        guard let every = config.evalEvery, every > 0 else { return false }
-        return done % every == 0
     }
 
     /// Evaluates `worker`'s current weights after update `step`; `checkpointOfStep` is the

@@ -1,6 +1,7 @@
 import Collectives
 import Data
 import Foundation
+import JobContracts
 import Model
 
 /// One rank of a multi-node job (`srdpr worker`): registers with the coordinator, joins the ring,
@@ -12,7 +13,8 @@ public final class WorkerAgent {
     public struct Options: Sendable {
         public var coordinator: String
         public var rank: Int
-        /// The address other ranks reach this one at; the ring socket binds it.
+        /// The address other ranks reach this one at; the ring socket binds it. `auto`: this
+        /// host's address on the route to the coordinator.
         public var bindHost: String = "127.0.0.1"
         /// Ring port (nil: a free one).
         public var ringPort: Int?
@@ -23,6 +25,9 @@ public final class WorkerAgent {
         public var threads = 1
         /// Seconds of silence after which the coordinator counts as lost (and ring peers too).
         public var heartbeatTimeout: Double = 30
+        /// The number of processes the launcher started (``LaunchEnvironment``), checked against
+        /// the coordinator's world size; nil when unknown.
+        public var launcherWorldSize: (size: Int, variable: String)?
 
         public init(coordinator: String, rank: Int, secret: [UInt8]) {
             self.coordinator = coordinator
@@ -66,8 +71,20 @@ public final class WorkerAgent {
 
     private func serve(control: ControlClient, send: (ControlMessage) throws -> Void) throws -> Int32 {
         let rank = options.rank
-        guard let host = FreePorts.ipv4Address(options.bindHost) else {
-            throw WorkerAgentError.setup("--bind-host \(options.bindHost) is neither an IPv4 address nor a name that resolves to one")
+        let host: String
+        if options.bindHost == "auto" {
+            // The address this host reaches the coordinator from: one command line for every rank (mpirun).
+            let coordinatorHost = Self.host(ofEndpoint: options.coordinator)
+            guard let route = FreePorts.routeAddress(toward: coordinatorHost) else {
+                throw WorkerAgentError.setup("--bind-host auto: no route from this host to the coordinator's \(coordinatorHost); "
+                    + "give this host's address with --bind-host ADDR")
+            }
+            host = route
+        } else {
+            guard let resolved = FreePorts.ipv4Address(options.bindHost) else {
+                throw WorkerAgentError.setup("--bind-host \(options.bindHost) is neither an IPv4 address nor a name that resolves to one")
+            }
+            host = resolved
         }
         guard let port = options.ringPort ?? FreePorts.on(host: host, 1).first else {
             throw WorkerAgentError.setup("no free TCP port on --bind-host \(options.bindHost) (\(host)) for the ring (is it an address of this host?)")
@@ -89,10 +106,16 @@ public final class WorkerAgent {
             return order.exitCode == 0 ? 2 : order.exitCode
         case let other: throw WorkerAgentError.protocolViolation("the coordinator's first message is not the job setup but \(other)")
         }
-        let (parsed, _) = try TrainingConfig.parse(job.parameters)
+        let parsed = job.config
+        try parsed.validate()
         guard job.ringAddresses.count == job.worldSize, rank < job.worldSize else {
             throw WorkerAgentError.setup("rank \(rank) is outside the job's world of \(job.worldSize) ranks")
         }
+        if let launcher = options.launcherWorldSize, launcher.size != job.worldSize {
+            throw WorkerAgentError.setup("the launcher started \(launcher.size) worker(s) (\(launcher.variable)=\(launcher.size)) "
+                + "but the coordinator runs --world-size \(job.worldSize): start as many workers as the coordinator expects")
+        }
+        try checkDatasets(job.datasets ?? [])
         guard job.ringAddresses[rank] == ringAddress || job.ringAddresses[rank] == localRingAddress else {
             throw WorkerAgentError.protocolViolation("the coordinator gave rank \(rank) the ring address \(job.ringAddresses[rank]), "
                 + "which this worker did not offer (\(ringAddress)\(localRingAddress.map { " or \($0)" } ?? ""))")
@@ -113,49 +136,33 @@ public final class WorkerAgent {
         let resumeFile = try (job.resume && rank == 0) ? parsed.modelFile.map { try CheckpointFile(url: URL(fileURLWithPath: $0)) } : nil
         let setup = try WorkerSetup(config: parsed, threads: options.threads, communicator: ring, resume: resumeFile,
                                     dropoutSeed: job.dropoutSeed, warn: { [rank, print] in if rank == 0 { print($0) } })
-        let worker = setup.worker
-        try worker.synchronizeWithRankZero(optimizerState: job.resume)
-        let batches = try TrainingBatches(config: setup.config, tokenizer: setup.tokenizer)
-        let checkpoints = setup.config.outputDir.map { CheckpointDirectory(directory: URL(fileURLWithPath: $0), prefix: setup.config.checkpointFileName) }
-        let devSet = rank == 0 && setup.config.eval != nil
-            ? try DevSetRound.make(config: setup.config, evaluator: makeDevSetEvaluator?(setup.config),
-                                   checkpoints: checkpoints ?? CheckpointDirectory(directory: URL(fileURLWithPath: "."), prefix: setup.config.checkpointFileName),
+        try setup.worker.synchronizeWithRankZero(optimizerState: job.resume)
+        let devSet = rank == 0
+            ? try Rank.devSetRound(config: setup.config, evaluator: setup.config.eval == nil ? nil : makeDevSetEvaluator?(setup.config),
                                    resuming: job.resume, warn: { [rank, print] in print("rank \(rank): \($0)") })
             : nil
+        let runner = try Rank(setup: setup, devSet: devSet)
+        runner.faultDelayMilliseconds = ProcessInfo.processInfo.environment["SRDPR_FAULT_STEP_DELAY_MS"].flatMap(UInt32.init) ?? 0
         try send(.ready(rank: rank))
         print("rank \(rank): ready (world \(job.worldSize), \(options.threads) thread(s))")
 
-        // Fault injection only (cluster/faults, tests): a pause inside every step, so that a kill lands mid-step.
-        let faultDelay = ProcessInfo.processInfo.environment["SRDPR_FAULT_STEP_DELAY_MS"].flatMap(UInt32.init) ?? 0
         while true {
             switch try nextOrder(control) {
             case .step(let order):
                 lastCheckpoint.value = order.lastCheckpoint
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                let shards = try batches.materialize(order.plans)
-                let t1 = DispatchTime.now().uptimeNanoseconds
-                if faultDelay > 0 { usleep(faultDelay * 1000) }
-                let result = try worker.step(order.step, batches: shards)
-                let t2 = DispatchTime.now().uptimeNanoseconds
-                try send(.report(.init(rank: rank, step: order.step, loss: result.loss, gradientNorm: result.gradientNorm,
-                                       learningRate: result.learningRate, tokens: result.tokens,
-                                       fetchSeconds: Double(t1 - t0) / 1e9, computeSeconds: Double(t2 - t1) / 1e9,
-                                       communicationSeconds: worker.lastCommunicationWait, gatherSeconds: worker.lastGatherWait)))
+                try send(.report(try runner.step(order.step, plans: order.plans)))
             case .checkpoint(let order):
-                guard rank == 0, let output = setup.config.outputDir else {
+                guard rank == 0 else {
                     throw WorkerAgentError.protocolViolation("a checkpoint order for rank \(rank) (only rank 0 writes them)")
                 }
-                let directory = CheckpointDirectory(directory: URL(fileURLWithPath: output), prefix: setup.config.checkpointFileName)
-                let url = try worker.saveCheckpoint(in: directory, state: order.state, config: setup.config, files: setup.modelFiles)
+                let url = try runner.checkpoint(order.state)
                 lastCheckpoint.value = url.path
                 try send(.checkpointed(step: order.state.step, path: url.path))
             case .evaluate(let order):
-                guard let devSet else {
+                guard runner.devSet != nil else {
                     throw WorkerAgentError.protocolViolation("an evaluation order for rank \(rank) (only rank 0 of a job with a dev set evaluates)")
                 }
-                let report = try devSet.run(step: order.state.step, worker: worker, tokenizer: setup.tokenizer, maxLength: setup.config.maxLength,
-                                            state: order.state, config: setup.config, files: setup.modelFiles,
-                                            checkpointOfStep: order.checkpoint.map { URL(fileURLWithPath: $0) })
+                let report = try runner.evaluate(order.state, checkpoint: order.checkpoint)
                 try send(.evaluated(report))
             case .stop(let order):
                 if order.exitCode != 0 { print("rank \(rank): the coordinator stopped the job: \(order.reason)") }
@@ -164,6 +171,33 @@ public final class WorkerAgent {
                 throw WorkerAgentError.protocolViolation("unexpected message from the coordinator: \(other)")
             }
         }
+    }
+
+    /// This host's copies of the datasets against the coordinator's (size and CRC-32C of every
+    /// file), before anything is loaded.
+    private func checkDatasets(_ expected: [DatasetFingerprint]) throws {
+        let host = ProcessInfo.processInfo.hostName
+        for fingerprint in expected {
+            let local: DatasetFingerprint
+            do { local = try DatasetFingerprint.make(key: fingerprint.key, path: fingerprint.path) } catch {
+                throw WorkerAgentError.setup("the datasets on \(host) differ from the coordinator's: \(error)")
+            }
+            if let difference = fingerprint.difference(from: local) {
+                throw WorkerAgentError.setup("the datasets on \(host) differ from the coordinator's: \(difference); "
+                    + "copy the coordinator's dataset to this host (every worker reads its samples from its own copy)")
+            }
+        }
+        if !expected.isEmpty {
+            print("rank \(options.rank): \(expected.count) dataset(s) match the coordinator's (size and CRC-32C)")
+        }
+    }
+
+    /// HOST of `tcp://HOST:PORT`.
+    static func host(ofEndpoint endpoint: String) -> String {
+        var rest = Substring(endpoint)
+        if let scheme = rest.range(of: "://") { rest = rest[scheme.upperBound...] }
+        if let colon = rest.lastIndex(of: ":") { rest = rest[..<colon] }
+        return String(rest)
     }
 
     /// The coordinator's next order (heartbeats on this connection are skipped).
@@ -194,7 +228,20 @@ public final class WorkerAgent {
                 die("rank \(options.rank): cannot open the heartbeat connection to \(options.coordinator): \(error)", code: 3)
             }
             var lastHeard = Date()
+            var terminationNoted: Date?
             while true {
+                if TerminationSignal.received != 0 {
+                    if let noted = terminationNoted {
+                        if Date().timeIntervalSince(noted) > options.heartbeatTimeout {
+                            die("rank \(options.rank): SIGTERM \(Int(options.heartbeatTimeout)) s ago and the coordinator has not stopped "
+                                + "the job; exiting", code: 128 + SIGTERM)
+                        }
+                    } else {
+                        terminationNoted = Date()
+                        print("rank \(options.rank): SIGTERM: waiting for the coordinator to checkpoint and stop the job "
+                            + "(exiting by itself after \(Int(options.heartbeatTimeout)) s otherwise)")
+                    }
+                }
                 try? client.send([], kind: .heartbeat)
                 let deadline = Date(timeIntervalSinceNow: interval)
                 while deadline.timeIntervalSinceNow > 0 {
@@ -228,16 +275,5 @@ public enum WorkerAgentError: Error, CustomStringConvertible, Equatable {
         case .setup(let s): return s
         case .protocolViolation(let s): return "protocol error: \(s)"
         }
-    }
-}
-
-/// A value shared between threads behind a lock.
-final class LockedValue<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: T
-    init(_ value: T) { stored = value }
-    var value: T {
-        get { lock.lock(); defer { lock.unlock() }; return stored }
-        set { lock.lock(); stored = newValue; lock.unlock() }
     }
 }

@@ -1,5 +1,6 @@
 import Data
 import Foundation
+import JobContracts
 import Model
 
 /// The part of a checkpoint a worker owns: the weights of both encoders, one float section per
@@ -30,30 +31,6 @@ extension TrainingWorker {
         for slot in model.layout.slots {
             try file.copyFloats(slot.name, into: UnsafeMutableBufferPointer(start: model.parameters.pointer + slot.offset, count: slot.count))
         }
-    }
-}
-
-/// AdamW's scalar state as stored in a checkpoint.
-public struct OptimizerState: Codable, Equatable, Sendable {
-    public var step: Int
-    public var betas: [Double]
-    public var eps: Double
-}
-
-/// The pretrained model's files a training checkpoint carries, so that `srdpr export` and `encode`
-/// need nothing but the checkpoint.
-public struct ModelFiles: Sendable {
-    /// config.json as the run used it (sorted keys).
-    public var config: [UInt8]
-    public var vocab: [UInt8]
-    public var tokenizerConfig: [UInt8]?
-
-    /// Reads vocab.txt and tokenizer_config.json (if any) of `directory`; `bertConfig` is the
-    /// configuration already parsed from its config.json.
-    public init(directory: URL, bertConfig: BertConfig) throws {
-        config = Array(try JSONSerialization.data(withJSONObject: bertConfig.jsonObject(), options: [.sortedKeys]))
-        vocab = Array(try Foundation.Data(contentsOf: directory.appendingPathComponent("vocab.txt")))
-        tokenizerConfig = (try? Foundation.Data(contentsOf: directory.appendingPathComponent("tokenizer_config.json"))).map(Array.init)
     }
 }
 

@@ -1,6 +1,7 @@
 import Collectives
 import Data
 import Foundation
+import JobContracts
 import Model
 
 /// Everything one rank needs to run training steps, built from the training configuration:
@@ -8,7 +9,8 @@ import Model
 /// the `TrainingWorker` over a given communicator. The single-node trainer and every rank of a
 /// multi-node job build it the same way.
 public struct WorkerSetup {
-    /// The configuration as used (max_length capped to the model's positions).
+    /// The configuration as used (max_length capped to the model's positions, when the planner
+    /// could not do it because it has no copy of the model).
     public let config: TrainingConfig
     public let modelDirectory: URL
     public let tokenizer: BertTokenizer
@@ -37,10 +39,9 @@ public struct WorkerSetup {
         }
         tokenizer = try BertTokenizer(vocabFile: modelDir.appendingPathComponent("vocab.txt"), doLowerCase: config.doLowerCase)
         bertConfig = try BertConfig.load(modelDir.appendingPathComponent("config.json"))
-        if config.maxLength > bertConfig.maxPositions {
-            warn("warning: max_length=\(config.maxLength) exceeds the model's max_position_embeddings \(bertConfig.maxPositions); using \(bertConfig.maxPositions)")
-            config.maxLength = bertConfig.maxPositions
-        }
+        let (capped, warning) = config.cappingMaxLength(to: bertConfig)
+        config = capped
+        if let warning { warn(warning) }
 
         let model: BiEncoder
         if let file = resume {
@@ -49,6 +50,12 @@ public struct WorkerSetup {
             guard saved == bertConfig else {
                 throw TrainerError.incompatibleCheckpoint(path: file.path,
                     reason: "its BERT configuration differs from pretrained_model_cfg=\(pretrained)'s config.json")
+            }
+            let savedPooling = try file.json(TrainingCheckpoint.configSection, as: TrainingConfig.self).pooling
+            guard savedPooling == config.pooling else {
+                throw TrainerError.incompatibleCheckpoint(path: file.path,
+                    reason: "it was trained with pooling=\(savedPooling.rawValue), the configuration says pooling=\(config.pooling.rawValue); "
+                        + "pass pooling=\(savedPooling.rawValue) to resume it")
             }
             guard state.projectionDim == config.projectionDim else {
                 throw TrainerError.incompatibleCheckpoint(path: file.path,
@@ -59,9 +66,10 @@ public struct WorkerSetup {
             resumedState = state
         } else {
             model = try BiEncoder.load(directory: modelDir, projectionDim: config.projectionDim, fixContextEncoder: config.fixCtxEncoder,
-                                       seed: dropoutSeed ?? UInt64(truncatingIfNeeded: config.seed))
+                                       seed: dropoutSeed ?? UInt64(truncatingIfNeeded: config.seed), pooling: config.pooling)
             resumedState = nil
         }
+        model.pooling = config.pooling
         model.setDropout(Float(config.dropout))
         BLASThreads.set(threads)
         model.threads = threads
@@ -73,36 +81,14 @@ public struct WorkerSetup {
         let schedule = LinearWarmupSchedule(baseLearningRate: config.learningRate, warmupSteps: config.warmupSteps,
                                             totalUpdates: config.totalUpdates)
         let settings = StepSettings(
-            similarity: Model.SimilarityFunction(rawValue: config.simFunc.rawValue) ?? .dotProduct,
+            similarity: config.simFunc, scoreScale: Float(config.simScale),
             lossScale: Float(config.lossScale), maxGradNorm: Float(config.maxGradNorm),
             questionChunkSize: config.gradCache ? config.qChunkSize : nil,
-            contextChunkSize: config.gradCache ? config.ctxChunkSize : nil,
-            globalLossBufferSize: config.globalLossBufSz)
+            contextChunkSize: config.gradCache ? config.ctxChunkSize : nil)
         worker = TrainingWorker(model: model, optimizer: optimizer, schedule: schedule, communicator: communicator, settings: settings)
         if let file = resume { try worker.restoreState(from: file) }
         modelFiles = try ModelFiles(directory: modelDir, bertConfig: bertConfig)
         modelDirectory = modelDir
         self.config = config
-    }
-}
-
-extension TrainingWorker {
-    /// Makes every rank's weights (and, when `optimizerState` is set, AdamW's moments and step)
-    /// equal to rank 0's: the others contribute zeros to a sum all-reduce, which adds nothing to
-    /// rank 0's values, so they arrive bit for bit.
-    public func synchronizeWithRankZero(optimizerState: Bool) throws {
-        let isRoot = communicator.rank == 0
-        if !isRoot { model.parameters.zero() }
-        try communicator.allReduce(model.parameters.buffer, op: .sum)
-        guard optimizerState else { return }
-        let count = model.layout.totalCount
-        var m = isRoot ? optimizer.m : [Float](repeating: 0, count: count)
-        var v = isRoot ? optimizer.v : [Float](repeating: 0, count: count)
-        try communicator.allReduce(&m, op: .sum)
-        try communicator.allReduce(&v, op: .sum)
-        let stepBytes = try communicator.broadcast(withUnsafeBytes(of: Int64(optimizer.step).littleEndian) { Array($0) }, root: 0)
-        guard stepBytes.count == 8 else { throw WorkerError.malformedPayload(rank: 0, bytes: stepBytes.count, expected: 8) }
-        let step = stepBytes.withUnsafeBytes { Int(Int64(littleEndian: $0.loadUnaligned(as: Int64.self))) }
-        try optimizer.restore(step: step, m: m, v: v)
     }
 }

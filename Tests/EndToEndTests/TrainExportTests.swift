@@ -1,4 +1,5 @@
 import Coordinator
+import JobContracts
 import Data
 import Foundation
 import Model

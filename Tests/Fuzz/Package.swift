@@ -23,7 +23,7 @@ let package = Package(
                 .product(name: "Data", package: project),
                 .product(name: "Model", package: project),
                 .product(name: "Collectives", package: project),
-                .product(name: "Worker", package: project),
+                .product(name: "JobContracts", package: project),
             ],
             // No main: libFuzzer brings its own and calls LLVMFuzzerTestOneInput.
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]),

@@ -1,3 +1,4 @@
+import Data
 import Foundation
 import Model
 import TestSupport
@@ -46,8 +47,13 @@ final class GradCacheTests: XCTestCase {
         return (l, qe + ce, model.gradients.toArray())
     }
 
-    func testGradCacheMatchesFullPassWithDropout() throws {
-        let model = try BiEncoder.load(directory: Fixtures.url("tiny-bert"), projectionDim: 0)
+    func testGradCacheMatchesFullPassWithDropout() throws { try checkGradCache(pooling: .cls) }
+    func testGradCacheMatchesFullPassWithDropoutMeanPooling() throws { try checkGradCache(pooling: .mean) }
+
+    func checkGradCache(pooling: Pooling) throws {
+        let model = try BiEncoder.load(directory: Fixtures.url("tiny-bert"), projectionDim: 0, pooling: pooling)
+        XCTAssertEqual(model.question.pooling, pooling)
+        XCTAssertEqual(model.context.pooling, pooling)
         model.setDropout(0.1)
         let q = try TokenBatch(sequences: sequences(5, maxLength: 9, seed: 1))
         let c = try TokenBatch(sequences: sequences(7, maxLength: 14, seed: 2))
@@ -58,17 +64,17 @@ final class GradCacheTests: XCTestCase {
 
         for chunk in [1, 2, 3] {
             let (l, emb, grad) = try step(model, q: q, c: c, chunk: chunk)
-            XCTAssertEqual(l, refLoss, accuracy: 1e-5 * max(1, abs(refLoss)), "loss, chunk \(chunk)")
-            XCTAssertLessThan(deviation(emb, refEmb).maxAbs, 1e-5, "embeddings, chunk \(chunk)")
+            XCTAssertEqual(l, refLoss, accuracy: 1e-5 * max(1, abs(refLoss)), "loss, chunk \(chunk), \(pooling)")
+            XCTAssertLessThan(deviation(emb, refEmb).maxAbs, 1e-5, "embeddings, chunk \(chunk), \(pooling)")
             for slot in model.layout.slots {
                 let d = deviation(Array(grad[slot.range]), Array(refGrad[slot.range]))
                 // Mathematically zero gradients (SPEC §6): key biases, and the context encoder's last
                 // output LayerNorm bias (it shifts every score of a row by the same amount).
                 if slot.name.contains("attention.self.key.bias")
                     || slot.name == "ctx_model.encoder.layer.\(model.config.numLayers - 1).output.LayerNorm.bias" {
-                    XCTAssertLessThan(d.maxAbs, 1e-6, "\(slot.name), chunk \(chunk): \(d)")
+                    XCTAssertLessThan(d.maxAbs, 1e-6, "\(slot.name), chunk \(chunk), \(pooling): \(d)")
                 } else {
-                    XCTAssertLessThanOrEqual(d.maxAbs, 1e-5 * d.scale, "\(slot.name), chunk \(chunk): \(d)")
+                    XCTAssertLessThanOrEqual(d.maxAbs, 1e-5 * d.scale, "\(slot.name), chunk \(chunk), \(pooling): \(d)")
                 }
             }
         }

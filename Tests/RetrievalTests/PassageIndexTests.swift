@@ -8,7 +8,7 @@ final class CountingEncoder: PassageEncoder {
     let dimension = 8
     let modelName: String
     let fingerprint: String
-    let similarity = Similarity.dotProduct
+    let similarity = SimilarityFunction.dotProduct
     var failAfterCalls: Int?
     var calls = 0
 

@@ -1,7 +1,7 @@
 import Data
 import Foundation
 import TestSupport
-import Worker
+import JobContracts
 import XCTest
 
 /// The coordinator<->worker messages: the fuzz seeds (one of each kind) decode and survive a

@@ -78,6 +78,18 @@ final class TrainingStepTests: XCTestCase {
     func testThreeUpdatesMatchPyTorch() throws { try checkAgainstPyTorch(chunk: nil) }
     func testThreeUpdatesMatchPyTorchWithGradCache() throws { try checkAgainstPyTorch(chunk: 2) }
 
+    /// global_loss_buf_sz is enforced by the communicator, in one process as on several (the ring's
+    /// case, the same error on every rank, is in ZMQCollectivesTests): the step fails before any update.
+    func testAllGatherBoundIsEnforcedInOneProcess() throws {
+        let fx = try fixture()
+        let w = try worker(fx, communicator: InProcessCommunicator(allGatherLimit: 64))
+        let before = w.model.parameters.toArray()
+        XCTAssertThrowsError(try w.step(0, batches: [try batch(fx.file, step: 0)])) { error in
+            XCTAssertTrue("\(error)".contains("over global_loss_buf_sz=64"), "\(error)")
+        }
+        XCTAssertEqual(w.model.parameters.toArray(), before)
+    }
+
     /// gradient_accumulate_steps=2 over the same batch twice is one update with that batch's
     /// gradient (each backward is scaled by 1/2; dropout 0 makes both passes equal).
     func testGradientAccumulationAveragesTheBatches() throws {

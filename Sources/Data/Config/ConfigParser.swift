@@ -35,7 +35,8 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// One settable parameter: its dotted key, the type it expects, how to set it and how to print it.
+/// One settable parameter: its dotted key, the type it expects, how to set it and how to print it,
+/// (its one line of meaning is in `ParameterReference.swift`).
 struct ConfigParameter {
     let key: String
     let expected: String
@@ -118,6 +119,14 @@ extension TrainingConfig {
             }
             c.simFunc = f
         }, show: { $0.simFunc.rawValue }))
+        list.append(ConfigParameter(key: "pooling", expected: "cls or mean", apply: { c, k, v in
+            guard let p = Pooling(rawValue: unquote(v)) else {
+                throw ConfigError.invalidValue(key: k, value: v, expected: "cls or mean")
+            }
+            c.pooling = p
+        }, show: { $0.pooling.rawValue }))
+        list.append(ConfigParameter(key: "sim_scale", expected: "a positive number", apply: { c, k, v in c.simScale = try parseDouble(k, v) },
+                                    show: { String($0.simScale) }))
         bool("fix_ctx_encoder", \.fixCtxEncoder)
         bool("grad_cache", \.gradCache)
         int("q_chunk_size", \.qChunkSize)
@@ -215,9 +224,12 @@ extension TrainingConfig {
     /// Applies Hydra-style `key=value` arguments (later ones win) to `base`, then validates.
     /// - Returns: the configuration and warnings for accepted-but-ignored parameters.
     /// - Throws: `ConfigError` naming the offending parameter (unknown keys come with the closest valid name).
+    /// When `pooling` is not given and `pretrained_model_cfg` is a sentence-transformers model, its
+    /// Pooling module decides it (a warning says so).
     public static func parse(_ arguments: [String], base: TrainingConfig = TrainingConfig()) throws -> (config: TrainingConfig, warnings: [String]) {
         var config = base
         var warnings: [String] = []
+        var poolingGiven = false
         for argument in arguments {
             guard let eq = argument.firstIndex(of: "=") else { throw ConfigError.malformedArgument(argument) }
             var key = String(argument[..<eq]).trimmingCharacters(in: .whitespaces)
@@ -226,9 +238,26 @@ extension TrainingConfig {
             while key.hasPrefix("+") { key.removeFirst() }
             guard !key.isEmpty else { throw ConfigError.malformedArgument(argument) }
             if let warning = try config.set(key, value) { warnings.append(warning) }
+            if key == "pooling" { poolingGiven = true }
         }
+        if !poolingGiven, let warning = try config.takePoolingFromPretrainedModel() { warnings.append(warning) }
         try config.validate()
         return (config, warnings)
+    }
+
+    /// Sets `pooling` to the one `pretrained_model_cfg`'s sentence-transformers Pooling module
+    /// declares (e.g. all-MiniLM-L6-v2: mean). Returns the message that says so, nil when the
+    /// directory declares none.
+    mutating func takePoolingFromPretrainedModel() throws -> String? {
+        guard let directory = pretrainedModelCfg else { return nil }
+        let declared: (pooling: Pooling, file: URL)?
+        do { declared = try SentenceTransformersPooling.pooling(of: URL(fileURLWithPath: directory)) } catch {
+            throw ConfigError.invalid(key: "pooling", reason: "not given, and pretrained_model_cfg's \(error)")
+        }
+        guard let declared else { return nil }
+        pooling = declared.pooling
+        return "pooling=\(declared.pooling.rawValue) (not given: taken from pretrained_model_cfg's \(declared.file.path); "
+            + "pooling=\(declared.pooling == .cls ? "mean" : "cls") overrides it)"
     }
 
     /// Sets one parameter from its text value.
@@ -308,6 +337,7 @@ extension TrainingConfig {
         try atLeast("pipeline.hard.contrastive_size", pipeline.hard.contrastiveSize, 0)
         try atLeast("pipeline.inbatch.use_num_hardnegs", pipeline.inbatch.useNumHardnegs, 0)
         if !(0.0...1.0).contains(dropout) { throw ConfigError.invalid(key: "dropout", reason: "is \(dropout), must be in [0, 1]") }
+        if !(simScale > 0 && simScale.isFinite) { throw ConfigError.invalid(key: "sim_scale", reason: "is \(simScale), must be a positive number") }
         if !(lossScale > 0) { throw ConfigError.invalid(key: "loss_scale", reason: "must be positive") }
         if !(learningRate >= 0) { throw ConfigError.invalid(key: "learning_rate", reason: "must not be negative") }
         if !(adamEps > 0) { throw ConfigError.invalid(key: "adam_eps", reason: "must be positive") }

@@ -25,6 +25,8 @@ extension TrainingConfig {
         "dropout": "dropout probability of both encoders",
         "loss_scale": "the loss is divided by this before backward (the original's scaling)",
         "sim_func": "score of a question and a passage: dot_product or cosine",
+        "pooling": "sequence vector: cls = the [CLS] token (the original), mean = mean of the unmasked tokens (sentence-transformers); default: the pretrained model's 1_Pooling/config.json, else cls",
+        "sim_scale": "factor on the similarity scores before the softmax of every loss (1 = the original; 20 = sentence-transformers' ranking loss with cosine)",
         "fix_ctx_encoder": "true: train the question encoder only",
         "grad_cache": "true: gradient caching (encode in chunks; less memory, same gradients)",
         "q_chunk_size": "with grad_cache: questions encoded at a time",

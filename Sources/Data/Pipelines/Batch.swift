@@ -2,6 +2,15 @@
 public enum PipelineKind: String, Codable, CaseIterable, Sendable, Comparable {
     case inbatch, pos, poshard, hard
 
+    /// The context tensors of a batch of this pipeline, in score order (plan, batch and loss).
+    public var contextPartNames: [String] {
+        switch self {
+        case .pos, .hard: return ["positive contexts", "negative contexts"]
+        case .poshard: return ["positive contexts", "hard negative contexts"]
+        case .inbatch: return ["contexts"]
+        }
+    }
+
     public static func < (a: PipelineKind, b: PipelineKind) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
     }
@@ -73,22 +82,21 @@ public struct TokenMatrix: Equatable, Codable, Sendable {
     public func maskRow(_ r: Int) -> ArraySlice<Int32> { mask[(r * columns)..<((r + 1) * columns)] }
 }
 
-/// One batch of any pipeline. Which fields are set depends on `pipeline`:
-/// - pos, hard: `questions` [fb], `positiveContexts` [fb], `negativeContexts` [cs], `duplicateMask` [fb x (1+cs)]
+/// One batch of any pipeline: the questions and the context tensors in score order
+/// (`contextParts`, named by ``PipelineKind/contextPartNames``):
+/// - pos, hard: `questions` [fb], positives [fb], negatives [cs], `duplicateMask` [fb x (1+cs)]
 ///   (for hard, the "positive" is one of the sample's own hard negatives and the negatives are random negatives);
-/// - poshard: `questions`, `positiveContexts`, `hardnegContexts` [fb*cs] (sample-major), `hardnegMask` [fb x (1+cs)];
-/// - inbatch: `questions`, `contexts` [fb + fb*k] (all positives, then k hard negatives per sample),
+/// - poshard: `questions`, positives, hard negatives [fb*cs] (sample-major), `hardnegMask` [fb x (1+cs)];
+/// - inbatch: `questions`, contexts [fb + fb*k] (all positives, then k hard negatives per sample),
 ///   `inbatchMask` [fb x (fb + fb*k)] (true = the column takes part in row's softmax).
 /// `sampleIDs` are the `sample_id`s of every item read, in order (the original's `ids`).
 public struct Batch: Equatable, Codable, Sendable {
     public var pipeline: PipelineKind
     public var questions: TokenMatrix
-    public var positiveContexts: TokenMatrix?
-    public var negativeContexts: TokenMatrix?
-    public var hardnegContexts: TokenMatrix?
-    /// Hard negatives per row of `hardnegContexts` (the dynamic contrastive size of poshard).
+    /// The context tensors in the order they are scored, as the plan lists them.
+    public var contextParts: [TokenMatrix] = []
+    /// Hard negatives per row of the poshard hard negatives (the dynamic contrastive size of poshard).
     public var hardnegsPerSample: Int
-    public var contexts: TokenMatrix?
     public var sampleIDs: [Int]
     public var duplicateMask: [Int32]?
     public var hardnegMask: [Int32]?
@@ -98,6 +106,38 @@ public struct Batch: Equatable, Codable, Sendable {
     public var globalRows: [Int]?
     /// With `globalRows`: which rank holds each row of the whole batch (see `BatchPlan.rowOwners`).
     public var rowOwners: [[Int]]?
+
+    /// The context part `index` when the pipeline has it (for the named accessors below).
+    private func part(_ index: Int, of kinds: Set<PipelineKind>) -> TokenMatrix? {
+        kinds.contains(pipeline) && contextParts.indices.contains(index) ? contextParts[index] : nil
+    }
+
+    private mutating func setPart(_ index: Int, _ value: TokenMatrix?) {
+        guard let value else { return }
+        while contextParts.count <= index { contextParts.append(TokenMatrix(rows: 0, columns: 0, ids: [], mask: [])) }
+        contextParts[index] = value
+    }
+
+    /// pos, hard, poshard: the positive contexts (part 0).
+    public var positiveContexts: TokenMatrix? {
+        get { part(0, of: [.pos, .hard, .poshard]) }
+        set { setPart(0, newValue) }
+    }
+    /// pos, hard: the negative contexts (part 1).
+    public var negativeContexts: TokenMatrix? {
+        get { part(1, of: [.pos, .hard]) }
+        set { setPart(1, newValue) }
+    }
+    /// poshard: the hard negative contexts (part 1).
+    public var hardnegContexts: TokenMatrix? {
+        get { part(1, of: [.poshard]) }
+        set { setPart(1, newValue) }
+    }
+    /// inbatch: every context (part 0).
+    public var contexts: TokenMatrix? {
+        get { part(0, of: [.inbatch]) }
+        set { setPart(0, newValue) }
+    }
 
     public init(pipeline: PipelineKind, questions: TokenMatrix, sampleIDs: [Int]) {
         self.pipeline = pipeline

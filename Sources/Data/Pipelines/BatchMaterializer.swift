@@ -29,20 +29,11 @@ public struct BatchMaterializer {
         let pad = tokenizer.padID
         let width = parts.joined().reduce(0) { max($0, $1?.count ?? 0) }
         var batch = Batch(pipeline: plan.pipeline, questions: TokenMatrix(padding: questions, padID: pad), sampleIDs: plan.sampleIDs)
-        let matrices = parts.map { TokenMatrix(padding: $0, padID: pad, columns: width) }
-        switch plan.pipeline {
-        case .pos, .hard:
-            guard matrices.count == 2 else { throw PipelineError.invalidPlan(pipeline: plan.pipeline.rawValue, reason: "\(matrices.count) context parts, expected 2") }
-            batch.positiveContexts = matrices[0]
-            batch.negativeContexts = matrices[1]
-        case .poshard:
-            guard matrices.count == 2 else { throw PipelineError.invalidPlan(pipeline: plan.pipeline.rawValue, reason: "\(matrices.count) context parts, expected 2") }
-            batch.positiveContexts = matrices[0]
-            batch.hardnegContexts = matrices[1]
-        case .inbatch:
-            guard matrices.count == 1 else { throw PipelineError.invalidPlan(pipeline: plan.pipeline.rawValue, reason: "\(matrices.count) context parts, expected 1") }
-            batch.contexts = matrices[0]
+        let expected = plan.pipeline.contextPartNames.count
+        guard parts.count == expected else {
+            throw PipelineError.invalidPlan(pipeline: plan.pipeline.rawValue, reason: "\(parts.count) context parts, expected \(expected)")
         }
+        batch.contextParts = parts.map { TokenMatrix(padding: $0, padID: pad, columns: width) }
         batch.hardnegsPerSample = plan.hardnegsPerSample
         batch.duplicateMask = plan.duplicateMask
         batch.hardnegMask = plan.hardnegMask

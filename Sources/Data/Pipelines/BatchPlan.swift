@@ -80,7 +80,7 @@ public struct BatchPlan: Codable, Equatable, Sendable {
 
     /// Contiguous chunks, the first ranks one row larger (SPEC §6's split).
     public func contiguousOwners(worldSize: Int) -> [[Int]] {
-        rowCounts.map { count in (0..<worldSize).flatMap { r in Array(repeating: r, count: ShardSplit.range(count: count, rank: r, worldSize: worldSize).count) } }
+        rowCounts.map { ShardSplit.owners(count: $0, worldSize: worldSize) }
     }
 
     /// An assignment of rows to ranks that evens out the encoders' work. Each rank pads its rows to
@@ -173,5 +173,10 @@ public enum ShardSplit {
         let start = rank * base + min(rank, remainder)
         let size = base + (rank < remainder ? 1 : 0)
         return start..<(start + size)
+    }
+
+    /// The rank that owns each of `count` items: `range`'s chunks, written out item by item.
+    public static func owners(count: Int, worldSize: Int) -> [Int] {
+        (0..<worldSize).flatMap { r in Array(repeating: r, count: range(count: count, rank: r, worldSize: worldSize).count) }
     }
 }

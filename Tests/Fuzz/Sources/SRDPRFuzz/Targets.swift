@@ -1,7 +1,7 @@
 import Data
 import Model
 import Collectives
-import Worker
+import JobContracts
 
 /// Every fuzz target, by the name `run.sh TARGET` takes. Adding one is one line here (and a
 /// folder of seed inputs under seeds/NAME); a decoder with the usual shape

@@ -2,36 +2,6 @@ import Data
 import Foundation
 import Model
 
-/// The coordinator's part of a checkpoint (section `trainer.state`): where training stands and
-/// everything besides weights and optimizer moments that the next step depends on.
-public struct TrainerState: Codable, Equatable, Sendable {
-    /// Format of this section; bumped when fields change meaning.
-    public var version = 1
-    /// Updates done (the checkpoint's `{step}` suffix); training resumes at this step.
-    public var step: Int
-    /// Each pipeline's position (index generators, window), by `train_mode` name.
-    public var pipelines: [String: PipelineState]
-    /// Every logged loss of each pipeline, in update order.
-    public var lossHistory: [String: [Float]]
-    /// The dropout seed: masks are a function of (seed, step, batch, side, row), so the seed is the
-    /// whole random state of the model side.
-    public var dropoutSeed: UInt64
-    /// The learning-rate schedule; its step is `step`.
-    public var schedule: LinearWarmupSchedule
-    /// `projection_dim` of the encoders (the BERT config is in section `model.config`).
-    public var projectionDim: Int
-
-    public init(step: Int, pipelines: [String: PipelineState], lossHistory: [String: [Float]], dropoutSeed: UInt64,
-                schedule: LinearWarmupSchedule, projectionDim: Int) {
-        self.step = step
-        self.pipelines = pipelines
-        self.lossHistory = lossHistory
-        self.dropoutSeed = dropoutSeed
-        self.schedule = schedule
-        self.projectionDim = projectionDim
-    }
-}
-
 /// Reading the model back out of a checkpoint (for `srdpr export` and tests).
 public enum TrainingCheckpoint {
     /// Section names.
@@ -49,6 +19,7 @@ public enum TrainingCheckpoint {
         let config = try file.json(configSection, as: TrainingConfig.self)
         let bertConfig = try modelConfig(file)
         let model = BiEncoder(config: bertConfig, projectionDim: state.projectionDim, seed: state.dropoutSeed)
+        model.pooling = config.pooling
         for slot in model.layout.slots {
             try file.copyFloats(slot.name, into: UnsafeMutableBufferPointer(start: model.parameters.pointer + slot.offset, count: slot.count))
         }
@@ -67,5 +38,13 @@ public enum TrainingCheckpoint {
         do { return try BertConfig.load(tmp) } catch {
             throw CheckpointError.badJSON(path: file.path, name: modelConfigSection, reason: "\(error)")
         }
+    }
+}
+
+extension TrainingCheckpoint {
+    /// The coordinator's state stored in the checkpoint at `path` (what a resumed run restores
+    /// its schedule, pipelines and loss history from).
+    public static func state(at path: String) throws -> TrainerState {
+        try CheckpointFile(url: URL(fileURLWithPath: path)).json(stateSection, as: TrainerState.self)
     }
 }

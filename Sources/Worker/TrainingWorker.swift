@@ -1,75 +1,8 @@
 import Collectives
 import Data
 import Foundation
+import JobContracts
 import Model
-
-/// What one optimizer update needs to know besides the batches (SPEC §5, §6), taken from the
-/// training configuration.
-public struct StepSettings: Sendable {
-    public var similarity: Model.SimilarityFunction
-    /// Gradients are divided by it before the update (`loss_scale`).
-    public var lossScale: Float
-    /// Global-norm clipping threshold (`max_grad_norm`); ≤ 0 disables clipping.
-    public var maxGradNorm: Float
-    /// Grad cache chunk sizes (`q_chunk_size`, `ctx_chunk_size`), nil without grad cache.
-    public var questionChunkSize: Int?
-    public var contextChunkSize: Int?
-    /// `global_loss_buf_sz`: the largest embedding payload one rank may contribute to the all-gather.
-    public var globalLossBufferSize: Int
-
-    public init(similarity: Model.SimilarityFunction = .dotProduct, lossScale: Float = 8, maxGradNorm: Float = 1,
-                questionChunkSize: Int? = nil, contextChunkSize: Int? = nil, globalLossBufferSize: Int = 150_000) {
-        self.similarity = similarity
-        self.lossScale = lossScale
-        self.maxGradNorm = maxGradNorm
-        self.questionChunkSize = questionChunkSize
-        self.contextChunkSize = contextChunkSize
-        self.globalLossBufferSize = globalLossBufferSize
-    }
-}
-
-/// The outcome of one optimizer update.
-public struct StepResult: Sendable {
-    /// Mean loss over the accumulated batches (unscaled; the same on every rank).
-    public var loss: Float
-    /// Global gradient norm before clipping.
-    public var gradientNorm: Float
-    /// Learning rate used for this update.
-    public var learningRate: Double
-    /// Real (unpadded) tokens encoded by this rank.
-    public var tokens: Int
-
-    public init(loss: Float, gradientNorm: Float, learningRate: Double, tokens: Int) {
-        self.loss = loss; self.gradientNorm = gradientNorm; self.learningRate = learningRate; self.tokens = tokens
-    }
-}
-
-/// Errors of a training step; each names the step and says what to do.
-public enum WorkerError: Error, CustomStringConvertible, Equatable {
-    case nonFiniteLoss(step: Int, pipeline: String, loss: Float)
-    case nonFiniteGradient(step: Int, pipeline: String, norm: Float)
-    case payloadTooLarge(bytes: Int, limit: Int)
-    case malformedBatch(pipeline: String, reason: String)
-    case malformedPayload(rank: Int, bytes: Int, expected: Int)
-
-    public var description: String {
-        switch self {
-        case let .nonFiniteLoss(step, pipeline, loss):
-            return "step \(step + 1) (\(pipeline) pipeline): the loss is \(loss); training stopped before this update, "
-                + "the weights are those of the previous step. Lower learning_rate, raise loss_scale or check the data"
-        case let .nonFiniteGradient(step, pipeline, norm):
-            return "step \(step + 1) (\(pipeline) pipeline): the gradient norm is \(norm); training stopped before this update. "
-                + "Lower learning_rate or set max_grad_norm"
-        case let .payloadTooLarge(bytes, limit):
-            return "global_loss_buf_sz=\(limit) is too small: this rank's embeddings need \(bytes) bytes; "
-                + "set global_loss_buf_sz to at least \(bytes)"
-        case let .malformedBatch(pipeline, reason):
-            return "\(pipeline) batch: \(reason)"
-        case let .malformedPayload(rank, bytes, expected):
-            return "all-gather: rank \(rank) sent \(bytes) bytes of embeddings, expected \(expected)"
-        }
-    }
-}
 
 /// One training step of one rank (DESIGN.md, Worker): for each of the step's batches, encode this
 /// rank's contiguous chunk of every per-item tensor, all-gather the embeddings, compute the global
@@ -153,20 +86,18 @@ public final class TrainingWorker {
         return StepResult(loss: lossSum / Float(batches.count), gradientNorm: norm, learningRate: lr, tokens: tokens)
     }
 
-    /// The context tensors of a batch, in the order they are scored: (name, matrix).
-    static func contextParts(_ batch: Batch) throws -> [TokenMatrix] {
-        func need(_ m: TokenMatrix?, _ name: String) throws -> TokenMatrix {
-            guard let m else { throw WorkerError.malformedBatch(pipeline: batch.pipeline.rawValue, reason: "no \(name)") }
-            return m
-        }
-        switch batch.pipeline {
-        case .pos, .hard:
-            return [try need(batch.positiveContexts, "positive contexts"), try need(batch.negativeContexts, "negative contexts")]
-        case .poshard:
-            return [try need(batch.positiveContexts, "positive contexts"), try need(batch.hardnegContexts, "hard negative contexts")]
-        case .inbatch:
-            return [try need(batch.contexts, "contexts")]
-        }
+    /// A whole batch cut to rank `rank`'s contiguous chunk of every tensor (SPEC §6's split): what
+    /// `accumulate` makes of a batch that is not already a shard, so every batch takes one path.
+    static func contiguousShard(of batch: Batch, rank: Int, worldSize: Int) -> Batch {
+        var shard = batch
+        let counts = [batch.questions.rows] + batch.contextParts.map(\.rows)
+        let owners = counts.map { ShardSplit.owners(count: $0, worldSize: worldSize) }
+        func mine(_ t: Int) -> [Int] { owners[t].indices.filter { owners[t][$0] == rank } }
+        shard.questions = batch.questions.rows(mine(0))
+        shard.contextParts = batch.contextParts.enumerated().map { $1.rows(mine($0 + 1)) }
+        shard.globalRows = counts
+        shard.rowOwners = owners
+        return shard
     }
 
     /// A token matrix as a model batch (a matrix of width 0 gives rows of one padding token).
@@ -180,23 +111,26 @@ public final class TrainingWorker {
 
     /// Forward, global loss and backward of one batch; adds gradScale · d(loss)/dθ of this rank's rows
     /// into the gradient buffer. Returns the (global, unscaled) loss and this rank's real token count.
-    func accumulate(_ batch: Batch, dropoutStep: Int, gradScale: Float,
+    func accumulate(_ whole: Batch, dropoutStep: Int, gradScale: Float,
                     beforeBackward: (Float) throws -> Void = { _ in },
                     finished: (BiEncoder.Side, Int) throws -> Void = { _, _ in }) throws -> (Float, Int) {
         let rank = communicator.rank, world = communicator.worldSize
         let dim = model.question.outputDim
-        let parts = try Self.contextParts(batch)
-
-        // Which rank encodes which row of every per-item tensor: contiguous chunks of a whole batch
-        // (SPEC §6), or the coordinator's assignment (a shard holds only this rank's rows).
-        let counts = batch.globalRows ?? ([batch.questions.rows] + parts.map(\.rows))
+        // Which rank encodes which row of every per-item tensor: the coordinator's assignment (a
+        // shard holds only this rank's rows); a whole batch is first cut into contiguous chunks.
+        let batch = whole.globalRows == nil ? Self.contiguousShard(of: whole, rank: rank, worldSize: world) : whole
+        let parts = batch.contextParts
+        let names = batch.pipeline.contextPartNames
+        guard parts.count == names.count else {
+            throw WorkerError.malformedBatch(pipeline: batch.pipeline.rawValue,
+                                             reason: "\(parts.count) context parts, expected \(names.count) (\(names.joined(separator: ", ")))")
+        }
+        let counts = batch.globalRows ?? []
         guard counts.count == parts.count + 1, counts.allSatisfy({ $0 >= 0 }) else {
             throw WorkerError.malformedBatch(pipeline: batch.pipeline.rawValue, reason: "\(counts.count) row counts for \(parts.count + 1) tensors")
         }
-        let owners = batch.rowOwners ?? counts.map { count in
-            (0..<world).flatMap { r in Array(repeating: r, count: ShardSplit.range(count: count, rank: r, worldSize: world).count) }
-        }
-        guard owners.count == counts.count, zip(owners, counts).allSatisfy({ $0.count == $1 && $0.allSatisfy { (0..<world).contains($0) } }) else {
+        guard let owners = batch.rowOwners, owners.count == counts.count,
+              zip(owners, counts).allSatisfy({ $0.count == $1 && $0.allSatisfy { (0..<world).contains($0) } }) else {
             throw WorkerError.malformedBatch(pipeline: batch.pipeline.rawValue, reason: "row owners do not match the row counts \(counts) and world size \(world)")
         }
         /// Rows of tensor `t` that rank `r` encodes, in batch order.
@@ -204,15 +138,12 @@ public final class TrainingWorker {
         let fb = counts[0]
         let qRows = rows(0, of: rank)
         let partRows = parts.indices.map { rows($0 + 1, of: rank) }
-        let isShard = batch.globalRows != nil
-        if isShard {
-            for (m, mine) in zip([batch.questions] + parts, [qRows] + partRows) where m.rows != mine.count {
-                throw WorkerError.malformedBatch(pipeline: batch.pipeline.rawValue,
-                    reason: "rank \(rank) of \(world) got \(m.rows) rows of a tensor where it owns \(mine.count) of \(counts)")
-            }
+        for (m, mine) in zip([batch.questions] + parts, [qRows] + partRows) where m.rows != mine.count {
+            throw WorkerError.malformedBatch(pipeline: batch.pipeline.rawValue,
+                reason: "rank \(rank) of \(world) got \(m.rows) rows of a tensor where it owns \(mine.count) of \(counts)")
         }
-        let qBatch = try Self.tokenBatch(isShard ? batch.questions : batch.questions.rows(qRows))
-        let ctxBatch = try TokenBatch.concatenate(zip(parts, partRows).map { try Self.tokenBatch(isShard ? $0 : $0.rows($1)) })
+        let qBatch = try Self.tokenBatch(batch.questions)
+        let ctxBatch = try TokenBatch.concatenate(parts.map { try Self.tokenBatch($0) })
         let tokens = qBatch.attentionMask.reduce(0) { $0 + Int($1) } + ctxBatch.attentionMask.reduce(0) { $0 + Int($1) }
         // Dropout masks are keyed by each row's place in the whole batch (context parts one after
         // the other), so any number of ranks, with any assignment, draws the masks one process draws.
@@ -230,11 +161,8 @@ public final class TrainingWorker {
                                chunkSize: settings.contextChunkSize) : []
 
         // All-gather: every rank's question rows, then its rows of each context part, put back in batch order.
+        // The communicator enforces global_loss_buf_sz on the payload, with the same error on every rank.
         let payload = qEmb + cEmb
-        let bytes = payload.count * MemoryLayout<Float>.size
-        if world > 1, bytes > settings.globalLossBufferSize {
-            throw WorkerError.payloadTooLarge(bytes: bytes, limit: settings.globalLossBufferSize)
-        }
         let gatherStart = DispatchTime.now().uptimeNanoseconds
         let gathered = try communicator.allGather(payload.withUnsafeBytes { Array($0) })
         lastGatherWait += Double(DispatchTime.now().uptimeNanoseconds - gatherStart) / 1e9
@@ -261,7 +189,8 @@ public final class TrainingWorker {
         // Global loss and its gradient w.r.t. every embedding.
         var dQ = [Float](repeating: 0, count: globalQ.count)
         var dParts = globalParts.map { [Float](repeating: 0, count: $0.count) }
-        let loss = try globalLoss(batch, rows: fb, q: globalQ, parts: globalParts, dQ: &dQ, dParts: &dParts, gradScale: gradScale)
+        let loss = try PipelineLoss.forwardBackward(batch, rows: fb, dim: dim, similarity: settings.similarity, scoreScale: settings.scoreScale, q: globalQ,
+                                                    parts: globalParts, dQ: &dQ, dParts: &dParts, gradScale: gradScale)
         try beforeBackward(loss)
 
         // Back-propagate this rank's rows; `finished` hears of each part of an encoder's gradients as
@@ -282,50 +211,5 @@ public final class TrainingWorker {
         }
         try finishedAll(.context)
         return (loss, tokens)
-    }
-
-    /// The pipeline's loss over the global embeddings (SPEC §5).
-    func globalLoss(_ batch: Batch, rows fb: Int, q: [Float], parts: [[Float]], dQ: inout [Float], dParts: inout [[Float]],
-                    gradScale: Float) throws -> Float {
-        let dim = model.question.outputDim
-        let sim = settings.similarity
-        switch batch.pipeline {
-        case .pos, .hard:
-            let mask = batch.duplicateMask.map { $0.map(Int.init) }
-            var dP = dParts[0], dN = dParts[1]
-            defer { dParts = [dP, dN] }
-            return try q.withUnsafeBufferPointer { Q in try parts[0].withUnsafeBufferPointer { P in
-                try parts[1].withUnsafeBufferPointer { N in try dQ.withUnsafeMutableBufferPointer { DQ in
-                    try dP.withUnsafeMutableBufferPointer { DP in try dN.withUnsafeMutableBufferPointer { DN in
-                        try PositiveLoss.forwardBackward(q: Q, p: P, n: N, rows: fb, negatives: parts[1].count / dim, dim: dim,
-                                                         duplicateMask: mask, similarity: sim, gradScale: gradScale,
-                                                         gradients: .init(q: DQ, p: DP, n: DN))
-                    } }
-                } }
-            } }
-        case .poshard:
-            let mask = batch.hardnegMask.map { $0.map(Int.init) }
-            var dP = dParts[0], dH = dParts[1]
-            defer { dParts = [dP, dH] }
-            return try q.withUnsafeBufferPointer { Q in try parts[0].withUnsafeBufferPointer { P in
-                try parts[1].withUnsafeBufferPointer { H in try dQ.withUnsafeMutableBufferPointer { DQ in
-                    try dP.withUnsafeMutableBufferPointer { DP in try dH.withUnsafeMutableBufferPointer { DH in
-                        try PosHardLoss.forwardBackward(q: Q, p: P, h: H, rows: fb, hardNegatives: batch.hardnegsPerSample, dim: dim,
-                                                        hardnegMask: mask, similarity: sim, gradScale: gradScale,
-                                                        gradients: .init(q: DQ, p: DP, h: DH))
-                    } }
-                } }
-            } }
-        case .inbatch:
-            let mask = batch.inbatchMask.map { $0.map { $0 ? 1 : 0 } }
-            var dC = dParts[0]
-            defer { dParts = [dC] }
-            return try q.withUnsafeBufferPointer { Q in try parts[0].withUnsafeBufferPointer { C in
-                try dQ.withUnsafeMutableBufferPointer { DQ in try dC.withUnsafeMutableBufferPointer { DC in
-                    try InBatchLoss.forwardBackward(q: Q, c: C, rows: fb, contexts: parts[0].count / dim, dim: dim, mask: mask,
-                                                    similarity: sim, gradScale: gradScale, gradients: .init(q: DQ, c: DC))
-                } }
-            } }
-        }
     }
 }

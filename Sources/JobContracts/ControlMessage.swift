@@ -1,4 +1,3 @@
-import Collectives
 import Data
 import Foundation
 
@@ -41,21 +40,20 @@ public enum ControlMessage: Codable, Equatable, Sendable {
         /// (``RingTransport``), with the host identity that decides who may; absent: TCP only.
         public var localRingAddress: String?
         public var hostIdentity: String?
+        /// The worker's srdpr version (``SoftwareVersion``); the coordinator refuses another one.
+        public var version: String?
 
         public init(rank: Int, ringAddress: String, host: String, pid: Int32, instance: String,
-                    localRingAddress: String? = nil, hostIdentity: String? = nil) {
+                    localRingAddress: String? = nil, hostIdentity: String? = nil, version: String? = SoftwareVersion.current) {
             self.rank = rank; self.ringAddress = ringAddress; self.host = host; self.pid = pid; self.instance = instance
-            self.localRingAddress = localRingAddress; self.hostIdentity = hostIdentity
-        }
-
-        public var offer: RingTransport.Offer {
-            RingTransport.Offer(tcpAddress: ringAddress, localAddress: localRingAddress, hostIdentity: hostIdentity)
+            self.localRingAddress = localRingAddress; self.hostIdentity = hostIdentity; self.version = version
         }
     }
 
     public struct JobSetup: Codable, Equatable, Sendable {
-        /// The training parameters (KEY=VALUE), parsed by every worker as `srdpr train` would.
-        public var parameters: [String]
+        /// The training configuration, validated and with max_length already capped to the model's
+        /// positions by the coordinator: the workers use it as it is.
+        public var config: TrainingConfig
         public var worldSize: Int
         /// Rank i's ring address as its left neighbour reaches it, in rank order (TCP, or a Unix
         /// socket when both are on one host: ``RingTransport/ringAddresses(_:)``).
@@ -67,9 +65,13 @@ public enum ControlMessage: Codable, Equatable, Sendable {
         public var resume: Bool
         public var heartbeatTimeout: Double
         public var curve: Bool
+        /// The coordinator's datasets; every worker checks its own copies against them before it starts.
+        public var datasets: [DatasetFingerprint]?
 
-        public init(parameters: [String], worldSize: Int, ringAddresses: [String], ringJobID: String, dropoutSeed: UInt64, resume: Bool, heartbeatTimeout: Double, curve: Bool) {
-            self.parameters = parameters; self.worldSize = worldSize; self.ringAddresses = ringAddresses; self.ringJobID = ringJobID; self.dropoutSeed = dropoutSeed; self.resume = resume; self.heartbeatTimeout = heartbeatTimeout; self.curve = curve
+        public init(config: TrainingConfig, worldSize: Int, ringAddresses: [String], ringJobID: String, dropoutSeed: UInt64, resume: Bool, heartbeatTimeout: Double, curve: Bool,
+                    datasets: [DatasetFingerprint]? = nil) {
+            self.config = config; self.worldSize = worldSize; self.ringAddresses = ringAddresses; self.ringJobID = ringJobID; self.dropoutSeed = dropoutSeed; self.resume = resume; self.heartbeatTimeout = heartbeatTimeout; self.curve = curve
+            self.datasets = datasets
         }
     }
 
@@ -102,11 +104,15 @@ public enum ControlMessage: Codable, Equatable, Sendable {
         public var communicationSeconds: Double
         /// The all-gathers' part of `communicationSeconds` (the rest waited for the all-reduce).
         public var gatherSeconds: Double
+        /// A fingerprint of the token ids and masks of the rank's shards (set in process: equal
+        /// hashes mean equal batches, which the single-node log records).
+        public var batchHash: String?
 
         public init(rank: Int, step: Int, loss: Float, gradientNorm: Float, learningRate: Double, tokens: Int, fetchSeconds: Double,
-                    computeSeconds: Double, communicationSeconds: Double, gatherSeconds: Double) {
+                    computeSeconds: Double, communicationSeconds: Double, gatherSeconds: Double, batchHash: String? = nil) {
             self.rank = rank; self.step = step; self.loss = loss; self.gradientNorm = gradientNorm; self.learningRate = learningRate; self.tokens = tokens; self.fetchSeconds = fetchSeconds; self.computeSeconds = computeSeconds; self.communicationSeconds = communicationSeconds
             self.gatherSeconds = gatherSeconds
+            self.batchHash = batchHash
         }
     }
 

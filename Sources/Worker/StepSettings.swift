@@ -1,0 +1,26 @@
+import Data
+
+/// What one optimizer update needs to know besides the batches (SPEC §5, §6), taken from the
+/// training configuration.
+public struct StepSettings: Sendable {
+    public var similarity: SimilarityFunction
+    /// Factor on the similarity scores before every loss's softmax (`sim_scale`).
+    public var scoreScale: Float
+    /// Gradients are divided by it before the update (`loss_scale`).
+    public var lossScale: Float
+    /// Global-norm clipping threshold (`max_grad_norm`); ≤ 0 disables clipping.
+    public var maxGradNorm: Float
+    /// Grad cache chunk sizes (`q_chunk_size`, `ctx_chunk_size`), nil without grad cache.
+    public var questionChunkSize: Int?
+    public var contextChunkSize: Int?
+
+    public init(similarity: SimilarityFunction = .dotProduct, scoreScale: Float = 1, lossScale: Float = 8, maxGradNorm: Float = 1,
+                questionChunkSize: Int? = nil, contextChunkSize: Int? = nil) {
+        self.similarity = similarity
+        self.scoreScale = scoreScale
+        self.lossScale = lossScale
+        self.maxGradNorm = maxGradNorm
+        self.questionChunkSize = questionChunkSize
+        self.contextChunkSize = contextChunkSize
+    }
+}

@@ -1,0 +1,181 @@
+import Coordinator
+import Data
+import Foundation
+import JobContracts
+import Model
+import TestSupport
+import XCTest
+
+/// The training loop alone, over a fake ``StepExecutor`` that computes nothing: the schedule,
+/// sharding, checkpoint frequency and rotation, Ctrl-C, a failing step and an exact resume, in
+/// milliseconds (the real executors are covered by TrainCLITests and MultiWorkerTests).
+final class TrainingLoopTests: XCTestCase {
+    /// Records what the loop asks; writes checkpoints holding only the loop's state.
+    final class FakeExecutor: StepExecutor {
+        struct Failure: TrainingFailure { var description: String }
+
+        let worldSize: Int
+        var job: JobStart?
+        var executed: [(step: Int, shards: [[BatchPlan]], lastCheckpoint: String?)] = []
+        var checkpoints: [TrainerState] = []
+        var stops: [(code: Int32, reason: String)] = []
+        /// Dev-set evaluations asked for: the step and the checkpoint written at it.
+        var evaluations: [(step: Int, checkpoint: String?)] = []
+        /// Step (0-based) whose execution fails like a non-finite loss.
+        var failAt: Int?
+
+        init(worldSize: Int = 1) { self.worldSize = worldSize }
+
+        func start(_ job: JobStart) throws { self.job = job }
+
+        func execute(step: Int, shards: [[BatchPlan]], lastCheckpoint: String?) throws -> [ControlMessage.StepReport] {
+            if step == failAt { throw Failure(description: "step \(step + 1): the loss is nan") }
+            executed.append((step, shards, lastCheckpoint))
+            return (0..<worldSize).map { rank in
+                ControlMessage.StepReport(rank: rank, step: step, loss: 1 / Float(step + 1), gradientNorm: 1, learningRate: 1e-3,
+                                          tokens: 10, fetchSeconds: 0, computeSeconds: 0, communicationSeconds: 0, gatherSeconds: 0,
+                                          batchHash: "h\(step)")
+            }
+        }
+
+        func evaluate(_ state: TrainerState, checkpoint: String?) throws -> DevSetReport {
+            evaluations.append((state.step, checkpoint))
+            return DevSetReport(step: state.step, scores: DevSetScores(metrics: ["mrr@10": 0.5], queries: 2, queriesWithoutJudgedPositive: 0,
+                                                                        seconds: 0), best: nil)
+        }
+
+        func checkpoint(_ state: TrainerState) throws -> String {
+            checkpoints.append(state)
+            let config = try XCTUnwrap(job?.config)
+            var writer = CheckpointWriter()
+            try writer.addJSON(TrainingCheckpoint.stateSection, state)
+            let directory = CheckpointDirectory(directory: URL(fileURLWithPath: try XCTUnwrap(config.outputDir)), prefix: config.checkpointFileName)
+            return try directory.save(writer, step: state.step, keep: config.keepCheckpointMax).path
+        }
+
+        func stop(code: Int32, reason: String, lastCheckpoint: String?) { stops.append((code, reason)) }
+    }
+
+    var directory: URL!
+
+    override func setUpWithError() throws { directory = try Fixtures.temporaryDirectory("srdpr-loop") }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
+
+    func config(_ extra: [String] = []) throws -> TrainingConfig {
+        try TrainingConfig.parse([
+            "train_mode=pos", "pretrained_model_cfg=\(Fixtures.url("tiny-bert").path)",
+            "bytedataset.pos=\(Fixtures.url("pipelines/all.bytedataset").path)",
+            "pipeline.pos.forward_batch_size=2", "pipeline.pos.contrastive_size=2",
+            "total_updates=6", "save_checkpoint_freq=2", "keep_checkpoint_max=2", "log_batch_step=100",
+            "output_dir=\(directory.appendingPathComponent("out").path)", "log_dir=\(directory.appendingPathComponent("logs").path)",
+        ] + extra).config
+    }
+
+    func loop(_ config: TrainingConfig, _ executor: FakeExecutor, interruptAfter: Int? = nil) -> (TrainingLoop, () -> [String]) {
+        let loop = TrainingLoop(config: config, executor: executor)
+        var lines: [String] = []
+        loop.print = { lines.append($0) }
+        loop.showProgress = false
+        if let interruptAfter { loop.isInterrupted = { executor.executed.count >= interruptAfter } }
+        return (loop, { lines })
+    }
+
+    /// The lines of log_dir/metrics.jsonl.
+    func metrics() throws -> [[String: Any]] {
+        try String(contentsOf: directory.appendingPathComponent("logs/metrics.jsonl"), encoding: .utf8).split(separator: "\n").map {
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+    }
+
+    func testOneRankIsPlannedShardedAndCheckpointedLikeMany() throws {
+        let executor = FakeExecutor()
+        let (loop, lines) = loop(try config(), executor)
+        let summary = try loop.run()
+        XCTAssertEqual(summary.step, 6)
+        XCTAssertFalse(summary.interrupted)
+        XCTAssertEqual(executor.executed.map(\.step), Array(0..<6))
+        for (_, shards, _) in executor.executed {
+            XCTAssertEqual(shards.count, 1)
+            for plan in shards[0] {
+                // A shard of the one rank: every row, owned by rank 0.
+                XCTAssertEqual(plan.globalRows, [plan.questions.count] + plan.contextParts.map(\.count))
+                XCTAssertEqual(plan.rowOwners?.allSatisfy { $0.allSatisfy { $0 == 0 } }, true)
+            }
+        }
+        // max_length is capped once, before the job starts: tiny-bert has 128 positions.
+        XCTAssertEqual(executor.job?.config.maxLength, 128)
+        XCTAssertTrue(lines().contains { $0.contains("max_length=256 exceeds the model's max_position_embeddings 128") }, "\(lines())")
+        XCTAssertEqual(executor.job?.resume, false)
+        XCTAssertEqual(executor.job?.dropoutSeed, 12345)
+        // Every save_checkpoint_freq updates; the newest is handed to the next step; rotation keeps two.
+        XCTAssertEqual(executor.checkpoints.map(\.step), [2, 4, 6])
+        XCTAssertEqual(executor.checkpoints.last?.lossHistory["pos"]?.count, 6)
+        XCTAssertEqual(executor.executed[2].lastCheckpoint.map { URL(fileURLWithPath: $0).lastPathComponent }, "dpr_biencoder.2")
+        let kept = try CheckpointDirectory(directory: directory.appendingPathComponent("out"), prefix: "dpr_biencoder").list().map(\.step)
+        XCTAssertEqual(kept, [4, 6])
+        XCTAssertEqual(summary.checkpoint?.lastPathComponent, "dpr_biencoder.6")
+        XCTAssertEqual(executor.stops.map(\.code), [0])
+        let metrics = try self.metrics()
+        XCTAssertEqual(metrics.count, 6)
+        XCTAssertEqual(metrics.last?["batch_hash"] as? String, "h5")
+    }
+
+    func testTwoRanksGetDisjointShardsCoveringTheBatch() throws {
+        let executor = FakeExecutor(worldSize: 2)
+        let (loop, _) = loop(try config(["total_updates=2"]), executor)
+        _ = try loop.run()
+        for (_, shards, _) in executor.executed {
+            XCTAssertEqual(shards.count, 2)
+            for (a, b) in zip(shards[0], shards[1]) {
+                XCTAssertEqual(a.rowOwners, b.rowOwners)
+                XCTAssertEqual(a.questions.count + b.questions.count, a.globalRows?[0])
+            }
+        }
+    }
+
+    func testInterruptCheckpointsTheCurrentStepAndStops() throws {
+        let executor = FakeExecutor()
+        let (loop, lines) = loop(try config(), executor, interruptAfter: 3)
+        let summary = try loop.run()
+        XCTAssertTrue(summary.interrupted)
+        XCTAssertEqual(summary.step, 3)
+        XCTAssertEqual(executor.checkpoints.map(\.step), [2, 3])
+        XCTAssertEqual(summary.checkpoint?.lastPathComponent, "dpr_biencoder.3")
+        XCTAssertEqual(executor.stops.map(\.code), [130])
+        XCTAssertTrue(lines().contains { $0.hasPrefix("interrupted") && $0.contains("checkpoint") && $0.contains("written at step 3") }, "\(lines())")
+    }
+
+    func testAFailingStepStopsWithTheLastCheckpoint() throws {
+        let executor = FakeExecutor()
+        executor.failAt = 4
+        let (loop, _) = loop(try config(), executor)
+        XCTAssertThrowsError(try loop.run()) { error in
+            guard case let TrainerError.stopped(reason, last) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(reason, "step 5: the loss is nan")
+            XCTAssertEqual(last.map { URL(fileURLWithPath: $0).lastPathComponent }, "dpr_biencoder.4")
+        }
+        XCTAssertEqual(executor.stops.map(\.code), [1])
+        let metrics = try self.metrics()
+        XCTAssertEqual(metrics.last?["error"] as? String, "step 5: the loss is nan")
+        XCTAssertEqual(metrics.last?["step"] as? Int, 5)
+    }
+
+    func testResumeContinuesWithTheSamePlansAndState() throws {
+        let straight = FakeExecutor()
+        _ = try loop(try config(), straight).0.run()
+
+        try FileManager.default.removeItem(at: directory.appendingPathComponent("out"))
+        let first = FakeExecutor()
+        _ = try loop(try config(), first, interruptAfter: 3).0.run()
+        let resumed = FakeExecutor()
+        let checkpoint = directory.appendingPathComponent("out/dpr_biencoder.3").path
+        let (loop, lines) = loop(try config(["model_file=\(checkpoint)"]), resumed)
+        let summary = try loop.run()
+        XCTAssertEqual(summary.step, 6)
+        XCTAssertEqual(resumed.job?.resume, true)
+        XCTAssertTrue(lines().contains("resumed from \(checkpoint) at step 3"), "\(lines())")
+        XCTAssertEqual(resumed.executed.map(\.step), [3, 4, 5])
+        XCTAssertEqual(resumed.executed.map(\.shards), straight.executed.suffix(3).map(\.shards))
+        XCTAssertEqual(resumed.checkpoints.last, straight.checkpoints.last)
+    }
+}
