@@ -9,4 +9,11 @@ final class LockedValue<T>: @unchecked Sendable {
         get { lock.lock(); defer { lock.unlock() }; return stored }
         set { lock.lock(); stored = newValue; lock.unlock() }
     }
+    /// Stores `newValue` and returns what was there, in one step (a once-only flag).
+    func exchange(_ newValue: T) -> T {
+        lock.lock(); defer { lock.unlock() }
+        let old = stored
+        stored = newValue
+        return old
+    }
 }

@@ -43,6 +43,9 @@ public final class WorkerAgent {
     public var makeDevSetEvaluator: ((TrainingConfig) throws -> DevSetEvaluating)?
 
     private let lastCheckpoint = LockedValue<String?>(nil)
+    /// A stop order comes on both connections (control and heartbeat) and either thread may act
+    /// first: whichever does says it, once, in the same words, so logs and launchers see one line.
+    private let stopAnnounced = LockedValue(false)
 
     public init(options: Options) {
         self.options = options
@@ -165,7 +168,7 @@ public final class WorkerAgent {
                 let report = try runner.evaluate(order.state, checkpoint: order.checkpoint)
                 try send(.evaluated(report))
             case .stop(let order):
-                if order.exitCode != 0 { print("rank \(rank): the coordinator stopped the job: \(order.reason)") }
+                if order.exitCode != 0 { announceAbort(order) }
                 return order.exitCode
             case let other:
                 throw WorkerAgentError.protocolViolation("unexpected message from the coordinator: \(other)")
@@ -209,10 +212,18 @@ public final class WorkerAgent {
         }
     }
 
+    /// The one line a worker prints for a coordinator's non-zero stop order, whichever connection brought it.
+    private func announceAbort(_ order: ControlMessage.StopOrder) {
+        guard !stopAnnounced.exchange(true) else { return }
+        let resume = order.lastCheckpoint.map { " Resume from \($0) (model_file=\($0))." } ?? ""
+        print("rank \(options.rank): job aborted by the coordinator: \(order.reason).\(resume)")
+    }
+
     /// Sends a heartbeat every `timeout / 5` seconds on a connection of its own and ends the
     /// process when the coordinator has been silent for `timeout` seconds or orders an abort.
     private func startHeartbeats() {
         let options = self.options, print = self.print, lastCheckpoint = self.lastCheckpoint
+        let announceAbort = self.announceAbort
         let interval = min(2, max(0.1, options.heartbeatTimeout / 5))
         let thread = Thread {
             func die(_ message: String, code: Int32) -> Never {
@@ -248,8 +259,9 @@ public final class WorkerAgent {
                     guard let message = try? client.receive(timeout: deadline.timeIntervalSinceNow) else { continue }
                     lastHeard = Date()
                     if message.kind == .control, case .stop(let order)? = try? ControlMessage.decode(message.payload), order.exitCode != 0 {
-                        let resume = order.lastCheckpoint.map { " Resume from \($0) (model_file=\($0))." } ?? ""
-                        die("rank \(options.rank): job aborted by the coordinator: \(order.reason).\(resume)", code: order.exitCode)
+                        announceAbort(order)
+                        CheckpointInFlight.removeTemporaryFile()
+                        _exit(order.exitCode)
                     }
                 }
                 let silent = Date().timeIntervalSince(lastHeard)
