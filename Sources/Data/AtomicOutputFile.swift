@@ -21,11 +21,16 @@ public final class AtomicOutputFile {
         try file.write(Array(text.utf8))
     }
 
-    /// Flushes, syncs and renames the file into place.
-    public func commit() throws(ByteDatasetWriteError) {
+    public func write(_ bytes: UnsafeBufferPointer<UInt8>) throws(ByteDatasetWriteError) {
         guard let file else { throw ByteDatasetWriteError(file: path, reason: "already committed or abandoned") }
-        try file.sync()
-        try file.close(header: nil)
+        try file.write(bytes)
+    }
+
+    /// Flushes, writes `header` over the file's first bytes (a header known only at the end, e.g.
+    /// a row count), syncs and renames the file into place.
+    public func commit(header: [UInt8]? = nil) throws(ByteDatasetWriteError) {
+        guard let file else { throw ByteDatasetWriteError(file: path, reason: "already committed or abandoned") }
+        try file.close(header: header, sync: true)
         self.file = nil
         if rename(temporaryPath, path) != 0 {
             let reason = String(cString: strerror(errno))

@@ -178,13 +178,14 @@ final class BufferedFile {
         if fsync(fd) != 0 { throw ByteDatasetWriteError(file: path, reason: "fsync: " + String(cString: strerror(errno))) }
     }
 
-    /// Flushes, optionally overwrites the first bytes with `header`, and closes.
-    func close(header: [UInt8]?) throws(ByteDatasetWriteError) {
+    /// Flushes, optionally overwrites the first bytes with `header`, optionally fsyncs, and closes.
+    func close(header: [UInt8]?, sync: Bool = false) throws(ByteDatasetWriteError) {
         try flush()
         if let header {
             let n = header.withUnsafeBytes { pwrite(fd, $0.baseAddress, header.count, 0) }
             if n != header.count { throw ByteDatasetWriteError(file: path, reason: String(cString: strerror(errno))) }
         }
+        if sync, fsync(fd) != 0 { throw ByteDatasetWriteError(file: path, reason: "fsync: " + String(cString: strerror(errno))) }
         if Glibc.close(fd) != 0 { fd = -1; throw ByteDatasetWriteError(file: path, reason: String(cString: strerror(errno))) }
         fd = -1
     }

@@ -32,7 +32,9 @@ enum Attention {
         BLASThreads.set(blasThreads)
     }
 
-    static func forward(ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
+    /// `probs` nil (a forward without backward): each head's probabilities live only in its
+    /// thread's scratch, so nothing of size rows x heads x seqLen² is kept.
+    static func forward(ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>?,
                         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                         mask: UnsafePointer<Int32>, shape s: Shape, dropoutKey: UInt64?, p: Float, rowLabels: RowLabels,
                         scratch: UnsafeMutablePointer<Float>, scratchPerThread: Int, threads: Int) {
@@ -41,15 +43,16 @@ enum Attention {
         forEachHead(s, scratch: scratch, scratchPerThread: scratchPerThread, threads: threads) { pair, scratch in
             let b = pair / s.heads, h = pair % s.heads
             let base = b * T * H + h * hd
-            let P = probs + pair * s.tt
+            let P = probs.map { $0 + pair * s.tt } ?? scratch
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(hd), scale,
                         q + base, Int32(H), k + base, Int32(H), 0, P, Int32(T))
             softmaxRows(P, mask: mask + b * T, seqLen: T)
             var used: UnsafePointer<Float> = UnsafePointer(P)
             if let key = dropoutKey {
-                scratch.update(from: P, count: s.tt)
-                dropProbabilities(scratch, seqLen: T, head: h, rowKey: DropoutContext.rowKey(key, row: rowLabels[b]), p: p)
-                used = UnsafePointer(scratch)
+                let dropped = scratch + s.tt
+                dropped.update(from: P, count: s.tt)
+                dropProbabilities(dropped, seqLen: T, head: h, rowKey: DropoutContext.rowKey(key, row: rowLabels[b]), p: p)
+                used = UnsafePointer(dropped)
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hd), Int32(T), 1,
                         used, Int32(T), v + base, Int32(H), 0, ctx + base, Int32(H))

@@ -1,6 +1,7 @@
 /// Activations of one encoder pass, preallocated for a capacity (rows × seqLen) and reused by
-/// every step that fits, so the hot path allocates nothing. With `layerSlots == 1` (encoding
-/// without backward, e.g. the first pass of grad cache) every layer reuses the same slot.
+/// every step that fits, so the hot path allocates nothing. Without `backward` (inference, the
+/// first pass of grad cache) every layer reuses one slot, the attention probabilities stay in the
+/// per-thread head scratch and backward's scratch is not allocated (its pointers are empty).
 final class BertActivations {
     struct Layer {
         /// Query, key, value projections; the attention context (probs x v), before the output dense.
@@ -16,6 +17,8 @@ final class BertActivations {
     }
 
     let tokens: Int, attention: Int, layerSlots: Int
+    /// Whether backward's buffers (all layers, probabilities, gradient scratch) exist.
+    let backward: Bool
     let storage: FloatBuffer
     var embSum, embMean, embRstd, x0: UnsafeMutablePointer<Float>
     var layers: [Layer] = []
@@ -35,15 +38,19 @@ final class BertActivations {
     var headScratch: UnsafeMutablePointer<Float>
     let headScratchPerThread: Int
 
-    init(config c: BertConfig, tokens: Int, attention: Int, seqLen: Int, layerSlots: Int, threads: Int) {
+    init(config c: BertConfig, tokens: Int, attention: Int, seqLen: Int, backward: Bool, threads: Int) {
         self.tokens = tokens
+        self.backward = backward
+        let layerSlots = backward ? c.numLayers : 1
+        let attention = backward ? attention : 0
         self.attention = attention
         self.layerSlots = layerSlots
         let h = c.hiddenSize, inter = c.intermediateSize
         let nh = tokens * h
         let perLayer = 8 * nh + tokens * inter + attention + 4 * tokens
         headScratchPerThread = 2 * seqLen * seqLen
-        let total = 2 * nh + 2 * tokens + perLayer * layerSlots + 7 * nh + 3 * tokens * inter
+        let gradientNH = backward ? nh : 0, gradientInter = backward ? tokens * inter : 0
+        let total = 2 * nh + 2 * tokens + perLayer * layerSlots + nh + 6 * gradientNH + tokens * inter + 2 * gradientInter
             + headScratchPerThread * threads
         storage = FloatBuffer(count: total)
         var p = storage.pointer
@@ -55,9 +62,9 @@ final class BertActivations {
                                 ffnIntermediate: take(tokens * inter), probs: take(attention),
                                 mean1: take(tokens), rstd1: take(tokens), mean2: take(tokens), rstd2: take(tokens)))
         }
-        sublayer = take(nh); droppedGradient = take(nh); dContext = take(nh); dQuery = take(nh); dKey = take(nh)
-        dLayerOutput = take(nh); dLayerInput = take(nh)
-        gelu = take(tokens * inter); dGelu = take(tokens * inter); geluDerivative = take(tokens * inter)
+        sublayer = take(nh); droppedGradient = take(gradientNH); dContext = take(gradientNH); dQuery = take(gradientNH)
+        dKey = take(gradientNH); dLayerOutput = take(gradientNH); dLayerInput = take(gradientNH)
+        gelu = take(tokens * inter); dGelu = take(gradientInter); geluDerivative = take(gradientInter)
         headScratch = take(headScratchPerThread * threads)
     }
 }

@@ -62,11 +62,13 @@ public final class BertEncoder {
         let tokens = batch.rows * batch.seqLen
         let attention = batch.rows * config.numHeads * batch.seqLen * batch.seqLen
         let existing = keep ? training : inference
-        if let a = existing, a.tokens >= tokens, a.attention >= attention, a.headScratchPerThread >= 2 * batch.seqLen * batch.seqLen {
+        // A forward-only pass keeps no probabilities (they stay in the head scratch).
+        if let a = existing, a.tokens >= tokens, !keep || a.attention >= attention,
+           a.headScratchPerThread >= 2 * batch.seqLen * batch.seqLen {
             return a
         }
         let a = BertActivations(config: config, tokens: tokens, attention: attention, seqLen: batch.seqLen,
-                                layerSlots: keep ? config.numLayers : 1, threads: max(threads, 1))
+                                backward: keep, threads: max(threads, 1))
         if keep { training = a } else { inference = a }
         return a
     }
@@ -126,7 +128,7 @@ public final class BertEncoder {
                     Linear.forward(A.k, input, P + w.keyW, P + w.keyB, rows: N, inDim: H, outDim: H)
                     Linear.forward(A.v, input, P + w.valueW, P + w.valueB, rows: N, inDim: H, outDim: H)
                     let attnKey = (dropout != nil && pa > 0) ? dropout!.key(layer: l, site: .attentionProbs) : nil
-                    Attention.forward(ctx: A.ctx, probs: A.probs, q: A.q, k: A.k, v: A.v, mask: mask.baseAddress!, shape: shape,
+                    Attention.forward(ctx: A.ctx, probs: keepActivations ? A.probs : nil, q: A.q, k: A.k, v: A.v, mask: mask.baseAddress!, shape: shape,
                                       dropoutKey: attnKey, p: pa, rowLabels: rowLabels, scratch: a.headScratch,
                                       scratchPerThread: a.headScratchPerThread, threads: threads)
                     Linear.forward(a.sublayer, A.ctx, P + w.attnOutW, P + w.attnOutB, rows: N, inDim: H, outDim: H)

@@ -147,6 +147,12 @@ public final class BiEncoder {
         return out
     }
 
+    /// Embeddings [rows, outputDim] of `batch` for inference: the training forward without dropout
+    /// and without keeping activations for a backward (one layer's buffers, reused batch to batch).
+    public func embed(_ side: Side, _ batch: TokenBatch) throws -> [Float] {
+        try encoder(side).forward(batch, dropout: nil, labels: RowLabels(), keepActivations: false)
+    }
+
     /// Adds d(loss)/d(parameters) of `side` into `gradients`, given dL/d(embeddings) of the batch
     /// last passed to `encode` (same step, rowOffset and chunkSize). No-op for a fixed context encoder.
     /// `finished(k)`: the gradients of `encoder(side).layout.backwardOrder[k]` are final (with grad

@@ -15,10 +15,15 @@ public enum EncodingInput {
 
     /// Parses one JSON line: `{"question": s}`, `{"title": t, "text": s}` or `{"input_ids": [...]}`.
     public static func parse(jsonLine line: String, lineNumber: Int, file: String) throws -> EncodingInput {
-        func bad(_ why: String) -> ModelError { .invalidInput("\(file):\(lineNumber): \(why)") }
         guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
-            throw bad("not a JSON object")
+            throw ModelError.invalidInput("\(file):\(lineNumber): not a JSON object")
         }
+        return try parse(object: object, lineNumber: lineNumber, file: file)
+    }
+
+    /// The input of one parsed JSON line (see `parse(jsonLine:lineNumber:file:)`).
+    static func parse(object: [String: Any], lineNumber: Int, file: String) throws -> EncodingInput {
+        func bad(_ why: String) -> ModelError { .invalidInput("\(file):\(lineNumber): \(why)") }
         if let q = object["question"] {
             guard let s = q as? String else { throw bad("\"question\" must be a string") }
             return .question(s)
@@ -42,8 +47,9 @@ public enum EncodingInput {
     }
 }
 
-/// Embeds inputs with a bi-encoder (dropout off), in batches of consecutive inputs of the same
-/// side, each padded to its longest sequence; results come back in input order.
+/// Embeds inputs with a bi-encoder for inference (forward only, dropout off): questions through
+/// the question encoder, passages and token ids through the context encoder, each side in
+/// length-sorted batches (`LengthSortedBatches`); results come back in input order.
 public struct TextEncoder {
     public let model: BiEncoder
     public let tokenizer: BertTokenizer
@@ -69,20 +75,22 @@ public struct TextEncoder {
         }
     }
 
-    /// One embedding per input, in order.
-    public func encode(_ inputs: [EncodingInput]) throws -> [[Float]] {
-        var out: [[Float]] = []
-        out.reserveCapacity(inputs.count)
-        var start = 0
-        while start < inputs.count {
-            let side = inputs[start].side
-            var end = start + 1
-            while end < inputs.count, end - start < batchSize, inputs[end].side == side { end += 1 }
-            let batch = try TokenBatch(sequences: inputs[start..<end].map(tokenIDs), padId: tokenizer.padID)
-            let emb = try model.encode(side, batch, train: false)
+    /// One embedding per input, in order; `progress(n)` after each batch, n inputs done.
+    public func encode(_ inputs: [EncodingInput], progress: (Int) -> Void = { _ in }) throws -> [[Float]] {
+        var out = [[Float]](repeating: [], count: inputs.count)
+        var done = 0
+        for side in [BiEncoder.Side.question, .context] {
+            let positions = inputs.indices.filter { inputs[$0].side == side }
+            if positions.isEmpty { continue }
+            let sequences = positions.map { tokenIDs(inputs[$0]) }
             let d = model.encoder(side).outputDim
-            for r in 0..<batch.rows { out.append(Array(emb[(r * d)..<((r + 1) * d)])) }
-            start = end
+            for batch in LengthSortedBatches(lengths: sequences.map(\.count), batchSize: batchSize) {
+                let tokens = try TokenBatch(sequences: batch.map { sequences[$0] }, padId: tokenizer.padID)
+                let embeddings = try model.embed(side, tokens)
+                for (row, k) in batch.enumerated() { out[positions[k]] = Array(embeddings[(row * d)..<((row + 1) * d)]) }
+                done += batch.count
+                progress(done)
+            }
         }
         return out
     }

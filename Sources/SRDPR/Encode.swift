@@ -7,7 +7,7 @@ import Model
 /// `srdpr encode`: embeddings of questions and passages with a Hugging Face BERT directory.
 struct Encode: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Embed questions and passages (one JSON line in, one {\"embedding\": [...]} line out, in order).",
+        abstract: "Embed questions and passages (one JSON line in, one embedding out, in order, as the input is read).",
         discussion: """
             Input lines: {"question": s} (question encoder), {"title": t, "text": s} (context encoder) \
             or {"input_ids": [...]} (context encoder, no tokenisation). --model is a Hugging Face \
@@ -21,6 +21,10 @@ struct Encode: ParsableCommand {
     var input: String
     @Option(help: "Output JSON-lines file.")
     var output: String
+    @Option(help: "jsonl: one {\"embedding\": [...]} line per input; npy: one float32 NumPy matrix [inputs, dimension].")
+    var format: EmbeddingFormat = .jsonl
+    @Option(help: "Also write one JSON string per output row: the input line's \"id\" (or \"_id\"), else its line number.")
+    var ids: String?
     @Option(name: .customLong("max-length"), help: "Longest sequence in tokens, [CLS] and [SEP] included.")
     var maxLength: Int = 256
     @Option(name: .customLong("do-lower-case"), help: "true|false (default: tokenizer_config.json's, else true).")
@@ -33,7 +37,11 @@ struct Encode: ParsableCommand {
     var threads: Int = 2
 
     func run() throws {
+        if format == .npy, ids == nil {
+            throw ValidationError("--format npy needs --ids FILE: the matrix's rows carry no ids of their own")
+        }
         guard maxLength >= 2 else { throw ValidationError("--max-length must be at least 2") }
+        guard FileManager.default.isReadableFile(atPath: input) else { throw CLIError("cannot read --input \(input) (missing or unreadable)") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         let dir = URL(fileURLWithPath: model)
         var isDirectory: ObjCBool = false
@@ -64,24 +72,8 @@ struct Encode: ParsableCommand {
         biEncoder.threads = threads
         let encoder = TextEncoder(model: biEncoder, tokenizer: tokenizer,
                                   maxLength: maxLength, batchSize: batchSize)
-        guard let text = try? String(contentsOfFile: input, encoding: .utf8) else {
-            throw CLIError("cannot read --input \(input) (missing or not UTF-8)")
-        }
-        var inputs: [EncodingInput] = []
-        // Lines split on the scalar "\n" so that CRLF files work ("\r\n" is one Character).
-        for (i, line) in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let lineText = String(String.UnicodeScalarView(line))
-            if lineText.allSatisfy({ $0.isWhitespace }) { continue }
-            inputs.append(try EncodingInput.parse(jsonLine: lineText, lineNumber: i + 1, file: input))
-        }
-        let embeddings = try encoder.encode(inputs)
-        var out = ""
-        for e in embeddings {
-            out += "{\"embedding\": [" + e.map { "\($0)" }.joined(separator: ", ") + "]}\n"
-        }
-        do { try out.write(toFile: output, atomically: true, encoding: .utf8) } catch {
-            throw CLIError("cannot write --output \(output): \(error.localizedDescription)")
-        }
+        let sink = try EmbeddingSink(path: output, format: format, dimension: biEncoder.context.outputDim, idsPath: ids)
+        try EmbeddingStream.run(inputPath: input, into: sink, encode: { try encoder.encode($0) })
     }
 
     func resolveLowerCase(_ dir: URL) throws -> Bool {
@@ -101,3 +93,5 @@ struct Encode: ParsableCommand {
         return true
     }
 }
+
+extension EmbeddingFormat: ExpressibleByArgument {}

@@ -1,0 +1,95 @@
+import Data
+import Foundation
+import Model
+import TestSupport
+import XCTest
+
+/// Inference (`TextEncoder`: forward only, length-sorted batches) against the training engine's
+/// forward (`BiEncoder.encode`, activations kept, one batch in input order): the embeddings must
+/// agree within 1e-6 for both poolings, with and without a projection head, whatever the order
+/// of the inputs and the batch size.
+final class ForwardOnlyParityTests: XCTestCase {
+    /// tiny-bert (PyTorch fixture weights) and demo/model (its config, seeded random weights).
+    func models(projectionDim: Int) throws -> [(name: String, model: BiEncoder, tokenizer: BertTokenizer)] {
+        let tiny = Fixtures.url("tiny-bert")
+        let tinyModel = try BiEncoder.load(directory: tiny, projectionDim: projectionDim)
+        let demo = Fixtures.packageRoot.appendingPathComponent("demo/model")
+        let demoModel = BiEncoder(config: try BertConfig.load(demo.appendingPathComponent("config.json")), projectionDim: projectionDim)
+        BertInitialisation.initialise(demoModel.layout.slots, parameters: demoModel.parameters.pointer, std: 0.05, seed: 7)
+        if projectionDim > 0 { demoModel.initialiseProjectionHeads() }
+        return [("tiny-bert", tinyModel, try BertTokenizer(vocabFile: tiny.appendingPathComponent("vocab.txt"), doLowerCase: true)),
+                ("demo/model", demoModel, try BertTokenizer(vocabFile: demo.appendingPathComponent("vocab.txt"), doLowerCase: true))]
+    }
+
+    /// Questions, titled passages and raw token ids of many lengths (1 to past max length).
+    func inputs(vocabSize: Int, count: Int, seed: UInt64) -> [EncodingInput] {
+        var random = SplitMix64(seed: seed)
+        let words = ["dense", "passage", "retrieval", "question", "the", "a", "encoder", "vector", "search", "of", "answer", "model"]
+        func sentence(_ n: Int) -> String { (0..<n).map { _ in words[Int(random.next() % UInt64(words.count))] }.joined(separator: " ") }
+        return (0..<count).map { i in
+            let length = 1 + Int(random.next() % 40)
+            switch i % 3 {
+            case 0: return .question(sentence(length))
+            case 1: return .passage(title: sentence(1 + length % 4), text: sentence(length))
+            default: return .tokenIDs((0..<length).map { _ in Int32(1 + random.next() % UInt64(vocabSize - 1)) })
+            }
+        }
+    }
+
+    func testForwardOnlyMatchesTrainingForwardWhateverTheBatches() throws {
+        for projectionDim in [0, 16] {
+            for (name, model, tokenizer) in try models(projectionDim: projectionDim) {
+                for pooling in [Pooling.cls, .mean] {
+                    model.pooling = pooling
+                    let all = inputs(vocabSize: model.config.vocabSize, count: 45, seed: 11)
+                    // Reference: the training engine, each side in one batch of the inputs' order.
+                    let reference = TextEncoder(model: model, tokenizer: tokenizer, maxLength: 32, batchSize: 1)
+                    var expected = [[Float]](repeating: [], count: all.count)
+                    for side in [BiEncoder.Side.question, .context] {
+                        let positions = all.indices.filter { (all[$0].isQuestion) == (side == .question) }
+                        let batch = try TokenBatch(sequences: positions.map { reference.tokenIDs(all[$0]) }, padId: tokenizer.padID)
+                        let flat = try model.encode(side, batch, train: false)
+                        let d = model.encoder(side).outputDim
+                        for (row, position) in positions.enumerated() { expected[position] = Array(flat[(row * d)..<((row + 1) * d)]) }
+                    }
+                    var random = SplitMix64(seed: 3)
+                    for batchSize in [1, 4, 7, 64] {
+                        // Shuffle (Fisher-Yates, seeded), encode, and compare each input with its reference.
+                        var order = Array(all.indices)
+                        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(random.next() % UInt64(i + 1))) }
+                        let encoder = TextEncoder(model: model, tokenizer: tokenizer, maxLength: 32, batchSize: batchSize)
+                        let got = try encoder.encode(order.map { all[$0] })
+                        var worst: Float = 0
+                        for (k, position) in order.enumerated() {
+                            XCTAssertEqual(got[k].count, expected[position].count)
+                            for (a, b) in zip(got[k], expected[position]) { worst = max(worst, abs(a - b)) }
+                        }
+                        XCTAssertLessThanOrEqual(worst, 1e-6, "\(name) pooling \(pooling) projection_dim \(projectionDim) batch \(batchSize)")
+                        XCTAssertGreaterThan(expected.map { $0.map(abs).max() ?? 0 }.max() ?? 0, 1e-3, "embeddings should not be all zero")
+                    }
+                }
+            }
+        }
+    }
+
+    func testLengthSortedBatchesCoverEveryInputOnceAndCutPadding() {
+        var random = SplitMix64(seed: 5)
+        let lengths = (0..<1000).map { _ in 5 + Int(random.next() % 250) }
+        let plan = LengthSortedBatches(lengths: lengths, batchSize: 32)
+        XCTAssertEqual(plan.batches.flatMap { $0 }.sorted(), Array(lengths.indices))
+        XCTAssertTrue(plan.batches.dropLast().allSatisfy { $0.count == 32 })
+        XCTAssertEqual(plan.batches.last?.count, 1000 % 32)
+        for (earlier, later) in zip(plan.batches, plan.batches.dropFirst()) {
+            XCTAssertGreaterThanOrEqual(lengths[earlier.last!], lengths[later.first!], "longest first")
+        }
+        let inOrder = stride(from: 0, to: 1000, by: 32).map { Array($0..<min($0 + 32, 1000)) }
+        let sorted = LengthSortedBatches.paddingRatio(lengths: lengths, batches: plan.batches)
+        XCTAssertLessThan(sorted, 1.05, "sorted batches pad little")
+        XCTAssertGreaterThan(LengthSortedBatches.paddingRatio(lengths: lengths, batches: inOrder), 1.5)
+        XCTAssertTrue(LengthSortedBatches(lengths: [], batchSize: 8).batches.isEmpty)
+    }
+}
+
+private extension EncodingInput {
+    var isQuestion: Bool { if case .question = self { return true } else { return false } }
+}
