@@ -1,8 +1,10 @@
+import Data
 import Foundation
 
 /// One BERT encoder (hf_bert) with paired forward/backward over views into a shared parameter
-/// and gradient buffer. Pooled output = last hidden state of [CLS]; with a projection head
-/// (`encode_proj`) a Linear(hidden, projection_dim) follows.
+/// and gradient buffer. Pooled output = last hidden state of [CLS] (or, with `pooling` mean, the
+/// mean over the non-padding tokens); with a projection head (`encode_proj`) a
+/// Linear(hidden, projection_dim) follows.
 public final class BertEncoder {
     public let config: BertConfig
     public let layout: BertLayout
@@ -11,6 +13,8 @@ public final class BertEncoder {
     /// Dropout probabilities used when a DropoutContext is passed (SR-DPR's `dropout` sets both).
     public var hiddenDropout: Float
     public var attentionDropout: Float
+    /// How the last hidden states become one vector (`cls`, the original, or `mean`).
+    public var pooling: Pooling = .cls
     /// Threads for the non-BLAS loops and the per-head attention loop.
     public var threads: Int = 2 { didSet { Parallel.threads = threads } }
 
@@ -144,7 +148,11 @@ public final class BertEncoder {
         }
         let last = a.layers[keepActivations ? c.numLayers - 1 : 0].out
         pooledBuffer = [Float](repeating: 0, count: B * H)
-        for b in 0..<B { for i in 0..<H { pooledBuffer[b * H + i] = last[b * T * H + i] } }
+        pooledBuffer.withUnsafeMutableBufferPointer { pooled in
+            batch.attentionMask.withUnsafeBufferPointer { mask in
+                pooling.forward(pooled.baseAddress!, hidden: last, mask: mask.baseAddress!, rows: B, seqLen: T, dim: H)
+            }
+        }
         if keepActivations {
             keptBatch = batch
             keptDropout = dropout
@@ -175,6 +183,9 @@ public final class BertEncoder {
     public func backward(_ dEmbeddings: [Float], finished: (Int) throws -> Void = { _ in }) throws {
         guard let batch = keptBatch, let a = training else {
             throw ModelError.invalidInput("backward needs a forward with keepActivations first")
+        }
+        guard pooling == .cls else {
+            throw ModelError.invalidInput("backward through \(pooling.rawValue) pooling is not implemented (only cls)")
         }
         let c = config, H = c.hiddenSize, I = c.intermediateSize, T = batch.seqLen, B = batch.rows, N = B * T
         guard dEmbeddings.count == B * outputDim else {

@@ -1,3 +1,4 @@
+import Data
 import Foundation
 
 /// DPR bi-encoder: a question encoder and a context encoder (both BERT, same config), their
@@ -88,6 +89,12 @@ public final class BiEncoder {
             e.hiddenDropout = p
             e.attentionDropout = p
         }
+    }
+
+    /// The pooling of both encoders.
+    public var pooling: Pooling {
+        get { question.pooling }
+        set { question.pooling = newValue; context.pooling = newValue }
     }
 
     public var threads: Int {

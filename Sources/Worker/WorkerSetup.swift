@@ -26,6 +26,13 @@ public struct WorkerSetup {
     public init(config input: TrainingConfig, threads: Int, communicator: Communicator, resume: CheckpointFile?,
                 dropoutSeed: UInt64? = nil, warn: (String) -> Void) throws {
         var config = input
+        // Inference and export know mean pooling and sim_scale; training them is not built yet.
+        if config.pooling != .cls {
+            throw ConfigError.invalid(key: "pooling", reason: "training with pooling=\(config.pooling.rawValue) is not supported yet (only cls)")
+        }
+        if config.simScale != 1 {
+            throw ConfigError.invalid(key: "sim_scale", reason: "training with sim_scale=\(config.simScale) is not supported yet (only 1)")
+        }
         guard let pretrained = config.pretrainedModelCfg else {
             throw TrainerError.missingParameter(key: "pretrained_model_cfg",
                                                 reason: "the directory of a Hugging Face BERT model (config.json, vocab.txt, weights)")

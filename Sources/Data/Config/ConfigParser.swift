@@ -95,6 +95,13 @@ extension TrainingConfig {
             }
             c.simFunc = f
         }, show: { $0.simFunc.rawValue }))
+        list.append(ConfigParameter(key: "pooling", expected: "cls or mean", apply: { c, k, v in
+            guard let p = Pooling(rawValue: unquote(v)) else {
+                throw ConfigError.invalidValue(key: k, value: v, expected: "cls or mean")
+            }
+            c.pooling = p
+        }, show: { $0.pooling.rawValue }))
+        double("sim_scale", \.simScale)
         bool("fix_ctx_encoder", \.fixCtxEncoder)
         bool("grad_cache", \.gradCache)
         int("q_chunk_size", \.qChunkSize)
@@ -228,6 +235,7 @@ extension TrainingConfig {
         try atLeast("pipeline.hard.contrastive_size", pipeline.hard.contrastiveSize, 0)
         try atLeast("pipeline.inbatch.use_num_hardnegs", pipeline.inbatch.useNumHardnegs, 0)
         if !(0.0...1.0).contains(dropout) { throw ConfigError.invalid(key: "dropout", reason: "is \(dropout), must be in [0, 1]") }
+        if !(simScale > 0 && simScale.isFinite) { throw ConfigError.invalid(key: "sim_scale", reason: "is \(simScale), must be a positive number") }
         if !(lossScale > 0) { throw ConfigError.invalid(key: "loss_scale", reason: "must be positive") }
         if !(learningRate >= 0) { throw ConfigError.invalid(key: "learning_rate", reason: "must not be negative") }
         if !(adamEps > 0) { throw ConfigError.invalid(key: "adam_eps", reason: "must be positive") }

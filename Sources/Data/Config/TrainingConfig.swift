@@ -23,6 +23,10 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var dropout: Double = 0.1
     public var lossScale: Double = 8.0
     public var simFunc: SimilarityFunction = .dotProduct
+    /// How an encoder turns its last hidden states into one vector (`pooling`; the original: [CLS]).
+    public var pooling: Pooling = .cls
+    /// Factor on the similarity scores before the softmax (`sim_scale`; 1 = the original).
+    public var simScale: Double = 1
     public var fixCtxEncoder: Bool = false
 
     // Grad cache
@@ -55,6 +59,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case seed, adamEps = "adam_eps", adamBetas = "adam_betas", maxGradNorm = "max_grad_norm"
         case weightDecay = "weight_decay", learningRate = "learning_rate", warmupSteps = "warmup_steps"
         case totalUpdates = "total_updates", dropout, lossScale = "loss_scale", simFunc = "sim_func"
+        case pooling, simScale = "sim_scale"
         case fixCtxEncoder = "fix_ctx_encoder", gradCache = "grad_cache", qChunkSize = "q_chunk_size"
         case ctxChunkSize = "ctx_chunk_size", doLowerCase = "do_lower_case", maxLength = "max_length"
         case trainMode = "train_mode", regulateFactor = "regulate_factor", bytedataset, pipeline
@@ -69,6 +74,42 @@ public enum SimilarityFunction: String, Codable, CaseIterable, Sendable {
     case dotProduct = "dot_product"
     /// True cosine (the original's `normalize` bug is not reproduced, SPEC §5).
     case cosine
+}
+
+/// `pooling`: the vector of a sequence is its [CLS] token's last hidden state (`cls`, the
+/// original) or the mean of the last hidden states of its non-padding tokens (`mean`, what
+/// sentence-transformers models such as all-MiniLM-L6-v2 are trained with).
+public enum Pooling: String, Codable, CaseIterable, Sendable {
+    case cls
+    case mean
+}
+
+extension TrainingConfig {
+    /// Every key is optional when decoding (a default fills a missing one), so checkpoints written
+    /// before a parameter existed still load.
+    public init(from decoder: Decoder) throws {
+        self.init()
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func read<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
+            if let v = try c.decodeIfPresent(T.self, forKey: key) { value = v }
+        }
+        func read<T: Decodable>(_ key: CodingKeys, _ value: inout T?) throws {
+            if c.contains(key) { value = try c.decodeIfPresent(T.self, forKey: key) }
+        }
+        try read(.pretrainedModelCfg, &pretrainedModelCfg); try read(.encoderModelType, &encoderModelType)
+        try read(.pretrainedFile, &pretrainedFile); try read(.modelFile, &modelFile); try read(.projectionDim, &projectionDim)
+        try read(.seed, &seed); try read(.adamEps, &adamEps); try read(.adamBetas, &adamBetas)
+        try read(.maxGradNorm, &maxGradNorm); try read(.weightDecay, &weightDecay); try read(.learningRate, &learningRate)
+        try read(.warmupSteps, &warmupSteps); try read(.totalUpdates, &totalUpdates); try read(.dropout, &dropout)
+        try read(.lossScale, &lossScale); try read(.simFunc, &simFunc); try read(.pooling, &pooling)
+        try read(.simScale, &simScale); try read(.fixCtxEncoder, &fixCtxEncoder); try read(.gradCache, &gradCache)
+        try read(.qChunkSize, &qChunkSize); try read(.ctxChunkSize, &ctxChunkSize); try read(.doLowerCase, &doLowerCase)
+        try read(.maxLength, &maxLength); try read(.trainMode, &trainMode); try read(.regulateFactor, &regulateFactor)
+        try read(.bytedataset, &bytedataset); try read(.pipeline, &pipeline); try read(.globalLossBufSz, &globalLossBufSz)
+        try read(.logBatchStep, &logBatchStep); try read(.outputDir, &outputDir); try read(.logDir, &logDir)
+        try read(.checkpointFileName, &checkpointFileName); try read(.keepCheckpointMax, &keepCheckpointMax)
+        try read(.saveCheckpointFreq, &saveCheckpointFreq)
+    }
 }
 
 /// `bytedataset.*`: the ByteDataset directory of each pipeline.
