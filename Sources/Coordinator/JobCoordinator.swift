@@ -41,7 +41,7 @@ public final class JobCoordinator {
     public let parameters: [String]
     public let options: Options
     public var print: (String) -> Void = { Swift.print($0); fflush(stdout) }
-    public var showProgress: Bool = isatty(STDOUT_FILENO) != 0
+    public var showProgress: Bool = isatty(STDERR_FILENO) != 0
 
     private var server: ControlServer?
     private var members: [Int: Member] = [:]
@@ -184,7 +184,7 @@ public final class JobCoordinator {
                                timing: String(format: " comm %.0f%%", 100 * (waitFraction.max() ?? 0)))
                 if done % config.saveCheckpointFreq == 0 || done == config.totalUpdates {
                     let path = try checkpoint(step: done)
-                    log.progress.line("checkpoint \(path)")
+                    log.line("checkpoint \(path)")
                 }
                 step = done
             }

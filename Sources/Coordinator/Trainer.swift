@@ -37,7 +37,7 @@ public final class Trainer {
     /// Where log lines go (stdout by default).
     public var print: (String) -> Void = { Swift.print($0); fflush(stdout) }
     /// Progress bar on a terminal; plain lines otherwise.
-    public var showProgress: Bool = isatty(STDOUT_FILENO) != 0
+    public var showProgress: Bool = isatty(STDERR_FILENO) != 0
 
     public init(config: TrainingConfig, threads: Int = 2) {
         self.config = config
@@ -190,7 +190,7 @@ public final class Trainer {
                            extra: ["batch_sample_ids": .string(ids), "batch_hash": .string(Self.fingerprint(stepBatches))])
             if done % config.saveCheckpointFreq == 0 || done == config.totalUpdates {
                 let url = try saveCheckpoint(step: done)
-                log.progress.line("checkpoint \(url.path)")
+                log.line("checkpoint \(url.path)")
             }
             step = done
         }

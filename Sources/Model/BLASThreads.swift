@@ -1,4 +1,5 @@
 import CBLAS
+import Foundation
 
 /// OpenBLAS keeps one global thread pool; every matmul in the process uses it.
 public enum BLASThreads {
@@ -6,6 +7,10 @@ public enum BLASThreads {
     public static func set(_ count: Int) {
         openblas_set_num_threads(Int32(max(1, count)))
     }
+
+    /// The `--threads` default of every command (train, encode, index, search, evaluate, ...):
+    /// every core this process may run on.
+    public static var defaultCount: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 
     public static var current: Int { Int(openblas_get_num_threads()) }
 }

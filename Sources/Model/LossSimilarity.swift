@@ -1,7 +1,7 @@
 import Foundation
 
 /// How a question vector and a context vector are scored (`sim_func` in the config).
-public enum SimilarityFunction: String, Sendable, CaseIterable {
+public enum SimilarityFunction: String, Codable, Sendable, CaseIterable {
     /// q · c.
     case dotProduct = "dot_product"
     /// q̂ · ĉ with x̂ = x / max(‖x‖, 1e-12): true cosine similarity, as `F.normalize` then a dot

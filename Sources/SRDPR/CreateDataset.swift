@@ -16,12 +16,14 @@ struct CreateDataset: ParsableCommand {
 
     func run() throws {
         let start = Date()
-        let bar = ProgressBar.forInput(path: inputJSONLPath)
+        // A bar only on a terminal and for inputs of 16 MB and more.
+        let size = (try? FileManager.default.attributesOfItem(atPath: inputJSONLPath))?[.size] as? Int ?? 0
+        let bar = isatty(STDERR_FILENO) != 0 && size >= 16 << 20 ? ProgressBar(label: "create-dataset", total: size >> 20, unit: "MB") : nil
         let summary: ConversionSummary
         do {
             summary = try ByteDatasetConverter.convert(
                 jsonlPath: inputJSONLPath, outputDirectory: outputBytedatasetPath,
-                progress: bar.map { bar in { done, total in bar.update(done: done, total: total) } })
+                progress: bar.map { bar in { done, total in bar.update(done: done >> 20) } })
         } catch {
             bar?.finish()
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
@@ -32,35 +34,5 @@ struct CreateDataset: ParsableCommand {
         let mb = Double(summary.inputBytes) / 1e6
         print("wrote \(summary.samples) samples to \(outputBytedatasetPath) (\(summary.dataBytes) bytes of pickles) "
               + "from \(String(format: "%.1f", mb)) MB of JSON-lines in \(String(format: "%.2f", seconds)) s")
-    }
-}
-
-/// A one-line progress bar on stderr, shown only on a terminal and for long inputs.
-final class ProgressBar {
-    private var lastDrawn = -1
-
-    /// A bar when stderr is a terminal and the input is at least 16 MB, else nil.
-    static func forInput(path: String) -> ProgressBar? {
-        guard isatty(2) != 0,
-              let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int,
-              size >= 16 << 20 else { return nil }
-        return ProgressBar()
-    }
-
-    func update(done: Int, total: Int) {
-        guard total > 0 else { return }
-        let percent = min(100, done * 100 / total)
-        guard percent != lastDrawn else { return }
-        lastDrawn = percent
-        let width = 40
-        let filled = percent * width / 100
-        let line = "\r[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
-            + "] \(percent)% of \(total / 1_000_000) MB"
-        FileHandle.standardError.write(Data(line.utf8))
-    }
-
-    func finish() {
-        if lastDrawn >= 0 { FileHandle.standardError.write(Data("\n".utf8)) }
-        lastDrawn = -1
     }
 }

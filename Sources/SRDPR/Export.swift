@@ -1,16 +1,21 @@
 import ArgumentParser
-import Coordinator
 import Foundation
 import Model
 
-/// `srdpr export --checkpoint C --output DIR`: the two encoders of a checkpoint as Hugging Face directories.
+/// `srdpr export --checkpoint C --output DIR`: the two encoders of a checkpoint as Hugging Face
+/// and sentence-transformers directories, with the run's settings.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a checkpoint's encoders as Hugging Face BERT directories.",
+        abstract: "Write a checkpoint's encoders as transformers / sentence-transformers directories.",
         discussion: """
-            Writes DIR/question_encoder and DIR/ctx_encoder, each with model.safetensors, config.json, \
-            vocab.txt and tokenizer_config.json, loadable with transformers' BertModel.from_pretrained \
-            (a projection head, if any, is saved as encode_proj.*).
+            Writes DIR/question_encoder and DIR/ctx_encoder. Each loads with transformers' \
+            BertModel.from_pretrained (model.safetensors, config.json, vocab.txt, tokenizer_config.json; a \
+            projection head is also saved as encode_proj.*) and with SentenceTransformer(dir) (modules.json, \
+            sentence_bert_config.json, 1_Pooling, a Dense module for the projection head, Normalize when \
+            sim_func=cosine): SentenceTransformer(dir).encode(texts) gives srdpr's embeddings. For a passage \
+            with a title, encode "title [SEP] text"; strip questions and drop one trailing '?' as srdpr does. \
+            DIR/srdpr_settings.json keeps sim_func, sim_scale, max_length, pooling and do_lower_case: give DIR \
+            as --model to encode, index, search and evaluate.
             """)
 
     @Option(help: "Checkpoint file written by `srdpr train` (output_dir/{checkpoint_file_name}.{step}).")
@@ -20,27 +25,7 @@ struct Export: ParsableCommand {
     var output: String
 
     func run() throws {
-        let loaded = try TrainingCheckpoint.loadModel(URL(fileURLWithPath: checkpoint))
-        let root = URL(fileURLWithPath: output)
-        // The tokenizer files travel inside the checkpoint; stage them for the HF writer.
-        let staging = FileManager.default.temporaryDirectory.appendingPathComponent("srdpr-export-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: staging) }
-        for (name, bytes) in loaded.tokenizerFiles { try Data(bytes).write(to: staging.appendingPathComponent(name)) }
-        // The exported tokenizer must lower-case exactly as training did (do_lower_case of the run's
-        // config), whatever the original model directory's tokenizer_config.json said.
-        var json: [String: Any] = ["tokenizer_class": "BertTokenizer", "model_max_length": loaded.config.maxLength]
-        if let bytes = loaded.tokenizerFiles["tokenizer_config.json"],
-           let existing = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] {
-            json = existing
-        }
-        json["do_lower_case"] = loaded.config.doLowerCase
-        try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
-            .write(to: staging.appendingPathComponent("tokenizer_config.json"))
-        for (side, name) in [(BiEncoder.Side.question, "question_encoder"), (.context, "ctx_encoder")] {
-            let dir = root.appendingPathComponent(name)
-            try loaded.model.save(side, to: dir, tokenizerFrom: staging)
-            print(dir.path)
-        }
+        let loaded = try CheckpointModel(url: URL(fileURLWithPath: checkpoint))
+        for dir in try ExportDirectory.write(loaded, to: URL(fileURLWithPath: output)) { print(dir.path) }
     }
 }

@@ -1,55 +1,27 @@
 import ArgumentParser
+import Data
 import Foundation
+import Model
 import Retrieval
 
 /// Options shared by `index`, `search` and `evaluate`: which model and how to run it.
 struct RetrieverOptions: ParsableArguments {
-    @Option(help: "A checkpoint of `srdpr train`, a directory of `srdpr export`, or a Hugging Face BERT directory.")
-    var model: String
-    @Option(name: .customLong("max-length"), help: "Longest sequence in tokens (default: the checkpoint's max_length, else 256).")
-    var maxLength: Int?
-    @Option(name: .customLong("sim-func"), help: "dot_product or cosine (default: the checkpoint's sim_func, else dot_product).")
-    var simFunc: String?
-    @Option(name: .customLong("batch-size"), help: "Sequences per forward pass.")
-    var batchSize: Int = 32
-    @Option(help: "Threads for OpenBLAS and the other loops.")
-    var threads: Int = 2
+    @OptionGroup var model: ModelOptions
+
+    var threads: Int { model.threads }
 
     func load() throws -> TrainedRetriever {
-        var options = TrainedRetriever.Options()
-        if let maxLength {
-            guard maxLength >= 2 else { throw ValidationError("--max-length must be at least 2") }
-            options.maxLength = maxLength
-        }
-        if let simFunc {
-            guard let sim = Similarity(rawValue: simFunc) else {
-                throw ValidationError("--sim-func must be dot_product or cosine, not '\(simFunc)'")
-            }
-            options.similarity = sim
-        }
-        guard batchSize >= 1, threads >= 1 else { throw ValidationError("--batch-size and --threads must be at least 1") }
-        options.batchSize = batchSize
-        options.threads = threads
-        return try TrainedRetriever(path: model, options: options)
+        TrainedRetriever(model: try model.load())
     }
 }
 
-private func stderrLine(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
-}
-
-/// Progress on stderr: a rewritten line on a terminal, a line every 10% otherwise.
-private func progressPrinter(_ label: String) -> (Int, Int) -> Void {
-    let terminal = isatty(2) != 0
-    var lastTenth = -1
+/// The bar of an index build: passages encoded of the corpus.
+func indexProgress() -> (Int, Int) -> Void {
+    var bar: ProgressBar?
     return { done, total in
-        let tenth = total > 0 ? done * 10 / total : 10
-        if terminal {
-            FileHandle.standardError.write(Data("\r\(label): \(done)/\(total)\(done == total ? "\n" : "")".utf8))
-        } else if tenth != lastTenth {
-            stderrLine("\(label): \(done)/\(total)")
-        }
-        lastTenth = tenth
+        if bar == nil { bar = ProgressBar(label: "index", total: total, unit: "passages") }
+        bar!.update(done: done)
+        if done >= total { bar!.finish() }
     }
 }
 
@@ -72,7 +44,7 @@ struct Index: ParsableCommand {
         let encoder = try retriever.load()
         let corpus = try Corpus.load(path: self.corpus)
         try PassageIndex.build(corpus: corpus, encoder: encoder, directory: output, chunkRows: chunkRows,
-                               progress: progressPrinter("index"))
+                               progress: indexProgress())
         print(output)
     }
 }
@@ -158,7 +130,7 @@ struct Evaluate: ParsableCommand {
         let directory = index ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("srdpr-eval-\(UUID().uuidString)").path
         defer { if index == nil { try? FileManager.default.removeItem(atPath: directory) } }
-        try PassageIndex.build(corpus: corpus, encoder: encoder, directory: directory, progress: progressPrinter("index"))
+        try PassageIndex.build(corpus: corpus, encoder: encoder, directory: directory, progress: indexProgress())
         let passageIndex = try PassageIndex(directory: directory, expectedModel: (encoder.modelName, encoder.fingerprint))
         let result = try Evaluation.run(encoder: encoder, index: passageIndex, qrels: qrels, ks: ks,
                                         search: ExactSearch(selectionThreads: retriever.threads), warn: { stderrLine("warning: \($0)") })
