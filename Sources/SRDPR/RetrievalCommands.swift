@@ -139,6 +139,8 @@ struct Evaluate: ParsableCommand {
             "unknown_positive_ids": result.unknownPositiveIDs,
             "questions_without_positive_in_corpus": result.questionsWithoutKnownPositive,
             "model": encoder.modelName, "passages": passageIndex.meta.encodedRows,
+            "sim_func": encoder.model.settings.simFunc.rawValue, "max_length": encoder.model.settings.maxLength,
+            "pooling": encoder.model.settings.pooling.rawValue, "do_lower_case": encoder.model.tokenizer.doLowerCase,
         ])
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         let line = String(decoding: data, as: UTF8.self)
