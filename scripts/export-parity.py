@@ -1,6 +1,8 @@
 """Embeddings of an `srdpr export` directory computed by transformers and by sentence-transformers.
 
-Usage: export-parity.py INPUTS_JSON EXPORT_ROOT...
+Usage: export-parity.py INPUTS_JSON MODEL_DIR...
+MODEL_DIR: an export root (question_encoder/, ctx_encoder/), or one sentence-transformers
+directory used for both sides.
 INPUTS_JSON: {"questions": [str], "passages": [[title, text]]}. Prints one JSON object, by export
 root: {"transformers": [[float]], "sentence_transformers": [[float]]}: questions (question
 encoder) then passages (context encoder), in order. Used by the Swift tests; a missing package is an
@@ -48,14 +50,31 @@ def with_transformers(directory, settings, texts, pairs):
     return out
 
 
+def read_settings(directory):
+    """srdpr_settings.json, else what the sentence-transformers files say."""
+    path = os.path.join(directory, "srdpr_settings.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    with open(os.path.join(directory, "modules.json")) as f:
+        modules = json.load(f)
+    with open(os.path.join(directory, "1_Pooling", "config.json")) as f:
+        pooling = json.load(f)
+    with open(os.path.join(directory, "sentence_bert_config.json")) as f:
+        max_length = json.load(f)["max_seq_length"]
+    normalize = any(m["type"].endswith("Normalize") for m in modules)
+    mean = pooling.get("pooling_mode_mean_tokens") or pooling.get("pooling_mode") == "mean"
+    return {"pooling": "mean" if mean else "cls", "sim_func": "cosine" if normalize else "dot_product", "max_length": max_length}
+
+
 def embeddings(root, inputs):
     questions = [normalize_question(q) for q in inputs["questions"]]
     passages = inputs["passages"]
     result = {"transformers": [], "sentence_transformers": []}
+    single = not os.path.isdir(os.path.join(root, "question_encoder"))
     for name, texts, pairs in (("question_encoder", questions, None), ("ctx_encoder", None, passages)):
-        directory = os.path.join(root, name)
-        with open(os.path.join(directory, "srdpr_settings.json")) as f:
-            settings = json.load(f)
+        directory = root if single else os.path.join(root, name)
+        settings = read_settings(directory)
         result["transformers"] += with_transformers(directory, settings, texts, pairs)
         st = SentenceTransformer(directory, device="cpu")
         # A titled passage is one text "title [SEP] text": the same ids as srdpr's pair, token types 0.

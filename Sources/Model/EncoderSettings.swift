@@ -5,7 +5,7 @@ import Foundation
 public enum QuestionNormalization: String, Codable, Sendable {
     /// The original DPR's: strip white space, drop one trailing `?`, strip again.
     case dpr
-    /// Questions are tokenised as given (sentence-transformers models).
+    /// Questions are tokenised as given.
     case none
 }
 

