@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "Coordinator", dependencies: ["Data", "Model", "Collectives", "Worker", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Worker", dependencies: ["Data", "Model", "Collectives", .product(name: "Logging", package: "swift-log")]),
         // Passage index, exact maximum-inner-product search and retrieval metrics (evaluate).
-        .target(name: "Retrieval", dependencies: ["CBLAS", "Data", "Model", "Coordinator"]),
+        .target(name: "Retrieval", dependencies: ["CBLAS", "Data", "Model"]),
         // Benchmark drivers behind `srdpr bench ...`; the anchor comparisons live in Benchmarks/.
         .target(name: "Benchmarks", dependencies: ["Data", "Model", "Collectives", "Worker", "Retrieval"]),
         .executableTarget(

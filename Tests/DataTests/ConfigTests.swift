@@ -138,6 +138,31 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(again, c)
     }
 
+    /// `pooling` and `sim_scale` (issue 16): parsed, validated, stored; a configuration stored
+    /// before they existed decodes with the original's values (cls, 1).
+    func testPoolingAndSimScale() throws {
+        let (c, _) = try TrainingConfig.parse(["pooling=mean", "sim_scale=20"])
+        XCTAssertEqual(c.pooling, .mean)
+        XCTAssertEqual(c.simScale, 20)
+        XCTAssertEqual(try JSONDecoder().decode(TrainingConfig.self, from: JSONEncoder().encode(c)), c)
+        XCTAssertThrowsError(try TrainingConfig.parse(["pooling=max"])) { error in
+            XCTAssertEqual(error as? ConfigError, .invalidValue(key: "pooling", value: "max", expected: "cls or mean"))
+        }
+        for bad in ["0", "-1", "inf"] {
+            XCTAssertThrowsError(try TrainingConfig.parse(["sim_scale=\(bad)"]), bad) { error in
+                XCTAssertTrue("\(error)".hasPrefix("sim_scale"), "\(error)")
+            }
+        }
+        var object = try XCTUnwrap(JSONSerialization.jsonObject(with: JSONEncoder().encode(TrainingConfig())) as? [String: Any])
+        object["pooling"] = nil
+        object["sim_scale"] = nil
+        object["max_length"] = 64
+        let old = try JSONDecoder().decode(TrainingConfig.self, from: JSONSerialization.data(withJSONObject: object))
+        XCTAssertEqual(old.pooling, .cls)
+        XCTAssertEqual(old.simScale, 1)
+        XCTAssertEqual(old.maxLength, 64)
+    }
+
     func testDatasetPathsRequiredForTrainMode() throws {
         let (c, _) = try TrainingConfig.parse(["train_mode=pos+hard", "bytedataset.pos=/p", "bytedataset.hard.hardneg=/h"])
         XCTAssertThrowsError(try c.requireDatasetPaths()) { error in

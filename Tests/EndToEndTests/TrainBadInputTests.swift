@@ -22,6 +22,15 @@ final class TrainBadInputTests: XCTestCase {
          "output_dir=\(dir.appendingPathComponent(name + "/ckpt").path)", "log_dir=\(dir.appendingPathComponent(name + "/logs").path)"]
     }
 
+    /// pooling=mean and sim_scale are run settings that inference and export honour; until training
+    /// honours them too, training refuses them rather than ignoring them.
+    func testPoolingAndSimScaleAreNotIgnoredByTraining() throws {
+        var r = try TrainFixture.train(base("pool") + ["pooling=mean", "total_updates=1"], status: 1)
+        XCTAssertTrue(r.stderr.contains("pooling: training with pooling=mean is not supported yet"), r.stderr)
+        r = try TrainFixture.train(base("scale") + ["sim_scale=20", "total_updates=1"], status: 1)
+        XCTAssertTrue(r.stderr.contains("sim_scale: training with sim_scale=20.0 is not supported yet"), r.stderr)
+    }
+
     func testMissingByteDatasetOfAPipelineInTrainMode() throws {
         // Not set at all.
         var r = try TrainFixture.train(base("a") + ["train_mode=pos+poshard"], status: 1)
