@@ -52,9 +52,9 @@ train() {  # name, extra arguments...
     echo "$name: $updates updates in $((SECONDS - start)) s" >&2
     echo $((SECONDS - start)) > "$out/$name/train_seconds"
 }
-evaluate() {  # name, model
+evaluate() {  # name, model, extra options...
     "$bin" evaluate --model "$2" --corpus "$faq/corpus.jsonl" --qrels "$out/dev_qrels.jsonl" \
-        --k 1,5,20,100 --max-length "$maxlen" --threads "$threads" --output "$out/$1.metrics.json" >/dev/null
+        --k 1,5,20,100 --max-length "$maxlen" --threads "$threads" --output "$out/$1.metrics.json" "${@:3}" >/dev/null
 }
 
 train inbatch train_mode=inbatch bytedataset.inbatch="$out/train.bytedataset" \
@@ -66,7 +66,8 @@ train srdpr train_mode=pos+poshard+hard regulate_factor=2 \
     pipeline.poshard.forward_batch_size=8 pipeline.poshard.contrastive_size=4 \
     pipeline.hard.forward_batch_size=8 pipeline.hard.contrastive_size=4
 
-evaluate zeroshot "$minilm"
+# A sentence-transformers directory is used as it was trained (mean, cosine) unless told otherwise.
+evaluate zeroshot "$minilm" --pooling cls --sim-func dot_product
 evaluate inbatch "$out/inbatch/checkpoints/dpr_biencoder.$updates"
 evaluate srdpr "$out/srdpr/checkpoints/dpr_biencoder.$updates"
 

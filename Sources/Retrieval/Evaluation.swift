@@ -11,7 +11,7 @@ public struct Evaluation {
     /// - Parameter queryBatch: questions encoded at once.
     public static func run(encoder: PassageEncoder, index: PassageIndex, qrels: Qrels, ks: [Int],
                            search: ExactSearch = ExactSearch(), queryBatch: Int = 64,
-                           warn: (String) -> Void = { _ in }) throws -> Evaluation {
+                           warn: (String) -> Void = { _ in }, progress: (Int, Int) -> Void = { _, _ in }) throws -> Evaluation {
         guard let maxK = ks.max(), ks.allSatisfy({ $0 > 0 }) else {
             throw RetrievalError.invalidArgument(name: "--k", reason: "give one or more positive cut-offs, e.g. 1,5,20,100")
         }
@@ -46,6 +46,7 @@ public struct Evaluation {
                               k: depth, similarity: index.meta.similarity)
             }
             for list in hits { rankings.append(list.map { index.ids[$0.row] }) }
+            progress(rankings.count, qrels.questions.count)
         }
         let metrics = RetrievalMetrics.compute(rankings: rankings, positives: positives, ks: ks)
         return Evaluation(metrics: metrics, unknownPositiveIDs: unknown, questionsWithoutKnownPositive: withoutKnown)

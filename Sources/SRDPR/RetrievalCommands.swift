@@ -15,11 +15,11 @@ struct RetrieverOptions: ParsableArguments {
     }
 }
 
-/// The bar of an index build: passages encoded of the corpus.
-func indexProgress() -> (Int, Int) -> Void {
+/// The bar of a (done, total) progress: passages indexed, questions searched.
+func progressBar(_ label: String, unit: String) -> (Int, Int) -> Void {
     var bar: ProgressBar?
     return { done, total in
-        if bar == nil { bar = ProgressBar(label: "index", total: total, unit: "passages") }
+        if bar == nil { bar = ProgressBar(label: label, total: total, unit: unit) }
         bar!.update(done: done)
         if done >= total { bar!.finish() }
     }
@@ -44,7 +44,7 @@ struct Index: ParsableCommand {
         let encoder = try retriever.load()
         let corpus = try Corpus.load(path: self.corpus)
         try PassageIndex.build(corpus: corpus, encoder: encoder, directory: output, chunkRows: chunkRows,
-                               progress: indexProgress())
+                               progress: progressBar("index", unit: "passages"))
         print(output)
     }
 }
@@ -73,6 +73,7 @@ struct Search: ParsableCommand {
         let questions = try Qrels.loadQuestions(path: queries)
         var out = ""
         let search = ExactSearch(blockSize: blockSize, selectionThreads: retriever.threads)
+        let progress = progressBar("search", unit: "questions")
         for start in stride(from: 0, to: questions.count, by: 64) {
             let batch = Array(questions[start..<min(start + 64, questions.count)])
             let vectors = try encoder.encodeQuestions(batch)
@@ -87,6 +88,7 @@ struct Search: ParsableCommand {
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
                 out += String(decoding: data, as: UTF8.self) + "\n"
             }
+            progress(start + batch.count, questions.count)
         }
         if let output {
             do { try out.write(toFile: output, atomically: true, encoding: .utf8) } catch {
@@ -130,10 +132,11 @@ struct Evaluate: ParsableCommand {
         let directory = index ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("srdpr-eval-\(UUID().uuidString)").path
         defer { if index == nil { try? FileManager.default.removeItem(atPath: directory) } }
-        try PassageIndex.build(corpus: corpus, encoder: encoder, directory: directory, progress: indexProgress())
+        try PassageIndex.build(corpus: corpus, encoder: encoder, directory: directory, progress: progressBar("index", unit: "passages"))
         let passageIndex = try PassageIndex(directory: directory, expectedModel: (encoder.modelName, encoder.fingerprint))
         let result = try Evaluation.run(encoder: encoder, index: passageIndex, qrels: qrels, ks: ks,
-                                        search: ExactSearch(selectionThreads: retriever.threads), warn: { stderrLine("warning: \($0)") })
+                                        search: ExactSearch(selectionThreads: retriever.threads), warn: { stderrLine("warning: \($0)") },
+                                        progress: progressBar("search", unit: "questions"))
         let seconds = Date().timeIntervalSince(start)
         let object = result.metrics.jsonObject(seconds: seconds, extra: [
             "unknown_positive_ids": result.unknownPositiveIDs,
