@@ -45,7 +45,7 @@ public final class JobCoordinator {
 
     private var server: ControlServer?
     private var members: [Int: Member] = [:]
-    private var lastCheckpoint: String?
+    private var lastCheckpoint: String? { didSet { SecondInterrupt.noteCheckpoint(lastCheckpoint) } }
     private var lastHeartbeatSent = Date.distantPast
 
     public init(config: TrainingConfig, parameters: [String], options: Options) {
@@ -83,6 +83,7 @@ public final class JobCoordinator {
     /// checkpoint when a worker fails or is lost (after telling every other process to stop).
     public func run() throws -> TrainingSummary {
         try checkOptions()
+        SecondInterrupt.exitsInHandler = false
         let (outputDir, logDir) = try Trainer.checkRun(config)
         let resumeState = try config.modelFile.map { path -> TrainerState in
             try CheckpointFile(url: URL(fileURLWithPath: path)).json(TrainingCheckpoint.stateSection, as: TrainerState.self)
@@ -184,7 +185,7 @@ public final class JobCoordinator {
                                timing: String(format: " comm %.0f%%", 100 * (waitFraction.max() ?? 0)))
                 if done % config.saveCheckpointFreq == 0 || done == config.totalUpdates {
                     let path = try checkpoint(step: done)
-                    log.line("checkpoint \(path)")
+                    log.checkpointWritten(path)
                 }
                 step = done
             }
@@ -193,7 +194,7 @@ public final class JobCoordinator {
             return TrainingSummary(step: step, checkpoint: lastCheckpoint.map { URL(fileURLWithPath: $0) }, logDir: logDir, interrupted: false)
         } catch let error as CoordinatorError {
             let reason = error.description
-            stopAll(code: 1, reason: reason)
+            stopAll(code: error == .interruptedTwice ? 130 : 1, reason: reason)
             throw TrainerError.stopped(reason: reason, lastCheckpoint: lastCheckpoint)
         } catch {
             stopAll(code: 1, reason: "the coordinator failed: \(error)")
@@ -215,6 +216,7 @@ public final class JobCoordinator {
         let deadline = Date(timeIntervalSinceNow: options.joinTimeout)
         var lastNote = Date()
         while members.count < world || members.values.contains(where: { $0.heartbeat == nil }) {
+            if InterruptFlag.raised >= 2 { throw CoordinatorError.interruptedTwice }
             guard deadline.timeIntervalSinceNow > 0 else {
                 let missing = (0..<world).filter { members[$0] == nil }
                 throw CoordinatorError.setup("rank(s) \(missing) did not register within \(Int(options.joinTimeout)) s")
@@ -253,8 +255,10 @@ public final class JobCoordinator {
     private func nextMessage(waitingFor: @autoclosure () -> String) throws -> ControlMessage {
         guard let server else { throw CoordinatorError.setup("the control channel is closed") }
         while true {
+            if InterruptFlag.raised >= 2 { throw CoordinatorError.interruptedTwice }
             sendHeartbeats()
-            let interval = min(2, max(0.1, options.heartbeatTimeout / 5))
+            // Short waits: a second Ctrl-C must stop every process within a second or two.
+            let interval = min(0.25, max(0.1, options.heartbeatTimeout / 5))
             if let message = try server.receive(timeout: interval) {
                 let rank = message.peer.rank
                 guard var member = members[rank], message.peer == member.control || message.peer == member.heartbeat else {
@@ -309,10 +313,13 @@ public enum CoordinatorError: Error, CustomStringConvertible, Equatable {
     case setup(String)
     case workerFailed(rank: Int, host: String, reason: String)
     case workerLost(rank: Int, host: String, pid: Int32, seconds: Double, waitingFor: String)
+    /// A second Ctrl-C: every worker is told to stop at once, without a checkpoint.
+    case interruptedTwice
 
     public var description: String {
         switch self {
         case .setup(let s): return s
+        case .interruptedTwice: return "second interrupt (Ctrl-C): stopping at once without a checkpoint"
         case let .workerFailed(rank, host, reason): return "worker rank \(rank) on \(host) failed: \(reason)"
         case let .workerLost(rank, host, pid, seconds, waitingFor):
             return "lost worker rank \(rank) (\(host) pid \(pid)): no heartbeat for \(String(format: "%.1f", seconds)) s while waiting for \(waitingFor)"

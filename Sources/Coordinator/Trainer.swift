@@ -21,9 +21,11 @@ public enum InterruptFlag {
     nonisolated(unsafe) public static var raised: sig_atomic_t = 0
 
     public static func install() {
+        SecondInterrupt.prepare()
         signal(SIGINT) { _ in
-            if InterruptFlag.raised != 0 { _exit(130) }
-            InterruptFlag.raised = 1
+            let first = InterruptFlag.raised == 0
+            InterruptFlag.raised = first ? 1 : 2
+            SecondInterrupt.handle(first: first)
         }
     }
 }
@@ -119,21 +121,21 @@ public final class Trainer {
         return (state.step, history)
     }
 
-    /// Checks what a run needs before anything heavy happens: output_dir and pretrained_model_cfg
-    /// set, the configuration valid, every dataset of train_mode present, output_dir and log_dir
-    /// writable. Returns (output_dir, log_dir).
-    static func checkRun(_ config: TrainingConfig) throws -> (output: URL, logs: URL) {
-        guard let output = config.outputDir else {
-            throw TrainerError.missingParameter(key: "output_dir", reason: "checkpoints are written there")
-        }
-        guard config.pretrainedModelCfg != nil else {
-            throw TrainerError.missingParameter(key: "pretrained_model_cfg",
-                                                reason: "the directory of a Hugging Face BERT model (config.json, vocab.txt, weights)")
-        }
+    /// Checks what a run needs before anything heavy happens: every required parameter set (all
+    /// missing ones named at once), the configuration valid, every dataset of train_mode present
+    /// (and with hard negatives where needed), output_dir and log_dir writable, then applies
+    /// `OutputDirectoryPolicy` (refuse / overwrite an earlier run's checkpoints, move its logs aside).
+    /// Returns (output_dir, log_dir).
+    static func checkRun(_ config: TrainingConfig, print: (String) -> Void = { Swift.print($0); fflush(stdout) }) throws
+        -> (output: URL, logs: URL) {
+        try config.requireParameters()
         try config.validate()
-        try config.requireDatasetPaths()
         try requireDatasets(config)
-        return (try requireWritableDirectory(output, key: "output_dir"), try requireWritableDirectory(config.logDir, key: "log_dir"))
+        try HardNegativeCoverage.check(config, warn: { FileHandle.standardError.write(Foundation.Data(($0 + "\n").utf8)) })
+        let output = try requireWritableDirectory(config.outputDir!, key: "output_dir")
+        let logs = try requireWritableDirectory(config.logDir, key: "log_dir")
+        try OutputDirectoryPolicy.prepare(config, outputDir: output, logDir: logs, print: print)
+        return (output, logs)
     }
 
     /// Runs training to total_updates (or until SIGINT). Throws `TrainerError.stopped` on a NaN loss.
@@ -149,7 +151,8 @@ public final class Trainer {
         if let file = resumeFile { print("resumed from \(file.path) at step \(startStep)") }
 
         let checkpoints = CheckpointDirectory(directory: outputDir, prefix: config.checkpointFileName)
-        var lastCheckpoint: URL? = try checkpoints.latest()?.url
+        var lastCheckpoint: URL? = try checkpoints.latest()?.url { didSet { SecondInterrupt.noteCheckpoint(lastCheckpoint?.path) } }
+        SecondInterrupt.noteCheckpoint(lastCheckpoint?.path)
         let log = try TrainingLog(config: config, pipelines: batches.schedule.pipelines, logDir: logDir, history: history,
                                   startStep: startStep, terminal: showProgress, print: print)
         defer { try? log.close() }
@@ -190,7 +193,7 @@ public final class Trainer {
                            extra: ["batch_sample_ids": .string(ids), "batch_hash": .string(Self.fingerprint(stepBatches))])
             if done % config.saveCheckpointFreq == 0 || done == config.totalUpdates {
                 let url = try saveCheckpoint(step: done)
-                log.line("checkpoint \(url.path)")
+                log.checkpointWritten(url.path)
             }
             step = done
         }

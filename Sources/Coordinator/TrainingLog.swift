@@ -22,6 +22,7 @@ final class TrainingLog {
         self.history = history
         metrics = try MetricsLog(logDir: logDir)
         tensorBoard = try TensorBoardWriter(logDir: logDir)
+        try RunConfigurationFile.write(config, to: logDir)
         progress = ProgressBar(label: "step", total: config.totalUpdates, unit: "updates", rateUnit: "tok", start: startStep,
                                terminal: terminal, plainLines: false)
         self.print = print
@@ -61,6 +62,13 @@ final class TrainingLog {
 
     /// A log line, above the progress bar.
     func line(_ text: String) { progress.line(text, print: print) }
+
+    /// Says that a checkpoint was written, with its size when this host sees the file (a
+    /// MiniLM checkpoint is ~540 MB: two encoders and AdamW's two moments).
+    func checkpointWritten(_ path: String) {
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+        line("checkpoint \(path)" + (size.map { String(format: " (%.1f MB; at most %d kept)", Double($0) / 1_048_576, config.keepCheckpointMax) } ?? ""))
+    }
 
     /// A metrics line for a step that failed (the error, no loss).
     func recordFailure(done: Int, kind: PipelineKind, error: String) {

@@ -135,6 +135,18 @@ public struct CheckpointWriter {
         sections.append((name, kind, shape, payload))
     }
 
+    /// The size of the file `write(to:)` makes, within a few kilobytes (the index is estimated).
+    public var estimatedByteCount: Int {
+        let payload = sections.reduce(0) { total, section in
+            switch section.payload {
+            case .floats(let values): return total + values.count * 4
+            case .floatBuffer(let buffer): return total + buffer.count * 4
+            case .bytes(let bytes): return total + bytes.count
+            }
+        }
+        return CheckpointFormat.magic.count + payload + sections.count * 256 + CheckpointFormat.trailerSize
+    }
+
     /// Writes the checkpoint to `url` atomically, replacing any file there.
     public func write(to url: URL) throws {
         let path = url.path
@@ -151,6 +163,8 @@ public struct CheckpointWriter {
             return .notWritten(path: path, reason: reason,
                                previous: FileManager.default.fileExists(atPath: path) ? path : nil)
         }
+        CheckpointInFlight.begin(temporary.path)
+        defer { CheckpointInFlight.end() }
         let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw notWritten("cannot create \(temporary.lastPathComponent)") }
         var closed = false

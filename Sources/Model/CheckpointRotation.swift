@@ -55,12 +55,21 @@ public struct CheckpointDirectory {
         // Rotation runs only after the new file is complete: a failed write (disk full) deletes
         // nothing, and the error names the newest checkpoint that is still there.
         let previous = try? latest()
+        // Refuse before writing when the file cannot fit (rotation frees space only afterwards).
+        let needed = writer.estimatedByteCount
+        if writer.simulatedFreeBytes == nil, let free = CheckpointSpace.freeBytes(in: directory), free < needed {
+            throw CheckpointError.notWritten(path: url.path,
+                reason: "No space left on device: the checkpoint needs \(CheckpointSpace.describe(needed)) and only "
+                    + "\(CheckpointSpace.describe(free)) are free in \(directory.path) (free space, lower keep_checkpoint_max, "
+                    + "or set output_dir elsewhere)",
+                previous: previous?.url.path)
+        }
         do {
             try writer.write(to: url)
         } catch CheckpointError.notWritten(let path, let reason, let samePath) {
             throw CheckpointError.notWritten(path: path, reason: reason, previous: previous?.url.path ?? samePath)
         }
-        try rotate(keep: keep)
+        try rotate(keep: keep, sparing: url)
         return url
     }
 
@@ -78,13 +87,16 @@ public struct CheckpointDirectory {
     }
 
     /// Removes the oldest checkpoints beyond `keep` (`keep` ≤ 0 keeps all); returns what was removed.
+    /// `sparing` (the checkpoint just written) is never removed, even when older files have higher
+    /// steps (a run resumed from an earlier checkpoint): it counts as the newest.
     @discardableResult
-    public func rotate(keep: Int) throws -> [URL] {
+    public func rotate(keep: Int, sparing: URL? = nil) throws -> [URL] {
         guard keep > 0 else { return [] }
         let all = try list()
         guard all.count > keep else { return [] }
+        let candidates = all.filter { $0.url.standardizedFileURL != sparing?.standardizedFileURL }
         var removed: [URL] = []
-        for (_, url) in all.prefix(all.count - keep) {
+        for (_, url) in candidates.prefix(all.count - keep) {
             do {
                 try FileManager.default.removeItem(at: url)
             } catch {

@@ -1,3 +1,4 @@
+import Data
 import Foundation
 
 /// Reads a JSON-lines file line by line as JSON objects, with 1-based line numbers for errors.
@@ -15,9 +16,12 @@ enum JSONLines {
             if slice.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { continue }
             let parsed: Any
             do {
-                parsed = try JSONSerialization.jsonObject(with: Data(slice), options: [])
+                parsed = try JSONSerialization.jsonObject(with: Foundation.Data(slice), options: [])
             } catch {
-                throw RetrievalError.badLine(path: path, line: lineNumber, reason: "malformed JSON")
+                // Our own parser says what is wrong and at which column.
+                var reason = "malformed JSON"
+                do { _ = try JSONParser.parse(Array(slice)) } catch let syntax as JSONSyntaxError { reason += ": \(syntax)" } catch {}
+                throw RetrievalError.badLine(path: path, line: lineNumber, reason: reason)
             }
             guard let object = parsed as? [String: Any] else {
                 throw RetrievalError.badLine(path: path, line: lineNumber, reason: "expected a JSON object")

@@ -33,15 +33,17 @@ struct CoordinatorCommand: ParsableCommand {
 
     func run() throws {
         let all = try (config.map(Train.yamlParameters) ?? []) + parameters
-        let (trainingConfig, warnings) = try TrainingConfig.parse(all)
+        let (parsed, warnings) = try TrainingConfig.parse(all)
         for warning in warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+        let (trainingConfig, resolved) = try OutputDirectoryPolicy.resolveResume(parsed, parameters: all)
         var options = JobCoordinator.Options(bind: bind, worldSize: worldSize, secret: try security.secret())
         options.curve = security.curve
         options.heartbeatTimeout = heartbeatTimeout
         options.joinTimeout = joinTimeout
-        let coordinator = JobCoordinator(config: trainingConfig, parameters: all, options: options)
+        let coordinator = JobCoordinator(config: trainingConfig, parameters: resolved, options: options)
         InterruptFlag.install()
-        let summary = try coordinator.run()
+        let summary: TrainingSummary
+        do { summary = try coordinator.run() } catch { throw secondInterruptExit(error) }
         if let checkpoint = summary.checkpoint { print("checkpoint: \(checkpoint.path)") }
         print("logs: \(summary.logDir.path)")
         if summary.interrupted { throw ExitCode(130) }
@@ -157,8 +159,9 @@ enum LocalJob {
         do {
             summary = try coordinator.run()
         } catch {
-            waitForChildren(children, seconds: heartbeatTimeout + 5)
-            throw error
+            // After a second Ctrl-C the workers have been told to stop at once: give them a second.
+            waitForChildren(children, seconds: InterruptFlag.raised >= 2 ? 1 : heartbeatTimeout + 5)
+            throw secondInterruptExit(error)
         }
         waitForChildren(children, seconds: 30)
         if let checkpoint = summary.checkpoint { print("checkpoint: \(checkpoint.path)") }
@@ -181,3 +184,11 @@ enum LocalJob {
 }
 
 extension RingTransport: ExpressibleByArgument {}
+
+/// After a second Ctrl-C, the error (which names the last checkpoint) is printed and the exit
+/// status is 130, as for any process ended by SIGINT; other errors pass through.
+func secondInterruptExit(_ error: Error) -> Error {
+    guard InterruptFlag.raised >= 2 else { return error }
+    FileHandle.standardError.write(Data("\(error)\n".utf8))
+    return ExitCode(130)
+}

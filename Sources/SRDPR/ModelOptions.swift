@@ -65,6 +65,10 @@ struct ModelOptions: ParsableArguments {
 
     /// Loads the model; warnings and notes go to stderr.
     func load() throws -> InferenceModel {
+        guard FileManager.default.fileExists(atPath: model) else {
+            throw CLIError("--model \(model): no such file or directory; give a checkpoint of `srdpr train`, an export directory "
+                + "of `srdpr export`, or a Hugging Face / sentence-transformers model directory")
+        }
         var options = InferenceModel.Options()
         options.maxLength = maxLength
         options.doLowerCase = try lowerCase()

@@ -11,11 +11,15 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train an SR-DPR bi-encoder (single node).",
         discussion: """
-            Takes the original's Hydra-style parameters verbatim (see SPEC §8), e.g. train_mode=pos \
+            Takes the original's Hydra-style parameters verbatim, e.g. train_mode=pos \
             pipeline.pos.forward_batch_size=8 bytedataset.pos=DIR pretrained_model_cfg=DIR output_dir=DIR. \
-            --config FILE.yaml gives parameters as (nested) YAML; key=value arguments override it. \
-            model_file=CHECKPOINT resumes a run exactly where it stopped. Ctrl-C writes a checkpoint and exits.
-            """)
+            --config FILE.yaml gives parameters as (nested) YAML; key=value arguments override it; every run \
+            writes the configuration it used to log_dir/config.yaml, which --config reads back. \
+            An output_dir with an earlier run's checkpoints is refused unless the run resumes \
+            (model_file=CHECKPOINT, or resume=latest) or says overwrite_output_dir=true. \
+            Ctrl-C writes a checkpoint and exits; a second Ctrl-C exits at once without one.
+
+            """ + TrainingConfig.parameterReference())
 
     @Argument(help: "Hydra-style key=value parameters.")
     var parameters: [String] = []
@@ -38,11 +42,12 @@ struct Train: ParsableCommand {
     func run() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         let fromFile = try config.map(Self.yamlParameters) ?? []
-        let (trainingConfig, warnings) = try TrainingConfig.parse(fromFile + parameters)
+        let (parsed, warnings) = try TrainingConfig.parse(fromFile + parameters)
         for warning in warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        let (trainingConfig, resolvedParameters) = try OutputDirectoryPolicy.resolveResume(parsed, parameters: fromFile + parameters)
         if workers > 1 {
-            try LocalJob.run(config: trainingConfig, parameters: fromFile + parameters, workers: workers, threads: threads,
+            try LocalJob.run(config: trainingConfig, parameters: resolvedParameters, workers: workers, threads: threads,
                              heartbeatTimeout: heartbeatTimeout, ringTransport: ringTransport)
             return
         }

@@ -167,6 +167,7 @@ public final class WorkerAgent {
         let thread = Thread {
             func die(_ message: String, code: Int32) -> Never {
                 print(message)
+                CheckpointInFlight.removeTemporaryFile()  // rank 0 may be writing one: leave no half-written file
                 _exit(code)
             }
             let client: ControlClient

@@ -40,9 +40,7 @@ public struct WorkerSetup {
         let modelDir = URL(fileURLWithPath: pretrained)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: modelDir.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw TrainerError.pretrainedModel(path: pretrained,
-                reason: "not a local directory; srdpr does not download models: fetch it first "
-                    + "(e.g. `huggingface-cli download \(pretrained) --local-dir DIR`) and pass DIR")
+            throw TrainerError.pretrainedModel(path: pretrained, reason: ModelDirectoryHint.missing(pretrained, exists: FileManager.default.fileExists(atPath: pretrained)))
         }
         tokenizer = try BertTokenizer(vocabFile: modelDir.appendingPathComponent("vocab.txt"), doLowerCase: config.doLowerCase)
         bertConfig = try BertConfig.load(modelDir.appendingPathComponent("config.json"))

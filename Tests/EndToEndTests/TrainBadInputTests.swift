@@ -6,15 +6,8 @@ import XCTest
 
 /// Must show 5: bad input to `srdpr train` ends with a clear message (naming the parameter, file
 /// or step) and a non-zero status, never a crash; SIGINT writes a checkpoint and exits.
-final class TrainBadInputTests: XCTestCase {
-    var dir: URL!
-    var ds: String!
-
-    override func setUpWithError() throws {
-        dir = try Fixtures.temporaryDirectory("srdpr-train-bad")
-        ds = try TrainFixture.dataset(dir, samples: 30)
-    }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+final class TrainBadInputTests: TrainingRunTestCase {
+    override var scratchPrefix: String { "srdpr-train-bad" }
 
     func base(_ name: String) -> [String] {
         ["train_mode=pos", "pretrained_model_cfg=\(TrainFixture.tinyBert)", "bytedataset.pos=\(ds!)", "max_length=32",
@@ -34,7 +27,7 @@ final class TrainBadInputTests: XCTestCase {
     func testMissingByteDatasetOfAPipelineInTrainMode() throws {
         // Not set at all.
         var r = try TrainFixture.train(base("a") + ["train_mode=pos+poshard"], status: 1)
-        XCTAssertTrue(r.stderr.contains("bytedataset.poshard: not set, but train_mode=pos+poshard includes the poshard pipeline"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("bytedataset.poshard=...  a ByteDataset (srdpr create-dataset); train_mode=pos+poshard includes the poshard pipeline"), r.stderr)
         // Set to a directory that does not exist.
         let missing = dir.appendingPathComponent("nope").path
         r = try TrainFixture.train(base("b") + ["train_mode=pos+hard", "bytedataset.hard.hardneg=\(ds!)", "bytedataset.hard.randneg=\(missing)"], status: 1)

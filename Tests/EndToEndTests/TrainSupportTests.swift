@@ -52,6 +52,20 @@ enum TrainFixture {
     }
 }
 
+/// A test case with a scratch directory and a ByteDataset of the first 30 demo samples in it.
+class TrainingRunTestCase: XCTestCase {
+    var dir: URL!
+    var ds: String!
+    /// Prefix of the scratch directory's name.
+    var scratchPrefix: String { "srdpr-train" }
+
+    override func setUpWithError() throws {
+        dir = try Fixtures.temporaryDirectory(scratchPrefix)
+        ds = try TrainFixture.dataset(dir, samples: 30)
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+}
+
 final class TrainSupportTests: XCTestCase {
     /// The fixture itself: the demo data converts and has what the pipelines need.
     func testDemoDataConverts() throws {

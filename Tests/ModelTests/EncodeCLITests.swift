@@ -64,7 +64,9 @@ final class EncodeCLITests: XCTestCase {
         let r = try Command.srdpr(["encode", "--model", tmp.appendingPathComponent("nope").path, "--input", input.path,
                                    "--output", tmp.appendingPathComponent("o").path])
         XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stderr.contains("nope: no such model"), r.stderr)
+        // The directory is missing, not its config.json (issue 14).
+        XCTAssertTrue(r.stderr.contains("--model \(tmp.appendingPathComponent("nope").path): no such file or directory"), r.stderr)
+        XCTAssertFalse(r.stderr.contains("config.json"), r.stderr)
         // A directory that is not a model: the file it lacks is named.
         let empty = tmp.appendingPathComponent("empty")
         try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)

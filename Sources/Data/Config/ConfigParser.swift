@@ -6,6 +6,15 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
     case unknownKey(String, suggestion: String?)
     case invalidValue(key: String, value: String, expected: String)
     case invalid(key: String, reason: String)
+    /// A value of the right type that cannot be used, and why.
+    case invalidSetting(key: String, value: String, reason: String)
+    /// Required parameters that are not set (every one, not only the first).
+    case missing([Missing])
+
+    public struct Missing: Equatable, Sendable {
+        public var key: String
+        public var reason: String
+    }
 
     public var description: String {
         switch self {
@@ -17,6 +26,11 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
             return "\(k)=\(v): expected \(expected)"
         case .invalid(let k, let reason):
             return "\(k): \(reason)"
+        case .invalidSetting(let k, let v, let reason):
+            return "\(k)=\(v): \(reason)"
+        case .missing(let list):
+            return "missing required parameter\(list.count == 1 ? "" : "s") (KEY=VALUE; srdpr train --help lists them all):\n"
+                + list.map { "  \($0.key)=...  \($0.reason)" }.joined(separator: "\n")
         }
     }
 }
@@ -76,6 +90,15 @@ extension TrainingConfig {
         string("encoder_model_type", \.encoderModelType)
         path("pretrained_file", \.pretrainedFile)
         path("model_file", \.modelFile)
+        list.append(ConfigParameter(key: "resume", expected: "latest or null", apply: { c, k, v in
+            let s = unquote(v)
+            if ["", "null", "None", "~", "false"].contains(s) { c.resume = nil; return }
+            guard s == "latest" else { throw ConfigError.invalidValue(key: k, value: v, expected: "latest (the newest checkpoint in output_dir) or null") }
+            c.resume = s
+        }, show: { $0.resume ?? "null" }))
+        list.append(ConfigParameter(key: "overwrite_output_dir", expected: "true or false", apply: { c, k, v in
+            c.overwriteOutputDir = try parseBool(k, v) ? true : nil  // unset means false: keeps the JSON of old checkpoints
+        }, show: { String($0.overwriteOutputDir ?? false) }))
         int("projection_dim", \.projectionDim)
         int("seed", \.seed)
         double("adam_eps", \.adamEps)
@@ -111,7 +134,7 @@ extension TrainingConfig {
         list.append(ConfigParameter(key: "train_mode", expected: "pipelines joined by '+', e.g. pos+poshard+hard", apply: { c, k, v in
             let s = unquote(v)
             do { _ = try PipelineSchedule.parseTrainMode(s) } catch let e as PipelineError {
-                throw ConfigError.invalid(key: k, reason: e.description)
+                throw ConfigError(e, key: k)
             }
             c.trainMode = s
         }, show: { $0.trainMode }))
@@ -180,7 +203,7 @@ extension TrainingConfig {
         let canonical = Self.aliases[key] ?? key
         if let parameter = Self.parameterIndex[canonical] {
             try parameter.apply(&self, key, value)
-            return nil
+            return Self.ignoredWarning(canonical, value)
         }
         if Self.compatibilityKeys.contains(key) {
             let hint = key == "sequence_length" ? " (use max_length)" : ""
@@ -212,7 +235,10 @@ extension TrainingConfig {
                                       reason: "is \(regulateFactor), must be at most \(Self.maximumRegulateFactor)")
         }
         do { _ = try PipelineSchedule(trainMode: trainMode, regulateFactor: regulateFactor) } catch let e as PipelineError {
-            throw ConfigError.invalid(key: e.parameter ?? "train_mode", reason: e.description)
+            throw ConfigError(e, key: "train_mode")
+        }
+        if encoderModelType != "hf_bert" {
+            throw ConfigError.invalidValue(key: "encoder_model_type", value: encoderModelType, expected: "hf_bert (the only encoder implemented)")
         }
         try atLeast("max_length", maxLength, 2)
         try atLeast("projection_dim", projectionDim, 0)
@@ -275,6 +301,18 @@ extension TrainingConfig {
         }
         guard let (name, distance) = best, distance <= max(3, key.count / 2) else { return nil }
         return name
+    }
+}
+
+extension ConfigError {
+    /// A pipeline's complaint about a setting, said once: `key=value: reason` (its description
+    /// already names the key and value, so it is not wrapped in another "key:" prefix).
+    init(_ error: PipelineError, key: String) {
+        if case .invalidSetting(let parameter, let value, let reason) = error {
+            self = .invalidSetting(key: parameter, value: value, reason: reason)
+        } else {
+            self = .invalid(key: error.parameter ?? key, reason: error.description)
+        }
     }
 }
 

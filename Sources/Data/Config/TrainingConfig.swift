@@ -50,6 +50,11 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var checkpointFileName: String = "dpr_biencoder"
     public var keepCheckpointMax: Int = 5
     public var saveCheckpointFreq: Int = 1000
+    /// `resume=latest`: resume from the newest valid checkpoint in output_dir (optional in the
+    /// JSON so that checkpoints written before it existed still load).
+    public var resume: String? = nil
+    /// `overwrite_output_dir=true`: a fresh run deletes an earlier run's checkpoints instead of being refused.
+    public var overwriteOutputDir: Bool? = nil
 
     public init() {}
 
@@ -66,6 +71,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case globalLossBufSz = "global_loss_buf_sz", logBatchStep = "log_batch_step", outputDir = "output_dir"
         case logDir = "log_dir", checkpointFileName = "checkpoint_file_name", keepCheckpointMax = "keep_checkpoint_max"
         case saveCheckpointFreq = "save_checkpoint_freq"
+        case resume, overwriteOutputDir = "overwrite_output_dir"
     }
 }
 
