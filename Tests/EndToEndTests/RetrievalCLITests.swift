@@ -69,6 +69,6 @@ final class RetrievalCLITests: XCTestCase {
         let missing = try Command.srdpr(["evaluate", "--model", dir.appendingPathComponent("nope").path,
                                          "--corpus", corpus, "--qrels", qrels])
         XCTAssertNotEqual(missing.status, 0)
-        XCTAssertTrue(missing.stderr.contains("no such model"), missing.stderr)
+        XCTAssertTrue(missing.stderr.contains("--model \(dir.appendingPathComponent("nope").path): no such file or directory"), missing.stderr)
     }
 }
