@@ -6,8 +6,11 @@
 #                         [--heartbeat-timeout S] [--curve] KEY=VALUE...
 # HOSTFILE: one worker per line, `SSH_HOST [BIND_ADDR]` (BIND_ADDR: the address the other workers
 # reach it on, default: SSH_HOST); blank lines and `#` comments are skipped.
+# Before anything starts, every host is asked over ssh for `srdpr --version`: a host that refuses
+# ssh, lacks the binary or runs another version than this one is named and nothing is started.
 # Environment: SRDPR_BIN (path of srdpr on the hosts, default `srdpr`), SRDPR_LOCAL_BIN (here),
-# SRDPR_SECRET (default: a fresh random secret, sent to each host on ssh's stdin, never on a command line).
+# SRDPR_SSH_CONFIG (an ssh_config file, `ssh -F`), SRDPR_SECRET (default: a fresh random secret,
+# sent to each host on ssh's stdin, never on a command line).
 set -euo pipefail
 hostfile="${1:-}"
 [ -n "$hostfile" ] || { echo "usage: cluster/launch-ssh.sh HOSTFILE [--coordinator-host ADDR] [--port P] KEY=VALUE..." >&2; exit 2; }
@@ -42,6 +45,32 @@ here="$(cd "$(dirname "$0")" && pwd)"
 local_bin="${SRDPR_LOCAL_BIN:-}"
 [ -n "$local_bin" ] || { [ -x "$here/../.build/release/srdpr" ] && local_bin="$here/../.build/release/srdpr" || local_bin="srdpr"; }
 secret="${SRDPR_SECRET:-$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')}"
+ssh_cmd=(ssh -o BatchMode=yes)
+[ -z "${SRDPR_SSH_CONFIG:-}" ] || ssh_cmd+=(-F "$SRDPR_SSH_CONFIG")
+
+# Every host answers with its srdpr version before anything starts.
+local_version="$("$local_bin" --version 2>/dev/null)" || { echo "launch-ssh.sh: cannot run the local srdpr '$local_bin' (set SRDPR_LOCAL_BIN)" >&2; exit 2; }
+problems=()
+for rank in $(seq 0 $((n - 1))); do
+    host="${hosts[$rank]}"
+    status=0
+    answer="$("${ssh_cmd[@]}" "$host" "command -v $(printf '%q' "$remote_bin") >/dev/null 2>&1 || exit 127; exec $(printf '%q' "$remote_bin") --version" 2>&1 </dev/null)" || status=$?
+    if [ "$status" -eq 255 ]; then
+        problems+=("rank $rank: host $host refuses ssh or cannot be reached: ${answer:-no answer} (passwordless ssh from here is needed)")
+    elif [ "$status" -eq 127 ]; then
+        problems+=("rank $rank: host $host has no srdpr at '$remote_bin' (install it there, or set SRDPR_BIN to its path on the hosts)")
+    elif [ "$status" -ne 0 ]; then
+        problems+=("rank $rank: host $host: '$remote_bin --version' failed (status $status): $answer")
+    elif [ "$answer" != "$local_version" ]; then
+        problems+=("rank $rank: host $host runs srdpr $answer, this host $local_version (install the same srdpr on every host)")
+    fi
+done
+if [ ${#problems[@]} -gt 0 ]; then
+    echo "launch-ssh.sh: nothing started; ${#problems[@]} of $n host(s) cannot run a worker:" >&2
+    printf '  %s\n' "${problems[@]}" >&2
+    exit 2
+fi
+echo "launch-ssh.sh: $n host(s) answer, all with srdpr $local_version"
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
@@ -53,7 +82,7 @@ for rank in $(seq 0 $((n - 1))); do
     args=(--rank "$rank" --coordinator "tcp://$coordinator_host:$port" --bind-host "${binds[$rank]}" "${worker_extra[@]}")
     [ -z "$threads" ] || args+=(--threads "$threads")
     # The secret travels on stdin; the remote shell reads it into the environment of the worker.
-    printf '%s\n' "$secret" | ssh -o BatchMode=yes "${hosts[$rank]}" \
+    printf '%s\n' "$secret" | "${ssh_cmd[@]}" "${hosts[$rank]}" \
         "read -r SRDPR_SECRET && export SRDPR_SECRET && exec $(printf '%q' "$remote_bin") worker $(printf '%q ' "${args[@]}")" \
         > >(sed -u "s/^/[rank $rank ${hosts[$rank]}] /") 2>&1 &
     pids+=("$!")

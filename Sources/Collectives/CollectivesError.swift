@@ -15,6 +15,8 @@ public enum CollectivesError: Error, CustomStringConvertible, Equatable {
     case authenticationFailed(peer: Int, address: String, reason: String)
     /// A setup parameter that cannot work (rank out of range, bad address...).
     case invalidArgument(String)
+    /// A shared secret that others could read or guess (``SharedSecret``); `source` names where it came from.
+    case insecureSecret(source: String, reason: String)
     /// A libzmq call failed.
     case zmq(call: String, errno: Int32, message: String)
     /// The communicator failed earlier and was shut down; build a new one.
@@ -42,6 +44,8 @@ public enum CollectivesError: Error, CustomStringConvertible, Equatable {
             return "authentication with \(name(peer)) (\(address)) failed: \(reason)"
         case let .invalidArgument(message):
             return message
+        case let .insecureSecret(source, reason):
+            return "\(source): refusing an insecure shared secret: \(reason)"
         case let .zmq(call, errno, message):
             return "\(call) failed: \(message) (errno \(errno))"
         case let .closed(reason):

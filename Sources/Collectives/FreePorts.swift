@@ -25,6 +25,32 @@ public enum FreePorts {
     }
 
     /// `count` ports free on the IPv4 address `host` (e.g. a worker's ring address).
+    /// This host's IPv4 address on the route to `host` (an address or a name): the one the kernel
+    /// would send from. A UDP socket is connected, which sends nothing. nil when there is no route.
+    public static func routeAddress(toward host: String) -> String? {
+        guard let target = ipv4Address(host) else { return nil }
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var remote = sockaddr_in()
+        remote.sin_family = sa_family_t(AF_INET)
+        remote.sin_port = in_port_t(UInt16(9).bigEndian)
+        remote.sin_addr.s_addr = inet_addr(target)
+        let connected = withUnsafePointer(to: &remote) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard connected else { return nil }
+        var local = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) == 0 }
+        }
+        guard named else { return nil }
+        var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+        guard inet_ntop(AF_INET, &local.sin_addr, &text, socklen_t(text.count)) != nil else { return nil }
+        return String(cString: text)
+    }
+
     public static func on(host: String, _ count: Int) -> [Int] {
         var sockets: [Int32] = []
         var ports: [Int] = []

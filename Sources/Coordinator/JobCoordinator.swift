@@ -93,6 +93,7 @@ public final class JobCoordinator {
             .map { RowCost(hiddenSize: $0.hiddenSize) } ?? RowCost()
         let (startStep, history) = try Trainer.restore(batches, from: resumeState, path: config.modelFile, trainMode: config.trainMode)
         lastCheckpoint = try CheckpointDirectory(directory: outputDir, prefix: config.checkpointFileName).latest()?.url.path
+        let datasets = try DatasetFingerprint.all(of: config)
         try start()
         guard let server else { throw CoordinatorError.setup("the control channel did not start") }
         defer { server.close() }
@@ -108,7 +109,7 @@ public final class JobCoordinator {
             let setup = ControlMessage.JobSetup(
                 parameters: parameters, worldSize: world, ringAddresses: ringAddresses,
                 ringJobID: "srdpr-" + UUID().uuidString, dropoutSeed: resumeState?.dropoutSeed ?? UInt64(truncatingIfNeeded: config.seed),
-                resume: resumeState != nil, heartbeatTimeout: options.heartbeatTimeout, curve: options.curve)
+                resume: resumeState != nil, heartbeatTimeout: options.heartbeatTimeout, curve: options.curve, datasets: datasets)
             for rank in 0..<world { try send(.welcome(setup), to: rank) }
             var ready = Set<Int>()
             while ready.count < world {
@@ -144,8 +145,8 @@ public final class JobCoordinator {
                 if InterruptFlag.raised != 0 {
                     let path = try checkpoint(step: step)
                     log.progress.finish()
-                    print("interrupted: checkpoint \(path) written at step \(step); resume with model_file=\(path)")
-                    stopAll(code: 130, reason: "interrupted (Ctrl-C) at step \(step)")
+                    print("interrupted (\(InterruptFlag.cause)): checkpoint \(path) written at step \(step); resume with model_file=\(path)")
+                    stopAll(code: 130, reason: "interrupted (\(InterruptFlag.cause)) at step \(step)")
                     return TrainingSummary(step: step, checkpoint: URL(fileURLWithPath: path), logDir: logDir, interrupted: true)
                 }
                 let t0 = Date()
@@ -244,6 +245,13 @@ public final class JobCoordinator {
                 print("coordinator: refused a second worker for rank \(rank) (\(registration.host) pid \(registration.pid)): \(reason)")
                 try? server!.send(try ControlMessage.stop(.init(exitCode: 2, reason: reason, lastCheckpoint: nil)).encoded(), to: message.peer)
                 continue
+            }
+            guard registration.version == SoftwareVersion.current else {
+                let reason = "rank \(rank) on \(registration.host) runs srdpr \(registration.version ?? "of unknown version (older than 0.1.0)"), "
+                    + "the coordinator runs srdpr \(SoftwareVersion.current): install the same srdpr on every host of the job"
+                print("coordinator: refused rank \(rank) (\(registration.host) pid \(registration.pid)): \(reason)")
+                try? server!.send(try ControlMessage.stop(.init(exitCode: 2, reason: reason, lastCheckpoint: nil)).encoded(), to: message.peer)
+                throw CoordinatorError.setup(reason)
             }
             members[rank] = Member(registration: registration, control: message.peer)
             print("coordinator: rank \(rank) registered from \(registration.host) pid \(registration.pid) (ring \(registration.ringAddress))")

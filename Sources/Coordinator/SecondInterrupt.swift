@@ -13,6 +13,8 @@ public enum SecondInterrupt {
         strdup("\nsecond interrupt (Ctrl-C): stopping at once without a checkpoint; no checkpoint was written yet\n")
     nonisolated(unsafe) private static let firstMessage: UnsafeMutablePointer<CChar>? =
         strdup("\ninterrupt (Ctrl-C): finishing the current step, then writing a checkpoint; Ctrl-C again stops at once without one\n")
+    nonisolated(unsafe) private static let firstTerminationMessage: UnsafeMutablePointer<CChar>? =
+        strdup("\nSIGTERM: finishing the current step, then writing a checkpoint; a second signal stops at once without one\n")
 
     /// The message of a second interrupt (also the text a coordinator's error uses).
     public static func message(lastCheckpoint: String?) -> String {
@@ -29,7 +31,9 @@ public enum SecondInterrupt {
     /// Called from the SIGINT handler: only async-signal-safe calls (write, unlink, _exit).
     static func handle(first: Bool) {
         if first {
-            if let text = firstMessage { _ = write(STDERR_FILENO, text, strlen(text)) }
+            if let text = InterruptFlag.firstSignal == SIGTERM ? firstTerminationMessage : firstMessage {
+                _ = write(STDERR_FILENO, text, strlen(text))
+            }
             return
         }
         guard exitsInHandler else { return }
@@ -43,5 +47,6 @@ public enum SecondInterrupt {
         _ = exitsInHandler
         _ = lastCheckpointMessage
         _ = firstMessage
+        _ = firstTerminationMessage
     }
 }

@@ -15,19 +15,29 @@ public struct TrainingSummary: Sendable {
     public var interrupted: Bool
 }
 
-/// Ctrl-C handling: the first SIGINT asks the loop to checkpoint and stop after the current step;
-/// a second one exits at once.
+/// Ctrl-C and SIGTERM (what `scancel`, a batch system's time limit or `kill` send) handling: the
+/// first one asks the loop to checkpoint and stop after the current step; a second one exits at
+/// once (``SecondInterrupt``).
 public enum InterruptFlag {
+    /// 0: none; 1: a first SIGINT or SIGTERM; 2: a second one.
     nonisolated(unsafe) public static var raised: sig_atomic_t = 0
+    /// The first signal received (SIGINT or SIGTERM), for messages.
+    nonisolated(unsafe) public static var firstSignal: sig_atomic_t = 0
 
     public static func install() {
         SecondInterrupt.prepare()
-        signal(SIGINT) { _ in
-            let first = InterruptFlag.raised == 0
-            InterruptFlag.raised = first ? 1 : 2
-            SecondInterrupt.handle(first: first)
+        for number in [SIGINT, SIGTERM] {
+            signal(number) { received in
+                let first = InterruptFlag.raised == 0
+                if first { InterruptFlag.firstSignal = received }
+                InterruptFlag.raised = first ? 1 : 2
+                SecondInterrupt.handle(first: first)
+            }
         }
     }
+
+    /// "Ctrl-C" or "SIGTERM", for messages.
+    public static var cause: String { firstSignal == SIGTERM ? "SIGTERM" : "Ctrl-C" }
 }
 
 /// The single-node training loop (SPEC §4–§7): the schedule of pipelines, one `TrainingWorker`
@@ -172,7 +182,7 @@ public final class Trainer {
             if InterruptFlag.raised != 0 {
                 let url = try saveCheckpoint(step: step)
                 log.progress.finish()
-                print("interrupted: checkpoint \(url.path) written at step \(step); resume with model_file=\(url.path)")
+                print("interrupted (\(InterruptFlag.cause)): checkpoint \(url.path) written at step \(step); resume with model_file=\(url.path)")
                 return TrainingSummary(step: step, checkpoint: url, logDir: logDir, interrupted: true)
             }
             let t0 = Date()

@@ -4,6 +4,7 @@ import Coordinator
 import Data
 import Foundation
 import Model
+import Worker
 
 /// `srdpr coordinator --world-size N --bind tcp://HOST:PORT KEY=VALUE...`
 struct CoordinatorCommand: ParsableCommand {
@@ -50,7 +51,7 @@ struct CoordinatorCommand: ParsableCommand {
     }
 }
 
-/// `srdpr worker --rank R --coordinator tcp://HOST:PORT [--bind-host ADDR]`
+/// `srdpr worker [--rank R] --coordinator tcp://HOST:PORT [--bind-host ADDR]`
 struct WorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
@@ -58,14 +59,19 @@ struct WorkerCommand: ParsableCommand {
         discussion: """
             Connects to the coordinator, receives the configuration and the ring addresses, and trains on \
             the shards it is sent, reading the samples from this host's copy of the ByteDatasets (the same \
-            paths as the coordinator's parameters) and the model from pretrained_model_cfg.
+            paths as the coordinator's parameters) and the model from pretrained_model_cfg. Without --rank, \
+            the rank and world size come from the launcher's environment: OMPI_COMM_WORLD_RANK/SIZE \
+            (mpirun), PMI_RANK/SIZE, SLURM_PROCID/SLURM_NTASKS (srun) or RANK/WORLD_SIZE, the first set.
             """)
 
-    @Option(help: "This worker's rank (0..world size-1).")
-    var rank: Int
+    @Option(help: "This worker's rank (0..world size-1); default: from the launcher's environment.")
+    var rank: Int?
     @Option(help: "The coordinator's control address, tcp://HOST:PORT.")
     var coordinator: String
-    @Option(name: .customLong("bind-host"), help: "Address of this host the other workers reach (the ring socket binds it).")
+    @Option(name: .customLong("bind-host"), help: """
+        Address of this host the other workers reach (the ring socket binds it); auto: the address this \
+        host reaches the coordinator from (one command line for every rank, e.g. under mpirun).
+        """)
     var bindHost: String = "127.0.0.1"
     @Option(name: .customLong("ring-port"), help: "Ring port (default: a free one).")
     var ringPort: Int?
@@ -83,15 +89,26 @@ struct WorkerCommand: ParsableCommand {
     func run() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard heartbeatTimeout > 0 else { throw ValidationError("--heartbeat-timeout must be positive") }
-        var options = WorkerAgent.Options(coordinator: coordinator, rank: rank, secret: try security.secret())
+        var launcherWorldSize: (size: Int, variable: String)?
+        let resolvedRank: Int
+        if let rank {
+            resolvedRank = rank
+        } else {
+            let launch = try LaunchEnvironment.resolve(ProcessInfo.processInfo.environment)
+            FileHandle.standardError.write(Data("worker: \(launch.description)\n".utf8))
+            resolvedRank = launch.rank
+            launcherWorldSize = launch.worldSize.map { ($0, launch.convention.worldVariable) }
+        }
+        var options = WorkerAgent.Options(coordinator: coordinator, rank: resolvedRank, secret: try security.secret())
+        options.launcherWorldSize = launcherWorldSize
         options.bindHost = bindHost
         options.ringPort = ringPort
         options.ringTransport = ringTransport
         options.curve = security.curve
         options.threads = threads
         options.heartbeatTimeout = heartbeatTimeout
-        // Ctrl-C goes to the coordinator, which checkpoints and stops every worker.
-        signal(SIGINT, SIG_IGN)
+        // Ctrl-C goes to the coordinator, which checkpoints and stops every worker; SIGTERM waits for it.
+        TerminationSignal.install()
         let agent = WorkerAgent(options: options)
         let code = try agent.run()
         if code != 0 { throw ExitCode(code) }
@@ -101,21 +118,16 @@ struct WorkerCommand: ParsableCommand {
 /// The shared secret of a job: `--secret-file` or the SRDPR_SECRET environment variable (never a
 /// command-line value, which `ps` would show).
 struct SecurityOptions: ParsableArguments {
-    @Option(name: .customLong("secret-file"), help: "File holding the job's shared secret (else SRDPR_SECRET).")
+    @Option(name: .customLong("secret-file"), help: "File holding the job's shared secret, at least 16 bytes, readable by its owner only (else SRDPR_SECRET).")
     var secretFile: String?
     @Flag(help: "Encrypt the control channel and the ring with CURVE (keys derived from the secret).")
     var curve = false
 
     func secret() throws -> [UInt8] {
-        if let secretFile {
-            guard let data = FileManager.default.contents(atPath: secretFile) else {
-                throw CLIError("--secret-file \(secretFile): cannot read the file")
-            }
-            let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !text.isEmpty else { throw CLIError("--secret-file \(secretFile): the file is empty") }
-            return Array(text.utf8)
+        if let secretFile { return try SharedSecret.load(file: secretFile) }
+        if let value = ProcessInfo.processInfo.environment["SRDPR_SECRET"], !value.isEmpty {
+            return try SharedSecret.validate(Array(value.utf8), source: "SRDPR_SECRET")
         }
-        if let value = ProcessInfo.processInfo.environment["SRDPR_SECRET"], !value.isEmpty { return Array(value.utf8) }
         throw CLIError("no shared secret: pass --secret-file FILE or set SRDPR_SECRET (the same on every process of the job)")
     }
 }
@@ -139,7 +151,8 @@ enum LocalJob {
         environment["SRDPR_SECRET"] = secret
         var children: [Process] = []
         func stopChildren() {
-            for child in children where child.isRunning { child.terminate() }
+            // SIGKILL: a worker waits for the coordinator's stop order after SIGTERM (TerminationSignal).
+            for child in children where child.isRunning { kill(child.processIdentifier, SIGKILL) }
         }
         for rank in 0..<workers {
             let child = Process()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Worker
 
 /// The `srdpr` executable: subcommands only; the work happens in the libraries.
 @main
@@ -6,7 +7,7 @@ struct SRDPR: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "srdpr",
         abstract: "Train dense passage retrievers with Stratified Ranking (SR-DPR) on CPUs.",
-        version: "0.1.0",
+        version: SoftwareVersion.current,
         subcommands: [
             CreateDataset.self,
             InspectDataset.self,

@@ -37,11 +37,13 @@ public enum ControlMessage: Codable, Equatable, Sendable {
         /// (``RingTransport``), with the host identity that decides who may; absent: TCP only.
         public var localRingAddress: String?
         public var hostIdentity: String?
+        /// The worker's srdpr version (``SoftwareVersion``); the coordinator refuses another one.
+        public var version: String?
 
         public init(rank: Int, ringAddress: String, host: String, pid: Int32, instance: String,
-                    localRingAddress: String? = nil, hostIdentity: String? = nil) {
+                    localRingAddress: String? = nil, hostIdentity: String? = nil, version: String? = SoftwareVersion.current) {
             self.rank = rank; self.ringAddress = ringAddress; self.host = host; self.pid = pid; self.instance = instance
-            self.localRingAddress = localRingAddress; self.hostIdentity = hostIdentity
+            self.localRingAddress = localRingAddress; self.hostIdentity = hostIdentity; self.version = version
         }
 
         public var offer: RingTransport.Offer {
@@ -63,9 +65,13 @@ public enum ControlMessage: Codable, Equatable, Sendable {
         public var resume: Bool
         public var heartbeatTimeout: Double
         public var curve: Bool
+        /// The coordinator's datasets; every worker checks its own copies against them before it starts.
+        public var datasets: [DatasetFingerprint]?
 
-        public init(parameters: [String], worldSize: Int, ringAddresses: [String], ringJobID: String, dropoutSeed: UInt64, resume: Bool, heartbeatTimeout: Double, curve: Bool) {
+        public init(parameters: [String], worldSize: Int, ringAddresses: [String], ringJobID: String, dropoutSeed: UInt64, resume: Bool, heartbeatTimeout: Double, curve: Bool,
+                    datasets: [DatasetFingerprint]? = nil) {
             self.parameters = parameters; self.worldSize = worldSize; self.ringAddresses = ringAddresses; self.ringJobID = ringJobID; self.dropoutSeed = dropoutSeed; self.resume = resume; self.heartbeatTimeout = heartbeatTimeout; self.curve = curve
+            self.datasets = datasets
         }
     }
 

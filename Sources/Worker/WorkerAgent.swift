@@ -12,7 +12,8 @@ public final class WorkerAgent {
     public struct Options: Sendable {
         public var coordinator: String
         public var rank: Int
-        /// The address other ranks reach this one at; the ring socket binds it.
+        /// The address other ranks reach this one at; the ring socket binds it. `auto`: this
+        /// host's address on the route to the coordinator.
         public var bindHost: String = "127.0.0.1"
         /// Ring port (nil: a free one).
         public var ringPort: Int?
@@ -23,6 +24,9 @@ public final class WorkerAgent {
         public var threads = 1
         /// Seconds of silence after which the coordinator counts as lost (and ring peers too).
         public var heartbeatTimeout: Double = 30
+        /// The number of processes the launcher started (``LaunchEnvironment``), checked against
+        /// the coordinator's world size; nil when unknown.
+        public var launcherWorldSize: (size: Int, variable: String)?
 
         public init(coordinator: String, rank: Int, secret: [UInt8]) {
             self.coordinator = coordinator
@@ -64,8 +68,20 @@ public final class WorkerAgent {
 
     private func serve(control: ControlClient, send: (ControlMessage) throws -> Void) throws -> Int32 {
         let rank = options.rank
-        guard let host = FreePorts.ipv4Address(options.bindHost) else {
-            throw WorkerAgentError.setup("--bind-host \(options.bindHost) is neither an IPv4 address nor a name that resolves to one")
+        let host: String
+        if options.bindHost == "auto" {
+            // The address this host reaches the coordinator from: one command line for every rank (mpirun).
+            let coordinatorHost = Self.host(ofEndpoint: options.coordinator)
+            guard let route = FreePorts.routeAddress(toward: coordinatorHost) else {
+                throw WorkerAgentError.setup("--bind-host auto: no route from this host to the coordinator's \(coordinatorHost); "
+                    + "give this host's address with --bind-host ADDR")
+            }
+            host = route
+        } else {
+            guard let resolved = FreePorts.ipv4Address(options.bindHost) else {
+                throw WorkerAgentError.setup("--bind-host \(options.bindHost) is neither an IPv4 address nor a name that resolves to one")
+            }
+            host = resolved
         }
         guard let port = options.ringPort ?? FreePorts.on(host: host, 1).first else {
             throw WorkerAgentError.setup("no free TCP port on --bind-host \(options.bindHost) (\(host)) for the ring (is it an address of this host?)")
@@ -91,6 +107,11 @@ public final class WorkerAgent {
         guard job.ringAddresses.count == job.worldSize, rank < job.worldSize else {
             throw WorkerAgentError.setup("rank \(rank) is outside the job's world of \(job.worldSize) ranks")
         }
+        if let launcher = options.launcherWorldSize, launcher.size != job.worldSize {
+            throw WorkerAgentError.setup("the launcher started \(launcher.size) worker(s) (\(launcher.variable)=\(launcher.size)) "
+                + "but the coordinator runs --world-size \(job.worldSize): start as many workers as the coordinator expects")
+        }
+        try checkDatasets(job.datasets ?? [])
         guard job.ringAddresses[rank] == ringAddress || job.ringAddresses[rank] == localRingAddress else {
             throw WorkerAgentError.protocolViolation("the coordinator gave rank \(rank) the ring address \(job.ringAddresses[rank]), "
                 + "which this worker did not offer (\(ringAddress)\(localRingAddress.map { " or \($0)" } ?? ""))")
@@ -150,6 +171,33 @@ public final class WorkerAgent {
         }
     }
 
+    /// This host's copies of the datasets against the coordinator's (size and CRC-32C of every
+    /// file), before anything is loaded.
+    private func checkDatasets(_ expected: [DatasetFingerprint]) throws {
+        let host = ProcessInfo.processInfo.hostName
+        for fingerprint in expected {
+            let local: DatasetFingerprint
+            do { local = try DatasetFingerprint.make(key: fingerprint.key, path: fingerprint.path) } catch {
+                throw WorkerAgentError.setup("the datasets on \(host) differ from the coordinator's: \(error)")
+            }
+            if let difference = fingerprint.difference(from: local) {
+                throw WorkerAgentError.setup("the datasets on \(host) differ from the coordinator's: \(difference); "
+                    + "copy the coordinator's dataset to this host (every worker reads its samples from its own copy)")
+            }
+        }
+        if !expected.isEmpty {
+            print("rank \(options.rank): \(expected.count) dataset(s) match the coordinator's (size and CRC-32C)")
+        }
+    }
+
+    /// HOST of `tcp://HOST:PORT`.
+    static func host(ofEndpoint endpoint: String) -> String {
+        var rest = Substring(endpoint)
+        if let scheme = rest.range(of: "://") { rest = rest[scheme.upperBound...] }
+        if let colon = rest.lastIndex(of: ":") { rest = rest[..<colon] }
+        return String(rest)
+    }
+
     /// The coordinator's next order (heartbeats on this connection are skipped).
     private func nextOrder(_ control: ControlClient) throws -> ControlMessage {
         while true {
@@ -178,7 +226,20 @@ public final class WorkerAgent {
                 die("rank \(options.rank): cannot open the heartbeat connection to \(options.coordinator): \(error)", code: 3)
             }
             var lastHeard = Date()
+            var terminationNoted: Date?
             while true {
+                if TerminationSignal.received != 0 {
+                    if let noted = terminationNoted {
+                        if Date().timeIntervalSince(noted) > options.heartbeatTimeout {
+                            die("rank \(options.rank): SIGTERM \(Int(options.heartbeatTimeout)) s ago and the coordinator has not stopped "
+                                + "the job; exiting", code: 128 + SIGTERM)
+                        }
+                    } else {
+                        terminationNoted = Date()
+                        print("rank \(options.rank): SIGTERM: waiting for the coordinator to checkpoint and stop the job "
+                            + "(exiting by itself after \(Int(options.heartbeatTimeout)) s otherwise)")
+                    }
+                }
                 try? client.send([], kind: .heartbeat)
                 let deadline = Date(timeIntervalSinceNow: interval)
                 while deadline.timeIntervalSinceNow > 0 {

@@ -21,33 +21,15 @@ final class MultiWorkerTests: XCTestCase {
 
     /// pos+poshard+hard on the demo data, dropout 0, `updates` updates.
     func parameters(_ name: String, updates: Int = 6, checkpointEvery: Int = 100, extra: [String] = []) throws -> [String] {
-        let ds = try datasets()
-        return [
-            "train_mode=pos+poshard+hard", "pretrained_model_cfg=\(TrainFixture.tinyBert)",
-            "bytedataset.pos=\(ds)", "bytedataset.poshard=\(ds)", "bytedataset.hard.hardneg=\(ds)", "bytedataset.hard.randneg=\(ds)",
-            "pipeline.pos.forward_batch_size=5", "pipeline.pos.contrastive_size=4",
-            "pipeline.poshard.forward_batch_size=4", "pipeline.poshard.contrastive_size=2",
-            "pipeline.hard.forward_batch_size=3", "pipeline.hard.contrastive_size=3",
-            "dropout=0", "max_length=64", "learning_rate=1e-4", "warmup_steps=0", "loss_scale=1.0",
-            "total_updates=\(updates)", "save_checkpoint_freq=\(checkpointEvery)", "keep_checkpoint_max=10", "log_batch_step=1",
-            "output_dir=\(dir.appendingPathComponent("\(name)/checkpoints").path)",
-            "log_dir=\(dir.appendingPathComponent("\(name)/logs").path)",
-        ] + extra
+        TrainFixture.multiWorkerParameters(dataset: try datasets(), run: dir.appendingPathComponent(name), updates: updates,
+                                           checkpointEvery: checkpointEvery) + extra
     }
 
     private var datasetPath: String?
     func datasets() throws -> String {
         if let datasetPath { return datasetPath }
-        // Only samples with hard negatives: the hard pipeline takes its "positive" from them.
-        let lines = try String(contentsOf: TrainFixture.demoJSONL, encoding: .utf8).split(separator: "\n")
-            .filter { !$0.contains("\"hardneg_contexts\": []") && !$0.contains("\"hardneg_contexts\":[]") }.prefix(60)
-        let jsonl = dir.appendingPathComponent("hardneg.jsonl")
-        try (lines.joined(separator: "\n") + "\n").write(to: jsonl, atomically: true, encoding: .utf8)
-        let out = dir.appendingPathComponent("hardneg.bytedataset").path
-        let r = try Command.srdpr(["create-dataset", "--input-jsonl-path", jsonl.path, "--output-bytedataset-path", out])
-        XCTAssertEqual(r.status, 0, r.stderr)
-        datasetPath = out
-        return out
+        datasetPath = try TrainFixture.hardNegativeDataset(dir)
+        return datasetPath!
     }
 
     func checkpoint(_ name: String, step: Int) -> URL {
@@ -140,7 +122,9 @@ final class MultiWorkerTests: XCTestCase {
         let secretFile = dir.appendingPathComponent("secret")
         try "s3cret-\(UUID().uuidString)\n".write(to: secretFile, atomically: true, encoding: .utf8)
         let wrongSecret = dir.appendingPathComponent("wrong")
-        try "not-the-secret\n".write(to: wrongSecret, atomically: true, encoding: .utf8)
+        try "not-the-secret-\(UUID().uuidString)\n".write(to: wrongSecret, atomically: true, encoding: .utf8)
+        // Secret files must be private (SharedSecret), as ssh requires of a key.
+        for file in [secretFile, wrongSecret] { try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path) }
         let port = FreePorts.loopback(1)[0]
         let endpoint = "tcp://127.0.0.1:\(port)"
         let env = ["SRDPR_FAULT_STEP_DELAY_MS": "150"]
@@ -282,7 +266,8 @@ final class MultiWorkerTests: XCTestCase {
         defer { _ = try? Command.run(URL(fileURLWithPath: "/bin/bash"), [down, "--prefix", prefix]) }
         try TrainFixture.train(try parameters("one"))
         let secretFile = dir.appendingPathComponent("secret")
-        try "netns-secret\n".write(to: secretFile, atomically: true, encoding: .utf8)
+        try "netns-secret-\(UUID().uuidString)\n".write(to: secretFile, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: secretFile.path)
         let binary = Command.srdprBinary.path
         let endpoint = "tcp://10.231.0.1:29500"
         let coordinator = try BackgroundCommand(

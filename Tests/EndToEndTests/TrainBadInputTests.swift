@@ -124,7 +124,7 @@ final class TrainBadInputTests: TrainingRunTestCase {
         let checkpoints = try CheckpointDirectory(directory: dir.appendingPathComponent("a/ckpt"), prefix: "dpr_biencoder").list()
         XCTAssertEqual(checkpoints.count, 1, stdout)
         let step = try XCTUnwrap(checkpoints.first).step
-        XCTAssertTrue(stdout.contains("interrupted: checkpoint \(checkpoints[0].url.path) written at step \(step)"), stdout)
+        XCTAssertTrue(stdout.contains("interrupted (Ctrl-C): checkpoint \(checkpoints[0].url.path) written at step \(step)"), stdout)
         // The checkpoint is complete and matches the log: every logged update is in it.
         let state = try CheckpointFile(url: checkpoints[0].url).json(TrainingCheckpoint.stateSection, as: TrainerState.self)
         XCTAssertEqual(state.step, step)

@@ -43,6 +43,35 @@ enum TrainFixture {
         }
     }
 
+    /// A ByteDataset (in `dir`) of the first 60 demo samples that have hard negatives: the hard
+    /// pipeline takes its "positive" from them. The multi-process tests' data.
+    static func hardNegativeDataset(_ dir: URL) throws -> String {
+        let out = dir.appendingPathComponent("hardneg.bytedataset").path
+        if FileManager.default.fileExists(atPath: out) { return out }
+        let lines = try String(contentsOf: demoJSONL, encoding: .utf8).split(separator: "\n")
+            .filter { !$0.contains("\"hardneg_contexts\": []") && !$0.contains("\"hardneg_contexts\":[]") }.prefix(60)
+        let jsonl = dir.appendingPathComponent("hardneg.jsonl")
+        try (lines.joined(separator: "\n") + "\n").write(to: jsonl, atomically: true, encoding: .utf8)
+        let r = try Command.srdpr(["create-dataset", "--input-jsonl-path", jsonl.path, "--output-bytedataset-path", out])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return out
+    }
+
+    /// The multi-process tests' job: pos+poshard+hard on `dataset`, tiny-bert, dropout 0, `updates`
+    /// updates, checkpoints and logs under `run`.
+    static func multiWorkerParameters(dataset ds: String, run: URL, updates: Int, checkpointEvery: Int) -> [String] {
+        [
+            "train_mode=pos+poshard+hard", "pretrained_model_cfg=\(tinyBert)",
+            "bytedataset.pos=\(ds)", "bytedataset.poshard=\(ds)", "bytedataset.hard.hardneg=\(ds)", "bytedataset.hard.randneg=\(ds)",
+            "pipeline.pos.forward_batch_size=5", "pipeline.pos.contrastive_size=4",
+            "pipeline.poshard.forward_batch_size=4", "pipeline.poshard.contrastive_size=2",
+            "pipeline.hard.forward_batch_size=3", "pipeline.hard.contrastive_size=3",
+            "dropout=0", "max_length=64", "learning_rate=1e-4", "warmup_steps=0", "loss_scale=1.0",
+            "total_updates=\(updates)", "save_checkpoint_freq=\(checkpointEvery)", "keep_checkpoint_max=10", "log_batch_step=1",
+            "output_dir=\(run.appendingPathComponent("checkpoints").path)", "log_dir=\(run.appendingPathComponent("logs").path)",
+        ]
+    }
+
     /// Every float section of a checkpoint (weights and optimizer moments), by name.
     static func floatSections(_ url: URL) throws -> [String: [Float]] {
         let file = try CheckpointFile(url: url)
