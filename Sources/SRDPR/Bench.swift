@@ -12,5 +12,6 @@ struct Bench: ParsableCommand {
             BenchAllReduce.self,
             BenchTrainStep.self,
             BenchSearch.self,
+            BenchMine.self,
         ])
 }

@@ -25,6 +25,19 @@ func progressBar(_ label: String, unit: String) -> (Int, Int) -> Void {
     }
 }
 
+/// The same, for commands with their own option names (`mine-hard-negatives`): one loader for every `--model`.
+func loadRetriever(model: String, maxLength: Int?, simFunc: String?, batchSize: Int, threads: Int) throws -> TrainedRetriever {
+    let options = try ModelOptions.parse(["--model", model, "--batch-size", String(batchSize), "--threads", String(threads)]
+        + (maxLength.map { ["--max-length", String($0)] } ?? []) + (simFunc.map { ["--sim-func", $0] } ?? []))
+    try options.validate()
+    return TrainedRetriever(model: try options.load())
+}
+
+/// The shared progress line under the name the mining command uses.
+func progressPrinter(_ label: String) -> (Int, Int) -> Void {
+    progressBar(label, unit: "items")
+}
+
 /// `srdpr index`: encodes a passage collection into a memory-mapped matrix (resumable).
 struct Index: ParsableCommand {
     static let configuration = CommandConfiguration(

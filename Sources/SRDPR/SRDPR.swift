@@ -10,6 +10,7 @@ struct SRDPR: ParsableCommand {
         version: SoftwareVersion.current,
         subcommands: [
             CreateDataset.self,
+            MineHardNegatives.self,
             InspectDataset.self,
             Tokenize.self,
             DumpBatches.self,
