@@ -33,6 +33,12 @@ public enum SentenceTransformersPooling {
     ///   weighted mean, last token, several at once).
     public static func pooling(of directory: URL) throws -> (pooling: Pooling, file: URL)? {
         guard let url = configURL(in: directory) else { return nil }
+        return (try pooling(config: url), url)
+    }
+
+    /// The pooling a Pooling module's `config.json` at `url` declares.
+    /// - Throws: `Unsupported` as `pooling(of:)`.
+    public static func pooling(config url: URL) throws -> Pooling {
         guard let data = FileManager.default.contents(atPath: url.path),
               let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw Unsupported(path: url.path, reason: "not a readable JSON object")
@@ -40,8 +46,8 @@ public enum SentenceTransformersPooling {
         // Newer sentence-transformers also write "pooling_mode": "mean" etc.; the flags are always there.
         let modes = json.keys.filter { $0.hasPrefix("pooling_mode_") && (json[$0] as? Bool) == true }.sorted()
         switch modes {
-        case ["pooling_mode_cls_token"]: return (.cls, url)
-        case ["pooling_mode_mean_tokens"]: return (.mean, url)
+        case ["pooling_mode_cls_token"]: return .cls
+        case ["pooling_mode_mean_tokens"]: return .mean
         case []: throw Unsupported(path: url.path, reason: "no pooling_mode_* flag is true")
         default:
             let names = modes.map { String($0.dropFirst("pooling_mode_".count)) }.joined(separator: " + ")
