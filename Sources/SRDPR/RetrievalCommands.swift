@@ -252,7 +252,8 @@ struct Evaluate: ParsableCommand {
             "unjudged_queries": set.queriesWithoutJudgement.count,
             "judged_unknown_queries": set.judgedUnknownQueries.count,
             "model": encoder.modelName, "passages": passageIndex.meta.encodedRows,
-            "sim_func": encoder.model.settings.simFunc.rawValue, "max_length": encoder.model.settings.maxLength,
+            "sim_func": encoder.model.settings.simFunc.rawValue, "sim_scale": encoder.model.settings.simScale,
+            "max_length": encoder.model.settings.maxLength,
             "pooling": encoder.model.settings.pooling.rawValue, "do_lower_case": encoder.model.tokenizer.doLowerCase,
         ])
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])

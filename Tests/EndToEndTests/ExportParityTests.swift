@@ -22,30 +22,6 @@ final class ExportParityTests: XCTestCase {
         ["Long", Array(repeating: "word", count: 200).joined(separator: " ")],  // cut at max_length
     ]
 
-    /// A copy of `checkpoint` whose configuration says `pooling` (mean-pooling training is the other
-    /// half of issue 16; the inference side is what is checked here).
-    static func checkpoint(_ checkpoint: URL, withPooling pooling: Pooling, to output: URL) throws -> URL {
-        let file = try CheckpointFile(url: checkpoint)
-        var writer = CheckpointWriter()
-        for name in file.names {
-            if (try? file.floatCount(name)) != nil {
-                try writer.addFloats(name, file.floats(name), shape: file.shape(name))
-            } else if name == CheckpointModel.configSection {
-                var config = try file.json(name, as: TrainingConfig.self)
-                config.pooling = pooling
-                try writer.addJSON(name, config)
-            } else if name == CheckpointModel.stateSection {
-                try writer.addJSON(name, file.json(name, as: TrainerState.self))
-            } else if name == "optimizer.state" {
-                try writer.addJSON(name, file.json(name, as: OptimizerState.self))
-            } else {
-                try writer.addBytes(name, file.bytes(name))
-            }
-        }
-        try writer.write(to: output)
-        return output
-    }
-
     /// Trains `updates` updates from `model` with `settings`, returns the checkpoint.
     static func train(_ dir: URL, model: String, dataset: String, name: String, settings: [String], updates: Int = 2) throws -> URL {
         let out = dir.appendingPathComponent(name)
@@ -128,40 +104,58 @@ final class ExportParityTests: XCTestCase {
             // The question and context encoders were trained apart: a question through the context
             // encoder would differ, so the match above proves each side used its own encoder.
             let root0 = try InferenceModel(path: root.path)
+            XCTAssertEqual(root0.settings.pooling, c.pooling, c.name)
+            XCTAssertEqual(root0.settings.simFunc.rawValue, c.similarity, c.name)
+            XCTAssertEqual(root0.settings.simScale, c.similarity == "cosine" ? 20 : 1, c.name)
+            for side in ["question_encoder", "ctx_encoder"] {
+                let pooling = try SentenceTransformersPooling.pooling(of: root.appendingPathComponent(side))?.pooling
+                XCTAssertEqual(pooling, c.pooling, "\(c.name) \(side)/1_Pooling")
+            }
             let q = root0.questionModel!, ctx = root0.contextModel!
             XCTAssertNotEqual(q.parameters.toArray()[q.question.layout.range], ctx.parameters.toArray()[ctx.context.layout.range], c.name)
             print(line)
         }
     }
 
+    /// Every combination on tiny-bert: cls and mean pooling (trained so: `pooling=`), projection_dim
+    /// 0 and 16, dot product and cosine (cosine with sim_scale=20, as sentence-transformers trains).
     func testTinyBertExportsMatchTransformersAndSentenceTransformers() throws {
         let dataset = try TrainFixture.dataset(dir, samples: 30)
         var cases: [Case] = []
-        for projection in [0, 16] {
-            for similarity in ["dot_product", "cosine"] {
-                let name = "p\(projection)-\(similarity)"
-                let cls = try Self.train(dir, model: TrainFixture.tinyBert, dataset: dataset, name: name,
-                                         settings: ["projection_dim=\(projection)", "sim_func=\(similarity)"])
-                let mean = try Self.checkpoint(cls, withPooling: .mean, to: dir.appendingPathComponent(name + "-mean.ckpt"))
-                cases.append(Case(name: "tiny-bert cls " + name, checkpoint: cls, pooling: .cls, projectionDim: projection, similarity: similarity))
-                cases.append(Case(name: "tiny-bert mean " + name, checkpoint: mean, pooling: .mean, projectionDim: projection, similarity: similarity))
+        for pooling in [Pooling.cls, .mean] {
+            for projection in [0, 16] {
+                for similarity in ["dot_product", "cosine"] {
+                    let name = "\(pooling.rawValue)-p\(projection)-\(similarity)"
+                    let checkpoint = try Self.train(dir, model: TrainFixture.tinyBert, dataset: dataset, name: name,
+                                                    settings: Self.settings(pooling, projection, similarity))
+                    cases.append(Case(name: "tiny-bert " + name, checkpoint: checkpoint, pooling: pooling, projectionDim: projection,
+                                      similarity: similarity))
+                }
             }
         }
         try checkParity(cases)
     }
 
+    /// MiniLM (a sentence-transformers model: explicit `pooling=` overrides its 1_Pooling) in four
+    /// runs that cover every value of each setting and every pair of values of two settings
+    /// (pooling x projection, pooling x similarity, projection x similarity), one update each.
     func testMiniLMExportsMatchTransformersAndSentenceTransformers() throws {
         let miniLM = try MiniLM.directory().path
         let dataset = try TrainFixture.dataset(dir, samples: 8)
-        let dotHead = try Self.train(dir, model: miniLM, dataset: dataset, name: "minilm-p16-dot",
-                                     settings: ["projection_dim=16", "sim_func=dot_product"], updates: 1)
-        let cosine = try Self.train(dir, model: miniLM, dataset: dataset, name: "minilm-p0-cosine",
-                                    settings: ["sim_func=cosine"], updates: 1)
-        let cosineMean = try Self.checkpoint(cosine, withPooling: .mean, to: dir.appendingPathComponent("minilm-mean.ckpt"))
-        try checkParity([
-            Case(name: "MiniLM cls p16-dot_product", checkpoint: dotHead, pooling: .cls, projectionDim: 16, similarity: "dot_product"),
-            Case(name: "MiniLM mean p0-cosine", checkpoint: cosineMean, pooling: .mean, projectionDim: 0, similarity: "cosine"),
-        ])
+        var cases: [Case] = []
+        for (pooling, projection, similarity) in [(Pooling.cls, 16, "dot_product"), (.mean, 0, "cosine"),
+                                                  (.cls, 0, "cosine"), (.mean, 16, "dot_product")] {
+            let name = "minilm-\(pooling.rawValue)-p\(projection)-\(similarity)"
+            let checkpoint = try Self.train(dir, model: miniLM, dataset: dataset, name: name,
+                                            settings: Self.settings(pooling, projection, similarity), updates: 1)
+            cases.append(Case(name: name, checkpoint: checkpoint, pooling: pooling, projectionDim: projection, similarity: similarity))
+        }
+        try checkParity(cases)
+    }
+
+    static func settings(_ pooling: Pooling, _ projection: Int, _ similarity: String) -> [String] {
+        ["pooling=\(pooling.rawValue)", "projection_dim=\(projection)", "sim_func=\(similarity)"]
+            + (similarity == "cosine" ? ["sim_scale=20"] : [])
     }
 
     /// A sentence-transformers directory used as it is (all-MiniLM-L6-v2: mean pooling, Normalize,

@@ -34,11 +34,12 @@ final class ModelLoadingCLITests: XCTestCase {
         return (r, r.status == 0 ? try embeddings(output) : [])
     }
 
-    /// tiny-bert (max_position_embeddings 128) trained 2 updates with max_length=32 and cosine.
+    /// tiny-bert (max_position_embeddings 128) trained 2 updates with max_length=32, mean pooling
+    /// and cosine x 20 (as sentence-transformers trains).
     func cosineCheckpoint() throws -> URL {
         let dataset = try TrainFixture.dataset(dir, samples: 30)
         return try ExportParityTests.train(dir, model: TrainFixture.tinyBert, dataset: dataset, name: "cosine",
-                                           settings: ["sim_func=cosine"])
+                                           settings: ["sim_func=cosine", "pooling=mean", "sim_scale=20"])
     }
 
     /// `encode` on a checkpoint of a model with fewer than 256 positions: the checkpoint's
@@ -105,12 +106,26 @@ final class ModelLoadingCLITests: XCTestCase {
         XCTAssertTrue(plain.result.stderr.contains("is a single encoder: it embeds both questions and passages"), plain.result.stderr)
     }
 
-    /// Must show 4: `evaluate` on the export of a cosine-trained checkpoint gives the checkpoint's
-    /// numbers (the export keeps sim_func=cosine and max_length=32; nothing to remember).
+    /// Must show 4: `evaluate` on the export of a cosine-trained, mean-pooled checkpoint gives the
+    /// checkpoint's numbers (the export keeps sim_func=cosine, sim_scale=20, pooling=mean and
+    /// max_length=32; nothing to remember).
     func testEvaluateOnAnExportGivesTheCheckpointsNumbers() throws {
         let checkpoint = try cosineCheckpoint()
         let export = dir.appendingPathComponent("export")
         XCTAssertEqual(try Command.srdpr(["export", "--checkpoint", checkpoint.path, "--output", export.path]).status, 0)
+        // What the export wrote: srdpr's settings in the root and each encoder, mean pooling in 1_Pooling.
+        for directory in [export, export.appendingPathComponent("question_encoder"), export.appendingPathComponent("ctx_encoder")] {
+            let settings = try XCTUnwrap(try EncoderSettings.read(directory: directory), directory.path)
+            XCTAssertEqual(settings.pooling, .mean)
+            XCTAssertEqual(settings.simFunc, .cosine)
+            XCTAssertEqual(settings.simScale, 20)
+            XCTAssertEqual(settings.maxLength, 32)
+        }
+        for side in ["question_encoder", "ctx_encoder"] {
+            let pooling = try JSONSerialization.jsonObject(with: Data(contentsOf: export.appendingPathComponent(side + "/1_Pooling/config.json")))
+            XCTAssertEqual((pooling as? [String: Any])?["pooling_mode_mean_tokens"] as? Bool, true, side)
+            XCTAssertEqual((pooling as? [String: Any])?["pooling_mode_cls_token"] as? Bool, false, side)
+        }
         let (corpus, qrels) = try RetrievalData.small(dir)
         var results: [[String: Any]] = []
         for model in [checkpoint.path, export.path] {
@@ -119,10 +134,14 @@ final class ModelLoadingCLITests: XCTestCase {
             XCTAssertTrue(r.stderr.contains("ETA"), "a progress line with a rate and an ETA: \(r.stderr)")
             results.append(try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]))
         }
-        for key in ["top_k_accuracy", "recall", "mrr@10", "ndcg@10", "questions", "sim_func", "max_length", "pooling", "do_lower_case"] {
+        for key in ["top_k_accuracy", "recall", "mrr@10", "ndcg@10", "questions", "sim_func", "sim_scale", "max_length", "pooling",
+                    "do_lower_case"] {
+            XCTAssertNotNil(results[0][key], key)
             XCTAssertEqual(results[0][key] as? NSObject, results[1][key] as? NSObject, key)
         }
         XCTAssertEqual(results[1]["sim_func"] as? String, "cosine")
+        XCTAssertEqual(results[1]["sim_scale"] as? Double, 20)
+        XCTAssertEqual(results[1]["pooling"] as? String, "mean")
         XCTAssertEqual(results[1]["max_length"] as? Int, 32)
         print("evaluate checkpoint: mrr@10 \(results[0]["mrr@10"]!) top-1 \((results[0]["top_k_accuracy"] as! [String: Double])["1"]!); "
               + "export: mrr@10 \(results[1]["mrr@10"]!) top-1 \((results[1]["top_k_accuracy"] as! [String: Double])["1"]!)")
@@ -130,7 +149,7 @@ final class ModelLoadingCLITests: XCTestCase {
 
     /// `--do-lower-case` on every command that tokenises, and it is used (not accepted and ignored).
     func testDoLowerCaseOnEveryCommandThatTokenises() throws {
-        for command in ["encode", "index", "search", "evaluate"] {
+        for command in ["encode", "index", "search", "evaluate", "mine-hard-negatives"] {
             let help = try Command.srdpr([command, "--help"])
             XCTAssertTrue(help.stdout.contains("--do-lower-case"), "\(command) --help:\n\(help.stdout)")
         }
@@ -154,11 +173,35 @@ final class ModelLoadingCLITests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("--do-lower-case must be true or false"), bad.stderr)
     }
 
+    /// One progress line on stderr, with a rate and an ETA, for every long inference command (off a
+    /// terminal: a line at every tenth of the work; `train` draws the same bar on a terminal).
+    func testEveryLongCommandShowsProgressWithRateAndETA() throws {
+        let (corpus, qrels) = try RetrievalData.small(dir, questions: 3, distractors: 10)
+        let questions = try write([["question": "how do I sort a hash"], ["question": "what is Debian"]], "questions.jsonl")
+        let index = dir.appendingPathComponent("index").path
+        let model = TrainFixture.tinyBert
+        let runs: [(String, [String])] = [
+            ("encode", ["encode", "--model", model, "--input", questions.path, "--output", dir.appendingPathComponent("e.jsonl").path]),
+            ("index", ["index", "--model", model, "--corpus", corpus, "--output", index, "--max-length", "64"]),
+            ("search", ["search", "--model", model, "--index", index, "--queries", questions.path, "--max-length", "64"]),
+            ("evaluate", ["evaluate", "--model", model, "--corpus", corpus, "--qrels", qrels, "--max-length", "64"]),
+        ]
+        for (label, arguments) in runs {
+            let r = try Command.srdpr(arguments)
+            XCTAssertEqual(r.status, 0, "\(label): \(r.stderr)")
+            // evaluate indexes then searches: both lines.
+            for bar in label == "evaluate" ? ["index", "search"] : [label] {
+                let line = r.stderr.split(separator: "\n").first { $0.hasPrefix(bar + " ") && $0.contains("/s ETA ") }
+                XCTAssertNotNil(line, "\(label): no '\(bar) ... /s ETA' progress line in \(r.stderr)")
+            }
+        }
+    }
+
     /// The same `--threads` default for train and every inference command: all the cores the
     /// process may use (here one, with taskset, so that an old fixed default of 2 would show).
     func testThreadsDefaultIsTheSameEverywhere() throws {
         let cores = 1
-        for command in ["train", "encode", "index", "search", "evaluate"] {
+        for command in ["train", "worker", "encode", "index", "search", "evaluate", "mine-hard-negatives"] {
             let help = try Command.run(URL(fileURLWithPath: "/usr/bin/taskset"), ["-c", "0", Command.srdprBinary.path, command, "--help"])
             let text = help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
             // The option's own entry (the last mention; the first is the usage line).

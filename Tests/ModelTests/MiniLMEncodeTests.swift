@@ -78,8 +78,9 @@ final class MiniLMEncodeTests: XCTestCase {
         XCTAssertLessThan(deviation(Array(emb[0..<8]), e.first8).maxAbs, 1e-4)
     }
 
-    /// all-MiniLM-L6-v2 declares mean pooling (1_Pooling/config.json): `srdpr encode` without
-    /// --pooling gives the mean of the last hidden states over the sequence's tokens.
+    /// all-MiniLM-L6-v2 declares mean pooling (1_Pooling/config.json) and a Normalize module:
+    /// `srdpr encode` without --pooling/--sim-func gives the mean of the last hidden states over the
+    /// sequence's tokens, scaled to unit length (cosine), as SentenceTransformer does.
     func testEncodeUsesTheModelsOwnMeanPooling() throws {
         let dir = try modelDirectory()
         XCTAssertEqual(try BiEncoder.load(directory: dir).pooling, .mean)
@@ -98,7 +99,8 @@ final class MiniLMEncodeTests: XCTestCase {
             _ = try encoder.question.forward(try TokenBatch(sequences: [e.ids]))
             let hidden = encoder.question.lastHiddenState(), dim = 384
             let mean = (0..<dim).map { i in (0..<e.ids.count).reduce(Float(0)) { $0 + hidden[$1 * dim + i] } / Float(e.ids.count) }
-            XCTAssertLessThan(deviation(v, mean).maxAbs, 1e-5, e.line)
+            let norm = mean.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            XCTAssertLessThan(deviation(v, mean.map { $0 / norm }).maxAbs, 1e-5, e.line)
         }
     }
 }

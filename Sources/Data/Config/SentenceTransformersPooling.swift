@@ -43,7 +43,14 @@ public enum SentenceTransformersPooling {
               let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw Unsupported(path: url.path, reason: "not a readable JSON object")
         }
-        // Newer sentence-transformers also write "pooling_mode": "mean" etc.; the flags are always there.
+        // sentence-transformers writes the pooling_mode_* flags; a hand-written config may give
+        // only the constructor's "pooling_mode": "mean" (or "cls", "max", ...).
+        if json.keys.allSatisfy({ !$0.hasPrefix("pooling_mode_") }), let mode = json["pooling_mode"] as? String {
+            guard let pooling = Pooling(rawValue: mode) else {
+                throw Unsupported(path: url.path, reason: "pooling_mode \(mode) is not supported")
+            }
+            return pooling
+        }
         let modes = json.keys.filter { $0.hasPrefix("pooling_mode_") && (json[$0] as? Bool) == true }.sorted()
         switch modes {
         case ["pooling_mode_cls_token"]: return .cls
