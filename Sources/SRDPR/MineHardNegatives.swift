@@ -123,8 +123,8 @@ struct MineHardNegatives: ParsableCommand {
             }
             retriever = BM25Retriever(index: try BM25Index(directory: directory), parameters: parameters, threads: threads)
         } else {
-            let encoder = try ModelOptions(model: model!, maxLength: maxLength, doLowerCase: doLowerCase, simFunc: simFunc,
-                                           pooling: pooling, batchSize: batchSize, threads: threads).retriever()
+            let encoder = try ModelOptions.with(model: model!, maxLength: maxLength, doLowerCase: doLowerCase, simFunc: simFunc,
+                                                pooling: pooling, batchSize: batchSize, threads: threads).retriever()
             let passages = try Corpus.load(path: corpus)
             guard !passages.ids.isEmpty else { throw RetrievalError.cannotRead(path: corpus, reason: "the corpus holds no passage (an empty file or only blank lines)") }
             try PassageIndex.build(corpus: passages, encoder: encoder, directory: directory, progress: progressBar("index", unit: "passages"))

@@ -31,23 +31,25 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Threads for OpenBLAS and the other loops (default: all cores).")
     var threads: Int = BLASThreads.defaultCount
 
-    init() {}
-
     /// The options of a command that names them differently (`mine-hard-negatives`), validated.
-    init(model: String, maxLength: Int?, doLowerCase: String?, simFunc: String?, pooling: String?,
-         batchSize: Int, threads: Int) throws {
-        self.init()
-        self.model = model
-        self.maxLength = maxLength
-        self.doLowerCase = doLowerCase
-        self.simFunc = simFunc
-        self.pooling = pooling
-        self.batchSize = batchSize
-        self.threads = threads
-        try validate()
+    static func with(model: String, maxLength: Int?, doLowerCase: String?, simFunc: String?, pooling: String?,
+                     batchSize: Int, threads: Int) throws -> ModelOptions {
+        var arguments = ["--model", model, "--batch-size", String(batchSize), "--threads", String(threads)]
+        if let maxLength { arguments += ["--max-length", String(maxLength)] }
+        if let doLowerCase { arguments += ["--do-lower-case", doLowerCase] }
+        if let simFunc { arguments += ["--sim-func", simFunc] }
+        if let pooling { arguments += ["--pooling", pooling] }
+        let options = try parse(arguments)
+        try options.validate()
+        return options
     }
 
     func validate() throws {
+        // Before any other input is read: a wrong --model is the likeliest mistake.
+        guard FileManager.default.fileExists(atPath: model) else {
+            throw CLIError("--model \(model): no such file or directory; give a checkpoint of `srdpr train`, an export "
+                + "directory of `srdpr export`, or a Hugging Face / sentence-transformers model directory")
+        }
         if let maxLength, maxLength < 2 { throw ValidationError("--max-length must be at least 2") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
@@ -81,10 +83,6 @@ struct ModelOptions: ParsableArguments {
 
     /// Loads the model; warnings and notes go to stderr.
     func load() throws -> InferenceModel {
-        guard FileManager.default.fileExists(atPath: model) else {
-            throw CLIError("--model \(model): no such file or directory; give a checkpoint of `srdpr train`, an export directory "
-                + "of `srdpr export`, or a Hugging Face / sentence-transformers model directory")
-        }
         var options = InferenceModel.Options()
         options.maxLength = maxLength
         options.doLowerCase = try lowerCase()
