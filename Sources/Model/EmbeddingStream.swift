@@ -58,6 +58,15 @@ public final class EmbeddingSink {
 /// bounded by the window whatever the file's size. A bad line stops the run with its file and
 /// line number, and nothing is left at the output paths.
 public enum EmbeddingStream {
+    /// The number of non-blank lines of `path` (a quick pass: no parsing), for progress.
+    public static func countInputs(path: String) throws -> Int {
+        var count = 0
+        do { try StreamingLines.forEachLine(path: path) { _, _ in count += 1 } } catch let error as StreamingLines.ReadError {
+            throw ModelError.invalidInput(error.description)
+        }
+        return count
+    }
+
     /// Embeds every input line of `inputPath` with `encode` into `sink`, `window` lines at a time;
     /// `progress(n)` after each window. Returns the number of inputs.
     @discardableResult
