@@ -1,3 +1,4 @@
+import Data
 import Foundation
 
 /// One line of `srdpr encode`'s input: what to embed (`EncodingInput`) and its id, the line's
@@ -15,9 +16,14 @@ public struct EncodingLine {
             throw ModelError.invalidInput("\(file):\(lineNumber): not a JSON object")
         }
         let input = try EncodingInput.parse(object: object, lineNumber: lineNumber, file: file)
-        guard let value = object["id"] ?? object["_id"] else { return EncodingLine(input: input, id: nil) }
-        if let id = value as? String { return EncodingLine(input: input, id: id) }
-        if !(value is Bool), let id = value as? Int { return EncodingLine(input: input, id: String(id)) }
-        throw ModelError.invalidInput("\(file):\(lineNumber): \"id\" must be a string or an integer")
+        guard object["id"] != nil || object["_id"] != nil else { return EncodingLine(input: input, id: nil) }
+        // The typed parser tells integers from booleans (JSONSerialization's NSNumber does not).
+        let typed = try? JSONParser.parse(bytes)
+        switch typed?["id"] ?? typed?["_id"] {
+        case .string(let bytes)?: return EncodingLine(input: input, id: String(decoding: bytes, as: UTF8.self))
+        case .int(let n)?: return EncodingLine(input: input, id: String(n))
+        case .bigInt(let digits)?: return EncodingLine(input: input, id: digits)
+        default: throw ModelError.invalidInput("\(file):\(lineNumber): \"id\" must be a string or an integer")
+        }
     }
 }
