@@ -14,7 +14,13 @@ public final class NpyMatrixWriter {
         self.path = path
         self.columns = columns
         file = try AtomicOutputFile(path: path)
-        try file.write(String(decoding: Self.header(rows: 0, columns: columns), as: UTF8.self))
+        // Raw bytes: the magic's 0x93 is not UTF-8, so not through write(String).
+        let placeholder = Self.header(rows: 0, columns: columns)
+        let failure: ByteDatasetWriteError? = placeholder.withUnsafeBufferPointer { bytes in
+            do throws(ByteDatasetWriteError) { try file.write(bytes) } catch { return error }
+            return nil
+        }
+        if let failure { throw failure }
     }
 
     /// The 128-byte header: magic, version 1.0, header length, the dict padded with spaces and '\n'.
