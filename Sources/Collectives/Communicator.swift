@@ -13,6 +13,9 @@ public protocol Communicator: AnyObject {
 
     /// Sums (or averages) `buffer` element-wise across all ranks, in place.
     func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOp) throws
+    /// The same with payloads sent as `wire` (bf16: half the bytes, sums still fp32, results
+    /// rounded to bfloat16 and identical on every rank).
+    func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOp, wire: AllReduceWireType) throws
     /// Every rank contributes one byte payload; every rank receives all payloads in rank order.
     /// A payload larger than the communicator's `global_loss_buf_sz` limit is an error on every rank.
     func allGather(_ payload: [UInt8]) throws -> [[UInt8]]
@@ -43,6 +46,8 @@ public final class InProcessCommunicator: Communicator {
     public var rank: Int { 0 }
     public var worldSize: Int { 1 }
     public func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOp) throws {}
+    /// Nothing travels in a world of one: bf16 leaves the gradients untouched.
+    public func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOp, wire: AllReduceWireType) throws {}
     public func allGather(_ payload: [UInt8]) throws -> [[UInt8]] {
         if let limit = allGatherLimit, payload.count > limit {
             throw CollectivesError.allGatherPayloadTooLarge(rank: 0, size: payload.count, limit: limit)

@@ -75,9 +75,14 @@ public final class ZMQCommunicator: Communicator {
     }
 
     public func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOp) throws {
+        try allReduce(buffer, op: op, wire: .fp32)
+    }
+
+    public func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOp, wire: AllReduceWireType) throws {
         try guarded {
             try RingAllReduce.run(buffer, op: op, link: link, template: nextTemplate(.allReduce, total: buffer.count),
-                                  chunkElements: options.chunkBytes / 4, zeroCopyMinimumBytes: options.zeroCopyMinimumBytes)
+                                  chunkElements: options.chunkBytes / 4, zeroCopyMinimumBytes: options.zeroCopyMinimumBytes,
+                                  wire: wire)
         }
     }
 

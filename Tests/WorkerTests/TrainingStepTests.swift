@@ -207,6 +207,12 @@ final class ThreadGroup {
             group.allReduceMean(rank: rank, buffer)
             if op == .sum { for i in 0..<buffer.count { buffer[i] *= Float(group.size) } }
         }
+        /// bf16: every contribution rounded as the ring sends it, the result rounded as its owner does.
+        func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOp, wire: AllReduceWireType) throws {
+            if wire == .bf16 { for i in 0..<buffer.count { buffer[i] = BFloat16.rounded(buffer[i]) } }
+            try allReduce(buffer, op: op)
+            if wire == .bf16 { for i in 0..<buffer.count { buffer[i] = BFloat16.rounded(buffer[i]) } }
+        }
         func allGather(_ payload: [UInt8]) throws -> [[UInt8]] { group.allGather(rank: rank, payload) }
         func broadcast(_ payload: [UInt8], root: Int) throws -> [UInt8] { try allGather(payload)[root] }
         func barrier() throws { _ = try allGather([]) }

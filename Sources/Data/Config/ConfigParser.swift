@@ -165,6 +165,12 @@ extension TrainingConfig {
         int("pipeline.hard.gradient_accumulate_steps", \.pipeline.hard.gradientAccumulateSteps)
         int("pipeline.hard.logging_step", \.pipeline.hard.loggingStep)
         int("global_loss_buf_sz", \.globalLossBufSz)
+        list.append(ConfigParameter(key: "allreduce_dtype", expected: "fp32 or bf16", apply: { c, k, v in
+            guard let dtype = AllReduceDtype(rawValue: unquote(v)) else {
+                throw ConfigError.invalidValue(key: k, value: v, expected: "fp32 or bf16")
+            }
+            c.allreduceDtype = dtype
+        }, show: { $0.allreduceDtype.rawValue }))
         int("log_batch_step", \.logBatchStep)
         path("output_dir", \.outputDir)
         string("log_dir", \.logDir)
