@@ -74,24 +74,23 @@ def compute_share(n):
     return busiest / (Q_ROWS * Q_LEN + CTX_ROWS * CTX_LEN)
 
 
-def fit(samples):
-    """Least squares of T = a*x1 + b*x2 (a = alpha, b = 1/beta), both kept >= 0."""
-    def solve(cols):
-        # Normal equations for 1 or 2 columns.
-        if len(cols) == 1:
-            x = [s[cols[0]] for s in samples]
-            return [sum(xi * s["t"] for xi, s in zip(x, samples)) / sum(xi * xi for xi in x)]
-        s11 = sum(s["x1"] ** 2 for s in samples); s22 = sum(s["x2"] ** 2 for s in samples)
-        s12 = sum(s["x1"] * s["x2"] for s in samples)
-        t1 = sum(s["x1"] * s["t"] for s in samples); t2 = sum(s["x2"] * s["t"] for s in samples)
-        det = s11 * s22 - s12 * s12
-        return [(t1 * s22 - t2 * s12) / det, (s11 * t2 - s12 * t1) / det]
-    a, b = solve(["x1", "x2"])
-    if a < 0:
-        a, b = 0.0, solve(["x2"])[0]
-    elif b <= 0:
-        a, b = solve(["x1"])[0], 1e-30
-    return a, 1 / b
+def fit(samples, wires):
+    """Least squares of T = alpha * x1 + x2[wire] / beta[wire] over one link rate: the ring's
+    per-message latency alpha is shared by both element types, the bandwidth is fitted per type
+    (bf16 payloads cost conversion work per byte). alpha is kept >= 0."""
+    import numpy as np
+    def solve(with_alpha):
+        columns = ([[s["x1"] for s in samples]] if with_alpha else []) + [[s["x2"] if s["wire"] == w else 0.0 for s in samples] for w in wires]
+        a = np.array(columns).T
+        solution, *_ = np.linalg.lstsq(a, np.array([s["t"] for s in samples]), rcond=None)
+        return solution
+    solution = solve(True)
+    alpha = float(solution[0])
+    if alpha < 0:
+        alpha, inverse = 0.0, solve(False)
+    else:
+        inverse = solution[1:]
+    return alpha, {w: 1 / float(b) if b > 0 else float("inf") for w, b in zip(wires, inverse)}
 
 
 def main():
@@ -117,18 +116,19 @@ def main():
 
     fits = {}
     for rate in rates:
-        for wire in wires:
-            wire_bytes = 2 if wire == "bf16" else 4
-            samples = []
-            for p in points:
-                if p["rate"] != rate or p["wire"] != wire:
-                    continue
-                colls = collectives(p["shape"], touched, wire_bytes)
-                n = p["world"]
-                samples.append({"x1": 2 * (n - 1) * len(colls), "x2": 2 * (n - 1) / n * sum(c["bytes"] for c in colls), "t": p["allreduce_s"]})
-            if len(samples) >= 2:
-                alpha, beta = fit(samples)
-                fits[(rate, wire)] = {"alpha_s": alpha, "beta_bytes_per_s": beta}
+        samples = []
+        for p in points:
+            if p["rate"] != rate:
+                continue
+            colls = collectives(p["shape"], touched, 2 if p["wire"] == "bf16" else 4)
+            n = p["world"]
+            samples.append({"wire": p["wire"], "x1": 2 * (n - 1) * len(colls),
+                            "x2": 2 * (n - 1) / n * sum(c["bytes"] for c in colls), "t": p["allreduce_s"]})
+        present = [w for w in wires if any(s["wire"] == w for s in samples)]
+        if len(samples) > len(present):
+            alpha, betas = fit(samples, present)
+            for wire in present:
+                fits[(rate, wire)] = {"alpha_s": alpha, "beta_bytes_per_s": betas[wire]}
 
     table, deviations = [], []
     for p in sorted(points, key=lambda p: (p["rate"], p["shape"], p["wire"], p["world"])):

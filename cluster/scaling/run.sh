@@ -10,10 +10,12 @@
 # Needs root (ip netns, tc). Everything it starts runs inside its namespaces, which it removes
 # at the end (also on failure or Ctrl-C).
 # Usage: sudo cluster/scaling/run.sh [--out DIR] [--rates "1gbit 10gbit"] [--worlds "2 3 4"]
-#            [--shapes "minilm base"] [--wires "fp32 bf16"] [--iters 3]
+#            [--shapes "minilm base"] [--wires "fp32 bf16"] [--iters 3] [--warmup 1]
+# (--out DIR keeps earlier points: the measurements of each call are appended to DIR/points.jsonl;
+# --fresh starts it anew.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-out=docs/scaling rates="1gbit 10gbit" worlds="2 3 4" shapes="minilm base" wires="fp32 bf16" iters=3
+out=docs/scaling rates="1gbit 10gbit" worlds="2 3 4" shapes="minilm base" wires="fp32 bf16" iters=3 warmup=1 fresh=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) out="$2"; shift 2 ;;
@@ -22,6 +24,8 @@ while [ $# -gt 0 ]; do
         --shapes) shapes="$2"; shift 2 ;;
         --wires) wires="$2"; shift 2 ;;
         --iters) iters="$2"; shift 2 ;;
+        --warmup) warmup="$2"; shift 2 ;;
+        --fresh) fresh=1; shift ;;
         *) echo "scaling/run.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -48,7 +52,9 @@ done
 [ -s "$out/touched-rows.json" ] || "$python" Benchmarks/touched_rows.py demo/data/faq-train.jsonl "$minilm" > "$out/touched-rows.json"
 rows=$("$python" -c "import json; t=json.load(open('$out/touched-rows.json')); print(f\"{t['touched_rows_question']},{t['touched_rows_context']}\")")
 
-points="$out/points.jsonl"; : > "$points"
+points="$out/points.jsonl"
+if [ "$fresh" = 1 ]; then : > "$points"; fi
+touch "$points"
 port=29700
 for rate in $rates; do
     cluster/netns/down.sh --prefix "$prefix"
@@ -75,7 +81,7 @@ for rate in $rates; do
                 addresses=${addresses%,}
                 per_rank=$("$python" -c "print($backward / $n)")
                 args=(bench gradient-allreduce --addresses "$addresses" --shape "$dims" --wire "$wire" --touched-rows "$rows"
-                      --backward-seconds "$per_rank" --iters "$iters")
+                      --backward-seconds "$per_rank" --iters "$iters" --warmup "$warmup")
                 load_before=$(uptime)
                 pids=()
                 for r in $(seq 1 $((n - 1))); do
