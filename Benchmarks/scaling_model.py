@@ -97,6 +97,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("dir")
     parser.add_argument("--plot")
+    parser.add_argument("--step-seconds", help="also predict with these one-node step times, e.g. minilm=2.56,base=12.43 "
+                        "(an idle machine's; backward keeps its measured share of the step)")
     args = parser.parse_args()
     rows = [json.loads(line) for line in open(os.path.join(args.dir, "points.jsonl")) if line.strip()]
     links = {r["rate"]: r for r in rows if r["kind"] == "link"}
@@ -154,22 +156,46 @@ def main():
                 deviations.append(f"{p['rate']} {p['shape']} {p['wire']} N={n}: {name} predicted {row[f'{name}_predicted_s']:.3f} s, "
                                   f"measured {row[f'{name}_measured_s']:.3f} s ({row[f'{name}_dev']:+.0%})")
 
-    predictions = []
-    for rate in rates:
-        for shape in shapes:
-            if shape not in compute:
-                continue
-            for wire in wires:
-                if (rate, wire) not in fits:
+    def predict(compute_of):
+        out = []
+        for rate in rates:
+            for shape in shapes:
+                if shape not in compute_of:
                     continue
-                f = fits[(rate, wire)]; c = compute[shape]
-                colls = collectives(shape, touched, 2 if wire == "bf16" else 4)
-                for n in PREDICT:
-                    e = exposed_time(colls, n, f["alpha_s"], f["beta_bytes_per_s"], c["backward_s"] * compute_share(n))
-                    step = c["step_s"] * compute_share(n) + e
-                    predictions.append({"rate": rate, "shape": shape, "wire": wire, "N": n, "step_s": step,
-                                        "allreduce_s": allreduce_time(colls, n, f["alpha_s"], f["beta_bytes_per_s"]),
-                                        "exposed_s": e, "speedup": c["step_s"] / step, "efficiency": c["step_s"] / step / n})
+                for wire in wires:
+                    if (rate, wire) not in fits:
+                        continue
+                    f = fits[(rate, wire)]; c = compute_of[shape]
+                    colls = collectives(shape, touched, 2 if wire == "bf16" else 4)
+                    for n in PREDICT:
+                        e = exposed_time(colls, n, f["alpha_s"], f["beta_bytes_per_s"], c["backward_s"] * compute_share(n))
+                        step = c["step_s"] * compute_share(n) + e
+                        out.append({"rate": rate, "shape": shape, "wire": wire, "N": n, "step_s": step,
+                                    "allreduce_s": allreduce_time(colls, n, f["alpha_s"], f["beta_bytes_per_s"]),
+                                    "exposed_s": e, "speedup": c["step_s"] / step, "efficiency": c["step_s"] / step / n})
+        return out
+
+    def prediction_lines(preds, title):
+        out = ["", title, "", "| link | model | all-reduce | " + " | ".join(f"N={n}" for n in PREDICT if n >= 8) + " |",
+               "|---|---|---|" + "---|" * len([n for n in PREDICT if n >= 8])]
+        for rate in rates:
+            for shape in shapes:
+                for wire in wires:
+                    ps = [p for p in preds if p["rate"] == rate and p["shape"] == shape and p["wire"] == wire and p["N"] >= 8]
+                    if ps:
+                        out.append(f"| {rate} | {shape} | {wire} | " + " | ".join(f"{p['step_s']:.2f} ({p['speedup']:.1f}x, {p['exposed_s']:.2f})" for p in ps) + " |")
+        return out
+
+    predictions = predict(compute)
+    idle_predictions = []
+    if args.step_seconds:
+        idle = {}
+        for item in args.step_seconds.split(","):
+            shape, seconds = item.split("=")
+            if shape in compute:
+                share = compute[shape]["backward_s"] / compute[shape]["step_s"]
+                idle[shape] = {"step_s": float(seconds), "backward_s": float(seconds) * share}
+        idle_predictions = predict(idle)
 
     lines = ["| link | model | all-reduce | N | all-reduce measured / predicted (s) | exposed measured / predicted (s) | step measured / predicted (s) | step deviation | load |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -177,15 +203,10 @@ def main():
         lines.append(f"| {r['rate']} | {r['shape']} | {r['wire']} | {r['N']} | {r['allreduce_measured_s']:.3f} / {r['allreduce_predicted_s']:.3f} "
                      f"({r['allreduce_dev']:+.0%}) | {r['exposed_measured_s']:.3f} / {r['exposed_predicted_s']:.3f} | "
                      f"{r['step_measured_s']:.2f} / {r['step_predicted_s']:.2f} | {r['step_dev']:+.1%} | {r['load'][0] if r['load'] else ''} |")
-    lines += ["", "Predicted at the seed's batch (step time in s, speed-up over one node in parentheses):", "",
-              "| link | model | all-reduce | " + " | ".join(f"N={n}" for n in PREDICT if n >= 8) + " |",
-              "|---|---|---|" + "---|" * len([n for n in PREDICT if n >= 8])]
-    for rate in rates:
-        for shape in shapes:
-            for wire in wires:
-                ps = [p for p in predictions if p["rate"] == rate and p["shape"] == shape and p["wire"] == wire and p["N"] >= 8]
-                if ps:
-                    lines.append(f"| {rate} | {shape} | {wire} | " + " | ".join(f"{p['step_s']:.2f} ({p['speedup']:.1f}x)" for p in ps) + " |")
+    lines += prediction_lines(predictions, "Predicted at the seed's batch with the compute measured here: step time in s "
+                              "(speed-up over one node, exposed communication in s):")
+    if idle_predictions:
+        lines += prediction_lines(idle_predictions, f"The same with one-node step times {args.step_seconds} s (an idle machine's):")
     text = "\n".join(lines)
     print(text)
     if deviations:
@@ -195,7 +216,7 @@ def main():
         if deviations:
             fh.write("\nMore than 20% off:\n\n" + "\n".join(f"- {d}" for d in deviations) + "\n")
     model = {"fits": {f"{r} {w}": v for (r, w), v in fits.items()}, "compute": compute, "touched_rows": touched,
-             "links": links, "measured_vs_predicted": table, "predictions": predictions, "deviations_over_20pct": deviations}
+             "links": links, "measured_vs_predicted": table, "predictions": predictions, "predictions_with_step_seconds": idle_predictions, "deviations_over_20pct": deviations}
     with open(os.path.join(args.dir, "model.json"), "w") as fh:
         json.dump(model, fh, indent=1)
 

@@ -83,12 +83,7 @@ public enum GradientAllReduceBench {
         schedule = schedule.map { ($0.0, $0.1, totalCost > 0 ? $0.2 / totalCost * s.backwardSeconds : 0) }
 
         func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
-        func slowest(_ seconds: Double) throws -> Double {
-            let all = try comm.allGather(withUnsafeBytes(of: seconds.bitPattern.littleEndian) { Array($0) })
-            return all.map { bytes in
-                Double(bitPattern: UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }))
-            }.max() ?? seconds
-        }
+        func slowest(_ seconds: Double) throws -> Double { try AllReduceBench.slowestRank(seconds, comm) }
         let reducer = BucketedAllReduce(communicator: comm)
         var allReduceTimes: [Double] = [], exposedTimes: [Double] = [], stepTimes: [Double] = []
         var step = 0
@@ -126,10 +121,7 @@ public enum GradientAllReduceBench {
         }
         try comm.barrier()
         guard rank == 0 else { return nil }
-        func median(_ xs: [Double]) -> Double {
-            let sorted = xs.sorted()
-            return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-        }
+        let median = AllReduceBench.median
         func round6(_ x: Double) -> Double { (x * 1e6).rounded() / 1e6 }
         return ["bench": "srdpr_gradient_allreduce", "world": n, "wire": s.wire.rawValue,
                 "hidden": h, "layers": s.config.numLayers, "intermediate": s.config.intermediateSize,

@@ -98,4 +98,5 @@ for rate in $rates; do
 done
 rm -f "$out"/rank-*.log
 cluster/netns/down.sh --prefix "$prefix"
-"$python" Benchmarks/scaling_model.py "$out" --plot docs/scaling.png
+# Also predicted with the one-node step times of an idle machine (README, Performance: 1699 and 350 tokens/s).
+"$python" Benchmarks/scaling_model.py "$out" --plot docs/scaling.png --step-seconds "${STEP_SECONDS:-minilm=2.56,base=12.43}"
