@@ -112,7 +112,8 @@ public final class BM25Index {
         postings.adviseRandomAccess()
     }
 
-    static func readMeta(_ directory: String) throws -> Meta {
+    /// The `meta.json` of an index directory, complete or not (its `stage` says how far a build got).
+    public static func readMeta(_ directory: String) throws -> Meta {
         let path = path(directory, "meta.json")
         guard let data = FileManager.default.contents(atPath: path) else {
             throw RetrievalError.badIndex(path: directory, reason: "no meta.json (not a BM25 index)")
