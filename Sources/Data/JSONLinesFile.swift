@@ -68,15 +68,9 @@ public final class JSONLinesFile {
 
 /// A line of a JSON-lines file that is not a JSON object: "FILE:LINE: why".
 public struct JSONLinesError: Error, Equatable, CustomStringConvertible {
-    public var file: String
-    public var line: Int
-    public var reason: String
+    public let file: String, line: Int, reason: String
 
-    public init(file: String, line: Int, reason: String) {
-        self.file = file
-        self.line = line
-        self.reason = reason
-    }
+    public init(file: String, line: Int, reason: String) { (self.file, self.line, self.reason) = (file, line, reason) }
 
     public var description: String { "\(file):\(line): \(reason)" }
 }

@@ -4,8 +4,8 @@ import XCTest
 
 /// Two identical `srdpr train` runs, each its own process and without SWIFT_DETERMINISTIC_HASHING
 /// (Swift seeds Dictionary order per process), write byte-identical checkpoints, best checkpoint
-/// and its record, config.yaml (but its date line), metrics.jsonl keys and exports: every JSON
-/// srdpr writes has sorted keys.
+/// and its record, config.yaml (but its date line), metrics.jsonl keys and exports (srdpr_settings.json,
+/// config.json, the sentence-transformers files): every JSON srdpr writes has sorted keys.
 final class DeterministicOutputTests: XCTestCase {
     var dir: URL!
 
@@ -67,10 +67,14 @@ final class DeterministicOutputTests: XCTestCase {
             XCTAssertEqual(try bytes(first, path), try bytes(second, path), "\(path) differs between two identical runs")
             compared.append(path)
         }
-        let exportFiles = try XCTUnwrap(FileManager.default.subpathsOfDirectory(atPath: first.appendingPathComponent("export").path))
-            .filter { !$0.hasSuffix("encoder") }.sorted()
-        XCTAssertTrue(exportFiles.contains("question_encoder/config.json"), exportFiles.description)
-        XCTAssertTrue(exportFiles.contains("ctx_encoder/tokenizer_config.json"), exportFiles.description)
+        let exportRoot = first.appendingPathComponent("export").path
+        let exportFiles = try FileManager.default.subpathsOfDirectory(atPath: exportRoot).filter { path in
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: exportRoot + "/" + path, isDirectory: &isDirectory) && !isDirectory.boolValue
+        }.sorted()
+        for path in ["srdpr_settings.json", "question_encoder/config.json", "ctx_encoder/tokenizer_config.json"] {
+            XCTAssertTrue(exportFiles.contains(path), "\(path) not in \(exportFiles)")
+        }
         for path in exportFiles {
             XCTAssertEqual(try bytes(first, "export/" + path), try bytes(second, "export/" + path), "export/\(path) differs")
         }
