@@ -42,7 +42,8 @@ let package = Package(
         .target(name: "Coordinator", dependencies: ["Data", "Model", "Collectives", "JobContracts", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Worker", dependencies: ["Data", "Model", "Collectives", "JobContracts", .product(name: "Logging", package: "swift-log")]),
         // Passage index, exact maximum-inner-product search and retrieval metrics (evaluate); no Collectives.
-        .target(name: "Retrieval", dependencies: ["CBLAS", "Data", "Model", "JobContracts"]),
+        // Models are loaded by Model's InferenceModel, so not through the training's JobContracts.
+        .target(name: "Retrieval", dependencies: ["CBLAS", "Data", "Model"]),
         // Benchmark drivers behind `srdpr bench ...`; the anchor comparisons live in Benchmarks/.
         .target(name: "Benchmarks", dependencies: ["Data", "Model", "Collectives", "Worker", "Retrieval"]),
         .executableTarget(
