@@ -9,7 +9,10 @@ struct CreateDataset: ParsableCommand {
         commandName: "create-dataset",
         abstract: "Convert JSON-lines samples into a ByteDataset (idxs.pkl + data.pkl).",
         discussion: """
-            --from srdpr (default): SR-DPR JSON lines, converted as the original's create_dataset does.             --from dpr: DPR's training JSON list (positive_ctxs, hard_negative_ctxs; negative_ctxs dropped), streamed.             --from tevatron: Tevatron JSON lines (query, positive_passages, negative_passages).             --from beir: a BEIR directory (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv; relevance > 0 = positive;             no hard negatives: mine them with `srdpr mine-hard-negatives`). Imported samples are numbered 0, 1, ... in input order.
+            --from srdpr (default): SR-DPR JSON lines, converted as the original's create_dataset does.
+            --from dpr: DPR's training JSON list (positive_ctxs, hard_negative_ctxs; negative_ctxs dropped), streamed.
+            --from tevatron: Tevatron JSON lines (query, positive_passages, negative_passages).
+            --from beir: a BEIR directory (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv; relevance > 0 = positive; no hard negatives: mine them with `srdpr mine-hard-negatives`). Imported samples are numbered 0, 1, ... in input order.
             """)
 
     @Option(name: [.customLong("input-jsonl-path"), .customLong("input")],
