@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "Model", dependencies: ["CBLAS", "Data"]),
         // Atomics and futexes on memory shared by ring neighbours on one host.
         .target(name: "CSharedMemory", path: "Sources/CSharedMemory"),
-        .target(name: "Collectives", dependencies: ["CZMQ", "CSharedMemory", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Collectives", dependencies: ["CZMQ", "CSharedMemory", "Data", .product(name: "Logging", package: "swift-log")]),
         // What the training loop and the ranks share: checkpoint format and state, control messages,
         // the step-executor interface. Neither side imports the other.
         .target(name: "JobContracts", dependencies: ["Data", "Model"]),

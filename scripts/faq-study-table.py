@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The README's table of the FAQ study from what scripts/faq-study.sh left in STUDY_OUT:
-    faq-study-table.py STUDY_OUT UPDATES "SEED SEED..."
+    faq-study-table.py STUDY_OUT UPDATES "SEED SEED..." [MATCHED_UPDATES]
+(MATCHED_UPDATES: the updates of the inbatch-matched rows, as many encoded sequences as UPDATES of SR-DPR)
 Rows whose runs are missing are left out; trained rows of several seeds also get their mean.
 Writes STUDY_OUT/results.jsonl (one line per run)."""
 import json
@@ -8,17 +9,23 @@ import os
 import sys
 
 out, updates, seeds = sys.argv[1], sys.argv[2], sys.argv[3].split()
+matched = sys.argv[4] if len(sys.argv) > 4 else "?"
 rows = [("zero-shot MiniLM-L6 ([CLS], dot product)", ["zeroshot-cls"]),
         (f"DPR-style, train_mode=inbatch, [CLS], dot product, {updates} updates", ["inbatch-cls"]),
         (f"SR-DPR, train_mode=pos+poshard+hard, [CLS], dot product, {updates} updates", ["srdpr-cls"]),
         ("zero-shot MiniLM-L6 (mean, cosine): srdpr evaluate", ["zeroshot-mean"]),
         ("zero-shot MiniLM-L6 (mean, cosine): SentenceTransformer", ["zeroshot-st"])]
-for kind, label in (("inbatch", "DPR-style, inbatch"), ("srdpr", "SR-DPR, pos+poshard+hard")):
-    names = [f"{kind}-mean-{s}" for s in seeds]
+trained = [("inbatch-mean", "DPR-style, inbatch", updates), ("srdpr-mean", "SR-DPR, pos+poshard+hard", updates),
+           ("inbatch-matched", "DPR-style, inbatch, as many encoded sequences as SR-DPR", matched),
+           ("srdpr-bm25", "SR-DPR on srdpr's BM25 negatives", updates),
+           ("srdpr-dense-minilm", "SR-DPR on zero-shot MiniLM's dense negatives", updates),
+           ("srdpr-dense-srdpr1", "SR-DPR on the first SR-DPR model's dense negatives", updates)]
+for kind, label, steps in trained:
+    names = [f"{kind}-{s}" for s in seeds]
     for s, n in zip(seeds, names):
-        rows.append((f"{label}, mean, cosine, sim_scale 20, {updates} updates, seed {s}", [n]))
+        rows.append((f"{label}, mean, cosine, sim_scale 20, {steps} updates, seed {s}", [n]))
     if len(names) > 1:
-        rows.append((f"{label}, mean, cosine, sim_scale 20: mean of the {len(names)} seeds", names))
+        rows.append((f"{label}: mean of the {len(names)} seeds", names))
 
 
 def metrics(name):

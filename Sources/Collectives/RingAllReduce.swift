@@ -1,3 +1,5 @@
+import Data
+
 /// Ring all-reduce (reduce-scatter, then all-gather), in the manner of Gloo's
 /// `allreduce_ring_chunked`: the buffer is cut into `worldSize` segments and each segment into
 /// chunks. Rank r sends segment r; at reduce-scatter step s it receives segment r-s-1 from its
@@ -5,14 +7,12 @@
 /// full sum of segment r+1 (divided by n for the mean), which n-1 all-gather steps pass around
 /// the ring. Chunks are pipelined: chunk k of a step goes on as soon as it has arrived, while
 /// chunk k+1 is still on its way. Every rank moves 2(n-1)/n of the buffer each way.
+///
+/// With `wire: .bf16` every payload is rounded to bfloat16 as it is sent (half the bytes) and
+/// every sum stays fp32: a partial sum is rounded once per hop, never accumulated in bfloat16.
+/// The owner of a finished segment rounds its own copy too, so every rank ends with the same
+/// bits, as with fp32.
 enum RingAllReduce {
-    /// Elements of segment `index` when `count` elements are split into `parts` (first ones larger).
-    static func segmentRange(_ index: Int, count: Int, parts: Int) -> Range<Int> {
-        let base = count / parts, remainder = count % parts
-        let start = index * base + min(index, remainder)
-        return start..<(start + base + (index < remainder ? 1 : 0))
-    }
-
     /// Chunks of a segment; an empty segment still has one empty chunk, so every rank sends a
     /// message at every ring step and a peer that disagrees on the size fails on its header.
     static func chunkCount(_ length: Int, chunkElements: Int) -> Int {
@@ -20,9 +20,14 @@ enum RingAllReduce {
     }
 
     static func run(_ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOp, link: RingLink,
-                    template: WireHeader, chunkElements: Int, zeroCopyMinimumBytes: Int) throws {
+                    template: WireHeader, chunkElements: Int, zeroCopyMinimumBytes: Int,
+                    wire: AllReduceWireType = .fp32) throws {
         let n = link.worldSize, r = link.rank
         guard n > 1 else { return }
+        var template = template
+        // The flag travels in every header: a peer that sends the other element type fails on it.
+        if wire == .bf16 { template.flags |= WireHeader.flagBFloat16 }
+        let elementBytes = wire.bytesPerElement
         let count = buffer.count
         let chunkElements = max(1, chunkElements)
         let left = link.leftRank
@@ -30,18 +35,29 @@ enum RingAllReduce {
         func wrap(_ i: Int) -> Int { ((i % n) + n) % n }
 
         func chunkRange(segment: Int, chunk: Int) -> Range<Int> {
-            let segment = segmentRange(segment, count: count, parts: n)
+            let segment = ShardSplit.range(count: count, rank: segment, worldSize: n)
             let start = min(segment.upperBound, segment.lowerBound + chunk * chunkElements)
             return start..<min(segment.upperBound, start + chunkElements)
         }
         func chunks(of segment: Int) -> Range<Int> {
-            0..<chunkCount(segmentRange(segment, count: count, parts: n).count, chunkElements: chunkElements)
+            0..<chunkCount(ShardSplit.range(count: count, rank: segment, worldSize: n).count, chunkElements: chunkElements)
         }
+        // bf16 chunks are rounded into this scratch and sent as a copy (the scratch is reused by
+        // the next chunk at once, so it cannot be sent zero-copy).
+        let bf16Scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: wire == .bf16 ? chunkElements * 2 : 0, alignment: 16)
+        defer { bf16Scratch.deallocate() }
         func send(segment: Int, chunk: Int, ringStep: Int) throws {
             let range = chunkRange(segment: segment, chunk: chunk)
             var header = template
             header.segment = segment; header.chunk = chunk; header.ringStep = ringStep
-            header.length = range.count * MemoryLayout<Float>.stride
+            header.length = range.count * elementBytes
+            if wire == .bf16 {
+                if range.count > 0, let base = buffer.baseAddress {
+                    BFloat16.encode(base + range.lowerBound, count: range.count, into: bf16Scratch.baseAddress!)
+                }
+                try link.sendRight(header, payload: UnsafeRawBufferPointer(rebasing: bf16Scratch[0..<(range.count * 2)]), zeroCopy: false)
+                return
+            }
             let bytes = UnsafeRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[
                 (range.lowerBound * 4)..<(range.upperBound * 4)])
             try link.sendRight(header, payload: bytes, zeroCopy: bytes.count >= zeroCopyMinimumBytes)
@@ -50,9 +66,9 @@ enum RingAllReduce {
             let range = chunkRange(segment: segment, chunk: chunk)
             var expected = template
             expected.sender = left; expected.segment = segment; expected.chunk = chunk; expected.ringStep = ringStep
-            expected.length = range.count * MemoryLayout<Float>.stride
+            expected.length = range.count * elementBytes
             let message = try link.receiveLeft(expected, checkLength: true,
-                                               during: "all-reduce of \(count) floats, ring step \(ringStep), segment \(segment), chunk \(chunk)")
+                                               during: "\(wire) all-reduce of \(count) floats, ring step \(ringStep), segment \(segment), chunk \(chunk)")
             return (message, range)
         }
 
@@ -75,13 +91,21 @@ enum RingAllReduce {
                     guard range.count > 0, let base = buffer.baseAddress else { return }
                     let destination = base + range.lowerBound
                     if q < n - 1 {
-                        // Reduce-scatter: add the partial sum into our copy.
-                        withFloats(message.payload) { accumulate(into: destination, from: $0, count: range.count) }
+                        // Reduce-scatter: add the partial sum into our copy (in fp32 whatever the wire type).
+                        if wire == .bf16 {
+                            BFloat16.accumulate(into: destination, from: message.payload.baseAddress!, count: range.count)
+                        } else {
+                            withFloats(message.payload) { accumulate(into: destination, from: $0, count: range.count) }
+                        }
                         if q == n - 2 && op == .mean {
                             for i in 0..<range.count { destination[i] /= scale }
                         }
+                        // The finished sum: the others receive it rounded, so the owner keeps it rounded too.
+                        if q == n - 2 && wire == .bf16 { BFloat16.round(destination, count: range.count) }
+                    } else if wire == .bf16 {
+                        // All-gather: the finished sum of another rank's segment (exact: it was rounded by its owner).
+                        BFloat16.decode(message.payload.baseAddress!, count: range.count, into: destination)
                     } else {
-                        // All-gather: the finished sum of another rank's segment.
                         UnsafeMutableRawPointer(destination).copyMemory(from: message.payload.baseAddress!, byteCount: range.count * 4)
                     }
                 }

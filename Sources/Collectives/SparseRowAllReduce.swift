@@ -5,9 +5,11 @@
 /// all-reduce), and only the rows some rank flagged are packed and reduced. A row left out is +0.0
 /// on every rank, where the dense sum or mean would also be +0.0; the other rows get the same sums
 /// as a dense all-reduce (bit for bit with 2 ranks; with more, possibly added in another order).
-/// The bytes sent shrink by the share of untouched rows.
+/// The bytes sent shrink by the share of untouched rows. `wire` applies to the rows (the flags
+/// are always summed in fp32).
 extension Communicator {
-    public func allReduceNonzeroRows(_ matrix: UnsafeMutableBufferPointer<Float>, rowWidth: Int, op: ReduceOp) throws {
+    public func allReduceNonzeroRows(_ matrix: UnsafeMutableBufferPointer<Float>, rowWidth: Int, op: ReduceOp,
+                                     wire: AllReduceWireType = .fp32) throws {
         guard worldSize > 1, let base = matrix.baseAddress else { return }
         guard rowWidth > 0, matrix.count % rowWidth == 0 else {
             throw CollectivesError.invalidArgument("a sparse all-reduce needs whole rows: \(matrix.count) floats are not rows of \(rowWidth)")
@@ -26,7 +28,7 @@ extension Communicator {
             }
             initialized = touched.count * rowWidth
         }
-        try allReduce(&packed, op: op)
+        try packed.withUnsafeMutableBufferPointer { try allReduce($0, op: op, wire: wire) }
         packed.withUnsafeBufferPointer { packed in
             for (i, row) in touched.enumerated() {
                 (base + row * rowWidth).update(from: packed.baseAddress! + i * rowWidth, count: rowWidth)

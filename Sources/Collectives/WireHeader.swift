@@ -40,6 +40,8 @@ public struct WireHeader: Equatable, Sendable {
     /// Flag of a message whose payload is in slot `slot` of the sender's shared-memory lane
     /// instead of a payload frame.
     public static let flagSharedMemory: UInt8 = 2
+    /// Flag of an all-reduce whose payloads are bfloat16 (`allreduce_dtype=bf16`), not fp32.
+    public static let flagBFloat16: UInt8 = 4
 
     public var kind: Kind
     public var flags: UInt8 = 0
@@ -148,6 +150,10 @@ public struct WireHeader: Equatable, Sendable {
         if ringStep != expected.ringStep { throw mismatch("ring step", "\(expected.ringStep)", "\(ringStep)") }
         if chunk != expected.chunk { throw mismatch("chunk", "\(expected.chunk)", "\(chunk)") }
         if total != expected.total { throw mismatch("total size", "\(expected.total)", "\(total)") }
+        if flags & Self.flagBFloat16 != expected.flags & Self.flagBFloat16 {
+            func name(_ flags: UInt8) -> String { flags & Self.flagBFloat16 != 0 ? "bf16" : "fp32" }
+            throw mismatch("all-reduce element type (allreduce_dtype)", name(expected.flags), name(flags))
+        }
         if checkLength && length != expected.length { throw mismatch("payload length", "\(expected.length)", "\(length)") }
     }
 }

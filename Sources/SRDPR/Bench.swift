@@ -10,6 +10,7 @@ struct Bench: ParsableCommand {
             BenchDataset.self,
             BenchTokenizer.self,
             BenchAllReduce.self,
+            BenchGradientAllReduce.self,
             BenchTrainStep.self,
             BenchSearch.self,
             BenchMine.self,

@@ -6,17 +6,23 @@ import Model
 /// encoder then context encoder, which is the order backward finishes them on every rank. The
 /// word-embedding tables get buckets of their own, reduced sparsely: a batch touches only the
 /// rows of its tokens, and they are half of MiniLM's parameters.
-struct GradientPlan {
+public struct GradientPlan: Sendable {
     /// In reduction order.
-    private(set) var buckets: [GradientBucket] = []
+    public private(set) var buckets: [GradientBucket] = []
     /// [side][part of backwardOrder] -> the buckets that part completes.
     private var bucketsOfPart: [[[Int]]] = [[], []]
 
     /// Nil when the buckets would not cover the buffer exactly once (a layout this plan does not
     /// know): the caller then reduces the whole buffer after backward.
     init?(_ model: BiEncoder) {
-        for side in [BiEncoder.Side.question, .context] {
-            let layout = model.encoder(side).layout
+        self.init(question: model.question.layout, context: model.context.layout, totalCount: model.layout.totalCount,
+                  hiddenSize: model.config.hiddenSize)
+    }
+
+    /// The plan of a bi-encoder with these two encoder layouts in a gradient buffer of
+    /// `totalCount` floats (also for benchmarks that need the buckets without a model).
+    public init?(question: BertLayout, context: BertLayout, totalCount: Int, hiddenSize: Int) {
+        for (side, layout) in [(BiEncoder.Side.question, question), (.context, context)] {
             let words = layout.wordEmbeddingRange
             for part in layout.backwardOrder {
                 let pieces = part.lowerBound <= words.lowerBound && words.upperBound <= part.upperBound && !words.isEmpty
@@ -24,7 +30,7 @@ struct GradientPlan {
                 var indices: [Int] = []
                 for piece in pieces where !piece.isEmpty {
                     indices.append(buckets.count)
-                    buckets.append(GradientBucket(piece, sparseRowWidth: piece == words ? model.config.hiddenSize : nil))
+                    buckets.append(GradientBucket(piece, sparseRowWidth: piece == words ? hiddenSize : nil))
                 }
                 bucketsOfPart[side.rawValue].append(indices)
             }
@@ -34,11 +40,11 @@ struct GradientPlan {
             guard range.lowerBound == covered else { return nil }
             covered = range.upperBound
         }
-        guard covered == model.layout.totalCount else { return nil }
+        guard covered == totalCount else { return nil }
     }
 
     /// The buckets whose gradients are complete once `side` has finished part `part` of its backward order.
-    func buckets(_ side: BiEncoder.Side, part: Int) -> [Int] {
+    public func buckets(_ side: BiEncoder.Side, part: Int) -> [Int] {
         let parts = bucketsOfPart[side.rawValue]
         return parts.indices.contains(part) ? parts[part] : []
     }

@@ -1,3 +1,4 @@
+import Collectives
 import Data
 
 /// What one optimizer update needs to know besides the batches (SPEC §5, §6), taken from the
@@ -13,14 +14,27 @@ public struct StepSettings: Sendable {
     /// Grad cache chunk sizes (`q_chunk_size`, `ctx_chunk_size`), nil without grad cache.
     public var questionChunkSize: Int?
     public var contextChunkSize: Int?
+    /// How the gradient all-reduce sends its payloads (`allreduce_dtype`).
+    public var gradientWireType: AllReduceWireType
 
     public init(similarity: SimilarityFunction = .dotProduct, scoreScale: Float = 1, lossScale: Float = 8, maxGradNorm: Float = 1,
-                questionChunkSize: Int? = nil, contextChunkSize: Int? = nil) {
+                questionChunkSize: Int? = nil, contextChunkSize: Int? = nil, gradientWireType: AllReduceWireType = .fp32) {
         self.similarity = similarity
         self.scoreScale = scoreScale
         self.lossScale = lossScale
         self.maxGradNorm = maxGradNorm
         self.questionChunkSize = questionChunkSize
         self.contextChunkSize = contextChunkSize
+        self.gradientWireType = gradientWireType
+    }
+}
+
+extension AllReduceWireType {
+    /// The wire type of a configuration's `allreduce_dtype`.
+    public init(_ dtype: AllReduceDtype) {
+        switch dtype {
+        case .fp32: self = .fp32
+        case .bf16: self = .bf16
+        }
     }
 }

@@ -61,7 +61,8 @@ public final class TrainingWorker {
                                           beforeBackward: {
                                               guard let plan, isLast else { return }
                                               guard $0.isFinite else { throw WorkerError.nonFiniteLoss(step: step, pipeline: pipeline, loss: $0) }
-                                              try self.overlappedReduce.start(self.model.gradients.buffer, buckets: plan.buckets, op: .mean)
+                                              try self.overlappedReduce.start(self.model.gradients.buffer, buckets: plan.buckets, op: .mean,
+                                                                                             wire: self.settings.gradientWireType)
                                           },
                                           finished: { side, part in
                                               guard let plan, isLast else { return }
@@ -75,7 +76,7 @@ public final class TrainingWorker {
         if plan != nil {
             try overlappedReduce.wait()
         } else {
-            try communicator.allReduce(model.gradients.buffer, op: .mean)
+            try communicator.allReduce(model.gradients.buffer, op: .mean, wire: settings.gradientWireType)
         }
         lastReduceWait = Double(DispatchTime.now().uptimeNanoseconds - waitStart) / 1e9
         let norm = GradClip.clip(model.gradients.buffer, maxNorm: settings.maxGradNorm)

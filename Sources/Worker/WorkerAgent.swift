@@ -129,7 +129,7 @@ public final class WorkerAgent {
         var ringOptions = ZMQCommunicator.Options()
         ringOptions.receiveTimeout = job.heartbeatTimeout
         ringOptions.setupTimeout = max(job.heartbeatTimeout, 30)
-        ringOptions.allGatherLimit = parsed.globalLossBufSz
+        ringOptions.globalLossBufferSize = parsed.globalLossBufferSize
         ringOptions.curve = job.curve
         let ring = try ZMQCommunicator(rank: rank, worldSize: job.worldSize, addresses: job.ringAddresses, jobID: job.ringJobID,
                                        secret: options.secret, options: ringOptions)
@@ -147,7 +147,8 @@ public final class WorkerAgent {
         let runner = try Rank(setup: setup, devSet: devSet)
         runner.faultDelayMilliseconds = ProcessInfo.processInfo.environment["SRDPR_FAULT_STEP_DELAY_MS"].flatMap(UInt32.init) ?? 0
         try send(.ready(rank: rank))
-        print("rank \(rank): ready (world \(job.worldSize), \(options.threads) thread(s))")
+        print("rank \(rank): ready (world \(job.worldSize), \(options.threads) thread(s))"
+                + (job.config.allreduceDtype == .bf16 ? "; gradients all-reduced as bf16 (allreduce_dtype)" : ""))
 
         while true {
             switch try nextOrder(control) {

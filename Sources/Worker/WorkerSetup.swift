@@ -84,7 +84,8 @@ public struct WorkerSetup {
             similarity: config.simFunc, scoreScale: Float(config.simScale),
             lossScale: Float(config.lossScale), maxGradNorm: Float(config.maxGradNorm),
             questionChunkSize: config.gradCache ? config.qChunkSize : nil,
-            contextChunkSize: config.gradCache ? config.ctxChunkSize : nil)
+            contextChunkSize: config.gradCache ? config.ctxChunkSize : nil,
+            gradientWireType: AllReduceWireType(config.allreduceDtype))
         worker = TrainingWorker(model: model, optimizer: optimizer, schedule: schedule, communicator: communicator, settings: settings)
         if let file = resume { try worker.restoreState(from: file) }
         modelFiles = try ModelFiles(directory: modelDir, bertConfig: bertConfig)

@@ -140,3 +140,33 @@ final class BenchAllReduceCommandTests: XCTestCase {
         XCTAssertTrue(rows.allSatisfy { $0["correct"] as? Bool == true })
     }
 }
+
+final class BenchGradientAllReduceCommandTests: XCTestCase {
+    /// `srdpr bench gradient-allreduce` (the scaling model's measurement): two ranks on loopback
+    /// reduce a small bi-encoder's GradientPlan buckets alone and behind an emulated backward.
+    func testTwoRanksReportTheAllReduceAndTheExposedTime() throws {
+        let addresses = RingHarness.addresses(2).joined(separator: ",")
+        let arguments = ["bench", "gradient-allreduce", "--addresses", addresses, "--shape", "64,2,2,128", "--wire", "bf16",
+                         "--touched-rows", "10,20", "--backward-seconds", "0.05", "--iters", "1", "--warmup", "0"]
+        let other = Process()
+        other.executableURL = Command.srdprBinary
+        other.arguments = arguments + ["--rank", "1"]
+        other.standardOutput = FileHandle.nullDevice
+        try other.run()
+        let result = try Command.srdpr(arguments + ["--rank", "0"])
+        other.waitUntilExit()
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(other.terminationStatus, 0)
+        let line = try XCTUnwrap(result.stdout.split(separator: "\n").last)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        XCTAssertEqual(json["world"] as? Int, 2)
+        XCTAssertEqual(json["wire"] as? String, "bf16")
+        // Per encoder: 2 layers + the word-embedding rows + the rest of the embeddings.
+        XCTAssertEqual(json["buckets"] as? Int, 8)
+        let dense = try XCTUnwrap(json["dense_floats"] as? Int)
+        XCTAssertEqual(json["payload_bytes"] as? Int, dense * 2 + (10 + 20) * 64 * 2 + 2 * 30522 * 4)
+        XCTAssertGreaterThan(try XCTUnwrap(json["allreduce_s"] as? Double), 0)
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(json["exposed_s"] as? Double), 0)
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(json["backward_plus_exposed_s"] as? Double), 0.05)
+    }
+}

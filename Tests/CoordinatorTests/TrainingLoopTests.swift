@@ -38,10 +38,15 @@ final class TrainingLoopTests: XCTestCase {
             }
         }
 
+        /// How long a dev evaluation takes (it sleeps), and the seconds it reports having spent.
+        var evaluationSleep: TimeInterval = 0
+        var evaluationSeconds: Double = 0
+
         func evaluate(_ state: TrainerState, checkpoint: String?) throws -> DevSetReport {
             evaluations.append((state.step, checkpoint))
-            return DevSetReport(step: state.step, scores: DevSetScores(metrics: ["mrr@10": 0.5], queries: 2, queriesWithoutJudgedPositive: 0,
-                                                                        seconds: 0), best: nil)
+            if evaluationSleep > 0 { Thread.sleep(forTimeInterval: evaluationSleep) }
+            return DevSetReport(step: state.step, scores: DevSetScores(metrics: ["mrr@10": 0.5 + Double(state.step) / 100], queries: 2,
+                                                                        queriesWithoutJudgedPositive: 0, seconds: evaluationSeconds), best: nil)
         }
 
         func checkpoint(_ state: TrainerState) throws -> String {
@@ -177,5 +182,62 @@ final class TrainingLoopTests: XCTestCase {
         XCTAssertEqual(resumed.executed.map(\.step), [3, 4, 5])
         XCTAssertEqual(resumed.executed.map(\.shards), straight.executed.suffix(3).map(\.shards))
         XCTAssertEqual(resumed.checkpoints.last, straight.checkpoints.last)
+    }
+
+    /// The dev set (issue 18): evaluated after every eval_every-th update and after the last one,
+    /// by the executor, with the checkpoint written at that step (if any); each evaluation is one
+    /// metrics.jsonl row carrying its metrics, the seconds the evaluation reported and the wall
+    /// time the run spent on it, while the step rows keep exactly the fields of a run without a dev set.
+    func testDevSetIsEvaluatedEveryEvalEveryUpdatesAndAtTheEndAndTimed() throws {
+        let devSet = ["eval.corpus=\(directory.appendingPathComponent("dev-corpus.jsonl").path)",
+                      "eval.qrels=\(directory.appendingPathComponent("dev-qrels.jsonl").path)"]
+        let executor = FakeExecutor()
+        executor.evaluationSleep = 0.05
+        executor.evaluationSeconds = 0.04
+        let (loop, _) = loop(try config(devSet + ["total_updates=7", "eval_every=3"]), executor)
+        _ = try loop.run()
+        // 3 and 6 (eval_every) and 7 (the end); at 6 the step's checkpoint is handed over, at 3 none was written.
+        XCTAssertEqual(executor.evaluations.map(\.step), [3, 6, 7])
+        XCTAssertEqual(executor.evaluations.map { $0.checkpoint.map { URL(fileURLWithPath: $0).lastPathComponent } },
+                       [nil, "dpr_biencoder.6", "dpr_biencoder.7"])
+        XCTAssertEqual(executor.executed.map(\.step), Array(0..<7), "evaluations do not replace or repeat updates")
+        let rows = try metrics()
+        let evalRows = rows.filter { $0["eval"] != nil }
+        XCTAssertEqual(evalRows.map { $0["step"] as? Int }, [3, 6, 7])
+        for row in evalRows {
+            let step = try XCTUnwrap(row["step"] as? Int)
+            let eval = try XCTUnwrap(row["eval"] as? [String: Any])
+            XCTAssertEqual(try XCTUnwrap(eval["mrr@10"] as? Double), 0.5 + Double(step) / 100, accuracy: 1e-12)
+            XCTAssertEqual(eval["queries"] as? Int, 2)
+            XCTAssertEqual(try XCTUnwrap(row["eval_seconds"] as? Double), 0.04, accuracy: 1e-12, "the evaluator's own time")
+            let wall = try XCTUnwrap(row["eval_wall_seconds"] as? Double)
+            XCTAssertGreaterThanOrEqual(wall, 0.05, "the time the run waited for the evaluation")
+            XCTAssertLessThan(wall, 5)
+        }
+        let stepRows = rows.filter { $0["eval"] == nil }
+        XCTAssertEqual(stepRows.map { $0["step"] as? Int }, Array(1...7))
+
+        // A dev set with eval_every=0 or without eval_every: the end only.
+        for every in [["eval_every=0"], []] {
+            try FileManager.default.removeItem(at: directory.appendingPathComponent("out"))
+            try FileManager.default.removeItem(at: directory.appendingPathComponent("logs"))
+            let endOnly = FakeExecutor()
+            _ = try self.loop(try config(devSet + ["total_updates=7"] + every), endOnly).0.run()
+            XCTAssertEqual(endOnly.evaluations.map(\.step), [7], "\(every)")
+        }
+
+        // No dev set: no evaluation is asked for, no row carries an eval field, and the step rows
+        // hold the same fields as with a dev set.
+        try FileManager.default.removeItem(at: directory.appendingPathComponent("out"))
+        try FileManager.default.removeItem(at: directory.appendingPathComponent("logs"))
+        let plain = FakeExecutor()
+        _ = try self.loop(try config(["total_updates=7"]), plain).0.run()
+        XCTAssertTrue(plain.evaluations.isEmpty)
+        let plainRows = try metrics()
+        XCTAssertEqual(plainRows.map { $0["step"] as? Int }, Array(1...7))
+        for row in plainRows {
+            XCTAssertNil(row["eval"]); XCTAssertNil(row["eval_seconds"]); XCTAssertNil(row["eval_wall_seconds"]); XCTAssertNil(row["best"])
+        }
+        XCTAssertEqual(plainRows.map { Set($0.keys) }, stepRows.map { Set($0.keys) })
     }
 }

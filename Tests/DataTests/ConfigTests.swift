@@ -21,7 +21,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.qChunkSize, 2)
         XCTAssertEqual(c.ctxChunkSize, 2)
         XCTAssertTrue(c.doLowerCase)
-        XCTAssertEqual(c.globalLossBufSz, 150000)
+        XCTAssertEqual(c.globalLossBufferSize, 150000)
         XCTAssertEqual(c.logDir, "logs")
         XCTAssertEqual(c.checkpointFileName, "dpr_biencoder")
         XCTAssertEqual(c.lossScale, 8.0)
@@ -93,6 +93,19 @@ final class ConfigTests: XCTestCase {
     /// Found while writing the fuzz harness's hydra target (Tests/Fuzz; replaying this input gave
     /// "AddressSanitizer: out of memory"): validate() built the schedule, regulate_factor steps per
     /// cycle, before any bound, so regulate_factor=10^12 asked for a 1 TB array instead of failing.
+    /// allreduce_dtype: fp32 by default (today's exact all-reduce), bf16 on request, anything else
+    /// an error naming the key; it survives the checkpoint's JSON.
+    func testAllReduceDtype() throws {
+        XCTAssertEqual(try TrainingConfig.parse([]).0.allreduceDtype, .fp32)
+        let (c, _) = try TrainingConfig.parse(["allreduce_dtype=bf16"])
+        XCTAssertEqual(c.allreduceDtype, .bf16)
+        let decoded = try JSONDecoder().decode(TrainingConfig.self, from: JSONEncoder().encode(c))
+        XCTAssertEqual(decoded.allreduceDtype, .bf16)
+        XCTAssertThrowsError(try TrainingConfig.parse(["allreduce_dtype=fp16"])) { error in
+            XCTAssertEqual("\(error)", "allreduce_dtype=fp16: expected fp32 or bf16")
+        }
+    }
+
     func testHugeRegulateFactorIsAnErrorNotAnAllocation() {
         XCTAssertThrowsError(try TrainingConfig.parse(["train_mode=pos", "regulate_factor=1000000000000"])) {
             XCTAssertEqual("\($0)", "regulate_factor: is 1000000000000, must be at most 1000000")

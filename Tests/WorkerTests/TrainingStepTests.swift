@@ -82,7 +82,7 @@ final class TrainingStepTests: XCTestCase {
     /// case, the same error on every rank, is in ZMQCollectivesTests): the step fails before any update.
     func testAllGatherBoundIsEnforcedInOneProcess() throws {
         let fx = try fixture()
-        let w = try worker(fx, communicator: InProcessCommunicator(allGatherLimit: 64))
+        let w = try worker(fx, communicator: InProcessCommunicator(globalLossBufferSize: 64))
         let before = w.model.parameters.toArray()
         XCTAssertThrowsError(try w.step(0, batches: [try batch(fx.file, step: 0)])) { error in
             XCTAssertTrue("\(error)".contains("over global_loss_buf_sz=64"), "\(error)")
@@ -206,6 +206,12 @@ final class ThreadGroup {
         func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOp) throws {
             group.allReduceMean(rank: rank, buffer)
             if op == .sum { for i in 0..<buffer.count { buffer[i] *= Float(group.size) } }
+        }
+        /// bf16: every contribution rounded as the ring sends it, the result rounded as its owner does.
+        func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOp, wire: AllReduceWireType) throws {
+            if wire == .bf16 { for i in 0..<buffer.count { buffer[i] = BFloat16.rounded(buffer[i]) } }
+            try allReduce(buffer, op: op)
+            if wire == .bf16 { for i in 0..<buffer.count { buffer[i] = BFloat16.rounded(buffer[i]) } }
         }
         func allGather(_ payload: [UInt8]) throws -> [[UInt8]] { group.allGather(rank: rank, payload) }
         func broadcast(_ payload: [UInt8], root: Int) throws -> [UInt8] { try allGather(payload)[root] }

@@ -164,7 +164,13 @@ extension TrainingConfig {
         bool("pipeline.hard.use_randneg", \.pipeline.hard.useRandneg)
         int("pipeline.hard.gradient_accumulate_steps", \.pipeline.hard.gradientAccumulateSteps)
         int("pipeline.hard.logging_step", \.pipeline.hard.loggingStep)
-        int("global_loss_buf_sz", \.globalLossBufSz)
+        int("global_loss_buf_sz", \.globalLossBufferSize)
+        list.append(ConfigParameter(key: "allreduce_dtype", expected: "fp32 or bf16", apply: { c, k, v in
+            guard let dtype = AllReduceDtype(rawValue: unquote(v)) else {
+                throw ConfigError.invalidValue(key: k, value: v, expected: "fp32 or bf16")
+            }
+            c.allreduceDtype = dtype
+        }, show: { $0.allreduceDtype.rawValue }))
         int("log_batch_step", \.logBatchStep)
         path("output_dir", \.outputDir)
         string("log_dir", \.logDir)
@@ -322,7 +328,7 @@ extension TrainingConfig {
         try atLeast("ctx_chunk_size", ctxChunkSize, 1)
         try atLeast("total_updates", totalUpdates, 0)
         try atLeast("warmup_steps", warmupSteps, 0)
-        try atLeast("global_loss_buf_sz", globalLossBufSz, 1)
+        try atLeast("global_loss_buf_sz", globalLossBufferSize, 1)
         try atLeast("log_batch_step", logBatchStep, 1)
         try atLeast("keep_checkpoint_max", keepCheckpointMax, 1)
         try atLeast("save_checkpoint_freq", saveCheckpointFreq, 1)

@@ -59,6 +59,7 @@ extension TrainingConfig {
         "pipeline.hard.gradient_accumulate_steps": "hard batches accumulated into one update",
         "pipeline.hard.logging_step": "hard updates averaged per TensorBoard hard/loss point",
         "global_loss_buf_sz": "bytes of the buffer that gathers embeddings across workers (multi-worker runs)",
+        "allreduce_dtype": "gradient all-reduce payloads between workers: fp32 (exact), or bf16 (half the bytes on the wire, sums kept in fp32, gradients rounded to bfloat16); no effect with one process",
         "log_batch_step": "a log line every this many updates",
         "output_dir": "directory of the checkpoints {checkpoint_file_name}.{step}; required",
         "log_dir": "directory of metrics.jsonl, TensorBoard event files and config.yaml",

@@ -43,7 +43,10 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var pipeline = PipelineSettings()
 
     // Distributed, logging, checkpoints
-    public var globalLossBufSz: Int = 150000
+    public var globalLossBufferSize: Int = 150000
+    /// How gradients travel in the all-reduce (`allreduce_dtype`): fp32, or bf16 (half the bytes,
+    /// fp32 sums, gradients rounded to bfloat16).
+    public var allreduceDtype: AllReduceDtype = .fp32
     public var logBatchStep: Int = 100
     public var outputDir: String? = nil
     public var logDir: String = "logs"
@@ -76,7 +79,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case fixCtxEncoder = "fix_ctx_encoder", gradCache = "grad_cache", qChunkSize = "q_chunk_size"
         case ctxChunkSize = "ctx_chunk_size", doLowerCase = "do_lower_case", maxLength = "max_length"
         case trainMode = "train_mode", regulateFactor = "regulate_factor", bytedataset, pipeline
-        case globalLossBufSz = "global_loss_buf_sz", logBatchStep = "log_batch_step", outputDir = "output_dir"
+        case globalLossBufferSize = "global_loss_buf_sz", allreduceDtype = "allreduce_dtype", logBatchStep = "log_batch_step", outputDir = "output_dir"
         case logDir = "log_dir", checkpointFileName = "checkpoint_file_name", keepCheckpointMax = "keep_checkpoint_max"
         case saveCheckpointFreq = "save_checkpoint_freq"
         case resume, overwriteOutputDir = "overwrite_output_dir"
@@ -108,6 +111,14 @@ public enum SimilarityFunction: String, Codable, CaseIterable, Sendable {
     case cosine
 }
 
+/// `allreduce_dtype`: the element type of the gradient all-reduce's payloads between workers.
+/// `fp32` sends the gradients as they are; `bf16` rounds what is sent to bfloat16 (round to
+/// nearest even) and keeps every sum in fp32. One process sends nothing, so it is unaffected.
+public enum AllReduceDtype: String, Codable, CaseIterable, Sendable {
+    case fp32
+    case bf16
+}
+
 /// `pooling`: the vector of a sequence is its [CLS] token's last hidden state (`cls`, the
 /// original) or the mean of the last hidden states of its non-padding tokens (`mean`, what
 /// sentence-transformers models such as all-MiniLM-L6-v2 are trained with).
@@ -137,7 +148,8 @@ extension TrainingConfig {
         try read(.simScale, &simScale); try read(.fixCtxEncoder, &fixCtxEncoder); try read(.gradCache, &gradCache)
         try read(.qChunkSize, &qChunkSize); try read(.ctxChunkSize, &ctxChunkSize); try read(.doLowerCase, &doLowerCase)
         try read(.maxLength, &maxLength); try read(.trainMode, &trainMode); try read(.regulateFactor, &regulateFactor)
-        try read(.bytedataset, &bytedataset); try read(.pipeline, &pipeline); try read(.globalLossBufSz, &globalLossBufSz)
+        try read(.bytedataset, &bytedataset); try read(.pipeline, &pipeline); try read(.globalLossBufferSize, &globalLossBufferSize)
+        try read(.allreduceDtype, &allreduceDtype)
         try read(.logBatchStep, &logBatchStep); try read(.outputDir, &outputDir); try read(.logDir, &logDir)
         try read(.checkpointFileName, &checkpointFileName); try read(.keepCheckpointMax, &keepCheckpointMax)
         try read(.saveCheckpointFreq, &saveCheckpointFreq)
