@@ -31,7 +31,10 @@ let package = Package(
         .target(name: "CPrefetch", path: "Sources/CPrefetch"),
         .target(name: "Data", dependencies: ["CPrefetch", .product(name: "Logging", package: "swift-log"),
                                              .product(name: "Yams", package: "Yams")]),
-        .target(name: "Model", dependencies: ["CBLAS", "Data"]),
+        // The model layers' elementwise and row-wise kernels (GELU, softmax, LayerNorm, dropout, AdamW),
+        // vectorised in C: an AVX2+FMA build and a baseline build, chosen at run time.
+        .target(name: "CKernels", path: "Sources/CKernels", exclude: ["kernels-body.h"]),
+        .target(name: "Model", dependencies: ["CBLAS", "CKernels", "Data"]),
         // Atomics and futexes on memory shared by ring neighbours on one host.
         .target(name: "CSharedMemory", path: "Sources/CSharedMemory"),
         .target(name: "Collectives", dependencies: ["CZMQ", "CSharedMemory", .product(name: "Logging", package: "swift-log")]),
