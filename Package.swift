@@ -59,7 +59,7 @@ let package = Package(
         // Shared by the test targets only: fixture paths, float comparison, running the binary.
         .target(name: "TestSupport", dependencies: ["Data"], path: "Sources/TestSupport"),
         .testTarget(name: "DataTests", dependencies: ["Data", "TestSupport"]),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "Data", "TestSupport"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "CKernels", "Data", "TestSupport"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "TestSupport"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "JobContracts", "Data", "Model", "TestSupport"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "JobContracts", "Model", "Data", "Collectives", "TestSupport"]),

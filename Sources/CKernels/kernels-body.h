@@ -85,6 +85,7 @@ INLINE fv erfVector(fv x) {
     big = splat(1.f) - expVector(big - c * c);
     big = select(a >= splat(3.925f), splat(1.f), big);
     fv magnitude = select(a < splat(0.921875f), small, big);
+    magnitude = select(a != a, a, magnitude);  // NaN stays NaN (the clamp above would make it 1)
     return (fv)((iv)magnitude | ((iv)x & signBit));
 }
 

@@ -12,7 +12,7 @@ int srdpr_kernels_use_avx2(void);
 /// Tests: run the baseline kernels even on an AVX2 CPU (force = 1) or go back to the CPU's choice (0).
 void srdpr_kernels_force_baseline(int force);
 
-/// erf(x) for `count` values, within a few units in the last place of fp32 (see ElementwiseKernelTests).
+/// erf(x) for `count` values, within 2 ulp of the correctly rounded fp32 value (see ElementwiseKernelTests).
 void srdpr_erf(float *out, const float *input, long count);
 
 /// GELU (exact erf form) forward: out = 0.5 x (1 + erf(x / sqrt 2)).
