@@ -92,29 +92,25 @@ INLINE fv erfVector(fv x) {
 #define SQRT1_2 0.70710678118654752f
 #define INV_SQRT_2PI 0.39894228040143268f
 
-void NAME(srdpr_erf)(float *out, const float *input, long count) {
-    long whole = count & ~(long)(LANES - 1);
-    for (long i = 0; i < whole; i += LANES) store(out + i, erfVector(load(input + i)));
-    if (whole < count) {
-        float x[LANES] = {0}, y[LANES];
-        memcpy(x, input + whole, (count - whole) * sizeof(float));
-        store(y, erfVector(load(x)));
-        memcpy(out + whole, y, (count - whole) * sizeof(float));
+/// Defines kernel(out, input, count) = vectorFunction of every element; the tail runs on a
+/// zero-padded copy so it gets the same arithmetic as the body.
+#define ELEMENTWISE_MAP(kernel, vectorFunction) \
+    void NAME(kernel)(float *out, const float *input, long count) { \
+        long whole = count & ~(long)(LANES - 1); \
+        for (long i = 0; i < whole; i += LANES) store(out + i, vectorFunction(load(input + i))); \
+        if (whole < count) { \
+            float x[LANES] = {0}, y[LANES]; \
+            memcpy(x, input + whole, (count - whole) * sizeof(float)); \
+            store(y, vectorFunction(load(x))); \
+            memcpy(out + whole, y, (count - whole) * sizeof(float)); \
+        } \
     }
-}
+
+ELEMENTWISE_MAP(srdpr_erf, erfVector)
 
 INLINE fv geluVector(fv x) { return splat(0.5f) * x * (splat(1.f) + erfVector(x * splat(SQRT1_2))); }
 
-void NAME(srdpr_gelu_forward)(float *out, const float *input, long count) {
-    long whole = count & ~(long)(LANES - 1);
-    for (long i = 0; i < whole; i += LANES) store(out + i, geluVector(load(input + i)));
-    if (whole < count) {
-        float x[LANES] = {0}, y[LANES];
-        memcpy(x, input + whole, (count - whole) * sizeof(float));
-        store(y, geluVector(load(x)));
-        memcpy(out + whole, y, (count - whole) * sizeof(float));
-    }
-}
+ELEMENTWISE_MAP(srdpr_gelu_forward, geluVector)
 
 /// Φ(x) and Φ(x) + x φ(x) (GELU's derivative).
 INLINE void geluParts(fv x, fv *cdf, fv *derivative) {
@@ -234,32 +230,51 @@ INLINE uint64_t splitMixFinalize(uint64_t z) {
     return z ^ (z >> 31);
 }
 
+/// Positions [i, i + lanes) of a row from one hash (lanes <= 4, all inside one group of four).
+INLINE void dropFromHash(float *x, uint64_t bits, long index, long lanes, uint64_t threshold, float scale) {
+    for (long lane = 0; lane < lanes; lane++) {
+        uint64_t u = (bits >> (16 * ((index + lane) & 3))) & 0xffff;
+        x[lane] = u >= threshold ? x[lane] * scale : 0.f;
+    }
+}
+
 void NAME(srdpr_dropout_row)(float *x, long count, uint64_t rowKey, float p, long start) {
     const uint64_t threshold = (uint64_t)((double)p * 65536.0);
     const float scale = 1.f / (1.f - p);
     const uint64_t key = rowKey + 0x9E3779B97F4A7C15ULL;  // DropoutContext.mix adds the increment
     long i = 0;
-    // Positions before the first group boundary.
-    for (; i < count && ((start + i) & 3) != 0; i++) {
-        long index = start + i;
-        uint64_t bits = splitMixFinalize(key + (uint64_t)(index >> 2));
-        uint64_t u = (bits >> (16 * (index & 3))) & 0xffff;
-        x[i] = u >= threshold ? x[i] * scale : 0.f;
+    // Scalar (one hash per group of four) up to a 16-position boundary, and for the tail.
+#define DROP_SCALAR_WHILE(condition) \
+    while (i < count && (condition)) { \
+        long index = start + i, lanes = 4 - (index & 3); \
+        if (lanes > count - i) lanes = count - i; \
+        dropFromHash(x + i, splitMixFinalize(key + (uint64_t)(index >> 2)), index, lanes, threshold, scale); \
+        i += lanes; \
     }
-    // Whole groups of four: one hash each.
-    for (; i + 4 <= count; i += 4) {
-        uint64_t bits = splitMixFinalize(key + (uint64_t)((start + i) >> 2));
-        for (int lane = 0; lane < 4; lane++) {
-            uint64_t u = (bits >> (16 * lane)) & 0xffff;
-            x[i + lane] = u >= threshold ? x[i + lane] * scale : 0.f;
+    DROP_SCALAR_WHILE(((start + i) & 15) != 0)
+    // Blocks of 16 positions = four groups: the four hashes side by side in 64-bit lanes, whose
+    // 16-bit pieces (little-endian) are the 16 positions' uniforms in order.
+    typedef uint64_t u64x4 __attribute__((vector_size(32)));
+    typedef uint16_t u16x16 __attribute__((vector_size(32)));
+    typedef int32_t i32x16 __attribute__((vector_size(64)));
+    typedef float f32x16 __attribute__((vector_size(64)));
+    if (threshold <= 0xffff) {
+        const u16x16 limit = (u16x16){0} + (uint16_t)threshold;
+        for (; i + 16 <= count; i += 16) {
+            uint64_t group = (uint64_t)((start + i) >> 2);
+            u64x4 z = (u64x4){group, group + 1, group + 2, group + 3} + key;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+            z = z ^ (z >> 31);
+            i32x16 keep = __builtin_convertvector((u16x16)z >= limit, i32x16);
+            f32x16 values;
+            memcpy(&values, x + i, sizeof values);
+            values = (f32x16)(keep & (i32x16)(values * scale));
+            memcpy(x + i, &values, sizeof values);
         }
     }
-    for (; i < count; i++) {
-        long index = start + i;
-        uint64_t bits = splitMixFinalize(key + (uint64_t)(index >> 2));
-        uint64_t u = (bits >> (16 * (index & 3))) & 0xffff;
-        x[i] = u >= threshold ? x[i] * scale : 0.f;
-    }
+    DROP_SCALAR_WHILE(1)
+#undef DROP_SCALAR_WHILE
 }
 
 void NAME(srdpr_dropout_backward_where_kept)(float *grad, const float *kept, long count, float scale) {
