@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "Model", dependencies: ["CBLAS", "CKernels", "Data"]),
         // Atomics and futexes on memory shared by ring neighbours on one host.
         .target(name: "CSharedMemory", path: "Sources/CSharedMemory"),
-        .target(name: "Collectives", dependencies: ["CZMQ", "CSharedMemory", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Collectives", dependencies: ["CZMQ", "CSharedMemory", "Data", .product(name: "Logging", package: "swift-log")]),
         // What the training loop and the ranks share: checkpoint format and state, control messages,
         // the step-executor interface. Neither side imports the other.
         .target(name: "JobContracts", dependencies: ["Data", "Model"]),
@@ -45,7 +45,8 @@ let package = Package(
         .target(name: "Coordinator", dependencies: ["Data", "Model", "Collectives", "JobContracts", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Worker", dependencies: ["Data", "Model", "Collectives", "JobContracts", .product(name: "Logging", package: "swift-log")]),
         // Passage index, exact maximum-inner-product search and retrieval metrics (evaluate); no Collectives.
-        .target(name: "Retrieval", dependencies: ["CBLAS", "Data", "Model", "JobContracts"]),
+        // Models are loaded by Model's InferenceModel, so not through the training's JobContracts.
+        .target(name: "Retrieval", dependencies: ["CBLAS", "Data", "Model"]),
         // Benchmark drivers behind `srdpr bench ...`; the anchor comparisons live in Benchmarks/.
         .target(name: "Benchmarks", dependencies: ["Data", "Model", "Collectives", "Worker", "Retrieval"]),
         .executableTarget(

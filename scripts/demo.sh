@@ -61,4 +61,4 @@ echo
 echo "demo done:"
 echo "  checkpoint:  $checkpoint   (resume with model_file=$checkpoint)"
 echo "  logs:        $out/logs   (metrics.jsonl; TensorBoard: tensorboard --logdir $out/logs)"
-echo "  encoders:    $out/export/question_encoder, $out/export/ctx_encoder   (Hugging Face BertModel directories)"
+echo "  encoders:    $out/export/question_encoder, $out/export/ctx_encoder   (transformers BertModel and sentence-transformers directories; --model $out/export for encode/evaluate)"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prints each library target's transitive dependencies from Package.swift (what docs/ARCHITECTURE.md
-# states: Coordinator never reaches Worker, Retrieval never reaches Collectives/CZMQ/Coordinator).
+# states: Coordinator never reaches Worker, Retrieval never reaches Collectives/CZMQ/Coordinator/JobContracts).
 # Exits 1 when one of those facts no longer holds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +25,8 @@ broken = [f for f, ok in [
     ("Worker must not depend on Coordinator", "Coordinator" not in closure("Worker")),
     ("Retrieval must not depend on Collectives or Coordinator",
      not ({"Collectives", "Coordinator", "CZMQ"} & closure("Retrieval"))),
+    ("Retrieval must not depend on JobContracts (it loads models through Model/InferenceModel)",
+     "JobContracts" not in closure("Retrieval")),
     ("JobContracts must depend only on Data and Model", closure("JobContracts") <= {"Data", "Model", "CBLAS", "CPrefetch"}),
 ] if not ok]
 for f in broken: print("BROKEN:", f)

@@ -62,10 +62,14 @@ grep -q "^+ command srdpr train " "$work/output.txt" || fail "srdpr train was no
 out="$checkout/outputs"
 [ -f "$out/checkpoints/dpr_biencoder.4" ] || fail "no checkpoint dpr_biencoder.4"
 for side in question_encoder ctx_encoder; do
-    for f in config.json vocab.txt model.safetensors; do
+    for f in config.json vocab.txt model.safetensors modules.json sentence_bert_config.json 1_Pooling/config.json srdpr_settings.json; do
         [ -f "$out/hf/$side/$f" ] || fail "export wrote no $side/$f"
     done
 done
+[ -f "$out/hf/srdpr_settings.json" ] || fail "export wrote no srdpr_settings.json in its root"
+# evaluate on the export used the run's settings (the README trains with cosine x 20).
+grep -q '"sim_func":"cosine"' "$work/output.txt" && grep -q '"sim_scale":20' "$work/output.txt" \
+    || fail "evaluate --model outputs/hf did not use the run's sim_func=cosine sim_scale=20"
 questions=$(grep -c . "$repo/demo/data/faq-qrels.jsonl")
 [ "$(grep -c '"embedding"' "$out/questions.emb.jsonl")" = "$questions" ] || fail "encode did not embed the $questions questions"
 grep -q '"top_k_accuracy"' "$work/output.txt" || fail "evaluate printed no top-k accuracy"

@@ -106,7 +106,7 @@ public enum AllReduceBench {
     public static func runRank(_ rank: Int, addresses: [String], settings: Settings,
                                log: (String) -> Void) throws -> [String: Any]? {
         var options = settings.communicator
-        options.allGatherLimit = options.allGatherLimit.map { max($0, 64 * 768 * 4) }
+        options.globalLossBufferSize = options.globalLossBufferSize.map { max($0, 64 * 768 * 4) }
         let n = settings.world
         let comm = try ZMQCommunicator(rank: rank, worldSize: n, addresses: addresses,
                                        jobID: "bench-allreduce", options: options)

@@ -113,9 +113,9 @@ public enum MineBench {
         log(String(format: "built the BM25 index of %d passages in %.1f s, peak RSS %.0f MiB", options.passages, buildSeconds, buildMemory.peak))
 
         let index = try BM25Index(directory: indexDirectory)
-        let questions = try String(contentsOfFile: queriesPath, encoding: .utf8).split(separator: "\n").map { line -> [String] in
-            let value = try JSONParser.parse(String(line))
-            return index.analyzer.terms(value["question"]?.stringValue ?? "")
+        var questions: [[String]] = []
+        try JSONLinesFile(path: queriesPath).forEachObject { _, object in
+            questions.append(index.analyzer.terms(object["question"]?.stringValue ?? ""))
         }
         resetPeak()
         let before = memory()

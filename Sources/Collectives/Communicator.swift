@@ -33,18 +33,18 @@ public enum ReduceOp: Sendable, CustomStringConvertible {
 public final class InProcessCommunicator: Communicator {
     /// The same `global_loss_buf_sz` check as the distributed all-gather, so a configuration
     /// that would fail on several workers fails on one too (nil: no limit).
-    public let allGatherLimit: Int?
+    public let globalLossBufferSize: Int?
     public var step: Int = 0
 
-    public init(allGatherLimit: Int? = nil) {
-        self.allGatherLimit = allGatherLimit
+    public init(globalLossBufferSize: Int? = nil) {
+        self.globalLossBufferSize = globalLossBufferSize
     }
 
     public var rank: Int { 0 }
     public var worldSize: Int { 1 }
     public func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOp) throws {}
     public func allGather(_ payload: [UInt8]) throws -> [[UInt8]] {
-        if let limit = allGatherLimit, payload.count > limit {
+        if let limit = globalLossBufferSize, payload.count > limit {
             throw CollectivesError.allGatherPayloadTooLarge(rank: 0, size: payload.count, limit: limit)
         }
         return [payload]

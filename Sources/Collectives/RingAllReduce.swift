@@ -1,3 +1,5 @@
+import Data
+
 /// Ring all-reduce (reduce-scatter, then all-gather), in the manner of Gloo's
 /// `allreduce_ring_chunked`: the buffer is cut into `worldSize` segments and each segment into
 /// chunks. Rank r sends segment r; at reduce-scatter step s it receives segment r-s-1 from its
@@ -6,13 +8,6 @@
 /// the ring. Chunks are pipelined: chunk k of a step goes on as soon as it has arrived, while
 /// chunk k+1 is still on its way. Every rank moves 2(n-1)/n of the buffer each way.
 enum RingAllReduce {
-    /// Elements of segment `index` when `count` elements are split into `parts` (first ones larger).
-    static func segmentRange(_ index: Int, count: Int, parts: Int) -> Range<Int> {
-        let base = count / parts, remainder = count % parts
-        let start = index * base + min(index, remainder)
-        return start..<(start + base + (index < remainder ? 1 : 0))
-    }
-
     /// Chunks of a segment; an empty segment still has one empty chunk, so every rank sends a
     /// message at every ring step and a peer that disagrees on the size fails on its header.
     static func chunkCount(_ length: Int, chunkElements: Int) -> Int {
@@ -30,12 +25,12 @@ enum RingAllReduce {
         func wrap(_ i: Int) -> Int { ((i % n) + n) % n }
 
         func chunkRange(segment: Int, chunk: Int) -> Range<Int> {
-            let segment = segmentRange(segment, count: count, parts: n)
+            let segment = ShardSplit.range(count: count, rank: segment, worldSize: n)
             let start = min(segment.upperBound, segment.lowerBound + chunk * chunkElements)
             return start..<min(segment.upperBound, start + chunkElements)
         }
         func chunks(of segment: Int) -> Range<Int> {
-            0..<chunkCount(segmentRange(segment, count: count, parts: n).count, chunkElements: chunkElements)
+            0..<chunkCount(ShardSplit.range(count: count, rank: segment, worldSize: n).count, chunkElements: chunkElements)
         }
         func send(segment: Int, chunk: Int, ringStep: Int) throws {
             let range = chunkRange(segment: segment, chunk: chunk)

@@ -17,7 +17,7 @@ public final class ZMQCommunicator: Communicator {
         public var setupTimeout: Double = 30
         /// `global_loss_buf_sz`: the largest all-gather payload of one rank, in bytes (nil: no
         /// limit). Training passes the configuration's value, whose default is the only one.
-        public var allGatherLimit: Int? = nil
+        public var globalLossBufferSize: Int? = nil
         /// Bytes per pipelined all-reduce chunk.
         public var chunkBytes: Int = 512 << 10
         /// Chunks at least this large are sent straight from the caller's buffer (zero copy);
@@ -52,7 +52,7 @@ public final class ZMQCommunicator: Communicator {
     /// One line per refused connection or dropped stranger message (also logged as warnings).
     public var refusedPeers: [String] { link.refusedPeers }
     /// `global_loss_buf_sz` of the all-gather (nil: no limit).
-    public var allGatherLimit: Int? { options.allGatherLimit }
+    public var globalLossBufferSize: Int? { options.globalLossBufferSize }
     /// Whether payloads to the right neighbour / from the left one go through shared memory.
     public var sharedMemoryLinks: (toRight: Bool, fromLeft: Bool) { link.sharedMemoryLinks }
     /// Payloads sent through the outgoing lane, and sent over the socket because it was full.
@@ -83,7 +83,7 @@ public final class ZMQCommunicator: Communicator {
 
     public func allGather(_ payload: [UInt8]) throws -> [[UInt8]] {
         try guarded(failOn: { !($0 is CollectivesError) || !Self.isPayloadLimit($0) }) {
-            try RingAllGather.run(payload, limit: options.allGatherLimit ?? Int.max, link: link, template: nextTemplate(.allGather))
+            try RingAllGather.run(payload, limit: options.globalLossBufferSize ?? Int.max, link: link, template: nextTemplate(.allGather))
         }
     }
 

@@ -66,7 +66,7 @@ final class ZMQRingLink: RingLink {
         for (i, address) in addresses.enumerated() where !address.hasPrefix("tcp://") && !address.hasPrefix("ipc://") {
             throw CollectivesError.invalidArgument("ring address of rank \(i) '\(address)' is not tcp://HOST:PORT")
         }
-        guard options.chunkBytes >= 4, options.receiveTimeout > 0, options.setupTimeout > 0, (options.allGatherLimit ?? 0) >= 0 else {
+        guard options.chunkBytes >= 4, options.receiveTimeout > 0, options.setupTimeout > 0, (options.globalLossBufferSize ?? 0) >= 0 else {
             throw CollectivesError.invalidArgument("chunkBytes must be >= 4, timeouts > 0 and global_loss_buf_sz >= 0")
         }
         self.rank = rank

@@ -1,6 +1,5 @@
 import Data
 import Foundation
-import Data
 
 /// Errors of the metrics log.
 public enum MetricsLogError: Error, CustomStringConvertible, Equatable {
@@ -23,14 +22,14 @@ public enum MetricValue: Equatable, Sendable {
     /// A nested object (the dev metrics of an evaluation row), keys in sorted order.
     case object([String: MetricValue])
 
-    /// JSON text; non-finite numbers become null (JSON has no NaN), which a reader sees as missing.
-    var json: String {
+    /// The value for the JSON writer, object keys sorted; non-finite numbers become null (JSON has
+    /// no NaN), which a reader sees as missing.
+    var orderedJSON: OrderedJSON {
         switch self {
-        case .int(let v): return String(v)
-        case .double(let v): return v.isFinite ? "\(v)" : "null"
-        case .string(let s): return JSONText.string(s)
-        case .object(let fields):
-            return "{" + fields.keys.sorted().map { "\(JSONText.string($0)): \(fields[$0]!.json)" }.joined(separator: ", ") + "}"
+        case .int(let v): return .int(v)
+        case .double(let v): return .double(v)
+        case .string(let s): return .string(s)
+        case .object(let fields): return .object(fields.keys.sorted().map { ($0, fields[$0]!.orderedJSON) })
         }
     }
 }
@@ -60,11 +59,8 @@ public final class MetricsLog {
 
     /// Appends `{"step": step, <fields in key order>}`.
     public func log(step: Int, _ fields: [String: MetricValue]) throws {
-        var line = "{\"step\": \(step)"
-        for key in fields.keys.sorted() where key != "step" {
-            line += ", \(JSONText.string(key)): \(fields[key]!.json)"
-        }
-        line += "}\n"
+        let sorted = fields.keys.sorted().filter { $0 != "step" }.map { ($0, fields[$0]!.orderedJSON) }
+        let line = OrderedJSON.object([("step", .int(step))] + sorted).serialized() + "\n"
         guard descriptor >= 0 else { throw MetricsLogError.writeFailed(path: fileURL.path, reason: "the log was closed") }
         let bytes = Array(line.utf8)
         let written = bytes.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress!, $0.count) }

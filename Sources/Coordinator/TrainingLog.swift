@@ -12,7 +12,8 @@ final class TrainingLog {
     private(set) var history: [PipelineKind: [Float]]
     let metrics: MetricsLog
     let tensorBoard: TensorBoardWriter
-    let progress: ProgressReporter
+    let progress: ProgressBar
+    private let print: (String) -> Void
 
     init(config: TrainingConfig, pipelines: [PipelineKind], logDir: URL, history: [PipelineKind: [Float]], startStep: Int,
          terminal: Bool, print: @escaping (String) -> Void) throws {
@@ -22,7 +23,9 @@ final class TrainingLog {
         metrics = try MetricsLog(logDir: logDir)
         tensorBoard = try TensorBoardWriter(logDir: logDir)
         try RunConfigurationFile.write(config, to: logDir)
-        progress = ProgressReporter(total: config.totalUpdates, start: startStep, terminal: terminal, print: print)
+        progress = ProgressBar(label: "step", total: config.totalUpdates, unit: "updates", rateUnit: "tok", start: startStep,
+                               terminal: terminal, plainLines: false)
+        self.print = print
     }
 
     /// The loss history by `train_mode` name, as checkpoints store it.
@@ -47,22 +50,24 @@ final class TrainingLog {
             let window = losses.suffix(every)
             try tensorBoard.addScalar("\(kind.rawValue)/loss", window.reduce(0, +) / Float(window.count), step: done)
         }
-        progress.update(step: done, pipeline: kind.rawValue, loss: result.loss, tokens: result.tokens,
-                        seconds: fetchSeconds + computeSeconds)
+        progress.update(done: done, work: result.tokens, status: "\(kind.rawValue) loss \(Self.format(result.loss))")
         if done % config.logBatchStep == 0 {
             let others = pipelines.filter { $0 != kind }.compactMap { k in history[k]?.last.map { "\(k.rawValue) \(Self.format($0))" } }
-            progress.line("step \(done)/\(config.totalUpdates) \(kind.rawValue) loss \(Self.format(result.loss))"
+            line("step \(done)/\(config.totalUpdates) \(kind.rawValue) loss \(Self.format(result.loss))"
                 + (others.isEmpty ? "" : " (last: " + others.joined(separator: ", ") + ")")
                 + " lr \(String(format: "%.3g", result.learningRate))"
                 + " fetch \(String(format: "%.3f", fetchSeconds))s compute \(String(format: "%.3f", computeSeconds))s" + timing)
         }
     }
 
+    /// A log line, above the progress bar.
+    func line(_ text: String) { progress.line(text, print: print) }
+
     /// Says that a checkpoint was written, with its size when this host sees the file (a
     /// MiniLM checkpoint is ~540 MB: two encoders and AdamW's two moments).
     func checkpointWritten(_ path: String) {
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
-        progress.line("checkpoint \(path)" + (size.map { String(format: " (%.1f MB; at most %d kept)", Double($0) / 1_048_576, config.keepCheckpointMax) } ?? ""))
+        line("checkpoint \(path)" + (size.map { String(format: " (%.1f MB; at most %d kept)", Double($0) / 1_048_576, config.keepCheckpointMax) } ?? ""))
     }
 
     /// A metrics line for a step that failed (the error, no loss).

@@ -25,7 +25,7 @@ public final class TrainingLoop {
     /// Where log lines go (stdout by default).
     public var print: (String) -> Void = { Swift.print($0); fflush(stdout) }
     /// Progress bar on a terminal; plain lines otherwise.
-    public var showProgress: Bool = isatty(STDOUT_FILENO) != 0
+    public var showProgress: Bool = isatty(STDERR_FILENO) != 0
     /// Polled before every step: true checkpoints and stops (Ctrl-C by default).
     public var isInterrupted: () -> Bool = { InterruptFlag.raised != 0 }
     /// Opens a dataset path (`bytedataset.*`) for planning.

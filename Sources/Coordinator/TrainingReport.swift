@@ -1,3 +1,4 @@
+import Data
 import Foundation
 
 public enum TrainingReportError: Error, CustomStringConvertible, Equatable {
@@ -43,25 +44,36 @@ public struct TrainingReport {
     public init(logDir: URL) throws {
         self.logDir = logDir
         let path = logDir.appendingPathComponent("metrics.jsonl").path
-        guard let data = FileManager.default.contents(atPath: path) else { throw TrainingReportError.noMetrics(path: logDir.path) }
+        let file: JSONLinesFile
+        do { file = try JSONLinesFile(path: path) } catch { throw TrainingReportError.noMetrics(path: logDir.path) }
         var updates: [Int: Update] = [:], evaluations: [Int: DevEvaluation] = [:]
-        for (index, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() {
-            guard let row = (try? JSONSerialization.jsonObject(with: Foundation.Data(line))) as? [String: Any],
-                  let step = (row["step"] as? NSNumber)?.intValue else {
-                skippedLines.append(index + 1)
-                continue
+        func numeric(_ value: JSONValue?) -> Double? {
+            switch value {
+            case .int(let v)?: return Double(v)
+            case .float(let v)?: return v
+            default: return nil
             }
-            func number(_ key: String) -> Double? { (row[key] as? NSNumber)?.doubleValue }
-            if let eval = row["eval"] as? [String: Any] {
+        }
+        file.forEachLine { lineNumber, bytes, _ in
+            // A line cut short (a crash mid-write, a copy of a running log) is left out and said so.
+            guard let row = try? JSONLinesFile.object(bytes, file: path, line: lineNumber), case .int(let step)? = row["step"] else {
+                skippedLines.append(lineNumber)
+                return
+            }
+            func number(_ key: String) -> Double? { numeric(row[key]) }
+            if case .object(let eval)? = row["eval"] {
                 var metrics: [String: Double] = [:]
-                for (key, value) in eval {
-                    if let v = value as? NSNumber, key.contains("@") { metrics[key] = v.doubleValue }
-                    if let byK = value as? [String: Any] {
-                        for (k, v) in byK { if let v = v as? NSNumber { metrics["\(key)@\(k)"] = v.doubleValue } }
+                for member in eval {
+                    let key = String(decoding: member.key, as: UTF8.self)
+                    if let v = numeric(member.value), key.contains("@") { metrics[key] = v }
+                    if case .object(let byK) = member.value {
+                        for cutoff in byK {
+                            if let v = numeric(cutoff.value) { metrics["\(key)@\(String(decoding: cutoff.key, as: UTF8.self))"] = v }
+                        }
                     }
                 }
                 evaluations[step] = DevEvaluation(step: step, metrics: metrics, seconds: number("eval_seconds"))
-            } else if let pipeline = row["pipeline"] as? String, row["error"] == nil {
+            } else if case .string? = row["pipeline"], let pipeline = row["pipeline"]?.stringValue, row["error"] == nil {
                 let seconds = (number("fetch_seconds") ?? 0) + (number("compute_seconds") ?? 0)
                 updates[step] = Update(step: step, pipeline: pipeline, loss: number("loss"), learningRate: number("learning_rate"),
                                        gradientNorm: number("grad_norm"),

@@ -3,40 +3,33 @@
 extension PickleValue {
     /// One line of JSON, or nil if the value holds something JSON cannot express
     /// (bytes, sets, non-string keys, code references).
-    public var jsonText: String? {
-        var out = ""
-        return appendJSON(to: &out) ? out : nil
-    }
+    public var jsonText: String? { orderedJSON?.serialized() }
 
-    private func appendJSON(to out: inout String) -> Bool {
+    /// The value for the JSON writer, or nil if JSON cannot express it.
+    public var orderedJSON: OrderedJSON? {
         switch self {
-        case .none: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .int(let v): out += String(v)
-        case .bigInt(let big): out += big.description
-        case .float(let v):
-            if v.isNaN { out += "NaN" } else if v.isInfinite { out += v < 0 ? "-Infinity" : "Infinity" } else { out += "\(v)" }
-        case .string(let s): JSONText.appendString(s, to: &out)
+        case .none: return .null
+        case .bool(let b): return .bool(b)
+        case .int(let v): return .int(v)
+        case .bigInt(let big): return .literal(big.description)
+        case .float(let v): return .pythonFloat(v)
+        case .string(let s): return .string(s)
         case .list(let items), .tuple(let items):
-            out += "["
-            for (i, item) in items.enumerated() {
-                if i > 0 { out += ", " }
-                guard item.appendJSON(to: &out) else { return false }
+            var converted: [OrderedJSON] = []
+            for item in items {
+                guard let json = item.orderedJSON else { return nil }
+                converted.append(json)
             }
-            out += "]"
+            return .array(converted)
         case .dict(let entries):
-            out += "{"
-            for (i, entry) in entries.enumerated() {
-                if i > 0 { out += ", " }
-                guard case .string(let key) = entry.key else { return false }
-                JSONText.appendString(key, to: &out)
-                out += ": "
-                guard entry.value.appendJSON(to: &out) else { return false }
+            var members: [(String, OrderedJSON)] = []
+            for entry in entries {
+                guard case .string(let key) = entry.key, let value = entry.value.orderedJSON else { return nil }
+                members.append((key, value))
             }
-            out += "}"
+            return .object(members)
         case .bytes, .set, .frozenSet, .global, .object, .persistentID:
-            return false
+            return nil
         }
-        return true
     }
 }

@@ -196,50 +196,7 @@ public struct SampleFieldError: Error, Equatable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// The lines of a JSON-lines file, memory-mapped, with 1-based line numbers. Blank lines are skipped.
-public final class JSONLinesFile {
-    public let path: String
-    private let file: MappedFile
-
-    public init(path: String) throws(SampleJSONError) {
-        self.path = path
-        do {
-            file = try MappedFile(path: path)
-        } catch {
-            throw .unreadable(file: path, reason: error.reason)
-        }
-    }
-
-    /// Size of the file in bytes.
-    public var byteCount: Int { file.count }
-
-    /// Calls `body(lineNumber, lineBytes, endOffset)` for every non-blank line.
-    public func forEachLine(_ body: (Int, UnsafeBufferPointer<UInt8>, Int) throws -> Void) rethrows {
-        try Self.forEachLine(in: file.bytes, body)
-    }
-
-    /// The same over bytes in memory: lines end at '\n'; lines of only spaces, tabs and '\r' are skipped.
-    public static func forEachLine(in bytes: UnsafeBufferPointer<UInt8>,
-                                   _ body: (Int, UnsafeBufferPointer<UInt8>, Int) throws -> Void) rethrows {
-        var lineNumber = 0
-        var start = 0
-        while start < bytes.count {
-            lineNumber += 1
-            var end = start
-            if let base = bytes.baseAddress,
-               let found = memchr(base + start, 0x0A, bytes.count - start) {
-                end = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
-            } else {
-                end = bytes.count
-            }
-            let line = UnsafeBufferPointer(rebasing: bytes[start..<end])
-            if !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) {
-                try body(lineNumber, line, end)
-            }
-            start = end + 1
-        }
-    }
-
+extension JSONLinesFile {
     /// Every sample of the file, parsed and validated.
     public func samples() throws(SampleJSONError) -> [Sample] {
         try Self.samples(in: file.bytes, file: path)

@@ -149,7 +149,7 @@ public enum ControlMessage: Codable, Equatable, Sendable {
     public static let maximumBytes = 32 << 20
 
     public func encoded() throws -> [UInt8] {
-        Array(try JSONEncoder().encode(self))
+        Array(try JSONEncoder.sortedKeys().encode(self))
     }
 
     /// Parses a payload; anything that is not one of these messages is an error saying what is wrong.

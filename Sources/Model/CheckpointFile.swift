@@ -118,8 +118,7 @@ public struct CheckpointWriter {
 
     /// Adds a value encoded as JSON (sorted keys, so equal states give equal files).
     public mutating func addJSON<T: Encodable>(_ name: String, _ value: T) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        let encoder = JSONEncoder.sortedKeys()
         encoder.nonConformingFloatEncodingStrategy = .convertToString(
             positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         try add(name, .json, nil, .bytes(Array(try encoder.encode(value))))
@@ -191,9 +190,10 @@ public struct CheckpointWriter {
             let indexStart = output.offset
             var index = CheckpointFormat.Index(formatVersion: 1, fileSize: 0, sections: infos)
             var indexBytes: [UInt8] = []
+            let encoder = JSONEncoder.sortedKeys()
             // fileSize changes the JSON length, which changes fileSize: iterate to the fixed point.
             for _ in 0..<4 {
-                indexBytes = Array(try JSONEncoder().encode(index))
+                indexBytes = Array(try encoder.encode(index))
                 let size = indexStart + indexBytes.count + CheckpointFormat.trailerSize
                 if size == index.fileSize { break }
                 index.fileSize = size

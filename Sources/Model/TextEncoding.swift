@@ -49,18 +49,22 @@ public struct TextEncoder {
     public let tokenizer: BertTokenizer
     public var maxLength: Int
     public var batchSize: Int
+    /// Questions get the original's normalisation (strip, drop one trailing `?`); false: as given.
+    public var normalizeQuestions: Bool
 
-    public init(model: BiEncoder, tokenizer: BertTokenizer, maxLength: Int = 256, batchSize: Int = 32) {
+    public init(model: BiEncoder, tokenizer: BertTokenizer, maxLength: Int = 256, batchSize: Int = 32,
+                normalizeQuestions: Bool = true) {
         self.model = model
         self.tokenizer = tokenizer
         self.maxLength = maxLength
         self.batchSize = max(1, batchSize)
+        self.normalizeQuestions = normalizeQuestions
     }
 
     public func tokenIDs(_ input: EncodingInput) -> [Int32] {
         switch input {
         case .question(let q):
-            return tokenizer.encode(BertTokenizer.normalizeQuestion(q), maxLength: maxLength)
+            return tokenizer.encode(normalizeQuestions ? BertTokenizer.normalizeQuestion(q) : q, maxLength: maxLength)
         case .passage(let title, let text):
             return tokenizer.encode(title.trimmingCharacters(in: .whitespacesAndNewlines),
                                     textPair: text.trimmingCharacters(in: .whitespacesAndNewlines), maxLength: maxLength)
@@ -69,8 +73,8 @@ public struct TextEncoder {
         }
     }
 
-    /// One embedding per input, in order.
-    public func encode(_ inputs: [EncodingInput]) throws -> [[Float]] {
+    /// One embedding per input, in order; `progress(n)` after each batch, n inputs done.
+    public func encode(_ inputs: [EncodingInput], progress: (Int) -> Void = { _ in }) throws -> [[Float]] {
         var out: [[Float]] = []
         out.reserveCapacity(inputs.count)
         var start = 0
@@ -83,6 +87,7 @@ public struct TextEncoder {
             let d = model.encoder(side).outputDim
             for r in 0..<batch.rows { out.append(Array(emb[(r * d)..<((r + 1) * d)])) }
             start = end
+            progress(end)
         }
         return out
     }

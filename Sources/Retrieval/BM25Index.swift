@@ -5,23 +5,6 @@ import Data
 import Glibc
 #endif
 
-/// One BM25 result: the passage's row (its position in the corpus) and its score.
-public struct BM25Hit: Equatable, Sendable, RankOrdered {
-    public var row: Int
-    public var score: Double
-
-    public init(row: Int, score: Double) {
-        self.row = row
-        self.score = score
-    }
-
-    /// Higher score first; equal scores in corpus order (lower row first).
-    @inline(__always)
-    public static func ranksBefore(_ a: BM25Hit, _ b: BM25Hit) -> Bool {
-        a.score > b.score || (a.score == b.score && a.row < b.row)
-    }
-}
-
 /// Okapi BM25 parameters. Defaults k1 = 1.2, b = 0.75 (Robertson's, Lucene's and Elasticsearch's).
 public struct BM25Parameters: Equatable, Sendable {
     public var k1: Double
@@ -112,7 +95,8 @@ public final class BM25Index {
         postings.adviseRandomAccess()
     }
 
-    static func readMeta(_ directory: String) throws -> Meta {
+    /// The `meta.json` of an index directory, complete or not (its `stage` says how far a build got).
+    public static func readMeta(_ directory: String) throws -> Meta {
         let path = path(directory, "meta.json")
         guard let data = FileManager.default.contents(atPath: path) else {
             throw RetrievalError.badIndex(path: directory, reason: "no meta.json (not a BM25 index)")
@@ -199,10 +183,10 @@ public final class BM25Index {
     }
 
     /// The best `k` passages for each question, best first (ties: lower row first).
-    public func search(questions: [[String]], k: Int, parameters: BM25Parameters, threads: Int = 2) -> [[BM25Hit]] {
+    public func search(questions: [[String]], k: Int, parameters: BM25Parameters, threads: Int = 2) -> [[Hit<Double>]] {
         let count = meta.passages
         let average = averageLength
-        var results = [[BM25Hit]](repeating: [], count: questions.count)
+        var results = [[Hit<Double>]](repeating: [], count: questions.count)
         guard k > 0, count > 0, !questions.isEmpty else { return results }
         // One normalisation per passage, shared by the threads (8 bytes a passage).
         var norms = [Double](repeating: 0, count: count)
@@ -229,10 +213,10 @@ public final class BM25Index {
                                 scores[row] += BM25Index.termScore(idf: idf, frequency: tf, normalisation: norm[row], parameters)
                             }
                         }
-                        var heap = TopKHeap<BM25Hit>(capacity: k)
+                        var heap = TopKHeap<Hit<Double>>(capacity: k)
                         for row in touched {
                             let r = Int(row)
-                            heap.offer(BM25Hit(row: r, score: scores[r]))
+                            heap.offer(Hit(row: r, score: scores[r]))
                             scores[r] = 0
                             seen[r] = false
                         }

@@ -260,8 +260,7 @@ public enum BM25IndexBuilder {
     }
 
     private static func writeMeta(_ meta: BM25Index.Meta, _ directory: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let encoder = JSONEncoder.sortedKeys(.prettyPrinted)
         let path = BM25Index.path(directory, "meta.json")
         do { try encoder.encode(meta).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
             throw RetrievalError.cannotWrite(path: path, reason: "\(error)")

@@ -9,7 +9,7 @@ public protocol CandidateRetriever {
     var name: String { get }
     var passageCount: Int { get }
     /// The best `k` rows for each question, best first, with their scores.
-    func retrieve(questions: [String], k: Int) throws -> [[BM25Hit]]
+    func retrieve(questions: [String], k: Int) throws -> [[Hit<Double>]]
     /// The passage at `row`.
     func passage(row: Int) throws -> CorpusRecord
     /// Calls `body(row, passage)` for every passage in corpus order.
@@ -33,7 +33,7 @@ public struct BM25Retriever: CandidateRetriever {
     public var name: String { "bm25 k1=\(parameters.k1) b=\(parameters.b) stopwords=\(index.meta.stopWords)" }
     public var passageCount: Int { index.passageCount }
 
-    public func retrieve(questions: [String], k: Int) throws -> [[BM25Hit]] {
+    public func retrieve(questions: [String], k: Int) throws -> [[Hit<Double>]] {
         index.search(questions: questions.map { index.analyzer.terms($0) }, k: k, parameters: parameters, threads: threads)
     }
 
@@ -76,7 +76,7 @@ public struct DenseRetriever: CandidateRetriever {
     public var name: String { "dense model=\(encoder.modelName) similarity=\(index.meta.similarity.rawValue)" }
     public var passageCount: Int { index.meta.encodedRows }
 
-    public func retrieve(questions: [String], k: Int) throws -> [[BM25Hit]] {
+    public func retrieve(questions: [String], k: Int) throws -> [[Hit<Double>]] {
         let vectors = try encoder.encodeQuestions(questions)
         let hits = vectors.withUnsafeBufferPointer { q in
             search.search(queries: q, queryCount: questions.count, passages: index.embeddings,
@@ -88,7 +88,7 @@ public struct DenseRetriever: CandidateRetriever {
         let ids = index.ids
         return hits.map { list in
             list.sorted { RankedHit.ranksBefore(RankedHit(id: ids[$0.row], score: $0.score), RankedHit(id: ids[$1.row], score: $1.score)) }
-                .map { BM25Hit(row: $0.row, score: Double($0.score)) }
+                .map { Hit(row: $0.row, score: Double($0.score)) }
         }
     }
 

@@ -34,19 +34,21 @@ public struct Evaluation {
     /// Hits kept per query: enough for every cut-off and for MRR/nDCG@10.
     public static func depth(ks: [Int]) -> Int { max(ks.max() ?? 10, 10) }
 
-    /// Evaluates against a passage index built by `srdpr index` (or `evaluate` itself).
+    /// Evaluates against a passage index built by `srdpr index` (or `evaluate` itself); `progress(done,
+    /// total)` after each batch of queries.
     public static func run(encoder: PassageEncoder, index: PassageIndex, set: EvaluationSet, ks: [Int],
                            search: ExactSearch = ExactSearch(), queryBatch: Int = 64,
-                           warn: (String) -> Void = { _ in }) throws -> Evaluation {
+                           warn: (String) -> Void = { _ in }, progress: (Int, Int) -> Void = { _, _ in }) throws -> Evaluation {
         try run(encoder: encoder, passages: index.embeddings, ids: index.ids, dimension: index.meta.dimension,
-                similarity: index.meta.similarity, set: set, ks: ks, search: search, queryBatch: queryBatch, warn: warn)
+                similarity: index.meta.similarity, set: set, ks: ks, search: search, queryBatch: queryBatch, warn: warn,
+                progress: progress)
     }
 
     /// Evaluates against passage embeddings in memory: row-major [ids.count x dimension].
     public static func run(encoder: PassageEncoder, passages: UnsafeBufferPointer<Float>, ids: [String], dimension: Int,
                            similarity: SimilarityFunction, set: EvaluationSet, ks: [Int],
                            search: ExactSearch = ExactSearch(), queryBatch: Int = 64,
-                           warn: (String) -> Void = { _ in }) throws -> Evaluation {
+                           warn: (String) -> Void = { _ in }, progress: (Int, Int) -> Void = { _, _ in }) throws -> Evaluation {
         guard !ks.isEmpty, ks.allSatisfy({ $0 > 0 }) else {
             throw RetrievalError.invalidArgument(name: "--k", reason: "give one or more positive cut-offs, e.g. 1,5,20,100")
         }
@@ -64,6 +66,7 @@ public struct Evaluation {
             for list in hits {
                 rankings.append(list.map { RankedHit(id: ids[$0.row], score: $0.score) }.sorted(by: RankedHit.ranksBefore))
             }
+            progress(rankings.count, set.queries.count)
         }
         let metrics = RetrievalMetrics.compute(rankings: rankings.map { $0.map(\.id) }, judgements: judgements.grades,
                                                queryIDs: set.queries.map(\.id), ks: ks)

@@ -308,13 +308,13 @@ public struct HardNegativeMiner {
         var bestPositiveScore: Double?
     }
 
-    func select(sample: ParsedSample, candidates: [BM25Hit], positives: Positives,
+    func select(sample: ParsedSample, candidates: [Hit<Double>], positives: Positives,
                 random: inout PythonRandom) throws -> Choice {
         var choice = Choice()
         let positiveScores = try retriever.scores(question: sample.question, passages: sample.positivePassages)
         choice.bestPositiveScore = positiveScores.max()
         let positiveTexts = Set(sample.positives.map { HardNegativeMiner.normalisedText($0.text) })
-        var survivors: [(hit: BM25Hit, record: CorpusRecord)] = []
+        var survivors: [(hit: Hit<Double>, record: CorpusRecord)] = []
         var takenTexts = Set<String>()
         let window = candidates.dropFirst(options.rangeMin).prefix(options.rangeMax - options.rangeMin)
         choice.inWindow = window.count

@@ -1,9 +1,7 @@
 import Data
 
-/// Reads a JSON-lines file as JSON objects with 1-based line numbers for errors, over the Data
-/// module's memory-mapped `JSONLinesFile` and typed `JSONParser` (which keeps integers apart from
-/// booleans: Foundation's JSONSerialization returns 0 and 1 as NSNumbers that also cast to Bool).
-/// Blank lines are skipped.
+/// Retrieval's view of the Data module's `JSONLinesFile`: JSON objects with 1-based line numbers,
+/// its errors as `RetrievalError`s (same text: file, line, why). Blank lines are skipped.
 enum JSONLines {
     /// Calls `body(line, object)` for every non-blank line, streaming (the file is mapped, not read).
     static func forEachObject(path: String, _ body: (Int, JSONValue) throws -> Void) throws {
@@ -12,8 +10,8 @@ enum JSONLines {
             if case let .unreadable(_, reason) = error { throw RetrievalError.cannotRead(path: path, reason: reason) }
             throw RetrievalError.cannotRead(path: path, reason: "\(error)")
         }
-        try file.forEachLine { number, bytes, _ in
-            try body(number, try object(bytes, path: path, line: number))
+        do { try file.forEachObject(body) } catch let error as JSONLinesError {
+            throw RetrievalError.badLine(path: error.file, line: error.line, reason: error.reason)
         }
     }
 
@@ -26,14 +24,9 @@ enum JSONLines {
 
     /// One line parsed as a JSON object; the error names the file, line and column.
     static func object(_ bytes: UnsafeBufferPointer<UInt8>, path: String, line: Int) throws -> JSONValue {
-        let value: JSONValue
-        do { value = try JSONParser.parse(bytes) } catch {
-            throw RetrievalError.badLine(path: path, line: line, reason: "malformed JSON: \(error)")
+        do { return try JSONLinesFile.object(bytes, file: path, line: line) } catch {
+            throw RetrievalError.badLine(path: error.file, line: error.line, reason: error.reason)
         }
-        guard case .object = value else {
-            throw RetrievalError.badLine(path: path, line: line, reason: "expected a JSON object")
-        }
-        return value
     }
 
     /// An id field: a string, or an integer of any size (kept as its decimal text, so 0, 1, -7 and

@@ -156,8 +156,7 @@ public final class PassageIndex {
     }
 
     private static func writeMeta(_ meta: Meta, _ directory: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let encoder = JSONEncoder.sortedKeys(.prettyPrinted)
         let path = metaPath(directory)
         do {
             try encoder.encode(meta).write(to: URL(fileURLWithPath: path), options: .atomic)

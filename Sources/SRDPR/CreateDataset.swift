@@ -9,7 +9,10 @@ struct CreateDataset: ParsableCommand {
         commandName: "create-dataset",
         abstract: "Convert JSON-lines samples into a ByteDataset (idxs.pkl + data.pkl).",
         discussion: """
-            --from srdpr (default): SR-DPR JSON lines, converted as the original's create_dataset does.             --from dpr: DPR's training JSON list (positive_ctxs, hard_negative_ctxs; negative_ctxs dropped), streamed.             --from tevatron: Tevatron JSON lines (query, positive_passages, negative_passages).             --from beir: a BEIR directory (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv; relevance > 0 = positive;             no hard negatives: mine them with `srdpr mine-hard-negatives`). Imported samples are numbered 0, 1, ... in input order.
+            --from srdpr (default): SR-DPR JSON lines, converted as the original's create_dataset does.
+            --from dpr: DPR's training JSON list (positive_ctxs, hard_negative_ctxs; negative_ctxs dropped), streamed.
+            --from tevatron: Tevatron JSON lines (query, positive_passages, negative_passages).
+            --from beir: a BEIR directory (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv; relevance > 0 = positive; no hard negatives: mine them with `srdpr mine-hard-negatives`). Imported samples are numbered 0, 1, ... in input order.
             """)
 
     @Option(name: [.customLong("input-jsonl-path"), .customLong("input")],
@@ -36,12 +39,12 @@ struct CreateDataset: ParsableCommand {
         let format = TrainingDataImporter.Format(rawValue: from)!
         if format != .srdpr { return try runImport(format) }
         let start = Date()
-        let bar = ProgressBar.forInput(path: inputJSONLPath)
+        let bar = largeInputBar()
         let summary: ConversionSummary
         do {
             summary = try ByteDatasetConverter.convert(
                 jsonlPath: inputJSONLPath, outputDirectory: outputBytedatasetPath,
-                progress: bar.map { bar in { done, total in bar.update(done: done, total: total) } })
+                progress: bar.map { bar in { done, total in bar.update(done: done >> 20) } })
         } catch {
             bar?.finish()
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
@@ -56,10 +59,16 @@ struct CreateDataset: ParsableCommand {
 }
 
 extension CreateDataset {
+    /// The progress line, only on a terminal and for inputs of 16 MB and more (in MB).
+    func largeInputBar() -> ProgressBar? {
+        let size = (try? FileManager.default.attributesOfItem(atPath: inputJSONLPath))?[.size] as? Int ?? 0
+        return isatty(STDERR_FILENO) != 0 && size >= 16 << 20 ? ProgressBar(label: "create-dataset", total: size >> 20, unit: "MB") : nil
+    }
+
     func runImport(_ format: TrainingDataImporter.Format) throws {
         let start = Date()
-        let bar = format == .beir ? nil : ProgressBar.forInput(path: inputJSONLPath)
-        let progress = bar.map { bar in { (done: Int, total: Int) in bar.update(done: done, total: total) } }
+        let bar = format == .beir ? nil : largeInputBar()
+        let progress = bar.map { bar in { (done: Int, _: Int) in bar.update(done: done >> 20) } }
         let summary: TrainingDataImporter.Summary
         do {
             switch format {
@@ -81,35 +90,5 @@ extension CreateDataset {
         }
         print("wrote \(summary.samples) samples to \(outputBytedatasetPath) (\(summary.dataBytes) bytes of pickles) from \(from) input "
               + "\(inputJSONLPath) in \(String(format: "%.2f", Date().timeIntervalSince(start))) s")
-    }
-}
-
-/// A one-line progress bar on stderr, shown only on a terminal and for long inputs.
-final class ProgressBar {
-    private var lastDrawn = -1
-    private let status = TerminalStatusLine(descriptor: 2)
-
-    /// A bar when stderr is a terminal and the input is at least 16 MB, else nil.
-    static func forInput(path: String) -> ProgressBar? {
-        guard isatty(2) != 0,
-              let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int,
-              size >= 16 << 20 else { return nil }
-        return ProgressBar()
-    }
-
-    func update(done: Int, total: Int) {
-        guard total > 0 else { return }
-        let percent = min(100, done * 100 / total)
-        guard percent != lastDrawn else { return }
-        lastDrawn = percent
-        let width = 40
-        let filled = percent * width / 100
-        status.draw("[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
-            + "] \(percent)% of \(total / 1_000_000) MB")
-    }
-
-    func finish() {
-        status.finish()
-        lastDrawn = -1
     }
 }

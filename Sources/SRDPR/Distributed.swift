@@ -3,6 +3,7 @@ import Collectives
 import Coordinator
 import Data
 import Foundation
+import Model
 import Retrieval
 import Worker
 
@@ -82,7 +83,7 @@ struct WorkerCommand: ParsableCommand {
     var ringTransport: RingTransport = .auto
     @OptionGroup var security: SecurityOptions
     @Option(help: "Threads for OpenBLAS and the other loops.")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    var threads: Int = BLASThreads.defaultCount
     @Option(name: .customLong("heartbeat-timeout"), help: "Seconds of silence after which the coordinator counts as lost.")
     var heartbeatTimeout: Double = 30
 

@@ -1,69 +1,25 @@
 import ArgumentParser
-import JobContracts
 import Data
 import Foundation
 import Model
 
-/// `srdpr encode`: embeddings of questions and passages with a Hugging Face BERT directory.
+/// `srdpr encode`: embeddings of questions and passages.
 struct Encode: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Embed questions and passages (one JSON line in, one {\"embedding\": [...]} line out, in order).",
         discussion: """
             Input lines: {"question": s} (question encoder), {"title": t, "text": s} (context encoder) \
-            or {"input_ids": [...]} (context encoder, no tokenisation). --model is a Hugging Face \
-            directory (config.json, vocab.txt, model.safetensors or pytorch_model.bin; both encoders \
-            start from it) or a checkpoint written by `srdpr train` (its two encoders and vocabulary).
+            or {"input_ids": [...]} (context encoder, no tokenisation). A model scored with cosine \
+            similarity gives unit-length embeddings (as sentence-transformers' Normalize does).
             """)
 
-    @Option(help: "Hugging Face model directory, or a checkpoint of `srdpr train`.")
-    var model: String
+    @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Input JSON-lines file.")
     var input: String
     @Option(help: "Output JSON-lines file.")
     var output: String
-    @Option(name: .customLong("max-length"), help: "Longest sequence in tokens, [CLS] and [SEP] included.")
-    var maxLength: Int = 256
-    @Option(name: .customLong("do-lower-case"), help: "true|false (default: tokenizer_config.json's, else true).")
-    var doLowerCase: String?
-    @Option(help: "cls or mean (default: the checkpoint's pooling, a sentence-transformers directory's 1_Pooling, else cls).")
-    var pooling: Pooling?
-    @Option(name: .customLong("batch-size"), help: "Sequences per forward pass.")
-    var batchSize: Int = 32
-    @Option(help: "Threads for OpenBLAS and the other loops.")
-    var threads: Int = 2
 
     func run() throws {
-        guard maxLength >= 2 else { throw ValidationError("--max-length must be at least 2") }
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
-        let dir = URL(fileURLWithPath: model)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory) else {
-            throw CLIError("--model \(model): no such file or directory; give a checkpoint of `srdpr train` or a Hugging Face "
-                + "BERT directory (e.g. question_encoder/ of `srdpr export`)")
-        }
-        if !isDirectory.boolValue {
-            // A checkpoint of `srdpr train`: both encoders, the vocabulary and do_lower_case are inside.
-            let loaded = try TrainingCheckpoint.loadModel(dir)
-            guard let vocab = loaded.tokenizerFiles["vocab.txt"] else { throw CLIError("checkpoint \(model) holds no vocab.txt") }
-            let lower = try doLowerCase.map { _ in try resolveLowerCase(dir) } ?? loaded.config.doLowerCase
-            let tokenizer = try BertTokenizer(vocabulary: Vocabulary(vocabText: vocab, path: model + " (vocab.txt)"),
-                                              doLowerCase: lower, source: model)
-            try encodeFile(model: loaded.model, tokenizer: tokenizer)
-            return
-        }
-        let lower = try resolveLowerCase(dir)
-        let biEncoder = try BiEncoder.load(directory: dir, pooling: pooling)
-        let tokenizer = try BertTokenizer(vocabFile: dir.appendingPathComponent("vocab.txt"), doLowerCase: lower)
-        try encodeFile(model: biEncoder, tokenizer: tokenizer)
-    }
-
-    /// Reads --input, embeds every line in order, writes --output.
-    func encodeFile(model biEncoder: BiEncoder, tokenizer: BertTokenizer) throws {
-        if let pooling { biEncoder.pooling = pooling }
-        BLASThreads.set(threads)
-        biEncoder.threads = threads
-        let encoder = TextEncoder(model: biEncoder, tokenizer: tokenizer,
-                                  maxLength: maxLength, batchSize: batchSize)
         guard let text = try? String(contentsOfFile: input, encoding: .utf8) else {
             throw CLIError("cannot read --input \(input) (missing or not UTF-8)")
         }
@@ -74,7 +30,10 @@ struct Encode: ParsableCommand {
             if lineText.allSatisfy({ $0.isWhitespace }) { continue }
             inputs.append(try EncodingInput.parse(jsonLine: lineText, lineNumber: i + 1, file: input))
         }
-        let embeddings = try encoder.encode(inputs)
+        let model = try modelOptions.load()
+        let bar = ProgressBar(label: "encode", total: inputs.count, unit: "inputs")
+        let embeddings = try model.encode(inputs, normalized: model.similarity == .cosine, progress: { bar.update(done: $0) })
+        bar.finish()
         var out = ""
         for e in embeddings {
             out += "{\"embedding\": [" + e.map { "\($0)" }.joined(separator: ", ") + "]}\n"
@@ -82,22 +41,5 @@ struct Encode: ParsableCommand {
         do { try out.write(toFile: output, atomically: true, encoding: .utf8) } catch {
             throw CLIError("cannot write --output \(output): \(error.localizedDescription)")
         }
-    }
-
-    func resolveLowerCase(_ dir: URL) throws -> Bool {
-        if let doLowerCase {
-            switch doLowerCase.lowercased() {
-            case "true", "1", "yes": return true
-            case "false", "0", "no": return false
-            default: throw ValidationError("--do-lower-case must be true or false, not '\(doLowerCase)'")
-            }
-        }
-        let url = dir.appendingPathComponent("tokenizer_config.json")
-        if let data = try? Data(contentsOf: url),
-           let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-           let value = json["do_lower_case"] as? Bool {
-            return value
-        }
-        return true
     }
 }

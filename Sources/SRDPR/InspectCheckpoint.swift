@@ -1,4 +1,5 @@
 import ArgumentParser
+import Data
 import Foundation
 import Model
 
@@ -21,8 +22,7 @@ struct InspectCheckpoint: ParsableCommand {
         let checkpoint = try CheckpointFile(url: URL(fileURLWithPath: file))
         let infos = checkpoint.names.compactMap { checkpoint.sections[$0] }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
+            let encoder = JSONEncoder.sortedKeys()
             for info in infos { print(String(decoding: try encoder.encode(info), as: UTF8.self)) }
             return
         }

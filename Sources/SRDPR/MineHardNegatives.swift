@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Model
 import Retrieval
 
 /// `srdpr mine-hard-negatives`: SR-DPR samples in, the same samples with mined `hardneg_contexts` out.
@@ -36,7 +37,7 @@ struct MineHardNegatives: ParsableCommand {
 
     @Flag(help: "Mine with BM25 (an index of our own, built on disk).")
     var bm25 = false
-    @Option(help: "Mine with this model: a checkpoint of `srdpr train`, a directory of `srdpr export` or a Hugging Face BERT directory.")
+    @Option(help: "Mine with this model: a checkpoint of `srdpr train`, a directory of `srdpr export` or a Hugging Face / sentence-transformers directory.")
     var model: String?
     @Option(help: "Keep the BM25 or passage index in this directory (reused and resumed); by default a temporary one, removed at the end.")
     var index: String?
@@ -70,16 +71,20 @@ struct MineHardNegatives: ParsableCommand {
     @Option(help: "BM25 stop words: english, none, or a file (one word a line).")
     var stopwords: String = "english"
 
-    @Option(name: .customLong("max-length"), help: "--model: longest sequence in tokens (default: the checkpoint's max_length, else 256).")
+    @Option(name: .customLong("max-length"), help: "--model: longest sequence in tokens (default: the model's, as `srdpr evaluate`; capped at max_position_embeddings).")
     var maxLength: Int?
-    @Option(name: .customLong("sim-func"), help: "--model: dot_product or cosine (default: the checkpoint's sim_func, else dot_product).")
+    @Option(name: .customLong("sim-func"), help: "--model: dot_product or cosine (default: the model's, as `srdpr evaluate`).")
     var simFunc: String?
+    @Option(help: "--model: cls or mean (default: the model's, as `srdpr evaluate`).")
+    var pooling: String?
+    @Option(name: .customLong("do-lower-case"), help: "--model: true|false (default: the model's, as `srdpr evaluate`).")
+    var doLowerCase: String?
     @Option(name: .customLong("batch-size"), help: "--model: sequences per forward pass.")
     var batchSize: Int = 32
     @Option(name: .customLong("query-batch"), help: "Questions searched at a time.")
     var queryBatch: Int = 256
-    @Option(help: "Threads.")
-    var threads: Int = 2
+    @Option(help: "Threads (default: all cores, as every command).")
+    var threads: Int = BLASThreads.defaultCount
 
     func validate() throws {
         guard bm25 != (model != nil) else { throw ValidationError("give exactly one retriever: --bm25 or --model M") }
@@ -88,8 +93,8 @@ struct MineHardNegatives: ParsableCommand {
         if !bm25 && (k1 != 1.2 || b != 0.75 || stopwords != "english") {
             throw ValidationError("--k1, --b and --stopwords are BM25 settings: use them with --bm25")
         }
-        if bm25 && (maxLength != nil || simFunc != nil) {
-            throw ValidationError("--max-length and --sim-func are model settings: use them with --model")
+        if bm25 && (maxLength != nil || simFunc != nil || pooling != nil || doLowerCase != nil) {
+            throw ValidationError("--max-length, --sim-func, --pooling and --do-lower-case are model settings: use them with --model")
         }
     }
 
@@ -111,17 +116,18 @@ struct MineHardNegatives: ParsableCommand {
             let parameters = BM25Parameters(k1: k1, b: b)
             try parameters.validate()
             let analyzer = try TextAnalyzer.named(stopwords)
-            let vocabulary = progressPrinter("bm25 index, pass 1 (MB of corpus)")
-            let postings = progressPrinter("bm25 index, pass 2 (passages)")
+            let vocabulary = progressBar("bm25 index, pass 1", unit: "MB of corpus")
+            let postings = progressBar("bm25 index, pass 2", unit: "passages")
             try BM25IndexBuilder.build(corpusPath: corpus, directory: directory, analyzer: analyzer) { p in
                 if p.stage == "vocabulary" { vocabulary(p.done >> 20, p.total >> 20) } else { postings(p.done, p.total) }
             }
             retriever = BM25Retriever(index: try BM25Index(directory: directory), parameters: parameters, threads: threads)
         } else {
-            let encoder = try loadRetriever(model: model!, maxLength: maxLength, simFunc: simFunc, batchSize: batchSize, threads: threads)
+            let encoder = try ModelOptions.with(model: model!, maxLength: maxLength, doLowerCase: doLowerCase, simFunc: simFunc,
+                                                pooling: pooling, batchSize: batchSize, threads: threads).retriever()
             let passages = try Corpus.load(path: corpus)
             guard !passages.ids.isEmpty else { throw RetrievalError.cannotRead(path: corpus, reason: "the corpus holds no passage (an empty file or only blank lines)") }
-            try PassageIndex.build(corpus: passages, encoder: encoder, directory: directory, progress: progressPrinter("index"))
+            try PassageIndex.build(corpus: passages, encoder: encoder, directory: directory, progress: progressBar("index", unit: "passages"))
             let passageIndex = try PassageIndex(directory: directory, expectedModel: (encoder.modelName, encoder.fingerprint))
             retriever = DenseRetriever(encoder: encoder, corpus: passages, index: passageIndex,
                                        search: ExactSearch(selectionThreads: threads))
@@ -129,7 +135,7 @@ struct MineHardNegatives: ParsableCommand {
         let miner = HardNegativeMiner(retriever: retriever, options: options)
         let perQuestionPath = perQuestion ?? output + ".per-question.jsonl"
         let summary = try miner.run(inputPath: input, qrelsPath: qrels, outputPath: output, perQuestionPath: perQuestionPath,
-                                    candidatesPath: candidates, progress: progressPrinter("mine (questions)"))
+                                    candidatesPath: candidates, progress: progressBar("mine", unit: "questions"))
         let object = summary.jsonObject(retriever: retriever.name, options: options, input: input, output: output)
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
         let reportPath = report ?? output + ".report.json"

@@ -1,83 +1,30 @@
 import ArgumentParser
 import Data
 import Foundation
+import Model
 import Retrieval
 
 /// Options shared by `index`, `search` and `evaluate`: which model and how to run it.
 struct RetrieverOptions: ParsableArguments {
-    @Option(help: "A checkpoint of `srdpr train`, a directory of `srdpr export`, or a Hugging Face BERT directory.")
-    var model: String
-    @Option(name: .customLong("max-length"), help: "Longest sequence in tokens (default: the checkpoint's max_length, else 256).")
-    var maxLength: Int?
-    @Option(name: .customLong("sim-func"), help: "dot_product or cosine (default: the checkpoint's sim_func, else dot_product).")
-    var simFunc: String?
-    @Option(help: "cls or mean (default: the checkpoint's pooling, a sentence-transformers directory's 1_Pooling, else cls).")
-    var pooling: Pooling?
-    @Option(name: .customLong("batch-size"), help: "Sequences per forward pass.")
-    var batchSize: Int = 32
-    @Option(help: "Threads for OpenBLAS and the other loops.")
-    var threads: Int = 2
+    @OptionGroup var model: ModelOptions
 
-    func load() throws -> TrainedRetriever {
-        try loadRetriever(model: model, maxLength: maxLength, simFunc: simFunc, pooling: pooling, batchSize: batchSize, threads: threads)
-    }
+    var threads: Int { model.threads }
+
+    func load() throws -> TrainedRetriever { try model.retriever() }
 }
 
-/// A model for `--model` commands, with the overrides of `RetrieverOptions`.
-func loadRetriever(model: String, maxLength: Int?, simFunc: String?, pooling: Pooling? = nil, batchSize: Int, threads: Int) throws -> TrainedRetriever {
-    var options = TrainedRetriever.Options()
-    if let maxLength {
-        guard maxLength >= 2 else { throw ValidationError("--max-length must be at least 2") }
-        options.maxLength = maxLength
-    }
-    if let simFunc {
-        guard let sim = SimilarityFunction(rawValue: simFunc) else {
-            throw ValidationError("--sim-func must be dot_product or cosine, not '\(simFunc)'")
-        }
-        options.similarity = sim
-    }
-    options.pooling = pooling
-    guard batchSize >= 1, threads >= 1 else { throw ValidationError("--batch-size and --threads must be at least 1") }
-    options.batchSize = batchSize
-    options.threads = threads
-    return try TrainedRetriever(path: model, options: options)
+extension ModelOptions {
+    /// The model as index, search, evaluate and mine-hard-negatives use it.
+    func retriever() throws -> TrainedRetriever { TrainedRetriever(model: try load()) }
 }
 
-extension Pooling: ExpressibleByArgument {}
-
-func stderrLine(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
-}
-
-/// Progress on stderr with the rate and the time left: a rewritten line on a terminal, a line
-/// every 10% otherwise.
-func progressPrinter(_ label: String) -> (Int, Int) -> Void {
-    let terminal = isatty(2) != 0
-    var lastTenth = -1
-    var start: Date? = nil, startDone = 0
-    var lastDraw = Date.distantPast
+/// A (done, total) progress callback drawing the one progress bar: passages indexed, questions searched.
+func progressBar(_ label: String, unit: String) -> (Int, Int) -> Void {
+    var bar: ProgressBar?
     return { done, total in
-        let now = Date()
-        if start == nil { start = now; startDone = done }
-        let elapsed = now.timeIntervalSince(start!)
-        var eta = ""
-        if done > startDone, elapsed > 0, total > done {
-            let rate = Double(done - startDone) / elapsed
-            let left = Int((Double(total - done) / rate).rounded())
-            eta = String(format: ", %.0f/s, ETA %d:%02d:%02d", rate, left / 3600, left / 60 % 60, left % 60)
-        } else if done >= total, elapsed > 0 {
-            eta = String(format: ", %.1f s", elapsed)
-        }
-        let tenth = total > 0 ? done * 10 / total : 10
-        if terminal {
-            guard done >= total || now.timeIntervalSince(lastDraw) >= 0.2 else { return }
-            lastDraw = now
-            let percent = total > 0 ? done * 100 / total : 100
-            FileHandle.standardError.write(Data("\r\(label): \(done)/\(total) (\(percent)%\(eta))\u{1B}[K\(done >= total ? "\n" : "")".utf8))
-        } else if tenth != lastTenth {
-            stderrLine("\(label): \(done)/\(total)\(eta)")
-        }
-        lastTenth = tenth
+        if bar == nil { bar = ProgressBar(label: label, total: total, unit: unit) }
+        bar!.update(done: done)
+        if done >= total { bar!.finish() }
     }
 }
 
@@ -179,7 +126,7 @@ struct Index: ParsableCommand {
         let corpus = try EvaluationInputs(corpus: corpus, beir: beir).loadCorpus()
         let encoder = try retriever.load()
         try PassageIndex.build(corpus: corpus, encoder: encoder, directory: output, chunkRows: chunkRows,
-                               progress: progressPrinter("index"))
+                               progress: progressBar("index", unit: "passages"))
         print(output)
     }
 }
@@ -219,6 +166,7 @@ struct Search: ParsableCommand {
         var out = ""
         var rankings: [[RankedHit]] = []
         let search = ExactSearch(blockSize: blockSize, selectionThreads: retriever.threads)
+        let progress = progressBar("search", unit: "queries")
         for start in stride(from: 0, to: queries.count, by: 64) {
             let batch = Array(queries[start..<min(start + 64, queries.count)])
             let vectors = try encoder.encodeQuestions(batch.map(\.text))
@@ -235,6 +183,7 @@ struct Search: ParsableCommand {
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
                 out += String(decoding: data, as: UTF8.self) + "\n"
             }
+            progress(start + batch.count, queries.count)
         }
         if let runFile { try TRECRun.write(path: runFile, queries: queries, rankings: rankings, tag: runTag) }
         if let output {
@@ -292,16 +241,20 @@ struct Evaluate: ParsableCommand {
         let directory = index ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("srdpr-eval-\(UUID().uuidString)").path
         defer { if index == nil { try? FileManager.default.removeItem(atPath: directory) } }
-        try PassageIndex.build(corpus: corpus, encoder: encoder, directory: directory, progress: progressPrinter("index"))
+        try PassageIndex.build(corpus: corpus, encoder: encoder, directory: directory, progress: progressBar("index", unit: "passages"))
         let passageIndex = try PassageIndex(directory: directory, expectedModel: (encoder.modelName, encoder.fingerprint))
         let result = try Evaluation.run(encoder: encoder, index: passageIndex, set: set, ks: ks,
-                                        search: ExactSearch(selectionThreads: retriever.threads), warn: { stderrLine("warning: \($0)") })
+                                        search: ExactSearch(selectionThreads: retriever.threads), warn: { stderrLine("warning: \($0)") },
+                                        progress: progressBar("search", unit: "queries"))
         let seconds = Date().timeIntervalSince(start)
         let object = result.metrics.jsonObject(seconds: seconds, extra: [
             "unknown_judged_documents": result.unknownJudgedDocuments,
             "unjudged_queries": set.queriesWithoutJudgement.count,
             "judged_unknown_queries": set.judgedUnknownQueries.count,
             "model": encoder.modelName, "passages": passageIndex.meta.encodedRows,
+            "sim_func": encoder.model.settings.simFunc.rawValue, "sim_scale": encoder.model.settings.simScale,
+            "max_length": encoder.model.settings.maxLength,
+            "pooling": encoder.model.settings.pooling.rawValue, "do_lower_case": encoder.model.tokenizer.doLowerCase,
         ])
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         let line = String(decoding: data, as: UTF8.self)

@@ -3,6 +3,7 @@ import Collectives
 import Coordinator
 import Data
 import Foundation
+import Model
 import Retrieval
 import Worker
 
@@ -28,7 +29,7 @@ struct Train: ParsableCommand {
     var config: String?
 
     @Option(help: "Threads for OpenBLAS and the other loops (split among the workers with --workers).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    var threads: Int = BLASThreads.defaultCount
 
     @Option(help: "Worker processes on this machine (1: train in this process; N > 1: a coordinator here and N `srdpr worker` processes on loopback).")
     var workers: Int = 1

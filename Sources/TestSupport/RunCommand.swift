@@ -31,14 +31,17 @@ public enum Command {
         return Fixtures.packageRoot.appendingPathComponent(".build/debug/srdpr")
     }
 
-    /// Runs `executable` with `arguments`, feeding `stdin`, and waits for it to end.
+    /// Runs `executable` with `arguments`, feeding `stdin`, and waits for it to end; `environment`
+    /// is added to this process's, `unsetting` names variables the child must not see.
     public static func run(_ executable: URL, _ arguments: [String], stdin: String? = nil,
-                           environment: [String: String]? = nil) throws -> CommandResult {
+                           environment: [String: String]? = nil, unsetting: [String] = []) throws -> CommandResult {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
-        if let environment {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        if environment != nil || !unsetting.isEmpty {
+            var merged = ProcessInfo.processInfo.environment.merging(environment ?? [:]) { $1 }
+            for name in unsetting { merged[name] = nil }
+            process.environment = merged
         }
         let outPipe = Pipe(), errPipe = Pipe(), inPipe = Pipe()
         process.standardOutput = outPipe
@@ -63,8 +66,8 @@ public enum Command {
 
     /// Runs `srdpr` with `arguments`.
     public static func srdpr(_ arguments: [String], stdin: String? = nil,
-                             environment: [String: String]? = nil) throws -> CommandResult {
-        try run(srdprBinary, arguments, stdin: stdin, environment: environment)
+                             environment: [String: String]? = nil, unsetting: [String] = []) throws -> CommandResult {
+        try run(srdprBinary, arguments, stdin: stdin, environment: environment, unsetting: unsetting)
     }
 }
 

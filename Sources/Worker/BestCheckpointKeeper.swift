@@ -65,7 +65,7 @@ public final class BestCheckpointKeeper {
         }
         let record = Record(metric: metric, value: value, step: step)
         do {
-            try JSONEncoder().encode(record).write(to: recordURL, options: .atomic)
+            try JSONEncoder.sortedKeys().encode(record).write(to: recordURL, options: .atomic)
         } catch {
             throw CheckpointError.unwritable(path: recordURL.path, reason: error.localizedDescription)
         }

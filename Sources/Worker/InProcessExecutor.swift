@@ -24,7 +24,7 @@ public final class InProcessExecutor: StepExecutor {
     public func start(_ job: JobStart) throws {
         let resume = try job.resume ? job.config.modelFile.map { try CheckpointFile(url: URL(fileURLWithPath: $0)) } : nil
         let setup = try WorkerSetup(config: job.config, threads: threads,
-                                    communicator: InProcessCommunicator(allGatherLimit: job.config.globalLossBufSz),
+                                    communicator: InProcessCommunicator(globalLossBufferSize: job.config.globalLossBufferSize),
                                     resume: resume, dropoutSeed: job.dropoutSeed, warn: print)
         let devSet = try Rank.devSetRound(config: job.config, evaluator: devSetEvaluator, resuming: job.resume, warn: print)
         rank = try Rank(setup: setup, devSet: devSet)

@@ -129,7 +129,7 @@ public final class WorkerAgent {
         var ringOptions = ZMQCommunicator.Options()
         ringOptions.receiveTimeout = job.heartbeatTimeout
         ringOptions.setupTimeout = max(job.heartbeatTimeout, 30)
-        ringOptions.allGatherLimit = parsed.globalLossBufSz
+        ringOptions.globalLossBufferSize = parsed.globalLossBufferSize
         ringOptions.curve = job.curve
         let ring = try ZMQCommunicator(rank: rank, worldSize: job.worldSize, addresses: job.ringAddresses, jobID: job.ringJobID,
                                        secret: options.secret, options: ringOptions)

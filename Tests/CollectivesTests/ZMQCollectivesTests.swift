@@ -40,7 +40,7 @@ final class ZMQCollectivesTests: XCTestCase {
 
     func testAllGatherOverLimitFailsOnEveryRankAndNamesTheParameter() throws {
         var options = RingHarness.fastOptions()
-        options.allGatherLimit = 100
+        options.globalLossBufferSize = 100
         let results = RingHarness.run(world: 3, options: options) { comm -> (String, [[UInt8]]) in
             let payload = [UInt8](repeating: 1, count: comm.rank == 1 ? 150 : 100)
             var message = ""
@@ -58,7 +58,7 @@ final class ZMQCollectivesTests: XCTestCase {
             XCTAssertTrue(message.contains("at least 150"), message)
             XCTAssertEqual(after, [[0], [1], [2]])
         }
-        XCTAssertThrowsError(try InProcessCommunicator(allGatherLimit: 10).allGather([UInt8](repeating: 0, count: 11))) {
+        XCTAssertThrowsError(try InProcessCommunicator(globalLossBufferSize: 10).allGather([UInt8](repeating: 0, count: 11))) {
             XCTAssertTrue("\($0)".contains("global_loss_buf_sz"))
         }
     }

@@ -21,7 +21,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.qChunkSize, 2)
         XCTAssertEqual(c.ctxChunkSize, 2)
         XCTAssertTrue(c.doLowerCase)
-        XCTAssertEqual(c.globalLossBufSz, 150000)
+        XCTAssertEqual(c.globalLossBufferSize, 150000)
         XCTAssertEqual(c.logDir, "logs")
         XCTAssertEqual(c.checkpointFileName, "dpr_biencoder")
         XCTAssertEqual(c.lossScale, 8.0)

@@ -37,6 +37,7 @@ enum JSONTree: Decodable, Equatable, CustomStringConvertible {
         switch value {
         case .int(let v): self = .number(Double(v))
         case .double(let v): self = .number(v)
+        case .literal(let text): self = .number(Double(text) ?? .nan)
         case .bool(let v): self = .bool(v)
         case .string(let v): self = .string(v)
         case .null: self = .null

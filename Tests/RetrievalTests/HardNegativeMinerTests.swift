@@ -1,6 +1,6 @@
 import XCTest
 import Data
-@testable import Retrieval
+import Retrieval
 import TestSupport
 
 /// The miner's selection and guards on a small corpus with BM25: a planted duplicate of a positive

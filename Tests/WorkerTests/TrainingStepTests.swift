@@ -82,7 +82,7 @@ final class TrainingStepTests: XCTestCase {
     /// case, the same error on every rank, is in ZMQCollectivesTests): the step fails before any update.
     func testAllGatherBoundIsEnforcedInOneProcess() throws {
         let fx = try fixture()
-        let w = try worker(fx, communicator: InProcessCommunicator(allGatherLimit: 64))
+        let w = try worker(fx, communicator: InProcessCommunicator(globalLossBufferSize: 64))
         let before = w.model.parameters.toArray()
         XCTAssertThrowsError(try w.step(0, batches: [try batch(fx.file, step: 0)])) { error in
             XCTAssertTrue("\(error)".contains("over global_loss_buf_sz=64"), "\(error)")

@@ -33,15 +33,28 @@ public enum SentenceTransformersPooling {
     ///   weighted mean, last token, several at once).
     public static func pooling(of directory: URL) throws -> (pooling: Pooling, file: URL)? {
         guard let url = configURL(in: directory) else { return nil }
+        return (try pooling(config: url), url)
+    }
+
+    /// The pooling a Pooling module's `config.json` at `url` declares.
+    /// - Throws: `Unsupported` as `pooling(of:)`.
+    public static func pooling(config url: URL) throws -> Pooling {
         guard let data = FileManager.default.contents(atPath: url.path),
               let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw Unsupported(path: url.path, reason: "not a readable JSON object")
         }
-        // Newer sentence-transformers also write "pooling_mode": "mean" etc.; the flags are always there.
+        // sentence-transformers writes the pooling_mode_* flags; a hand-written config may give
+        // only the constructor's "pooling_mode": "mean" (or "cls", "max", ...).
+        if json.keys.allSatisfy({ !$0.hasPrefix("pooling_mode_") }), let mode = json["pooling_mode"] as? String {
+            guard let pooling = Pooling(rawValue: mode) else {
+                throw Unsupported(path: url.path, reason: "pooling_mode \(mode) is not supported")
+            }
+            return pooling
+        }
         let modes = json.keys.filter { $0.hasPrefix("pooling_mode_") && (json[$0] as? Bool) == true }.sorted()
         switch modes {
-        case ["pooling_mode_cls_token"]: return (.cls, url)
-        case ["pooling_mode_mean_tokens"]: return (.mean, url)
+        case ["pooling_mode_cls_token"]: return .cls
+        case ["pooling_mode_mean_tokens"]: return .mean
         case []: throw Unsupported(path: url.path, reason: "no pooling_mode_* flag is true")
         default:
             let names = modes.map { String($0.dropFirst("pooling_mode_".count)) }.joined(separator: " + ")

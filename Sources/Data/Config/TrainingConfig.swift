@@ -43,7 +43,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var pipeline = PipelineSettings()
 
     // Distributed, logging, checkpoints
-    public var globalLossBufSz: Int = 150000
+    public var globalLossBufferSize: Int = 150000
     public var logBatchStep: Int = 100
     public var outputDir: String? = nil
     public var logDir: String = "logs"
@@ -76,7 +76,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case fixCtxEncoder = "fix_ctx_encoder", gradCache = "grad_cache", qChunkSize = "q_chunk_size"
         case ctxChunkSize = "ctx_chunk_size", doLowerCase = "do_lower_case", maxLength = "max_length"
         case trainMode = "train_mode", regulateFactor = "regulate_factor", bytedataset, pipeline
-        case globalLossBufSz = "global_loss_buf_sz", logBatchStep = "log_batch_step", outputDir = "output_dir"
+        case globalLossBufferSize = "global_loss_buf_sz", logBatchStep = "log_batch_step", outputDir = "output_dir"
         case logDir = "log_dir", checkpointFileName = "checkpoint_file_name", keepCheckpointMax = "keep_checkpoint_max"
         case saveCheckpointFreq = "save_checkpoint_freq"
         case resume, overwriteOutputDir = "overwrite_output_dir"
@@ -137,7 +137,7 @@ extension TrainingConfig {
         try read(.simScale, &simScale); try read(.fixCtxEncoder, &fixCtxEncoder); try read(.gradCache, &gradCache)
         try read(.qChunkSize, &qChunkSize); try read(.ctxChunkSize, &ctxChunkSize); try read(.doLowerCase, &doLowerCase)
         try read(.maxLength, &maxLength); try read(.trainMode, &trainMode); try read(.regulateFactor, &regulateFactor)
-        try read(.bytedataset, &bytedataset); try read(.pipeline, &pipeline); try read(.globalLossBufSz, &globalLossBufSz)
+        try read(.bytedataset, &bytedataset); try read(.pipeline, &pipeline); try read(.globalLossBufferSize, &globalLossBufferSize)
         try read(.logBatchStep, &logBatchStep); try read(.outputDir, &outputDir); try read(.logDir, &logDir)
         try read(.checkpointFileName, &checkpointFileName); try read(.keepCheckpointMax, &keepCheckpointMax)
         try read(.saveCheckpointFreq, &saveCheckpointFreq)
