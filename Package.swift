@@ -31,7 +31,10 @@ let package = Package(
         .target(name: "CPrefetch", path: "Sources/CPrefetch"),
         .target(name: "Data", dependencies: ["CPrefetch", .product(name: "Logging", package: "swift-log"),
                                              .product(name: "Yams", package: "Yams")]),
-        .target(name: "Model", dependencies: ["CBLAS", "Data"]),
+        // The model layers' elementwise and row-wise kernels (GELU, softmax, LayerNorm, dropout, AdamW),
+        // vectorised in C: an AVX2+FMA build and a baseline build, chosen at run time.
+        .target(name: "CKernels", path: "Sources/CKernels", exclude: ["kernels-body.h"]),
+        .target(name: "Model", dependencies: ["CBLAS", "CKernels", "Data"]),
         // Atomics and futexes on memory shared by ring neighbours on one host.
         .target(name: "CSharedMemory", path: "Sources/CSharedMemory"),
         .target(name: "Collectives", dependencies: ["CZMQ", "CSharedMemory", "Data", .product(name: "Logging", package: "swift-log")]),
@@ -57,7 +60,7 @@ let package = Package(
         // Shared by the test targets only: fixture paths, float comparison, running the binary.
         .target(name: "TestSupport", dependencies: ["Data"], path: "Sources/TestSupport"),
         .testTarget(name: "DataTests", dependencies: ["Data", "TestSupport"]),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "Data", "TestSupport"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "CKernels", "Data", "TestSupport"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "TestSupport"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "JobContracts", "Data", "Model", "TestSupport"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "JobContracts", "Model", "Data", "Collectives", "TestSupport"]),

@@ -46,6 +46,11 @@ for shape in $shapes; do
         base) model=(--random-config 768,12,12,3072) ;;
         *) echo "unknown shape $shape (minilm|base)" >&2; exit 2 ;;
     esac
+    if [ $anchors_on = 1 ]; then
+        # The anchor runs before and after ours: two rows in its median, and its own noise printed.
+        echo "load before torch $shape (first run): $(uptime)" >&2
+        "$python" "$anchors/torch_train_anchor.py" "${model[@]}" "${common[@]}" | tee "$out/torch-$shape.0.json"
+    fi
     if [ -n "$base_bin" ]; then
         for round in $(seq "$rounds"); do
             echo "load before base srdpr $shape, round $round: $(uptime)" >&2
@@ -86,6 +91,9 @@ for s in shapes:
         cpu = statistics.median([statistics.median(r.get("step_user_cpu_s") or [float("nan")]) for r in rows])
         mfu = f"{g / ref:6.1%}" if ref == ref else "   n/a"
         print(f"{s:8} {impl:6} {len(rows):4} {median(rows, 'tokens_per_s'):9.1f} {median(rows, 'median_step_s'):7.2f} {g:8.2f} {mfu} {cpu:10.2f} {median(rows, 'peak_rss_mb'):11.0f}")
+    anchor = runs("torch", s)
+    if len(anchor) > 1:
+        print(f"{s:8} torch tokens/s per run (before, after ours): " + ", ".join(f"{r['tokens_per_s']:.1f}" for r in anchor))
     base, new = runs("base", s), runs("srdpr", s)
     if base and new:
         def user_cpu(rows): return statistics.median([statistics.median(r.get("step_user_cpu_s") or [float("nan")]) for r in rows])

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Errors restoring optimizer state.
@@ -111,20 +112,11 @@ public final class AdamW {
             v.withUnsafeMutableBufferPointer { v in
                 let (m, v) = (m, v)
                 let update = { (piece: (range: Range<Int>, decay: Double)) in
-                    let decayFactor = Float(1 - learningRate * piece.decay)
-                    let decays = piece.decay != 0
-                    for i in piece.range {
-                        let g = gradients[i]
-                        var p = parameters[i]
-                        if decays { p *= decayFactor }
-                        // lerp as PyTorch writes it for weights < 0.5.
-                        let mi = m[i] + oneMinusBeta1 * (g - m[i])
-                        let vi = v[i] * beta2 + oneMinusBeta2 * (g * g)
-                        m[i] = mi
-                        v[i] = vi
-                        let denominator = vi.squareRoot() / biasCorrection2Sqrt + eps
-                        parameters[i] = p + (-stepSize) * (mi / denominator)
-                    }
+                    let first = piece.range.lowerBound
+                    srdpr_adamw(parameters.baseAddress! + first, gradients.baseAddress! + first, m.baseAddress! + first,
+                                v.baseAddress! + first, piece.range.count, Float(1 - learningRate * piece.decay),
+                                piece.decay != 0 ? 1 : 0, oneMinusBeta1, beta2, oneMinusBeta2, stepSize,
+                                biasCorrection2Sqrt, eps)
                 }
                 if pieces.count > 1 && threads > 1 {
                     DispatchQueue.concurrentPerform(iterations: pieces.count) { update(pieces[$0]) }

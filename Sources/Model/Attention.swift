@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 import Dispatch
 import Foundation
 
@@ -72,25 +73,9 @@ enum Attention {
     /// Softmax over keys with padding keys excluded (HF adds the dtype minimum: they get exactly 0).
     /// A row whose keys are all padding gets uniform weights, as adding a constant everywhere would.
     @inline(__always) static func softmaxRows(_ P: UnsafeMutablePointer<Float>, mask: UnsafePointer<Int32>, seqLen T: Int) {
-        var anyKey = false
-        for j in 0..<T where mask[j] != 0 { anyKey = true; break }
-        for i in 0..<T {
-            let row = P + i * T
-            if !anyKey {
-                for j in 0..<T { row[j] = 1 / Float(T) }
-                continue
-            }
-            var m = -Float.infinity
-            for j in 0..<T where mask[j] != 0 { m = max(m, row[j]) }
-            var sum: Float = 0
-            for j in 0..<T {
-                let e = mask[j] != 0 ? expf(row[j] - m) : 0
-                row[j] = e
-                sum += e
-            }
-            let inv = 1 / sum
-            for j in 0..<T { row[j] *= inv }
-        }
+        var allKeys = true
+        for j in 0..<T where mask[j] == 0 { allKeys = false; break }
+        srdpr_softmax_rows(P, T, T, allKeys ? nil : mask)
     }
 
     /// Writes dQ, dK, dV from dCtx.
@@ -121,16 +106,10 @@ enum Attention {
             if rowKey != nil {
                 // The mask is where the dropped probabilities are nonzero; where P itself is 0 the
                 // softmax backward below gives 0 anyway, so no second pass over the generator.
-                let scale = 1 / (1 - p)
-                for j in 0..<s.tt { dP[j] = dropped[j] != 0 ? dP[j] * scale : 0 }
+                srdpr_dropout_backward_where_kept(dP, dropped, s.tt, 1 / (1 - p))
             }
             // Softmax backward, with the 1/sqrt(d) of the scores folded in.
-            for i in 0..<T {
-                let pr = P + i * T, dr = dP + i * T
-                var dot: Float = 0
-                for j in 0..<T { dot += pr[j] * dr[j] }
-                for j in 0..<T { dr[j] = pr[j] * (dr[j] - dot) * scale }
-            }
+            srdpr_softmax_backward_rows(dP, P, T, T, scale)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hd), Int32(T), 1,
                         dP, Int32(T), k + base, Int32(H), 0, dQ + base, Int32(H))
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(hd), Int32(T), 1,

@@ -1,3 +1,4 @@
+import CKernels
 import Data
 import Foundation
 
@@ -133,7 +134,7 @@ public final class BertEncoder {
                                       scratchPerThread: a.headScratchPerThread, threads: threads)
                     Linear.forward(a.sublayer, A.ctx, P + w.attnOutW, P + w.attnOutB, rows: N, inDim: H, outDim: H)
                     hiddenDrop(a.sublayer, layer: l, site: .attentionOutput)
-                    for i in 0..<(N * H) { A.attentionResidual[i] = a.sublayer[i] + input[i] }
+                    srdpr_add(A.attentionResidual, a.sublayer, input, N * H)
                     LayerNorm.forward(A.attentionNormed, mean: A.mean1, rstd: A.rstd1, A.attentionResidual, gamma: P + w.ln1G, beta: P + w.ln1B,
                                       rows: N, dim: H, eps: c.layerNormEps)
                     // Feed-forward.
@@ -141,7 +142,7 @@ public final class BertEncoder {
                     GELU.forward(a.gelu, A.ffnIntermediate, count: N * I)
                     Linear.forward(a.sublayer, a.gelu, P + w.outW, P + w.outB, rows: N, inDim: I, outDim: H)
                     hiddenDrop(a.sublayer, layer: l, site: .ffnOutput)
-                    for i in 0..<(N * H) { A.ffnResidual[i] = a.sublayer[i] + A.attentionNormed[i] }
+                    srdpr_add(A.ffnResidual, a.sublayer, A.attentionNormed, N * H)
                     LayerNorm.forward(A.out, mean: A.mean2, rstd: A.rstd2, A.ffnResidual, gamma: P + w.ln2G, beta: P + w.ln2B,
                                       rows: N, dim: H, eps: c.layerNormEps)
                     input = A.out

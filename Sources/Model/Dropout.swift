@@ -1,3 +1,4 @@
+import CKernels
 import Data
 
 /// Dropout with masks that are a pure function of (seed, step, encoder, layer, site, global row,
@@ -33,22 +34,11 @@ public struct DropoutContext: Sendable {
     @inline(__always) static func mix(_ x: UInt64) -> UInt64 { SplitMix64.finalize(x &+ SplitMix64.increment) }
 
     /// Multiplies `count` values of one row in place by mask / (1 - p); index is the element's
-    /// position inside the row. One hash gives four 16-bit uniforms (elements 4k..4k+3 of the row).
+    /// position inside the row. One hash, mix(rowKey + index / 4), gives four 16-bit uniforms
+    /// (elements 4k..4k+3 of the row); an element is kept when its uniform is >= p · 65536.
+    /// (CKernels' srdpr_dropout_row; DropoutMaskTests pins it to this definition.)
     @inline(__always) static func apply(_ x: UnsafeMutablePointer<Float>, count: Int, rowKey: UInt64, p: Float, start: Int = 0) {
-        let threshold = UInt64(Double(p) * 65_536.0)  // keep when the 16-bit uniform >= p
-        let scale = 1 / (1 - p)
-        var i = 0
-        while i < count {
-            let index = start + i
-            let group = index >> 2
-            let bits = mix(rowKey &+ UInt64(group))
-            let lanes = min(4 - (index & 3), count - i)
-            for lane in 0..<lanes {
-                let u = (bits >> UInt64(16 * ((index + lane) & 3))) & 0xffff
-                x[i + lane] = u >= threshold ? x[i + lane] * scale : 0
-            }
-            i += lanes
-        }
+        srdpr_dropout_row(x, count, rowKey, p, start)
     }
 }
 

@@ -1,51 +1,36 @@
-import Foundation
+import CKernels
 
-/// GELU in the exact erf form (`hidden_act: gelu`): x · Φ(x) = 0.5 x (1 + erf(x / √2)).
+/// GELU in the exact erf form (`hidden_act: gelu`): x · Φ(x) = 0.5 x (1 + erf(x / √2)), with the
+/// vectorised erf of CKernels (within 2 ulp of the correctly rounded value; ElementwiseKernelTests).
 enum GELU {
-    static func forward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, count: Int) {
-        let rows = max(1, count / 4096)
-        Parallel.rows(rows, work: 4096 * 8) { range in
-            let lo = range.lowerBound * count / rows, hi = range.upperBound * count / rows
-            for i in lo..<hi {
-                let x = input[i]
-                out[i] = 0.5 * x * (1 + erff(x * 0.70710678118654752))
-            }
+    /// Splits `count` elements over threads in blocks of 8 lanes.
+    private static func split(_ count: Int, work: Int, _ body: (Int, Int) -> Void) {
+        let blocks = (count + 4095) / 4096
+        Parallel.rows(blocks, work: 4096 * work) { range in
+            let lo = range.lowerBound * 4096, hi = min(range.upperBound * 4096, count)
+            body(lo, hi - lo)
         }
+    }
+
+    static func forward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, count: Int) {
+        split(count, work: 4) { start, n in srdpr_gelu_forward(out + start, input + start, n) }
     }
 
     /// dInput = dOut · (Φ(x) + x φ(x)), in place allowed (dInput may be dOut).
     static func backward(_ dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
                          input: UnsafePointer<Float>, count: Int) {
-        let rows = max(1, count / 4096)
-        Parallel.rows(rows, work: 4096 * 10) { range in
-            let lo = range.lowerBound * count / rows, hi = range.upperBound * count / rows
-            for i in lo..<hi {
-                let x = input[i]
-                let cdf = 0.5 * (1 + erff(x * 0.70710678118654752))
-                let pdf = expf(-0.5 * x * x) * 0.39894228040143268
-                dInput[i] = dOut[i] * (cdf + x * pdf)
-            }
-        }
+        split(count, work: 6) { start, n in srdpr_gelu_backward(dInput + start, dOut + start, input + start, n) }
     }
 
     /// One pass for backward: out = GELU(x) (needed for the next layer's weight gradient) and
     /// derivative = GELU'(x), sharing the erf.
     static func forwardWithDerivative(_ out: UnsafeMutablePointer<Float>, derivative: UnsafeMutablePointer<Float>,
                                       _ input: UnsafePointer<Float>, count: Int) {
-        let rows = max(1, count / 4096)
-        Parallel.rows(rows, work: 4096 * 10) { range in
-            let lo = range.lowerBound * count / rows, hi = range.upperBound * count / rows
-            for i in lo..<hi {
-                let x = input[i]
-                let cdf = 0.5 * (1 + erff(x * 0.70710678118654752))
-                out[i] = x * cdf
-                derivative[i] = cdf + x * expf(-0.5 * x * x) * 0.39894228040143268
-            }
-        }
+        split(count, work: 6) { start, n in srdpr_gelu_forward_derivative(out + start, derivative + start, input + start, n) }
     }
 
     /// dInput = dOut · derivative, elementwise (in place allowed).
     static func multiply(_ dInput: UnsafeMutablePointer<Float>, _ derivative: UnsafePointer<Float>, count: Int) {
-        for i in 0..<count { dInput[i] *= derivative[i] }
+        srdpr_multiply(dInput, derivative, count)
     }
 }

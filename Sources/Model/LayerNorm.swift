@@ -1,59 +1,28 @@
-import Foundation
+import CKernels
 
 /// LayerNorm over the last dimension with learned gain and shift; saves mean and 1/std per row
-/// for the backward pass (llm.c's layernorm_forward / layernorm_backward).
+/// for the backward pass (llm.c's layernorm_forward / layernorm_backward), vectorised in CKernels.
 enum LayerNorm {
     static func forward(_ out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>?,
                         rstd: UnsafeMutablePointer<Float>?, _ input: UnsafePointer<Float>,
                         gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, rows: Int, dim: Int, eps: Float) {
-        Parallel.rows(rows, work: dim * 4) { range in
-            for r in range {
-                let x = input + r * dim, y = out + r * dim
-                var m: Float = 0
-                for i in 0..<dim { m += x[i] }
-                m /= Float(dim)
-                var v: Float = 0
-                for i in 0..<dim { let d = x[i] - m; v += d * d }
-                v /= Float(dim)
-                let s = 1 / (v + eps).squareRoot()
-                for i in 0..<dim { y[i] = (x[i] - m) * s * gamma[i] + beta[i] }
-                mean?[r] = m
-                rstd?[r] = s
-            }
+        Parallel.rows(rows, work: dim) { range in
+            let r = range.lowerBound
+            srdpr_layernorm_forward(out + r * dim, mean.map { $0 + r }, rstd.map { $0 + r }, input + r * dim,
+                                    gamma, beta, range.count, dim, eps)
         }
     }
 
-    /// Writes dInput; accumulates dGamma, dBeta (serially: they are shared by every row).
+    /// Writes dInput; accumulates dGamma, dBeta (rows in order: they are shared by every row).
     static func backward(dInput: UnsafeMutablePointer<Float>, dGamma: UnsafeMutablePointer<Float>,
                          dBeta: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>, input: UnsafePointer<Float>,
                          gamma: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
                          rows: Int, dim: Int) {
-        Parallel.rows(rows, work: dim * 6) { range in
-            for r in range {
-                let x = input + r * dim, dy = dOut + r * dim, dx = dInput + r * dim
-                let m = mean[r], s = rstd[r]
-                var sumD: Float = 0, sumDX: Float = 0
-                for i in 0..<dim {
-                    let xhat = (x[i] - m) * s
-                    let d = gamma[i] * dy[i]
-                    sumD += d
-                    sumDX += d * xhat
-                }
-                sumD /= Float(dim)
-                sumDX /= Float(dim)
-                for i in 0..<dim {
-                    let xhat = (x[i] - m) * s
-                    dx[i] = (gamma[i] * dy[i] - sumD - xhat * sumDX) * s
-                }
-            }
+        Parallel.rows(rows, work: dim) { range in
+            let r = range.lowerBound
+            srdpr_layernorm_backward_input(dInput + r * dim, dOut + r * dim, input + r * dim, gamma, mean + r, rstd + r,
+                                           range.count, dim)
         }
-        for r in 0..<rows {
-            let x = input + r * dim, dy = dOut + r * dim
-            let m = mean[r], s = rstd[r]
-            for i in 0..<dim {
-                dBeta[i] += dy[i]
-                dGamma[i] += (x[i] - m) * s * dy[i]
-            }
-        }
+        srdpr_layernorm_backward_parameters(dGamma, dBeta, dOut, input, mean, rstd, rows, dim)
     }
 }

@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 
 /// Fully connected layer `out[n, o] = in[n, :] · weight[o, :] + bias[o]`, weight stored [outDim, inDim]
 /// as in PyTorch's nn.Linear. Both directions are single sgemm calls.
@@ -27,10 +28,7 @@ enum Linear {
                         1, dOut, Int32(outDim), input, Int32(inDim), 1, dWeight, Int32(inDim))
         }
         if let dBias {
-            for r in 0..<rows {
-                let row = dOut + r * outDim
-                for o in 0..<outDim { dBias[o] += row[o] }
-            }
+            for r in 0..<rows { srdpr_add(dBias, dBias, dOut + r * outDim, outDim) }
         }
     }
 }

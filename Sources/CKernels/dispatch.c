@@ -1,0 +1,82 @@
+// Picks the AVX2 + FMA kernels when the CPU has both (checked once), else the baseline ones.
+#include "CKernels.h"
+
+static int baselineForced = 0;
+
+void srdpr_kernels_force_baseline(int force) { baselineForced = force; }
+
+int srdpr_kernels_use_avx2(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    static int known = -1;
+    if (known < 0) {
+        __builtin_cpu_init();
+        known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return known && !baselineForced;
+#else
+    return 0;
+#endif
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#define hasAVX2 srdpr_kernels_use_avx2
+#define DISPATCH(f, ...) (hasAVX2() ? f##_avx2(__VA_ARGS__) : f##_baseline(__VA_ARGS__))
+#else
+#define DISPATCH(f, ...) f##_baseline(__VA_ARGS__)
+#endif
+
+void srdpr_erf_avx2(float *out, const float *input, long count);
+void srdpr_erf_baseline(float *out, const float *input, long count);
+void srdpr_erf(float *out, const float *input, long count) { DISPATCH(srdpr_erf, out, input, count); }
+
+void srdpr_gelu_forward_avx2(float *out, const float *input, long count);
+void srdpr_gelu_forward_baseline(float *out, const float *input, long count);
+void srdpr_gelu_forward(float *out, const float *input, long count) { DISPATCH(srdpr_gelu_forward, out, input, count); }
+
+void srdpr_gelu_forward_derivative_avx2(float *out, float *derivative, const float *input, long count);
+void srdpr_gelu_forward_derivative_baseline(float *out, float *derivative, const float *input, long count);
+void srdpr_gelu_forward_derivative(float *out, float *derivative, const float *input, long count) { DISPATCH(srdpr_gelu_forward_derivative, out, derivative, input, count); }
+
+void srdpr_gelu_backward_avx2(float *dInput, const float *dOut, const float *input, long count);
+void srdpr_gelu_backward_baseline(float *dInput, const float *dOut, const float *input, long count);
+void srdpr_gelu_backward(float *dInput, const float *dOut, const float *input, long count) { DISPATCH(srdpr_gelu_backward, dInput, dOut, input, count); }
+
+void srdpr_multiply_avx2(float *x, const float *y, long count);
+void srdpr_multiply_baseline(float *x, const float *y, long count);
+void srdpr_multiply(float *x, const float *y, long count) { DISPATCH(srdpr_multiply, x, y, count); }
+
+void srdpr_add_avx2(float *out, const float *a, const float *b, long count);
+void srdpr_add_baseline(float *out, const float *a, const float *b, long count);
+void srdpr_add(float *out, const float *a, const float *b, long count) { DISPATCH(srdpr_add, out, a, b, count); }
+
+void srdpr_softmax_rows_avx2(float *scores, long rows, long length, const int32_t *keyMask);
+void srdpr_softmax_rows_baseline(float *scores, long rows, long length, const int32_t *keyMask);
+void srdpr_softmax_rows(float *scores, long rows, long length, const int32_t *keyMask) { DISPATCH(srdpr_softmax_rows, scores, rows, length, keyMask); }
+
+void srdpr_softmax_backward_rows_avx2(float *grad, const float *probs, long rows, long length, float scale);
+void srdpr_softmax_backward_rows_baseline(float *grad, const float *probs, long rows, long length, float scale);
+void srdpr_softmax_backward_rows(float *grad, const float *probs, long rows, long length, float scale) { DISPATCH(srdpr_softmax_backward_rows, grad, probs, rows, length, scale); }
+
+void srdpr_dropout_row_avx2(float *x, long count, uint64_t rowKey, float p, long start);
+void srdpr_dropout_row_baseline(float *x, long count, uint64_t rowKey, float p, long start);
+void srdpr_dropout_row(float *x, long count, uint64_t rowKey, float p, long start) { DISPATCH(srdpr_dropout_row, x, count, rowKey, p, start); }
+
+void srdpr_dropout_backward_where_kept_avx2(float *grad, const float *kept, long count, float scale);
+void srdpr_dropout_backward_where_kept_baseline(float *grad, const float *kept, long count, float scale);
+void srdpr_dropout_backward_where_kept(float *grad, const float *kept, long count, float scale) { DISPATCH(srdpr_dropout_backward_where_kept, grad, kept, count, scale); }
+
+void srdpr_layernorm_forward_avx2(float *out, float *mean, float *rstd, const float *input, const float *gamma, const float *beta, long rows, long dim, float eps);
+void srdpr_layernorm_forward_baseline(float *out, float *mean, float *rstd, const float *input, const float *gamma, const float *beta, long rows, long dim, float eps);
+void srdpr_layernorm_forward(float *out, float *mean, float *rstd, const float *input, const float *gamma, const float *beta, long rows, long dim, float eps) { DISPATCH(srdpr_layernorm_forward, out, mean, rstd, input, gamma, beta, rows, dim, eps); }
+
+void srdpr_layernorm_backward_input_avx2(float *dInput, const float *dOut, const float *input, const float *gamma, const float *mean, const float *rstd, long rows, long dim);
+void srdpr_layernorm_backward_input_baseline(float *dInput, const float *dOut, const float *input, const float *gamma, const float *mean, const float *rstd, long rows, long dim);
+void srdpr_layernorm_backward_input(float *dInput, const float *dOut, const float *input, const float *gamma, const float *mean, const float *rstd, long rows, long dim) { DISPATCH(srdpr_layernorm_backward_input, dInput, dOut, input, gamma, mean, rstd, rows, dim); }
+
+void srdpr_layernorm_backward_parameters_avx2(float *dGamma, float *dBeta, const float *dOut, const float *input, const float *mean, const float *rstd, long rows, long dim);
+void srdpr_layernorm_backward_parameters_baseline(float *dGamma, float *dBeta, const float *dOut, const float *input, const float *mean, const float *rstd, long rows, long dim);
+void srdpr_layernorm_backward_parameters(float *dGamma, float *dBeta, const float *dOut, const float *input, const float *mean, const float *rstd, long rows, long dim) { DISPATCH(srdpr_layernorm_backward_parameters, dGamma, dBeta, dOut, input, mean, rstd, rows, dim); }
+
+void srdpr_adamw_avx2(float *parameters, const float *gradients, float *m, float *v, long count, float decayFactor, int decays, float oneMinusBeta1, float beta2, float oneMinusBeta2, float stepSize, float biasCorrection2Sqrt, float eps);
+void srdpr_adamw_baseline(float *parameters, const float *gradients, float *m, float *v, long count, float decayFactor, int decays, float oneMinusBeta1, float beta2, float oneMinusBeta2, float stepSize, float biasCorrection2Sqrt, float eps);
+void srdpr_adamw(float *parameters, const float *gradients, float *m, float *v, long count, float decayFactor, int decays, float oneMinusBeta1, float beta2, float oneMinusBeta2, float stepSize, float biasCorrection2Sqrt, float eps) { DISPATCH(srdpr_adamw, parameters, gradients, m, v, count, decayFactor, decays, oneMinusBeta1, beta2, oneMinusBeta2, stepSize, biasCorrection2Sqrt, eps); }

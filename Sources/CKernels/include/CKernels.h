@@ -1,0 +1,60 @@
+#ifndef SRDPR_CKERNELS_H
+#define SRDPR_CKERNELS_H
+#include <stdint.h>
+
+// Elementwise and row-wise kernels of the model layers, over flat fp32 buffers, 8 lanes at a time.
+// Each function is compiled twice (AVX2+FMA and baseline x86-64) and the loader picks the clone the
+// CPU supports, so one binary runs everywhere and uses AVX2 where it exists. Callers split rows
+// over threads; the kernels themselves never start threads.
+
+/// 1 when the AVX2 + FMA kernels run in this process (the CPU has both and no test forced the baseline).
+int srdpr_kernels_use_avx2(void);
+/// Tests: run the baseline kernels even on an AVX2 CPU (force = 1) or go back to the CPU's choice (0).
+void srdpr_kernels_force_baseline(int force);
+
+/// erf(x) for `count` values, within 2 ulp of the correctly rounded fp32 value (see ElementwiseKernelTests).
+void srdpr_erf(float *out, const float *input, long count);
+
+/// GELU (exact erf form) forward: out = 0.5 x (1 + erf(x / sqrt 2)).
+void srdpr_gelu_forward(float *out, const float *input, long count);
+/// GELU's value and derivative at `input` in one pass (shares the erf).
+void srdpr_gelu_forward_derivative(float *out, float *derivative, const float *input, long count);
+/// dInput = dOut * GELU'(input); dInput may be dOut.
+void srdpr_gelu_backward(float *dInput, const float *dOut, const float *input, long count);
+
+/// x[i] *= y[i].
+void srdpr_multiply(float *x, const float *y, long count);
+/// out[i] = a[i] + b[i]; out may alias a or b.
+void srdpr_add(float *out, const float *a, const float *b, long count);
+
+/// Softmax of each of `rows` rows of `length` scores in place; keys whose `keyMask` entry is 0 get
+/// exactly 0 (keyMask NULL = every key is real). A row with no real key gets uniform weights.
+void srdpr_softmax_rows(float *scores, long rows, long length, const int32_t *keyMask);
+/// Softmax backward in place: grad = probs * (grad - <probs, grad>) * scale, row by row.
+void srdpr_softmax_backward_rows(float *grad, const float *probs, long rows, long length, float scale);
+
+/// Dropout of one row keyed by a counter-based hash: element i (at position start + i of the row's
+/// fixed grid) is kept when its 16-bit uniform is >= p * 65536, and kept values are scaled by 1/(1-p).
+/// Bit-for-bit the masks of DropoutContext.apply's definition (SplitMix64 finaliser of rowKey + group,
+/// four 16-bit uniforms per group of four positions).
+void srdpr_dropout_row(float *x, long count, uint64_t rowKey, float p, long start);
+/// grad[i] = kept[i] != 0 ? grad[i] * scale : 0 (dropout backward given the dropped forward values).
+void srdpr_dropout_backward_where_kept(float *grad, const float *kept, long count, float scale);
+
+/// LayerNorm forward of rows [0, rows): out = (x - mean) * rstd * gamma + beta; saves mean and rstd
+/// when the pointers are not NULL.
+void srdpr_layernorm_forward(float *out, float *mean, float *rstd, const float *input, const float *gamma,
+                             const float *beta, long rows, long dim, float eps);
+/// LayerNorm backward of rows [0, rows): writes dInput only.
+void srdpr_layernorm_backward_input(float *dInput, const float *dOut, const float *input, const float *gamma,
+                                    const float *mean, const float *rstd, long rows, long dim);
+/// Adds the rows' contributions to dGamma and dBeta (vectorised over dim; rows in order).
+void srdpr_layernorm_backward_parameters(float *dGamma, float *dBeta, const float *dOut, const float *input,
+                                         const float *mean, const float *rstd, long rows, long dim);
+
+/// One AdamW update of `count` parameters (torch.optim.AdamW single-tensor arithmetic).
+void srdpr_adamw(float *parameters, const float *gradients, float *m, float *v, long count,
+                 float decayFactor, int decays, float oneMinusBeta1, float beta2, float oneMinusBeta2,
+                 float stepSize, float biasCorrection2Sqrt, float eps);
+
+#endif

@@ -1,0 +1,4 @@
+// The kernels with 4 lanes for any x86-64 (SSE2) or other CPU: the portable fallback.
+#define LANES 4
+#define NAME(f) f##_baseline
+#include "kernels-body.h"

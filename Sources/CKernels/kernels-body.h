@@ -1,0 +1,369 @@
+// The kernels' bodies, included twice: by kernels-avx2.c (8 lanes, AVX2 + FMA) and by
+// kernels-baseline.c (4 lanes, SSE2), which name them NAME(f) = f_avx2 / f_baseline; dispatch.c
+// picks one per process from the CPU. Each includer defines LANES and NAME first.
+#include <stdint.h>
+#include <string.h>
+
+typedef float fv __attribute__((vector_size(4 * LANES)));
+typedef int32_t iv __attribute__((vector_size(4 * LANES)));
+
+
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE fv splat(float v) {
+    fv r;
+    for (int i = 0; i < LANES; i++) r[i] = v;  // not 0 + v, which turns -0 into +0
+    return r;
+}
+INLINE fv load(const float *p) { fv v; memcpy(&v, p, sizeof v); return v; }
+INLINE void store(float *p, fv v) { memcpy(p, &v, sizeof v); }
+INLINE iv loadInt(const int32_t *p) { iv v; memcpy(&v, p, sizeof v); return v; }
+/// a where mask is set, else b.
+INLINE fv select(iv mask, fv a, fv b) { return (fv)((mask & (iv)a) | (~mask & (iv)b)); }
+INLINE fv vmax(fv a, fv b) { return select(a > b, a, b); }
+INLINE fv vmin(fv a, fv b) { return select(a < b, a, b); }
+INLINE float sumLanes(fv v) {
+    float s = 0;
+    for (int i = 0; i < LANES; i++) s += v[i];
+    return s;
+}
+INLINE float maxLanes(fv v) {
+    float m = v[0];
+    for (int i = 1; i < LANES; i++) m = v[i] > m ? v[i] : m;
+    return m;
+}
+
+/// e^x to about 1 ulp: x = n ln2 + r with |r| <= ln2/2, e^r by its degree-7 Taylor polynomial
+/// (truncation < 6e-9 relative), 2^n put into the exponent bits. Below -87.33 (where fp32 e^x
+/// would be subnormal) the result is 0; above 88.37 it saturates at 2^127 * e^r (finite).
+INLINE fv expVector(fv x) {
+    iv underflow = x < splat(-87.33654f);
+    x = vmin(vmax(x, splat(-87.33654f)), splat(88.37f));
+    const fv shifter = splat(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
+    fv shifted = x * splat(1.44269504088896341f) + shifter;
+    fv n = shifted - shifter;
+    fv r = x - n * splat(0.693145751953125f);  // ln 2, high bits (exact product for |n| < 2^9)
+    r = r - n * splat(1.428606765330187e-06f);  // ln 2, low bits
+    fv p = splat(1.f / 5040);
+    p = p * r + splat(1.f / 720);
+    p = p * r + splat(1.f / 120);
+    p = p * r + splat(1.f / 24);
+    p = p * r + splat(1.f / 6);
+    p = p * r + splat(0.5f);
+    p = p * r + splat(1.f);
+    p = p * r + splat(1.f);
+    iv exponent = ((iv)shifted - (iv)shifter) << 23;
+    fv scale = (fv)(exponent + (iv)splat(1.f));
+    return select(underflow, splat(0.f), p * scale);
+}
+
+/// erf(x), fitted by scripts/fit-erf.py to below 2e-8 relative / 1e-8 absolute error before
+/// fp32 rounding: |x| < 0.921875: x·P(x²) (degree 5, relative fit); |x| < 3.925:
+/// 1 - exp(R(|x| - 2.4234375) - x²) with R ≈ log(erfc x) + x² (degree 8); beyond, ±1 (erfc < 2^-25).
+INLINE fv erfVector(fv x) {
+    const iv signBit = (iv)splat(-0.f);
+    fv a = (fv)((iv)x & ~signBit);
+    fv z = a * a;
+    fv small = splat(-0.0005991140462166256f);
+    small = small * z + splat(0.004993247929274289f);
+    small = small * z + splat(-0.02676667443041794f);
+    small = small * z + splat(0.11281818361109358f);
+    small = small * z + splat(-0.3761249402546335f);
+    small = small * z + splat(1.1283791497031632f);
+    small = small * a;
+    fv c = vmin(a, splat(3.925f));
+    fv u = c - splat(2.4234375f);
+    fv big = splat(1.6306650892361496e-06f);
+    big = big * u + splat(-1.42793539265329e-05f);
+    big = big * u + splat(8.472263784142786e-05f);
+    big = big * u + splat(-0.0004574426409296728f);
+    big = big * u + splat(0.0023331048295271856f);
+    big = big * u + splat(-0.01154687134352245f);
+    big = big * u + splat(0.058678465975255785f);
+    big = big * u + splat(-0.361466894952948f);
+    big = big * u + splat(-1.5294793262530528f);
+    big = splat(1.f) - expVector(big - c * c);
+    big = select(a >= splat(3.925f), splat(1.f), big);
+    fv magnitude = select(a < splat(0.921875f), small, big);
+    magnitude = select(a != a, a, magnitude);  // NaN stays NaN (the clamp above would make it 1)
+    return (fv)((iv)magnitude | ((iv)x & signBit));
+}
+
+#define SQRT1_2 0.70710678118654752f
+#define INV_SQRT_2PI 0.39894228040143268f
+
+/// Defines kernel(out, input, count) = vectorFunction of every element; the tail runs on a
+/// zero-padded copy so it gets the same arithmetic as the body.
+#define ELEMENTWISE_MAP(kernel, vectorFunction) \
+    void NAME(kernel)(float *out, const float *input, long count) { \
+        long whole = count & ~(long)(LANES - 1); \
+        for (long i = 0; i < whole; i += LANES) store(out + i, vectorFunction(load(input + i))); \
+        if (whole < count) { \
+            float x[LANES] = {0}, y[LANES]; \
+            memcpy(x, input + whole, (count - whole) * sizeof(float)); \
+            store(y, vectorFunction(load(x))); \
+            memcpy(out + whole, y, (count - whole) * sizeof(float)); \
+        } \
+    }
+
+ELEMENTWISE_MAP(srdpr_erf, erfVector)
+
+INLINE fv geluVector(fv x) { return splat(0.5f) * x * (splat(1.f) + erfVector(x * splat(SQRT1_2))); }
+
+ELEMENTWISE_MAP(srdpr_gelu_forward, geluVector)
+
+/// Φ(x) and Φ(x) + x φ(x) (GELU's derivative).
+INLINE void geluParts(fv x, fv *cdf, fv *derivative) {
+    *cdf = splat(0.5f) * (splat(1.f) + erfVector(x * splat(SQRT1_2)));
+    fv pdf = expVector(splat(-0.5f) * x * x) * splat(INV_SQRT_2PI);
+    *derivative = *cdf + x * pdf;
+}
+
+void NAME(srdpr_gelu_forward_derivative)(float *out, float *derivative, const float *input, long count) {
+    long whole = count & ~(long)(LANES - 1);
+    fv cdf, d;
+    for (long i = 0; i < whole; i += LANES) {
+        fv x = load(input + i);
+        geluParts(x, &cdf, &d);
+        store(out + i, x * cdf);
+        store(derivative + i, d);
+    }
+    if (whole < count) {
+        float x[LANES] = {0}, y[LANES], dy[LANES];
+        memcpy(x, input + whole, (count - whole) * sizeof(float));
+        geluParts(load(x), &cdf, &d);
+        store(y, load(x) * cdf);
+        store(dy, d);
+        memcpy(out + whole, y, (count - whole) * sizeof(float));
+        memcpy(derivative + whole, dy, (count - whole) * sizeof(float));
+    }
+}
+
+void NAME(srdpr_gelu_backward)(float *dInput, const float *dOut, const float *input, long count) {
+    long whole = count & ~(long)(LANES - 1);
+    fv cdf, d;
+    for (long i = 0; i < whole; i += LANES) {
+        geluParts(load(input + i), &cdf, &d);
+        store(dInput + i, load(dOut + i) * d);
+    }
+    if (whole < count) {
+        float x[LANES] = {0}, g[LANES] = {0}, y[LANES];
+        memcpy(x, input + whole, (count - whole) * sizeof(float));
+        memcpy(g, dOut + whole, (count - whole) * sizeof(float));
+        geluParts(load(x), &cdf, &d);
+        store(y, load(g) * d);
+        memcpy(dInput + whole, y, (count - whole) * sizeof(float));
+    }
+}
+
+void NAME(srdpr_multiply)(float *x, const float *y, long count) {
+    for (long i = 0; i < count; i++) x[i] *= y[i];
+}
+
+void NAME(srdpr_add)(float *out, const float *a, const float *b, long count) {
+    for (long i = 0; i < count; i++) out[i] = a[i] + b[i];
+}
+
+void NAME(srdpr_softmax_rows)(float *scores, long rows, long length, const int32_t *keyMask) {
+    long whole = length & ~(long)(LANES - 1);
+    int anyKey = keyMask == NULL;
+    for (long j = 0; j < length && !anyKey; j++) anyKey = keyMask[j] != 0;
+    const fv minusInfinity = splat(-__builtin_inff());
+    for (long r = 0; r < rows; r++) {
+        float *row = scores + r * length;
+        if (!anyKey) {
+            for (long j = 0; j < length; j++) row[j] = 1.f / (float)length;
+            continue;
+        }
+        fv maxima = minusInfinity;
+        float tailMax = -__builtin_inff();
+        for (long j = 0; j < whole; j += LANES) {
+            fv x = load(row + j);
+            if (keyMask) x = select(loadInt(keyMask + j) != 0, x, minusInfinity);
+            maxima = vmax(maxima, x);
+        }
+        for (long j = whole; j < length; j++)
+            if ((!keyMask || keyMask[j] != 0) && row[j] > tailMax) tailMax = row[j];
+        float m = maxLanes(maxima);
+        if (tailMax > m) m = tailMax;
+        fv sums = splat(0.f);
+        for (long j = 0; j < whole; j += LANES) {
+            fv e = expVector(load(row + j) - splat(m));
+            if (keyMask) e = select(loadInt(keyMask + j) != 0, e, splat(0.f));
+            sums += e;
+            store(row + j, e);
+        }
+        if (whole < length) {
+            float x[LANES], e[LANES];
+            for (int k = 0; k < LANES; k++) x[k] = whole + k < length ? row[whole + k] - m : -__builtin_inff();
+            store(e, expVector(load(x)));
+            for (long j = whole; j < length; j++) {
+                float value = (!keyMask || keyMask[j] != 0) ? e[j - whole] : 0.f;
+                row[j] = value;
+                sums[0] += value;
+            }
+        }
+        fv inverse = splat(1.f / sumLanes(sums));
+        for (long j = 0; j < whole; j += LANES) store(row + j, load(row + j) * inverse);
+        for (long j = whole; j < length; j++) row[j] *= inverse[0];
+    }
+}
+
+void NAME(srdpr_softmax_backward_rows)(float *grad, const float *probs, long rows, long length, float scale) {
+    long whole = length & ~(long)(LANES - 1);
+    for (long r = 0; r < rows; r++) {
+        float *g = grad + r * length;
+        const float *p = probs + r * length;
+        fv dots = splat(0.f);
+        for (long j = 0; j < whole; j += LANES) dots += load(p + j) * load(g + j);
+        float dot = sumLanes(dots);
+        for (long j = whole; j < length; j++) dot += p[j] * g[j];
+        fv d = splat(dot), s = splat(scale);
+        for (long j = 0; j < whole; j += LANES) store(g + j, load(p + j) * (load(g + j) - d) * s);
+        for (long j = whole; j < length; j++) g[j] = p[j] * (g[j] - dot) * scale;
+    }
+}
+
+INLINE uint64_t splitMixFinalize(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/// Positions [i, i + lanes) of a row from one hash (lanes <= 4, all inside one group of four).
+INLINE void dropFromHash(float *x, uint64_t bits, long index, long lanes, uint64_t threshold, float scale) {
+    for (long lane = 0; lane < lanes; lane++) {
+        uint64_t u = (bits >> (16 * ((index + lane) & 3))) & 0xffff;
+        x[lane] = u >= threshold ? x[lane] * scale : 0.f;
+    }
+}
+
+void NAME(srdpr_dropout_row)(float *x, long count, uint64_t rowKey, float p, long start) {
+    const uint64_t threshold = (uint64_t)((double)p * 65536.0);
+    const float scale = 1.f / (1.f - p);
+    const uint64_t key = rowKey + 0x9E3779B97F4A7C15ULL;  // DropoutContext.mix adds the increment
+    long i = 0;
+    // Scalar (one hash per group of four) up to a 16-position boundary, and for the tail.
+#define DROP_SCALAR_WHILE(condition) \
+    while (i < count && (condition)) { \
+        long index = start + i, lanes = 4 - (index & 3); \
+        if (lanes > count - i) lanes = count - i; \
+        dropFromHash(x + i, splitMixFinalize(key + (uint64_t)(index >> 2)), index, lanes, threshold, scale); \
+        i += lanes; \
+    }
+    DROP_SCALAR_WHILE(((start + i) & 15) != 0)
+    // Blocks of 16 positions = four groups: the four hashes side by side in 64-bit lanes, whose
+    // 16-bit pieces (little-endian) are the 16 positions' uniforms in order.
+    typedef uint64_t u64x4 __attribute__((vector_size(32)));
+    typedef uint16_t u16x16 __attribute__((vector_size(32)));
+    typedef int32_t i32x16 __attribute__((vector_size(64)));
+    typedef float f32x16 __attribute__((vector_size(64)));
+    if (threshold <= 0xffff) {
+        const u16x16 limit = (u16x16){0} + (uint16_t)threshold;
+        for (; i + 16 <= count; i += 16) {
+            uint64_t group = (uint64_t)((start + i) >> 2);
+            u64x4 z = (u64x4){group, group + 1, group + 2, group + 3} + key;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+            z = z ^ (z >> 31);
+            i32x16 keep = __builtin_convertvector((u16x16)z >= limit, i32x16);
+            f32x16 values;
+            memcpy(&values, x + i, sizeof values);
+            values = (f32x16)(keep & (i32x16)(values * scale));
+            memcpy(x + i, &values, sizeof values);
+        }
+    }
+    DROP_SCALAR_WHILE(1)
+#undef DROP_SCALAR_WHILE
+}
+
+void NAME(srdpr_dropout_backward_where_kept)(float *grad, const float *kept, long count, float scale) {
+    for (long i = 0; i < count; i++) grad[i] = kept[i] != 0.f ? grad[i] * scale : 0.f;
+}
+
+void NAME(srdpr_layernorm_forward)(float *out, float *mean, float *rstd, const float *input, const float *gamma,
+                                    const float *beta, long rows, long dim, float eps) {
+    long whole = dim & ~(long)(LANES - 1);
+    for (long r = 0; r < rows; r++) {
+        const float *x = input + r * dim;
+        float *y = out + r * dim;
+        fv sums = splat(0.f);
+        for (long i = 0; i < whole; i += LANES) sums += load(x + i);
+        float m = sumLanes(sums);
+        for (long i = whole; i < dim; i++) m += x[i];
+        m /= (float)dim;
+        fv squares = splat(0.f);
+        for (long i = 0; i < whole; i += LANES) { fv d = load(x + i) - splat(m); squares += d * d; }
+        float variance = sumLanes(squares);
+        for (long i = whole; i < dim; i++) { float d = x[i] - m; variance += d * d; }
+        variance /= (float)dim;
+        float s = 1.f / __builtin_sqrtf(variance + eps);
+        for (long i = 0; i < whole; i += LANES)
+            store(y + i, (load(x + i) - splat(m)) * splat(s) * load(gamma + i) + load(beta + i));
+        for (long i = whole; i < dim; i++) y[i] = (x[i] - m) * s * gamma[i] + beta[i];
+        if (mean) mean[r] = m;
+        if (rstd) rstd[r] = s;
+    }
+}
+
+void NAME(srdpr_layernorm_backward_input)(float *dInput, const float *dOut, const float *input, const float *gamma,
+                                           const float *mean, const float *rstd, long rows, long dim) {
+    long whole = dim & ~(long)(LANES - 1);
+    for (long r = 0; r < rows; r++) {
+        const float *x = input + r * dim, *dy = dOut + r * dim;
+        float *dx = dInput + r * dim;
+        float m = mean[r], s = rstd[r];
+        fv sumD = splat(0.f), sumDX = splat(0.f);
+        for (long i = 0; i < whole; i += LANES) {
+            fv xhat = (load(x + i) - splat(m)) * splat(s);
+            fv d = load(gamma + i) * load(dy + i);
+            sumD += d;
+            sumDX += d * xhat;
+        }
+        float meanD = sumLanes(sumD), meanDX = sumLanes(sumDX);
+        for (long i = whole; i < dim; i++) {
+            float xhat = (x[i] - m) * s, d = gamma[i] * dy[i];
+            meanD += d;
+            meanDX += d * xhat;
+        }
+        meanD /= (float)dim;
+        meanDX /= (float)dim;
+        for (long i = 0; i < whole; i += LANES) {
+            fv xhat = (load(x + i) - splat(m)) * splat(s);
+            store(dx + i, (load(gamma + i) * load(dy + i) - splat(meanD) - xhat * splat(meanDX)) * splat(s));
+        }
+        for (long i = whole; i < dim; i++) {
+            float xhat = (x[i] - m) * s;
+            dx[i] = (gamma[i] * dy[i] - meanD - xhat * meanDX) * s;
+        }
+    }
+}
+
+void NAME(srdpr_layernorm_backward_parameters)(float *dGamma, float *dBeta, const float *dOut, const float *input,
+                                                const float *mean, const float *rstd, long rows, long dim) {
+    for (long r = 0; r < rows; r++) {
+        const float *x = input + r * dim, *dy = dOut + r * dim;
+        float m = mean[r], s = rstd[r];
+        for (long i = 0; i < dim; i++) {
+            dBeta[i] += dy[i];
+            dGamma[i] += (x[i] - m) * s * dy[i];
+        }
+    }
+}
+
+void NAME(srdpr_adamw)(float *parameters, const float *gradients, float *m, float *v, long count,
+                        float decayFactor, int decays, float oneMinusBeta1, float beta2, float oneMinusBeta2,
+                        float stepSize, float biasCorrection2Sqrt, float eps) {
+    // The same roundings as torch's (and the scalar code's) unfused arithmetic.
+#pragma clang fp contract(off)
+    for (long i = 0; i < count; i++) {
+        float g = gradients[i];
+        float p = decays ? parameters[i] * decayFactor : parameters[i];
+        float mi = m[i] + oneMinusBeta1 * (g - m[i]);
+        float vi = v[i] * beta2 + oneMinusBeta2 * (g * g);
+        m[i] = mi;
+        v[i] = vi;
+        float denominator = __builtin_elementwise_sqrt(vi) / biasCorrection2Sqrt + eps;
+        parameters[i] = p + (-stepSize) * (mi / denominator);
+    }
+}
