@@ -27,7 +27,9 @@ broken = [f for f, ok in [
      not ({"Collectives", "Coordinator", "CZMQ"} & closure("Retrieval"))),
     ("Retrieval must not depend on JobContracts (it loads models through Model/InferenceModel)",
      "JobContracts" not in closure("Retrieval")),
-    ("JobContracts must depend only on Data and Model", closure("JobContracts") <= {"Data", "Model", "CBLAS", "CPrefetch"}),
+    # (and on what those two reach: the C targets under them, e.g. CBLAS, CKernels)
+    ("JobContracts must depend only on Data and Model",
+     closure("JobContracts") <= {"Data", "Model"} | closure("Data") | closure("Model")),
 ] if not ok]
 for f in broken: print("BROKEN:", f)
 sys.exit(1 if broken else 0)
