@@ -7,20 +7,18 @@ public struct EncodingLine {
     public var input: EncodingInput
     public var id: String?
 
-    /// Parses the bytes of one line; errors name `file` and `lineNumber`.
+    /// Parses the bytes of one line (the typed `JSONParser`, as every JSON-lines reader of srdpr);
+    /// errors name `file` and `lineNumber`.
     public static func parse(_ bytes: UnsafeBufferPointer<UInt8>, lineNumber: Int, file: String) throws -> EncodingLine {
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw ModelError.invalidInput("\(file):\(lineNumber): not valid UTF-8")
-        }
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else {
-            throw ModelError.invalidInput("\(file):\(lineNumber): not a JSON object")
+        let object: JSONValue
+        do { object = try JSONLinesFile.object(bytes, file: file, line: lineNumber) } catch {
+            throw ModelError.invalidInput(error.description)
         }
         let input = try EncodingInput.parse(object: object, lineNumber: lineNumber, file: file)
-        guard object["id"] != nil || object["_id"] != nil else { return EncodingLine(input: input, id: nil) }
-        // The typed parser tells integers from booleans (JSONSerialization's NSNumber does not).
-        let typed = try? JSONParser.parse(bytes)
-        switch typed?["id"] ?? typed?["_id"] {
-        case .string(let bytes)?: return EncodingLine(input: input, id: String(decoding: bytes, as: UTF8.self))
+        let id = object["id"] ?? object["_id"]
+        switch id {
+        case nil: return EncodingLine(input: input, id: nil)
+        case .string?: return EncodingLine(input: input, id: id?.stringValue)
         case .int(let n)?: return EncodingLine(input: input, id: String(n))
         case .bigInt(let digits)?: return EncodingLine(input: input, id: digits)
         default: throw ModelError.invalidInput("\(file):\(lineNumber): \"id\" must be a string or an integer")

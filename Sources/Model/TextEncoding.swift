@@ -13,34 +13,30 @@ public enum EncodingInput {
         return .context
     }
 
-    /// Parses one JSON line: `{"question": s}`, `{"title": t, "text": s}` or `{"input_ids": [...]}`.
-    public static func parse(jsonLine line: String, lineNumber: Int, file: String) throws -> EncodingInput {
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
-            throw ModelError.invalidInput("\(file):\(lineNumber): not a JSON object")
-        }
-        return try parse(object: object, lineNumber: lineNumber, file: file)
-    }
-
-    /// The input of one parsed JSON line (see `parse(jsonLine:lineNumber:file:)`).
-    static func parse(object: [String: Any], lineNumber: Int, file: String) throws -> EncodingInput {
+    /// The input of one JSON line, parsed by `JSONLinesFile.object`: `{"question": s}`,
+    /// `{"title": t, "text": s}` or `{"input_ids": [...]}`; errors name `file` and `lineNumber`.
+    static func parse(object: JSONValue, lineNumber: Int, file: String) throws -> EncodingInput {
         func bad(_ why: String) -> ModelError { .invalidInput("\(file):\(lineNumber): \(why)") }
-        if let q = object["question"] {
-            guard let s = q as? String else { throw bad("\"question\" must be a string") }
+        if let question = object["question"] {
+            guard let s = question.stringValue else { throw bad("\"question\" must be a string") }
             return .question(s)
         }
         if let ids = object["input_ids"] {
-            guard let list = ids as? [Any], !list.isEmpty else { throw bad("\"input_ids\" must be a non-empty list of integers") }
+            guard case .array(let list) = ids, !list.isEmpty else { throw bad("\"input_ids\" must be a non-empty list of integers") }
             var out: [Int32] = []
-            for v in list {
-                guard let n = v as? Int, n >= 0, n <= Int(Int32.max) else { throw bad("\"input_ids\" must hold non-negative integers, found \(v)") }
+            out.reserveCapacity(list.count)
+            for value in list {
+                guard case .int(let n) = value, n >= 0, n <= Int(Int32.max) else {
+                    throw bad("\"input_ids\" must hold non-negative integers, found \(value.jsonText)")
+                }
                 out.append(Int32(n))
             }
             return .tokenIDs(out)
         }
         if let text = object["text"] {
-            guard let s = text as? String else { throw bad("\"text\" must be a string") }
-            let title: Any = object["title"] ?? ""
-            guard let t = title as? String else { throw bad("\"title\" must be a string") }
+            guard let s = text.stringValue else { throw bad("\"text\" must be a string") }
+            let title = object["title"] ?? .string([])
+            guard let t = title.stringValue else { throw bad("\"title\" must be a string") }
             return .passage(title: t, text: s)
         }
         throw bad("expected {\"question\": ...}, {\"title\": ..., \"text\": ...} or {\"input_ids\": [...]}")
