@@ -81,6 +81,17 @@ extension TrainingConfig {
             list.append(ConfigParameter(key: key, expected: "a string", apply: { c, _, v in c[keyPath: kp] = unquote(v) },
                                         show: { $0[keyPath: kp] }))
         }
+        /// A closed set of words, e.g. sim_func: the value must be one of the enum's raw values.
+        func choice<Choice: RawRepresentable & CaseIterable>(_ key: String, _ kp: WritableKeyPath<TrainingConfig, Choice>)
+        where Choice.RawValue == String {
+            let expected = Choice.allCases.map(\.rawValue).joined(separator: " or ")
+            list.append(ConfigParameter(key: key, expected: expected, apply: { c, k, v in
+                guard let value = Choice(rawValue: unquote(v)) else {
+                    throw ConfigError.invalidValue(key: k, value: v, expected: expected)
+                }
+                c[keyPath: kp] = value
+            }, show: { $0[keyPath: kp].rawValue }))
+        }
         func path(_ key: String, _ kp: WritableKeyPath<TrainingConfig, String?>) {
             list.append(ConfigParameter(key: key, expected: "a path, or null", apply: { c, _, v in
                 let s = unquote(v)
@@ -113,18 +124,8 @@ extension TrainingConfig {
         int("total_updates", \.totalUpdates)
         double("dropout", \.dropout)
         double("loss_scale", \.lossScale)
-        list.append(ConfigParameter(key: "sim_func", expected: "dot_product or cosine", apply: { c, k, v in
-            guard let f = SimilarityFunction(rawValue: unquote(v)) else {
-                throw ConfigError.invalidValue(key: k, value: v, expected: "dot_product or cosine")
-            }
-            c.simFunc = f
-        }, show: { $0.simFunc.rawValue }))
-        list.append(ConfigParameter(key: "pooling", expected: "cls or mean", apply: { c, k, v in
-            guard let p = Pooling(rawValue: unquote(v)) else {
-                throw ConfigError.invalidValue(key: k, value: v, expected: "cls or mean")
-            }
-            c.pooling = p
-        }, show: { $0.pooling.rawValue }))
+        choice("sim_func", \.simFunc)
+        choice("pooling", \.pooling)
         list.append(ConfigParameter(key: "sim_scale", expected: "a positive number", apply: { c, k, v in c.simScale = try parseDouble(k, v) },
                                     show: { String($0.simScale) }))
         bool("fix_ctx_encoder", \.fixCtxEncoder)
@@ -165,12 +166,7 @@ extension TrainingConfig {
         int("pipeline.hard.gradient_accumulate_steps", \.pipeline.hard.gradientAccumulateSteps)
         int("pipeline.hard.logging_step", \.pipeline.hard.loggingStep)
         int("global_loss_buf_sz", \.globalLossBufferSize)
-        list.append(ConfigParameter(key: "allreduce_dtype", expected: "fp32 or bf16", apply: { c, k, v in
-            guard let dtype = AllReduceDtype(rawValue: unquote(v)) else {
-                throw ConfigError.invalidValue(key: k, value: v, expected: "fp32 or bf16")
-            }
-            c.allreduceDtype = dtype
-        }, show: { $0.allreduceDtype.rawValue }))
+        choice("allreduce_dtype", \.allreduceDtype)
         int("log_batch_step", \.logBatchStep)
         path("output_dir", \.outputDir)
         string("log_dir", \.logDir)
