@@ -37,6 +37,8 @@ final class BertActivations {
     var gelu, dGelu, geluDerivative: UnsafeMutablePointer<Float>
     var headScratch: UnsafeMutablePointer<Float>
     let headScratchPerThread: Int
+    /// How many threads' head scratch was allocated: a later pass with more threads needs new buffers.
+    let headScratchThreads: Int
 
     init(config c: BertConfig, tokens: Int, attention: Int, seqLen: Int, backward: Bool, threads: Int) {
         self.tokens = tokens
@@ -49,6 +51,7 @@ final class BertActivations {
         let nh = tokens * h
         let perLayer = 8 * nh + tokens * inter + attention + 4 * tokens
         headScratchPerThread = 2 * seqLen * seqLen
+        headScratchThreads = threads
         let gradientNH = backward ? nh : 0, gradientInter = backward ? tokens * inter : 0
         let total = 2 * nh + 2 * tokens + perLayer * layerSlots + nh + 6 * gradientNH + tokens * inter + 2 * gradientInter
             + headScratchPerThread * threads

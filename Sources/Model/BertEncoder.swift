@@ -65,7 +65,7 @@ public final class BertEncoder {
         let existing = keep ? training : inference
         // A forward-only pass keeps no probabilities (they stay in the head scratch).
         if let a = existing, a.tokens >= tokens, !keep || a.attention >= attention,
-           a.headScratchPerThread >= 2 * batch.seqLen * batch.seqLen {
+           a.headScratchPerThread >= 2 * batch.seqLen * batch.seqLen, a.headScratchThreads >= max(threads, 1) {
             return a
         }
         let a = BertActivations(config: config, tokens: tokens, attention: attention, seqLen: batch.seqLen,

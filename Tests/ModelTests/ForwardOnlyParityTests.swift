@@ -96,6 +96,22 @@ final class ForwardOnlyParityTests: XCTestCase {
         XCTAssertGreaterThan(LengthSortedBatches.paddingRatio(lengths: lengths, batches: inOrder), 1.5)
         XCTAssertTrue(LengthSortedBatches(lengths: [], batchSize: 8).batches.isEmpty)
     }
+
+    /// Buffers allocated for one thread and reused by a pass with more: each thread needs its own
+    /// head scratch, so the encoder must allocate again (it wrote past the buffer before).
+    func testMoreThreadsAfterTheBuffersExistGetsNewBuffersAndTheSameNumbers() throws {
+        let (_, model, tokenizer) = try models(projectionDim: 0)[0]
+        let texts = inputs(vocabSize: model.config.vocabSize, count: 12, seed: 5).filter { !$0.isQuestion }
+        let encoder = TextEncoder(model: model, tokenizer: tokenizer, maxLength: 32, batchSize: 12)
+        let batch = try TokenBatch(sequences: texts.map { encoder.tokenIDs($0) }, padId: tokenizer.padID)
+        model.threads = 1
+        let one = try model.embed(.context, batch)
+        model.threads = 4
+        let four = try model.embed(.context, batch)
+        XCTAssertEqual(one.count, four.count)
+        XCTAssertLessThanOrEqual(zip(one, four).map { abs($0 - $1) }.max() ?? 0, 1e-6)
+        model.threads = 2
+    }
 }
 
 private extension EncodingInput {
