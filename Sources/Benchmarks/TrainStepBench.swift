@@ -5,13 +5,20 @@ import Model
 /// `srdpr bench train-step`: one full bi-encoder training step of the pos loss at the shapes of
 /// ../shared/bench/torch_train_anchor.py — both encoders forward and backward with dropout 0.1,
 /// loss over [q·p_i, q·n_1..n_C], global-norm clipping (2.0) and AdamW (lr 2e-5, no decay) —
-/// with the anchor's FLOP model, so the two JSON lines compare directly.
+/// with the anchor's FLOP model, so the two JSON lines compare directly. With `minQLen` / `minCtxLen`
+/// below the lengths, each sequence draws its length uniformly in [min, length] and a batch is padded
+/// to its longest, as real batches are: `real_tokens_per_s` counts the unpadded tokens, and `padded`
+/// runs the layers over the padding too (the computation before packing) for a same-binary comparison.
 public enum TrainStepBench {
     public struct Options {
         public var modelDirectory: String?
         /// hidden, layers, heads, intermediate.
         public var randomConfig: [Int]?
         public var batch = 8, contrastive = 8, qLen = 32, ctxLen = 256, threads = 2, steps = 5, warmupSteps = 1
+        /// Shortest question and context lengths (nil = every sequence at qLen / ctxLen).
+        public var minQLen: Int?, minCtxLen: Int?
+        /// Run the encoders over the padding too (BertEncoder.packsSequences false).
+        public var padded = false
         public var seed: UInt64 = 12345
         public init() {}
     }
@@ -55,6 +62,8 @@ public enum TrainStepBench {
         BLASThreads.set(o.threads)
         model.threads = o.threads
         model.setDropout(0.1)
+        model.question.packsSequences = !o.padded
+        model.context.packsSequences = !o.padded
         let c = model.config, B = o.batch, C = o.contrastive, H = c.hiddenSize
         guard max(o.qLen, o.ctxLen) <= c.maxPositions else {
             throw ModelError.sequenceTooLong(length: max(o.qLen, o.ctxLen), maxPositions: c.maxPositions)
@@ -63,17 +72,28 @@ public enum TrainStepBench {
         let optimizer = AdamW(parameterCount: model.layout.totalCount, groups: [allParams], betas: (0.9, 0.999), eps: 1e-8)
 
         var random = SplitMix64(seed: o.seed)
-        func batch(rows: Int, length: Int) throws -> TokenBatch {
-            var ids = [Int32](repeating: 0, count: rows * length)
-            for i in ids.indices {
-                ids[i] = Int32(1000 + Int(random.next() % UInt64(c.vocabSize - 1000)))
+        func batch(rows: Int, length: Int, minLength: Int?) throws -> TokenBatch {
+            guard let minLength, minLength < length else {
+                var ids = [Int32](repeating: 0, count: rows * length)
+                for i in ids.indices {
+                    ids[i] = Int32(1000 + Int(random.next() % UInt64(c.vocabSize - 1000)))
+                }
+                return try TokenBatch(inputIds: ids, attentionMask: [Int32](repeating: 1, count: rows * length), rows: rows, seqLen: length)
             }
-            return try TokenBatch(inputIds: ids, attentionMask: [Int32](repeating: 1, count: rows * length), rows: rows, seqLen: length)
+            let lengths = (0..<rows).map { _ in minLength + Int(random.next() % UInt64(length - minLength + 1)) }
+            return try TokenBatch(sequences: lengths.map { n in
+                (0..<n).map { _ in Int32(1000 + Int(random.next() % UInt64(c.vocabSize - 1000))) }
+            })
         }
         var dq = [Float](repeating: 0, count: B * H), dc = [Float](repeating: 0, count: (B + C) * H)
         var lastBackward = 0.0  // both encoders' backward of the last step (what the gradient all-reduce can overlap)
+        // The batches are drawn once: every step (and a --padded run) sees the same lengths.
+        let stepBatches = try (0..<(o.warmupSteps + o.steps)).map { _ in
+            (q: try batch(rows: B, length: o.qLen, minLength: o.minQLen),
+             ctx: try batch(rows: B + C, length: o.ctxLen, minLength: o.minCtxLen))
+        }
         func step(_ index: Int) throws -> (Float, Float) {
-            let q = try batch(rows: B, length: o.qLen), ctx = try batch(rows: B + C, length: o.ctxLen)
+            let (q, ctx) = stepBatches[index]
             model.zeroGradients()
             let qe = try model.encode(.question, q, step: index)
             let ce = try model.encode(.context, ctx, step: index)
@@ -101,12 +121,25 @@ public enum TrainStepBench {
             return (loss, norm)
         }
 
-        // FLOP model of the anchor: 6·(encoder parameters)·tokens + attention 12·L·H·Σ rows·T².
+        // FLOP model of the anchor: 6·(encoder parameters)·tokens + attention 12·L·H·Σ rows·T², over
+        // the real tokens (each sequence at its own length): the work a padded run also does is not
+        // counted twice. Fixed shapes: the anchor's numbers exactly.
         let encoderParams = model.question.layout.slots.filter { $0.name.hasPrefix("encoder.") }.reduce(0) { $0 + $1.count }
+        func lengths(_ b: TokenBatch) -> [Int] {
+            (0..<b.rows).map { r in b.attentionMask[(r * b.seqLen)..<((r + 1) * b.seqLen)].reduce(0) { $0 + Int($1) } }
+        }
+        let timed = stepBatches[o.warmupSteps...]
+        let realLengths = timed.map { lengths($0.q) + lengths($0.ctx) }
+        let realTokens = realLengths.map { $0.reduce(0, +) }
+        let paddedTokens = timed.map { $0.q.rows * $0.q.seqLen + $0.ctx.rows * $0.ctx.seqLen }
+        let flopsPerStep = realLengths.map { ls in
+            Double(6 * encoderParams * ls.reduce(0, +) + 12 * c.numLayers * H * ls.reduce(0) { $0 + $1 * $1 })
+        }
         let qTokens = B * o.qLen, cTokens = (B + C) * o.ctxLen
         let dense = 6 * encoderParams * qTokens + 6 * encoderParams * cTokens
         let attention = 12 * c.numLayers * H * (B * o.qLen * o.qLen + (B + C) * o.ctxLen * o.ctxLen)
-        let flops = Double(dense + attention)
+        let mixed = (o.minQLen ?? o.qLen) < o.qLen || (o.minCtxLen ?? o.ctxLen) < o.ctxLen
+        let flops = mixed ? flopsPerStep.reduce(0, +) / Double(max(flopsPerStep.count, 1)) : Double(dense + attention)
 
         var loadBefore = [Double](repeating: 0, count: 3)
         _ = getloadavg(&loadBefore, 3)
@@ -130,11 +163,17 @@ public enum TrainStepBench {
         let median = sorted.isEmpty ? 0 : (sorted.count % 2 == 1 ? sorted[sorted.count / 2]
                                            : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2)
         let tokens = qTokens + cTokens
+        // Mixed lengths: tokens per second of the whole timed run (steps differ in length).
+        let totalTime = times.reduce(0, +)
+        let realPerSecond = totalTime > 0 ? Double(realTokens.reduce(0, +)) / totalTime : 0
         return [
             "bench": "srdpr_train_step", "ok": !times.isEmpty,
             "model": o.modelDirectory as Any, "random_config": o.randomConfig.map { $0.map(String.init).joined(separator: ",") } as Any,
             "hidden": H, "layers": c.numLayers, "heads": c.numHeads, "intermediate": c.intermediateSize,
             "threads": o.threads, "batch": B, "contrastive": C, "q_len": o.qLen, "ctx_len": o.ctxLen,
+            "min_q_len": o.minQLen ?? o.qLen, "min_ctx_len": o.minCtxLen ?? o.ctxLen, "padded": o.padded,
+            "real_tokens_per_step": realTokens, "padded_tokens_per_step": paddedTokens,
+            "real_tokens_per_s": realPerSecond,
             "warmup_steps": o.warmupSteps, "steps": o.steps, "tokens_per_step": tokens,
             "non_embedding_params_q": encoderParams, "total_params_both": model.layout.totalCount,
             "flops_per_step": flops, "dense_flops_per_step": dense, "attn_flops_per_step": attention,
@@ -143,8 +182,10 @@ public enum TrainStepBench {
             "step_user_cpu_s": userCPU, "step_sys_cpu_s": sysCPU,
             "losses": losses.map { Double($0) }, "grad_norms": norms.map { Double($0) },
             "seconds_per_step": median, "median_step_s": median,
-            "tokens_per_s": median > 0 ? Double(tokens) / median : 0,
-            "gflops": median > 0 ? flops / median / 1e9 : 0,
+            // Mixed lengths: the padded batches' tokens and the real FLOPs over the whole timed run.
+            "tokens_per_s": mixed ? (totalTime > 0 ? Double(paddedTokens.reduce(0, +)) / totalTime : 0)
+                : (median > 0 ? Double(tokens) / median : 0),
+            "gflops": mixed ? (totalTime > 0 ? flopsPerStep.reduce(0, +) / totalTime / 1e9 : 0) : (median > 0 ? flops / median / 1e9 : 0),
             "peak_rss_mb": peakRSSMegabytes(), "load_s": loadSeconds, "openblas_core": BLASKernels.coreName,
             "loadavg_before": loadBefore, "loadavg_after": loadAfter,
         ]

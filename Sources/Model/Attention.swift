@@ -3,79 +3,103 @@ import CKernels
 import Dispatch
 import Foundation
 
-/// Multi-head scaled dot-product self-attention over Q, K, V laid out [rows, seqLen, heads, headDim]
-/// (the Linear outputs as they are): each head is a strided [seqLen, headDim] matrix with leading
-/// dimension `hidden`, so one sgemm per (row, head) needs no transposition copies.
+/// Multi-head scaled dot-product self-attention over Q, K, V laid out [token rows, heads, headDim]
+/// (the Linear outputs as they are): each head of a sequence is a strided [length, headDim] matrix
+/// with leading dimension `hidden`, so one sgemm per (sequence, head) needs no transposition copies.
+/// Each sequence attends at its own length (SequencePacking): packed, it has no padding keys at all.
 /// Saves the softmax probabilities (before dropout); the dropout mask is regenerated in backward.
 enum Attention {
     struct Shape {
-        var rows: Int, seqLen: Int, heads: Int, headDim: Int
+        var packing: SequencePacking, heads: Int, headDim: Int
         var hidden: Int { heads * headDim }
-        var tt: Int { seqLen * seqLen }
+        /// Where the probabilities of `head` of sequence `row` start in the saved [Σ heads·length²] block.
+        func probabilitiesOffset(row: Int, head: Int) -> Int {
+            heads * packing.attentionOffsets[row] + head * packing.lengths[row] * packing.lengths[row]
+        }
     }
 
-    /// Runs `body(pair, scratch)` for every (row, head) pair, split over threads.
+    /// Runs `body(row, head, scratch)` for every (sequence, head) pair, split over threads by their
+    /// cost (length²: a batch mixes short and long sequences).
     static func forEachHead(_ s: Shape, scratch: UnsafeMutablePointer<Float>, scratchPerThread: Int,
-                            threads: Int, _ body: (Int, UnsafeMutablePointer<Float>) -> Void) {
-        let pairs = s.rows * s.heads
+                            threads: Int, _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
+        let pairs = s.packing.rows * s.heads
         let parts = min(threads, pairs)
         if parts <= 1 {
-            for pair in 0..<pairs { body(pair, scratch) }
+            for pair in 0..<pairs { body(pair / s.heads, pair % s.heads, scratch) }
             return
+        }
+        // Part t starts at the first pair before which the cost reaches t/parts of the total.
+        var starts = [Int](repeating: pairs, count: parts + 1)
+        starts[0] = 0
+        let total = s.heads * s.packing.attentionPerHead
+        var cost = 0, part = 1
+        for pair in 0..<pairs {
+            while part < parts && cost * parts >= total * part {
+                starts[part] = pair
+                part += 1
+            }
+            let length = s.packing.lengths[pair / s.heads]
+            cost += length * length
         }
         // Each thread runs single-threaded sgemm calls: nested OpenBLAS threads would oversubscribe.
         let blasThreads = BLASThreads.current
         BLASThreads.set(1)
         DispatchQueue.concurrentPerform(iterations: parts) { t in
             let own = scratch + t * scratchPerThread
-            for pair in (pairs * t / parts)..<(pairs * (t + 1) / parts) { body(pair, own) }
+            for pair in starts[t]..<starts[t + 1] { body(pair / s.heads, pair % s.heads, own) }
         }
         BLASThreads.set(blasThreads)
     }
 
     /// `probs` nil (a forward without backward): each head's probabilities live only in its
-    /// thread's scratch, so nothing of size rows x heads x seqLen² is kept.
+    /// thread's scratch, so nothing of size heads x Σ length² is kept.
     static func forward(ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>?,
                         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                        mask: UnsafePointer<Int32>, shape s: Shape, dropoutKey: UInt64?, p: Float, rowLabels: RowLabels,
+                        shape s: Shape, dropoutKey: UInt64?, p: Float, rowLabels: RowLabels,
                         scratch: UnsafeMutablePointer<Float>, scratchPerThread: Int, threads: Int) {
-        let T = s.seqLen, H = s.hidden, hd = s.headDim
+        let H = s.hidden, hd = s.headDim
         let scale = 1 / Float(hd).squareRoot()
-        forEachHead(s, scratch: scratch, scratchPerThread: scratchPerThread, threads: threads) { pair, scratch in
-            let b = pair / s.heads, h = pair % s.heads
-            let base = b * T * H + h * hd
-            let P = probs.map { $0 + pair * s.tt } ?? scratch
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(hd), scale,
-                        q + base, Int32(H), k + base, Int32(H), 0, P, Int32(T))
-            softmaxRows(P, mask: mask + b * T, seqLen: T)
-            var used: UnsafePointer<Float> = UnsafePointer(P)
-            if let key = dropoutKey {
-                let dropped = scratch + s.tt
-                dropped.update(from: P, count: s.tt)
-                dropProbabilities(dropped, seqLen: T, head: h, rowKey: DropoutContext.rowKey(key, row: rowLabels[b]), p: p)
-                used = UnsafePointer(dropped)
+        s.packing.keyMask.withOptionalPointer { keyMask in
+            forEachHead(s, scratch: scratch, scratchPerThread: scratchPerThread, threads: threads) { b, h, scratch in
+                let L = s.packing.lengths[b], offset = s.packing.offsets[b]
+                let base = offset * H + h * hd
+                let P = probs.map { $0 + s.probabilitiesOffset(row: b, head: h) } ?? scratch
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(L), Int32(L), Int32(hd), scale,
+                            q + base, Int32(H), k + base, Int32(H), 0, P, Int32(L))
+                softmaxRows(P, keyMask: keyMask.map { $0 + offset }, length: L)
+                var used: UnsafePointer<Float> = UnsafePointer(P)
+                if let key = dropoutKey {
+                    let dropped = scratch + L * L
+                    dropped.update(from: P, count: L * L)
+                    dropProbabilities(dropped, length: L, head: h, rowKey: DropoutContext.rowKey(key, row: rowLabels[b]), p: p)
+                    used = UnsafePointer(dropped)
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(L), Int32(hd), Int32(L), 1,
+                            used, Int32(L), v + base, Int32(H), 0, ctx + base, Int32(H))
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hd), Int32(T), 1,
-                        used, Int32(T), v + base, Int32(H), 0, ctx + base, Int32(H))
         }
     }
 
-    /// Dropout on one head's [T, T] attention probabilities. Element (i, j) is keyed by (head, i, j)
+    /// Dropout on one head's [L, L] attention probabilities. Element (i, j) is keyed by (head, i, j)
     /// on a fixed 4096 x 4096 grid, not by its offset in this batch's matrix: a sequence draws the
-    /// same masks whatever length its batch is padded to (a rank's shard pads to its own longest).
-    static func dropProbabilities(_ x: UnsafeMutablePointer<Float>, seqLen T: Int, head h: Int, rowKey: UInt64, p: Float) {
-        precondition(T <= 4096, "attention dropout keys assume at most 4096 positions")
-        for i in 0..<T {
-            DropoutContext.apply(x + i * T, count: T, rowKey: rowKey, p: p, start: (h * 4096 + i) * 4096)
+    /// same masks whatever length its batch is padded to (a rank's shard pads to its own longest),
+    /// or packed at its own length.
+    static func dropProbabilities(_ x: UnsafeMutablePointer<Float>, length L: Int, head h: Int, rowKey: UInt64, p: Float) {
+        precondition(L <= 4096, "attention dropout keys assume at most 4096 positions")
+        for i in 0..<L {
+            DropoutContext.apply(x + i * L, count: L, rowKey: rowKey, p: p, start: (h * 4096 + i) * 4096)
         }
     }
 
     /// Softmax over keys with padding keys excluded (HF adds the dtype minimum: they get exactly 0).
     /// A row whose keys are all padding gets uniform weights, as adding a constant everywhere would.
-    @inline(__always) static func softmaxRows(_ P: UnsafeMutablePointer<Float>, mask: UnsafePointer<Int32>, seqLen T: Int) {
+    /// `keyMask` nil: every key is real (a packed sequence).
+    @inline(__always) static func softmaxRows(_ P: UnsafeMutablePointer<Float>, keyMask: UnsafePointer<Int32>?, length L: Int) {
         var allKeys = true
-        for j in 0..<T where mask[j] == 0 { allKeys = false; break }
-        srdpr_softmax_rows(P, T, T, allKeys ? nil : mask)
+        if let keyMask {
+            for j in 0..<L where keyMask[j] == 0 { allKeys = false; break }
+        }
+        srdpr_softmax_rows(P, L, L, allKeys ? nil : keyMask)
     }
 
     /// Writes dQ, dK, dV from dCtx.
@@ -84,36 +108,44 @@ enum Attention {
                          q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                          shape s: Shape, dropoutKey: UInt64?, p: Float, rowLabels: RowLabels,
                          scratch: UnsafeMutablePointer<Float>, scratchPerThread: Int, threads: Int) {
-        let T = s.seqLen, H = s.hidden, hd = s.headDim
+        let H = s.hidden, hd = s.headDim
         let scale = 1 / Float(hd).squareRoot()
-        forEachHead(s, scratch: scratch, scratchPerThread: scratchPerThread, threads: threads) { pair, scratch in
-            let b = pair / s.heads, h = pair % s.heads
-            let base = b * T * H + h * hd
-            let P = probs + pair * s.tt
-            let dP = scratch, dropped = scratch + s.tt
+        forEachHead(s, scratch: scratch, scratchPerThread: scratchPerThread, threads: threads) { b, h, scratch in
+            let L = s.packing.lengths[b], LL = L * L
+            let base = s.packing.offsets[b] * H + h * hd
+            let P = probs + s.probabilitiesOffset(row: b, head: h)
+            let dP = scratch, dropped = scratch + LL
             var used: UnsafePointer<Float> = P
             let rowKey = dropoutKey.map { DropoutContext.rowKey($0, row: rowLabels[b]) }
             if let rowKey {
-                dropped.update(from: P, count: s.tt)
-                dropProbabilities(dropped, seqLen: T, head: h, rowKey: rowKey, p: p)
+                dropped.update(from: P, count: LL)
+                dropProbabilities(dropped, length: L, head: h, rowKey: rowKey, p: p)
                 used = UnsafePointer(dropped)
             }
             // dV = dropped(P)ᵀ · dCtx ; d(dropped P) = dCtx · Vᵀ
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(hd), Int32(T), 1,
-                        used, Int32(T), dCtx + base, Int32(H), 0, dV + base, Int32(H))
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(hd), 1,
-                        dCtx + base, Int32(H), v + base, Int32(H), 0, dP, Int32(T))
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(L), Int32(hd), Int32(L), 1,
+                        used, Int32(L), dCtx + base, Int32(H), 0, dV + base, Int32(H))
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(L), Int32(L), Int32(hd), 1,
+                        dCtx + base, Int32(H), v + base, Int32(H), 0, dP, Int32(L))
             if rowKey != nil {
                 // The mask is where the dropped probabilities are nonzero; where P itself is 0 the
                 // softmax backward below gives 0 anyway, so no second pass over the generator.
-                srdpr_dropout_backward_where_kept(dP, dropped, s.tt, 1 / (1 - p))
+                srdpr_dropout_backward_where_kept(dP, dropped, LL, 1 / (1 - p))
             }
             // Softmax backward, with the 1/sqrt(d) of the scores folded in.
-            srdpr_softmax_backward_rows(dP, P, T, T, scale)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hd), Int32(T), 1,
-                        dP, Int32(T), k + base, Int32(H), 0, dQ + base, Int32(H))
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(hd), Int32(T), 1,
-                        dP, Int32(T), q + base, Int32(H), 0, dK + base, Int32(H))
+            srdpr_softmax_backward_rows(dP, P, L, L, scale)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(L), Int32(hd), Int32(L), 1,
+                        dP, Int32(L), k + base, Int32(H), 0, dQ + base, Int32(H))
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(L), Int32(hd), Int32(L), 1,
+                        dP, Int32(L), q + base, Int32(H), 0, dK + base, Int32(H))
         }
+    }
+}
+
+private extension Optional where Wrapped == [Int32] {
+    /// `body` with a pointer to the array's elements, or nil.
+    func withOptionalPointer<R>(_ body: (UnsafePointer<Int32>?) -> R) -> R {
+        guard let array = self else { return body(nil) }
+        return array.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 }

@@ -1,4 +1,5 @@
-/// Activations of one encoder pass, preallocated for a capacity (rows × seqLen) and reused by
+/// Activations of one encoder pass, preallocated for a capacity (token rows, attention scores and
+/// the longest sequence's [length, length] head scratch) and reused by
 /// every step that fits, so the hot path allocates nothing. Without `backward` (inference, the
 /// first pass of grad cache) every layer reuses one slot, the attention probabilities stay in the
 /// per-thread head scratch and backward's scratch is not allocated (its pointers are empty).
@@ -40,7 +41,7 @@ final class BertActivations {
     /// How many threads' head scratch was allocated: a later pass with more threads needs new buffers.
     let headScratchThreads: Int
 
-    init(config c: BertConfig, tokens: Int, attention: Int, seqLen: Int, backward: Bool, threads: Int) {
+    init(config c: BertConfig, tokens: Int, attention: Int, longest: Int, backward: Bool, threads: Int) {
         self.tokens = tokens
         self.backward = backward
         let layerSlots = backward ? c.numLayers : 1
@@ -50,7 +51,7 @@ final class BertActivations {
         let h = c.hiddenSize, inter = c.intermediateSize
         let nh = tokens * h
         let perLayer = 8 * nh + tokens * inter + attention + 4 * tokens
-        headScratchPerThread = 2 * seqLen * seqLen
+        headScratchPerThread = 2 * longest * longest
         headScratchThreads = threads
         let gradientNH = backward ? nh : 0, gradientInter = backward ? tokens * inter : 0
         let total = 2 * nh + 2 * tokens + perLayer * layerSlots + nh + 6 * gradientNH + tokens * inter + 2 * gradientInter

@@ -5,7 +5,8 @@ import Foundation
 /// One BERT encoder (hf_bert) with paired forward/backward over views into a shared parameter
 /// and gradient buffer. Pooled output = last hidden state of [CLS] (`pooling` cls, the original)
 /// or the mean over the unmasked tokens (mean); with a projection head (`encode_proj`) a
-/// Linear(hidden, projection_dim) follows.
+/// Linear(hidden, projection_dim) follows. Every layer runs over the real tokens only (see
+/// SequencePacking): padding costs nothing, forward or backward.
 public final class BertEncoder {
     public let config: BertConfig
     public let layout: BertLayout
@@ -18,11 +19,17 @@ public final class BertEncoder {
     public var pooling: Pooling = .cls
     /// Threads for the non-BLAS loops and the per-head attention loop.
     public var threads: Int = 2 { didSet { Parallel.threads = threads } }
+    /// true (default): the layers run over each sequence's real tokens only. false: over the padded
+    /// batch, padding included — the computation before packing, equal within fp32 rounding and
+    /// kept to show that (PackingParityTests, `srdpr bench train-step --padded`).
+    public var packsSequences = true
 
     private var training: BertActivations?
     private var inference: BertActivations?
     // What the kept activations belong to, for backward.
-    private var keptBatch: TokenBatch?
+    private var keptPacking: SequencePacking?
+    /// The kept forward's padded length (lastHiddenState's layout).
+    private var keptSeqLen = 0
     private var keptDropout: DropoutContext?
     private var keptRowLabels = RowLabels()
     private var pooledBuffer: [Float] = []
@@ -59,16 +66,16 @@ public final class BertEncoder {
     var P: UnsafeMutablePointer<Float> { parameters.pointer }
     var G: UnsafeMutablePointer<Float> { gradients.pointer }
 
-    private func activations(for batch: TokenBatch, keep: Bool) -> BertActivations {
-        let tokens = batch.rows * batch.seqLen
-        let attention = batch.rows * config.numHeads * batch.seqLen * batch.seqLen
+    private func activations(for packing: SequencePacking, keep: Bool) -> BertActivations {
+        let tokens = packing.tokens
+        let attention = config.numHeads * packing.attentionPerHead
         let existing = keep ? training : inference
         // A forward-only pass keeps no probabilities (they stay in the head scratch).
         if let a = existing, a.tokens >= tokens, !keep || a.attention >= attention,
-           a.headScratchPerThread >= 2 * batch.seqLen * batch.seqLen, a.headScratchThreads >= max(threads, 1) {
+           a.headScratchPerThread >= 2 * packing.longest * packing.longest, a.headScratchThreads >= max(threads, 1) {
             return a
         }
-        let a = BertActivations(config: config, tokens: tokens, attention: attention, seqLen: batch.seqLen,
+        let a = BertActivations(config: config, tokens: tokens, attention: attention, longest: packing.longest,
                                 backward: keep, threads: max(threads, 1))
         if keep { training = a } else { inference = a }
         return a
@@ -78,7 +85,7 @@ public final class BertEncoder {
     public func releaseActivations() {
         training = nil
         inference = nil
-        keptBatch = nil
+        keptPacking = nil
     }
 
     func validate(_ batch: TokenBatch) throws {
@@ -105,61 +112,59 @@ public final class BertEncoder {
     func forward(_ batch: TokenBatch, dropout: DropoutContext?, labels rowLabels: RowLabels, keepActivations: Bool) throws -> [Float] {
         try validate(batch)
         if batch.rows == 0 { return [] }
-        let a = activations(for: batch, keep: keepActivations)
-        let c = config, H = c.hiddenSize, I = c.intermediateSize, T = batch.seqLen, B = batch.rows, N = B * T
-        let shape = Attention.Shape(rows: B, seqLen: T, heads: c.numHeads, headDim: c.headDim)
+        // A batch packing cannot represent (left padding, an empty row) runs padded, as exact as before.
+        let packing = packsSequences ? SequencePacking.packed(batch) ?? .padded(batch) : .padded(batch)
+        let a = activations(for: packing, keep: keepActivations)
+        let c = config, H = c.hiddenSize, I = c.intermediateSize, B = batch.rows, N = packing.tokens
+        let shape = Attention.Shape(packing: packing, heads: c.numHeads, headDim: c.headDim)
         let ph = hiddenDropout, pa = attentionDropout
         func hiddenDrop(_ x: UnsafeMutablePointer<Float>, layer: Int, site: DropoutContext.Site) {
             guard let d = dropout, ph > 0 else { return }
-            let key = d.key(layer: layer, site: site)
-            for b in 0..<B { DropoutContext.apply(x + b * T * H, count: T * H, rowKey: DropoutContext.rowKey(key, row: rowLabels[b]), p: ph) }
+            Self.dropHidden(x, packing: packing, key: d.key(layer: layer, site: site), rowLabels: rowLabels, p: ph, hidden: H)
         }
-        batch.inputIds.withUnsafeBufferPointer { ids in
-            batch.attentionMask.withUnsafeBufferPointer { mask in
-                Embeddings.forward(a.embSum, ids: ids.baseAddress!, tokens: N, seqLen: T, word: P + layout.wordEmb,
-                                   position: P + layout.posEmb, type: P + layout.typeEmb, hidden: H)
-                LayerNorm.forward(a.x0, mean: a.embMean, rstd: a.embRstd, a.embSum, gamma: P + layout.embLnG,
-                                  beta: P + layout.embLnB, rows: N, dim: H, eps: c.layerNormEps)
-                hiddenDrop(a.x0, layer: 0, site: .embeddings)
-                var input = UnsafeMutablePointer(a.x0)
-                for (l, w) in layout.layers.enumerated() {
-                    let A = a.layers[keepActivations ? l : 0]
-                    // Self-attention.
-                    Linear.forward(A.q, input, P + w.queryW, P + w.queryB, rows: N, inDim: H, outDim: H)
-                    Linear.forward(A.k, input, P + w.keyW, P + w.keyB, rows: N, inDim: H, outDim: H)
-                    Linear.forward(A.v, input, P + w.valueW, P + w.valueB, rows: N, inDim: H, outDim: H)
-                    let attnKey = (dropout != nil && pa > 0) ? dropout!.key(layer: l, site: .attentionProbs) : nil
-                    Attention.forward(ctx: A.ctx, probs: keepActivations ? A.probs : nil, q: A.q, k: A.k, v: A.v, mask: mask.baseAddress!, shape: shape,
-                                      dropoutKey: attnKey, p: pa, rowLabels: rowLabels, scratch: a.headScratch,
-                                      scratchPerThread: a.headScratchPerThread, threads: threads)
-                    Linear.forward(a.sublayer, A.ctx, P + w.attnOutW, P + w.attnOutB, rows: N, inDim: H, outDim: H)
-                    hiddenDrop(a.sublayer, layer: l, site: .attentionOutput)
-                    srdpr_add(A.attentionResidual, a.sublayer, input, N * H)
-                    LayerNorm.forward(A.attentionNormed, mean: A.mean1, rstd: A.rstd1, A.attentionResidual, gamma: P + w.ln1G, beta: P + w.ln1B,
-                                      rows: N, dim: H, eps: c.layerNormEps)
-                    // Feed-forward.
-                    Linear.forward(A.ffnIntermediate, A.attentionNormed, P + w.interW, P + w.interB, rows: N, inDim: H, outDim: I)
-                    GELU.forward(a.gelu, A.ffnIntermediate, count: N * I)
-                    Linear.forward(a.sublayer, a.gelu, P + w.outW, P + w.outB, rows: N, inDim: I, outDim: H)
-                    hiddenDrop(a.sublayer, layer: l, site: .ffnOutput)
-                    srdpr_add(A.ffnResidual, a.sublayer, A.attentionNormed, N * H)
-                    LayerNorm.forward(A.out, mean: A.mean2, rstd: A.rstd2, A.ffnResidual, gamma: P + w.ln2G, beta: P + w.ln2B,
-                                      rows: N, dim: H, eps: c.layerNormEps)
-                    input = A.out
-                }
-            }
+        Embeddings.forward(a.embSum, packing: packing, word: P + layout.wordEmb,
+                           position: P + layout.posEmb, type: P + layout.typeEmb, hidden: H)
+        LayerNorm.forward(a.x0, mean: a.embMean, rstd: a.embRstd, a.embSum, gamma: P + layout.embLnG,
+                          beta: P + layout.embLnB, rows: N, dim: H, eps: c.layerNormEps)
+        hiddenDrop(a.x0, layer: 0, site: .embeddings)
+        var input = UnsafeMutablePointer(a.x0)
+        for (l, w) in layout.layers.enumerated() {
+            let A = a.layers[keepActivations ? l : 0]
+            // Self-attention.
+            Linear.forward(A.q, input, P + w.queryW, P + w.queryB, rows: N, inDim: H, outDim: H)
+            Linear.forward(A.k, input, P + w.keyW, P + w.keyB, rows: N, inDim: H, outDim: H)
+            Linear.forward(A.v, input, P + w.valueW, P + w.valueB, rows: N, inDim: H, outDim: H)
+            let attnKey = (dropout != nil && pa > 0) ? dropout!.key(layer: l, site: .attentionProbs) : nil
+            Attention.forward(ctx: A.ctx, probs: keepActivations ? A.probs : nil, q: A.q, k: A.k, v: A.v, shape: shape,
+                              dropoutKey: attnKey, p: pa, rowLabels: rowLabels, scratch: a.headScratch,
+                              scratchPerThread: a.headScratchPerThread, threads: threads)
+            Linear.forward(a.sublayer, A.ctx, P + w.attnOutW, P + w.attnOutB, rows: N, inDim: H, outDim: H)
+            hiddenDrop(a.sublayer, layer: l, site: .attentionOutput)
+            srdpr_add(A.attentionResidual, a.sublayer, input, N * H)
+            LayerNorm.forward(A.attentionNormed, mean: A.mean1, rstd: A.rstd1, A.attentionResidual, gamma: P + w.ln1G, beta: P + w.ln1B,
+                              rows: N, dim: H, eps: c.layerNormEps)
+            // Feed-forward.
+            Linear.forward(A.ffnIntermediate, A.attentionNormed, P + w.interW, P + w.interB, rows: N, inDim: H, outDim: I)
+            GELU.forward(a.gelu, A.ffnIntermediate, count: N * I)
+            Linear.forward(a.sublayer, a.gelu, P + w.outW, P + w.outB, rows: N, inDim: I, outDim: H)
+            hiddenDrop(a.sublayer, layer: l, site: .ffnOutput)
+            srdpr_add(A.ffnResidual, a.sublayer, A.attentionNormed, N * H)
+            LayerNorm.forward(A.out, mean: A.mean2, rstd: A.rstd2, A.ffnResidual, gamma: P + w.ln2G, beta: P + w.ln2B,
+                              rows: N, dim: H, eps: c.layerNormEps)
+            input = A.out
         }
         let last = a.layers[keepActivations ? c.numLayers - 1 : 0].out
         pooledBuffer = [Float](repeating: 0, count: B * H)
         pooledBuffer.withUnsafeMutableBufferPointer { pooled in
-            pooling.forward(hidden: last, mask: batch.attentionMask, rows: B, seqLen: T, dim: H, pooled: pooled.baseAddress!)
+            pooling.forward(hidden: last, packing: packing, dim: H, pooled: pooled.baseAddress!)
         }
         if keepActivations {
-            keptBatch = batch
+            keptPacking = packing
+            keptSeqLen = batch.seqLen
             keptDropout = dropout
             keptRowLabels = rowLabels
         } else {
-            keptBatch = nil
+            keptPacking = nil
         }
         guard let pw = layout.projW, let pb = layout.projB else { return pooledBuffer }
         var out = [Float](repeating: 0, count: B * layout.projectionDim)
@@ -172,30 +177,46 @@ public final class BertEncoder {
     }
 
     /// The last hidden state [rows, seqLen, hidden] of the last forward that kept activations.
+    /// Padding positions are 0 when the batch was packed (nothing is computed there).
     public func lastHiddenState() -> [Float] {
-        guard let batch = keptBatch, let a = training else { return [] }
-        let n = batch.rows * batch.seqLen * config.hiddenSize
-        return Array(UnsafeBufferPointer(start: a.layers[config.numLayers - 1].out, count: n))
+        guard let packing = keptPacking, let a = training else { return [] }
+        let H = config.hiddenSize, last = a.layers[config.numLayers - 1].out
+        var hidden = [Float](repeating: 0, count: packing.rows * keptSeqLen * H)
+        for r in 0..<packing.rows {
+            for t in 0..<packing.lengths[r] {
+                for i in 0..<H { hidden[(r * keptSeqLen + t) * H + i] = last[(packing.offsets[r] + t) * H + i] }
+            }
+        }
+        return hidden
+    }
+
+    /// Hidden dropout over each sequence's token rows. An element's index in its sequence (position
+    /// × hidden + feature) keys its mask, so packed and padded layouts draw the same masks.
+    static func dropHidden(_ x: UnsafeMutablePointer<Float>, packing: SequencePacking, key: UInt64, rowLabels: RowLabels,
+                           p: Float, hidden H: Int) {
+        for b in 0..<packing.rows {
+            DropoutContext.apply(x + packing.offsets[b] * H, count: packing.lengths[b] * H,
+                                 rowKey: DropoutContext.rowKey(key, row: rowLabels[b]), p: p)
+        }
     }
 
     /// Back-propagates dL/d(embeddings) [rows, outputDim] of the last kept forward, adding the
     /// parameter gradients into `gradients`. `finished(k)` is called as soon as the gradients of
     /// `layout.backwardOrder[k]` are written (a trainer reduces them while backward goes on).
     public func backward(_ dEmbeddings: [Float], finished: (Int) throws -> Void = { _ in }) throws {
-        guard let batch = keptBatch, let a = training else {
+        guard let packing = keptPacking, let a = training else {
             throw ModelError.invalidInput("backward needs a forward with keepActivations first")
         }
-        let c = config, H = c.hiddenSize, I = c.intermediateSize, T = batch.seqLen, B = batch.rows, N = B * T
+        let c = config, H = c.hiddenSize, I = c.intermediateSize, B = packing.rows, N = packing.tokens
         guard dEmbeddings.count == B * outputDim else {
             throw ModelError.invalidInput("embedding gradient has \(dEmbeddings.count) values, expected \(B) x \(outputDim)")
         }
-        let shape = Attention.Shape(rows: B, seqLen: T, heads: c.numHeads, headDim: c.headDim)
+        let shape = Attention.Shape(packing: packing, heads: c.numHeads, headDim: c.headDim)
         let dropout = keptDropout, rowLabels = keptRowLabels
         let ph = hiddenDropout, pa = attentionDropout
         func hiddenDrop(_ x: UnsafeMutablePointer<Float>, layer: Int, site: DropoutContext.Site) {
             guard let d = dropout, ph > 0 else { return }
-            let key = d.key(layer: layer, site: site)
-            for b in 0..<B { DropoutContext.apply(x + b * T * H, count: T * H, rowKey: DropoutContext.rowKey(key, row: rowLabels[b]), p: ph) }
+            Self.dropHidden(x, packing: packing, key: d.key(layer: layer, site: site), rowLabels: rowLabels, p: ph, hidden: H)
         }
         // dOut of the last layer: the pooled vectors' gradient spread over the tokens they pool.
         var dOut = a.dLayerOutput, dIn = a.dLayerInput
@@ -212,7 +233,7 @@ public final class BertEncoder {
             }
         }
         dPooled.withUnsafeBufferPointer { d in
-            pooling.backward(dPooled: d.baseAddress!, mask: batch.attentionMask, rows: B, seqLen: T, dim: H, dHidden: dOut)
+            pooling.backward(dPooled: d.baseAddress!, packing: packing, dim: H, dHidden: dOut)
         }
         for l in stride(from: c.numLayers - 1, through: 0, by: -1) {
             let w = layout.layers[l], A = a.layers[l]
@@ -253,10 +274,8 @@ public final class BertEncoder {
         hiddenDrop(dOut, layer: 0, site: .embeddings)
         LayerNorm.backward(dInput: dIn, dGamma: G + layout.embLnG, dBeta: G + layout.embLnB, dOut: dOut, input: a.embSum,
                            gamma: P + layout.embLnG, mean: a.embMean, rstd: a.embRstd, rows: N, dim: H)
-        batch.inputIds.withUnsafeBufferPointer { ids in
-            Embeddings.backward(dWord: G + layout.wordEmb, dPosition: G + layout.posEmb, dType: G + layout.typeEmb,
-                                dOut: dIn, ids: ids.baseAddress!, tokens: N, seqLen: T, hidden: H)
-        }
+        Embeddings.backward(dWord: G + layout.wordEmb, dPosition: G + layout.posEmb, dType: G + layout.typeEmb,
+                            dOut: dIn, packing: packing, hidden: H)
         try finished(c.numLayers)
     }
 }

@@ -16,6 +16,11 @@ struct BenchTrainStep: ParsableCommand {
     @Option(help: "Negative contexts per step.") var contrastive = 8
     @Option(name: .customLong("q-len"), help: "Question length in tokens.") var qLen = 32
     @Option(name: .customLong("ctx-len"), help: "Context length in tokens.") var ctxLen = 256
+    @Option(name: .customLong("min-q-len"), help: "Mixed lengths: each question draws its length in [min-q-len, q-len].")
+    var minQLen: Int?
+    @Option(name: .customLong("min-ctx-len"), help: "Mixed lengths: each context draws its length in [min-ctx-len, ctx-len].")
+    var minCtxLen: Int?
+    @Flag(help: "Run the encoders over the padding too (the computation before packing), to compare.") var padded = false
     @Option(help: "Threads (OpenBLAS and the other loops).") var threads = 2
     @Option(help: "Timed steps.") var steps = 5
     @Option(name: .customLong("warmup-steps"), help: "Untimed steps first.") var warmupSteps = 1
@@ -31,6 +36,11 @@ struct BenchTrainStep: ParsableCommand {
         guard batch > 0, contrastive >= 0, qLen > 0, ctxLen > 0, threads > 0, steps > 0, warmupSteps >= 0 else {
             throw ValidationError("sizes, --threads and --steps must be positive")
         }
+        if let minQLen, !(1...qLen).contains(minQLen) { throw ValidationError("--min-q-len must be in 1...\(qLen) (--q-len), got \(minQLen)") }
+        if let minCtxLen, !(1...ctxLen).contains(minCtxLen) {
+            throw ValidationError("--min-ctx-len must be in 1...\(ctxLen) (--ctx-len), got \(minCtxLen)")
+        }
+        (o.minQLen, o.minCtxLen, o.padded) = (minQLen, minCtxLen, padded)
         (o.batch, o.contrastive, o.qLen, o.ctxLen, o.threads, o.steps, o.warmupSteps) =
             (batch, contrastive, qLen, ctxLen, threads, steps, warmupSteps)
         BenchOutput.printJSONLine(try TrainStepBench.run(o))

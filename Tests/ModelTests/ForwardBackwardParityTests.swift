@@ -12,19 +12,30 @@ final class ForwardBackwardParityTests: XCTestCase {
         return try TokenBatch(inputIds: ids.map(Int32.init), attentionMask: mask.map(Int32.init), rows: shape[0], seqLen: shape[1])
     }
 
-    func check(weights: String) throws {
+    /// Packed (the default) compares the hidden states at the real tokens (nothing is computed at the
+    /// padding); padded (`packsSequences` false) compares every position, padding included.
+    func check(weights: String, packed: Bool) throws {
         let dir = Fixtures.url("tiny-bert")
         let encoder = try BertEncoder.load(directory: dir, weights: dir.appendingPathComponent(weights))
+        encoder.packsSequences = packed
+        let label = "\(weights), \(packed ? "packed" : "padded")"
         let f = try SafeTensorsFile(url: Fixtures.url("model_forward_backward.safetensors"))
         let b = try batch(f)
+        XCTAssertTrue(b.attentionMask.contains(0), "the fixture batch should have padding")
         let pooled = try encoder.forward(b)
-        let hidden = encoder.lastHiddenState()
+        var hidden = encoder.lastHiddenState()
 
-        let expectedHidden = try f.floats("last_hidden_state")
+        var expectedHidden = try f.floats("last_hidden_state")
+        if packed {
+            let H = encoder.config.hiddenSize
+            let real = (0..<(b.rows * b.seqLen)).filter { b.attentionMask[$0] != 0 }
+            hidden = real.flatMap { hidden[($0 * H)..<(($0 + 1) * H)] }
+            expectedHidden = real.flatMap { expectedHidden[($0 * H)..<(($0 + 1) * H)] }
+        }
         let dh = deviation(hidden, expectedHidden)
-        XCTAssertLessThan(dh.maxAbs, 2e-5, "last_hidden_state (\(weights)): \(dh)")
+        XCTAssertLessThan(dh.maxAbs, 2e-5, "last_hidden_state (\(label)): \(dh)")
         let dp = deviation(pooled, try f.floats("pooled"))
-        XCTAssertLessThan(dp.maxAbs, 2e-5, "pooled (\(weights)): \(dp)")
+        XCTAssertLessThan(dp.maxAbs, 2e-5, "pooled (\(label)): \(dp)")
 
         let R = try f.floats("R")
         let objective = zip(pooled, R).reduce(Float(0)) { $0 + $1.0 * $1.1 }
@@ -39,17 +50,18 @@ final class ForwardBackwardParityTests: XCTestCase {
             let d = deviation(actual, expected)
             if slot.name.contains("attention.self.key.bias") {
                 // Mathematically zero (softmax ignores a shift of every key): PyTorch's value is noise.
-                XCTAssertLessThan(d.maxAbs, 1e-5, "grad.\(slot.name) (\(weights)): \(d)")
+                XCTAssertLessThan(d.maxAbs, 1e-5, "grad.\(slot.name) (\(label)): \(d)")
             } else {
-                XCTAssertLessThan(d.maxAbs, 1e-4 * max(d.scale, 1e-3), "grad.\(slot.name) (\(weights)): \(d)")
+                XCTAssertLessThan(d.maxAbs, 1e-4 * max(d.scale, 1e-3), "grad.\(slot.name) (\(label)): \(d)")
             }
             checked += 1
         }
         XCTAssertEqual(checked, 5 + 16 * 2)
     }
 
-    func testParityFromSafetensors() throws { try check(weights: "model.safetensors") }
-    func testParityFromPytorchBin() throws { try check(weights: "pytorch_model.bin") }
+    func testParityFromSafetensors() throws { try check(weights: "model.safetensors", packed: true) }
+    func testParityFromPytorchBin() throws { try check(weights: "pytorch_model.bin", packed: true) }
+    func testPaddedParityFromSafetensors() throws { try check(weights: "model.safetensors", packed: false) }
 
     func testBothWeightFormatsAreIdentical() throws {
         let dir = Fixtures.url("tiny-bert")
