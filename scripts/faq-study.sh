@@ -16,10 +16,15 @@
 #                        (questions + passage rows per update of the configurations below: SR-DPR's
 #                        schedule pos, pos, poshard, hard gives (48 + 48 + 48 + 20) / 4 = 41 a update,
 #                        inbatch 16 + 16 + 16 = 48, so round(STUDY_UPDATES x 41 / 48) updates).
+# and, apart from the tables, the dev set evaluated while training (README, "During training"):
+#   srdpr-mean-evaluated SR-DPR as srdpr-mean (first seed) for STUDY_EVAL_UPDATES updates with the held-out
+#                        questions as dev set, eval_every=STUDY_EVAL_EVERY and keep_best=mrr@10; the kept best
+#                        checkpoint is evaluated again by `srdpr evaluate` (its numbers must be the logged ones).
 # Runs are done in this order: every run of the first seed, then every run of the next seed.
 #   STUDY_OUT (out/study)  STUDY_UPDATES (160)  STUDY_MAX_LENGTH (128)  STUDY_THREADS (nproc)
 #   STUDY_RUNS (all: "zeroshot-cls inbatch-cls srdpr-cls zeroshot-mean zeroshot-st srdpr-mean inbatch-mean
 #               srdpr-bm25 srdpr-dense-minilm inbatch-matched srdpr-dense-srdpr1")
+#   STUDY_EVAL_UPDATES (200)  STUDY_EVAL_EVERY (40)
 #   STUDY_SEEDS ("1 2")  STUDY_LR_MEAN (5e-5: learning rate of the mean/cosine runs)
 #   SRDPR_BIN (a built srdpr; default: build .build/release/srdpr)
 #   STUDY_KEEP (0; 1 keeps every run STUDY_OUT already finished, trained and evaluated, and runs the
@@ -35,7 +40,7 @@ out=${STUDY_OUT:-out/study}
 updates=${STUDY_UPDATES:-160}
 maxlen=${STUDY_MAX_LENGTH:-128}
 threads=${STUDY_THREADS:-$(nproc)}
-runs=${STUDY_RUNS:-zeroshot-cls inbatch-cls srdpr-cls zeroshot-mean zeroshot-st srdpr-mean inbatch-mean srdpr-bm25 srdpr-dense-minilm inbatch-matched srdpr-dense-srdpr1}
+runs=${STUDY_RUNS:-zeroshot-cls inbatch-cls srdpr-cls zeroshot-mean zeroshot-st srdpr-mean inbatch-mean srdpr-bm25 srdpr-dense-minilm inbatch-matched srdpr-dense-srdpr1 srdpr-mean-evaluated}
 seeds=${STUDY_SEEDS:-1 2}
 first_seed=${seeds%% *}
 lr_mean=${STUDY_LR_MEAN:-5e-5}
@@ -145,5 +150,26 @@ for seed in $seeds; do
     fi
     }
 done
+
+if wants srdpr-mean-evaluated; then
+    # shellcheck disable=SC2046  # mean prints words
+    run_updates=${STUDY_EVAL_UPDATES:-200} train srdpr-mean-evaluated $(mean "$first_seed") "${srdpr[@]}" \
+        eval.corpus="$faq/corpus.jsonl" eval.qrels="$out/dev_qrels.jsonl" eval.k=1,5,20,100 \
+        eval_every="${STUDY_EVAL_EVERY:-40}" keep_best=mrr@10
+    evaluate srdpr-mean-evaluated "$out/srdpr-mean-evaluated/checkpoints/dpr_biencoder.best"
+    python3 - "$out" <<'PY' >&2
+import json, sys
+out = sys.argv[1]
+rows = [json.loads(line) for line in open(f"{out}/srdpr-mean-evaluated/logs/metrics.jsonl")]
+evals = [r for r in rows if "eval" in r]
+for r in evals:
+    e = r["eval"]
+    print(f"srdpr-mean-evaluated: step {r['step']}: MRR@10 {e['mrr@10']:.4f} top-1 {e['top_k_accuracy']['1']:.4f} "
+          f"nDCG@10 {e['ndcg@10']:.4f} ({r['eval_seconds']:.0f} s)")
+best = json.load(open(f"{out}/srdpr-mean-evaluated/checkpoints/dpr_biencoder.best.json"))
+again = json.load(open(f"{out}/srdpr-mean-evaluated.metrics.json"))
+print(f"srdpr-mean-evaluated: kept best {best}; srdpr evaluate on it: MRR@10 {again['mrr@10']:.4f}")
+PY
+fi
 
 python3 scripts/faq-study-table.py "$out" "$updates" "$seeds" "$matched_updates"
