@@ -79,7 +79,7 @@ srdpr_sequences_per_4_updates=$((2 * (16 + 16 + 16) + (8 + 8 + 8 * 4) + (8 + 8 +
 matched_updates=$(( (updates * srdpr_sequences_per_4_updates + 4 * 48 / 2) / (4 * 48) ))
 run_updates=$updates   # the updates of the run train() starts
 finished() {  # name: trained and evaluated by an earlier call, and STUDY_KEEP=1 says to keep it
-    [[ $keep == 1 && -e "$out/$1/train_seconds" && -e "$out/$1.metrics.json" ]]
+    [[ $keep == 1 && -e "$out/$1/train_seconds" && -s "$out/$1.metrics.json" ]]
 }
 train() {  # name, arguments...
     local name=$1; shift
@@ -94,7 +94,7 @@ train() {  # name, arguments...
 }
 evaluate() {  # name, model, evaluate options...
     local name=$1 model=$2; shift 2
-    if [[ $keep == 1 && -e "$out/$name.metrics.json" && ( -e "$out/$name/train_seconds" || ! -d "$out/$name" ) ]]; then return; fi
+    if [[ $keep == 1 && -s "$out/$name.metrics.json" && ( -e "$out/$name/train_seconds" || ! -d "$out/$name" ) ]]; then return; fi
     "$bin" evaluate --model "$model" --corpus "$faq/corpus.jsonl" --qrels "$out/dev_qrels.jsonl" \
         --k 1,5,20,100 --max-length "$maxlen" --threads "$threads" --output "$out/$name.metrics.json" "$@" >/dev/null
     echo "$name: evaluated ($(load))" >&2
