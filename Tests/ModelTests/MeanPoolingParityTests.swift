@@ -205,7 +205,9 @@ final class MeanPoolingParityTests: XCTestCase {
         let masked = try TokenBatch(inputIds: ids, attentionMask: [0, 0, 0, 0, 1, 1, 1, 1], rows: 2, seqLen: 4)
         let a = try model.encode(.context, full), b = try model.encode(.context, masked)
         XCTAssertTrue(b[0..<64].allSatisfy { $0 == 0 })
-        XCTAssertEqual(Array(a[64...]), Array(b[64...]))
+        // Equal within fp32 rounding, not bit for bit: `full` is packed (7 token rows) while `masked`,
+        // with its empty row, runs padded (8 rows), and sgemm rounds other shapes differently.
+        XCTAssertLessThan(deviation(Array(a[64...]), Array(b[64...])).maxAbs, 1e-6)
         model.zeroGradients()
         try model.backward(.context, masked, dEmbeddings: [Float](repeating: 1, count: 64) + [Float](repeating: 0, count: 64))
         XCTAssertTrue(model.gradients.toArray().allSatisfy { $0 == 0 })

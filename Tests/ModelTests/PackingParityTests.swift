@@ -41,41 +41,39 @@ final class PackingParityTests: XCTestCase {
         let realTokens = (Self.questionLengths + Self.contextLengths).reduce(0, +)
         XCTAssertLessThan(Double(realTokens), 0.6 * Double(q.rows * q.seqLen + c.rows * c.seqLen), "the batches should be mostly padding")
         for (projectionDim, pooling) in [(0, Pooling.cls), (0, .mean), (16, .mean)] {
-            do {
-                let model = try BiEncoder.load(directory: Fixtures.url("tiny-bert"), projectionDim: projectionDim, pooling: pooling)
-                if projectionDim > 0 { model.initialiseProjectionHeads() }
-                model.setDropout(0.1)
-                let padded = try step(model, q: q, c: c, chunk: nil, packed: false)
-                // Dropout is really on: an evaluation pass gives other embeddings.
-                let evaluation = try model.encode(.question, q, train: false)
-                XCTAssertGreaterThan(deviation(evaluation, Array(padded.embeddings[0..<evaluation.count])).maxAbs, 1e-3)
-                for chunk in [nil, 1, 4] as [Int?] {
-                    let packed = try step(model, q: q, c: c, chunk: chunk, packed: true)
-                    let label = "projection_dim \(projectionDim), \(pooling), chunk \(chunk.map(String.init) ?? "none")"
-                    XCTAssertEqual(packed.loss, padded.loss, accuracy: 1e-5 * max(1, abs(padded.loss)), "loss, \(label)")
-                    let e = deviation(packed.embeddings, padded.embeddings)
-                    XCTAssertLessThan(e.maxAbs, 1e-5, "embeddings, \(label): \(e)")
-                    var worst: Float = 0
-                    for slot in model.layout.slots {
-                        let d = deviation(Array(packed.gradients[slot.range]), Array(padded.gradients[slot.range]))
-                        // Mathematically zero gradients (SPEC §6): key biases, and what shifts every context
-                        // of a batch by the same vector (the context encoder's last output LayerNorm bias and
-                        // its projection bias: every score of a question moves by the same amount). Their
-                        // values are summation noise (up to 6e-6 here), as PyTorch's are.
-                        if slot.name.contains("attention.self.key.bias") || slot.name == "ctx_model.encode_proj.bias"
-                            || slot.name == "ctx_model.encoder.layer.\(model.config.numLayers - 1).output.LayerNorm.bias" {
-                            XCTAssertLessThan(d.maxAbs, 1e-5, "\(slot.name), \(label): \(d)")
-                        } else {
-                            // 3e-5 of the tensor's scale: LayerNorm biases sum hundreds of tokens' gradients
-                            // with cancellation, and grad cache adds its own rounding (measured up to 1.3e-5).
-                            XCTAssertGreaterThan(d.scale, 0, "\(slot.name) has no gradient, \(label)")
-                            XCTAssertLessThanOrEqual(d.maxAbs, 3e-5 * d.scale, "\(slot.name), \(label): \(d)")
-                            worst = max(worst, d.maxAbs / d.scale)
-                        }
+            let model = try BiEncoder.load(directory: Fixtures.url("tiny-bert"), projectionDim: projectionDim, pooling: pooling)
+            if projectionDim > 0 { model.initialiseProjectionHeads() }
+            model.setDropout(0.1)
+            let padded = try step(model, q: q, c: c, chunk: nil, packed: false)
+            // Dropout is really on: an evaluation pass gives other embeddings.
+            let evaluation = try model.encode(.question, q, train: false)
+            XCTAssertGreaterThan(deviation(evaluation, Array(padded.embeddings[0..<evaluation.count])).maxAbs, 1e-3)
+            for chunk in [nil, 1, 4] as [Int?] {
+                let packed = try step(model, q: q, c: c, chunk: chunk, packed: true)
+                let label = "projection_dim \(projectionDim), \(pooling), chunk \(chunk.map(String.init) ?? "none")"
+                XCTAssertEqual(packed.loss, padded.loss, accuracy: 1e-5 * max(1, abs(padded.loss)), "loss, \(label)")
+                let e = deviation(packed.embeddings, padded.embeddings)
+                XCTAssertLessThan(e.maxAbs, 1e-5, "embeddings, \(label): \(e)")
+                var worst: Float = 0
+                for slot in model.layout.slots {
+                    let d = deviation(Array(packed.gradients[slot.range]), Array(padded.gradients[slot.range]))
+                    // Mathematically zero gradients (SPEC §6): key biases, and what shifts every context
+                    // of a batch by the same vector (the context encoder's last output LayerNorm bias and
+                    // its projection bias: every score of a question moves by the same amount). Their
+                    // values are summation noise (up to 6e-6 here), as PyTorch's are.
+                    if slot.name.contains("attention.self.key.bias") || slot.name == "ctx_model.encode_proj.bias"
+                        || slot.name == "ctx_model.encoder.layer.\(model.config.numLayers - 1).output.LayerNorm.bias" {
+                        XCTAssertLessThan(d.maxAbs, 1e-5, "\(slot.name), \(label): \(d)")
+                    } else {
+                        // 3e-5 of the tensor's scale: LayerNorm biases sum hundreds of tokens' gradients
+                        // with cancellation, and grad cache adds its own rounding (measured up to 1.3e-5).
+                        XCTAssertGreaterThan(d.scale, 0, "\(slot.name) has no gradient, \(label)")
+                        XCTAssertLessThanOrEqual(d.maxAbs, 3e-5 * d.scale, "\(slot.name), \(label): \(d)")
+                        worst = max(worst, d.maxAbs / d.scale)
                     }
-                    print("packing parity (\(label)): loss \(packed.loss) vs \(padded.loss), embeddings max |difference| "
-                          + "\(e.maxAbs), worst gradient difference / scale \(worst)")
                 }
+                print("packing parity (\(label)): loss \(packed.loss) vs \(padded.loss), embeddings max |difference| "
+                      + "\(e.maxAbs), worst gradient difference / scale \(worst)")
             }
         }
     }
