@@ -75,6 +75,9 @@ public final class BertEncoder {
            a.headScratchPerThread >= 2 * packing.longest * packing.longest, a.headScratchThreads >= max(threads, 1) {
             return a
         }
+        // Free the outgrown buffers first: packed batches vary in size, and holding old and new at
+        // once would set the peak memory.
+        if keep { training = nil } else { inference = nil }
         let a = BertActivations(config: config, tokens: tokens, attention: attention, longest: packing.longest,
                                 backward: keep, threads: max(threads, 1))
         if keep { training = a } else { inference = a }
