@@ -69,9 +69,9 @@ public final class BertEncoder {
     private func activations(for packing: SequencePacking, keep: Bool) -> BertActivations {
         let tokens = packing.tokens
         let attention = config.numHeads * packing.attentionPerHead
-        let existing = keep ? training : inference
-        // A forward-only pass keeps no probabilities (they stay in the head scratch).
-        if let a = existing, a.tokens >= tokens, !keep || a.attention >= attention,
+        // A forward-only pass keeps no probabilities (they stay in the head scratch). No local holds
+        // the old buffers past this check, so replacing them below frees them first.
+        if let a = keep ? training : inference, a.tokens >= tokens, !keep || a.attention >= attention,
            a.headScratchPerThread >= 2 * packing.longest * packing.longest, a.headScratchThreads >= max(threads, 1) {
             return a
         }
