@@ -110,8 +110,8 @@ final class StreamingIndexTests: XCTestCase {
 
     func testShardsAreCutOnChunkBoundaries() {
         let shards = ShardedIndexBuild.plan(rows: 16..<101, chunkRows: 8, workers: 3, directory: "/x")
-        XCTAssertEqual(shards.map(\.rows), [16..<48, 48..<72, 72..<101], "11 chunks of 8 from row 16: 4, 4 and 3 of them")
-        XCTAssertEqual(shards.map(\.directory), ["/x/shards/rows-16-48", "/x/shards/rows-48-72", "/x/shards/rows-72-101"])
+        XCTAssertEqual(shards.map(\.rows), [16..<48, 48..<80, 80..<101], "11 chunks of 8 from row 16 (the last of 5): 4, 4 and 3 of them")
+        XCTAssertEqual(shards.map(\.directory), ["/x/shards/rows-16-48", "/x/shards/rows-48-80", "/x/shards/rows-80-101"])
         XCTAssertEqual(ShardedIndexBuild.plan(rows: 0..<10, chunkRows: 8, workers: 4, directory: "/x").map(\.rows), [0..<8, 8..<10],
                        "no more shards than chunks")
         XCTAssertEqual(ShardedIndexBuild.plan(rows: 5..<5, chunkRows: 8, workers: 2, directory: "/x"), [])
