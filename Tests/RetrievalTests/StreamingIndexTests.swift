@@ -41,6 +41,15 @@ final class StreamingIndexTests: XCTestCase {
         }
     }
 
+    /// An uninterrupted build in `reference`, and one in `stopped` whose encoder fails after
+    /// `chunksBeforeStop` chunks of 8.
+    func referenceAndStoppedBuild(_ corpusPath: String, reference: String, stopped: String, chunksBeforeStop: Int) throws {
+        try PassageIndex.build(corpusPath: corpusPath, encoder: CountingEncoder(), directory: reference, chunkRows: 8)
+        let failing = CountingEncoder()
+        failing.failAfterCalls = chunksBeforeStop
+        XCTAssertThrowsError(try PassageIndex.build(corpusPath: corpusPath, encoder: failing, directory: stopped, chunkRows: 8))
+    }
+
     func testStreamedIndexHasTheBytesOfTheLoadedCorpusBuild() throws {
         let corpusPath = try writeCorpus(101)
         let index = path("streamed")
@@ -65,10 +74,7 @@ final class StreamingIndexTests: XCTestCase {
     func testStoppedBuildResumesToTheSameBytes() throws {
         let corpusPath = try writeCorpus(77)
         let reference = path("reference"), resumed = path("resumed")
-        try PassageIndex.build(corpusPath: corpusPath, encoder: CountingEncoder(), directory: reference, chunkRows: 8)
-        let failing = CountingEncoder()
-        failing.failAfterCalls = 4
-        XCTAssertThrowsError(try PassageIndex.build(corpusPath: corpusPath, encoder: failing, directory: resumed, chunkRows: 8))
+        try referenceAndStoppedBuild(corpusPath, reference: reference, stopped: resumed, chunksBeforeStop: 4)
         XCTAssertThrowsError(try PassageIndex(directory: resumed)) { error in
             XCTAssertTrue("\(error)".contains("stopped at row 32 of 77"), "\(error)")
         }
@@ -157,10 +163,7 @@ final class StreamingIndexTests: XCTestCase {
     func testShardedBuildContinuesAnInterruptedOneProcessBuild() throws {
         let corpusPath = try writeCorpus(60)
         let reference = path("one"), mixed = path("mixed")
-        try PassageIndex.build(corpusPath: corpusPath, encoder: CountingEncoder(), directory: reference, chunkRows: 8)
-        let failing = CountingEncoder()
-        failing.failAfterCalls = 3
-        XCTAssertThrowsError(try PassageIndex.build(corpusPath: corpusPath, encoder: failing, directory: mixed, chunkRows: 8))
+        try referenceAndStoppedBuild(corpusPath, reference: reference, stopped: mixed, chunksBeforeStop: 3)
         try ShardedIndexBuild.build(corpusPath: corpusPath, signature: PassageIndex.Signature(CountingEncoder()), directory: mixed,
                                     chunkRows: 8, workers: 2) { shards in
             XCTAssertEqual(shards.map(\.rows), [24..<48, 48..<60], "only the rows the stopped build had not encoded")
