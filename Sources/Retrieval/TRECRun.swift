@@ -4,16 +4,22 @@ import Foundation
 /// pytrec_eval and ir-measures read. Scores are written as the shortest text that reads back to
 /// the same float, so equal scores stay equal and the order trec_eval derives is ours.
 public enum TRECRun {
-    /// Checks that `path` can be written before any long work starts (creates or truncates it).
+    /// Checks that `path` can be written before any long work starts, without touching it: an
+    /// earlier result at that path stays whole until the new one replaces it (every output is
+    /// written to a temporary file and renamed), even if this run stops half-way.
     public static func checkWritable(_ path: String, option: String) throws {
         var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+        let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        if exists, isDirectory.boolValue {
             throw RetrievalError.cannotWrite(path: path, reason: "it is a directory (\(option) takes a file name)")
         }
-        guard FileManager.default.createFile(atPath: path, contents: nil) else {
-            let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
-            let why = FileManager.default.fileExists(atPath: parent) ? "permission denied" : "the directory \(parent) does not exist"
-            throw RetrievalError.cannotWrite(path: path, reason: "\(why) (\(option))")
+        let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw RetrievalError.cannotWrite(path: path, reason: "the directory \(parent) does not exist (\(option))")
+        }
+        // The rename at the end needs the directory writable; replacing a file needs nothing of the file.
+        guard access(parent, W_OK | X_OK) == 0 else {
+            throw RetrievalError.cannotWrite(path: path, reason: "permission denied on \(parent) (\(option))")
         }
     }
 

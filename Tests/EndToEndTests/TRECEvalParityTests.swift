@@ -164,6 +164,15 @@ final class TRECEvalParityTests: XCTestCase {
         XCTAssertTrue(badRun.stderr.contains("/nonexistent-dir/run.trec") && badRun.stderr.contains("does not exist"), badRun.stderr)
         XCTAssertFalse(badRun.stderr.contains("index:"), "refused before encoding anything")
 
+        // An earlier result at an output path is left whole by a run that fails after the check.
+        let earlier = try write(["{\"mrr@10\": 0.5}"], "earlier-metrics.json")
+        let earlierRun = try write(["q Q0 d 1 1.0 earlier"], "earlier.trec")
+        let failing = try Command.srdpr(["evaluate", "--model", "/nonexistent-model", "--beir", beir.path,
+                                         "--output", earlier.path, "--run", earlierRun.path])
+        XCTAssertNotEqual(failing.status, 0)
+        XCTAssertEqual(try String(contentsOf: earlier, encoding: .utf8), "{\"mrr@10\": 0.5}\n", "--output untouched")
+        XCTAssertEqual(try String(contentsOf: earlierRun, encoding: .utf8), "q Q0 d 1 1.0 earlier\n", "--run untouched")
+
         // Queries: two judged, one judged only with documents outside the corpus, one without judgement;
         // the qrels also judge a query that is not in the queries file.
         let queries = try write([#"{"_id": "a", "text": "How do I install packages?"}"#, #"{"_id": "b", "text": "What is Perl?"}"#,
