@@ -264,9 +264,20 @@ def main():
     def load_text(load):
         return "" if not load else (f"{load[0]:.1f}" if abs(load[1] - load[0]) < 0.05 else f"{load[0]:.1f}–{load[1]:.1f}")
 
+    # A check of kappa that is not fitted: the CPU seconds the ranks' processes reported
+    # (getrusage, all threads; the kernel's softirq work for the bridge may be left out) per byte
+    # the ranks moved, on the unlimited-link points.
+    rusage_kappa = {}
+    for wire in wires:
+        ratios = [r["allreduce_cpu"]["median"] / (2 * (r["N"] - 1) * sum(c["bytes"] for c in collectives(r["shape"], touched, wire)))
+                  for r in table if r["fitted"] and r["wire"] == wire and r["allreduce_cpu"]]
+        if ratios:
+            rusage_kappa[wire] = statistics.median(ratios)
     lines = [f"Fit (unlimited links, {cores} cores shared by the N ranks): alpha = {alpha * 1e3:.3f} ms per ring step, "
              f"kappa = {kappa['fp32'] * 1e9:.3f} ns/byte fp32 (one core: {1 / kappa['fp32'] / 1e6:.0f} MB/s), "
              + (f"{kappa['bf16'] * 1e9:.3f} ns/byte bf16 ({1 / kappa['bf16'] / 1e6:.0f} MB/s)" if kappa.get("bf16") else "")
+             + ("; the ranks' own CPU accounting (getrusage, not fitted) gives "
+                + ", ".join(f"{v * 1e9:.3f} ns/byte {w}" for w, v in rusage_kappa.items()) if rusage_kappa else "")
              + "; links (raw TCP, median of the checks): "
              + ", ".join(f"{rate} {links[rate]['raw_tcp_gbps']['median']:.3f} Gbit/s" for rate in sorted(link_bytes, key=rate_order)),
              "",
@@ -310,7 +321,7 @@ def main():
         fh.write(text + "\n")
         if deviations:
             fh.write("\nMore than 20% off (predicted, not fitted):\n\n" + "\n".join(f"- {d}" for d in deviations) + "\n")
-    model = {"alpha_s": alpha, "kappa_s_per_byte": kappa, "cores": cores, "link_bytes_per_s": link_bytes, "links": links,
+    model = {"alpha_s": alpha, "kappa_s_per_byte": kappa, "kappa_from_rusage_s_per_byte": rusage_kappa, "cores": cores, "link_bytes_per_s": link_bytes, "links": links,
              "allgather_bytes": {s: allgather_bytes(s) for s in SHAPES}, "global_loss_buf_sz": GLOBAL_LOSS_BUF_SZ,
              "compute": compute, "touched_rows": touched, "measured_vs_predicted": table, "predictions": predictions,
              "deviations_over_20pct": deviations}
