@@ -8,17 +8,20 @@ step time(N) = compute(N) + all-gather(N) + exposed all-reduce(N)
   dividing 16 and stops shrinking at 16 nodes (one passage each).
 - every collective is a ring: a message of B bytes over N ranks costs
       2(N-1) alpha + 2(N-1)/N B tau      (all-reduce: reduce-scatter, then all-gather)
-        (N-1) alpha +  (N-1)/N B tau      (all-gather)
-  with alpha the latency of one ring step and tau the time per byte a rank sends, which is the
-  slower of its two limits (the ring pipelines its chunks, so the wire and the CPU work overlap):
-      tau = max(1 / link, ranks per core x kappa[element type])
+        (N-1) alpha_gather + (N-1)/N B tau   (all-gather of the embeddings)
+  with alpha the time of one ring step of a bucket (its latency and the bucket's own work) and
+  tau the time per byte a rank sends: the slowest of three limits (the ring pipelines its chunks,
+  so they overlap rather than add up):
+      tau = max(1 / link, kappa_rank, N / cores x kappa_cpu)
   * link: the TCP payload bytes/s one shaped link carries (measured: raw TCP through it);
-  * kappa: the CPU seconds one rank spends per byte it moves through the ring (sockets, copies,
-    the fp32 sums, bf16 rounding), measured with no link limit (rate "none", where the CPU is the
-    only limit); on this machine the N namespace hosts share its cores, so a rank gets
-    1 / max(1, N / cores) of a core; on separate nodes it has its own (ranks per core = 1).
-  alpha and kappa[fp32], kappa[bf16] are fitted (non-negative least squares of the relative
-  error) to the unlimited-link points only; the shaped-link points are then predicted, not fitted.
+  * kappa_cpu: the CPU seconds the ranks spend per byte they send (sockets, copies, the fp32
+    sums, bf16 rounding), measured by the ranks' own getrusage with unlimited links: the cores
+    push cores / kappa_cpu bytes/s in all, and on this machine the N namespace hosts share them
+    (on separate nodes a rank has a core of its own: N / cores becomes 1);
+  * kappa_rank: the fastest one rank's ring goes when neither link nor cores limit it (one chunk
+    at a time through its sockets, the bridge and the sums).
+  alpha, alpha_gather and kappa_rank (fp32, bf16) are fitted (least squares of the relative error)
+  to the unlimited-link points only; the shaped-link points are then predicted, not fitted.
 - the all-reduce of one update covers the trainer's buckets (GradientPlan: one per layer, per
   encoder; the word-embedding rows touched by the batch as a packed all-reduce after a flag
   all-reduce). They are reduced in order, each once backward has produced it and the previous one
@@ -73,18 +76,24 @@ def compute_share(n):
 
 
 class Ring:
-    """The ring's costs for one link rate: alpha (s per ring step), kappa (CPU s per byte, per
-    element type), link (bytes/s; None = no limit) and the cores the ranks share (None = each
-    rank on its own node)."""
+    """The ring's costs: alpha / alpha_gather (s per ring step of an all-reduce bucket / of the
+    all-gather), kappa_rank and kappa_cpu (s per byte, per element type), link (bytes/s; None = no
+    limit) and the cores the ranks share (None = each rank on its own node)."""
 
-    def __init__(self, alpha, kappa, link, cores):
-        self.alpha, self.kappa, self.link, self.cores = alpha, kappa, link, cores
+    def __init__(self, alpha, alpha_gather, kappa_rank, kappa_cpu, link, cores):
+        self.alpha, self.alpha_gather, self.kappa_rank, self.kappa_cpu = alpha, alpha_gather, kappa_rank, kappa_cpu
+        self.link, self.cores = link, cores
 
-    def ranks_per_core(self, n):
-        return 1.0 if self.cores is None else max(1.0, n / self.cores)
+    def limits(self, n, wire):
+        share = 1.0 if self.cores is None else n / self.cores
+        return {"link": 1 / self.link if self.link else 0.0, "rank": self.kappa_rank[wire], "cores": share * self.kappa_cpu[wire]}
 
     def byte_time(self, n, wire):
-        return max(1 / self.link if self.link else 0.0, self.ranks_per_core(n) * self.kappa[wire])
+        return max(self.limits(n, wire).values())
+
+    def bound(self, n, wire):
+        limits = self.limits(n, wire)
+        return max(limits, key=limits.get)
 
     def allreduce(self, colls, n, wire):
         if n == 1:
@@ -94,7 +103,7 @@ class Ring:
     def allgather(self, total_bytes, n):
         if n == 1:
             return 0.0
-        return (n - 1) * self.alpha + (n - 1) / n * total_bytes * self.byte_time(n, "fp32")
+        return (n - 1) * self.alpha_gather + (n - 1) / n * total_bytes * self.byte_time(n, "fp32")
 
     def exposed(self, colls, n, wire, backward):
         """Buckets reduced in order as a backward of length `backward` produces them."""
@@ -140,14 +149,30 @@ def aggregate(points):
     return out
 
 
-def fit(samples):
-    """alpha, kappa[fp32], kappa[bf16] >= 0 minimising the relative error over `samples`
-    ({"x": [alpha coefficient, fp32 byte coefficient, bf16 byte coefficient], "t": seconds})."""
-    import numpy as np
-    from scipy.optimize import nnls
-    a = np.array([[x / s["t"] for x in s["x"]] for s in samples])
-    solution, _ = nnls(a, np.ones(len(samples)))
-    return float(solution[0]), {"fp32": float(solution[1]), "bf16": float(solution[2])}
+def fit(calibration, touched, kappa_cpu, cores):
+    """alpha, alpha_gather, kappa_rank[fp32, bf16] >= 0 minimising the relative error of the
+    unlimited-link all-reduces (then of the all-gathers for alpha_gather)."""
+    from scipy.optimize import least_squares
+    wires = sorted({p["wire"] for p in calibration})
+
+    def ring(x):
+        return Ring(x[0], 0.0, dict(zip(wires, x[1:])), kappa_cpu, None, cores)
+
+    def residuals(x):
+        r = ring(x)
+        return [r.allreduce(collectives(p["shape"], touched, p["wire"]), p["N"], p["wire"]) / p["allreduce"]["median"] - 1 for p in calibration]
+    start = [1e-4] + [statistics.median(p["allreduce"]["median"] / (2 * (p["N"] - 1) / p["N"] * sum(c["bytes"] for c in collectives(p["shape"], touched, w)))
+                                        for p in calibration if p["wire"] == w) for w in wires]
+    x = least_squares(residuals, start, bounds=(0, 1), x_scale=[1e-4] + [1e-9] * len(wires)).x
+    alpha, kappa_rank = float(x[0]), {w: float(k) for w, k in zip(wires, x[1:])}
+    gathers = [p for p in calibration if p["allgather"]]
+    alpha_gather = alpha
+    if gathers:
+        def gather_residuals(y):
+            r = Ring(alpha, y[0], kappa_rank, kappa_cpu, None, cores)
+            return [r.allgather(allgather_bytes(p["shape"]), p["N"]) / p["allgather"]["median"] - 1 for p in gathers]
+        alpha_gather = float(least_squares(gather_residuals, [1e-4], bounds=(0, 1), x_scale=[1e-4]).x[0])
+    return alpha, alpha_gather, kappa_rank
 
 
 def rate_order(rate):
@@ -182,35 +207,29 @@ def main():
     wires = [w for w in WIRE_BYTES if any(p["wire"] == w for p in points)]
     shapes = [s for s in SHAPES if any(p["shape"] == s for p in points)]
 
-    # The fit: unlimited-link points only (all-reduces and all-gathers).
-    samples = []
-    for p in points:
-        if p["rate"] != CALIBRATION:
-            continue
-        n = p["N"]
-        share = max(1.0, n / cores)
-        colls = collectives(p["shape"], touched, p["wire"])
-        moved = 2 * (n - 1) / n * sum(c["bytes"] for c in colls) * share
-        samples.append({"x": [2 * (n - 1) * len(colls), moved if p["wire"] == "fp32" else 0.0, moved if p["wire"] == "bf16" else 0.0],
-                        "t": p["allreduce"]["median"]})
-        if p["allgather"]:
-            samples.append({"x": [n - 1, (n - 1) / n * allgather_bytes(p["shape"]) * share, 0.0], "t": p["allgather"]["median"]})
-    if not samples or not any(s["x"][1] for s in samples):
-        sys.exit(f"scaling_model.py: no unlimited-link points (rate '{CALIBRATION}') with fp32 in {args.dir}/points.jsonl: "
+    # The CPU cost per byte (the ranks' getrusage, all threads) and the fit: unlimited-link points only.
+    calibration = [p for p in points if p["rate"] == CALIBRATION]
+    if not any(p["wire"] == "fp32" for p in calibration):
+        sys.exit(f"scaling_model.py: no unlimited-link fp32 points (rate '{CALIBRATION}') in {args.dir}/points.jsonl: "
                  "run cluster/scaling/run.sh with --rates including none")
-    alpha, kappa = fit(samples)
-    if "bf16" in wires and kappa["bf16"] == 0:
-        kappa["bf16"] = kappa["fp32"] / 2  # no bf16 calibration point: assume its CPU cost per element
+    kappa_cpu = {}
+    for wire in wires:
+        ratios = [p["allreduce_cpu"]["median"] / (2 * (p["N"] - 1) * sum(c["bytes"] for c in collectives(p["shape"], touched, wire)))
+                  for p in calibration if p["wire"] == wire and p["allreduce_cpu"]]
+        if not ratios:
+            sys.exit(f"scaling_model.py: no CPU seconds (allreduce_cpu_times_s) of unlimited-link {wire} points: measure them again")
+        kappa_cpu[wire] = statistics.median(ratios)
+    alpha, alpha_gather, kappa_rank = fit(calibration, touched, kappa_cpu, cores)
     link_bytes = {rate: links[rate]["raw_tcp_gbps"]["median"] * 1e9 / 8 for rate in links if rate != CALIBRATION}
     missing = [rate for rate in rates if rate != CALIBRATION and rate not in link_bytes]
     if missing:
         sys.exit(f"scaling_model.py: no raw TCP measurement of the link for {missing} in points.jsonl")
 
     def ring_here(rate):
-        return Ring(alpha, kappa, link_bytes.get(rate), cores)
+        return Ring(alpha, alpha_gather, kappa_rank, kappa_cpu, link_bytes.get(rate), cores)
 
     def ring_nodes(rate):
-        return Ring(alpha, kappa, link_bytes.get(rate), None)
+        return Ring(alpha, alpha_gather, kappa_rank, kappa_cpu, link_bytes.get(rate), None)
 
     table, deviations = [], []
     for p in sorted(points, key=lambda p: (rate_order(p["rate"]), p["shape"], p["wire"], p["N"])):
@@ -219,7 +238,7 @@ def main():
         colls = collectives(shape, touched, wire)
         row = {"rate": p["rate"], "shape": shape, "wire": wire, "N": n, "repeats": p["repeats"],
                "iterations": p["allreduce"]["count"], "fitted": p["rate"] == CALIBRATION, "load": p["load"],
-               "bound": "link" if ring.link and 1 / ring.link >= ring.ranks_per_core(n) * kappa[wire] else "cpu",
+               "bound": ring.bound(n, wire),
                "allreduce": p["allreduce"], "allreduce_predicted_s": ring.allreduce(colls, n, wire),
                "exposed": p["exposed"], "exposed_predicted_s": ring.exposed(colls, n, wire, p["backward_s"]),
                "allgather": p["allgather"], "allgather_predicted_s": ring.allgather(allgather_bytes(shape), n),
@@ -264,20 +283,11 @@ def main():
     def load_text(load):
         return "" if not load else (f"{load[0]:.1f}" if abs(load[1] - load[0]) < 0.05 else f"{load[0]:.1f}–{load[1]:.1f}")
 
-    # A check of kappa that is not fitted: the CPU seconds the ranks' processes reported
-    # (getrusage, all threads; the kernel's softirq work for the bridge may be left out) per byte
-    # the ranks moved, on the unlimited-link points.
-    rusage_kappa = {}
-    for wire in wires:
-        ratios = [r["allreduce_cpu"]["median"] / (2 * (r["N"] - 1) * sum(c["bytes"] for c in collectives(r["shape"], touched, wire)))
-                  for r in table if r["fitted"] and r["wire"] == wire and r["allreduce_cpu"]]
-        if ratios:
-            rusage_kappa[wire] = statistics.median(ratios)
-    lines = [f"Fit (unlimited links, {cores} cores shared by the N ranks): alpha = {alpha * 1e3:.3f} ms per ring step, "
-             f"kappa = {kappa['fp32'] * 1e9:.3f} ns/byte fp32 (one core: {1 / kappa['fp32'] / 1e6:.0f} MB/s), "
-             + (f"{kappa['bf16'] * 1e9:.3f} ns/byte bf16 ({1 / kappa['bf16'] / 1e6:.0f} MB/s)" if kappa.get("bf16") else "")
-             + ("; the ranks' own CPU accounting (getrusage, not fitted) gives "
-                + ", ".join(f"{v * 1e9:.3f} ns/byte {w}" for w, v in rusage_kappa.items()) if rusage_kappa else "")
+    lines = [f"Fitted to the unlimited-link points: alpha = {alpha * 1e3:.3f} ms per ring step of a bucket, "
+             f"alpha_gather = {alpha_gather * 1e3:.3f} ms per ring step of the all-gather, kappa_rank = "
+             + ", ".join(f"{v * 1e9:.3f} ns/byte {w} ({1 / v / 1e6:.0f} MB/s)" for w, v in kappa_rank.items())
+             + f". Measured: kappa_cpu (getrusage of the ranks) = "
+             + ", ".join(f"{v * 1e9:.3f} ns/byte {w} ({cores} cores: {cores / v / 1e6:.0f} MB/s in all)" for w, v in kappa_cpu.items())
              + "; links (raw TCP, median of the checks): "
              + ", ".join(f"{rate} {links[rate]['raw_tcp_gbps']['median']:.3f} Gbit/s" for rate in sorted(link_bytes, key=rate_order)),
              "",
@@ -321,7 +331,7 @@ def main():
         fh.write(text + "\n")
         if deviations:
             fh.write("\nMore than 20% off (predicted, not fitted):\n\n" + "\n".join(f"- {d}" for d in deviations) + "\n")
-    model = {"alpha_s": alpha, "kappa_s_per_byte": kappa, "kappa_from_rusage_s_per_byte": rusage_kappa, "cores": cores, "link_bytes_per_s": link_bytes, "links": links,
+    model = {"alpha_s": alpha, "alpha_gather_s": alpha_gather, "kappa_rank_s_per_byte": kappa_rank, "kappa_cpu_s_per_byte": kappa_cpu, "cores": cores, "link_bytes_per_s": link_bytes, "links": links,
              "allgather_bytes": {s: allgather_bytes(s) for s in SHAPES}, "global_loss_buf_sz": GLOBAL_LOSS_BUF_SZ,
              "compute": compute, "touched_rows": touched, "measured_vs_predicted": table, "predictions": predictions,
              "deviations_over_20pct": deviations}
