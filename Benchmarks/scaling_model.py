@@ -46,6 +46,7 @@ PREDICT = [1, 2, 3, 4, 8, 16, 32, 64]
 CALIBRATION = "none"  # the rate name of the unlimited-link points
 WIRE_BYTES = {"fp32": 4, "bf16": 2}
 WITHIN = 0.20
+TBF_BURST_S = 0.002  # cluster/scaling/run.sh gives each tbf a bucket of 2 ms of traffic at its rate
 
 
 def collectives(shape, touched, wire):
@@ -80,16 +81,16 @@ class Ring:
     all-gather), kappa_rank and kappa_cpu (s per byte, per element type), link (bytes/s; None = no
     limit) and the cores the ranks share (None = each rank on its own node)."""
 
-    def __init__(self, alpha, alpha_gather, kappa_rank, kappa_cpu, link, cores):
+    def __init__(self, alpha, alpha_gather, kappa_rank, kappa_cpu, link, cores, burst=None):
         self.alpha, self.alpha_gather, self.kappa_rank, self.kappa_cpu = alpha, alpha_gather, kappa_rank, kappa_cpu
-        self.link, self.cores = link, cores
+        self.link, self.cores, self.burst = link, cores, burst
 
-    def limits(self, n, wire):
+    def limits(self, n, wire, shaped=True):
         share = 1.0 if self.cores is None else n / self.cores
-        return {"link": 1 / self.link if self.link else 0.0, "rank": self.kappa_rank[wire], "cores": share * self.kappa_cpu[wire]}
+        return {"link": 1 / self.link if self.link and shaped else 0.0, "rank": self.kappa_rank[wire], "cores": share * self.kappa_cpu[wire]}
 
-    def byte_time(self, n, wire):
-        return max(self.limits(n, wire).values())
+    def byte_time(self, n, wire, shaped=True):
+        return max(self.limits(n, wire, shaped).values())
 
     def bound(self, n, wire):
         limits = self.limits(n, wire)
@@ -101,9 +102,12 @@ class Ring:
         return sum(2 * (n - 1) * self.alpha + 2 * (n - 1) / n * c["bytes"] * self.byte_time(n, wire) for c in colls)
 
     def allgather(self, total_bytes, n):
+        """A tbf link lets a burst of up to `burst` bytes through unshaped (its token bucket), which
+        the all-gather of one step fits in here; a real link of that rate would not."""
         if n == 1:
             return 0.0
-        return (n - 1) * self.alpha_gather + (n - 1) / n * total_bytes * self.byte_time(n, "fp32")
+        sent = (n - 1) / n * total_bytes
+        return (n - 1) * self.alpha_gather + sent * self.byte_time(n, "fp32", shaped=not (self.burst and sent <= self.burst))
 
     def exposed(self, colls, n, wire, backward):
         """Buckets reduced in order as a backward of length `backward` produces them."""
@@ -226,7 +230,8 @@ def main():
         sys.exit(f"scaling_model.py: no raw TCP measurement of the link for {missing} in points.jsonl")
 
     def ring_here(rate):
-        return Ring(alpha, alpha_gather, kappa_rank, kappa_cpu, link_bytes.get(rate), cores)
+        burst = float(rate.replace("gbit", "e9").replace("mbit", "e6")) / 8 * TBF_BURST_S if rate != CALIBRATION else None
+        return Ring(alpha, alpha_gather, kappa_rank, kappa_cpu, link_bytes.get(rate), cores, burst)
 
     def ring_nodes(rate):
         return Ring(alpha, alpha_gather, kappa_rank, kappa_cpu, link_bytes.get(rate), None)

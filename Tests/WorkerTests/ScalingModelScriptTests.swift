@@ -62,7 +62,9 @@ final class ScalingModelScriptTests: XCTestCase {
                         let allReduce = Double(2 * (n - 1) * u.collectives) * alpha + 2 * Double(n - 1) / Double(n) * Double(u.bytes) * perByte(wire)
                         let cpu = kappaCPU[wire]! * Double(2 * (n - 1) * u.bytes)
                         let gatherBytes = Double(24 * hidden * 4)
-                        let allGather = Double(n - 1) * alphaGather + Double(n - 1) / Double(n) * gatherBytes * perByte("fp32")
+                        // A step's all-gather (under 74 kB) fits in the tbf bucket (2 ms of traffic): not shaped.
+                        let unshaped = max(kappaRank["fp32"]!, Double(n) / cores * kappaCPU["fp32"]!)
+                        let allGather = Double(n - 1) * alphaGather + Double(n - 1) / Double(n) * gatherBytes * unshaped
                         expected["\(rate) \(shape) \(wire) \(n)"] = allReduce
                         for round in 1...2 {
                             lines.append(try json(["kind": "allreduce", "round": round, "rate": rate, "shape": shape, "wire": wire, "world": n,
