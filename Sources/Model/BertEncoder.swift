@@ -182,6 +182,9 @@ public final class BertEncoder {
     /// parameter gradients into `gradients`. `finished(k)` is called as soon as the gradients of
     /// `layout.backwardOrder[k]` are written (a trainer reduces them while backward goes on).
     public func backward(_ dEmbeddings: [Float], finished: (Int) throws -> Void = { _ in }) throws {
+        guard gradients.count == parameters.count else {
+            throw ModelError.invalidInput("this encoder was loaded for inference (no gradient buffer): it has no backward")
+        }
         guard let batch = keptBatch, let a = training else {
             throw ModelError.invalidInput("backward needs a forward with keepActivations first")
         }

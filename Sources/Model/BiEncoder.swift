@@ -4,6 +4,8 @@ import Foundation
 /// DPR bi-encoder: a question encoder and a context encoder (both BERT, same config), their
 /// parameters `question_model.*` then `ctx_model.*` in ONE contiguous buffer, gradients in a
 /// second buffer of the same layout (one all-reduce, one optimizer loop, one checkpoint write).
+/// A bi-encoder made for inference (`trainable: false`) has no gradient buffer: the parameters
+/// are all it holds besides one batch's activations, and `backward` is refused.
 ///
 /// A step, without grad cache: `encode` (keeps activations) → loss and dL/d(embeddings) →
 /// `backward`. With grad cache (`chunkSize`), `encode` runs chunk by chunk without keeping
@@ -24,14 +26,16 @@ public final class BiEncoder {
     /// Seed of the dropout masks (with the step, side and row they make each mask).
     public var seed: UInt64
 
-    public init(config: BertConfig, projectionDim: Int = 0, fixContextEncoder: Bool = false, seed: UInt64 = 12345) {
+    /// `trainable` false: for inference only, no gradient buffer (half the parameter memory).
+    public init(config: BertConfig, projectionDim: Int = 0, fixContextEncoder: Bool = false, seed: UInt64 = 12345,
+                trainable: Bool = true) {
         self.config = config
         var pl = ParameterLayout()
         let q = BertLayout(config: config, projectionDim: projectionDim, prefix: "question_model.", into: &pl)
         let c = BertLayout(config: config, projectionDim: projectionDim, prefix: "ctx_model.", into: &pl)
         layout = pl
         parameters = FloatBuffer(count: pl.totalCount)
-        gradients = FloatBuffer(count: pl.totalCount)
+        gradients = FloatBuffer(count: trainable ? pl.totalCount : 0)
         question = BertEncoder(config: config, layout: q, parameters: parameters, gradients: gradients)
         context = BertEncoder(config: config, layout: c, parameters: parameters, gradients: gradients)
         self.fixContextEncoder = fixContextEncoder
@@ -44,8 +48,9 @@ public final class BiEncoder {
     /// For a plain BERT the projection head starts from PyTorch's nn.Linear init. `pooling` nil:
     /// the one a sentence-transformers directory declares (1_Pooling/config.json), else [CLS].
     public static func load(directory: URL, projectionDim: Int = 0, fixContextEncoder: Bool = false,
-                            seed: UInt64 = 12345, pooling: Pooling? = nil) throws -> BiEncoder {
-        let model = try loadWeights(directory: directory, projectionDim: projectionDim, fixContextEncoder: fixContextEncoder, seed: seed)
+                            seed: UInt64 = 12345, pooling: Pooling? = nil, trainable: Bool = true) throws -> BiEncoder {
+        let model = try loadWeights(directory: directory, projectionDim: projectionDim, fixContextEncoder: fixContextEncoder,
+                                    seed: seed, trainable: trainable)
         if let pooling {
             model.pooling = pooling
         } else {
@@ -59,19 +64,20 @@ public final class BiEncoder {
     }
 
     private static func loadWeights(directory: URL, projectionDim: Int, fixContextEncoder: Bool,
-                                    seed: UInt64) throws -> BiEncoder {
+                                    seed: UInt64, trainable: Bool) throws -> BiEncoder {
         let config = try BertConfig.load(directory.appendingPathComponent("config.json"))
         let source = try WeightSource.open(directory: directory)
         if source.names.contains(where: { $0.hasPrefix("question_model.") }) {
             var dim = 0
             if case .safetensors(let f) = source, let head = f.tensors["question_model.encode_proj.weight"] { dim = head.shape[0] }
             if case .torch(let f) = source, let head = f.tensors["question_model.encode_proj.weight"] { dim = head.shape[0] }
-            let model = BiEncoder(config: config, projectionDim: dim, fixContextEncoder: fixContextEncoder, seed: seed)
+            let model = BiEncoder(config: config, projectionDim: dim, fixContextEncoder: fixContextEncoder, seed: seed, trainable: trainable)
             try source.load(into: model.parameters.pointer, layout: model.question.layout, filePrefix: "question_model.")
             try source.load(into: model.parameters.pointer, layout: model.context.layout, filePrefix: "ctx_model.")
             return model
         }
-        let model = BiEncoder(config: config, projectionDim: projectionDim, fixContextEncoder: fixContextEncoder, seed: seed)
+        let model = BiEncoder(config: config, projectionDim: projectionDim, fixContextEncoder: fixContextEncoder, seed: seed,
+                              trainable: trainable)
         let head: Set<String> = ["encode_proj.weight", "encode_proj.bias"]
         for encoder in [model.question, model.context] {
             try source.load(into: model.parameters.pointer, layout: encoder.layout, optional: head)
@@ -120,8 +126,12 @@ public final class BiEncoder {
 
     public func zeroGradients() { gradients.zero() }
 
-    /// Whether `side` gets gradients (false for the context encoder with fix_ctx_encoder).
-    public func isTrainable(_ side: Side) -> Bool { !(side == .context && fixContextEncoder) }
+    /// Whether the model was made for training (it has a gradient buffer).
+    public var hasGradients: Bool { gradients.count == parameters.count }
+
+    /// Whether `side` gets gradients (false for the context encoder with fix_ctx_encoder, and for
+    /// both sides of an inference model).
+    public func isTrainable(_ side: Side) -> Bool { hasGradients && !(side == .context && fixContextEncoder) }
 
     func dropoutContext(_ side: Side, step: Int, train: Bool) -> DropoutContext? {
         train ? DropoutContext(seed: seed, step: UInt64(step), stream: UInt64(side.rawValue)) : nil
@@ -160,6 +170,9 @@ public final class BiEncoder {
     public func backward(_ side: Side, _ batch: TokenBatch, dEmbeddings: [Float], step: Int = 0, train: Bool = true,
                          rowOffset: Int = 0, rowLabels: [Int]? = nil, chunkSize: Int? = nil,
                          finished: (Int) throws -> Void = { _ in }) throws {
+        guard hasGradients else {
+            throw ModelError.invalidInput("this bi-encoder was loaded for inference (no gradient buffer); load it with trainable: true to train it")
+        }
         guard isTrainable(side) else { return }
         let e = encoder(side)
         guard dEmbeddings.count == batch.rows * e.outputDim else {

@@ -24,13 +24,14 @@ public struct CheckpointModel {
         var dropoutSeed: UInt64
     }
 
-    /// Reads the checkpoint at `url` (checksums verified).
-    public init(url: URL) throws {
+    /// Reads the checkpoint at `url` (checksums verified); `trainable` false: the model has no
+    /// gradient buffer (inference, export).
+    public init(url: URL, trainable: Bool = true) throws {
         let file = try CheckpointFile(url: url)
         let state = try file.json(Self.stateSection, as: StateFields.self)
         config = try file.json(Self.configSection, as: TrainingConfig.self)
         let bertConfig = try Self.modelConfig(file)
-        model = BiEncoder(config: bertConfig, projectionDim: state.projectionDim, seed: state.dropoutSeed)
+        model = BiEncoder(config: bertConfig, projectionDim: state.projectionDim, seed: state.dropoutSeed, trainable: trainable)
         for slot in model.layout.slots {
             try file.copyFloats(slot.name, into: UnsafeMutableBufferPointer(start: model.parameters.pointer + slot.offset, count: slot.count))
         }

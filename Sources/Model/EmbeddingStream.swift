@@ -1,4 +1,5 @@
 import Data
+import Foundation
 
 /// How `srdpr encode` writes embeddings.
 public enum EmbeddingFormat: String, CaseIterable, Sendable {
@@ -37,6 +38,70 @@ public final class EmbeddingSink {
         rows += embeddings.count
     }
 
+    /// Appends the files of a shard of a `--workers` run (same format and dimension) as they are.
+    func append(filesOf shard: ShardedEncoding.Shard) throws {
+        try Self.writing {
+            if let jsonLines {
+                try Self.forEachBlock(of: shard.output, from: 0, blockBytes: 1 << 22) { block in
+                    rows += block.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+                    try jsonLines.write(block)
+                }
+            }
+            if let matrix {
+                let rowBytes = matrix.columns * MemoryLayout<Float>.size
+                let (dataOffset, shardRows) = try Self.npyShape(of: shard.output, columns: matrix.columns)
+                try Self.forEachBlock(of: shard.output, from: dataOffset, blockBytes: max(rowBytes, 1) * 4096) { block in
+                    try matrix.append(Array(UnsafeRawBufferPointer(block).bindMemory(to: Float.self)))
+                }
+                rows += shardRows
+            }
+            if let ids {
+                guard let shardIDs = shard.ids else { throw ModelError.invalidInput("shard \(shard.output) has no ids file") }
+                try Self.forEachBlock(of: shardIDs, from: 0, blockBytes: 1 << 22) { try ids.write($0) }
+            }
+        }
+    }
+
+    /// Calls `body` with the bytes of the file at `path` from `offset`, `blockBytes` at a time.
+    static func forEachBlock(of path: String, from offset: Int, blockBytes: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> Void) throws {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw ModelError.ioError(file: path, reason: "cannot open it") }
+        defer { try? handle.close() }
+        do {
+            try handle.seek(toOffset: UInt64(offset))
+            while let data = try handle.read(upToCount: blockBytes), !data.isEmpty {
+                try data.withUnsafeBytes { try body($0.bindMemory(to: UInt8.self)) }
+            }
+        } catch let error as ModelError { throw error } catch let error as ByteDatasetWriteError { throw error } catch {
+            throw ModelError.ioError(file: path, reason: "\(error)")
+        }
+    }
+
+    static func size(of path: String) throws -> Int {
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int else {
+            throw ModelError.ioError(file: path, reason: "cannot read its size")
+        }
+        return size
+    }
+
+    /// Where the rows of a float32 `.npy` file (format 1.0) start and how many there are, checked
+    /// against its header's dtype and shape and against the file's size.
+    static func npyShape(of path: String, columns: Int) throws -> (dataOffset: Int, rows: Int) {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw ModelError.ioError(file: path, reason: "cannot open it") }
+        defer { try? handle.close() }
+        let head = [UInt8]((try? handle.read(upToCount: 4096)) ?? Foundation.Data())
+        let refuse = ModelError.invalidInput("\(path) is not a float32 .npy matrix of \(columns) columns as `srdpr encode` writes")
+        guard head.count >= 10, head[0] == 0x93, Array(head[1..<6]) == Array("NUMPY".utf8), head[6] == 1 else { throw refuse }
+        let dataOffset = 10 + Int(head[8]) + (Int(head[9]) << 8)
+        guard head.count >= dataOffset else { throw refuse }
+        let dict = String(decoding: head[10..<dataOffset], as: UTF8.self)
+        guard dict.contains("'descr': '<f4'"), dict.contains("'fortran_order': False"),
+              let shapeStart = dict.range(of: "'shape': ("), let shapeEnd = dict[shapeStart.upperBound...].firstIndex(of: ")") else { throw refuse }
+        let shape = dict[shapeStart.upperBound..<shapeEnd].split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard shape.count == 2, let rows = shape[0], shape[1] == columns,
+              try size(of: path) == dataOffset + rows * columns * MemoryLayout<Float>.size else { throw refuse }
+        return (dataOffset, rows)
+    }
+
     public func commit() throws {
         try Self.writing {
             try jsonLines?.commit()
@@ -68,12 +133,14 @@ public enum EmbeddingStream {
     }
 
     /// Embeds every input line of `inputPath` with `encode` into `sink`, `window` lines at a time;
-    /// `progress(n)` after each window. Returns the number of inputs.
+    /// `progress(n)` after each window. Returns the number of inputs. `rows`: only these inputs
+    /// (0-based, non-blank lines), a shard of a `--workers` run; lines before them are not parsed.
     @discardableResult
-    public static func run(inputPath: String, window: Int = 4096, into sink: EmbeddingSink,
+    public static func run(inputPath: String, rows: Range<Int>? = nil, window: Int = 4096, into sink: EmbeddingSink,
                            encode: ([EncodingInput]) throws -> [[Float]], progress: (Int) -> Void = { _ in }) throws -> Int {
         var inputs: [EncodingInput] = [], ids: [String] = []
-        var done = 0
+        var done = 0, seen = 0
+        struct EndOfRows: Error {}
         func flush() throws {
             guard !inputs.isEmpty else { return }
             let embeddings = try encode(inputs)
@@ -85,15 +152,24 @@ public enum EmbeddingStream {
         }
         do {
             try StreamingLines.forEachLine(path: inputPath) { number, bytes in
+                defer { seen += 1 }
+                if let rows {
+                    guard seen >= rows.lowerBound else { return }
+                    if seen >= rows.upperBound { throw EndOfRows() }
+                }
                 let line = try EncodingLine.parse(bytes, lineNumber: number, file: inputPath)
                 inputs.append(line.input)
                 ids.append(line.id ?? String(number))
                 if inputs.count >= max(1, window) { try flush() }
             }
+        } catch is EndOfRows {
         } catch let error as StreamingLines.ReadError {
             throw ModelError.invalidInput(error.description)
         }
         try flush()
+        if let rows, done != rows.count {
+            throw ModelError.invalidInput("\(inputPath) has \(seen) inputs, fewer than the \(rows.upperBound) its shard \(rows) needs (did the file change?)")
+        }
         try sink.commit()
         return done
     }

@@ -68,7 +68,7 @@ public final class InferenceModel {
         var notes: [String] = []
         let source: Source
         if !isDirectory.boolValue {
-            let loaded = try CheckpointModel(url: url)
+            let loaded = try CheckpointModel(url: url, trainable: false)
             checkpoint = loaded
             settings = EncoderSettings(training: loaded.config)
             questionModel = loaded.model
@@ -162,7 +162,7 @@ public final class InferenceModel {
         } else if let layout {
             projectionDim = try layout.denseOutputSize()
         }
-        let model = try BiEncoder.load(directory: dir, projectionDim: projectionDim)
+        let model = try BiEncoder.load(directory: dir, projectionDim: projectionDim, trainable: false)
         if !source.names.contains("encode_proj.weight"), let layout {
             try layout.loadDense(into: model.question)
             try layout.loadDense(into: model.context)

@@ -23,6 +23,8 @@ public final class PassageIndex {
         public var similarity: SimilarityFunction
         public var corpusPath: String
         public var corpusBytes: Int
+        /// A shard of a `--workers` build: the corpus row of its first row (absent in a whole index).
+        public var firstRow: Int?
     }
 
     public let directory: String
@@ -103,59 +105,110 @@ public final class PassageIndex {
         }
     }
 
-    /// Encodes `corpus` into `directory`, `chunkRows` passages at a time, continuing a build that
-    /// was interrupted. `progress` is called with (rows done, total) after each chunk.
+    /// What an index records of the model that encodes it (a `PassageEncoder`'s identity).
+    public struct Signature {
+        public var modelName: String
+        public var fingerprint: String
+        public var dimension: Int
+        public var similarity: SimilarityFunction
+
+        public init(modelName: String, fingerprint: String, dimension: Int, similarity: SimilarityFunction) {
+            self.modelName = modelName
+            self.fingerprint = fingerprint
+            self.dimension = dimension
+            self.similarity = similarity
+        }
+
+        public init(_ encoder: PassageEncoder) {
+            self.init(modelName: encoder.modelName, fingerprint: encoder.fingerprint, dimension: encoder.dimension, similarity: encoder.similarity)
+        }
+    }
+
+    /// Encodes a loaded corpus: the same as ``build(corpusPath:rows:encoder:directory:chunkRows:progress:)``
+    /// of the file it was loaded from.
     public static func build(corpus: Corpus, encoder: PassageEncoder, directory: String, chunkRows: Int = 512,
                              progress: (Int, Int) -> Void = { _, _ in }) throws {
+        try build(corpusPath: corpus.path, encoder: encoder, directory: directory, chunkRows: chunkRows, progress: progress)
+    }
+
+    /// Encodes the corpus file at `corpusPath` into `directory` as it reads it, `chunkRows`
+    /// passages at a time (memory: one chunk), continuing a build that was interrupted.
+    /// `rows` nil: the whole corpus, every line checked (and ids unique) before anything is
+    /// encoded. `rows` given: that range only, a shard of a `--workers` build whose parent checked
+    /// the corpus. `progress` is called with (rows done, rows to do) after each chunk.
+    public static func build(corpusPath: String, rows: Range<Int>? = nil, encoder: PassageEncoder, directory: String,
+                             chunkRows: Int = 512, progress: (Int, Int) -> Void = { _, _ in }) throws {
+        let shardFirstRow = rows?.lowerBound
+        let rows = try rows ?? 0..<CorpusStream.scan(path: corpusPath)
+        guard var meta = try start(directory: directory, corpusPath: corpusPath, totalRows: rows.count, firstRow: shardFirstRow,
+                                   signature: Signature(encoder)) else { return }
+        let files = try IndexFiles(directory: directory, keepRows: meta.encodedRows, dimension: encoder.dimension)
+        try writeMeta(meta, directory)
+
+        var passages: [Passage] = [], ids: [String] = []
+        func flush() throws {
+            guard !passages.isEmpty else { return }
+            let vectors = try encoder.encodePassages(passages)
+            guard vectors.count == passages.count * encoder.dimension else {
+                throw RetrievalError.invalidArgument(name: "encoder", reason: "returned \(vectors.count) floats for \(passages.count) passages of dimension \(encoder.dimension)")
+            }
+            try files.append(vectors: vectors, ids: ids)
+            meta.encodedRows += passages.count
+            try writeMeta(meta, directory)
+            passages.removeAll(keepingCapacity: true)
+            ids.removeAll(keepingCapacity: true)
+            progress(meta.encodedRows, meta.totalRows)
+        }
+        progress(meta.encodedRows, meta.totalRows)
+        try CorpusStream.forEach(path: corpusPath, rows: (rows.lowerBound + meta.encodedRows)..<rows.upperBound) { _, record in
+            passages.append(Passage(title: record.title, text: record.text))
+            ids.append(record.id)
+            if passages.count == chunkRows { try flush() }
+        }
+        try flush()
+        try finish(&meta, directory: directory)
+    }
+    /// `directory`'s meta for a build of `totalRows` passages of `corpusPath` (from row `firstRow`
+    /// for a shard), the rows already encoded taken from an interrupted build; nil when the index is
+    /// already complete. An index of another model, corpus or range is refused.
+    static func start(directory: String, corpusPath: String, totalRows: Int, firstRow: Int?, signature: Signature) throws -> Meta? {
         let fm = FileManager.default
         do {
             try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
             throw RetrievalError.cannotWrite(path: directory, reason: "\(error)")
         }
-        let corpusBytes = (try? fm.attributesOfItem(atPath: corpus.path)[.size] as? Int) ?? -1
-        var meta = Meta(dimension: encoder.dimension, encodedRows: 0, totalRows: corpus.ids.count, complete: false,
-                        modelName: encoder.modelName, modelFingerprint: encoder.fingerprint,
-                        similarity: encoder.similarity, corpusPath: corpus.path, corpusBytes: corpusBytes)
+        let corpusBytes = (try? fm.attributesOfItem(atPath: corpusPath)[.size] as? Int) ?? -1
+        var meta = Meta(dimension: signature.dimension, encodedRows: 0, totalRows: totalRows, complete: false,
+                        modelName: signature.modelName, modelFingerprint: signature.fingerprint,
+                        similarity: signature.similarity, corpusPath: corpusPath, corpusBytes: corpusBytes, firstRow: firstRow)
         if fm.fileExists(atPath: metaPath(directory)) {
             let existing = try readMeta(directory)
-            if existing.modelFingerprint != encoder.fingerprint {
-                throw RetrievalError.modelMismatch(index: directory, indexModel: existing.modelName, requestedModel: encoder.modelName)
+            if existing.modelFingerprint != signature.fingerprint {
+                throw RetrievalError.modelMismatch(index: directory, indexModel: existing.modelName, requestedModel: signature.modelName)
             }
-            if existing.totalRows != corpus.ids.count || existing.corpusBytes != corpusBytes || existing.dimension != encoder.dimension {
-                throw RetrievalError.corpusMismatch(index: directory, reason: "it has \(existing.totalRows) passages from \(existing.corpusPath) (\(existing.corpusBytes) bytes), now \(corpus.ids.count) from \(corpus.path) (\(corpusBytes) bytes)")
+            if existing.totalRows != totalRows || existing.corpusBytes != corpusBytes || existing.dimension != signature.dimension
+                || existing.firstRow != firstRow {
+                let range = { (first: Int?, count: Int) in first.map { " (rows \($0)..<\($0 + count))" } ?? "" }
+                throw RetrievalError.corpusMismatch(index: directory, reason: "it has \(existing.totalRows) passages\(range(existing.firstRow, existing.totalRows)) from \(existing.corpusPath) (\(existing.corpusBytes) bytes), now \(totalRows)\(range(firstRow, totalRows)) from \(corpusPath) (\(corpusBytes) bytes)")
             }
+            if existing.complete { return nil }
             meta.encodedRows = existing.encodedRows
-            if existing.complete { return }
         }
-        let rowBytes = encoder.dimension * MemoryLayout<Float>.size
-        let embeddings = try AppendFile(path: embeddingsPath(directory), keepBytes: meta.encodedRows * rowBytes)
-        let idPrefix = corpus.ids.prefix(meta.encodedRows).map { JSONText.string($0) + "\n" }.joined()
-        let idFile = try AppendFile(path: idsPath(directory), keepBytes: idPrefix.utf8.count)
-        try writeMeta(meta, directory)
-
-        var row = meta.encodedRows
-        progress(row, corpus.ids.count)
-        while row < corpus.ids.count {
-            let end = min(row + chunkRows, corpus.ids.count)
-            let vectors = try encoder.encodePassages(Array(corpus.passages[row..<end]))
-            guard vectors.count == (end - row) * encoder.dimension else {
-                throw RetrievalError.invalidArgument(name: "encoder", reason: "returned \(vectors.count) floats for \(end - row) passages of dimension \(encoder.dimension)")
-            }
-            try vectors.withUnsafeBytes { try embeddings.append($0) }
-            try Array(corpus.ids[row..<end].map { JSONText.string($0) + "\n" }.joined().utf8).withUnsafeBytes { try idFile.append($0) }
-            try embeddings.sync()
-            try idFile.sync()
-            row = end
-            meta.encodedRows = row
-            try writeMeta(meta, directory)
-            progress(row, corpus.ids.count)
-        }
-        meta.complete = true
-        try writeMeta(meta, directory)
+        return meta
     }
 
-    private static func writeMeta(_ meta: Meta, _ directory: String) throws {
+    /// Records a build as complete; the shards of an earlier `--workers` run of it are no longer needed.
+    static func finish(_ meta: inout Meta, directory: String) throws {
+        meta.complete = true
+        try writeMeta(meta, directory)
+        try? FileManager.default.removeItem(atPath: shardsPath(directory))
+    }
+
+    /// Where a `--workers` build keeps its shards (each an index of a row range) until they are merged.
+    public static func shardsPath(_ directory: String) -> String { directory + "/shards" }
+
+    static func writeMeta(_ meta: Meta, _ directory: String) throws {
         let encoder = JSONEncoder.sortedKeys(.prettyPrinted)
         let path = metaPath(directory)
         do {
@@ -166,9 +219,61 @@ public final class PassageIndex {
     }
 }
 
+/// An index's two row files opened for appending after its first `keepRows` rows (what meta.json
+/// records; anything after them, from a build killed between a write and its meta, is cut off).
+final class IndexFiles {
+    let embeddings: AppendFile
+    let ids: AppendFile
+
+    init(directory: String, keepRows: Int, dimension: Int) throws {
+        embeddings = try AppendFile(path: PassageIndex.embeddingsPath(directory), keepBytes: keepRows * dimension * MemoryLayout<Float>.size)
+        let idsPath = PassageIndex.idsPath(directory)
+        ids = try AppendFile(path: idsPath, keepBytes: try Self.bytes(ofLines: keepRows, path: idsPath))
+    }
+
+    /// Appends rows (vectors row-major, one id each) and makes them durable, before meta.json counts them.
+    func append(vectors: [Float], ids rowIDs: [String]) throws {
+        try vectors.withUnsafeBytes { try embeddings.append($0) }
+        try Array(rowIDs.map { JSONText.string($0) + "\n" }.joined().utf8).withUnsafeBytes { try ids.append($0) }
+        try embeddings.sync()
+        try ids.sync()
+    }
+
+    /// Appends the rows of the index in `shardDirectory` (`rows` of them, checked against the
+    /// files' sizes) and makes them durable.
+    func append(contentsOf shardDirectory: String, rows: Int, dimension: Int) throws {
+        let embeddingsPath = PassageIndex.embeddingsPath(shardDirectory), idsPath = PassageIndex.idsPath(shardDirectory)
+        let idBytes = try Self.bytes(ofLines: rows, path: idsPath)
+        try embeddings.copy(from: embeddingsPath, bytes: rows * dimension * MemoryLayout<Float>.size)
+        try ids.copy(from: idsPath, bytes: idBytes)
+        try embeddings.sync()
+        try ids.sync()
+    }
+
+    /// The length of the first `lines` lines of the file at `path` (0 lines: 0, even with no file).
+    /// ids.jsonl has no blank line (every id is a quoted JSON string), so every line is counted.
+    static func bytes(ofLines lines: Int, path: String) throws -> Int {
+        guard lines > 0 else { return 0 }
+        struct Done: Error {}
+        var seen = 0, offset = 0
+        do {
+            try StreamingLines.forEachLine(path: path) { _, line in
+                seen += 1
+                offset += line.count + 1
+                if seen == lines { throw Done() }
+            }
+        } catch is Done {
+            return offset
+        } catch let error as StreamingLines.ReadError {
+            throw RetrievalError.badIndex(path: path, reason: error.reason)
+        }
+        throw RetrievalError.badIndex(path: path, reason: "it has \(seen) lines, fewer than the \(lines) rows meta.json records")
+    }
+}
+
 /// A file opened for appending after cutting it to `keepBytes` (drops rows written after the
 /// last recorded checkpoint of a build).
-private final class AppendFile {
+final class AppendFile {
     let path: String
     let fd: Int32
 
@@ -199,6 +304,24 @@ private final class AppendFile {
                 throw RetrievalError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
             }
             done += n
+        }
+    }
+
+    /// Appends the first `bytes` bytes of the file at `source` (an error if it is shorter).
+    func copy(from source: String, bytes: Int) throws {
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw RetrievalError.cannotRead(path: source, reason: String(cString: strerror(errno))) }
+        defer { close(input) }
+        var block = [UInt8](repeating: 0, count: 1 << 20)
+        var left = bytes
+        while left > 0 {
+            let n = block.withUnsafeMutableBytes { read(input, $0.baseAddress, min(left, $0.count)) }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else {
+                throw RetrievalError.badIndex(path: source, reason: n < 0 ? String(cString: strerror(errno)) : "file ends \(left) bytes before its rows do")
+            }
+            try block.withUnsafeBytes { try append(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+            left -= n
         }
     }
 

@@ -25,7 +25,7 @@ struct Export: ParsableCommand {
     var output: String
 
     func run() throws {
-        let loaded = try CheckpointModel(url: URL(fileURLWithPath: checkpoint))
+        let loaded = try CheckpointModel(url: URL(fileURLWithPath: checkpoint), trainable: false)
         for dir in try ExportDirectory.write(loaded, to: URL(fileURLWithPath: output)) { print(dir.path) }
     }
 }

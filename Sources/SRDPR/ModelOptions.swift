@@ -34,14 +34,27 @@ struct ModelOptions: ParsableArguments {
     /// The options of a command that names them differently (`mine-hard-negatives`), validated.
     static func with(model: String, maxLength: Int?, doLowerCase: String?, simFunc: String?, pooling: String?,
                      batchSize: Int, threads: Int) throws -> ModelOptions {
+        let options = try parse(arguments(model: model, maxLength: maxLength, doLowerCase: doLowerCase, simFunc: simFunc,
+                                          pooling: pooling, batchSize: batchSize, threads: threads))
+        try options.validate()
+        return options
+    }
+
+    /// These options as command-line arguments, with `threads` instead of this run's (what the
+    /// child processes of `--workers` are given).
+    func arguments(threads: Int) -> [String] {
+        Self.arguments(model: model, maxLength: maxLength, doLowerCase: doLowerCase, simFunc: simFunc, pooling: pooling,
+                       batchSize: batchSize, threads: threads)
+    }
+
+    private static func arguments(model: String, maxLength: Int?, doLowerCase: String?, simFunc: String?, pooling: String?,
+                                  batchSize: Int, threads: Int) -> [String] {
         var arguments = ["--model", model, "--batch-size", String(batchSize), "--threads", String(threads)]
         if let maxLength { arguments += ["--max-length", String(maxLength)] }
         if let doLowerCase { arguments += ["--do-lower-case", doLowerCase] }
         if let simFunc { arguments += ["--sim-func", simFunc] }
         if let pooling { arguments += ["--pooling", pooling] }
-        let options = try parse(arguments)
-        try options.validate()
-        return options
+        return arguments
     }
 
     func validate() throws {

@@ -66,11 +66,11 @@ struct EvaluationInputs {
         return try BEIRDataset(directory: beir, split: split ?? "test")
     }
 
-    /// The passage collection: --corpus, or --beir's corpus.jsonl.
-    func loadCorpus() throws -> Corpus {
+    /// The passage collection's file: --corpus, or --beir's corpus.jsonl.
+    func corpusPath() throws -> String {
         switch (corpus, beir) {
-        case (let path?, nil): return try Corpus.load(path: path)
-        case (nil, _?): return try beirDataset()!.loadCorpus()
+        case (let path?, nil): return path
+        case (nil, _?): return try beirDataset()!.corpusPath
         case (_?, _?): throw ValidationError("give --corpus FILE or --beir DIR, not both")
         case (nil, nil): throw ValidationError("missing the passages: --corpus FILE or --beir DIR")
         }
@@ -105,11 +105,18 @@ struct EvaluationInputs {
     }
 }
 
-/// `srdpr index`: encodes a passage collection into a memory-mapped matrix (resumable).
+/// `srdpr index`: encodes a passage collection into a memory-mapped matrix (resumable, streamed).
 struct Index: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Encode a passage collection ({\"id\", \"title\", \"text\"} per line, or a BEIR directory's corpus) with the context encoder.",
-        discussion: "Writes DIR/embeddings.f32, DIR/ids.jsonl and DIR/meta.json; a killed run continues where it stopped.")
+        discussion: """
+            Writes DIR/embeddings.f32, DIR/ids.jsonl and DIR/meta.json. The corpus is checked first (a bad line or a \
+            repeated id stops the run before any encoding), then read as it is encoded, --chunk-rows passages at a \
+            time, so memory does not grow with the corpus. A killed run continues where it stopped and gives the \
+            same files as an uninterrupted one. --workers N runs N `srdpr index` processes on shards of whole \
+            chunks (passage ranges, under DIR/shards/, each resumable) with --threads / N threads each, then \
+            appends them: the same bytes as one process.
+            """)
 
     @OptionGroup var retriever: RetrieverOptions
     @Option(help: "Passage collection, JSON lines {\"id\" (or \"_id\"), \"title\", \"text\"}.")
@@ -118,16 +125,54 @@ struct Index: ParsableCommand {
     var beir: String?
     @Option(help: "Index directory.")
     var output: String
-    @Option(name: .customLong("chunk-rows"), help: "Passages encoded and made durable at a time.")
+    @Option(name: .customLong("chunk-rows"), help: "Passages encoded and made durable at a time (memory holds one chunk).")
     var chunkRows: Int = 512
+    @Option(help: "Processes encoding shards of the corpus at once on this host, --threads / N threads each.")
+    var workers: Int = 1
+    @Option(help: .hidden)
+    var rows: String?
 
     func run() throws {
         guard chunkRows >= 1 else { throw ValidationError("--chunk-rows must be at least 1") }
-        let corpus = try EvaluationInputs(corpus: corpus, beir: beir).loadCorpus()
-        let encoder = try retriever.load()
-        try PassageIndex.build(corpus: corpus, encoder: encoder, directory: output, chunkRows: chunkRows,
-                               progress: progressBar("index", unit: "passages"))
+        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        let corpusPath = try EvaluationInputs(corpus: corpus, beir: beir).corpusPath()
+        if let rows {
+            // A shard of a --workers build (the parent checked the corpus).
+            guard workers == 1 else { throw ValidationError("--rows is set by `srdpr index --workers` for its shards; give one or the other") }
+            let range = try Self.parseRows(rows)
+            try PassageIndex.build(corpusPath: corpusPath, rows: range, encoder: try retriever.load(), directory: output,
+                                   chunkRows: chunkRows, progress: progressBar("index", unit: "passages"))
+        } else if workers > 1 {
+            // The parent only needs the model's identity; the children load it for encoding.
+            let signature = try PassageIndex.Signature(retriever.load())
+            let threads = max(1, retriever.threads / workers)
+            try ShardedIndexBuild.build(corpusPath: corpusPath, signature: signature, directory: output, chunkRows: chunkRows,
+                                        workers: workers) { shards in
+                let progress = progressBar("index", unit: "passages")
+                let total = shards.reduce(0) { $0 + $1.rows.count }
+                try ShardProcesses.run(shards.enumerated().map { rank, shard in
+                    ShardProcesses.Child(
+                        name: "index shard \(rank + 1) of \(shards.count) (passages \(shard.rows))",
+                        arguments: ["index"] + retriever.model.arguments(threads: threads)
+                            + ["--corpus", corpusPath, "--output", shard.directory, "--chunk-rows", String(chunkRows),
+                               "--rows", "\(shard.rows.lowerBound)..<\(shard.rows.upperBound)"],
+                        logPath: shard.directory + ".log")
+                }, poll: { progress(ShardedIndexBuild.encodedRows(shards), total) })
+            }
+        } else {
+            try PassageIndex.build(corpusPath: corpusPath, encoder: try retriever.load(), directory: output, chunkRows: chunkRows,
+                                   progress: progressBar("index", unit: "passages"))
+        }
         print(output)
+    }
+
+    /// "a..<b", the rows of a shard.
+    static func parseRows(_ text: String) throws -> Range<Int> {
+        let parts = text.components(separatedBy: "..<")
+        guard parts.count == 2, let lower = Int(parts[0]), let upper = Int(parts[1]), lower >= 0, lower <= upper else {
+            throw ValidationError("--rows must be a range a..<b of passage rows, not '\(text)'")
+        }
+        return lower..<upper
     }
 }
 
@@ -232,7 +277,7 @@ struct Evaluate: ParsableCommand {
         guard !ks.isEmpty else { throw ValidationError("--k needs at least one cut-off") }
         let start = Date()
         let set = try input.paths.loadEvaluationSet()
-        let corpus = try input.paths.loadCorpus()
+        let corpusPath = try input.paths.corpusPath()
         // Output paths are checked before the long encoding, not after it.
         if let runFile { try TRECRun.checkWritable(runFile, option: "--run") }
         if let perQuery { try TRECRun.checkWritable(perQuery, option: "--per-query") }
@@ -241,7 +286,7 @@ struct Evaluate: ParsableCommand {
         let directory = index ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("srdpr-eval-\(UUID().uuidString)").path
         defer { if index == nil { try? FileManager.default.removeItem(atPath: directory) } }
-        try PassageIndex.build(corpus: corpus, encoder: encoder, directory: directory, progress: progressBar("index", unit: "passages"))
+        try PassageIndex.build(corpusPath: corpusPath, encoder: encoder, directory: directory, progress: progressBar("index", unit: "passages"))
         let passageIndex = try PassageIndex(directory: directory, expectedModel: (encoder.modelName, encoder.fingerprint))
         let result = try Evaluation.run(encoder: encoder, index: passageIndex, set: set, ks: ks,
                                         search: ExactSearch(selectionThreads: retriever.threads), warn: { stderrLine("warning: \($0)") },

@@ -66,6 +66,39 @@ final class EncodeStreamingCLITests: XCTestCase {
         XCTAssertEqual(Float(check.stdout.split(separator: " ").last!.trimmingCharacters(in: .whitespacesAndNewlines))!, vectors[4998][63], accuracy: 1e-6)
     }
 
+    /// `--workers 2`: two children on shards of whole windows, their outputs appended: the bytes
+    /// of one process run with the children's thread count, in both formats; a bad line in the
+    /// second shard fails the run naming that shard and the line, with nothing left behind.
+    func testTwoWorkersGiveTheOneProcessBytes() throws {
+        var lines = inputLines()
+        let npyOne = tmp.appendingPathComponent("one.npy"), idsOne = tmp.appendingPathComponent("one.ids")
+        let npyTwo = tmp.appendingPathComponent("two.npy"), idsTwo = tmp.appendingPathComponent("two.ids")
+        let jsonOne = tmp.appendingPathComponent("one.jsonl"), jsonTwo = tmp.appendingPathComponent("two.jsonl")
+        for (extra, label) in [(["--output", npyOne.path, "--format", "npy", "--ids", idsOne.path, "--threads", "1"], "one npy"),
+                               (["--output", npyTwo.path, "--format", "npy", "--ids", idsTwo.path, "--threads", "2", "--workers", "2"], "two npy"),
+                               (["--output", jsonOne.path, "--threads", "1"], "one jsonl"),
+                               (["--output", jsonTwo.path, "--threads", "2", "--workers", "2"], "two jsonl")] {
+            let r = try run(lines, extra + ["--window", "1000"])
+            XCTAssertEqual(r.status, 0, "\(label): \(r.stderr)")
+        }
+        XCTAssertEqual(try Data(contentsOf: npyOne), try Data(contentsOf: npyTwo))
+        XCTAssertEqual(try Data(contentsOf: idsOne), try Data(contentsOf: idsTwo))
+        XCTAssertEqual(try Data(contentsOf: jsonOne), try Data(contentsOf: jsonTwo))
+        XCTAssertEqual(try Data(contentsOf: npyOne).count, 128 + 4999 * 64 * 4)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp.path).filter { $0.contains("shards") }, [],
+                       "the shards are removed")
+
+        lines[4500] = #"{"question": 7}"#
+        let left = try FileManager.default.contentsOfDirectory(atPath: tmp.path).sorted()
+        let npy = tmp.appendingPathComponent("bad.npy"), ids = tmp.appendingPathComponent("bad.ids")
+        let r = try run(lines, ["--output", npy.path, "--format", "npy", "--ids", ids.path, "--threads", "2", "--workers", "2", "--window", "1000"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("encode shard 2 of 2 (inputs 3000..<4999) failed (exit status 1)"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("in.jsonl:4501: \"question\" must be a string"), r.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp.path).sorted(), left,
+                       "no output, no shard and no temporary file after a failed run")
+    }
+
     func testBadLineDeepInTheFileLeavesNoOutput() throws {
         var lines = inputLines()
         lines[4500] = #"{"question": 7}"#

@@ -1,0 +1,68 @@
+import XCTest
+import Foundation
+import TestSupport
+
+/// `srdpr index --workers N` on tiny-bert: N child processes on chunk-aligned passage ranges,
+/// merged to the bytes of one process run with the children's thread count (the thread count
+/// itself changes the last bit of some floats: OpenBLAS splits its sgemm by threads); a child
+/// that fails is named with its shard, the run fails, and the index does not look complete.
+final class IndexWorkersCLITests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws { dir = try Fixtures.temporaryDirectory("srdpr-index-workers") }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func index(_ corpus: String, _ output: String, _ extra: [String]) throws -> CommandResult {
+        try Command.srdpr(["index", "--model", Fixtures.url("tiny-bert").path, "--corpus", corpus, "--output", output,
+                           "--max-length", "64", "--chunk-rows", "16"] + extra)
+    }
+
+    func files(_ index: String) throws -> [Data] {
+        try ["embeddings.f32", "ids.jsonl", "meta.json"].map { try Data(contentsOf: URL(fileURLWithPath: index + "/" + $0)) }
+    }
+
+    func testTwoWorkersGiveTheOneProcessIndex() throws {
+        let (corpus, _) = try RetrievalData.small(dir, questions: 12, distractors: 90)
+        let one = dir.appendingPathComponent("one").path, two = dir.appendingPathComponent("two").path
+        let a = try index(corpus, one, ["--threads", "1"])
+        XCTAssertEqual(a.status, 0, a.stderr)
+        let b = try index(corpus, two, ["--threads", "2", "--workers", "2"])
+        XCTAssertEqual(b.status, 0, b.stderr)
+        XCTAssertEqual(try files(one), try files(two), "embeddings.f32, ids.jsonl and meta.json byte for byte")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: two + "/shards"), "the shards are removed once merged")
+        // One process with 2 threads: the same vectors to the last bits of float32.
+        let wide = dir.appendingPathComponent("wide").path
+        let c = try index(corpus, wide, ["--threads", "2"])
+        XCTAssertEqual(c.status, 0, c.stderr)
+        let x = try files(one)[0], y = try files(wide)[0]
+        let u: [Float] = x.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }, v: [Float] = y.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        XCTAssertEqual(u.count, v.count)
+        XCTAssertLessThanOrEqual(zip(u, v).map { abs($0 - $1) }.max() ?? 0, 2e-6)
+    }
+
+    func testAFailingShardIsNamedAndNothingLooksComplete() throws {
+        let (corpus, qrels) = try RetrievalData.small(dir, questions: 12, distractors: 90)
+        let lineCount = try String(contentsOfFile: corpus, encoding: .utf8).split(separator: "\n").count
+        let output = dir.appendingPathComponent("idx").path
+        // The second shard's directory is taken by a file: its child cannot write there.
+        let chunks = (lineCount + 15) / 16
+        let secondStart = ((chunks + 1) / 2) * 16
+        try FileManager.default.createDirectory(atPath: output + "/shards", withIntermediateDirectories: true)
+        let blocker = output + "/shards/rows-\(secondStart)-\(lineCount)"
+        try Data("not a directory".utf8).write(to: URL(fileURLWithPath: blocker))
+        let r = try index(corpus, output, ["--threads", "2", "--workers", "2"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("index shard 2 of 2 (passages \(secondStart)..<\(lineCount)) failed (exit status 1)"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("rows-\(secondStart)-\(lineCount).log ends with"), r.stderr)
+        let search = try Command.srdpr(["search", "--model", Fixtures.url("tiny-bert").path, "--index", output, "--queries", qrels])
+        XCTAssertNotEqual(search.status, 0)
+        XCTAssertTrue(search.stderr.contains("its build stopped at row 0 of \(lineCount)"), search.stderr)
+        // Once the obstacle is gone, the rerun finishes (the first shard is reused) with the one-process bytes.
+        try FileManager.default.removeItem(atPath: blocker)
+        let again = try index(corpus, output, ["--threads", "2", "--workers", "2"])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        let one = dir.appendingPathComponent("one").path
+        XCTAssertEqual(try index(corpus, one, ["--threads", "1"]).status, 0)
+        XCTAssertEqual(try files(one), try files(output))
+    }
+}
