@@ -8,9 +8,12 @@ import Worker
 /// encoder then context encoder, the word-embedding tables reduced as their touched rows only),
 /// for the scaling model (cluster/scaling/run.sh starts one rank per network-namespace host).
 ///
-/// Two measurements, each the median over `iterations` of the slowest rank's time:
+/// Three measurements, each the median over `iterations` of the slowest rank's time:
+/// - `allgather_s`: the all-gather of the batch's embeddings that precedes the loss (each rank's
+///   share of the global batch's question and context rows, `hidden` floats each, under the
+///   trainer's `global_loss_buf_sz` limit), which nothing overlaps;
 /// - `allreduce_s`: all buckets reduced back to back, nothing else running (the communication
-///   time of one update);
+///   time of one update), with the CPU seconds all ranks spent on it (`allreduce_cpu_s`);
 /// - `exposed_s`: the same buckets reduced by ``BucketedAllReduce`` while an emulated backward
 ///   marks them ready as the real one does (question encoder first, each encoder's top layer
 ///   first), each part after a wait proportional to its cost (parameters x tokens of its side);
@@ -29,6 +32,9 @@ public enum GradientAllReduceBench {
         /// Tokens of each side in the global batch (weights of the emulated backward).
         public var questionTokens = 256
         public var contextTokens = 4096
+        /// Rows of the global batch whose embeddings are all-gathered (the seed's: 8 questions, 16 passages).
+        public var questionRows = 8
+        public var contextRows = 16
         public var iterations = 3
         public var warmup = 1
         public var communicator = ZMQCommunicator.Options()
@@ -68,6 +74,13 @@ public enum GradientAllReduceBench {
         let flagCount = 2 * s.config.vocabSize
         let payloadBytes = (denseCount + sparseCount) * s.wire.bytesPerElement + flagCount * 4
 
+        // The all-gather's payload: this rank's share of the batch's rows (dealt out round-robin), one
+        // embedding of `hidden` floats each, as TrainingWorker sends it.
+        let ownedRows = [s.questionRows, s.contextRows].map { rows in (0..<rows).filter { $0 % n == rank }.count }.reduce(0, +)
+        let embeddings = [UInt8](repeating: 1, count: ownedRows * h * 4)
+        let gatherTotalBytes = (s.questionRows + s.contextRows) * h * 4
+        let gatherLargestRankBytes = ((s.questionRows + n - 1) / n + (s.contextRows + n - 1) / n) * h * 4
+
         // The emulated backward: (side, part, seconds) in the order backward finishes the parts.
         var schedule: [(BiEncoder.Side, Int, Double)] = []
         var totalCost = 0.0
@@ -86,15 +99,25 @@ public enum GradientAllReduceBench {
         func slowest(_ seconds: Double) throws -> Double { try AllReduceBench.slowestRank(seconds, comm) }
         let reducer = BucketedAllReduce(communicator: comm)
         var allReduceTimes: [Double] = [], exposedTimes: [Double] = [], stepTimes: [Double] = []
+        var gatherTimes: [Double] = [], allReduceCPUTimes: [Double] = []
+        let loadBefore = AllReduceBench.loadAverage()
         var step = 0
         for iteration in 0..<(s.warmup + s.iterations) {
-            // Back to back, nothing else running.
+            // The embeddings' all-gather (the trainer's, with its global_loss_buf_sz check).
             comm.step = step; step += 1
             try comm.barrier()
             var start = now()
+            _ = try comm.allGather(embeddings)
+            let gather = try slowest(now() - start)
+            // Back to back, nothing else running.
+            comm.step = step; step += 1
+            try comm.barrier()
+            let cpuStart = Self.processCPUSeconds()
+            start = now()
             try reducer.start(gradients, buckets: plan.buckets, op: .mean, wire: s.wire)
             try reducer.wait()
             let allReduce = try slowest(now() - start)
+            let allReduceCPU = try Self.sumOverRanks(Self.processCPUSeconds() - cpuStart, comm)
             // Overlapped with the emulated backward.
             comm.step = step; step += 1
             try comm.barrier()
@@ -113,10 +136,11 @@ public enum GradientAllReduceBench {
             let exposed = try slowest(end - backwardEnd), total = try slowest(end - start)
             if iteration >= s.warmup {
                 allReduceTimes.append(allReduce); exposedTimes.append(exposed); stepTimes.append(total)
+                gatherTimes.append(gather); allReduceCPUTimes.append(allReduceCPU)
             }
             if rank == 0 {
-                log(String(format: "[gradient-allreduce] world %d %@ iteration %d: all-reduce %.3f s, backward %.3f s + exposed %.3f s",
-                           n, s.wire.rawValue, iteration, allReduce, s.backwardSeconds, exposed))
+                log(String(format: "[gradient-allreduce] world %d %@ iteration %d: all-gather %.4f s, all-reduce %.3f s (%.2f CPU s), backward %.3f s + exposed %.3f s",
+                           n, s.wire.rawValue, iteration, gather, allReduce, allReduceCPU, s.backwardSeconds, exposed))
             }
         }
         try comm.barrier()
@@ -131,6 +155,24 @@ public enum GradientAllReduceBench {
                 "allreduce_s": round6(median(allReduceTimes)), "exposed_s": round6(median(exposedTimes)),
                 "backward_plus_exposed_s": round6(median(stepTimes)),
                 "allreduce_times_s": allReduceTimes.map(round6), "exposed_times_s": exposedTimes.map(round6),
-                "loadavg": AllReduceBench.loadAverage()]
+                "allreduce_cpu_s": round6(median(allReduceCPUTimes)), "allreduce_cpu_times_s": allReduceCPUTimes.map(round6),
+                "allgather_s": round6(median(gatherTimes)), "allgather_times_s": gatherTimes.map(round6),
+                "allgather_rows": [s.questionRows, s.contextRows], "allgather_bytes": gatherTotalBytes,
+                "allgather_largest_rank_bytes": gatherLargestRankBytes, "global_loss_buf_sz": comm.globalLossBufferSize ?? -1,
+                "loadavg_before": loadBefore, "loadavg": AllReduceBench.loadAverage()]
+    }
+
+    /// User + system CPU seconds of this process so far (every thread: the ring's and ZeroMQ's).
+    static func processCPUSeconds() -> Double {
+        let cpu = TrainStepBench.cpuSeconds()
+        return cpu.user + cpu.system
+    }
+
+    /// The sum of every rank's `value` (on every rank).
+    static func sumOverRanks(_ value: Double, _ comm: Communicator) throws -> Double {
+        let all = try comm.allGather(withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) })
+        return all.reduce(0) { sum, bytes in
+            sum + Double(bitPattern: UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }))
+        }
     }
 }

@@ -1,11 +1,13 @@
 import ArgumentParser
 import Benchmarks
 import Collectives
+import Data
 import Foundation
 import Model
 
 /// `srdpr bench gradient-allreduce`: one rank of the all-reduce of a bi-encoder's real gradient
-/// buckets, alone and overlapped with an emulated backward (GradientAllReduceBench). Every rank
+/// buckets, alone and overlapped with an emulated backward, and the all-gather of the batch's
+/// embeddings (GradientAllReduceBench). Every rank
 /// is started by the caller (cluster/scaling/run.sh starts one per network-namespace host).
 struct BenchGradientAllReduce: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,6 +26,10 @@ struct BenchGradientAllReduce: ParsableCommand {
     var backwardSeconds = 0.0
     @Option(name: .customLong("tokens"), help: "Tokens of the global batch per side, QUESTION,CONTEXT (weights of the emulated backward).")
     var tokens = "256,4096"
+    @Option(name: .customLong("batch-rows"), help: "Rows of the global batch whose embeddings are all-gathered, QUESTIONS,PASSAGES (the seed's: 8 questions, 16 passages).")
+    var batchRows = "8,16"
+    @Option(name: .customLong("global-loss-buf-sz"), help: "The trainer's limit on one rank's all-gather payload in bytes (global_loss_buf_sz; default the trainer's).")
+    var globalLossBufferSize = TrainingConfig().globalLossBufferSize
     @Option(name: .customLong("iters"), help: "Timed iterations (median reported).") var iterations = 3
     @Option(help: "Untimed warm-up iterations.") var warmup = 1
 
@@ -43,6 +49,8 @@ struct BenchGradientAllReduce: ParsableCommand {
         guard s[0] > 0, s[1] > 0, s[2] > 0, s[0] % s[2] == 0 else { throw ValidationError("--shape: hidden must be a multiple of heads, got '\(shape)'") }
         let rows = try integers(touchedRows, count: 2, option: "touched-rows")
         let t = try integers(tokens, count: 2, option: "tokens")
+        let gathered = try integers(batchRows, count: 2, option: "batch-rows")
+        guard globalLossBufferSize >= 1 else { throw ValidationError("--global-loss-buf-sz must be at least 1 byte, got \(globalLossBufferSize)") }
         guard backwardSeconds >= 0, iterations >= 1, warmup >= 0 else { throw ValidationError("--backward-seconds, --iters, --warmup must be >= 0 (iters >= 1)") }
         var settings = GradientAllReduceBench.Settings()
         settings.config = BertConfig(hiddenSize: s[0], numLayers: s[1], numHeads: s[2], intermediateSize: s[3])
@@ -50,6 +58,8 @@ struct BenchGradientAllReduce: ParsableCommand {
         settings.touchedRowsQuestion = rows[0]; settings.touchedRowsContext = rows[1]
         settings.backwardSeconds = backwardSeconds
         settings.questionTokens = t[0]; settings.contextTokens = t[1]
+        settings.questionRows = gathered[0]; settings.contextRows = gathered[1]
+        settings.communicator.globalLossBufferSize = globalLossBufferSize
         settings.iterations = iterations; settings.warmup = warmup
         settings.communicator.receiveTimeout = 300
         settings.communicator.setupTimeout = 60

@@ -142,21 +142,29 @@ final class BenchAllReduceCommandTests: XCTestCase {
 }
 
 final class BenchGradientAllReduceCommandTests: XCTestCase {
-    /// `srdpr bench gradient-allreduce` (the scaling model's measurement): two ranks on loopback
-    /// reduce a small bi-encoder's GradientPlan buckets alone and behind an emulated backward.
-    func testTwoRanksReportTheAllReduceAndTheExposedTime() throws {
+    /// Runs both ranks of `srdpr bench gradient-allreduce` on loopback; rank 0's result and rank 1's status.
+    private func runTwoRanks(_ extra: [String]) throws -> (CommandResult, Int32) {
         let addresses = RingHarness.addresses(2).joined(separator: ",")
         let arguments = ["bench", "gradient-allreduce", "--addresses", addresses, "--shape", "64,2,2,128", "--wire", "bf16",
-                         "--touched-rows", "10,20", "--backward-seconds", "0.05", "--iters", "1", "--warmup", "0"]
+                         "--touched-rows", "10,20", "--backward-seconds", "0.05", "--iters", "1", "--warmup", "0"] + extra
         let other = Process()
         other.executableURL = Command.srdprBinary
         other.arguments = arguments + ["--rank", "1"]
         other.standardOutput = FileHandle.nullDevice
+        other.standardError = FileHandle.nullDevice
         try other.run()
         let result = try Command.srdpr(arguments + ["--rank", "0"])
         other.waitUntilExit()
+        return (result, other.terminationStatus)
+    }
+
+    /// `srdpr bench gradient-allreduce` (the scaling model's measurement): two ranks on loopback
+    /// reduce a small bi-encoder's GradientPlan buckets alone and behind an emulated backward,
+    /// and all-gather the seed batch's embeddings.
+    func testTwoRanksReportTheAllReduceTheExposedTimeAndTheAllGather() throws {
+        let (result, otherStatus) = try runTwoRanks([])
         XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertEqual(other.terminationStatus, 0)
+        XCTAssertEqual(otherStatus, 0)
         let line = try XCTUnwrap(result.stdout.split(separator: "\n").last)
         let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         XCTAssertEqual(json["world"] as? Int, 2)
@@ -168,5 +176,26 @@ final class BenchGradientAllReduceCommandTests: XCTestCase {
         XCTAssertGreaterThan(try XCTUnwrap(json["allreduce_s"] as? Double), 0)
         XCTAssertGreaterThanOrEqual(try XCTUnwrap(json["exposed_s"] as? Double), 0)
         XCTAssertGreaterThanOrEqual(try XCTUnwrap(json["backward_plus_exposed_s"] as? Double), 0.05)
+        // The seed's batch by default: 8 + 16 embeddings of 64 floats, 12 rows on each rank, under
+        // the trainer's default global_loss_buf_sz.
+        XCTAssertEqual(json["allgather_rows"] as? [Int], [8, 16])
+        XCTAssertEqual(json["allgather_bytes"] as? Int, 24 * 64 * 4)
+        XCTAssertEqual(json["allgather_largest_rank_bytes"] as? Int, 12 * 64 * 4)
+        XCTAssertEqual(json["global_loss_buf_sz"] as? Int, 150000)
+        XCTAssertGreaterThan(try XCTUnwrap(json["allgather_s"] as? Double), 0)
+        XCTAssertGreaterThan(try XCTUnwrap(json["allreduce_cpu_s"] as? Double), 0)
+        XCTAssertEqual((json["loadavg_before"] as? [Double])?.count, 3)
+    }
+
+    /// A batch whose embeddings do not fit in global_loss_buf_sz fails as training would, naming it.
+    func testAnAllGatherOverTheBufferSizeFailsNamingIt() throws {
+        // 12 rows of 64 floats on each rank = 3,072 bytes, over a 1,000-byte limit.
+        let (result, otherStatus) = try runTwoRanks(["--global-loss-buf-sz", "1000"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertNotEqual(otherStatus, 0)
+        XCTAssertTrue(result.stderr.contains("3072 bytes, over global_loss_buf_sz=1000"), result.stderr)
+        let (bad, _) = try runTwoRanks(["--batch-rows", "8"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--batch-rows needs 2"), bad.stderr)
     }
 }
