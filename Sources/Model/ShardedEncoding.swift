@@ -18,11 +18,7 @@ public enum ShardedEncoding {
     /// files in `directory`.
     public static func plan(inputs: Int, window: Int, workers: Int, directory: String, format: EmbeddingFormat,
                             withIDs: Bool) -> [Shard] {
-        let windows = (inputs + window - 1) / window
-        let shardCount = min(workers, windows)
-        return (0..<shardCount).map { rank in
-            let owned = ShardSplit.range(count: windows, rank: rank, worldSize: shardCount)
-            let rows = (owned.lowerBound * window)..<min(owned.upperBound * window, inputs)
+        ShardSplit.blockAligned(rows: 0..<inputs, blockRows: window, parts: workers).map { rows in
             let name = directory + "/inputs-\(rows.lowerBound)-\(rows.upperBound)"
             return Shard(rows: rows, output: name + "." + format.rawValue, ids: withIDs ? name + ".ids.jsonl" : nil)
         }

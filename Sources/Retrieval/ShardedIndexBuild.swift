@@ -17,13 +17,8 @@ public enum ShardedIndexBuild {
     /// The shards of `rows`, cut among at most `workers` shards on multiples of `chunkRows` from
     /// `rows.lowerBound` (fewer shards when there are fewer chunks).
     public static func plan(rows: Range<Int>, chunkRows: Int, workers: Int, directory: String) -> [Shard] {
-        let chunks = (rows.count + chunkRows - 1) / chunkRows
-        let shardCount = min(workers, chunks)
-        return (0..<shardCount).map { rank in
-            let owned = ShardSplit.range(count: chunks, rank: rank, worldSize: shardCount)
-            let start = rows.lowerBound + owned.lowerBound * chunkRows
-            let end = min(rows.lowerBound + owned.upperBound * chunkRows, rows.upperBound)
-            return Shard(rows: start..<end, directory: PassageIndex.shardsPath(directory) + "/rows-\(start)-\(end)")
+        ShardSplit.blockAligned(rows: rows, blockRows: chunkRows, parts: workers).map { shard in
+            Shard(rows: shard, directory: PassageIndex.shardsPath(directory) + "/rows-\(shard.lowerBound)-\(shard.upperBound)")
         }
     }
 
