@@ -48,7 +48,7 @@ let package = Package(
         // Models are loaded by Model's InferenceModel, so not through the training's JobContracts.
         .target(name: "Retrieval", dependencies: ["CBLAS", "Data", "Model"]),
         // Benchmark drivers behind `srdpr bench ...`; the anchor comparisons live in Benchmarks/.
-        .target(name: "Benchmarks", dependencies: ["Data", "Model", "Collectives", "Worker", "Retrieval"]),
+        .target(name: "Benchmarks", dependencies: ["Data", "Model", "Collectives", "JobContracts", "Worker", "Retrieval"]),
         .executableTarget(
             name: "SRDPR",
             dependencies: [

