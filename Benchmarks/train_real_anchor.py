@@ -61,7 +61,7 @@ def token_counts(batch):
     real = padded = 0
     for name in TENSORS[batch["pipeline"]]:
         for row in rows_of(batch[f"{name}/attn_mask"]):
-            real += sum(row)
+            real += int(sum(row))
             padded += len(row)
     return real, padded
 

@@ -112,9 +112,10 @@ public enum TrainRealBench {
 
         let timed = Array(updates[warmup...])
         let counts = timed.map { tokenCounts($0.batches) }
-        var perPipeline: [String: Any] = [:]
+        var perPipeline: [String: Any] = [:], stepsPerPipeline: [String: Int] = [:]
         for kind in plan.schedule.pipelines {
             let steps = timed.indices.filter { timed[$0].pipeline == kind }
+            stepsPerPipeline[kind.rawValue] = steps.count
             let seconds = steps.reduce(0.0) { $0 + times[$1] }
             let real = steps.reduce(0) { $0 + counts[$1].real }, padded = steps.reduce(0) { $0 + counts[$1].padded }
             perPipeline[kind.rawValue] = [
@@ -133,7 +134,7 @@ public enum TrainRealBench {
             "train_mode": config.trainMode, "regulate_factor": config.regulateFactor, "max_length": config.maxLength,
             "pooling": config.pooling.rawValue, "sim_func": config.simFunc.rawValue, "dropout": config.dropout,
             "threads": o.threads, "warmup_steps": warmup, "steps": o.steps,
-            "steps_per_pipeline": perPipeline.mapValues { ($0 as! [String: Any])["steps"]! },
+            "steps_per_pipeline": stepsPerPipeline,
             "pipelines": perPipeline,
             "step_pipelines": timed.map { $0.pipeline.rawValue },
             "real_tokens_per_step": counts.map(\.real), "padded_tokens_per_step": counts.map(\.padded),
