@@ -11,7 +11,8 @@ import Retrieval
 /// Workers (`srdpr index-worker`) ask for a shard when they are free, encode it from their own
 /// copy of the corpus and model and send the embeddings back chunk by chunk; the coordinator
 /// writes them (no shared file system needed), so an interrupted job keeps every chunk received.
-/// A lost worker's shard goes to the next worker that asks; a worker whose corpus or model
+/// Shards go out once every rank of `--world-size` has registered (as a training job starts);
+/// a lost worker's shard goes to the next worker that asks; a worker whose corpus or model
 /// differs from the coordinator's is named and ends the job.
 public final class IndexJobCoordinator {
     public struct Options {
@@ -20,7 +21,7 @@ public final class IndexJobCoordinator {
         public var secret: [UInt8]
         public var curve = false
         public var heartbeatTimeout: Double = 30
-        /// How long to wait for the first worker to register (seconds).
+        /// How long to wait for every worker to register (seconds).
         public var joinTimeout: Double = 600
 
         public init(bind: String, worldSize: Int, secret: [UInt8]) {
@@ -57,6 +58,9 @@ public final class IndexJobCoordinator {
     /// Heartbeat connections that spoke before their rank registered.
     private var earlyHeartbeats: [Int: ControlServer.Peer] = [:]
     private var lost: [String] = []
+    /// Ranks that registered so far: shards go out once all `worldSize` have (every process the
+    /// launcher started takes part and is told when the job ends).
+    private var registered = Set<Int>()
     private var lastHeartbeatSent = Date.distantPast
     // The job being run.
     private var shards: [ShardedIndexBuild.Shard] = []
@@ -103,9 +107,10 @@ public final class IndexJobCoordinator {
                     try handle(message)
                 }
                 try checkLiveness()
-                if members.isEmpty, lost.isEmpty, Date().timeIntervalSince(started) > options.joinTimeout {
-                    throw IndexJobError.setup("no index-worker registered within \(Int(options.joinTimeout)) s (--join-timeout); "
-                        + "start `srdpr index-worker --coordinator \(server.endpoint)` on the hosts")
+                if registered.count < options.worldSize, Date().timeIntervalSince(started) > options.joinTimeout {
+                    let missing = (0..<options.worldSize).filter { !registered.contains($0) }
+                    throw IndexJobError.setup("index-worker rank(s) \(missing) did not register within \(Int(options.joinTimeout)) s "
+                        + "(--join-timeout); start `srdpr index-worker --coordinator \(server.endpoint)` on every host of the job")
                 }
             }
         } catch {
@@ -198,13 +203,19 @@ public final class IndexJobCoordinator {
         var member = Member(registration: registration, control: peer)
         member.heartbeat = earlyHeartbeats.removeValue(forKey: rank)
         members[rank] = member
-        log("rank \(rank) registered from \(registration.host) pid \(registration.pid)")
+        registered.insert(rank)
+        log("rank \(rank) registered from \(registration.host) pid \(registration.pid)"
+            + (registered.count < options.worldSize ? "; waiting for \(options.worldSize - registered.count) more" : ""))
         try server.send(try IndexJobMessage.job(job).encoded(), to: peer)
     }
 
     /// The next shard for `rank`, or its stop order when none is left. A shard an earlier run
     /// completed counts as done at once.
     private func handOut(to rank: Int) throws {
+        guard registered.count == options.worldSize else {
+            members[rank]?.waiting = true
+            return
+        }
         guard let server, let signature, var member = members[rank] else { return }
         member.waiting = false
         members[rank] = member
@@ -245,7 +256,7 @@ public final class IndexJobCoordinator {
         if members.isEmpty, !lost.isEmpty, !queue.isFinished {
             throw IndexJobError.noWorkersLeft(remaining: queue.pending.count + queue.owners.count, lost: lost)
         }
-        for rank in members.keys.sorted() where members[rank]!.waiting && !queue.pending.isEmpty {
+        for rank in members.keys.sorted() where members[rank]!.waiting && !queue.pending.isEmpty && registered.count == options.worldSize {
             try handOut(to: rank)
         }
     }

@@ -17,23 +17,33 @@ struct IndexJobOptions: ParsableArguments {
     var bind: String?
     @Option(name: .customLong("world-size"), help: "With --bind: the number of index-workers the launcher starts (ranks 0..N-1).")
     var worldSize: Int?
-    @Option(name: .customLong("shard-chunks"), help: "With --bind: chunks (--chunk-rows passages each) per shard handed to a worker.")
-    var shardChunks: Int = 8
-    @Option(name: .customLong("heartbeat-timeout"), help: "With --bind: seconds of silence after which a worker counts as lost (its shard goes to another).")
-    var heartbeatTimeout: Double = 30
-    @Option(name: .customLong("join-timeout"), help: "With --bind: seconds to wait for the first worker.")
-    var joinTimeout: Double = 600
+    @Option(name: .customLong("shard-chunks"), help: "With --bind: chunks (--chunk-rows passages each) per shard handed to a worker (default 8).")
+    var shardChunks: Int?
+    @Option(name: .customLong("heartbeat-timeout"), help: "With --bind: seconds of silence after which a worker counts as lost, its shard going to another (default 30).")
+    var heartbeatTimeout: Double?
+    @Option(name: .customLong("join-timeout"), help: "With --bind: seconds to wait for every worker to register (default 600).")
+    var joinTimeout: Double?
 
     /// Options given without --bind are not silently ignored.
     func validate(workers: Int) throws {
         guard bind != nil else {
-            if worldSize != nil { throw ValidationError("--world-size needs --bind tcp://HOST:PORT (building across hosts)") }
+            let given = [("--world-size", worldSize != nil), ("--shard-chunks", shardChunks != nil),
+                         ("--heartbeat-timeout", heartbeatTimeout != nil), ("--join-timeout", joinTimeout != nil)]
+            if let (name, _) = given.first(where: { $0.1 }) {
+                throw ValidationError("\(name) is for building across hosts: it needs --bind tcp://HOST:PORT --world-size N")
+            }
             return
         }
         guard workers == 1 else { throw ValidationError("--workers N (processes on this host) and --bind (workers on other hosts) exclude each other") }
         guard let worldSize, worldSize >= 1 else { throw ValidationError("--bind needs --world-size N, the number of index-workers (at least 1)") }
-        guard shardChunks >= 1 else { throw ValidationError("--shard-chunks must be at least 1") }
-        guard heartbeatTimeout > 0, joinTimeout > 0 else { throw ValidationError("--heartbeat-timeout and --join-timeout must be positive") }
+        guard chunksPerShard >= 1 else { throw ValidationError("--shard-chunks must be at least 1") }
+        guard workerTimeout > 0, firstWorkerTimeout > 0 else { throw ValidationError("--heartbeat-timeout and --join-timeout must be positive") }
+    }
+
+    var chunksPerShard: Int { shardChunks ?? 8 }
+    var workerTimeout: Double { heartbeatTimeout ?? 30 }
+    var firstWorkerTimeout: Double { joinTimeout ?? 600 }
+
     }
 }
 
@@ -51,15 +61,15 @@ extension Index {
         let corpus = try DatasetFingerprint.File(path: corpusPath, name: corpusPath, naming: "--corpus")
         var options = IndexJobCoordinator.Options(bind: bind, worldSize: job.worldSize!, secret: try security.secret())
         options.curve = security.curve
-        options.heartbeatTimeout = job.heartbeatTimeout
-        options.joinTimeout = job.joinTimeout
+        options.heartbeatTimeout = job.workerTimeout
+        options.joinTimeout = job.firstWorkerTimeout
         let coordinator = try IndexJobCoordinator(options: options, job: .init(
             corpusPath: corpusPath, corpus: corpus, modelArguments: retriever.model.arguments(threads: retriever.threads),
             modelName: signature.modelName, modelFingerprint: signature.fingerprint, chunkRows: chunkRows,
-            heartbeatTimeout: job.heartbeatTimeout))
+            heartbeatTimeout: job.workerTimeout))
         coordinator.progress = progressBar("index", unit: "passages")
         try ShardedIndexBuild.build(corpusPath: corpusPath, signature: signature, directory: output, shards: { rows in
-            ShardedIndexBuild.plan(rows: rows, chunkRows: chunkRows, chunksPerShard: job.shardChunks, directory: output)
+            ShardedIndexBuild.plan(rows: rows, chunkRows: chunkRows, chunksPerShard: job.chunksPerShard, directory: output)
         }, runShards: { shards in try coordinator.run(shards: shards, signature: signature) })
     }
 }
@@ -87,7 +97,7 @@ struct IndexWorkerCommand: ParsableCommand {
     @Option(help: "Threads for OpenBLAS and the other loops.")
     var threads: Int = BLASThreads.defaultCount
     @Option(name: .customLong("heartbeat-timeout"), help: "Seconds of silence after which the coordinator counts as lost.")
-    var heartbeatTimeout: Double = 30
+    var heartbeatTimeout: Double?
 
     func run() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }

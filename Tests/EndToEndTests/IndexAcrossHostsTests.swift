@@ -147,13 +147,14 @@ final class IndexAcrossHostsTests: XCTestCase {
         let coordinator = try coordinator(corpus, output, bind: "tcp://127.0.0.1:0", worldSize: 2, chunkRows: 4,
                                           extra: ["--shard-chunks", "1", "--heartbeat-timeout", "3"])
         let endpoint = try endpoint(of: coordinator)
-        // Rank 1 alone takes shards; it is killed while it holds one (it always holds one until the last is built).
+        // Shards of one 4-passage chunk, 79 of them: a worker holds one from its first until the
+        // last is handed out. Rank 1 is killed once it holds one; rank 0 takes it over.
         let doomed = try worker(rank: 1, endpoint: endpoint, extra: ["--heartbeat-timeout", "3"], name: "doomed")
+        let survivor = try worker(rank: 0, endpoint: endpoint, extra: ["--heartbeat-timeout", "3"], name: "survivor")
         let deadline = Date(timeIntervalSinceNow: 60)
-        while !coordinator.stderr.contains("-> rank 1 on"), deadline.timeIntervalSinceNow > 0 { usleep(5_000) }
+        while !coordinator.stderr.contains("-> rank 1 on"), deadline.timeIntervalSinceNow > 0 { usleep(2_000) }
         doomed.kill(SIGKILL)
         XCTAssertNotNil(doomed.wait(seconds: 10))
-        let survivor = try worker(rank: 0, endpoint: endpoint, extra: ["--heartbeat-timeout", "3"], name: "survivor")
         XCTAssertEqual(coordinator.wait(seconds: 120), 0, coordinator.output)
         XCTAssertEqual(survivor.wait(seconds: 30), 0, survivor.output)
         XCTAssertTrue(coordinator.stderr.contains("lost rank 1 on"), coordinator.output)
