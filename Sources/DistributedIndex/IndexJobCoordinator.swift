@@ -98,7 +98,7 @@ public final class IndexJobCoordinator {
         total = shards.reduce(0) { $0 + $1.rows.count }
         built = ShardedIndexBuild.encodedRows(shards)
         progress(built, total)
-        log("listening on \(server.endpoint); \(shards.count) shard(s) of \(job.chunkRows)-passage chunks for up to \(options.worldSize) worker(s)")
+        log("listening on \(server.endpoint); \(shards.count) shard(s) (chunks of \(job.chunkRows) passages) for \(options.worldSize) worker(s)")
         let started = Date()
         do {
             while !queue.isFinished {

@@ -47,6 +47,17 @@ public enum IndexJobMessage: Codable, Equatable {
         public var modelFingerprint: String
         public var chunkRows: Int
         public var heartbeatTimeout: Double
+
+        public init(corpusPath: String, corpus: DatasetFingerprint.File, modelArguments: [String], modelName: String,
+                    modelFingerprint: String, chunkRows: Int, heartbeatTimeout: Double) {
+            self.corpusPath = corpusPath
+            self.corpus = corpus
+            self.modelArguments = modelArguments
+            self.modelName = modelName
+            self.modelFingerprint = modelFingerprint
+            self.chunkRows = chunkRows
+            self.heartbeatTimeout = heartbeatTimeout
+        }
     }
 
     public struct ShardOrder: Codable, Equatable {

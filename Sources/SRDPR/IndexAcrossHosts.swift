@@ -43,8 +43,6 @@ struct IndexJobOptions: ParsableArguments {
     var chunksPerShard: Int { shardChunks ?? 8 }
     var workerTimeout: Double { heartbeatTimeout ?? 30 }
     var firstWorkerTimeout: Double { joinTimeout ?? 600 }
-
-    }
 }
 
 extension Index {
@@ -97,7 +95,7 @@ struct IndexWorkerCommand: ParsableCommand {
     @Option(help: "Threads for OpenBLAS and the other loops.")
     var threads: Int = BLASThreads.defaultCount
     @Option(name: .customLong("heartbeat-timeout"), help: "Seconds of silence after which the coordinator counts as lost.")
-    var heartbeatTimeout: Double?
+    var heartbeatTimeout: Double = 30
 
     func run() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
