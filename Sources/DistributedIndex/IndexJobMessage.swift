@@ -46,17 +46,15 @@ public enum IndexJobMessage: Codable, Equatable {
         public var modelName: String
         public var modelFingerprint: String
         public var chunkRows: Int
-        public var heartbeatTimeout: Double
 
         public init(corpusPath: String, corpus: DatasetFingerprint.File, modelArguments: [String], modelName: String,
-                    modelFingerprint: String, chunkRows: Int, heartbeatTimeout: Double) {
+                    modelFingerprint: String, chunkRows: Int) {
             self.corpusPath = corpusPath
             self.corpus = corpus
             self.modelArguments = modelArguments
             self.modelName = modelName
             self.modelFingerprint = modelFingerprint
             self.chunkRows = chunkRows
-            self.heartbeatTimeout = heartbeatTimeout
         }
     }
 

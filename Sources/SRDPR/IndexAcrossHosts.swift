@@ -63,8 +63,7 @@ extension Index {
         options.joinTimeout = job.firstWorkerTimeout
         let coordinator = try IndexJobCoordinator(options: options, job: .init(
             corpusPath: corpusPath, corpus: corpus, modelArguments: retriever.model.arguments(threads: retriever.threads),
-            modelName: signature.modelName, modelFingerprint: signature.fingerprint, chunkRows: chunkRows,
-            heartbeatTimeout: job.workerTimeout))
+            modelName: signature.modelName, modelFingerprint: signature.fingerprint, chunkRows: chunkRows))
         coordinator.progress = progressBar("index", unit: "passages")
         try ShardedIndexBuild.build(corpusPath: corpusPath, signature: signature, directory: output, shards: { rows in
             ShardedIndexBuild.plan(rows: rows, chunkRows: chunkRows, chunksPerShard: job.chunksPerShard, directory: output)
