@@ -196,9 +196,17 @@ public final class IndexJobCoordinator {
             try? server.send(try IndexJobMessage.stop(exitCode: 2, reason: reason).encoded(), to: peer)
             return
         }
+        // A worker that cannot take part is told why (it exits with status 2), then the job ends naming it.
+        func refuse(_ reason: String) -> Error {
+            try? server.send(try IndexJobMessage.stop(exitCode: 2, reason: reason).encoded(), to: peer)
+            return IndexJobError.workerFailed(rank: rank, host: registration.host, reason: reason)
+        }
         guard registration.version == SoftwareVersion.current else {
-            throw IndexJobError.workerFailed(rank: rank, host: registration.host,
-                reason: "it runs srdpr \(registration.version), the coordinator srdpr \(SoftwareVersion.current): install the same srdpr on every host")
+            throw refuse("it runs srdpr \(registration.version), the coordinator srdpr \(SoftwareVersion.current): install the same srdpr on every host")
+        }
+        if let launched = registration.launcherWorldSize, launched != options.worldSize {
+            throw refuse("its launcher started \(launched) worker(s) (\(registration.launcherVariable ?? "its world size")=\(launched)) but the "
+                + "coordinator runs --world-size \(options.worldSize): start as many index-workers as the coordinator expects")
         }
         var member = Member(registration: registration, control: peer)
         member.heartbeat = earlyHeartbeats.removeValue(forKey: rank)

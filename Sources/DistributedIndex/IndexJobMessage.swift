@@ -28,6 +28,9 @@ public enum IndexJobMessage: Codable, Equatable {
         public var host: String
         public var pid: Int32
         public var version: String
+        /// How many processes the worker's launcher started, and the variable that says so.
+        public var launcherWorldSize: Int?
+        public var launcherVariable: String?
 
         public init(rank: Int, host: String, pid: Int32, version: String) {
             self.rank = rank

@@ -19,6 +19,9 @@ public final class IndexJobWorker {
         public var heartbeatTimeout: Double = 30
         /// This host's copy of the corpus (nil: the coordinator's path).
         public var corpusPath: String?
+        /// The number of processes the launcher started and its variable, checked against the
+        /// coordinator's world size; nil when unknown.
+        public var launcherWorldSize: (size: Int, variable: String)?
 
         public init(coordinator: String, rank: Int, secret: [UInt8]) {
             self.coordinator = coordinator
@@ -41,7 +44,11 @@ public final class IndexJobWorker {
                                         timeout: options.heartbeatTimeout)
         defer { control.close() }
         func send(_ message: IndexJobMessage) throws { try control.send(try message.encoded()) }
-        try send(.register(.init(rank: rank, host: ProcessInfo.processInfo.hostName, pid: getpid(), version: SoftwareVersion.current)))
+        var registration = IndexJobMessage.Registration(rank: rank, host: ProcessInfo.processInfo.hostName, pid: getpid(),
+                                                        version: SoftwareVersion.current)
+        registration.launcherWorldSize = options.launcherWorldSize?.size
+        registration.launcherVariable = options.launcherWorldSize?.variable
+        try send(.register(registration))
         startHeartbeats()
         let job: IndexJobMessage.Job
         switch try nextOrder(control) {

@@ -99,18 +99,12 @@ struct IndexWorkerCommand: ParsableCommand {
     func run() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard heartbeatTimeout > 0 else { throw ValidationError("--heartbeat-timeout must be positive") }
-        let resolvedRank: Int
-        if let rank {
-            resolvedRank = rank
-        } else {
-            let launch = try LaunchEnvironment.resolve(ProcessInfo.processInfo.environment)
-            stderrLine("index-worker: \(launch.description)")
-            resolvedRank = launch.rank
-        }
+        let (resolvedRank, launcherWorld) = try launcherRank(given: rank, command: "index-worker")
         var options = IndexJobWorker.Options(coordinator: coordinator, rank: resolvedRank, secret: try security.secret())
         options.curve = security.curve
         options.heartbeatTimeout = heartbeatTimeout
         options.corpusPath = corpus
+        options.launcherWorldSize = launcherWorld
         let threads = self.threads
         let code = try IndexJobWorker(options: options).run(loadEncoder: { arguments in
             var model = try ModelOptions.parse(arguments)
