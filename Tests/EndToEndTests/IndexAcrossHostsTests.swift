@@ -37,13 +37,13 @@ final class IndexAcrossHostsTests: XCTestCase {
     func coordinator(_ corpus: String, _ output: String, bind: String, worldSize: Int, chunkRows: Int, extra: [String] = [],
                      prefix: [String] = [], name: String = "coordinator") throws -> BackgroundCommand {
         let arguments = ["index"] + model + ["--corpus", corpus, "--output", output, "--chunk-rows", String(chunkRows),
-                                             "--bind", bind, "--world-size", String(worldSize), "--secret-file", secretFile] + extra
+                                             "--bind", bind, "--world-size", String(worldSize), "--secret-file", secretFile!] + extra
         return try background(prefix, arguments, name: name)
     }
 
     func worker(rank: Int?, endpoint: String, extra: [String] = [], prefix: [String] = [], environment: [String: String] = [:],
                 name: String) throws -> BackgroundCommand {
-        let arguments = ["index-worker", "--coordinator", endpoint, "--threads", "1", "--secret-file", secretFile]
+        let arguments = ["index-worker", "--coordinator", endpoint, "--threads", "1", "--secret-file", secretFile!]
             + (rank.map { ["--rank", String($0)] } ?? []) + extra
         return try background(prefix, arguments, environment: environment, name: name)
     }
