@@ -15,5 +15,6 @@ struct Bench: ParsableCommand {
             BenchTrainReal.self,
             BenchSearch.self,
             BenchMine.self,
+            BenchAttention.self,
         ])
 }
