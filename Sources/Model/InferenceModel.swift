@@ -220,7 +220,7 @@ public final class InferenceModel {
     }
 
     /// x / max(‖x‖, 1e-12), as torch.nn.functional.normalize.
-    static func unitLength(_ x: [Float]) -> [Float] {
+    public static func unitLength(_ x: [Float]) -> [Float] {
         let norm = max(x.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
         return x.map { $0 / norm }
     }
