@@ -43,14 +43,17 @@ struct Encode: ParsableCommand {
         guard FileManager.default.isReadableFile(atPath: input) else {
             throw CLIError("cannot read --input \(input) (missing or unreadable)")
         }
+        if workers > 1 {
+            // The parent needs only the embedding size (read without the weights); the children load the model.
+            let dimension = try modelOptions.describe().dimension
+            let total = try EmbeddingStream.countInputs(path: input)
+            try runShards(total: total, into: EmbeddingSink(path: output, format: format, dimension: dimension, idsPath: ids))
+            return
+        }
         let model = try modelOptions.load()
         let range = try rows.map(Index.parseRows)
         let total = try range?.count ?? EmbeddingStream.countInputs(path: input)
         let sink = try EmbeddingSink(path: output, format: format, dimension: model.dimension, idsPath: ids)
-        if workers > 1 {
-            try runShards(total: total, into: sink)
-            return
-        }
         let bar = ProgressBar(label: "encode", total: total, unit: "inputs")
         var before = 0
         try EmbeddingStream.run(inputPath: input, rows: range, window: window, into: sink, encode: { inputs in

@@ -133,7 +133,7 @@ struct MineHardNegatives: ParsableCommand {
             guard !passages.ids.isEmpty else { throw RetrievalError.cannotRead(path: corpus, reason: "the corpus holds no passage (an empty file or only blank lines)") }
             if workers > 1 {
                 // The children encode the passages; this process loads the model for the questions afterwards.
-                try IndexWorkers.build(model: modelOptions, signature: PassageIndex.Signature(modelOptions.retriever()), corpusPath: corpus,
+                try IndexWorkers.build(model: modelOptions, signature: PassageIndex.Signature(modelOptions.describe()), corpusPath: corpus,
                                        directory: directory, chunkRows: PassageIndex.defaultChunkRows, workers: workers)
             }
             let encoder = try modelOptions.retriever()

@@ -143,8 +143,8 @@ struct Index: ParsableCommand {
             try PassageIndex.build(corpusPath: corpusPath, rows: range, encoder: try retriever.load(), directory: output,
                                    chunkRows: chunkRows, progress: progressBar("index", unit: "passages"))
         } else if workers > 1 {
-            // The parent only needs the model's identity; the children load it for encoding.
-            let signature = try PassageIndex.Signature(retriever.load())
+            // The parent only needs the model's identity, read from its files; the children load it.
+            let signature = try PassageIndex.Signature(retriever.model.describe())
             try IndexWorkers.build(model: retriever.model, signature: signature, corpusPath: corpusPath, directory: output,
                                    chunkRows: chunkRows, workers: workers)
         } else {

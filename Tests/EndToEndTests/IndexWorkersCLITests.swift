@@ -40,6 +40,34 @@ final class IndexWorkersCLITests: XCTestCase {
         XCTAssertLessThanOrEqual(zip(u, v).map { abs($0 - $1) }.max() ?? 0, 2e-6)
     }
 
+    /// The parent reads the model's fingerprint from its files without loading the weights
+    /// (`ModelDescription`); the children load the model. Had the two disagreed, the merge would
+    /// refuse the shards: a checkpoint (mean pooling, cosine), its export root and the export's
+    /// context encoder each give the one-process index, and `search` accepts it.
+    func testWorkersOnACheckpointAndItsExport() throws {
+        let dataset = try TrainFixture.dataset(dir, samples: 30)
+        let checkpoint = try ExportParityTests.train(dir, model: TrainFixture.tinyBert, dataset: dataset, name: "cosine",
+                                                     settings: ["sim_func=cosine", "pooling=mean", "sim_scale=20"])
+        let export = dir.appendingPathComponent("export")
+        XCTAssertEqual(try Command.srdpr(["export", "--checkpoint", checkpoint.path, "--output", export.path]).status, 0)
+        let (corpus, qrels) = try RetrievalData.small(dir, questions: 6, distractors: 40)
+        for model in [checkpoint.path, export.path, export.appendingPathComponent("ctx_encoder").path] {
+            func index(_ output: String, _ extra: [String]) throws -> CommandResult {
+                try Command.srdpr(["index", "--model", model, "--corpus", corpus, "--output", output, "--chunk-rows", "16"] + extra)
+            }
+            let one = dir.appendingPathComponent("one-\(UUID().uuidString)").path, two = dir.appendingPathComponent("two-\(UUID().uuidString)").path
+            let a = try index(one, ["--threads", "1"])
+            XCTAssertEqual(a.status, 0, a.stderr)
+            let b = try index(two, ["--threads", "2", "--workers", "2"])
+            XCTAssertEqual(b.status, 0, "\(model): \(b.stderr)")
+            XCTAssertEqual(try files(one), try files(two), "\(model): --workers 2 gives the one-process index")
+            if model != export.appendingPathComponent("ctx_encoder").path {
+                let search = try Command.srdpr(["search", "--model", model, "--index", two, "--queries", qrels])
+                XCTAssertEqual(search.status, 0, search.stderr)
+            }
+        }
+    }
+
     func testAFailingShardIsNamedAndNothingLooksComplete() throws {
         let (corpus, qrels) = try RetrievalData.small(dir, questions: 12, distractors: 90)
         let lineCount = try String(contentsOfFile: corpus, encoding: .utf8).split(separator: "\n").count
