@@ -63,17 +63,22 @@ final class MiningCLITests: XCTestCase {
         }
     }
 
+    /// The first `samples` FAQ samples, their qrels and the first `passages` passages, written to `dir`.
+    func faqSlice(samples count: Int, passages: Int) throws -> (samples: String, qrels: String, corpus: String) {
+        func head(_ name: String, _ lines: Int, to output: String) throws -> String {
+            let path = dir.appendingPathComponent(output).path
+            let text = try String(contentsOf: faq.appendingPathComponent(name), encoding: .utf8).split(separator: "\n").prefix(lines)
+            try (text.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        return (try head("train.jsonl", count, to: "samples.jsonl"), try head("train_qrels.jsonl", count, to: "queries.jsonl"),
+                try head("corpus.jsonl", passages, to: "corpus.jsonl"))
+    }
+
     /// Must show 2: dense mining sees exactly the candidates `srdpr search` returns with the same model.
     func testDenseMiningCandidatesEqualSearch() throws {
         let model = Fixtures.url("tiny-bert").path
-        let samples = dir.appendingPathComponent("samples.jsonl").path, queries = dir.appendingPathComponent("queries.jsonl").path
-        let sampleLines = try String(contentsOf: faq.appendingPathComponent("train.jsonl"), encoding: .utf8).split(separator: "\n").prefix(20)
-        let qrelLines = try String(contentsOf: faq.appendingPathComponent("train_qrels.jsonl"), encoding: .utf8).split(separator: "\n").prefix(20)
-        try (sampleLines.joined(separator: "\n") + "\n").write(toFile: samples, atomically: true, encoding: .utf8)
-        try (qrelLines.joined(separator: "\n") + "\n").write(toFile: queries, atomically: true, encoding: .utf8)
-        let corpus = dir.appendingPathComponent("corpus.jsonl").path
-        let corpusLines = try String(contentsOf: faq.appendingPathComponent("corpus.jsonl"), encoding: .utf8).split(separator: "\n").prefix(400)
-        try (corpusLines.joined(separator: "\n") + "\n").write(toFile: corpus, atomically: true, encoding: .utf8)
+        let (samples, queries, corpus) = try faqSlice(samples: 20, passages: 400)
 
         let index = dir.appendingPathComponent("index").path
         let built = try Command.srdpr(["index", "--model", model, "--corpus", corpus, "--output", index, "--max-length", "64"])
@@ -112,15 +117,8 @@ final class MiningCLITests: XCTestCase {
     /// per-question lines, the candidates and the index equal a one-process run's byte for byte.
     func testDenseMiningWithWorkersEqualsOneProcess() throws {
         let model = Fixtures.url("tiny-bert").path
-        let samples = dir.appendingPathComponent("samples.jsonl").path, qrels = dir.appendingPathComponent("qrels.jsonl").path
-        let sampleLines = try String(contentsOf: faq.appendingPathComponent("train.jsonl"), encoding: .utf8).split(separator: "\n").prefix(16)
-        let qrelLines = try String(contentsOf: faq.appendingPathComponent("train_qrels.jsonl"), encoding: .utf8).split(separator: "\n").prefix(16)
-        try (sampleLines.joined(separator: "\n") + "\n").write(toFile: samples, atomically: true, encoding: .utf8)
-        try (qrelLines.joined(separator: "\n") + "\n").write(toFile: qrels, atomically: true, encoding: .utf8)
         // 1,100 passages: three chunks of 512, two shards (0..<1024, 1024..<1100).
-        let corpus = dir.appendingPathComponent("corpus.jsonl").path
-        let corpusLines = try String(contentsOf: faq.appendingPathComponent("corpus.jsonl"), encoding: .utf8).split(separator: "\n").prefix(1100)
-        try (corpusLines.joined(separator: "\n") + "\n").write(toFile: corpus, atomically: true, encoding: .utf8)
+        let (samples, qrels, corpus) = try faqSlice(samples: 16, passages: 1100)
         func mine(_ name: String, _ extra: [String]) throws -> [Data] {
             let output = dir.appendingPathComponent(name + ".jsonl").path, index = dir.appendingPathComponent(name + "-index").path
             let r = try Command.srdpr(["mine-hard-negatives", "--model", model, "--max-length", "64", "--input", samples,
