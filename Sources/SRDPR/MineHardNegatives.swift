@@ -24,6 +24,13 @@ struct MineHardNegatives: ParsableCommand {
             stemming; a passage is its title's terms then its text's. Scores in double precision; equal \
             scores ranked in corpus order. The index is built on disk (--index, reused and resumed), \
             memory-mapped for search.
+
+            Model: the passages are encoded into a passage index on disk (--index, reused and resumed) as \
+            `srdpr index` builds it, and each question is searched exactly in it as `srdpr search` does. \
+            --workers N builds that index as `srdpr index --workers N` does: N child processes on shards of \
+            whole 512-passage chunks (--threads / N threads each), merged into the bytes of one process; \
+            this process then encodes and searches the questions with --threads threads (a small part of \
+            the work: one question per sample against the whole corpus).
             """)
 
     @Option(help: "SR-DPR samples, JSON lines {\"sample_id\", \"questions\", \"positive_contexts\", \"hardneg_contexts\"}.")
