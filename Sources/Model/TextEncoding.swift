@@ -45,7 +45,9 @@ public enum EncodingInput {
 
 /// Embeds inputs with a bi-encoder for inference (forward only, dropout off): questions through
 /// the question encoder, passages and token ids through the context encoder, each side in
-/// length-sorted batches (`LengthSortedBatches`); results come back in input order.
+/// length-sorted batches (`LengthSortedBatches`); results come back in input order. With the
+/// model's `threads` above 1 the batches run side by side, one thread each
+/// (`BatchParallelInference`): the embeddings are the same bytes whatever the thread count.
 public struct TextEncoder {
     public let model: BiEncoder
     public let tokenizer: BertTokenizer
@@ -53,6 +55,7 @@ public struct TextEncoder {
     public var batchSize: Int
     /// Questions get the original's normalisation (strip, drop one trailing `?`); false: as given.
     public var normalizeQuestions: Bool
+    private let parallel: [BatchParallelInference]
 
     public init(model: BiEncoder, tokenizer: BertTokenizer, maxLength: Int = 256, batchSize: Int = 32,
                 normalizeQuestions: Bool = true) {
@@ -61,6 +64,7 @@ public struct TextEncoder {
         self.maxLength = maxLength
         self.batchSize = max(1, batchSize)
         self.normalizeQuestions = normalizeQuestions
+        parallel = [BatchParallelInference(base: model.question), BatchParallelInference(base: model.context)]
     }
 
     public func tokenIDs(_ input: EncodingInput) -> [Int32] {
@@ -84,12 +88,19 @@ public struct TextEncoder {
             if positions.isEmpty { continue }
             let sequences = positions.map { tokenIDs(inputs[$0]) }
             let d = model.encoder(side).outputDim
-            for batch in LengthSortedBatches(lengths: sequences.map(\.count), batchSize: batchSize) {
-                let tokens = try TokenBatch(sequences: batch.map { sequences[$0] }, padId: tokenizer.padID)
-                let embeddings = try model.embed(side, tokens)
+            let batches = LengthSortedBatches(lengths: sequences.map(\.count), batchSize: batchSize).batches
+            func place(_ embeddings: [Float], _ batch: [Int]) {
                 for (row, k) in batch.enumerated() { out[positions[k]] = Array(embeddings[(row * d)..<((row + 1) * d)]) }
                 done += batch.count
                 progress(done)
+            }
+            if model.threads <= 1 {
+                for batch in batches {
+                    place(try model.embed(side, TokenBatch(sequences: batch.map { sequences[$0] }, padId: tokenizer.padID)), batch)
+                }
+            } else {
+                let tokens = try batches.map { try TokenBatch(sequences: $0.map { sequences[$0] }, padId: tokenizer.padID) }
+                try parallel[side.rawValue].embed(tokens, threads: model.threads) { embeddings, k in place(embeddings, batches[k]) }
             }
         }
         return out
