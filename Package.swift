@@ -33,7 +33,7 @@ let package = Package(
                                              .product(name: "Yams", package: "Yams")]),
         // The model layers' elementwise and row-wise kernels (GELU, softmax, LayerNorm, dropout, AdamW),
         // vectorised in C: an AVX2+FMA build and a baseline build, chosen at run time.
-        .target(name: "CKernels", path: "Sources/CKernels", exclude: ["kernels-body.h"]),
+        .target(name: "CKernels", path: "Sources/CKernels", exclude: ["kernels-body.h", "attention-body.h"]),
         .target(name: "Model", dependencies: ["CBLAS", "CKernels", "Data"]),
         // Atomics and futexes on memory shared by ring neighbours on one host.
         .target(name: "CSharedMemory", path: "Sources/CSharedMemory"),
@@ -47,12 +47,15 @@ let package = Package(
         // Passage index, exact maximum-inner-product search and retrieval metrics (evaluate); no Collectives.
         // Models are loaded by Model's InferenceModel, so not through the training's JobContracts.
         .target(name: "Retrieval", dependencies: ["CBLAS", "Data", "Model"]),
+        // `srdpr index` across the hosts of a job: the coordinator hands out passage-range shards over
+        // the control channel, `srdpr index-worker`s send the embeddings back.
+        .target(name: "DistributedIndex", dependencies: ["Collectives", "Data", "JobContracts", "Retrieval"]),
         // Benchmark drivers behind `srdpr bench ...`; the anchor comparisons live in Benchmarks/.
         .target(name: "Benchmarks", dependencies: ["Data", "Model", "Collectives", "Worker", "Retrieval"]),
         .executableTarget(
             name: "SRDPR",
             dependencies: [
-                "Data", "Model", "Collectives", "JobContracts", "Coordinator", "Worker", "Retrieval", "Benchmarks",
+                "Data", "Model", "Collectives", "JobContracts", "Coordinator", "Worker", "Retrieval", "DistributedIndex", "Benchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

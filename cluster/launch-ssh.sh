@@ -4,6 +4,10 @@
 # the same paths as the training arguments name, and passwordless ssh from here.
 #   cluster/launch-ssh.sh HOSTFILE [--coordinator-host ADDR] [--port P] [--threads T]
 #                         [--heartbeat-timeout S] [--curve] KEY=VALUE...
+# Or an index built across the hosts: `index` and the options of `srdpr index` (the coordinator,
+# `srdpr index --bind --world-size N`, writes --output here; one `srdpr index-worker` per host
+# encodes the shards it is handed from its own copy of the corpus and model):
+#   cluster/launch-ssh.sh HOSTFILE [--coordinator-host ADDR] [--port P] [--threads T] index --model M --corpus C --output DIR
 # HOSTFILE: one worker per line, `SSH_HOST [BIND_ADDR]` (BIND_ADDR: the address the other workers
 # reach it on, default: SSH_HOST); blank lines and `#` comments are skipped.
 # Before anything starts, every host is asked over ssh for `srdpr --version`: a host that refuses
@@ -72,18 +76,22 @@ if [ ${#problems[@]} -gt 0 ]; then
 fi
 echo "launch-ssh.sh: $n host(s) answer, all with srdpr $local_version"
 
+mode=worker coordinator_command=(coordinator)
+if [ "${1:-}" = index ]; then mode=index-worker coordinator_command=(index); shift; fi
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap 'cleanup; exit 130' INT TERM
-SRDPR_SECRET="$secret" "$local_bin" coordinator --world-size "$n" --bind "tcp://0.0.0.0:$port" "${extra[@]}" "$@" &
+SRDPR_SECRET="$secret" "$local_bin" "${coordinator_command[@]}" --world-size "$n" --bind "tcp://0.0.0.0:$port" "${extra[@]}" "$@" &
 coordinator=$!
 pids+=("$coordinator")
 for rank in $(seq 0 $((n - 1))); do
-    args=(--rank "$rank" --coordinator "tcp://$coordinator_host:$port" --bind-host "${binds[$rank]}" "${worker_extra[@]}")
+    args=(--rank "$rank" --coordinator "tcp://$coordinator_host:$port" "${worker_extra[@]}")
+    # An index-worker binds nothing (it only connects to the coordinator).
+    [ "$mode" = index-worker ] || args+=(--bind-host "${binds[$rank]}")
     [ -z "$threads" ] || args+=(--threads "$threads")
     # The secret travels on stdin; the remote shell reads it into the environment of the worker.
     printf '%s\n' "$secret" | "${ssh_cmd[@]}" "${hosts[$rank]}" \
-        "read -r SRDPR_SECRET && export SRDPR_SECRET && exec $(printf '%q' "$remote_bin") worker $(printf '%q ' "${args[@]}")" \
+        "read -r SRDPR_SECRET && export SRDPR_SECRET && exec $(printf '%q' "$remote_bin") $mode $(printf '%q ' "${args[@]}")" \
         > >(sed -u "s/^/[rank $rank ${hosts[$rank]}] /") 2>&1 &
     pids+=("$!")
 done

@@ -4,5 +4,6 @@
 #define NAME(f) f##_avx2
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
 #include "kernels-body.h"
+#include "attention-body.h"
 #pragma clang attribute pop
 #endif

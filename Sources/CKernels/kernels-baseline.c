@@ -2,3 +2,4 @@
 #define LANES 4
 #define NAME(f) f##_baseline
 #include "kernels-body.h"
+#include "attention-body.h"

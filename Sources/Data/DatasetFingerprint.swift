@@ -10,23 +10,12 @@ public struct DatasetFingerprint: Codable, Equatable, Sendable {
         public var name: String
         public var bytes: Int
         public var crc32c: UInt32
-    }
 
-    /// The parameter that names the dataset (`bytedataset.pos`).
-    public var key: String
-    public var path: String
-    public var files: [File]
-
-    /// The files of a ByteDataset.
-    public static let fileNames = ["idxs.pkl", "data.pkl"]
-
-    /// Reads every file of the dataset at `path` through.
-    public static func make(key: String, path: String) throws -> DatasetFingerprint {
-        var files: [File] = []
-        for name in fileNames {
-            let file = (path as NSString).appendingPathComponent(name)
+        /// Reads the file at `path` through (`naming`: the parameter that names it, for errors).
+        /// Also what `srdpr index --bind` checks each host's copy of the corpus with.
+        public init(path file: String, name: String, naming: String) throws {
             guard let handle = FileHandle(forReadingAtPath: file) else {
-                throw ByteDatasetError.unreadable(file: file, reason: "cannot open it (\(key)=\(path))")
+                throw ByteDatasetError.unreadable(file: file, reason: "cannot open it (\(naming))")
             }
             defer { try? handle.close() }
             var crc = CRC32C()
@@ -40,7 +29,24 @@ public struct DatasetFingerprint: Codable, Equatable, Sendable {
                 chunk.withUnsafeBytes { crc.update($0) }
                 bytes += chunk.count
             }
-            files.append(File(name: name, bytes: bytes, crc32c: crc.finalValue))
+            self.name = name
+            self.bytes = bytes
+            self.crc32c = crc.finalValue
+        }
+    }
+
+    /// The parameter that names the dataset (`bytedataset.pos`).
+    public var key: String
+    public var path: String
+    public var files: [File]
+
+    /// The files of a ByteDataset.
+    public static let fileNames = ["idxs.pkl", "data.pkl"]
+
+    /// Reads every file of the dataset at `path` through.
+    public static func make(key: String, path: String) throws -> DatasetFingerprint {
+        let files = try fileNames.map { name in
+            try File(path: (path as NSString).appendingPathComponent(name), name: name, naming: "\(key)=\(path)")
         }
         return DatasetFingerprint(key: key, path: path, files: files)
     }

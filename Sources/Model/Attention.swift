@@ -8,7 +8,17 @@ import Foundation
 /// with leading dimension `hidden`, so one sgemm per (sequence, head) needs no transposition copies.
 /// Each sequence attends at its own length (SequencePacking): packed, it has no padding keys at all.
 /// Saves the softmax probabilities (before dropout); the dropout mask is regenerated in backward.
+/// Two implementations per (sequence, head): `.sgemm` (OpenBLAS calls, softmax and dropout between
+/// them; what the encoder runs) and `.fused` (CKernels' srdpr_attention_forward / _backward: packed
+/// register-tiled products, softmax and dropout on blocks of query rows in cache), which
+/// `srdpr bench attention` measured slower at head size 32 and 64, lengths 32 to 256 (0.78-0.94x
+/// forward at 2 threads): OpenBLAS's sgemm kernels already run these shapes near peak.
 enum Attention {
+    /// Floats of head scratch one thread needs for sequences up to `longest` (either implementation).
+    static func scratchPerThread(longest: Int, headDim: Int) -> Int {
+        max(2 * longest * longest, srdpr_attention_scratch(longest, headDim))
+    }
+
     struct Shape {
         var packing: SequencePacking, heads: Int, headDim: Int
         var hidden: Int { heads * headDim }
@@ -21,7 +31,7 @@ enum Attention {
     /// Runs `body(row, head, scratch)` for every (sequence, head) pair, split over threads by their
     /// cost (length²: a batch mixes short and long sequences).
     static func forEachHead(_ s: Shape, scratch: UnsafeMutablePointer<Float>, scratchPerThread: Int,
-                            threads: Int, _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
+                            threads: Int, callsBLAS: Bool, _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
         let pairs = s.packing.rows * s.heads
         let parts = min(threads, pairs)
         if parts <= 1 {
@@ -43,12 +53,12 @@ enum Attention {
         }
         // Each thread runs single-threaded sgemm calls: nested OpenBLAS threads would oversubscribe.
         let blasThreads = BLASThreads.current
-        BLASThreads.set(1)
+        if callsBLAS { BLASThreads.set(1) }
         DispatchQueue.concurrentPerform(iterations: parts) { t in
             let own = scratch + t * scratchPerThread
             for pair in starts[t]..<starts[t + 1] { body(pair / s.heads, pair % s.heads, own) }
         }
-        BLASThreads.set(blasThreads)
+        if callsBLAS { BLASThreads.set(blasThreads) }
     }
 
     /// `probs` nil (a forward without backward): each head's probabilities live only in its
@@ -56,11 +66,27 @@ enum Attention {
     static func forward(ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>?,
                         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                         shape s: Shape, dropoutKey: UInt64?, p: Float, rowLabels: RowLabels,
-                        scratch: UnsafeMutablePointer<Float>, scratchPerThread: Int, threads: Int) {
+                        scratch: UnsafeMutablePointer<Float>, scratchPerThread: Int, threads: Int,
+                        implementation: AttentionImplementation = .preferred) {
         let H = s.hidden, hd = s.headDim
         let scale = 1 / Float(hd).squareRoot()
+        if dropoutKey != nil { precondition(s.packing.longest <= 4096, "attention dropout keys assume at most 4096 positions") }
+        if implementation == .fused {
+            s.packing.keyMask.withOptionalPointer { keyMask in
+                forEachHead(s, scratch: scratch, scratchPerThread: scratchPerThread, threads: threads, callsBLAS: false) { b, h, scratch in
+                    let L = s.packing.lengths[b], offset = s.packing.offsets[b]
+                    let base = offset * H + h * hd
+                    let rowKey = dropoutKey.map { DropoutContext.rowKey($0, row: rowLabels[b]) }
+                    srdpr_attention_forward(ctx + base, probs.map { $0 + s.probabilitiesOffset(row: b, head: h) },
+                                            q + base, k + base, v + base, L, hd, H, scale,
+                                            realKeys(keyMask, offset: offset, length: L), rowKey == nil ? 0 : 1,
+                                            rowKey ?? 0, p, h, scratch)
+                }
+            }
+            return
+        }
         s.packing.keyMask.withOptionalPointer { keyMask in
-            forEachHead(s, scratch: scratch, scratchPerThread: scratchPerThread, threads: threads) { b, h, scratch in
+            forEachHead(s, scratch: scratch, scratchPerThread: scratchPerThread, threads: threads, callsBLAS: true) { b, h, scratch in
                 let L = s.packing.lengths[b], offset = s.packing.offsets[b]
                 let base = offset * H + h * hd
                 let P = probs.map { $0 + s.probabilitiesOffset(row: b, head: h) } ?? scratch
@@ -95,11 +121,14 @@ enum Attention {
     /// A row whose keys are all padding gets uniform weights, as adding a constant everywhere would.
     /// `keyMask` nil: every key is real (a packed sequence).
     @inline(__always) static func softmaxRows(_ P: UnsafeMutablePointer<Float>, keyMask: UnsafePointer<Int32>?, length L: Int) {
-        var allKeys = true
-        if let keyMask {
-            for j in 0..<L where keyMask[j] == 0 { allKeys = false; break }
-        }
-        srdpr_softmax_rows(P, L, L, allKeys ? nil : keyMask)
+        srdpr_softmax_rows(P, L, L, realKeys(keyMask, offset: 0, length: L))
+    }
+
+    /// The key mask of the sequence at token row `offset`, or nil when all its keys are real.
+    @inline(__always) static func realKeys(_ keyMask: UnsafePointer<Int32>?, offset: Int, length L: Int) -> UnsafePointer<Int32>? {
+        guard let mask = keyMask.map({ $0 + offset }) else { return nil }
+        for j in 0..<L where mask[j] == 0 { return mask }
+        return nil
     }
 
     /// Writes dQ, dK, dV from dCtx.
@@ -107,10 +136,21 @@ enum Attention {
                          dCtx: UnsafePointer<Float>, probs: UnsafePointer<Float>,
                          q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                          shape s: Shape, dropoutKey: UInt64?, p: Float, rowLabels: RowLabels,
-                         scratch: UnsafeMutablePointer<Float>, scratchPerThread: Int, threads: Int) {
+                         scratch: UnsafeMutablePointer<Float>, scratchPerThread: Int, threads: Int,
+                         implementation: AttentionImplementation = .preferred) {
         let H = s.hidden, hd = s.headDim
         let scale = 1 / Float(hd).squareRoot()
-        forEachHead(s, scratch: scratch, scratchPerThread: scratchPerThread, threads: threads) { b, h, scratch in
+        if implementation == .fused {
+            forEachHead(s, scratch: scratch, scratchPerThread: scratchPerThread, threads: threads, callsBLAS: false) { b, h, scratch in
+                let L = s.packing.lengths[b], base = s.packing.offsets[b] * H + h * hd
+                let rowKey = dropoutKey.map { DropoutContext.rowKey($0, row: rowLabels[b]) }
+                srdpr_attention_backward(dQ + base, dK + base, dV + base, dCtx + base,
+                                         probs + s.probabilitiesOffset(row: b, head: h), q + base, k + base, v + base,
+                                         L, hd, H, scale, rowKey == nil ? 0 : 1, rowKey ?? 0, p, h, scratch)
+            }
+            return
+        }
+        forEachHead(s, scratch: scratch, scratchPerThread: scratchPerThread, threads: threads, callsBLAS: true) { b, h, scratch in
             let L = s.packing.lengths[b], LL = L * L
             let base = s.packing.offsets[b] * H + h * hd
             let P = probs + s.probabilitiesOffset(row: b, head: h)
@@ -140,6 +180,16 @@ enum Attention {
                         dP, Int32(L), q + base, Int32(H), 0, dK + base, Int32(H))
         }
     }
+}
+
+/// How Attention runs each (sequence, head): the fused CKernels kernels (the default), or the earlier
+/// OpenBLAS sgemm calls with the softmax and dropout in between (`srdpr bench attention`'s baseline).
+public enum AttentionImplementation: String, CaseIterable, Sendable {
+    case fused, sgemm
+
+    /// What the encoder runs: the one `srdpr bench attention` measured faster at MiniLM's and
+    /// BERT-base's shapes (head size 32 and 64, lengths 32 to 256): sgemm at every one of them.
+    static let preferred = AttentionImplementation.sgemm
 }
 
 private extension Optional where Wrapped == [Int32] {

@@ -51,7 +51,7 @@ final class BertActivations {
         let h = c.hiddenSize, inter = c.intermediateSize
         let nh = tokens * h
         let perLayer = 8 * nh + tokens * inter + attention + 4 * tokens
-        headScratchPerThread = 2 * longest * longest
+        headScratchPerThread = Attention.scratchPerThread(longest: longest, headDim: c.headDim)
         headScratchThreads = threads
         let gradientNH = backward ? nh : 0, gradientInter = backward ? tokens * inter : 0
         let total = 2 * nh + 2 * tokens + perLayer * layerSlots + nh + 6 * gradientNH + tokens * inter + 2 * gradientInter

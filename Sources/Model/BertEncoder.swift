@@ -72,7 +72,7 @@ public final class BertEncoder {
         // A forward-only pass keeps no probabilities (they stay in the head scratch). No local holds
         // the old buffers past this check, so replacing them below frees them first.
         if let a = keep ? training : inference, a.tokens >= tokens, !keep || a.attention >= attention,
-           a.headScratchPerThread >= 2 * packing.longest * packing.longest, a.headScratchThreads >= max(threads, 1) {
+           a.headScratchPerThread >= Attention.scratchPerThread(longest: packing.longest, headDim: config.headDim), a.headScratchThreads >= max(threads, 1) {
             return a
         }
         // Free the outgrown buffers first: packed batches vary in size, and holding old and new at

@@ -143,34 +143,26 @@ public final class PassageIndex {
                              chunkRows: Int = defaultChunkRows, progress: (Int, Int) -> Void = { _, _ in }) throws {
         let shardFirstRow = rows?.lowerBound
         let rows = try rows ?? 0..<CorpusStream.scan(path: corpusPath)
-        guard var meta = try start(directory: directory, corpusPath: corpusPath, totalRows: rows.count, firstRow: shardFirstRow,
-                                   signature: Signature(encoder)) else { return }
-        let files = try IndexFiles(directory: directory, keepRows: meta.encodedRows, dimension: encoder.dimension)
-        try writeMeta(meta, directory)
-
+        guard let writer = try IndexWriter(directory: directory, corpusPath: corpusPath, totalRows: rows.count, firstRow: shardFirstRow,
+                                           signature: Signature(encoder)) else { return }
         var passages: [Passage] = [], ids: [String] = []
         func flush() throws {
             guard !passages.isEmpty else { return }
-            let vectors = try encoder.encodePassages(passages)
-            guard vectors.count == passages.count * encoder.dimension else {
-                throw RetrievalError.invalidArgument(name: "encoder", reason: "returned \(vectors.count) floats for \(passages.count) passages of dimension \(encoder.dimension)")
-            }
-            try files.append(vectors: vectors, ids: ids)
-            meta.encodedRows += passages.count
-            try writeMeta(meta, directory)
+            try writer.append(vectors: try encoder.encodePassages(passages), ids: ids)
             passages.removeAll(keepingCapacity: true)
             ids.removeAll(keepingCapacity: true)
-            progress(meta.encodedRows, meta.totalRows)
+            progress(writer.encodedRows, rows.count)
         }
-        progress(meta.encodedRows, meta.totalRows)
-        try CorpusStream.forEach(path: corpusPath, rows: (rows.lowerBound + meta.encodedRows)..<rows.upperBound) { _, record in
+        progress(writer.encodedRows, rows.count)
+        try CorpusStream.forEach(path: corpusPath, rows: (rows.lowerBound + writer.encodedRows)..<rows.upperBound) { _, record in
             passages.append(Passage(title: record.title, text: record.text))
             ids.append(record.id)
             if passages.count == chunkRows { try flush() }
         }
         try flush()
-        try finish(&meta, directory: directory)
+        try writer.finish()
     }
+
     /// `directory`'s meta for a build of `totalRows` passages of `corpusPath` (from row `firstRow`
     /// for a shard), the rows already encoded taken from an interrupted build; nil when the index is
     /// already complete. An index of another model, corpus or range is refused.
@@ -219,6 +211,52 @@ public final class PassageIndex {
         } catch {
             throw RetrievalError.cannotWrite(path: path, reason: "\(error)")
         }
+    }
+}
+
+/// An index being built: rows are appended (and made durable) chunk by chunk, meta.json counts
+/// them after each, and `finish` marks the index complete. A one-process build writes its
+/// encoder's chunks here; `srdpr index --bind` writes the chunks its remote workers send.
+public final class IndexWriter {
+    public let directory: String
+    private var meta: PassageIndex.Meta
+    private let files: IndexFiles
+
+    /// Rows already encoded (by an interrupted build of the same index, then by `append`).
+    public var encodedRows: Int { meta.encodedRows }
+    public var totalRows: Int { meta.totalRows }
+
+    /// Opens `directory` for a build of `totalRows` passages of `corpusPath` (from corpus row
+    /// `firstRow` for a shard), continuing an interrupted one; nil when it is already complete.
+    /// An index of another model, corpus or range is refused.
+    public init?(directory: String, corpusPath: String, totalRows: Int, firstRow: Int?, signature: PassageIndex.Signature) throws {
+        guard let meta = try PassageIndex.start(directory: directory, corpusPath: corpusPath, totalRows: totalRows, firstRow: firstRow,
+                                                signature: signature) else { return nil }
+        self.directory = directory
+        self.meta = meta
+        files = try IndexFiles(directory: directory, keepRows: meta.encodedRows, dimension: signature.dimension)
+        try PassageIndex.writeMeta(meta, directory)
+    }
+
+    /// Appends the next rows (vectors row-major, one id each), durable before meta.json counts them.
+    public func append(vectors: [Float], ids: [String]) throws {
+        guard vectors.count == ids.count * meta.dimension else {
+            throw RetrievalError.invalidArgument(name: "encoder", reason: "returned \(vectors.count) floats for \(ids.count) passages of dimension \(meta.dimension)")
+        }
+        guard meta.encodedRows + ids.count <= meta.totalRows else {
+            throw RetrievalError.badIndex(path: directory, reason: "\(ids.count) more rows after \(meta.encodedRows) exceed its \(meta.totalRows)")
+        }
+        try files.append(vectors: vectors, ids: ids)
+        meta.encodedRows += ids.count
+        try PassageIndex.writeMeta(meta, directory)
+    }
+
+    /// Records the build as complete (every row must be there).
+    public func finish() throws {
+        guard meta.encodedRows == meta.totalRows else {
+            throw RetrievalError.badIndex(path: directory, reason: "finished with \(meta.encodedRows) of its \(meta.totalRows) rows")
+        }
+        try PassageIndex.finish(&meta, directory: directory)
     }
 }
 

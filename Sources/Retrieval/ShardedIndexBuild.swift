@@ -28,11 +28,28 @@ public enum ShardedIndexBuild {
     /// then merges them. Rows an earlier interrupted build already encoded are kept, not re-encoded.
     public static func build(corpusPath: String, signature: PassageIndex.Signature, directory: String, chunkRows: Int,
                              workers: Int, runShards: ([Shard]) throws -> Void) throws {
+        try build(corpusPath: corpusPath, signature: signature, directory: directory, shards: { rows in
+            plan(rows: rows, chunkRows: chunkRows, workers: workers, directory: directory)
+        }, runShards: runShards)
+    }
+
+    /// The shards of `srdpr index --bind` (workers on other hosts ask for them one at a time, so a
+    /// fast host takes more): `chunksPerShard` chunks each (the last shorter), a cut that depends
+    /// on the corpus only, so a rerun with any number of hosts keeps the shards already built.
+    public static func plan(rows: Range<Int>, chunkRows: Int, chunksPerShard: Int, directory: String) -> [Shard] {
+        let chunks = (rows.count + chunkRows - 1) / chunkRows
+        return plan(rows: rows, chunkRows: chunkRows, workers: max(1, (chunks + chunksPerShard - 1) / chunksPerShard), directory: directory)
+    }
+
+    /// ``build(corpusPath:signature:directory:chunkRows:workers:runShards:)`` with the shards of
+    /// the rows still to encode cut by `shards`.
+    public static func build(corpusPath: String, signature: PassageIndex.Signature, directory: String,
+                             shards cut: (Range<Int>) -> [Shard], runShards: ([Shard]) throws -> Void) throws {
         let total = try CorpusStream.scan(path: corpusPath)
         guard var meta = try PassageIndex.start(directory: directory, corpusPath: corpusPath, totalRows: total, firstRow: nil,
                                                 signature: signature) else { return }
         try PassageIndex.writeMeta(meta, directory)
-        let shards = plan(rows: meta.encodedRows..<total, chunkRows: chunkRows, workers: workers, directory: directory)
+        let shards = cut(meta.encodedRows..<total)
         if !shards.isEmpty {
             do {
                 try FileManager.default.createDirectory(atPath: PassageIndex.shardsPath(directory), withIntermediateDirectories: true)

@@ -14,5 +14,6 @@ struct Bench: ParsableCommand {
             BenchTrainStep.self,
             BenchSearch.self,
             BenchMine.self,
+            BenchAttention.self,
         ])
 }

@@ -90,16 +90,7 @@ struct WorkerCommand: ParsableCommand {
     func run() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard heartbeatTimeout > 0 else { throw ValidationError("--heartbeat-timeout must be positive") }
-        var launcherWorldSize: (size: Int, variable: String)?
-        let resolvedRank: Int
-        if let rank {
-            resolvedRank = rank
-        } else {
-            let launch = try LaunchEnvironment.resolve(ProcessInfo.processInfo.environment)
-            FileHandle.standardError.write(Data("worker: \(launch.description)\n".utf8))
-            resolvedRank = launch.rank
-            launcherWorldSize = launch.worldSize.map { ($0, launch.convention.worldVariable) }
-        }
+        let (resolvedRank, launcherWorldSize) = try launcherRank(given: rank, command: "worker")
         var options = WorkerAgent.Options(coordinator: coordinator, rank: resolvedRank, secret: try security.secret())
         options.launcherWorldSize = launcherWorldSize
         options.bindHost = bindHost
@@ -117,6 +108,15 @@ struct WorkerCommand: ParsableCommand {
         let code = try agent.run()
         if code != 0 { throw ExitCode(code) }
     }
+}
+
+/// A worker's rank: `--rank`, else its launcher's environment (``LaunchEnvironment``, which is
+/// said on stderr as `COMMAND: rank R from VARIABLE ...`), with the launcher's world size if set.
+func launcherRank(given rank: Int?, command: String) throws -> (rank: Int, launcherWorldSize: (size: Int, variable: String)?) {
+    if let rank { return (rank, nil) }
+    let launch = try LaunchEnvironment.resolve(ProcessInfo.processInfo.environment)
+    FileHandle.standardError.write(Data("\(command): \(launch.description)\n".utf8))
+    return (launch.rank, launch.worldSize.map { ($0, launch.convention.worldVariable) })
 }
 
 /// The shared secret of a job: `--secret-file` or the SRDPR_SECRET environment variable (never a

@@ -14,7 +14,9 @@ struct Encode: ParsableCommand {
             Normalize does). The input is read --window lines at a time, so memory does not grow \
             with the file; outputs appear at their paths only when the run succeeds. --workers N runs N \
             `srdpr encode` processes on shards of whole windows (--threads / N threads each) and appends \
-            their outputs in order: the same bytes as one process with that many threads.
+            their outputs in order: the same bytes as one process with that many threads. The shards wait in \
+            OUTPUT.shards/ until then: a failed or killed run keeps the finished ones, and the same command \
+            again embeds only the others.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -43,17 +45,14 @@ struct Encode: ParsableCommand {
         guard FileManager.default.isReadableFile(atPath: input) else {
             throw CLIError("cannot read --input \(input) (missing or unreadable)")
         }
-        if workers > 1 {
-            // The parent needs only the embedding size (read without the weights); the children load the model.
-            let dimension = try modelOptions.describe().dimension
-            let total = try EmbeddingStream.countInputs(path: input)
-            try runShards(total: total, into: EmbeddingSink(path: output, format: format, dimension: dimension, idsPath: ids))
-            return
-        }
         let model = try modelOptions.load()
         let range = try rows.map(Index.parseRows)
         let total = try range?.count ?? EmbeddingStream.countInputs(path: input)
         let sink = try EmbeddingSink(path: output, format: format, dimension: model.dimension, idsPath: ids)
+        if workers > 1 {
+            try runShards(total: total, model: model, into: sink)
+            return
+        }
         let bar = ProgressBar(label: "encode", total: total, unit: "inputs")
         var before = 0
         try EmbeddingStream.run(inputPath: input, rows: range, window: window, into: sink, encode: { inputs in
@@ -63,27 +62,40 @@ struct Encode: ParsableCommand {
         bar.finish()
     }
 
-    /// The --workers run: child `srdpr encode --rows` processes write their shards beside the
-    /// output, which are appended into `sink` and removed (also when a child fails).
-    func runShards(total: Int, into sink: EmbeddingSink) throws {
-        let directory = output + ".shards-\(getpid())"
-        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
-            throw CLIError("cannot create \(directory) for the shards: \(error)")
-        }
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+    /// The --workers run: child `srdpr encode --rows` processes write their shards into
+    /// OUTPUT.shards/, which are appended into `sink` and removed once it is committed. A failed run
+    /// keeps the finished shards; the same command again runs only the others.
+    func runShards(total: Int, model: InferenceModel, into sink: EmbeddingSink) throws {
+        let directory = output + ".shards"
+        let threads = max(1, modelOptions.threads / workers)
+        let inputFile = try DatasetFingerprint.File(path: input, name: input, naming: "--input")
+        try ShardedEncoding.prepare(directory: directory, identity: [
+            "input": input, "input_bytes": inputFile.bytes, "input_crc32c": Int(inputFile.crc32c),
+            "model": ShardedEncoding.fingerprint(of: model), "model_arguments": modelOptions.arguments(threads: threads),
+            "window": window, "workers": workers, "format": format.rawValue, "ids": ids != nil,
+        ])
         let shards = ShardedEncoding.plan(inputs: total, window: window, workers: workers, directory: directory, format: format,
                                           withIDs: ids != nil)
-        let threads = max(1, modelOptions.threads / workers)
-        try ShardProcesses.run(shards.enumerated().map { rank, shard in
-            ShardProcesses.Child(
-                name: "encode shard \(rank + 1) of \(shards.count) (inputs \(shard.rows))",
-                arguments: ["encode"] + modelOptions.arguments(threads: threads)
-                    + ["--input", input, "--output", shard.output, "--format", format.rawValue, "--window", String(window),
-                       "--rows", "\(shard.rows.lowerBound)..<\(shard.rows.upperBound)"] + (shard.ids.map { ["--ids", $0] } ?? []),
-                logPath: shard.output + ".log")
-        })
+        let finished = shards.filter(ShardedEncoding.isFinished)
+        if !finished.isEmpty {
+            stderrLine("encode: \(finished.count) of \(shards.count) shard(s) kept from an earlier run of this command (\(directory))")
+        }
+        do {
+            try ShardProcesses.run(shards.enumerated().filter { !finished.contains($0.element) }.map { rank, shard in
+                ShardProcesses.Child(
+                    name: "encode shard \(rank + 1) of \(shards.count) (inputs \(shard.rows))",
+                    arguments: ["encode"] + modelOptions.arguments(threads: threads)
+                        + ["--input", input, "--output", shard.output, "--format", format.rawValue, "--window", String(window),
+                           "--rows", "\(shard.rows.lowerBound)..<\(shard.rows.upperBound)"] + (shard.ids.map { ["--ids", $0] } ?? []),
+                    logPath: shard.output + ".log")
+            })
+        } catch {
+            stderrLine("encode: the finished shards are kept in \(directory): run the same command again to go on from them")
+            throw error
+        }
         try ShardedEncoding.merge(shards, into: sink)
         try sink.commit()
+        try? FileManager.default.removeItem(atPath: directory)
     }
 }
 

@@ -115,7 +115,11 @@ struct Index: ParsableCommand {
             time, so memory does not grow with the corpus. A killed run continues where it stopped and gives the \
             same files as an uninterrupted one. --workers N runs N `srdpr index` processes on shards of whole \
             chunks (passage ranges, under DIR/shards/, each resumable) with --threads / N threads each, then \
-            appends them: the same bytes as one process.
+            appends them: the same bytes as one process. --bind tcp://HOST:PORT --world-size N builds it across the \
+            hosts of a job instead: `srdpr index-worker --coordinator tcp://HOST:PORT` on each host (same secret, \
+            --secret-file or SRDPR_SECRET) asks for shards of --shard-chunks chunks, encodes them from its own copy \
+            of the corpus and model (checked against this one's) and sends the embeddings back, which are written \
+            here; a lost worker's shard goes to another, a rerun keeps the shards already received (cluster/README.md).
             """)
 
     @OptionGroup var retriever: RetrieverOptions
@@ -131,12 +135,21 @@ struct Index: ParsableCommand {
     var workers: Int = 1
     @Option(help: .hidden)
     var rows: String?
+    @OptionGroup var job: IndexJobOptions
+    @OptionGroup var security: SecurityOptions
 
     func run() throws {
         guard chunkRows >= 1 else { throw ValidationError("--chunk-rows must be at least 1") }
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        try job.validate(workers: workers)
+        if job.bind == nil, security.secretFile != nil || security.curve {
+            throw ValidationError("--secret-file and --curve are for building across hosts (--bind)")
+        }
         let corpusPath = try EvaluationInputs(corpus: corpus, beir: beir).corpusPath()
-        if let rows {
+        if let bind = job.bind {
+            guard rows == nil else { throw ValidationError("--rows is set by `srdpr index --workers` for its shards, not with --bind") }
+            try runAcrossHosts(corpusPath: corpusPath, bind: bind)
+        } else if let rows {
             // A shard of a --workers build (the parent checked the corpus).
             guard workers == 1 else { throw ValidationError("--rows is set by `srdpr index --workers` for its shards; give one or the other") }
             let range = try Self.parseRows(rows)

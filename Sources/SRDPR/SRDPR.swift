@@ -19,6 +19,7 @@ struct SRDPR: ParsableCommand {
             Report.self,
             CoordinatorCommand.self,
             WorkerCommand.self,
+            IndexWorkerCommand.self,
             Export.self,
             Encode.self,
             Index.self,

@@ -309,6 +309,73 @@ final class LauncherClusterTests: XCTestCase {
         try assertLossesMatchOneProcess("ssh")
     }
 
+    // MARK: An index across the hosts
+
+    /// `srdpr index --threads 1` in one process: what the launchers' index jobs must equal byte for byte.
+    func oneProcessIndex() throws -> (corpus: String, files: [Data]) {
+        let work = try XCTUnwrap(Self.work)
+        let (corpus, _) = try RetrievalData.small(work, questions: 12, distractors: 60)
+        let output = work.appendingPathComponent("index-one").path
+        if !FileManager.default.fileExists(atPath: output + "/meta.json") {
+            let r = try Command.srdpr(["index"] + indexOptions(corpus: corpus, output: output).dropLast(2))
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        return (corpus, try indexFiles(output))
+    }
+
+    func indexOptions(corpus: String, output: String) -> [String] {
+        ["--model", Fixtures.url("tiny-bert").path, "--max-length", "64", "--threads", "1", "--corpus", corpus, "--output", output,
+         "--chunk-rows", "4", "--shard-chunks", "1"]  // the last two only across hosts
+    }
+
+    func indexFiles(_ index: String) throws -> [Data] {
+        try ["embeddings.f32", "ids.jsonl", "meta.json"].map { try Data(contentsOf: URL(fileURLWithPath: index + "/" + $0)) }
+    }
+
+    /// `launch-ssh.sh HOSTFILE index ...`: an index-worker per host, the coordinator on node0 writes the index.
+    func testSshLaunchedIndexMatchesOneProcess() throws {
+        let cluster = try requireCluster()
+        let (corpus, reference) = try oneProcessIndex()
+        let output = try run("index-ssh").path
+        let r = try onHost(0, [Self.script("launch-ssh.sh"), cluster.appendingPathComponent("hostfile").path,
+                               "--coordinator-host", Self.address(0), "--threads", "1", "--heartbeat-timeout", "10", "index"]
+                           + indexOptions(corpus: corpus, output: output),
+                           environment: ["SRDPR_BIN": Command.srdprBinary.path, "SRDPR_LOCAL_BIN": Command.srdprBinary.path,
+                                         "SRDPR_SSH_CONFIG": cluster.appendingPathComponent("ssh_config").path])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        for node in 0..<3 { XCTAssertTrue(r.stderr.contains("index: rank \(node) registered from node\(node)"), r.stdout + r.stderr) }
+        let got = try indexFiles(output)
+        XCTAssertEqual(got[1], reference[1], "ids.jsonl byte for byte")
+        XCTAssertEqual(got[2], reference[2], "meta.json byte for byte")
+        // ssh starts the workers with sshd's clean environment: this machine's OPENBLAS_CORETYPE
+        // (which the one-process reference and srun's tasks inherit) is not there, so OpenBLAS picks
+        // another sgemm kernel and some floats move by an ulp; hosts with one environment give the
+        // same bytes (the Slurm test and IndexAcrossHostsTests).
+        let u: [Float] = got[0].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let v: [Float] = reference[0].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        XCTAssertEqual(u.count, v.count)
+        XCTAssertLessThanOrEqual(zip(u, v).map { abs($0 - $1) }.max() ?? 0, 2e-6)
+    }
+
+    /// `sbatch cluster/slurm/srdpr.sbatch index ...`: an index-worker per node (rank from SLURM_PROCID).
+    func testSlurmIndexJobMatchesOneProcess() throws {
+        _ = try requireCluster()
+        let (corpus, reference) = try oneProcessIndex()
+        let output = try run("index-slurm").path
+        let r = try onHost(0, ["sbatch", "--parsable", "--nodes=3", "--cpus-per-task=1", "--output=\(output)-%j.out",
+                               Self.script("slurm/srdpr.sbatch"), "index"] + indexOptions(corpus: corpus, output: output),
+                           environment: jobEnvironment)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let job = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(waitUntil(seconds: 90) { jobState(job).isEmpty }, "job \(job) does not end")
+        let text = jobOutput("index-slurm", job)
+        XCTAssertTrue(text.contains("srdpr.sbatch: coordinator exit status 0, workers' 0"), text)
+        for rank in 0..<3 {
+            XCTAssertTrue(text.contains("index-worker: rank \(rank) from SLURM_PROCID, world size 3 from SLURM_NTASKS (Slurm srun)"), text)
+        }
+        XCTAssertEqual(try indexFiles(output), reference, "embeddings.f32, ids.jsonl and meta.json byte for byte")
+    }
+
     /// Before anything starts, launch-ssh.sh names a host that refuses ssh and one that lacks the
     /// binary (node2's sshd restarted in a mount namespace that hides it).
     /// Runs `body` while node2's daemons (sshd, slurmd) run in a mount namespace where the srdpr

@@ -95,8 +95,55 @@ final class EncodeStreamingCLITests: XCTestCase {
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("encode shard 2 of 2 (inputs 3000..<4999) failed (exit status 1)"), r.stderr)
         XCTAssertTrue(r.stderr.contains("in.jsonl:4501: \"question\" must be a string"), r.stderr)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp.path).sorted(), left,
-                       "no output, no shard and no temporary file after a failed run")
+        XCTAssertTrue(r.stderr.contains("the finished shards are kept in \(npy.path).shards"), r.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp.path).sorted(), (left + ["bad.npy.shards"]).sorted(),
+                       "no output and no temporary file after a failed run, only the finished shards")
+        let kept = npy.path + ".shards/inputs-0-3000.npy"
+        XCTAssertTrue(FileManager.default.fileExists(atPath: kept))
+        let before = try FileManager.default.attributesOfItem(atPath: kept)[.modificationDate] as? Date
+        // The same command again keeps the finished shard and fails on the same line.
+        let again = try run(lines, ["--output", npy.path, "--format", "npy", "--ids", ids.path, "--threads", "2", "--workers", "2", "--window", "1000"])
+        XCTAssertNotEqual(again.status, 0)
+        XCTAssertTrue(again.stderr.contains("encode: 1 of 2 shard(s) kept from an earlier run of this command"), again.stderr)
+        XCTAssertFalse(again.stderr.contains("encode shard 1 of 2"), again.stderr)
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: kept)[.modificationDate] as? Date, before)
+        // Another input (the line mended) starts afresh and gives the one-process bytes.
+        lines[4500] = inputLines()[4500]
+        let mended = try run(lines, ["--output", npy.path, "--format", "npy", "--ids", ids.path, "--threads", "2", "--workers", "2", "--window", "1000"])
+        XCTAssertEqual(mended.status, 0, mended.stderr)
+        XCTAssertFalse(mended.stderr.contains("kept from an earlier run"), mended.stderr)
+        XCTAssertEqual(try Data(contentsOf: npyOne), try Data(contentsOf: npy))
+        XCTAssertEqual(try Data(contentsOf: idsOne), try Data(contentsOf: ids))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: npy.path + ".shards"), "the shards are removed once merged")
+    }
+
+    /// A `--workers` run killed (parent and children) once a shard is finished: the same command
+    /// again embeds only the unfinished shards and gives the bytes of an uninterrupted run.
+    func testAKilledWorkersRunGoesOnFromItsFinishedShards() throws {
+        let lines = inputLines()
+        let input = tmp.appendingPathComponent("in.jsonl")
+        try (lines.joined(separator: "\n") + "\n").write(to: input, atomically: true, encoding: .utf8)
+        let one = tmp.appendingPathComponent("one.jsonl"), two = tmp.appendingPathComponent("two.jsonl")
+        XCTAssertEqual(try run(lines, ["--output", one.path, "--threads", "1", "--window", "1000"]).status, 0)
+        let arguments = ["encode", "--model", Fixtures.url("tiny-bert").path, "--input", input.path, "--max-length", "32",
+                         "--output", two.path, "--threads", "2", "--workers", "2", "--window", "1000"]
+        let parent = try BackgroundCommand(arguments, outputPrefix: tmp.appendingPathComponent("killed"))
+        let shards = two.path + ".shards"
+        let deadline = Date(timeIntervalSinceNow: 120)
+        func finished() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: shards)) ?? []).filter { $0.hasSuffix(".jsonl") }
+        }
+        while finished().isEmpty, parent.isRunning, deadline.timeIntervalSinceNow > 0 { usleep(5_000) }
+        // The children first (by their parent's pid), then the parent: nothing goes on writing.
+        _ = try Command.run(URL(fileURLWithPath: "/usr/bin/pkill"), ["-KILL", "-P", String(parent.pid)])
+        parent.kill(SIGKILL)
+        XCTAssertNotNil(parent.wait(seconds: 10))
+        XCTAssertFalse(finished().isEmpty, "a shard was finished before the kill: \(parent.output)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: two.path), "no output from the killed run")
+        let again = try Command.srdpr(arguments)
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stderr.contains("shard(s) kept from an earlier run of this command"), again.stderr)
+        XCTAssertEqual(try Data(contentsOf: one), try Data(contentsOf: two))
     }
 
     func testBadLineDeepInTheFileLeavesNoOutput() throws {

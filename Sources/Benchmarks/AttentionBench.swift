@@ -1,0 +1,59 @@
+import Foundation
+import Model
+
+/// `srdpr bench attention`: one layer's self-attention, the fused kernels against the per-(sequence,
+/// head) sgemm path, at each (head size, length): an inference forward, and a training forward +
+/// backward with dropout. The two run alternately, call by call, so machine noise hits both alike.
+public enum AttentionBench {
+    public struct Options {
+        public var headDims = [32, 64], lengths = [32, 128, 256]
+        public var heads = 12, sequences = 16, threads = 2, repeats = 7
+        public var dropout: Float = 0.1
+        public init() {}
+    }
+
+    static func seconds(_ body: () -> Void) -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        body()
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+
+    static func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+    /// One JSON object per shape, plus the options.
+    public static func run(_ o: Options, log: (String) -> Void = { _ in }) throws -> [String: Any] {
+        BLASThreads.set(o.threads)
+        var shapes: [[String: Any]] = []
+        for headDim in o.headDims {
+            for length in o.lengths {
+                let work = try AttentionWorkload(sequences: o.sequences, length: length, heads: o.heads, headDim: headDim,
+                                                 threads: o.threads, dropout: o.dropout)
+                var forward: [AttentionImplementation: [Double]] = [:], training: [AttentionImplementation: [Double]] = [:]
+                for trial in 0...o.repeats {
+                    for implementation in [AttentionImplementation.sgemm, .fused] {
+                        let f = seconds { work.inferenceForward(implementation) }
+                        let t = seconds { work.trainingForwardBackward(implementation) }
+                        if trial > 0 {   // trial 0 warms up (allocations, caches)
+                            forward[implementation, default: []].append(f)
+                            training[implementation, default: []].append(t)
+                        }
+                    }
+                }
+                let ms = { (values: [Double]?) in median(values!) * 1e3 }
+                let row: [String: Any] = [
+                    "head_dim": headDim, "length": length,
+                    "forward_ms_sgemm": ms(forward[.sgemm]), "forward_ms_fused": ms(forward[.fused]),
+                    "forward_speedup": ms(forward[.sgemm]) / ms(forward[.fused]),
+                    "train_ms_sgemm": ms(training[.sgemm]), "train_ms_fused": ms(training[.fused]),
+                    "train_speedup": ms(training[.sgemm]) / ms(training[.fused]),
+                ]
+                log(String(format: "head_dim %3d length %3d: forward %.3f -> %.3f ms (%.2fx), forward+backward %.3f -> %.3f ms (%.2fx)",
+                           headDim, length, ms(forward[.sgemm]), ms(forward[.fused]), row["forward_speedup"] as! Double,
+                           ms(training[.sgemm]), ms(training[.fused]), row["train_speedup"] as! Double))
+                shapes.append(row)
+            }
+        }
+        return ["bench": "attention", "heads": o.heads, "sequences": o.sequences, "threads": o.threads,
+                "repeats": o.repeats, "dropout": Double(o.dropout), "shapes": shapes]
+    }
+}

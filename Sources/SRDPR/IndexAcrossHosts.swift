@@ -1,0 +1,117 @@
+import ArgumentParser
+import Collectives
+import Data
+import DistributedIndex
+import Foundation
+import Model
+import Retrieval
+import Worker
+
+/// The options of `srdpr index` that make it the coordinator of an index built across hosts.
+struct IndexJobOptions: ParsableArguments {
+    @Option(help: """
+        Build the index across the hosts of a job: listen on this control address, tcp://HOST:PORT, hand \
+        out passage-range shards to the `srdpr index-worker --coordinator ADDR` processes that connect \
+        (the training's launch: shared secret, ranks, heartbeats) and write what they send back.
+        """)
+    var bind: String?
+    @Option(name: .customLong("world-size"), help: "With --bind: the number of index-workers the launcher starts (ranks 0..N-1).")
+    var worldSize: Int?
+    @Option(name: .customLong("shard-chunks"), help: "With --bind: chunks (--chunk-rows passages each) per shard handed to a worker (default 8).")
+    var shardChunks: Int?
+    @Option(name: .customLong("heartbeat-timeout"), help: "With --bind: seconds of silence after which a worker counts as lost, its shard going to another (default 30).")
+    var heartbeatTimeout: Double?
+    @Option(name: .customLong("join-timeout"), help: "With --bind: seconds to wait for every worker to register (default 600).")
+    var joinTimeout: Double?
+
+    /// Options given without --bind are not silently ignored.
+    func validate(workers: Int) throws {
+        guard bind != nil else {
+            let given = [("--world-size", worldSize != nil), ("--shard-chunks", shardChunks != nil),
+                         ("--heartbeat-timeout", heartbeatTimeout != nil), ("--join-timeout", joinTimeout != nil)]
+            if let (name, _) = given.first(where: { $0.1 }) {
+                throw ValidationError("\(name) is for building across hosts: it needs --bind tcp://HOST:PORT --world-size N")
+            }
+            return
+        }
+        guard workers == 1 else { throw ValidationError("--workers N (processes on this host) and --bind (workers on other hosts) exclude each other") }
+        guard let worldSize, worldSize >= 1 else { throw ValidationError("--bind needs --world-size N, the number of index-workers (at least 1)") }
+        guard chunksPerShard >= 1 else { throw ValidationError("--shard-chunks must be at least 1") }
+        guard workerTimeout > 0, firstWorkerTimeout > 0 else { throw ValidationError("--heartbeat-timeout and --join-timeout must be positive") }
+    }
+
+    var chunksPerShard: Int { shardChunks ?? 8 }
+    var workerTimeout: Double { heartbeatTimeout ?? 30 }
+    var firstWorkerTimeout: Double { joinTimeout ?? 600 }
+}
+
+extension Index {
+    /// `srdpr index --bind ADDR --world-size N`: the coordinator of an index built by index-workers.
+    func runAcrossHosts(corpusPath: String, bind: String) throws {
+        let encoder = try retriever.load()
+        let signature = PassageIndex.Signature(encoder)
+        let bytesPerChunk = chunkRows * signature.dimension * MemoryLayout<Float>.size
+        guard bytesPerChunk <= ControlServer.maxMessageBytes / 2 else {
+            throw ValidationError("--chunk-rows \(chunkRows) makes chunks of \(bytesPerChunk >> 20) MB, more than a control message carries "
+                + "(\(ControlServer.maxMessageBytes >> 21) MB); use fewer rows per chunk")
+        }
+        stderrLine("index: checking the corpus \(corpusPath)")
+        let corpus = try DatasetFingerprint.File(path: corpusPath, name: corpusPath, naming: "--corpus")
+        var options = IndexJobCoordinator.Options(bind: bind, worldSize: job.worldSize!, secret: try security.secret())
+        options.curve = security.curve
+        options.heartbeatTimeout = job.workerTimeout
+        options.joinTimeout = job.firstWorkerTimeout
+        let coordinator = try IndexJobCoordinator(options: options, job: .init(
+            corpusPath: corpusPath, corpus: corpus, modelArguments: retriever.model.arguments(threads: retriever.threads),
+            modelName: signature.modelName, modelFingerprint: signature.fingerprint, chunkRows: chunkRows))
+        coordinator.progress = progressBar("index", unit: "passages")
+        try ShardedIndexBuild.build(corpusPath: corpusPath, signature: signature, directory: output, shards: { rows in
+            ShardedIndexBuild.plan(rows: rows, chunkRows: chunkRows, chunksPerShard: job.chunksPerShard, directory: output)
+        }, runShards: { shards in try coordinator.run(shards: shards, signature: signature) })
+    }
+}
+
+/// `srdpr index-worker --coordinator tcp://HOST:PORT`: one worker of `srdpr index --bind`.
+struct IndexWorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "index-worker",
+        abstract: "Encode shards of an index built across hosts (`srdpr index --bind ADDR --world-size N` coordinates).",
+        discussion: """
+            Connects to the coordinator, checks this host's copy of the corpus (size and CRC-32C; the \
+            coordinator's path, or --corpus) and of the model (the coordinator's --model options; its \
+            fingerprint) against the coordinator's, then encodes the passage ranges it is handed and sends the \
+            embeddings back; nothing is written on this host. Without --rank, the rank comes from the launcher's \
+            environment like `srdpr worker`'s: OMPI_COMM_WORLD_RANK, PMI_RANK, SLURM_PROCID or RANK.
+            """)
+
+    @Option(help: "This worker's rank (0..world size-1); default: from the launcher's environment.")
+    var rank: Int?
+    @Option(help: "The coordinator's control address, tcp://HOST:PORT (its --bind).")
+    var coordinator: String
+    @Option(help: "This host's copy of the corpus, if not at the coordinator's path.")
+    var corpus: String?
+    @OptionGroup var security: SecurityOptions
+    @Option(help: "Threads for OpenBLAS and the other loops.")
+    var threads: Int = BLASThreads.defaultCount
+    @Option(name: .customLong("heartbeat-timeout"), help: "Seconds of silence after which the coordinator counts as lost.")
+    var heartbeatTimeout: Double = 30
+
+    func run() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard heartbeatTimeout > 0 else { throw ValidationError("--heartbeat-timeout must be positive") }
+        let (resolvedRank, launcherWorld) = try launcherRank(given: rank, command: "index-worker")
+        var options = IndexJobWorker.Options(coordinator: coordinator, rank: resolvedRank, secret: try security.secret())
+        options.curve = security.curve
+        options.heartbeatTimeout = heartbeatTimeout
+        options.corpusPath = corpus
+        options.launcherWorldSize = launcherWorld
+        let threads = self.threads
+        let code = try IndexJobWorker(options: options).run(loadEncoder: { arguments in
+            var model = try ModelOptions.parse(arguments)
+            model.threads = threads
+            try model.validate()
+            return try model.retriever()
+        })
+        if code != 0 { throw ExitCode(code) }
+    }
+}
