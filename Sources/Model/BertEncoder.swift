@@ -127,6 +127,7 @@ public final class BertEncoder {
         }
         Embeddings.forward(a.embSum, packing: packing, word: P + layout.wordEmb,
                            position: P + layout.posEmb, type: P + layout.typeEmb, hidden: H)
+        packing.zeroGaps(a.embSum, width: H)
         LayerNorm.forward(a.x0, mean: a.embMean, rstd: a.embRstd, a.embSum, gamma: P + layout.embLnG,
                           beta: P + layout.embLnB, rows: N, dim: H, eps: c.layerNormEps)
         hiddenDrop(a.x0, layer: 0, site: .embeddings)
@@ -141,6 +142,7 @@ public final class BertEncoder {
             Attention.forward(ctx: A.ctx, probs: keepActivations ? A.probs : nil, q: A.q, k: A.k, v: A.v, shape: shape,
                               dropoutKey: attnKey, p: pa, rowLabels: rowLabels, scratch: a.headScratch,
                               scratchPerThread: a.headScratchPerThread, threads: threads)
+            packing.zeroGaps(A.ctx, width: H)
             Linear.forward(a.sublayer, A.ctx, P + w.attnOutW, P + w.attnOutB, rows: N, inDim: H, outDim: H)
             hiddenDrop(a.sublayer, layer: l, site: .attentionOutput)
             srdpr_add(A.attentionResidual, a.sublayer, input, N * H)
@@ -170,10 +172,13 @@ public final class BertEncoder {
             keptPacking = nil
         }
         guard let pw = layout.projW, let pb = layout.projB else { return pooledBuffer }
-        var out = [Float](repeating: 0, count: B * layout.projectionDim)
+        // One sgemm per pooled vector: in one call over the batch, a vector's row would set its bits
+        // (SgemmRowTiling).
+        let D = layout.projectionDim
+        var out = [Float](repeating: 0, count: B * D)
         pooledBuffer.withUnsafeBufferPointer { x in
             out.withUnsafeMutableBufferPointer { y in
-                Linear.forward(y.baseAddress!, x.baseAddress!, P + pw, P + pb, rows: B, inDim: H, outDim: layout.projectionDim)
+                for r in 0..<B { Linear.forward(y.baseAddress! + r * D, x.baseAddress! + r * H, P + pw, P + pb, rows: 1, inDim: H, outDim: D) }
             }
         }
         return out
@@ -267,6 +272,8 @@ public final class BertEncoder {
             Attention.backward(dQ: a.dQuery, dK: a.dKey, dV: a.sublayer, dCtx: a.dContext, probs: A.probs, q: A.q, k: A.k, v: A.v,
                                shape: shape, dropoutKey: attnKey, p: pa, rowLabels: rowLabels, scratch: a.headScratch,
                                scratchPerThread: a.headScratchPerThread, threads: threads)
+            // Attention writes the sequences' rows only: the gaps' gradients must be zero, not stale.
+            for d in [a.dQuery, a.dKey, a.sublayer] { packing.zeroGaps(d, width: H) }
             Linear.backward(dInput: dIn, dWeight: G + w.queryW, dBias: G + w.queryB, dOut: a.dQuery, input: input,
                             weight: P + w.queryW, rows: N, inDim: H, outDim: H, accumulateInput: true)
             Linear.backward(dInput: dIn, dWeight: G + w.keyW, dBias: G + w.keyB, dOut: a.dKey, input: input,

@@ -27,12 +27,17 @@ public final class BiEncoder {
     public var seed: UInt64
 
     /// `trainable` false: for inference only, no gradient buffer (half the parameter memory).
+    /// `sharedSides` (inference only): both sides are one encoder over one set of parameters, named
+    /// as Hugging Face names them (no prefix): a single encoder directory embeds questions and
+    /// passages with half the memory of two copies.
     public init(config: BertConfig, projectionDim: Int = 0, fixContextEncoder: Bool = false, seed: UInt64 = 12345,
-                trainable: Bool = true) {
+                trainable: Bool = true, sharedSides: Bool = false) {
+        precondition(!(sharedSides && trainable), "a bi-encoder that trains has two sets of parameters")
         self.config = config
         var pl = ParameterLayout()
-        let q = BertLayout(config: config, projectionDim: projectionDim, prefix: "question_model.", into: &pl)
-        let c = BertLayout(config: config, projectionDim: projectionDim, prefix: "ctx_model.", into: &pl)
+        let q = BertLayout(config: config, projectionDim: projectionDim, prefix: sharedSides ? "" : "question_model.", into: &pl)
+        var c = q
+        if !sharedSides { c = BertLayout(config: config, projectionDim: projectionDim, prefix: "ctx_model.", into: &pl) }
         layout = pl
         parameters = FloatBuffer(count: pl.totalCount)
         gradients = FloatBuffer(count: trainable ? pl.totalCount : 0)
@@ -47,10 +52,13 @@ public final class BiEncoder {
     /// `ctx_model.…` (as `saveWeights` writes them), whose projection heads set projection_dim.
     /// For a plain BERT the projection head starts from PyTorch's nn.Linear init. `pooling` nil:
     /// the one a sentence-transformers directory declares (1_Pooling/config.json), else [CLS].
+    /// `shareSides` (with `trainable` false): a directory of one encoder is held once for both sides
+    /// (`sharedSides`); a bi-encoder directory keeps its two encoders.
     public static func load(directory: URL, projectionDim: Int = 0, fixContextEncoder: Bool = false,
-                            seed: UInt64 = 12345, pooling: Pooling? = nil, trainable: Bool = true) throws -> BiEncoder {
+                            seed: UInt64 = 12345, pooling: Pooling? = nil, trainable: Bool = true,
+                            shareSides: Bool = false) throws -> BiEncoder {
         let model = try loadWeights(directory: directory, projectionDim: projectionDim, fixContextEncoder: fixContextEncoder,
-                                    seed: seed, trainable: trainable)
+                                    seed: seed, trainable: trainable, shareSides: shareSides)
         if let pooling {
             model.pooling = pooling
         } else {
@@ -64,22 +72,20 @@ public final class BiEncoder {
     }
 
     private static func loadWeights(directory: URL, projectionDim: Int, fixContextEncoder: Bool,
-                                    seed: UInt64, trainable: Bool) throws -> BiEncoder {
+                                    seed: UInt64, trainable: Bool, shareSides: Bool) throws -> BiEncoder {
         let config = try BertConfig.load(directory.appendingPathComponent("config.json"))
         let source = try WeightSource.open(directory: directory)
         if source.names.contains(where: { $0.hasPrefix("question_model.") }) {
-            var dim = 0
-            if case .safetensors(let f) = source, let head = f.tensors["question_model.encode_proj.weight"] { dim = head.shape[0] }
-            if case .torch(let f) = source, let head = f.tensors["question_model.encode_proj.weight"] { dim = head.shape[0] }
+            let dim = source.shape(of: "question_model.encode_proj.weight")?.first ?? 0
             let model = BiEncoder(config: config, projectionDim: dim, fixContextEncoder: fixContextEncoder, seed: seed, trainable: trainable)
             try source.load(into: model.parameters.pointer, layout: model.question.layout, filePrefix: "question_model.")
             try source.load(into: model.parameters.pointer, layout: model.context.layout, filePrefix: "ctx_model.")
             return model
         }
         let model = BiEncoder(config: config, projectionDim: projectionDim, fixContextEncoder: fixContextEncoder, seed: seed,
-                              trainable: trainable)
+                              trainable: trainable, sharedSides: shareSides && !trainable)
         let head: Set<String> = ["encode_proj.weight", "encode_proj.bias"]
-        for encoder in [model.question, model.context] {
+        for encoder in model.distinctEncoders {
             try source.load(into: model.parameters.pointer, layout: encoder.layout, optional: head)
         }
         // A directory exported with its projection head keeps it; a plain BERT gets a fresh one.
@@ -93,7 +99,7 @@ public final class BiEncoder {
     public func initialiseProjectionHeads() {
         var state = seed ^ 0x5DEE_CE66
         let bound = 1 / Float(config.hiddenSize).squareRoot()
-        for encoder in [question, context] {
+        for encoder in distinctEncoders {
             guard let w = encoder.layout.projW, let b = encoder.layout.projB else { continue }
             for i in 0..<(encoder.layout.projectionDim * config.hiddenSize + encoder.layout.projectionDim) {
                 state = DropoutContext.mix(state)
@@ -104,6 +110,12 @@ public final class BiEncoder {
     }
 
     public func encoder(_ side: Side) -> BertEncoder { side == .question ? question : context }
+
+    /// Whether both sides are one set of parameters (`sharedSides`).
+    public var sidesShareParameters: Bool { question.layout.range == context.layout.range }
+
+    /// The encoders that own parameters: both, or the one of `sharedSides`.
+    var distinctEncoders: [BertEncoder] { sidesShareParameters ? [question] : [question, context] }
 
     /// The pooling of both encoders (`pooling`).
     public var pooling: Pooling {

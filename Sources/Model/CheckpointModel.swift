@@ -18,28 +18,67 @@ public struct CheckpointModel {
     /// `vocab.txt` and, when the pretrained model had one, `tokenizer_config.json`.
     public let tokenizerFiles: [String: [UInt8]]
 
-    /// The fields of the trainer's state section the model needs.
-    private struct StateFields: Decodable {
-        var projectionDim: Int
-        var dropoutSeed: UInt64
+    /// Everything of a checkpoint but its weights: the run's configuration, the model's shape and
+    /// the tokenizer files (what describing a model needs; the weights stay in the mapped file).
+    public struct Header {
+        public let file: CheckpointFile
+        public let config: TrainingConfig
+        public let modelConfig: BertConfig
+        public let projectionDim: Int
+        public let dropoutSeed: UInt64
+        public let tokenizerFiles: [String: [UInt8]]
+
+        /// The fields of the trainer's state section the model needs.
+        private struct StateFields: Decodable {
+            var projectionDim: Int
+            var dropoutSeed: UInt64
+        }
+
+        /// Reads the checkpoint at `url` (checksums verified).
+        public init(url: URL) throws {
+            file = try CheckpointFile(url: url)
+            let state = try file.json(CheckpointModel.stateSection, as: StateFields.self)
+            projectionDim = state.projectionDim
+            dropoutSeed = state.dropoutSeed
+            config = try file.json(CheckpointModel.configSection, as: TrainingConfig.self)
+            modelConfig = try CheckpointModel.modelConfig(file)
+            var files: [String: [UInt8]] = [:]
+            if file.contains(CheckpointModel.vocabSection) { files["vocab.txt"] = try file.bytes(CheckpointModel.vocabSection) }
+            if file.contains(CheckpointModel.tokenizerConfigSection) {
+                files["tokenizer_config.json"] = try file.bytes(CheckpointModel.tokenizerConfigSection)
+            }
+            tokenizerFiles = files
+        }
+
+        /// The tokenizer the run trained with (its vocabulary, its `do_lower_case` unless overridden).
+        public func tokenizer(path: String, doLowerCase: Bool? = nil) throws -> BertTokenizer {
+            try CheckpointModel.tokenizer(files: tokenizerFiles, config: config, path: path, doLowerCase: doLowerCase)
+        }
+
+        /// The checkpoint's float section `name` (a parameter with its full name, e.g. `ctx_model.…`).
+        public func floats(_ name: String, count: Int) throws -> [Float] {
+            try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                try file.copyFloats(name, into: buffer)
+                initialized = count
+            }
+        }
     }
 
     /// Reads the checkpoint at `url` (checksums verified); `trainable` false: the model has no
     /// gradient buffer (inference, export).
     public init(url: URL, trainable: Bool = true) throws {
-        let file = try CheckpointFile(url: url)
-        let state = try file.json(Self.stateSection, as: StateFields.self)
-        config = try file.json(Self.configSection, as: TrainingConfig.self)
-        let bertConfig = try Self.modelConfig(file)
-        model = BiEncoder(config: bertConfig, projectionDim: state.projectionDim, seed: state.dropoutSeed, trainable: trainable)
+        try self.init(header: Header(url: url), trainable: trainable)
+    }
+
+    /// Loads the weights of a checkpoint whose header is read (the file is not kept open).
+    public init(header: Header, trainable: Bool = true) throws {
+        config = header.config
+        tokenizerFiles = header.tokenizerFiles
+        model = BiEncoder(config: header.modelConfig, projectionDim: header.projectionDim, seed: header.dropoutSeed, trainable: trainable)
         for slot in model.layout.slots {
-            try file.copyFloats(slot.name, into: UnsafeMutableBufferPointer(start: model.parameters.pointer + slot.offset, count: slot.count))
+            try header.file.copyFloats(slot.name, into: UnsafeMutableBufferPointer(start: model.parameters.pointer + slot.offset, count: slot.count))
         }
-        model.pooling = config.pooling
-        var files: [String: [UInt8]] = [:]
-        if file.contains(Self.vocabSection) { files["vocab.txt"] = try file.bytes(Self.vocabSection) }
-        if file.contains(Self.tokenizerConfigSection) { files["tokenizer_config.json"] = try file.bytes(Self.tokenizerConfigSection) }
-        tokenizerFiles = files
+        model.pooling = header.config.pooling
     }
 
     /// The BERT configuration stored in a checkpoint.
@@ -52,8 +91,13 @@ public struct CheckpointModel {
 
     /// The tokenizer the run trained with (its vocabulary, its `do_lower_case` unless overridden).
     public func tokenizer(path: String, doLowerCase: Bool? = nil) throws -> BertTokenizer {
+        try Self.tokenizer(files: tokenizerFiles, config: config, path: path, doLowerCase: doLowerCase)
+    }
+
+    static func tokenizer(files tokenizerFiles: [String: [UInt8]], config: TrainingConfig, path: String,
+                          doLowerCase: Bool?) throws -> BertTokenizer {
         guard let vocab = tokenizerFiles["vocab.txt"] else {
-            throw ModelError.missingFile("\(path) holds no vocab.txt section (\(Self.vocabSection)); it is not a checkpoint of `srdpr train`")
+            throw ModelError.missingFile("\(path) holds no vocab.txt section (\(CheckpointModel.vocabSection)); it is not a checkpoint of `srdpr train`")
         }
         return try BertTokenizer(vocabulary: Vocabulary(vocabText: vocab, path: path + " (vocab.txt)"),
                                  doLowerCase: doLowerCase ?? config.doLowerCase, source: path)

@@ -53,144 +53,56 @@ public final class InferenceModel {
 
     public var similarity: SimilarityFunction { settings.simFunc }
 
-    public init(path: String, options: Options = Options(), warn: (String) -> Void = { _ in }) throws {
-        let url = URL(fileURLWithPath: path)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw ModelError.missingFile("\(path): no such model; give a checkpoint of `srdpr train`, an export directory of "
-                + "`srdpr export`, or a Hugging Face / sentence-transformers model directory")
-        }
-        var settings: EncoderSettings
-        var questionModel: BiEncoder?, contextModel: BiEncoder?
-        var tokenizerDirectory: URL?
-        var checkpoint: CheckpointModel?
-        var refusal: [BiEncoder.Side: String] = [:]
-        var notes: [String] = []
-        let source: Source
-        if !isDirectory.boolValue {
-            let loaded = try CheckpointModel(url: url, trainable: false)
-            checkpoint = loaded
-            settings = EncoderSettings(training: loaded.config)
-            questionModel = loaded.model
-            contextModel = loaded.model
-            source = .checkpoint
-        } else if FileManager.default.fileExists(atPath: url.appendingPathComponent("question_encoder").path) {
-            let qDir = url.appendingPathComponent("question_encoder"), cDir = url.appendingPathComponent("ctx_encoder")
-            guard FileManager.default.fileExists(atPath: cDir.path) else {
-                throw ModelError.missingFile("\(cDir.path): an export directory needs question_encoder/ and ctx_encoder/")
-            }
-            let q = try Self.loadDirectory(qDir), c = try Self.loadDirectory(cDir)
-            settings = try EncoderSettings.read(directory: url) ?? q.settings
-            settings.role = nil
-            guard q.model.question.outputDim == c.model.context.outputDim, q.model.config.maxPositions == c.model.config.maxPositions else {
-                throw ModelError.invalidConfig(file: path, reason: "question_encoder and ctx_encoder have different sizes")
-            }
-            questionModel = q.model
-            contextModel = c.model
-            tokenizerDirectory = qDir
-            source = .exportRoot
-        } else {
-            let loaded = try Self.loadDirectory(url)
-            settings = loaded.settings
-            let parent = url.deletingLastPathComponent().path
-            switch settings.role {
-            case .question?:
-                questionModel = loaded.model
-                refusal[.context] = "\(path) is the question encoder of an srdpr export: it does not embed passages. "
-                    + "Give the export directory (\(parent)) to embed passages with its context encoder"
-            case .context?:
-                contextModel = loaded.model
-                refusal[.question] = "\(path) is the context encoder of an srdpr export: it does not embed questions. "
-                    + "Give the export directory (\(parent)) to embed questions with its question encoder"
-            case nil:
-                questionModel = loaded.model
-                contextModel = loaded.model
-                notes.append("\(path) is a single encoder: it embeds both questions and passages")
-            }
-            tokenizerDirectory = url
-            source = .encoderDirectory
-        }
-        let model = (questionModel ?? contextModel)!
+    public convenience init(path: String, options: Options = Options(), warn: (String) -> Void = { _ in }) throws {
+        try self.init(description: ModelDescription(path: path, options: options, warn: warn), options: options)
+    }
 
-        if let lower = options.doLowerCase { settings.doLowerCase = lower }
-        if let sim = options.similarity { settings.simFunc = sim }
-        if let pooling = options.pooling { settings.pooling = pooling }
-        var maxLength = options.maxLength ?? settings.maxLength
-        guard maxLength >= 2 else { throw ModelError.invalidInput("max_length must be at least 2, got \(maxLength)") }
-        if maxLength > model.config.maxPositions {
-            warn("warning: max_length \(maxLength)\(options.maxLength == nil ? " (the model's)" : "") exceeds max_position_embeddings "
-                 + "\(model.config.maxPositions) of \(path); using \(model.config.maxPositions)")
-            maxLength = model.config.maxPositions
+    /// Loads the weights `description` points to (a checkpoint's or one directory's bi-encoder
+    /// serves both sides; an export's two directories one side each).
+    public init(description: ModelDescription, options: Options = Options()) throws {
+        var questionModel: BiEncoder?, contextModel: BiEncoder?
+        if description.source == .exportRoot {
+            questionModel = try description.questionWeights.map(ModelDescription.load)
+            contextModel = try description.contextWeights.map(ModelDescription.load)
+        } else if let weights = description.questionWeights ?? description.contextWeights {
+            let model = try ModelDescription.load(weights)
+            if description.questionWeights != nil { questionModel = model }
+            if description.contextWeights != nil { contextModel = model }
         }
-        settings.maxLength = maxLength
-        let tokenizer: BertTokenizer
-        if let checkpoint {
-            tokenizer = try checkpoint.tokenizer(path: path, doLowerCase: settings.doLowerCase)
-        } else {
-            tokenizer = try BertTokenizer(vocabFile: tokenizerDirectory!.appendingPathComponent("vocab.txt"), doLowerCase: settings.doLowerCase)
-        }
-        self.tokenizer = tokenizer
+        let settings = description.settings, tokenizer = description.tokenizer
         BLASThreads.set(options.threads)
         for m in [questionModel, contextModel].compactMap({ $0 }) {
             m.threads = options.threads
             m.pooling = settings.pooling
         }
-        let normalize = settings.questionNormalization == .dpr, batchSize = options.batchSize
+        let normalize = settings.questionNormalization == .dpr, batchSize = options.batchSize, maxLength = settings.maxLength
         questions = questionModel.map {
             TextEncoder(model: $0, tokenizer: tokenizer, maxLength: maxLength, batchSize: batchSize, normalizeQuestions: normalize)
         }
         contexts = contextModel.map { TextEncoder(model: $0, tokenizer: tokenizer, maxLength: maxLength, batchSize: batchSize) }
-        dimension = model.question.outputDim
-        self.path = path
-        self.source = source
+        dimension = description.dimension
+        path = description.path
+        source = description.source
         self.settings = settings
-        self.notes = notes
-        self.refusal = refusal
+        self.tokenizer = tokenizer
+        notes = description.notes
+        refusal = description.refusal
         self.questionModel = questionModel
         self.contextModel = contextModel
     }
 
-    /// One encoder directory: its bi-encoder (both sides from it) and settings (srdpr_settings.json,
-    /// else the sentence-transformers files, else the original's defaults).
-    static func loadDirectory(_ dir: URL) throws -> (model: BiEncoder, settings: EncoderSettings) {
-        let own = try EncoderSettings.read(directory: dir)
-        let layout = try SentenceTransformersLayout.read(directory: dir)
-        let source = try WeightSource.open(directory: dir)
-        var projectionDim = 0
-        if source.names.contains("encode_proj.weight") {
-            projectionDim = try source.tensor("encode_proj.weight").shape.first ?? 0
-        } else if let layout {
-            projectionDim = try layout.denseOutputSize()
-        }
-        let model = try BiEncoder.load(directory: dir, projectionDim: projectionDim, trainable: false)
-        if !source.names.contains("encode_proj.weight"), let layout {
-            try layout.loadDense(into: model.question)
-            try layout.loadDense(into: model.context)
-        }
-        if let own {
-            guard own.projectionDim == projectionDim else {
-                throw ModelError.invalidConfig(file: dir.appendingPathComponent(EncoderSettings.fileName).path,
-                    reason: "projection_dim \(own.projectionDim), but the weights have a \(projectionDim)-wide projection")
-            }
-            return (model, own)
-        }
-        var lower = tokenizerLowerCase(dir) ?? true
-        if layout?.doLowerCase == true { lower = true }
-        var similarity = SimilarityFunction.dotProduct
-        if let layout {
-            switch layout.similarityFunctionName {
-            case _ where layout.normalize: similarity = .cosine
-            case nil, "cosine"?: similarity = .cosine
-            case "dot"?, "dot_product"?: similarity = .dotProduct
-            case let other?:
-                throw ModelError.invalidConfig(file: dir.appendingPathComponent("config_sentence_transformers.json").path,
-                    reason: "similarity_fn_name \"\(other)\" is not supported (cosine or dot)")
+    /// What identifies this model's passage embeddings (an index records it): the context
+    /// encoder's weights and the settings that change them (`ModelDescription.passageFingerprint`
+    /// gives the same from the files, without loading).
+    public var passageFingerprint: String {
+        var crc = CRC32C()
+        if let contextModel {
+            // The context encoder's tensors in layout order (its own, or the one both sides share).
+            for slot in contextModel.context.layout.slots {
+                crc.update(UnsafeRawBufferPointer(UnsafeBufferPointer(start: contextModel.parameters.pointer + slot.offset, count: slot.count)))
             }
         }
-        let settings = EncoderSettings(simFunc: similarity, simScale: 1, maxLength: layout?.maxSeqLength ?? 256,
-                                       pooling: layout?.pooling ?? .cls, doLowerCase: lower,
-                                       questionNormalization: .dpr, projectionDim: projectionDim)
-        return (model, settings)
+        return ModelDescription.fingerprint(contextWeights: crc, settings: settings, doLowerCase: tokenizer.doLowerCase, dimension: dimension)
     }
 
     /// `do_lower_case` of `dir/tokenizer_config.json`, nil when absent.
@@ -220,7 +132,7 @@ public final class InferenceModel {
     }
 
     /// x / max(‖x‖, 1e-12), as torch.nn.functional.normalize.
-    static func unitLength(_ x: [Float]) -> [Float] {
+    public static func unitLength(_ x: [Float]) -> [Float] {
         let norm = max(x.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
         return x.map { $0 / norm }
     }

@@ -1,17 +1,36 @@
 import CBLAS
 import CKernels
+import Dispatch
 
 /// Fully connected layer `out[n, o] = in[n, :] · weight[o, :] + bias[o]`, weight stored [outDim, inDim]
-/// as in PyTorch's nn.Linear. Both directions are single sgemm calls.
+/// as in PyTorch's nn.Linear. Backward is single sgemm calls; forward splits its rows over the
+/// BLAS threads itself (below).
 enum Linear {
+    /// The rows go to at most `BLASThreads.current` single-threaded sgemm calls cut on multiples of
+    /// `SgemmRowTiling.period`: a row then gets the bits it gets in one call over all the rows
+    /// (OpenBLAS's own threads would cut the rows where the count puts them, so a token's numbers
+    /// would change with its batch and the thread count).
     static func forward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
                         _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                         rows: Int, inDim: Int, outDim: Int) {
         if let bias {
             for r in 0..<rows { (out + r * outDim).update(from: bias, count: outDim) }
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outDim), Int32(inDim),
-                    1, input, Int32(inDim), weight, Int32(inDim), bias == nil ? 0 : 1, out, Int32(outDim))
+        func multiply(_ range: Range<Int>) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(range.count), Int32(outDim), Int32(inDim),
+                        1, input + range.lowerBound * inDim, Int32(inDim), weight, Int32(inDim), bias == nil ? 0 : 1,
+                        out + range.lowerBound * outDim, Int32(outDim))
+        }
+        let threads = BLASThreads.current, period = SgemmRowTiling.period
+        let blocks = (rows + period - 1) / period
+        // Below ~1M multiply-adds a second thread costs more than it saves.
+        let parts = rows * inDim * outDim >= 1 << 20 ? min(threads, blocks) : 1
+        BLASThreads.set(1)
+        defer { BLASThreads.set(threads) }
+        if parts <= 1 { return multiply(0..<rows) }
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            multiply(min(rows, blocks * part / parts * period)..<min(rows, blocks * (part + 1) / parts * period))
+        }
     }
 
     /// Accumulates dWeight, dBias; writes (or with `accumulateInput` adds) dInput.

@@ -93,23 +93,30 @@ public struct SentenceTransformersLayout: Equatable {
     /// Copies the Dense module's weights (`linear.weight` [out, in], `linear.bias`) into the
     /// projection head of `encoder`, whose projection_dim must be the module's out_features.
     func loadDense(into encoder: BertEncoder) throws {
-        guard let dir = denseDirectory else { return }
+        guard denseDirectory != nil else { return }
         guard let w = encoder.layout.projW, let b = encoder.layout.projB else {
-            throw ModelError.invalidConfig(file: dir.path, reason: "the encoder was built without a projection head")
+            throw ModelError.invalidConfig(file: denseDirectory!.path, reason: "the encoder was built without a projection head")
         }
+        let (weight, bias) = try denseTensors(projectionDim: encoder.layout.projectionDim, hidden: encoder.config.hiddenSize)
+        weight.withUnsafeBufferPointer { (encoder.parameters.pointer + w).update(from: $0.baseAddress!, count: $0.count) }
+        bias.withUnsafeBufferPointer { (encoder.parameters.pointer + b).update(from: $0.baseAddress!, count: $0.count) }
+    }
+
+    /// The Dense module's weight [projectionDim, hidden] and bias (zeros when it has none), checked.
+    func denseTensors(projectionDim: Int, hidden: Int) throws -> (weight: [Float], bias: [Float]) {
+        guard let dir = denseDirectory else { throw ModelError.invalidConfig(file: "modules.json", reason: "no Dense module") }
         let source = try WeightSource.open(directory: dir)
         let weight = try source.tensor("linear.weight")
-        let shape = [encoder.layout.projectionDim, encoder.config.hiddenSize]
+        let shape = [projectionDim, hidden]
         guard weight.shape == shape else {
             throw ModelError.shapeMismatch(file: source.path, name: "linear.weight", expected: shape, found: weight.shape)
         }
-        weight.floats.withUnsafeBufferPointer { (encoder.parameters.pointer + w).update(from: $0.baseAddress!, count: $0.count) }
         let bias = source.names.contains("linear.bias") ? try source.tensor("linear.bias").floats
-            : [Float](repeating: 0, count: encoder.layout.projectionDim)
-        guard bias.count == encoder.layout.projectionDim else {
-            throw ModelError.shapeMismatch(file: source.path, name: "linear.bias", expected: [encoder.layout.projectionDim], found: [bias.count])
+            : [Float](repeating: 0, count: projectionDim)
+        guard bias.count == projectionDim else {
+            throw ModelError.shapeMismatch(file: source.path, name: "linear.bias", expected: [projectionDim], found: [bias.count])
         }
-        bias.withUnsafeBufferPointer { (encoder.parameters.pointer + b).update(from: $0.baseAddress!, count: $0.count) }
+        return (weight.floats, bias)
     }
 
     /// out_features of the Dense module (its projection_dim), 0 without one.

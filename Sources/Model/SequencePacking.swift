@@ -1,8 +1,11 @@
 /// Where each sequence of a batch lies in the encoder's flat token rows [tokens, hidden].
 ///
-/// Packed (the default): the real tokens of every sequence back to back, so the Linear layers,
-/// LayerNorm, GELU, dropout and residual adds run over Σ lengths rows and attention runs per
-/// sequence at its own length; nothing is computed on padding. Padded: every sequence at the
+/// Packed (the default): the real tokens of every sequence one after the other, so the Linear
+/// layers, LayerNorm, GELU, dropout and residual adds run over about Σ lengths rows and attention
+/// runs per sequence at its own length. Each sequence starts at a multiple of sgemm's row period
+/// (`SgemmRowTiling`, 12 rows on Haswell/Zen kernels) and the rows end at one, so a token's numbers
+/// do not depend on the other sequences of its batch; the few rows between sequences (`gaps`) hold
+/// zeros and are computed but read by nothing. Padded: every sequence at the
 /// batch's padded length with its padding keys masked in attention — the computation before
 /// packing, kept for batches packing cannot represent and to test that packing changes nothing.
 /// A token's position (position embedding, dropout element index) is its index in its sequence
@@ -12,7 +15,7 @@ struct SequencePacking {
     /// First token row of each sequence, and how many token rows it has.
     let offsets: [Int]
     let lengths: [Int]
-    /// Token rows in all (Σ lengths).
+    /// Token rows in all: Σ lengths, plus the gaps of a packed layout.
     let tokens: Int
     let longest: Int
     /// Padded layout only: the attention mask by token row (0 = padding key); nil = every token is real.
@@ -24,11 +27,19 @@ struct SequencePacking {
     /// Σ lengths²: attention scores of one head over the whole batch.
     let attentionPerHead: Int
 
-    private init(offsets: [Int], lengths: [Int], keyMask: [Int32]?, inputIds: [Int32]) {
+    /// Rows that belong to no sequence (packed layout: up to a period's worth before each start).
+    let gaps: [Range<Int>]
+
+    private init(offsets: [Int], lengths: [Int], tokens: Int, keyMask: [Int32]?, inputIds: [Int32]) {
         rows = lengths.count
         self.offsets = offsets
         self.lengths = lengths
-        tokens = lengths.reduce(0, +)
+        self.tokens = tokens
+        var gaps: [Range<Int>] = []
+        for (r, end) in zip(offsets.indices, offsets.dropFirst() + [tokens]) where offsets[r] + lengths[r] < end {
+            gaps.append((offsets[r] + lengths[r])..<end)
+        }
+        self.gaps = gaps
         longest = lengths.max() ?? 0
         self.keyMask = keyMask
         self.inputIds = inputIds
@@ -46,7 +57,7 @@ struct SequencePacking {
     static func padded(_ batch: TokenBatch) -> SequencePacking {
         let T = batch.seqLen
         return SequencePacking(offsets: (0..<batch.rows).map { $0 * T }, lengths: [Int](repeating: T, count: batch.rows),
-                               keyMask: batch.attentionMask, inputIds: batch.inputIds)
+                               tokens: batch.rows * T, keyMask: batch.attentionMask, inputIds: batch.inputIds)
     }
 
     /// The real tokens only, or nil when a row's mask is not 1s then 0s with at least one 1 (left
@@ -63,14 +74,21 @@ struct SequencePacking {
             guard length > 0, !row[(r * T + length)...].contains(where: { $0 != 0 }) else { return nil }
             offsets.append(tokens)
             lengths.append(length)
-            tokens += length
+            tokens = SgemmRowTiling.aligned(tokens + length)
         }
-        var ids = [Int32]()
-        ids.reserveCapacity(tokens)
-        for r in 0..<batch.rows { ids += batch.inputIds[(r * T)..<(r * T + lengths[r])] }
-        return SequencePacking(offsets: offsets, lengths: lengths, keyMask: nil, inputIds: ids)
+        var ids = [Int32](repeating: 0, count: tokens)
+        for r in 0..<batch.rows {
+            for t in 0..<lengths[r] { ids[offsets[r] + t] = batch.inputIds[r * T + t] }
+        }
+        return SequencePacking(offsets: offsets, lengths: lengths, tokens: tokens, keyMask: nil, inputIds: ids)
     }
 
-    /// Whether token row `n` is a real token (always, when packed).
+    /// Whether token row `n` of a sequence is a real token (always, when packed).
     @inline(__always) func isReal(_ n: Int) -> Bool { keyMask.map { $0[n] != 0 } ?? true }
+
+    /// Zeroes the gap rows of `x` [tokens, width]: what they hold is never read as a token's, but
+    /// a backward multiplies them by zero gradients, which must stay zero (not NaN).
+    func zeroGaps(_ x: UnsafeMutablePointer<Float>, width: Int) {
+        for gap in gaps { (x + gap.lowerBound * width).update(repeating: 0, count: gap.count * width) }
+    }
 }

@@ -38,6 +38,14 @@ public enum WeightSource {
         }
     }
 
+    /// The shape of tensor `name` as the file declares it (nothing read), nil when absent.
+    public func shape(of name: String) -> [Int]? {
+        switch self {
+        case .safetensors(let f): return f.tensors[name]?.shape
+        case .torch(let f): return f.tensors[name]?.shape
+        }
+    }
+
     public func tensor(_ name: String) throws -> LoadedTensor {
         switch self {
         case .safetensors(let f):
@@ -54,6 +62,15 @@ public enum WeightSource {
     /// non-parameters are ignored. Missing or mis-shaped tensors are reported by name.
     public func load(into params: UnsafeMutablePointer<Float>, layout: BertLayout, filePrefix: String = "",
                      optional: Set<String> = []) throws {
+        try forEachTensor(of: layout, filePrefix: filePrefix, optional: optional) { slot, floats in
+            floats.withUnsafeBufferPointer { (params + slot.offset).update(from: $0.baseAddress!, count: slot.count) }
+        }
+    }
+
+    /// Reads the tensors of `layout` one at a time, in layout order, as `load` would copy them
+    /// (an optional tensor the file lacks is skipped): what hashes weights without holding them all.
+    public func forEachTensor(of layout: BertLayout, filePrefix: String = "", optional: Set<String> = [],
+                              _ body: (TensorSlot, [Float]) throws -> Void) throws {
         let available = Set(names)
         for slot in layout.slots {
             // With a prefix (a bi-encoder checkpoint) only prefixed names count: never fall back
@@ -68,7 +85,7 @@ public enum WeightSource {
             guard t.shape == slot.shape else {
                 throw ModelError.shapeMismatch(file: path, name: name, expected: slot.shape, found: t.shape)
             }
-            t.floats.withUnsafeBufferPointer { (params + slot.offset).update(from: $0.baseAddress!, count: slot.count) }
+            try body(slot, t.floats)
         }
     }
 

@@ -39,6 +39,9 @@ public final class PassageIndex {
         return UnsafeBufferPointer(start: mapping.assumingMemoryBound(to: Float.self), count: meta.encodedRows * meta.dimension)
     }
 
+    /// Passages encoded and made durable at a time unless told otherwise (`srdpr index --chunk-rows`).
+    public static let defaultChunkRows = 512
+
     static func metaPath(_ dir: String) -> String { dir + "/meta.json" }
     static func embeddingsPath(_ dir: String) -> String { dir + "/embeddings.f32" }
     static func idsPath(_ dir: String) -> String { dir + "/ids.jsonl" }
@@ -126,7 +129,7 @@ public final class PassageIndex {
 
     /// Encodes a loaded corpus: the same as ``build(corpusPath:rows:encoder:directory:chunkRows:progress:)``
     /// of the file it was loaded from.
-    public static func build(corpus: Corpus, encoder: PassageEncoder, directory: String, chunkRows: Int = 512,
+    public static func build(corpus: Corpus, encoder: PassageEncoder, directory: String, chunkRows: Int = defaultChunkRows,
                              progress: (Int, Int) -> Void = { _, _ in }) throws {
         try build(corpusPath: corpus.path, encoder: encoder, directory: directory, chunkRows: chunkRows, progress: progress)
     }
@@ -137,7 +140,7 @@ public final class PassageIndex {
     /// encoded. `rows` given: that range only, a shard of a `--workers` build whose parent checked
     /// the corpus. `progress` is called with (rows done, rows to do) after each chunk.
     public static func build(corpusPath: String, rows: Range<Int>? = nil, encoder: PassageEncoder, directory: String,
-                             chunkRows: Int = 512, progress: (Int, Int) -> Void = { _, _ in }) throws {
+                             chunkRows: Int = defaultChunkRows, progress: (Int, Int) -> Void = { _, _ in }) throws {
         let shardFirstRow = rows?.lowerBound
         let rows = try rows ?? 0..<CorpusStream.scan(path: corpusPath)
         guard let writer = try IndexWriter(directory: directory, corpusPath: corpusPath, totalRows: rows.count, firstRow: shardFirstRow,

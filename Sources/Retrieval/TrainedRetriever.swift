@@ -15,19 +15,8 @@ public final class TrainedRetriever: PassageEncoder {
 
     public init(model: InferenceModel) {
         self.model = model
-        // The passages' encoder decides what an index holds: hash its weights and the settings
-        // that change embeddings.
-        var crc = CRC32C()
-        if let contextModel = model.contextModel {
-            for slot in contextModel.layout.slots where slot.name.hasPrefix("ctx_model.") {
-                crc.update(UnsafeRawBufferPointer(UnsafeBufferPointer(start: contextModel.parameters.pointer + slot.offset, count: slot.count)))
-            }
-        }
-        let settings = model.settings
-        crc.update(Array("\(settings.maxLength) \(model.tokenizer.doLowerCase) \(model.dimension)".utf8))
-        // Nothing added for [CLS] pooling, so indexes built before pooling existed stay valid.
-        if settings.pooling != .cls { crc.update(Array(" pooling=\(settings.pooling.rawValue)".utf8)) }
-        fingerprint = String(format: "crc32c:%08x", crc.finalValue)
+        // The passages' encoder decides what an index holds.
+        fingerprint = model.passageFingerprint
     }
 
     public func encodePassages(_ passages: [Passage]) throws -> [Float] {
@@ -36,6 +25,15 @@ public final class TrainedRetriever: PassageEncoder {
 
     public func encodeQuestions(_ questions: [String]) throws -> [Float] {
         try model.encode(questions.map { .question($0) }).flatMap { $0 }
+    }
+}
+
+extension PassageIndex.Signature {
+    /// What an index built with `description`'s model records, read from its files: its passage
+    /// encoder's weights are hashed one tensor at a time, never all held (a `--workers` parent).
+    public init(_ description: ModelDescription) throws {
+        self.init(modelName: description.path, fingerprint: try description.passageFingerprint(),
+                  dimension: description.dimension, similarity: description.settings.simFunc)
     }
 }
 

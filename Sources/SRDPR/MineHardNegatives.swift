@@ -24,6 +24,13 @@ struct MineHardNegatives: ParsableCommand {
             stemming; a passage is its title's terms then its text's. Scores in double precision; equal \
             scores ranked in corpus order. The index is built on disk (--index, reused and resumed), \
             memory-mapped for search.
+
+            Model: the passages are encoded into a passage index on disk (--index, reused and resumed) as \
+            `srdpr index` builds it, and each question is searched exactly in it as `srdpr search` does. \
+            --workers N builds that index as `srdpr index --workers N` does: N child processes on shards of \
+            whole 512-passage chunks (--threads / N threads each), merged into the bytes of one process; \
+            this process then encodes and searches the questions with --threads threads (a small part of \
+            the work: one question per sample against the whole corpus).
             """)
 
     @Option(help: "SR-DPR samples, JSON lines {\"sample_id\", \"questions\", \"positive_contexts\", \"hardneg_contexts\"}.")
@@ -85,11 +92,15 @@ struct MineHardNegatives: ParsableCommand {
     var queryBatch: Int = 256
     @Option(help: "Threads (default: all cores, as every command).")
     var threads: Int = BLASThreads.defaultCount
+    @Option(help: "--model: processes building the passage index at once on this host, --threads / N threads each (as `srdpr index --workers`).")
+    var workers: Int = 1
 
     func validate() throws {
         guard bm25 != (model != nil) else { throw ValidationError("give exactly one retriever: --bm25 or --model M") }
         guard MiningOptions.Sampling(rawValue: sampling) != nil else { throw ValidationError("--sampling must be top or random, not '\(sampling)'") }
         guard threads >= 1, queryBatch >= 1 else { throw ValidationError("--threads and --query-batch must be at least 1") }
+        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        if bm25 && workers > 1 { throw ValidationError("--workers spreads the encoding of a dense index: use it with --model (BM25 builds its index in one process)") }
         if !bm25 && (k1 != 1.2 || b != 0.75 || stopwords != "english") {
             throw ValidationError("--k1, --b and --stopwords are BM25 settings: use them with --bm25")
         }
@@ -123,11 +134,19 @@ struct MineHardNegatives: ParsableCommand {
             }
             retriever = BM25Retriever(index: try BM25Index(directory: directory), parameters: parameters, threads: threads)
         } else {
-            let encoder = try ModelOptions.with(model: model!, maxLength: maxLength, doLowerCase: doLowerCase, simFunc: simFunc,
-                                                pooling: pooling, batchSize: batchSize, threads: threads).retriever()
+            let modelOptions = try ModelOptions.with(model: model!, maxLength: maxLength, doLowerCase: doLowerCase, simFunc: simFunc,
+                                                     pooling: pooling, batchSize: batchSize, threads: threads)
             let passages = try Corpus.load(path: corpus)
             guard !passages.ids.isEmpty else { throw RetrievalError.cannotRead(path: corpus, reason: "the corpus holds no passage (an empty file or only blank lines)") }
-            try PassageIndex.build(corpus: passages, encoder: encoder, directory: directory, progress: progressBar("index", unit: "passages"))
+            if workers > 1 {
+                // The children encode the passages; this process loads the model for the questions afterwards.
+                try IndexWorkers.build(model: modelOptions, signature: PassageIndex.Signature(modelOptions.describe()), corpusPath: corpus,
+                                       directory: directory, chunkRows: PassageIndex.defaultChunkRows, workers: workers)
+            }
+            let encoder = try modelOptions.retriever()
+            if workers == 1 {
+                try PassageIndex.build(corpus: passages, encoder: encoder, directory: directory, progress: progressBar("index", unit: "passages"))
+            }
             let passageIndex = try PassageIndex(directory: directory, expectedModel: (encoder.modelName, encoder.fingerprint))
             retriever = DenseRetriever(encoder: encoder, corpus: passages, index: passageIndex,
                                        search: ExactSearch(selectionThreads: threads))

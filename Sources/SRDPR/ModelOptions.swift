@@ -94,18 +94,31 @@ struct ModelOptions: ParsableArguments {
         return sim
     }
 
+    var inferenceOptions: InferenceModel.Options {
+        get throws {
+            var options = InferenceModel.Options()
+            options.maxLength = maxLength
+            options.doLowerCase = try lowerCase()
+            options.similarity = try similarity()
+            options.pooling = try poolingMode()
+            options.batchSize = batchSize
+            options.threads = threads
+            return options
+        }
+    }
+
     /// Loads the model; warnings and notes go to stderr.
     func load() throws -> InferenceModel {
-        var options = InferenceModel.Options()
-        options.maxLength = maxLength
-        options.doLowerCase = try lowerCase()
-        options.similarity = try similarity()
-        options.pooling = try poolingMode()
-        options.batchSize = batchSize
-        options.threads = threads
-        let model = try InferenceModel(path: model, options: options, warn: stderrLine)
+        let model = try InferenceModel(path: model, options: inferenceOptions, warn: stderrLine)
         for note in model.notes { stderrLine("note: \(note)") }
         return model
+    }
+
+    /// The model without its weights (settings, tokenizer, size); warnings and notes go to stderr.
+    func describe() throws -> ModelDescription {
+        let description = try ModelDescription(path: model, options: inferenceOptions, warn: stderrLine)
+        for note in description.notes { stderrLine("note: \(note)") }
+        return description
     }
 }
 

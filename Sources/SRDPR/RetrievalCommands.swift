@@ -130,7 +130,7 @@ struct Index: ParsableCommand {
     @Option(help: "Index directory.")
     var output: String
     @Option(name: .customLong("chunk-rows"), help: "Passages encoded and made durable at a time (memory holds one chunk).")
-    var chunkRows: Int = 512
+    var chunkRows: Int = PassageIndex.defaultChunkRows
     @Option(help: "Processes encoding shards of the corpus at once on this host, --threads / N threads each.")
     var workers: Int = 1
     @Option(help: .hidden)
@@ -156,22 +156,10 @@ struct Index: ParsableCommand {
             try PassageIndex.build(corpusPath: corpusPath, rows: range, encoder: try retriever.load(), directory: output,
                                    chunkRows: chunkRows, progress: progressBar("index", unit: "passages"))
         } else if workers > 1 {
-            // The parent only needs the model's identity; the children load it for encoding.
-            let signature = try PassageIndex.Signature(retriever.load())
-            let threads = max(1, retriever.threads / workers)
-            try ShardedIndexBuild.build(corpusPath: corpusPath, signature: signature, directory: output, chunkRows: chunkRows,
-                                        workers: workers) { shards in
-                let progress = progressBar("index", unit: "passages")
-                let total = shards.reduce(0) { $0 + $1.rows.count }
-                try ShardProcesses.run(shards.enumerated().map { rank, shard in
-                    ShardProcesses.Child(
-                        name: "index shard \(rank + 1) of \(shards.count) (passages \(shard.rows))",
-                        arguments: ["index"] + retriever.model.arguments(threads: threads)
-                            + ["--corpus", corpusPath, "--output", shard.directory, "--chunk-rows", String(chunkRows),
-                               "--rows", "\(shard.rows.lowerBound)..<\(shard.rows.upperBound)"],
-                        logPath: shard.directory + ".log")
-                }, poll: { progress(ShardedIndexBuild.encodedRows(shards), total) })
-            }
+            // The parent only needs the model's identity, read from its files; the children load it.
+            let signature = try PassageIndex.Signature(retriever.model.describe())
+            try IndexWorkers.build(model: retriever.model, signature: signature, corpusPath: corpusPath, directory: output,
+                                   chunkRows: chunkRows, workers: workers)
         } else {
             try PassageIndex.build(corpusPath: corpusPath, encoder: try retriever.load(), directory: output, chunkRows: chunkRows,
                                    progress: progressBar("index", unit: "passages"))

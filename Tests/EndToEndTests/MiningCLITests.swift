@@ -63,17 +63,22 @@ final class MiningCLITests: XCTestCase {
         }
     }
 
+    /// The first `samples` FAQ samples, their qrels and the first `passages` passages, written to `dir`.
+    func faqSlice(samples count: Int, passages: Int) throws -> (samples: String, qrels: String, corpus: String) {
+        func head(_ name: String, _ lines: Int, to output: String) throws -> String {
+            let path = dir.appendingPathComponent(output).path
+            let text = try String(contentsOf: faq.appendingPathComponent(name), encoding: .utf8).split(separator: "\n").prefix(lines)
+            try (text.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        return (try head("train.jsonl", count, to: "samples.jsonl"), try head("train_qrels.jsonl", count, to: "queries.jsonl"),
+                try head("corpus.jsonl", passages, to: "corpus.jsonl"))
+    }
+
     /// Must show 2: dense mining sees exactly the candidates `srdpr search` returns with the same model.
     func testDenseMiningCandidatesEqualSearch() throws {
         let model = Fixtures.url("tiny-bert").path
-        let samples = dir.appendingPathComponent("samples.jsonl").path, queries = dir.appendingPathComponent("queries.jsonl").path
-        let sampleLines = try String(contentsOf: faq.appendingPathComponent("train.jsonl"), encoding: .utf8).split(separator: "\n").prefix(20)
-        let qrelLines = try String(contentsOf: faq.appendingPathComponent("train_qrels.jsonl"), encoding: .utf8).split(separator: "\n").prefix(20)
-        try (sampleLines.joined(separator: "\n") + "\n").write(toFile: samples, atomically: true, encoding: .utf8)
-        try (qrelLines.joined(separator: "\n") + "\n").write(toFile: queries, atomically: true, encoding: .utf8)
-        let corpus = dir.appendingPathComponent("corpus.jsonl").path
-        let corpusLines = try String(contentsOf: faq.appendingPathComponent("corpus.jsonl"), encoding: .utf8).split(separator: "\n").prefix(400)
-        try (corpusLines.joined(separator: "\n") + "\n").write(toFile: corpus, atomically: true, encoding: .utf8)
+        let (samples, queries, corpus) = try faqSlice(samples: 20, passages: 400)
 
         let index = dir.appendingPathComponent("index").path
         let built = try Command.srdpr(["index", "--model", model, "--corpus", corpus, "--output", index, "--max-length", "64"])
@@ -105,6 +110,40 @@ final class MiningCLITests: XCTestCase {
             XCTAssertEqual(ranks, ranks.sorted())
             XCTAssertTrue(Set(ids).isDisjoint(with: qrel["positive_ids"] as! [String]))
         }
+    }
+
+    /// `--workers 2`: the passage index is built by two `srdpr index` children (shards of whole
+    /// 512-passage chunks), as `srdpr index --workers 2` builds it, and the mined samples, the
+    /// per-question lines, the candidates and the index equal a one-process run's byte for byte.
+    func testDenseMiningWithWorkersEqualsOneProcess() throws {
+        let model = Fixtures.url("tiny-bert").path
+        // 1,100 passages: three chunks of 512, two shards (0..<1024, 1024..<1100).
+        let (samples, qrels, corpus) = try faqSlice(samples: 16, passages: 1100)
+        func mine(_ name: String, _ extra: [String]) throws -> [Data] {
+            let output = dir.appendingPathComponent(name + ".jsonl").path, index = dir.appendingPathComponent(name + "-index").path
+            let r = try Command.srdpr(["mine-hard-negatives", "--model", model, "--max-length", "64", "--input", samples,
+                                       "--corpus", corpus, "--output", output, "--num-negatives", "4", "--range-max", "40",
+                                       "--sampling", "random", "--candidates", output + ".candidates", "--index", index,
+                                       "--qrels", qrels, "--report", output + ".report"] + extra)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: index + "/shards"), "the shards are removed once merged")
+            return try [output, output + ".per-question.jsonl", output + ".candidates", index + "/embeddings.f32", index + "/ids.jsonl"]
+                .map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
+        }
+        // The same --threads: the questions' search (an sgemm over the index) keeps OpenBLAS's own
+        // threads, which move the last bits of scores with the thread count. The index does not
+        // depend on it: 2 children of 1 thread give the bytes of one process of 2.
+        let one = try mine("one", ["--threads", "2"])
+        let two = try mine("two", ["--threads", "2", "--workers", "2"])
+        XCTAssertEqual(one.count, two.count)
+        for (name, (a, b)) in zip(["samples", "per-question", "candidates", "embeddings.f32", "ids.jsonl"], zip(one, two)) {
+            XCTAssertEqual(a, b, "\(name): --workers 2 differs from one process")
+        }
+        XCTAssertGreaterThan(one[0].count, 1000)
+        let bm25 = try Command.srdpr(["mine-hard-negatives", "--bm25", "--workers", "2", "--input", samples, "--corpus", corpus,
+                                      "--output", dir.appendingPathComponent("bm25.jsonl").path, "--num-negatives", "1"])
+        XCTAssertNotEqual(bm25.status, 0)
+        XCTAssertTrue(bm25.stderr.contains("use it with --model"), bm25.stderr)
     }
 
     /// Must show 6: bad input fails naming the file and line (or the parameter) and leaves no output.
