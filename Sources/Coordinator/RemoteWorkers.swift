@@ -9,22 +9,7 @@ import JobContracts
 /// rank 0 write the checkpoints. It never touches tensors. Heartbeats both ways: a silent worker
 /// is reported within the timeout and every other process is stopped with the last checkpoint.
 public final class RemoteWorkers: StepExecutor {
-    public struct Options: Sendable {
-        public var bind: String
-        public var worldSize: Int
-        public var secret: [UInt8]
-        public var curve = false
-        /// A process silent this long (seconds) counts as lost.
-        public var heartbeatTimeout: Double = 30
-        /// How long to wait for every worker to register (seconds).
-        public var joinTimeout: Double = 600
-
-        public init(bind: String, worldSize: Int, secret: [UInt8]) {
-            self.bind = bind
-            self.worldSize = worldSize
-            self.secret = secret
-        }
-    }
+    public typealias Options = CoordinatorListenOptions
 
     /// A rank as it registered.
     struct Member {

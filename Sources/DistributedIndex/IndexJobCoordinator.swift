@@ -15,21 +15,7 @@ import Retrieval
 /// a lost worker's shard goes to the next worker that asks; a worker whose corpus or model
 /// differs from the coordinator's is named and ends the job.
 public final class IndexJobCoordinator {
-    public struct Options {
-        public var bind: String
-        public var worldSize: Int
-        public var secret: [UInt8]
-        public var curve = false
-        public var heartbeatTimeout: Double = 30
-        /// How long to wait for every worker to register (seconds).
-        public var joinTimeout: Double = 600
-
-        public init(bind: String, worldSize: Int, secret: [UInt8]) {
-            self.bind = bind
-            self.worldSize = worldSize
-            self.secret = secret
-        }
-    }
+    public typealias Options = CoordinatorListenOptions
 
     /// A worker as it registered, and what it does now.
     struct Member {

@@ -82,14 +82,10 @@ struct WorkerCommand: ParsableCommand {
         """)
     var ringTransport: RingTransport = .auto
     @OptionGroup var security: SecurityOptions
-    @Option(help: "Threads for OpenBLAS and the other loops.")
-    var threads: Int = BLASThreads.defaultCount
-    @Option(name: .customLong("heartbeat-timeout"), help: "Seconds of silence after which the coordinator counts as lost.")
-    var heartbeatTimeout: Double = 30
+    @OptionGroup var process: WorkerProcessOptions
 
     func run() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-        guard heartbeatTimeout > 0 else { throw ValidationError("--heartbeat-timeout must be positive") }
+        try process.validate()
         let (resolvedRank, launcherWorldSize) = try launcherRank(given: rank, command: "worker")
         var options = WorkerAgent.Options(coordinator: coordinator, rank: resolvedRank, secret: try security.secret())
         options.launcherWorldSize = launcherWorldSize
@@ -97,8 +93,8 @@ struct WorkerCommand: ParsableCommand {
         options.ringPort = ringPort
         options.ringTransport = ringTransport
         options.curve = security.curve
-        options.threads = threads
-        options.heartbeatTimeout = heartbeatTimeout
+        options.threads = process.threads
+        options.heartbeatTimeout = process.heartbeatTimeout
         // Ctrl-C goes to the coordinator, which checkpoints and stops every worker; SIGTERM waits for it.
         TerminationSignal.install()
         let agent = WorkerAgent(options: options)

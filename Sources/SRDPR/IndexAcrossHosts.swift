@@ -91,21 +91,17 @@ struct IndexWorkerCommand: ParsableCommand {
     @Option(help: "This host's copy of the corpus, if not at the coordinator's path.")
     var corpus: String?
     @OptionGroup var security: SecurityOptions
-    @Option(help: "Threads for OpenBLAS and the other loops.")
-    var threads: Int = BLASThreads.defaultCount
-    @Option(name: .customLong("heartbeat-timeout"), help: "Seconds of silence after which the coordinator counts as lost.")
-    var heartbeatTimeout: Double = 30
+    @OptionGroup var process: WorkerProcessOptions
 
     func run() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-        guard heartbeatTimeout > 0 else { throw ValidationError("--heartbeat-timeout must be positive") }
+        try process.validate()
         let (resolvedRank, launcherWorld) = try launcherRank(given: rank, command: "index-worker")
         var options = IndexJobWorker.Options(coordinator: coordinator, rank: resolvedRank, secret: try security.secret())
         options.curve = security.curve
-        options.heartbeatTimeout = heartbeatTimeout
+        options.heartbeatTimeout = process.heartbeatTimeout
         options.corpusPath = corpus
         options.launcherWorldSize = launcherWorld
-        let threads = self.threads
+        let threads = process.threads
         let code = try IndexJobWorker(options: options).run(loadEncoder: { arguments in
             var model = try ModelOptions.parse(arguments)
             model.threads = threads
