@@ -45,9 +45,9 @@ public enum EncodingInput {
 
 /// Embeds inputs with a bi-encoder for inference (forward only, dropout off): questions through
 /// the question encoder, passages and token ids through the context encoder, each side in
-/// length-sorted batches (`LengthSortedBatches`); results come back in input order. With the
-/// model's `threads` above 1 the batches run side by side, one thread each
-/// (`BatchParallelInference`): the embeddings are the same bytes whatever the thread count.
+/// length-sorted batches (`LengthSortedBatches`); results come back in input order. The batches
+/// run side by side on the model's `threads`, one thread each (`BatchParallelInference`): the
+/// embeddings are the same bytes whatever the thread count.
 public struct TextEncoder {
     public let model: BiEncoder
     public let tokenizer: BertTokenizer
@@ -64,7 +64,10 @@ public struct TextEncoder {
         self.maxLength = maxLength
         self.batchSize = max(1, batchSize)
         self.normalizeQuestions = normalizeQuestions
-        parallel = [BatchParallelInference(base: model.question), BatchParallelInference(base: model.context)]
+        // One encoder's replicas serve both sides when they are one set of parameters (a single
+        // encoder directory): a second set would hold a second copy of the activations.
+        let questions = BatchParallelInference(base: model.question)
+        parallel = [questions, model.sidesShareParameters ? questions : BatchParallelInference(base: model.context)]
     }
 
     public func tokenIDs(_ input: EncodingInput) -> [Int32] {
@@ -94,14 +97,8 @@ public struct TextEncoder {
                 done += batch.count
                 progress(done)
             }
-            if model.threads <= 1 {
-                for batch in batches {
-                    place(try model.embed(side, TokenBatch(sequences: batch.map { sequences[$0] }, padId: tokenizer.padID)), batch)
-                }
-            } else {
-                let tokens = try batches.map { try TokenBatch(sequences: $0.map { sequences[$0] }, padId: tokenizer.padID) }
-                try parallel[side.rawValue].embed(tokens, threads: model.threads) { embeddings, k in place(embeddings, batches[k]) }
-            }
+            let tokens = try batches.map { try TokenBatch(sequences: $0.map { sequences[$0] }, padId: tokenizer.padID) }
+            try parallel[side.rawValue].embed(tokens, threads: max(1, model.threads)) { embeddings, k in place(embeddings, batches[k]) }
         }
         return out
     }
