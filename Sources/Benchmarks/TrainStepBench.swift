@@ -19,6 +19,8 @@ public enum TrainStepBench {
         public var minQLen: Int?, minCtxLen: Int?
         /// Run the encoders over the padding too (BertEncoder.packsSequences false).
         public var padded = false
+        /// Every thread on the whole batch (BiEncoder.splitsRows false): the step before RowParallelTraining.
+        public var wholeBatch = false
         public var seed: UInt64 = 12345
         public init() {}
     }
@@ -61,6 +63,7 @@ public enum TrainStepBench {
         let loadSeconds = Date().timeIntervalSince(loadStart)
         BLASThreads.set(o.threads)
         model.threads = o.threads
+        model.splitsRows = !o.wholeBatch
         model.setDropout(0.1)
         model.question.packsSequences = !o.padded
         model.context.packsSequences = !o.padded
@@ -171,7 +174,7 @@ public enum TrainStepBench {
             "model": o.modelDirectory as Any, "random_config": o.randomConfig.map { $0.map(String.init).joined(separator: ",") } as Any,
             "hidden": H, "layers": c.numLayers, "heads": c.numHeads, "intermediate": c.intermediateSize,
             "threads": o.threads, "batch": B, "contrastive": C, "q_len": o.qLen, "ctx_len": o.ctxLen,
-            "min_q_len": o.minQLen ?? o.qLen, "min_ctx_len": o.minCtxLen ?? o.ctxLen, "padded": o.padded,
+            "min_q_len": o.minQLen ?? o.qLen, "min_ctx_len": o.minCtxLen ?? o.ctxLen, "padded": o.padded, "whole_batch": o.wholeBatch,
             "real_tokens_per_step": realTokens, "padded_tokens_per_step": paddedTokens,
             "real_tokens_per_s": realPerSecond,
             "warmup_steps": o.warmupSteps, "steps": o.steps, "tokens_per_step": tokens,

@@ -21,6 +21,14 @@ public final class BiEncoder {
     public let gradients: FloatBuffer
     public let question: BertEncoder
     public let context: BertEncoder
+    /// With `threads` > 1, each side's rows run in groups, one thread each (RowParallelTraining).
+    private lazy var rowParallel = RowParallelTraining(parameters: parameters, gradients: gradients)
+    /// true (default): with `threads` > 1 each thread encodes (and back-propagates) its own rows.
+    /// false: every thread works on the whole batch (multi-threaded sgemm and loops), the step
+    /// before row groups, kept to compare them (`srdpr bench train-step --whole-batch`).
+    public var splitsRows = true
+    /// The threads that get rows of their own (1: the whole batch on every thread).
+    private var rowThreads: Int { splitsRows ? threads : 1 }
     /// `fix_ctx_encoder`: the context encoder is used without gradients and never updated.
     public var fixContextEncoder: Bool
     /// Seed of the dropout masks (with the step, side and row they make each mask).
@@ -157,14 +165,28 @@ public final class BiEncoder {
         let e = encoder(side)
         let dropout = dropoutContext(side, step: step, train: train)
         let labels = try Self.labels(batch, rowOffset: rowOffset, rowLabels: rowLabels)
+        rowParallel.dropKept(side)
         guard let chunk = chunkSize, chunk > 0 else {
+            let groups = RowParallelTraining.groups(batch, threads: rowThreads)
+            guard groups.isEmpty else {
+                try e.validate(batch)
+                return try rowParallel.forward(side, base: e, batch, groups: groups, dropout: dropout, labels: labels,
+                                               keep: isTrainable(side))
+            }
             return try e.forward(batch, dropout: dropout, labels: labels, keepActivations: isTrainable(side))
         }
         var out = [Float]()
         out.reserveCapacity(batch.rows * e.outputDim)
         for start in stride(from: 0, to: batch.rows, by: chunk) {
-            let part = batch.rows(start..<min(start + chunk, batch.rows))
-            out += try e.forward(part, dropout: dropout, labels: labels.rows(start..<min(start + chunk, batch.rows)), keepActivations: false)
+            let rows = start..<min(start + chunk, batch.rows)
+            let part = batch.rows(rows)
+            let groups = RowParallelTraining.groups(part, threads: rowThreads)
+            if groups.isEmpty {
+                out += try e.forward(part, dropout: dropout, labels: labels.rows(rows), keepActivations: false)
+            } else {
+                try e.validate(part)
+                out += try rowParallel.forward(side, base: e, part, groups: groups, dropout: dropout, labels: labels.rows(rows), keep: false)
+            }
         }
         return out
     }
@@ -190,17 +212,39 @@ public final class BiEncoder {
         guard dEmbeddings.count == batch.rows * e.outputDim else {
             throw ModelError.invalidInput("dEmbeddings has \(dEmbeddings.count) values, expected \(batch.rows) x \(e.outputDim)")
         }
+        rowParallel.beginBackward(side)
         guard let chunk = chunkSize, chunk > 0 else {
-            try e.backward(dEmbeddings, finished: finished)
+            guard rowParallel.keepsActivations(side, rows: batch.rows) else {
+                try e.backward(dEmbeddings, finished: finished)
+                return
+            }
+            // The gradients of a part are final only once every thread's are summed.
+            try rowParallel.backward(side, base: e, dEmbeddings: dEmbeddings)
+            rowParallel.finishBackward(side, base: e, threads: threads)
+            for part in e.layout.backwardOrder.indices { try finished(part) }
             return
         }
         let dropout = dropoutContext(side, step: step, train: train)
         let labels = try Self.labels(batch, rowOffset: rowOffset, rowLabels: rowLabels)
         let d = e.outputDim
+        var spread = false
         for start in stride(from: 0, to: batch.rows, by: chunk) {
             let end = min(start + chunk, batch.rows)
-            _ = try e.forward(batch.rows(start..<end), dropout: dropout, labels: labels.rows(start..<end), keepActivations: true)
-            try e.backward(Array(dEmbeddings[(start * d)..<(end * d)]), finished: end == batch.rows ? finished : { _ in })
+            let part = batch.rows(start..<end)
+            let groups = RowParallelTraining.groups(part, threads: rowThreads)
+            if groups.isEmpty {
+                _ = try e.forward(part, dropout: dropout, labels: labels.rows(start..<end), keepActivations: true)
+                try e.backward(Array(dEmbeddings[(start * d)..<(end * d)]), finished: end == batch.rows && !spread ? finished : { _ in })
+            } else {
+                try e.validate(part)
+                try rowParallel.forwardBackward(side, base: e, part, groups: groups, dropout: dropout, labels: labels.rows(start..<end),
+                                                dEmbeddings: dEmbeddings[(start * d)..<(end * d)])
+                spread = true
+            }
+        }
+        if spread {
+            rowParallel.finishBackward(side, base: e, threads: threads)
+            for part in e.layout.backwardOrder.indices { try finished(part) }
         }
     }
 

@@ -22,6 +22,9 @@ struct BenchTrainStep: ParsableCommand {
     var minCtxLen: Int?
     @Flag(help: "Run the encoders over the padding too (the computation before packing), to compare.") var padded = false
     @Option(help: "Threads (OpenBLAS and the other loops).") var threads = 2
+    @Flag(name: .customLong("whole-batch"),
+          help: "Every thread on the whole batch (2-thread sgemm and loops) instead of each thread on its own rows, to compare.")
+    var wholeBatch = false
     @Option(help: "Timed steps.") var steps = 5
     @Option(name: .customLong("warmup-steps"), help: "Untimed steps first.") var warmupSteps = 1
 
@@ -40,7 +43,7 @@ struct BenchTrainStep: ParsableCommand {
         if let minCtxLen, !(1...ctxLen).contains(minCtxLen) {
             throw ValidationError("--min-ctx-len must be in 1...\(ctxLen) (--ctx-len), got \(minCtxLen)")
         }
-        (o.minQLen, o.minCtxLen, o.padded) = (minQLen, minCtxLen, padded)
+        (o.minQLen, o.minCtxLen, o.padded, o.wholeBatch) = (minQLen, minCtxLen, padded, wholeBatch)
         (o.batch, o.contrastive, o.qLen, o.ctxLen, o.threads, o.steps, o.warmupSteps) =
             (batch, contrastive, qLen, ctxLen, threads, steps, warmupSteps)
         BenchOutput.printJSONLine(try TrainStepBench.run(o))

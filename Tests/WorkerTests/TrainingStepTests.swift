@@ -34,10 +34,10 @@ final class TrainingStepTests: XCTestCase {
         return b
     }
 
-    func worker(_ fx: Fixture, communicator: Communicator = InProcessCommunicator(), chunk: Int? = nil) throws -> TrainingWorker {
+    func worker(_ fx: Fixture, communicator: Communicator = InProcessCommunicator(), chunk: Int? = nil, threads: Int = 1) throws -> TrainingWorker {
         let model = try BiEncoder.load(directory: Fixtures.url("tiny-bert"))
         model.setDropout(Float(fx.config["dropout"] as! Double))
-        model.threads = 1
+        model.threads = threads
         let betas = fx.config["adam_betas"] as! [Double]
         let optimizer = AdamW(parameterCount: model.layout.totalCount,
                               groups: ParameterGroup.standardGroups(layout: model.layout, weightDecay: fx.config["weight_decay"] as! Double),
@@ -55,10 +55,11 @@ final class TrainingStepTests: XCTestCase {
         name.contains("attention.self.key.bias") || name == "ctx_model.encoder.layer.\(layers - 1).output.LayerNorm.bias"
     }
 
-    func checkAgainstPyTorch(chunk: Int?) throws {
+    func checkAgainstPyTorch(chunk: Int?, threads: Int = 1) throws {
         let fx = try fixture()
-        BLASThreads.set(1)
-        let w = try worker(fx, chunk: chunk)
+        BLASThreads.set(threads)
+        defer { BLASThreads.set(1) }
+        let w = try worker(fx, chunk: chunk, threads: threads)
         for step in 0..<3 {
             let result = try w.step(step, batches: [try batch(fx.file, step: step)])
             XCTAssertEqual(result.loss, try fx.file.floats("step\(step).loss")[0], accuracy: 2e-5, "loss of step \(step)")
@@ -77,6 +78,9 @@ final class TrainingStepTests: XCTestCase {
 
     func testThreeUpdatesMatchPyTorch() throws { try checkAgainstPyTorch(chunk: nil) }
     func testThreeUpdatesMatchPyTorchWithGradCache() throws { try checkAgainstPyTorch(chunk: 2) }
+    /// Two threads: each side's rows in two groups, one thread and encoder replica each (RowParallelTraining).
+    func testThreeUpdatesMatchPyTorchOnTwoThreads() throws { try checkAgainstPyTorch(chunk: nil, threads: 2) }
+    func testThreeUpdatesMatchPyTorchOnTwoThreadsWithGradCache() throws { try checkAgainstPyTorch(chunk: 2, threads: 2) }
 
     /// global_loss_buf_sz is enforced by the communicator, in one process as on several (the ring's
     /// case, the same error on every rank, is in ZMQCollectivesTests): the step fails before any update.

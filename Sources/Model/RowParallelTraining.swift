@@ -1,0 +1,200 @@
+import CKernels
+import Dispatch
+import Foundation
+
+/// Training on several cores inside one process: a side's rows (or each grad-cache chunk's rows)
+/// are cut into one contiguous group per thread, and thread t runs forward AND backward of its
+/// group on its own replica of the encoder (the same parameter buffer, activations of its own, its
+/// own gradient buffer; thread 0 writes into the model's), with one-thread sgemm and one-thread
+/// elementwise loops. After backward the other threads' gradients are added into the model's in a
+/// fixed order, so a given thread count gives the same bytes run after run.
+///
+/// Why (as BatchParallelInference for inference): one step over the whole batch on 2-thread sgemm
+/// left ~10% of the CPU to the scheduler (OpenBLAS's threads spinning between small calls, the
+/// per-head attention dispatch handing over). A row's forward does not depend on the other rows
+/// of its call (SgemmRowTiling, SequencePacking), so the embeddings and the loss are the bytes of
+/// one thread; the parameter gradients are sums over rows, which differ only by fp32 summation
+/// order. Costs one gradient buffer (the whole model) per thread after the first.
+final class RowParallelTraining {
+    private let parameters: FloatBuffer
+    private let gradients: FloatBuffer
+    /// Replicas by side (`BiEncoder.Side.rawValue`) then thread.
+    private var replicas: [[BertEncoder]] = [[], []]
+    /// Gradients of threads 1, 2, …: each the layout of the model's buffer, zero outside a backward.
+    private var threadGradients: [FloatBuffer] = []
+    /// The groups whose activations each side's replicas keep (nil: none, the side's last forward
+    /// ran on the model's own encoder).
+    private var kept: [[Range<Int>]?] = [nil, nil]
+    /// The threads (1, 2, …) whose buffers hold gradients of the side's backward under way.
+    private var used: [[Int]] = [[], []]
+
+    init(parameters: FloatBuffer, gradients: FloatBuffer) {
+        self.parameters = parameters
+        self.gradients = gradients
+    }
+
+    /// The bytes held besides the model's: the extra gradient buffers.
+    var extraGradientBytes: Int { threadGradients.reduce(0) { $0 + $1.count * 4 } }
+
+    /// One contiguous, non-empty group of rows per thread (at most one per row), balanced by real
+    /// tokens so the threads finish together. Empty when the rows should not be split: one thread,
+    /// or a single row (it keeps the whole step's threads on the old path instead).
+    static func groups(_ batch: TokenBatch, threads: Int) -> [Range<Int>] {
+        let count = min(threads, batch.rows)
+        guard count >= 2 else { return [] }
+        var prefix = [0]
+        prefix.reserveCapacity(batch.rows + 1)
+        for r in 0..<batch.rows {
+            let length = batch.attentionMask[(r * batch.seqLen)..<((r + 1) * batch.seqLen)].reduce(0) { $0 + Int($1 != 0 ? 1 : 0) }
+            prefix.append(prefix[r] + max(length, 1))
+        }
+        let total = prefix[batch.rows]
+        var starts = [0]
+        for t in 1..<count {
+            // The first row at which t/count of the tokens are behind, leaving a row for every later group.
+            var start = starts[t - 1] + 1
+            while start < batch.rows - (count - t), prefix[start] * count < total * t { start += 1 }
+            starts.append(start)
+        }
+        starts.append(batch.rows)
+        return (0..<count).map { starts[$0]..<starts[$0 + 1] }
+    }
+
+    /// `count` replicas of `base` (its side), made once; their settings follow the base's.
+    private func encoders(of base: BertEncoder, side: Int, count: Int) -> [BertEncoder] {
+        let trainable = gradients.count == parameters.count
+        while trainable && threadGradients.count < count - 1 {
+            threadGradients.append(FloatBuffer(count: gradients.count))
+        }
+        let parallelThreads = Parallel.threads
+        while replicas[side].count < count {
+            let t = replicas[side].count
+            let buffer = !trainable ? FloatBuffer(count: 0) : t == 0 ? gradients : threadGradients[t - 1]
+            let replica = BertEncoder(config: base.config, layout: base.layout, parameters: parameters, gradients: buffer)
+            replica.threads = 1  // (sets Parallel.threads: restored below)
+            replicas[side].append(replica)
+        }
+        Parallel.threads = parallelThreads
+        for replica in replicas[side].prefix(count) {
+            replica.pooling = base.pooling
+            replica.packsSequences = base.packsSequences
+            replica.hiddenDropout = base.hiddenDropout
+            replica.attentionDropout = base.attentionDropout
+        }
+        return Array(replicas[side].prefix(count))
+    }
+
+    /// Runs `body(t, replica t)` for every group on its own thread, with one-thread sgemm and
+    /// elementwise loops inside; the first error thrown is rethrown after all threads return.
+    private func run(_ groups: [Range<Int>], base: BertEncoder, side: Int,
+                     _ body: (Int, BertEncoder) throws -> Void) throws {
+        let workers = encoders(of: base, side: side, count: groups.count)
+        let blasThreads = BLASThreads.current, parallelThreads = Parallel.threads
+        BLASThreads.set(1)
+        Parallel.threads = 1
+        defer {
+            BLASThreads.set(blasThreads)
+            Parallel.threads = parallelThreads
+        }
+        let lock = NSLock()
+        var failure: Error?
+        DispatchQueue.concurrentPerform(iterations: groups.count) { t in
+            do {
+                try body(t, workers[t])
+            } catch {
+                lock.lock()
+                if failure == nil { failure = error }
+                lock.unlock()
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Forward of `batch` in `groups` (from `groups(_:threads:)`), the embeddings in row order.
+    /// With `keep` the replicas keep their activations for `backward`.
+    func forward(_ side: BiEncoder.Side, base: BertEncoder, _ batch: TokenBatch, groups: [Range<Int>],
+                 dropout: DropoutContext?, labels: RowLabels, keep: Bool) throws -> [Float] {
+        let s = side.rawValue
+        kept[s] = nil
+        var parts = [[Float]](repeating: [], count: groups.count)
+        let lock = NSLock()
+        try run(groups, base: base, side: s) { t, encoder in
+            let embeddings = try encoder.forward(batch.rows(groups[t]), dropout: dropout, labels: labels.rows(groups[t]),
+                                                 keepActivations: keep)
+            lock.lock()
+            parts[t] = embeddings
+            lock.unlock()
+        }
+        if keep { kept[s] = groups }
+        return parts.flatMap { $0 }
+    }
+
+    /// Whether the side's last forward ran here and kept its activations for `rows` rows.
+    func keepsActivations(_ side: BiEncoder.Side, rows: Int) -> Bool {
+        kept[side.rawValue].map { $0.last?.upperBound == rows } ?? false
+    }
+
+    /// Forgets the side's kept forward (its next forward runs on the model's encoder).
+    func dropKept(_ side: BiEncoder.Side) { kept[side.rawValue] = nil }
+
+    /// Starts a side's backward: no thread buffer holds any of its gradients yet.
+    func beginBackward(_ side: BiEncoder.Side) { used[side.rawValue] = [] }
+
+    /// Backward of the side's kept forward: each replica back-propagates its rows of `dEmbeddings`.
+    /// The gradients are in the model's buffer only after `finishBackward`.
+    func backward(_ side: BiEncoder.Side, base: BertEncoder, dEmbeddings: [Float]) throws {
+        guard let groups = kept[side.rawValue] else {
+            throw ModelError.invalidInput("backward needs a forward with keepActivations first")
+        }
+        kept[side.rawValue] = nil
+        let d = base.outputDim
+        try runBackward(side, base: base, groups: groups) { t, encoder in
+            try encoder.backward(Array(dEmbeddings[(groups[t].lowerBound * d)..<(groups[t].upperBound * d)]))
+        }
+    }
+
+    /// Grad cache's step for one chunk: each replica re-encodes its rows of `chunk` (the same dropout
+    /// masks) and back-propagates its rows of `dEmbeddings`, one thread each.
+    func forwardBackward(_ side: BiEncoder.Side, base: BertEncoder, _ chunk: TokenBatch, groups: [Range<Int>],
+                         dropout: DropoutContext?, labels: RowLabels, dEmbeddings: ArraySlice<Float>) throws {
+        kept[side.rawValue] = nil
+        let d = base.outputDim, first = dEmbeddings.startIndex
+        try runBackward(side, base: base, groups: groups) { t, encoder in
+            let rows = groups[t]
+            _ = try encoder.forward(chunk.rows(rows), dropout: dropout, labels: labels.rows(rows), keepActivations: true)
+            try encoder.backward(Array(dEmbeddings[(first + rows.lowerBound * d)..<(first + rows.upperBound * d)]))
+        }
+    }
+
+    /// `run` for a backward: thread t > 0 first zeroes the side's range of its own buffer when this
+    /// side's backward has not used it yet (each thread clears its own, side by side).
+    private func runBackward(_ side: BiEncoder.Side, base: BertEncoder, groups: [Range<Int>],
+                             _ body: (Int, BertEncoder) throws -> Void) throws {
+        guard gradients.count == parameters.count else {
+            throw ModelError.invalidInput("this encoder was loaded for inference (no gradient buffer): it has no backward")
+        }
+        let s = side.rawValue, range = base.layout.range
+        _ = encoders(of: base, side: s, count: groups.count)
+        let fresh = (1..<max(1, groups.count)).filter { !used[s].contains($0) }
+        used[s] += fresh
+        let buffers = threadGradients
+        try run(groups, base: base, side: s) { t, encoder in
+            if fresh.contains(t) { (buffers[t - 1].pointer + range.lowerBound).update(repeating: 0, count: range.count) }
+            try body(t, encoder)
+        }
+    }
+
+    /// Adds the thread buffers' gradients of the side into the model's: gradient[i] += thread 1's,
+    /// then thread 2's, … — a fixed order for every element, whichever thread sums which elements.
+    func finishBackward(_ side: BiEncoder.Side, base: BertEncoder, threads: Int) {
+        let sources = used[side.rawValue].sorted().map { threadGradients[$0 - 1] }
+        used[side.rawValue] = []
+        guard !sources.isEmpty else { return }
+        let range = base.layout.range, target = gradients.pointer
+        let blocks = max(1, min(threads, range.count / 65_536))
+        DispatchQueue.concurrentPerform(iterations: blocks) { b in
+            let lo = range.lowerBound + range.count * b / blocks, hi = range.lowerBound + range.count * (b + 1) / blocks
+            for source in sources { srdpr_add(target + lo, target + lo, source.pointer + lo, hi - lo) }
+        }
+    }
+}
