@@ -41,36 +41,31 @@ final class BatchParallelInference {
     /// `finished(k, embeddings)` is called (one call at a time) as batch k completes.
     func embed(_ batches: [TokenBatch], threads: Int, finished: ([Float], Int) -> Void) throws {
         let workers = encoders(max(1, min(threads, batches.count)))
-        // Every sgemm and elementwise loop of a replica runs on its own thread; set back after.
-        let blasThreads = BLASThreads.current, parallelThreads = Parallel.threads
-        BLASThreads.set(1)
-        Parallel.threads = 1
-        defer {
-            BLASThreads.set(blasThreads)
-            Parallel.threads = parallelThreads
-        }
         let lock = NSLock()
         var next = 0
         var failure: Error?
-        DispatchQueue.concurrentPerform(iterations: workers.count) { w in
-            let encoder = workers[w]
-            while true {
-                lock.lock()
-                let k = next
-                next += 1
-                let stop = failure != nil
-                lock.unlock()
-                if stop || k >= batches.count { return }
-                do {
-                    let embeddings = try encoder.forward(batches[k], dropout: nil, labels: RowLabels(), keepActivations: false)
+        // Every sgemm and elementwise loop of a replica runs on its own thread.
+        Parallel.withOneThreadKernels {
+            DispatchQueue.concurrentPerform(iterations: workers.count) { w in
+                let encoder = workers[w]
+                while true {
                     lock.lock()
-                    finished(embeddings, k)
+                    let k = next
+                    next += 1
+                    let stop = failure != nil
                     lock.unlock()
-                } catch {
-                    lock.lock()
-                    if failure == nil { failure = error }
-                    lock.unlock()
-                    return
+                    if stop || k >= batches.count { return }
+                    do {
+                        let embeddings = try encoder.forward(batches[k], dropout: nil, labels: RowLabels(), keepActivations: false)
+                        lock.lock()
+                        finished(embeddings, k)
+                        lock.unlock()
+                    } catch {
+                        lock.lock()
+                        if failure == nil { failure = error }
+                        lock.unlock()
+                        return
+                    }
                 }
             }
         }

@@ -16,4 +16,17 @@ enum Parallel {
             body(lo..<hi)
         }
     }
+
+    /// Runs `body` with one-thread sgemm and one-thread elementwise loops, then restores both: for
+    /// code that runs its own threads, each on a model replica (nested threads would oversubscribe).
+    static func withOneThreadKernels<T>(_ body: () throws -> T) rethrows -> T {
+        let blasThreads = BLASThreads.current, parallelThreads = threads
+        BLASThreads.set(1)
+        threads = 1
+        defer {
+            BLASThreads.set(blasThreads)
+            threads = parallelThreads
+        }
+        return try body()
+    }
 }

@@ -89,22 +89,17 @@ final class RowParallelTraining {
     private func run(_ groups: [Range<Int>], base: BertEncoder, side: Int,
                      _ body: (Int, BertEncoder) throws -> Void) throws {
         let workers = encoders(of: base, side: side, count: groups.count)
-        let blasThreads = BLASThreads.current, parallelThreads = Parallel.threads
-        BLASThreads.set(1)
-        Parallel.threads = 1
-        defer {
-            BLASThreads.set(blasThreads)
-            Parallel.threads = parallelThreads
-        }
         let lock = NSLock()
         var failure: Error?
-        DispatchQueue.concurrentPerform(iterations: groups.count) { t in
-            do {
-                try body(t, workers[t])
-            } catch {
-                lock.lock()
-                if failure == nil { failure = error }
-                lock.unlock()
+        Parallel.withOneThreadKernels {
+            DispatchQueue.concurrentPerform(iterations: groups.count) { t in
+                do {
+                    try body(t, workers[t])
+                } catch {
+                    lock.lock()
+                    if failure == nil { failure = error }
+                    lock.unlock()
+                }
             }
         }
         if let failure { throw failure }

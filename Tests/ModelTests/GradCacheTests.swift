@@ -14,34 +14,11 @@ final class GradCacheTests: XCTestCase {
         }
     }
 
-    /// In-batch cross-entropy over Q·Cᵀ (target i for row i) and its gradient: a non-linear loss,
-    /// so the test also needs the chunked embeddings to match.
-    func loss(_ q: [Float], _ c: [Float], rows: Int, ctxRows: Int, dim: Int) -> (Float, [Float], [Float]) {
-        var dq = [Float](repeating: 0, count: q.count), dc = [Float](repeating: 0, count: c.count)
-        var total: Float = 0
-        for i in 0..<rows {
-            var s = (0..<ctxRows).map { j in (0..<dim).reduce(Float(0)) { $0 + q[i * dim + $1] * c[j * dim + $1] } }
-            let m = s.max()!
-            let z = s.reduce(Float(0)) { $0 + expf($1 - m) }
-            total += -(s[i] - m - logf(z))
-            s = s.map { expf($0 - m) / z }
-            s[i] -= 1
-            for j in 0..<ctxRows {
-                let g = s[j] / Float(rows)
-                for k in 0..<dim {
-                    dq[i * dim + k] += g * c[j * dim + k]
-                    dc[j * dim + k] += g * q[i * dim + k]
-                }
-            }
-        }
-        return (total / Float(rows), dq, dc)
-    }
-
     func step(_ model: BiEncoder, q: TokenBatch, c: TokenBatch, chunk: Int?) throws -> (Float, [Float], [Float]) {
         model.zeroGradients()
         let qe = try model.encode(.question, q, step: 7, train: true, chunkSize: chunk)
         let ce = try model.encode(.context, c, step: 7, train: true, chunkSize: chunk)
-        let (l, dq, dc) = loss(qe, ce, rows: q.rows, ctxRows: c.rows, dim: model.question.outputDim)
+        let (l, dq, dc) = inBatchCrossEntropy(qe, ce, rows: q.rows, ctxRows: c.rows, dim: model.question.outputDim)
         try model.backward(.question, q, dEmbeddings: dq, step: 7, train: true, chunkSize: chunk)
         try model.backward(.context, c, dEmbeddings: dc, step: 7, train: true, chunkSize: chunk)
         return (l, qe + ce, model.gradients.toArray())

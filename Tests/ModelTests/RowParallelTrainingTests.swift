@@ -24,28 +24,6 @@ final class RowParallelTrainingTests: XCTestCase {
         return try TokenBatch(inputIds: ids, attentionMask: mask, rows: lengths.count, seqLen: width)
     }
 
-    /// In-batch softmax cross-entropy over Q·Cᵀ (target: context i for question i), and its gradient.
-    func loss(_ q: [Float], _ c: [Float], rows: Int, ctxRows: Int, dim: Int) -> (Float, [Float], [Float]) {
-        var dq = [Float](repeating: 0, count: q.count), dc = [Float](repeating: 0, count: c.count)
-        var total: Float = 0
-        for i in 0..<rows {
-            var s = (0..<ctxRows).map { j in (0..<dim).reduce(Float(0)) { $0 + q[i * dim + $1] * c[j * dim + $1] } }
-            let m = s.max()!
-            let z = s.reduce(Float(0)) { $0 + expf($1 - m) }
-            total += -(s[i] - m - logf(z))
-            s = s.map { expf($0 - m) / z }
-            s[i] -= 1
-            for j in 0..<ctxRows {
-                let g = s[j] / Float(rows)
-                for k in 0..<dim {
-                    dq[i * dim + k] += g * c[j * dim + k]
-                    dc[j * dim + k] += g * q[i * dim + k]
-                }
-            }
-        }
-        return (total / Float(rows), dq, dc)
-    }
-
     struct Outcome { var loss: Float; var embeddings: [Float]; var gradients: [Float] }
 
     /// One step (two accumulated batches, as gradient_accumulate_steps does) on `threads` threads.
@@ -62,7 +40,7 @@ final class RowParallelTrainingTests: XCTestCase {
         for (micro, b) in batches.enumerated() {
             let qe = try model.encode(.question, b.q, step: 7 + micro, train: true, chunkSize: chunk)
             let ce = try model.encode(.context, b.c, step: 7 + micro, train: true, chunkSize: chunk)
-            let (l, dq, dc) = loss(qe, ce, rows: b.q.rows, ctxRows: b.c.rows, dim: model.question.outputDim)
+            let (l, dq, dc) = inBatchCrossEntropy(qe, ce, rows: b.q.rows, ctxRows: b.c.rows, dim: model.question.outputDim)
             var finishedParts = 0
             try model.backward(.question, b.q, dEmbeddings: dq, step: 7 + micro, train: true, chunkSize: chunk,
                                finished: { _ in finishedParts += 1 })
