@@ -88,7 +88,7 @@ final class PackingParityTests: XCTestCase {
             model.context.packsSequences = packed
             let embedded = try model.embed(.context, c)
             _ = try model.context.forward(c)
-            results.append((embedded, model.context.lastHiddenState()))
+            results.append((embedded, try model.context.lastHiddenState()))
         }
         let (padded, packed) = (results[0], results[1])
         XCTAssertLessThan(deviation(packed.embedded, padded.embedded).maxAbs, 1e-5)
