@@ -13,8 +13,11 @@ final class ForwardBackwardParityTests: XCTestCase {
     }
 
     /// Packed (the default) compares the hidden states at the real tokens (nothing is computed at the
-    /// padding); padded (`packsSequences` false) compares every position, padding included.
-    func check(weights: String, packed: Bool) throws {
+    /// padding); padded (`packsSequences` false) compares every position, padding included. The
+    /// hidden states come from a forward over every row of the last layer; the pooled output and the
+    /// gradients from the training forward and backward (`pruned`: the last layer's [CLS] rows only,
+    /// PooledLastLayer, the default with cls pooling).
+    func check(weights: String, packed: Bool, pruned: Bool = true) throws {
         let dir = Fixtures.url("tiny-bert")
         let encoder = try BertEncoder.load(directory: dir, weights: dir.appendingPathComponent(weights))
         encoder.packsSequences = packed
