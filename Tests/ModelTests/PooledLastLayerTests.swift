@@ -13,28 +13,14 @@ final class PooledLastLayerTests: XCTestCase {
     static let questionLengths = [1, 64, 5, 12, 40, 3]
     static let contextLengths = [64, 1, 57, 8, 33, 21, 4, 64, 30, 11, 2, 50]
 
-    func batch(_ lengths: [Int], seed: Int) throws -> TokenBatch {
-        try TokenBatch(sequences: lengths.enumerated().map { r, length in
-            [101] + (1..<max(length - 1, 1)).map { Int32(1000 + (r * 131 + $0 * 17 + seed * 7) % 20000) } + (length > 1 ? [102] : [])
-        })
-    }
+    func batch(_ lengths: [Int], seed: Int) throws -> TokenBatch { try TrainingStepComparison.batch(lengths, seed: seed) }
 
-    struct StepResult { var loss: Float, embeddings: [Float], gradients: [Float] }
-
-    func step(_ model: BiEncoder, q: TokenBatch, c: TokenBatch, chunk: Int?, pruned: Bool, packed: Bool) throws -> StepResult {
+    func step(_ model: BiEncoder, q: TokenBatch, c: TokenBatch, chunk: Int?, pruned: Bool, packed: Bool) throws -> TrainingStepComparison.StepResult {
         for side in [BiEncoder.Side.question, .context] {
             model.encoder(side).prunesLastLayer = pruned
             model.encoder(side).packsSequences = packed
         }
-        model.zeroGradients()
-        let qe = try model.encode(.question, q, step: 2, train: true, chunkSize: chunk)
-        let ce = try model.encode(.context, c, step: 2, train: true, rowOffset: 7, chunkSize: chunk)
-        let d = model.question.outputDim, rows = q.rows
-        let loss = try PositiveLoss.forwardBackward(q: qe, p: Array(ce[0..<(rows * d)]), n: Array(ce[(rows * d)...]), rows: rows,
-                                                    negatives: c.rows - rows, dim: d, duplicateMask: nil, similarity: .dotProduct)
-        try model.backward(.question, q, dEmbeddings: loss.gq, step: 2, train: true, chunkSize: chunk)
-        try model.backward(.context, c, dEmbeddings: loss.gp + loss.gn, step: 2, train: true, rowOffset: 7, chunkSize: chunk)
-        return StepResult(loss: loss.loss, embeddings: qe + ce, gradients: model.gradients.toArray())
+        return try TrainingStepComparison.step(model, q: q, c: c, chunk: chunk)
     }
 
     func testClsRowsOnlyMatchTheFullLastLayer() throws {
@@ -51,25 +37,8 @@ final class PooledLastLayerTests: XCTestCase {
                 for chunk in (packed ? [nil, 1, 4] : [nil, 4]) as [Int?] {
                     let pruned = try step(model, q: q, c: c, chunk: chunk, pruned: true, packed: packed)
                     let label = "projection_dim \(projectionDim), \(packed ? "packed" : "padded"), chunk \(chunk.map(String.init) ?? "none")"
-                    XCTAssertEqual(pruned.loss, full.loss, accuracy: 1e-5 * max(1, abs(full.loss)), "loss, \(label)")
-                    let e = deviation(pruned.embeddings, full.embeddings)
-                    XCTAssertLessThan(e.maxAbs, 2e-6, "embeddings, \(label): \(e)")
-                    var worst: Float = 0
-                    for slot in model.layout.slots {
-                        let d = deviation(Array(pruned.gradients[slot.range]), Array(full.gradients[slot.range]))
-                        // Mathematically zero gradients (SPEC §6): key biases, and what shifts every
-                        // context of a batch by the same vector: summation noise in both.
-                        if slot.name.contains("attention.self.key.bias") || slot.name == "ctx_model.encode_proj.bias"
-                            || slot.name == "ctx_model.encoder.layer.\(model.config.numLayers - 1).output.LayerNorm.bias" {
-                            XCTAssertLessThan(d.maxAbs, 1e-5, "\(slot.name), \(label): \(d)")
-                        } else {
-                            XCTAssertGreaterThan(d.scale, 0, "\(slot.name) has no gradient, \(label)")
-                            XCTAssertLessThanOrEqual(d.maxAbs, 3e-5 * d.scale, "\(slot.name), \(label): \(d)")
-                            worst = max(worst, d.maxAbs / d.scale)
-                        }
-                    }
-                    print("pruned last layer parity (\(label)): loss \(pruned.loss) vs \(full.loss), embeddings max |difference| "
-                          + "\(e.maxAbs), worst gradient difference / scale \(worst)")
+                    TrainingStepComparison.assertAgree(pruned, full, model: model, embeddingTolerance: 2e-6,
+                                                       name: "pruned last layer parity", label: label)
                 }
             }
         }
