@@ -78,6 +78,7 @@ final class RowParallelTraining {
         for replica in replicas[side].prefix(count) {
             replica.pooling = base.pooling
             replica.packsSequences = base.packsSequences
+            replica.prunesLastLayer = base.prunesLastLayer
             replica.hiddenDropout = base.hiddenDropout
             replica.attentionDropout = base.attentionDropout
         }

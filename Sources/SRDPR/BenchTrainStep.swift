@@ -21,6 +21,8 @@ struct BenchTrainStep: ParsableCommand {
     @Option(name: .customLong("min-ctx-len"), help: "Mixed lengths: each context draws its length in [min-ctx-len, ctx-len].")
     var minCtxLen: Int?
     @Flag(help: "Run the encoders over the padding too (the computation before packing), to compare.") var padded = false
+    @Flag(help: "Run every row of the last layer, not only what the [CLS] rows need (the computation before pruning), to compare.")
+    var fullLastLayer = false
     @Option(help: "Threads (OpenBLAS and the other loops).") var threads = 2
     @Flag(name: .customLong("whole-batch"),
           help: "Every thread on the whole batch (2-thread sgemm and loops) instead of each thread on its own rows, to compare.")
@@ -43,7 +45,12 @@ struct BenchTrainStep: ParsableCommand {
         if let minCtxLen, !(1...ctxLen).contains(minCtxLen) {
             throw ValidationError("--min-ctx-len must be in 1...\(ctxLen) (--ctx-len), got \(minCtxLen)")
         }
+<<<<<<< HEAD
         (o.minQLen, o.minCtxLen, o.padded, o.wholeBatch) = (minQLen, minCtxLen, padded, wholeBatch)
+=======
+        (o.minQLen, o.minCtxLen, o.padded) = (minQLen, minCtxLen, padded)
+        o.fullLastLayer = fullLastLayer
+>>>>>>> main
         (o.batch, o.contrastive, o.qLen, o.ctxLen, o.threads, o.steps, o.warmupSteps) =
             (batch, contrastive, qLen, ctxLen, threads, steps, warmupSteps)
         BenchOutput.printJSONLine(try TrainStepBench.run(o))
