@@ -45,12 +45,8 @@ struct BenchTrainStep: ParsableCommand {
         if let minCtxLen, !(1...ctxLen).contains(minCtxLen) {
             throw ValidationError("--min-ctx-len must be in 1...\(ctxLen) (--ctx-len), got \(minCtxLen)")
         }
-<<<<<<< HEAD
         (o.minQLen, o.minCtxLen, o.padded, o.wholeBatch) = (minQLen, minCtxLen, padded, wholeBatch)
-=======
-        (o.minQLen, o.minCtxLen, o.padded) = (minQLen, minCtxLen, padded)
         o.fullLastLayer = fullLastLayer
->>>>>>> main
         (o.batch, o.contrastive, o.qLen, o.ctxLen, o.threads, o.steps, o.warmupSteps) =
             (batch, contrastive, qLen, ctxLen, threads, steps, warmupSteps)
         BenchOutput.printJSONLine(try TrainStepBench.run(o))
