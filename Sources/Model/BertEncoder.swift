@@ -33,6 +33,8 @@ public final class BertEncoder {
     private var keptDropout: DropoutContext?
     private var keptRowLabels = RowLabels()
     private var pooledBuffer: [Float] = []
+    /// Q, K, V in one sgemm (the activations hold them as one [tokens, 3 × hidden] block).
+    private lazy var qkvProjection = QKVProjection(hidden: config.hiddenSize)
 
     /// Embedding size: projection_dim when the head exists, else hidden_size.
     public var outputDim: Int { layout.projectionDim > 0 ? layout.projectionDim : config.hiddenSize }
@@ -119,7 +121,7 @@ public final class BertEncoder {
         let packing = packsSequences ? SequencePacking.packed(batch) ?? .padded(batch) : .padded(batch)
         let a = activations(for: packing, keep: keepActivations)
         let c = config, H = c.hiddenSize, I = c.intermediateSize, B = batch.rows, N = packing.tokens
-        let shape = Attention.Shape(packing: packing, heads: c.numHeads, headDim: c.headDim)
+        let shape = Attention.Shape(packing: packing, heads: c.numHeads, headDim: c.headDim, qkvRowStride: qkvProjection.rowStride)
         let ph = hiddenDropout, pa = attentionDropout
         func hiddenDrop(_ x: UnsafeMutablePointer<Float>, layer: Int, site: DropoutContext.Site) {
             guard let d = dropout, ph > 0 else { return }
@@ -135,9 +137,7 @@ public final class BertEncoder {
         for (l, w) in layout.layers.enumerated() {
             let A = a.layers[keepActivations ? l : 0]
             // Self-attention.
-            Linear.forward(A.q, input, P + w.queryW, P + w.queryB, rows: N, inDim: H, outDim: H)
-            Linear.forward(A.k, input, P + w.keyW, P + w.keyB, rows: N, inDim: H, outDim: H)
-            Linear.forward(A.v, input, P + w.valueW, P + w.valueB, rows: N, inDim: H, outDim: H)
+            qkvProjection.forward(A.q, input, parameters: P, layer: w, rows: N)
             let attnKey = (dropout != nil && pa > 0) ? dropout!.key(layer: l, site: .attentionProbs) : nil
             Attention.forward(ctx: A.ctx, probs: keepActivations ? A.probs : nil, q: A.q, k: A.k, v: A.v, shape: shape,
                               dropoutKey: attnKey, p: pa, rowLabels: rowLabels, scratch: a.headScratch,
@@ -222,7 +222,7 @@ public final class BertEncoder {
         guard dEmbeddings.count == B * outputDim else {
             throw ModelError.invalidInput("embedding gradient has \(dEmbeddings.count) values, expected \(B) x \(outputDim)")
         }
-        let shape = Attention.Shape(packing: packing, heads: c.numHeads, headDim: c.headDim)
+        let shape = Attention.Shape(packing: packing, heads: c.numHeads, headDim: c.headDim, qkvRowStride: qkvProjection.rowStride)
         let dropout = keptDropout, rowLabels = keptRowLabels
         let ph = hiddenDropout, pa = attentionDropout
         func hiddenDrop(_ x: UnsafeMutablePointer<Float>, layer: Int, site: DropoutContext.Site) {
