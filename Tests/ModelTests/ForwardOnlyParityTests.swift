@@ -144,7 +144,7 @@ final class ForwardOnlyParityTests: XCTestCase {
     /// batch; a sequence longer than the cap still gets a batch (of its own); order as without a cap.
     func testLengthSortedBatchesStopAtTheTokenCap() {
         var random = SplitMix64(seed: 6)
-        let lengths = (0..<1000).map { _ in 1 + Int(random.next() % 256) } + [300, 300, 256]
+        let lengths = (0..<1000).map { _ in 1 + Int(random.next() % 256) } + [1500, 1500, 256]
         let uncapped = LengthSortedBatches(lengths: lengths, batchSize: 32)
         let plan = LengthSortedBatches(lengths: lengths, batchSize: 32, maxTokens: 1024)
         XCTAssertEqual(plan.batches.flatMap { $0 }, uncapped.batches.flatMap { $0 }, "the same order, cut at other places")
