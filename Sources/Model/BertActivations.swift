@@ -16,6 +16,12 @@ final class BertActivations {
         var ffnIntermediate: UnsafeMutablePointer<Float>
         var probs: UnsafeMutablePointer<Float>
         var mean1, rstd1, mean2, rstd2: UnsafeMutablePointer<Float>
+
+        /// K and V as two separate [tokens, hidden] matrices (row stride hidden) in the room of the
+        /// Q/K/V block: what the [CLS]-only last layer (PooledLastLayer) writes and reads back.
+        func separateKeyValue(tokens: Int, hidden: Int) -> (key: UnsafeMutablePointer<Float>, value: UnsafeMutablePointer<Float>) {
+            (q, q + tokens * hidden)
+        }
     }
 
     let tokens: Int, attention: Int, layerSlots: Int
