@@ -4,12 +4,14 @@ import Foundation
 import JobContracts
 import Retrieval
 
-/// The coordinator of `srdpr index --bind ADDR --world-size N`: the index is built across the
-/// hosts of a job like a training run is (the same control channel, shared secret, ranks and
+/// The coordinator of an index built by several processes: `srdpr index --bind ADDR --world-size N`
+/// across the hosts of a job, and `srdpr index --workers N` on this host (the same coordinator on
+/// loopback). Built like a training run is (the same control channel, shared secret, ranks and
 /// heartbeats), with the shards of ``ShardedIndexBuild`` (passage ranges of whole chunks, each an
 /// index of its own under DIR/shards/, appended in order at the end: the bytes of one process).
-/// Workers (`srdpr index-worker`) ask for a shard when they are free, encode it from their own
-/// copy of the corpus and model and send the embeddings back chunk by chunk; the coordinator
+/// Workers (`srdpr index-worker`) ask for a shard when they are free (the largest first, see
+/// ``ShardQueue``), encode it from their own copy of the corpus and model and send the embeddings
+/// back chunk by chunk; the coordinator
 /// writes them (no shared file system needed), so an interrupted job keeps every chunk received.
 /// Shards go out once every rank of `--world-size` has registered (as a training job starts);
 /// a lost worker's shard goes to the next worker that asks; a worker whose corpus or model
@@ -38,6 +40,9 @@ public final class IndexJobCoordinator {
     public var log: (String) -> Void = { FileHandle.standardError.write(Foundation.Data(("index: " + $0 + "\n").utf8)) }
     /// (rows built, rows to build), after every chunk.
     public var progress: (Int, Int) -> Void = { _, _ in }
+    /// Called a few times a second while the job runs; what it throws ends the job (`srdpr index
+    /// --workers` checks its child processes here, so a child that dies is named at once).
+    public var poll: () throws -> Void = {}
 
     private var server: ControlServer?
     private var members: [Int: Member] = [:]
@@ -80,7 +85,7 @@ public final class IndexJobCoordinator {
         defer { server.close(); self.server = nil }
         self.shards = shards
         self.signature = signature
-        queue = ShardQueue(shards: shards.count)
+        queue = ShardQueue(work: try ShardedIndexBuild.estimatedWork(corpusPath: job.corpusPath, shards: shards))
         total = shards.reduce(0) { $0 + $1.rows.count }
         built = ShardedIndexBuild.encodedRows(shards)
         progress(built, total)
@@ -93,6 +98,7 @@ public final class IndexJobCoordinator {
                     try handle(message)
                 }
                 try checkLiveness()
+                try poll()
                 if registered.count < options.worldSize, Date().timeIntervalSince(started) > options.joinTimeout {
                     let missing = (0..<options.worldSize).filter { !registered.contains($0) }
                     throw IndexJobError.setup("index-worker rank(s) \(missing) did not register within \(Int(options.joinTimeout)) s "

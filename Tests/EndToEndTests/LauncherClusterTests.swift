@@ -472,6 +472,35 @@ final class LauncherClusterTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("coordinator: ring links: 2->0 TCP, 0->1 TCP, 1->2 TCP"), r.stdout)
         try assertLossesMatchOneProcess("mpirun")
     }
+
+    /// `launch-mpirun.sh --hosts ... index ...`: `mpirun -n 3` starts one identical index-worker per
+    /// host (ranks from OMPI_COMM_WORLD_RANK); the coordinator on node0 writes the one-process index.
+    func testMpirunLaunchedIndexMatchesOneProcess() throws {
+        let cluster = try requireCluster()
+        let (corpus, reference) = try oneProcessIndex()
+        let output = try run("index-mpirun").path
+        let hosts = (0..<3).map(Self.address).joined(separator: ",")
+        let r = try onHost(0, [Self.script("launch-mpirun.sh"), "--hosts", hosts, "--coordinator-host", Self.address(0),
+                               "--threads", "1", "--heartbeat-timeout", "10", "index"] + indexOptions(corpus: corpus, output: output),
+                           environment: ["SRDPR_BIN": Command.srdprBinary.path, "SRDPR_LOCAL_BIN": Command.srdprBinary.path,
+                                         "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+                                         "OMPI_MCA_plm_rsh_agent": "ssh -F \(cluster.appendingPathComponent("ssh_config").path)",
+                                         "OMPI_MCA_oob_tcp_if_include": "\(Self.subnet).0/24"])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        for rank in 0..<3 {
+            XCTAssertTrue((r.stdout + r.stderr).contains("index-worker: rank \(rank) from OMPI_COMM_WORLD_RANK, world size 3 from OMPI_COMM_WORLD_SIZE"),
+                          r.stdout + r.stderr)
+        }
+        let got = try indexFiles(output)
+        XCTAssertEqual(got[1], reference[1], "ids.jsonl byte for byte")
+        XCTAssertEqual(got[2], reference[2], "meta.json byte for byte")
+        // mpirun starts the remote workers over ssh, whose sshd's clean environment lacks this
+        // machine's OPENBLAS_CORETYPE (see the ssh index test): floats within an ulp.
+        let u: [Float] = got[0].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let v: [Float] = reference[0].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        XCTAssertEqual(u.count, v.count)
+        XCTAssertLessThanOrEqual(zip(u, v).map { abs($0 - $1) }.max() ?? 0, 2e-6)
+    }
 }
 
 /// Runs a cluster script under bash and waits for it with waitpid. The scripts leave daemons
