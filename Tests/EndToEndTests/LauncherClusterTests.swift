@@ -344,13 +344,18 @@ final class LauncherClusterTests: XCTestCase {
                                          "SRDPR_SSH_CONFIG": cluster.appendingPathComponent("ssh_config").path])
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         for node in 0..<3 { XCTAssertTrue(r.stderr.contains("index: rank \(node) registered from node\(node)"), r.stdout + r.stderr) }
+        try assertSshStartedIndex(output, equals: reference)
+    }
+
+    /// ids.jsonl and meta.json byte for byte, the embeddings within an ulp: ssh starts the workers
+    /// with sshd's clean environment, where this machine's OPENBLAS_CORETYPE (which the one-process
+    /// reference and srun's tasks inherit) is not, so OpenBLAS picks another sgemm kernel and some
+    /// floats move by an ulp; hosts with one environment give the same bytes (the Slurm test and
+    /// IndexAcrossHostsTests).
+    func assertSshStartedIndex(_ output: String, equals reference: [Data]) throws {
         let got = try indexFiles(output)
         XCTAssertEqual(got[1], reference[1], "ids.jsonl byte for byte")
         XCTAssertEqual(got[2], reference[2], "meta.json byte for byte")
-        // ssh starts the workers with sshd's clean environment: this machine's OPENBLAS_CORETYPE
-        // (which the one-process reference and srun's tasks inherit) is not there, so OpenBLAS picks
-        // another sgemm kernel and some floats move by an ulp; hosts with one environment give the
-        // same bytes (the Slurm test and IndexAcrossHostsTests).
         let u: [Float] = got[0].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         let v: [Float] = reference[0].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         XCTAssertEqual(u.count, v.count)
@@ -491,15 +496,7 @@ final class LauncherClusterTests: XCTestCase {
             XCTAssertTrue((r.stdout + r.stderr).contains("index-worker: rank \(rank) from OMPI_COMM_WORLD_RANK, world size 3 from OMPI_COMM_WORLD_SIZE"),
                           r.stdout + r.stderr)
         }
-        let got = try indexFiles(output)
-        XCTAssertEqual(got[1], reference[1], "ids.jsonl byte for byte")
-        XCTAssertEqual(got[2], reference[2], "meta.json byte for byte")
-        // mpirun starts the remote workers over ssh, whose sshd's clean environment lacks this
-        // machine's OPENBLAS_CORETYPE (see the ssh index test): floats within an ulp.
-        let u: [Float] = got[0].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-        let v: [Float] = reference[0].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-        XCTAssertEqual(u.count, v.count)
-        XCTAssertLessThanOrEqual(zip(u, v).map { abs($0 - $1) }.max() ?? 0, 2e-6)
+        try assertSshStartedIndex(output, equals: reference)  // mpirun starts the remote workers over ssh
     }
 }
 
