@@ -122,8 +122,9 @@ final class IndexWorkersCLITests: XCTestCase {
                           parent.output)
             XCTAssertTrue(parent.stderr.contains("the finished shards are kept"), parent.output)
             if let survivor = children.first(where: { $0.rank == 0 }) {
-                let state = (try? String(contentsOfFile: "/proc/\(survivor.pid)/stat", encoding: .utf8))
-                    .flatMap { $0.lastIndex(of: ")").map { index in $0[$0.index(index, offsetBy: 2)] } }
+                // /proc/PID/stat: "PID (COMMAND) STATE ..."; gone or a zombie once stopped.
+                let stat = (try? String(contentsOfFile: "/proc/\(survivor.pid)/stat", encoding: .utf8)) ?? ""
+                let state = stat.lastIndex(of: ")").map { close in stat[stat.index(close, offsetBy: 2)] }
                 XCTAssertTrue(state == nil || state == "Z", "rank 0 (pid \(survivor.pid)) was stopped with the job")
             }
             let again = try Command.srdpr(arguments)
