@@ -31,6 +31,8 @@ public final class IndexJobCoordinator {
         var rowsBuilt = 0
         /// It asked for a shard when none was left to hand out (one may still come back).
         var waiting = false
+        /// When it found the queue empty: from then on it waits for the others (the load's imbalance).
+        var idleSince: Date?
 
         var name: String { "rank \(registration.rank) on \(registration.host) (pid \(registration.pid))" }
     }
@@ -110,8 +112,10 @@ public final class IndexJobCoordinator {
             throw error
         }
         stopAll(code: 0, reason: "every shard is built")
+        let end = Date()
         for member in members.values.sorted(by: { $0.registration.rank < $1.registration.rank }) {
-            log("\(member.name) built \(member.shardsBuilt) shard(s), \(member.rowsBuilt) passages")
+            let idle = member.idleSince.map { String(format: ", then waited %.1f s for the others", end.timeIntervalSince($0)) } ?? ""
+            log("\(member.name) built \(member.shardsBuilt) shard(s), \(member.rowsBuilt) passages\(idle)")
         }
     }
 
@@ -227,6 +231,7 @@ public final class IndexJobCoordinator {
                 continue
             }
             member.writer = writer
+            member.idleSince = nil
             members[rank] = member
             let rows = (shard.rows.lowerBound + writer.encodedRows)..<shard.rows.upperBound
             log("shard \(next + 1) of \(shards.count) (passages \(rows)) -> \(member.name)")
@@ -236,6 +241,7 @@ public final class IndexJobCoordinator {
         // Nothing to hand out; the others' shards may still come back if they are lost, so this
         // worker waits until every shard is built.
         members[rank]?.waiting = true
+        if members[rank]?.idleSince == nil { members[rank]?.idleSince = Date() }
     }
 
     /// Workers silent for longer than the heartbeat timeout are lost: their shards go back to the
