@@ -2,11 +2,12 @@ import Data
 import Foundation
 
 /// The shards of an index built by several processes (`srdpr index --workers N` on one host,
-/// `srdpr index --bind` across hosts): the rows still to encode are cut into shards of whole
-/// chunks, each built as an index of its own under `DIR/shards/` (written by the coordinator from
-/// what the workers send), then appended in order. Cut on chunk boundaries, every chunk holds the
-/// passages it holds in a one-process build, so the merged files are byte-identical to it. The cut
-/// depends on the corpus only, so a rerun with any number of workers keeps the shards already
+/// `srdpr index --bind` across hosts): the rows still to encode are cut into shards (row ranges),
+/// each built as an index of its own under `DIR/shards/` (written by the coordinator from what the
+/// workers send, in chunks of at most `--chunk-rows` from the shard's start), then appended in
+/// order. An embedding does not depend on the batch around it (bit for bit, `ForwardOnlyParityTests`),
+/// so the merged files are byte-identical to a one-process build wherever the shards are cut. The
+/// cut depends on the corpus only, so a rerun with any number of workers keeps the shards already
 /// built, and the merge itself is redone from the shards if it was cut short.
 public enum ShardedIndexBuild {
     public struct Shard: Equatable {
@@ -15,23 +16,23 @@ public enum ShardedIndexBuild {
         public var directory: String
     }
 
-    /// Shards of `chunksPerShard` chunks of `chunkRows` rows each from `rows.lowerBound` (the last
-    /// shorter). Workers ask for them one at a time, so a fast worker takes more.
-    public static func plan(rows: Range<Int>, chunkRows: Int, chunksPerShard: Int, directory: String) -> [Shard] {
-        precondition(chunkRows > 0 && chunksPerShard > 0)
-        let shardRows = chunkRows * chunksPerShard
+    /// Shards of `shardRows` rows each from `rows.lowerBound` (the last shorter). Workers ask for
+    /// them one at a time, so a fast worker takes more.
+    public static func plan(rows: Range<Int>, shardRows: Int, directory: String) -> [Shard] {
+        precondition(shardRows > 0)
         return stride(from: rows.lowerBound, to: rows.upperBound, by: shardRows).map { first in
             let shard = first..<min(first + shardRows, rows.upperBound)
             return Shard(rows: shard, directory: PassageIndex.shardsPath(directory) + "/rows-\(shard.lowerBound)-\(shard.upperBound)")
         }
     }
 
-    /// Chunks per shard when the user gives none: at most 8 (a lost worker's shard costs little to
-    /// redo, and each shard is one directory), fewer on a small corpus so that there are at least 16
-    /// shards to balance the workers' load with (the last shards handed out are then small).
-    public static func defaultChunksPerShard(rows: Int, chunkRows: Int) -> Int {
-        let chunks = (rows + chunkRows - 1) / chunkRows
-        return max(1, min(8, chunks / 16))
+    /// Rows per shard when the user gives no `--shard-chunks`: at most 8 chunks (a lost worker's
+    /// shard costs little to redo, and each shard is one directory), fewer on a corpus of under
+    /// 64 x 8 chunks so that there are about 64 shards: the workers' load then balances to within a
+    /// small shard (on the FAQ's 5,770 passages, 91-passage shards; whole 512-passage chunks left
+    /// one worker idle ~46 s at the end of a 2-worker build at load 5).
+    public static func defaultShardRows(rows: Int, chunkRows: Int) -> Int {
+        max(1, min(8 * chunkRows, (rows + 63) / 64))
     }
 
     /// An estimate of each shard's encoding cost: the UTF-8 bytes of its passages' titles and texts

@@ -19,7 +19,7 @@ struct IndexJobOptions: ParsableArguments {
     var worldSize: Int?
     @Option(name: .customLong("shard-chunks"), help: """
         With --bind or --workers: chunks (--chunk-rows passages each) per shard handed to a worker (default 8, \
-        fewer when the corpus has under 128 chunks, so that there are at least 16 shards to balance the load with).
+        smaller shards on a corpus of under 512 chunks: about 64 of them, to balance the workers' load).
         """)
     var shardChunks: Int?
     @Option(name: .customLong("heartbeat-timeout"), help: "With --bind: seconds of silence after which a worker counts as lost, its shard going to another (default 30).")
@@ -67,7 +67,7 @@ extension Index {
 struct IndexWorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "index-worker",
-        abstract: "Encode shards of an index built across hosts (`srdpr index --bind ADDR --world-size N` coordinates).",
+        abstract: "Encode shards of an index built across hosts (`srdpr index --bind ADDR --world-size N` coordinates; `srdpr index --workers N` starts N of them on this host).",
         discussion: """
             Connects to the coordinator, checks this host's copy of the corpus (size and CRC-32C; the \
             coordinator's path, or --corpus) and of the model (the coordinator's --model options; its \

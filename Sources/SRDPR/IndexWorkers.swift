@@ -7,8 +7,8 @@ import Retrieval
 
 /// An index built by `srdpr index-worker` processes under an ``IndexJobCoordinator``: one path for
 /// `srdpr index --workers N` (and `mine-hard-negatives --model --workers N`) on this host and
-/// `srdpr index --bind ADDR --world-size N` across the hosts of a job. Workers pull shards of whole
-/// chunks as they finish the last, so a worker given short passages takes more of them and none
+/// `srdpr index --bind ADDR --world-size N` across the hosts of a job. Workers pull shards (row
+/// ranges) as they finish the last, so a worker given short passages takes more of them and none
 /// sits idle while another ends a long shard; the coordinator writes the shards under DIR/shards/
 /// (kept when a job stops) and appends them in order: the bytes of a one-process index.
 enum IndexWorkers {
@@ -54,8 +54,8 @@ enum IndexWorkers {
             modelName: signature.modelName, modelFingerprint: signature.fingerprint, chunkRows: chunkRows))
         coordinator.progress = progressBar("index", unit: "passages")
         try ShardedIndexBuild.build(corpusPath: corpusPath, signature: signature, directory: directory, shards: { rows in
-            ShardedIndexBuild.plan(rows: rows, chunkRows: chunkRows,
-                                   chunksPerShard: chunksPerShard ?? ShardedIndexBuild.defaultChunksPerShard(rows: rows.count, chunkRows: chunkRows),
+            ShardedIndexBuild.plan(rows: rows, shardRows: chunksPerShard.map { $0 * chunkRows }
+                                       ?? ShardedIndexBuild.defaultShardRows(rows: rows.count, chunkRows: chunkRows),
                                    directory: directory)
         }, runShards: { shards in
             guard let startWorkers else { return try coordinator.run(shards: shards, signature: signature) }

@@ -2,8 +2,8 @@ import XCTest
 import Foundation
 import TestSupport
 
-/// `srdpr index --workers N` on tiny-bert: N `srdpr index-worker` children pulling shards of
-/// whole chunks from this process (the coordinator of `--bind`, on loopback), merged to the bytes
+/// `srdpr index --workers N` on tiny-bert: N `srdpr index-worker` children pulling shards (row
+/// ranges) from this process (the coordinator of `--bind`, on loopback), merged to the bytes
 /// of one process run, whatever its thread count; a child that dies is named with its log, a shard
 /// that cannot be written is named, the run fails, the index does not look complete, and the rerun
 /// finishes it.
@@ -74,9 +74,9 @@ final class IndexWorkersCLITests: XCTestCase {
         let (corpus, qrels) = try RetrievalData.small(dir, questions: 12, distractors: 90)
         let lineCount = try String(contentsOfFile: corpus, encoding: .utf8).split(separator: "\n").count
         let output = dir.appendingPathComponent("idx").path
-        // Shards of one chunk (16 passages; the default on a corpus of fewer than 32 chunks): the
-        // last shard's directory is taken by a file.
-        let lastStart = ((lineCount - 1) / 16) * 16
+        // The default shards on a small corpus: about 64 of them; the last one's directory is taken by a file.
+        let shardRows = (lineCount + 63) / 64
+        let lastStart = ((lineCount - 1) / shardRows) * shardRows
         try FileManager.default.createDirectory(atPath: output + "/shards", withIntermediateDirectories: true)
         let blocker = output + "/shards/rows-\(lastStart)-\(lineCount)"
         try Data("not a directory".utf8).write(to: URL(fileURLWithPath: blocker))

@@ -116,16 +116,16 @@ final class StreamingIndexTests: XCTestCase {
     }
 
     func testShardsAreCutOnChunkBoundaries() {
-        let shards = ShardedIndexBuild.plan(rows: 16..<101, chunkRows: 8, chunksPerShard: 4, directory: "/x")
-        XCTAssertEqual(shards.map(\.rows), [16..<48, 48..<80, 80..<101], "11 chunks of 8 from row 16 (the last of 5): 4, 4 and 3 of them")
+        let shards = ShardedIndexBuild.plan(rows: 16..<101, shardRows: 32, directory: "/x")
+        XCTAssertEqual(shards.map(\.rows), [16..<48, 48..<80, 80..<101], "85 rows from row 16 in shards of 32, the last of 21")
         XCTAssertEqual(shards.map(\.directory), ["/x/shards/rows-16-48", "/x/shards/rows-48-80", "/x/shards/rows-80-101"])
-        XCTAssertEqual(ShardedIndexBuild.plan(rows: 0..<10, chunkRows: 8, chunksPerShard: 1, directory: "/x").map(\.rows), [0..<8, 8..<10])
-        XCTAssertEqual(ShardedIndexBuild.plan(rows: 5..<5, chunkRows: 8, chunksPerShard: 2, directory: "/x"), [])
-        // The default: 8 chunks a shard, fewer on a small corpus (at least 16 shards), never 0.
-        XCTAssertEqual(ShardedIndexBuild.defaultChunksPerShard(rows: 5_770, chunkRows: 512), 1, "12 chunks")
-        XCTAssertEqual(ShardedIndexBuild.defaultChunksPerShard(rows: 64 * 512, chunkRows: 512), 4)
-        XCTAssertEqual(ShardedIndexBuild.defaultChunksPerShard(rows: 21_000_000, chunkRows: 512), 8)
-        XCTAssertEqual(ShardedIndexBuild.defaultChunksPerShard(rows: 0, chunkRows: 512), 1)
+        XCTAssertEqual(ShardedIndexBuild.plan(rows: 0..<10, shardRows: 8, directory: "/x").map(\.rows), [0..<8, 8..<10])
+        XCTAssertEqual(ShardedIndexBuild.plan(rows: 5..<5, shardRows: 16, directory: "/x"), [])
+        // The default: 8 chunks a shard, smaller on a small corpus (about 64 shards), never 0.
+        XCTAssertEqual(ShardedIndexBuild.defaultShardRows(rows: 5_770, chunkRows: 512), 91, "64 shards, the last of 37")
+        XCTAssertEqual(ShardedIndexBuild.defaultShardRows(rows: 64 * 1024, chunkRows: 512), 1024)
+        XCTAssertEqual(ShardedIndexBuild.defaultShardRows(rows: 21_000_000, chunkRows: 512), 4096)
+        XCTAssertEqual(ShardedIndexBuild.defaultShardRows(rows: 0, chunkRows: 512), 1)
     }
 
     /// The shards go out largest first (the estimate: bytes of title and text), so the last ones
@@ -135,7 +135,7 @@ final class StreamingIndexTests: XCTestCase {
         let lengths = [5, 5, 40, 40, 1, 1, 20, 20]
         try lengths.enumerated().map { #"{"id": "p\#($0.offset)", "title": "t", "text": "\#(String(repeating: "x", count: $0.element))"}"# }
             .joined(separator: "\n").write(toFile: corpusPath, atomically: true, encoding: .utf8)
-        let shards = ShardedIndexBuild.plan(rows: 0..<8, chunkRows: 2, chunksPerShard: 1, directory: "/x")
+        let shards = ShardedIndexBuild.plan(rows: 0..<8, shardRows: 2, directory: "/x")
         let work = try ShardedIndexBuild.estimatedWork(corpusPath: corpusPath, shards: shards)
         XCTAssertEqual(work, [12, 82, 4, 42])
         var queue = ShardQueue(work: work)
@@ -157,7 +157,7 @@ final class StreamingIndexTests: XCTestCase {
         // A first run whose second shard fails midway: nothing looks complete.
         struct ShardFailed: Error {}
         func cut(_ rows: Range<Int>) -> [ShardedIndexBuild.Shard] {
-            ShardedIndexBuild.plan(rows: rows, chunkRows: 8, chunksPerShard: 5, directory: sharded)
+            ShardedIndexBuild.plan(rows: rows, shardRows: 40, directory: sharded)
         }
         XCTAssertThrowsError(try ShardedIndexBuild.build(corpusPath: corpusPath, signature: signature, directory: sharded,
                                                          shards: cut) { shards in
@@ -194,7 +194,7 @@ final class StreamingIndexTests: XCTestCase {
         let reference = path("one"), mixed = path("mixed")
         try referenceAndStoppedBuild(corpusPath, reference: reference, stopped: mixed, chunksBeforeStop: 3)
         try ShardedIndexBuild.build(corpusPath: corpusPath, signature: PassageIndex.Signature(CountingEncoder()), directory: mixed, shards: { rows in
-            ShardedIndexBuild.plan(rows: rows, chunkRows: 8, chunksPerShard: 3, directory: mixed)
+            ShardedIndexBuild.plan(rows: rows, shardRows: 24, directory: mixed)
         }) { shards in
             XCTAssertEqual(shards.map(\.rows), [24..<48, 48..<60], "only the rows the stopped build had not encoded")
             for shard in shards {
