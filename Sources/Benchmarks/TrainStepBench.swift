@@ -19,6 +19,8 @@ public enum TrainStepBench {
         public var minQLen: Int?, minCtxLen: Int?
         /// Run the encoders over the padding too (BertEncoder.packsSequences false).
         public var padded = false
+        /// Run every row of the last layer (BertEncoder.prunesLastLayer false).
+        public var fullLastLayer = false
         public var seed: UInt64 = 12345
         public init() {}
     }
@@ -64,6 +66,8 @@ public enum TrainStepBench {
         model.setDropout(0.1)
         model.question.packsSequences = !o.padded
         model.context.packsSequences = !o.padded
+        model.question.prunesLastLayer = !o.fullLastLayer
+        model.context.prunesLastLayer = !o.fullLastLayer
         let c = model.config, B = o.batch, C = o.contrastive, H = c.hiddenSize
         guard max(o.qLen, o.ctxLen) <= c.maxPositions else {
             throw ModelError.sequenceTooLong(length: max(o.qLen, o.ctxLen), maxPositions: c.maxPositions)
@@ -139,6 +143,25 @@ public enum TrainStepBench {
         let dense = 6 * encoderParams * qTokens + 6 * encoderParams * cTokens
         let attention = 12 * c.numLayers * H * (B * o.qLen * o.qLen + (B + C) * o.ctxLen * o.ctxLen)
         let mixed = (o.minQLen ?? o.qLen) < o.qLen || (o.minCtxLen ?? o.ctxLen) < o.ctxLen
+        // What the encoders really execute (the FLOP model above counts the full model, as model-FLOPs
+        // utilisation does): the packed rows, gaps between sequences included (SequencePacking), or
+        // the padded ones; and with [CLS] pooling a last layer that runs only keys and values over
+        // every row and the rest over one row per sgemm row period per sequence (PooledLastLayer).
+        let perLayerParams = encoderParams / c.numLayers, keyValueParams = 2 * (H * H + H)
+        func executedFlops(_ b: TokenBatch, _ encoder: BertEncoder) -> Double {
+            let period = SgemmRowTiling.period
+            let attended = encoder.packsSequences ? lengths(b) : [Int](repeating: b.seqLen, count: b.rows)
+            let rows = encoder.packsSequences ? attended.reduce(0) { $0 + ($1 + period - 1) / period * period } : b.rows * b.seqLen
+            let squares = attended.reduce(0) { $0 + $1 * $1 }
+            guard encoder.prunesLastLayer && encoder.pooling == .cls else {
+                return Double(6 * encoderParams * rows + 12 * c.numLayers * H * squares)
+            }
+            let skippedRows = rows - b.rows * period
+            return Double(6 * encoderParams * rows - 6 * (perLayerParams - keyValueParams) * skippedRows
+                          + 12 * (c.numLayers - 1) * H * squares + 12 * H * attended.reduce(0, +))
+        }
+        let executedPerStep = timed.map { executedFlops($0.q, model.question) + executedFlops($0.ctx, model.context) }
+        let executed = executedPerStep.reduce(0, +) / Double(max(executedPerStep.count, 1))
         let flops = mixed ? flopsPerStep.reduce(0, +) / Double(max(flopsPerStep.count, 1)) : Double(dense + attention)
 
         var loadBefore = [Double](repeating: 0, count: 3)
@@ -177,6 +200,7 @@ public enum TrainStepBench {
             "warmup_steps": o.warmupSteps, "steps": o.steps, "tokens_per_step": tokens,
             "non_embedding_params_q": encoderParams, "total_params_both": model.layout.totalCount,
             "flops_per_step": flops, "dense_flops_per_step": dense, "attn_flops_per_step": attention,
+            "executed_flops_per_step": executed, "prunes_last_layer": model.question.prunesLastLayer,
             "step_times_s": times.map { ($0 * 10_000).rounded() / 10_000 },
             "backward_times_s": backwardTimes.map { ($0 * 10_000).rounded() / 10_000 },
             "step_user_cpu_s": userCPU, "step_sys_cpu_s": sysCPU,
@@ -185,6 +209,8 @@ public enum TrainStepBench {
             // Mixed lengths: the padded batches' tokens and the real FLOPs over the whole timed run.
             "tokens_per_s": mixed ? (totalTime > 0 ? Double(paddedTokens.reduce(0, +)) / totalTime : 0)
                 : (median > 0 ? Double(tokens) / median : 0),
+            "executed_gflops": mixed ? (totalTime > 0 ? executedPerStep.reduce(0, +) / totalTime / 1e9 : 0)
+                : (median > 0 ? executed / median / 1e9 : 0),
             "gflops": mixed ? (totalTime > 0 ? flopsPerStep.reduce(0, +) / totalTime / 1e9 : 0) : (median > 0 ? flops / median / 1e9 : 0),
             "peak_rss_mb": peakRSSMegabytes(), "load_s": loadSeconds, "openblas_core": BLASKernels.coreName,
             "loadavg_before": loadBefore, "loadavg_after": loadAfter,

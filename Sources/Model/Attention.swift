@@ -192,7 +192,7 @@ public enum AttentionImplementation: String, CaseIterable, Sendable {
     static let preferred = AttentionImplementation.sgemm
 }
 
-private extension Optional where Wrapped == [Int32] {
+extension Optional where Wrapped == [Int32] {
     /// `body` with a pointer to the array's elements, or nil.
     func withOptionalPointer<R>(_ body: (UnsafePointer<Int32>?) -> R) -> R {
         guard let array = self else { return body(nil) }

@@ -33,6 +33,7 @@ final class BatchParallelInference {
         for replica in replicas.prefix(count) {
             replica.pooling = base.pooling
             replica.packsSequences = base.packsSequences
+            replica.prunesLastLayer = base.prunesLastLayer
         }
         return Array(replicas.prefix(count))
     }

@@ -23,6 +23,9 @@ public final class BertEncoder {
     /// batch, padding included — the computation before packing, equal within fp32 rounding and
     /// kept to show that (PackingParityTests, `srdpr bench train-step --padded`).
     public var packsSequences = true
+    /// true (default): with [CLS] pooling the last layer computes what its [CLS] rows need only
+    /// (PooledLastLayer). false: every row, as `lastHiddenState()` needs.
+    public var prunesLastLayer = true
 
     private var training: BertActivations?
     private var inference: BertActivations?
@@ -33,6 +36,9 @@ public final class BertEncoder {
     private var keptDropout: DropoutContext?
     private var keptRowLabels = RowLabels()
     private var pooledBuffer: [Float] = []
+    private var prunedTraining: PooledLastLayer?, prunedInference: PooledLastLayer?
+    /// Whether the kept forward ran the last layer on the [CLS] rows only.
+    private var keptPruned = false
 
     /// Embedding size: projection_dim when the head exists, else hidden_size.
     public var outputDim: Int { layout.projectionDim > 0 ? layout.projectionDim : config.hiddenSize }
@@ -88,7 +94,26 @@ public final class BertEncoder {
     public func releaseActivations() {
         training = nil
         inference = nil
+        prunedTraining = nil
+        prunedInference = nil
         keptPacking = nil
+    }
+
+    /// The pruned last layer's buffers for `packing`, reused while they fit.
+    private func prunedLayer(for packing: SequencePacking, keep: Bool) -> PooledLastLayer {
+        if let p = keep ? prunedTraining : prunedInference, p.fits(packing, backward: keep) { return p }
+        if keep { prunedTraining = nil } else { prunedInference = nil }
+        let p = PooledLastLayer(config: config, sequences: packing.rows, keyCount: packing.lengths.reduce(0, +),
+                                longest: packing.longest, backward: keep)
+        if keep { prunedTraining = p } else { prunedInference = p }
+        return p
+    }
+
+    /// The context the pruned last layer runs in.
+    private func prunedContext(_ packing: SequencePacking, dropout: DropoutContext?, rowLabels: RowLabels) -> PooledLastLayer.Context {
+        let last = config.numLayers - 1
+        return PooledLastLayer.Context(packing: packing, config: config, weights: layout.layers[last], parameters: P, dropout: dropout,
+                                       layer: last, hiddenDropout: hiddenDropout, attentionDropout: attentionDropout, rowLabels: rowLabels)
     }
 
     func validate(_ batch: TokenBatch) throws {
@@ -132,8 +157,18 @@ public final class BertEncoder {
                           beta: P + layout.embLnB, rows: N, dim: H, eps: c.layerNormEps)
         hiddenDrop(a.x0, layer: 0, site: .embeddings)
         var input = UnsafeMutablePointer(a.x0)
+        let pruned = prunesLastLayer && pooling == .cls
+        pooledBuffer = [Float](repeating: 0, count: B * H)
         for (l, w) in layout.layers.enumerated() {
             let A = a.layers[keepActivations ? l : 0]
+            if pruned && l == c.numLayers - 1 {
+                pooledBuffer.withUnsafeMutableBufferPointer { pooled in
+                    prunedLayer(for: packing, keep: keepActivations).forward(
+                        prunedContext(packing, dropout: dropout, rowLabels: rowLabels), layerInput: input, key: A.k, value: A.v,
+                        pooled: pooled.baseAddress!)
+                }
+                break
+            }
             // Self-attention.
             Linear.forward(A.q, input, P + w.queryW, P + w.queryB, rows: N, inDim: H, outDim: H)
             Linear.forward(A.k, input, P + w.keyW, P + w.keyB, rows: N, inDim: H, outDim: H)
@@ -158,11 +193,13 @@ public final class BertEncoder {
                               rows: N, dim: H, eps: c.layerNormEps)
             input = A.out
         }
-        let last = a.layers[keepActivations ? c.numLayers - 1 : 0].out
-        pooledBuffer = [Float](repeating: 0, count: B * H)
-        pooledBuffer.withUnsafeMutableBufferPointer { pooled in
-            pooling.forward(hidden: last, packing: packing, dim: H, pooled: pooled.baseAddress!)
+        if !pruned {
+            let last = a.layers[keepActivations ? c.numLayers - 1 : 0].out
+            pooledBuffer.withUnsafeMutableBufferPointer { pooled in
+                pooling.forward(hidden: last, packing: packing, dim: H, pooled: pooled.baseAddress!)
+            }
         }
+        keptPruned = keepActivations && pruned
         if keepActivations {
             keptPacking = packing
             keptSeqLen = batch.seqLen
@@ -185,8 +222,13 @@ public final class BertEncoder {
     }
 
     /// The last hidden state [rows, seqLen, hidden] of the last forward that kept activations.
-    /// Padding positions are 0 when the batch was packed (nothing is computed there).
-    public func lastHiddenState() -> [Float] {
+    /// Padding positions are 0 when the batch was packed (nothing is computed there). Needs a forward
+    /// that computed every row: `prunesLastLayer` false or a pooling other than cls.
+    public func lastHiddenState() throws -> [Float] {
+        guard !keptPruned else {
+            throw ModelError.invalidInput("the last forward computed the last layer's [CLS] rows only (cls pooling): "
+                + "set prunesLastLayer = false before it to read every token's last hidden state")
+        }
         guard let packing = keptPacking, let a = training else { return [] }
         let H = config.hiddenSize, last = a.layers[config.numLayers - 1].out
         var hidden = [Float](repeating: 0, count: packing.rows * keptSeqLen * H)
@@ -243,10 +285,23 @@ public final class BertEncoder {
                 }
             }
         }
-        dPooled.withUnsafeBufferPointer { d in
-            pooling.backward(dPooled: d.baseAddress!, packing: packing, dim: H, dHidden: dOut)
+        var firstFullLayer = c.numLayers - 1
+        if keptPruned, let pruned = prunedTraining {
+            // The last layer's [CLS] rows only: it writes the gradient of its input (dOut of the layer below).
+            let last = c.numLayers - 1
+            dPooled.withUnsafeBufferPointer { d in
+                pruned.backward(prunedContext(packing, dropout: dropout, rowLabels: rowLabels), dPooled: d.baseAddress!, gradients: G,
+                                layerInput: last == 0 ? a.x0 : a.layers[last - 1].out, key: a.layers[last].k, value: a.layers[last].v,
+                                dKey: a.dKey, dValue: a.sublayer, dLayerInput: dOut)
+            }
+            try finished(0)
+            firstFullLayer -= 1
+        } else {
+            dPooled.withUnsafeBufferPointer { d in
+                pooling.backward(dPooled: d.baseAddress!, packing: packing, dim: H, dHidden: dOut)
+            }
         }
-        for l in stride(from: c.numLayers - 1, through: 0, by: -1) {
+        for l in stride(from: firstFullLayer, through: 0, by: -1) {
             let w = layout.layers[l], A = a.layers[l]
             let input = l == 0 ? a.x0 : a.layers[l - 1].out
             // Output LayerNorm, FFN dropout and residual.

@@ -21,6 +21,8 @@ struct BenchTrainStep: ParsableCommand {
     @Option(name: .customLong("min-ctx-len"), help: "Mixed lengths: each context draws its length in [min-ctx-len, ctx-len].")
     var minCtxLen: Int?
     @Flag(help: "Run the encoders over the padding too (the computation before packing), to compare.") var padded = false
+    @Flag(help: "Run every row of the last layer, not only what the [CLS] rows need (the computation before pruning), to compare.")
+    var fullLastLayer = false
     @Option(help: "Threads (OpenBLAS and the other loops).") var threads = 2
     @Option(help: "Timed steps.") var steps = 5
     @Option(name: .customLong("warmup-steps"), help: "Untimed steps first.") var warmupSteps = 1
@@ -41,6 +43,7 @@ struct BenchTrainStep: ParsableCommand {
             throw ValidationError("--min-ctx-len must be in 1...\(ctxLen) (--ctx-len), got \(minCtxLen)")
         }
         (o.minQLen, o.minCtxLen, o.padded) = (minQLen, minCtxLen, padded)
+        o.fullLastLayer = fullLastLayer
         (o.batch, o.contrastive, o.qLen, o.ctxLen, o.threads, o.steps, o.warmupSteps) =
             (batch, contrastive, qLen, ctxLen, threads, steps, warmupSteps)
         BenchOutput.printJSONLine(try TrainStepBench.run(o))

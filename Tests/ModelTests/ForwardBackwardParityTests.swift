@@ -13,17 +13,28 @@ final class ForwardBackwardParityTests: XCTestCase {
     }
 
     /// Packed (the default) compares the hidden states at the real tokens (nothing is computed at the
-    /// padding); padded (`packsSequences` false) compares every position, padding included.
-    func check(weights: String, packed: Bool) throws {
+    /// padding); padded (`packsSequences` false) compares every position, padding included. The
+    /// hidden states come from a forward over every row of the last layer; the pooled output and the
+    /// gradients from the training forward and backward (`pruned`: the last layer's [CLS] rows only,
+    /// PooledLastLayer, the default with cls pooling).
+    func check(weights: String, packed: Bool, pruned: Bool = true) throws {
         let dir = Fixtures.url("tiny-bert")
         let encoder = try BertEncoder.load(directory: dir, weights: dir.appendingPathComponent(weights))
         encoder.packsSequences = packed
-        let label = "\(weights), \(packed ? "packed" : "padded")"
+        let label = "\(weights), \(packed ? "packed" : "padded")\(pruned ? ", last layer [CLS] rows only" : "")"
         let f = try SafeTensorsFile(url: Fixtures.url("model_forward_backward.safetensors"))
         let b = try batch(f)
         XCTAssertTrue(b.attentionMask.contains(0), "the fixture batch should have padding")
+        encoder.prunesLastLayer = false
+        let everyRow = try encoder.forward(b)
+        var hidden = try encoder.lastHiddenState()
+        encoder.prunesLastLayer = pruned
         let pooled = try encoder.forward(b)
-        var hidden = encoder.lastHiddenState()
+        if pruned {
+            XCTAssertThrowsError(try encoder.lastHiddenState(), "a pruned forward has no hidden state at the other rows")
+            let d = deviation(pooled, everyRow)
+            XCTAssertLessThan(d.maxAbs, 1e-6, "pruned vs every row (\(label)): \(d)")
+        }
 
         var expectedHidden = try f.floats("last_hidden_state")
         if packed {
@@ -62,6 +73,7 @@ final class ForwardBackwardParityTests: XCTestCase {
     func testParityFromSafetensors() throws { try check(weights: "model.safetensors", packed: true) }
     func testParityFromPytorchBin() throws { try check(weights: "pytorch_model.bin", packed: true) }
     func testPaddedParityFromSafetensors() throws { try check(weights: "model.safetensors", packed: false) }
+    func testEveryRowParityFromSafetensors() throws { try check(weights: "model.safetensors", packed: true, pruned: false) }
 
     func testBothWeightFormatsAreIdentical() throws {
         let dir = Fixtures.url("tiny-bert")

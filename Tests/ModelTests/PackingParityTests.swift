@@ -14,26 +14,11 @@ final class PackingParityTests: XCTestCase {
     static let questionLengths = [2, 37, 5, 12, 40, 3]
     static let contextLengths = [120, 3, 57, 8, 99, 21, 4, 64, 30, 11, 2, 75]
 
-    func batch(_ lengths: [Int], seed: Int) throws -> TokenBatch {
-        try TokenBatch(sequences: lengths.enumerated().map { r, length in
-            [101] + (1..<max(length - 1, 1)).map { Int32(1000 + (r * 131 + $0 * 17 + seed * 7) % 20000) } + (length > 1 ? [102] : [])
-        })
-    }
+    func batch(_ lengths: [Int], seed: Int) throws -> TokenBatch { try TrainingStepComparison.batch(lengths, seed: seed) }
 
-    struct StepResult { var loss: Float, embeddings: [Float], gradients: [Float] }
-
-    /// One training step of the pos loss (question i's positive is context i, the rest are negatives).
-    func step(_ model: BiEncoder, q: TokenBatch, c: TokenBatch, chunk: Int?, packed: Bool) throws -> StepResult {
+    func step(_ model: BiEncoder, q: TokenBatch, c: TokenBatch, chunk: Int?, packed: Bool) throws -> TrainingStepComparison.StepResult {
         for side in [BiEncoder.Side.question, .context] { model.encoder(side).packsSequences = packed }
-        model.zeroGradients()
-        let qe = try model.encode(.question, q, step: 3, train: true, chunkSize: chunk)
-        let ce = try model.encode(.context, c, step: 3, train: true, rowOffset: 5, chunkSize: chunk)
-        let d = model.question.outputDim, rows = q.rows
-        let loss = try PositiveLoss.forwardBackward(q: qe, p: Array(ce[0..<(rows * d)]), n: Array(ce[(rows * d)...]), rows: rows,
-                                                    negatives: c.rows - rows, dim: d, duplicateMask: nil, similarity: .dotProduct)
-        try model.backward(.question, q, dEmbeddings: loss.gq, step: 3, train: true, chunkSize: chunk)
-        try model.backward(.context, c, dEmbeddings: loss.gp + loss.gn, step: 3, train: true, rowOffset: 5, chunkSize: chunk)
-        return StepResult(loss: loss.loss, embeddings: qe + ce, gradients: model.gradients.toArray())
+        return try TrainingStepComparison.step(model, q: q, c: c, chunk: chunk)
     }
 
     func testPackedTrainingStepMatchesPaddedWithDropoutAndGradCache() throws {
@@ -51,29 +36,7 @@ final class PackingParityTests: XCTestCase {
             for chunk in [nil, 1, 4] as [Int?] {
                 let packed = try step(model, q: q, c: c, chunk: chunk, packed: true)
                 let label = "projection_dim \(projectionDim), \(pooling), chunk \(chunk.map(String.init) ?? "none")"
-                XCTAssertEqual(packed.loss, padded.loss, accuracy: 1e-5 * max(1, abs(padded.loss)), "loss, \(label)")
-                let e = deviation(packed.embeddings, padded.embeddings)
-                XCTAssertLessThan(e.maxAbs, 1e-5, "embeddings, \(label): \(e)")
-                var worst: Float = 0
-                for slot in model.layout.slots {
-                    let d = deviation(Array(packed.gradients[slot.range]), Array(padded.gradients[slot.range]))
-                    // Mathematically zero gradients (SPEC §6): key biases, and what shifts every context
-                    // of a batch by the same vector (the context encoder's last output LayerNorm bias and
-                    // its projection bias: every score of a question moves by the same amount). Their
-                    // values are summation noise (up to 6e-6 here), as PyTorch's are.
-                    if slot.name.contains("attention.self.key.bias") || slot.name == "ctx_model.encode_proj.bias"
-                        || slot.name == "ctx_model.encoder.layer.\(model.config.numLayers - 1).output.LayerNorm.bias" {
-                        XCTAssertLessThan(d.maxAbs, 1e-5, "\(slot.name), \(label): \(d)")
-                    } else {
-                        // 3e-5 of the tensor's scale: LayerNorm biases sum hundreds of tokens' gradients
-                        // with cancellation, and grad cache adds its own rounding (measured up to 1.3e-5).
-                        XCTAssertGreaterThan(d.scale, 0, "\(slot.name) has no gradient, \(label)")
-                        XCTAssertLessThanOrEqual(d.maxAbs, 3e-5 * d.scale, "\(slot.name), \(label): \(d)")
-                        worst = max(worst, d.maxAbs / d.scale)
-                    }
-                }
-                print("packing parity (\(label)): loss \(packed.loss) vs \(padded.loss), embeddings max |difference| "
-                      + "\(e.maxAbs), worst gradient difference / scale \(worst)")
+                TrainingStepComparison.assertAgree(packed, padded, model: model, embeddingTolerance: 1e-5, name: "packing parity", label: label)
             }
         }
     }
@@ -88,7 +51,7 @@ final class PackingParityTests: XCTestCase {
             model.context.packsSequences = packed
             let embedded = try model.embed(.context, c)
             _ = try model.context.forward(c)
-            results.append((embedded, model.context.lastHiddenState()))
+            results.append((embedded, try model.context.lastHiddenState()))
         }
         let (padded, packed) = (results[0], results[1])
         XCTAssertLessThan(deviation(packed.embedded, padded.embedded).maxAbs, 1e-5)
