@@ -458,6 +458,14 @@ final class LauncherClusterTests: XCTestCase {
 
     // MARK: mpirun
 
+    /// launch-mpirun.sh's environment on the test cluster: srdpr's paths, Open MPI as root, over the hosts' sshd and subnet.
+    func mpirunEnvironment(_ cluster: URL) -> [String: String] {
+        ["SRDPR_BIN": Command.srdprBinary.path, "SRDPR_LOCAL_BIN": Command.srdprBinary.path,
+         "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+         "OMPI_MCA_plm_rsh_agent": "ssh -F \(cluster.appendingPathComponent("ssh_config").path)",
+         "OMPI_MCA_oob_tcp_if_include": "\(Self.subnet).0/24"]
+    }
+
     /// Must show 1 under mpirun: `mpirun -n 3` (Open MPI, over the hosts' sshd) starts the workers,
     /// which take their ranks from OMPI_COMM_WORLD_RANK.
     func testMpirunWorkersMatchOneProcess() throws {
@@ -465,10 +473,7 @@ final class LauncherClusterTests: XCTestCase {
         let hosts = (0..<3).map(Self.address).joined(separator: ",")
         let r = try onHost(0, [Self.script("launch-mpirun.sh"), "--hosts", hosts, "--coordinator-host", Self.address(0),
                                "--heartbeat-timeout", "10"] + (try parameters("mpirun")),
-                           environment: ["SRDPR_BIN": Command.srdprBinary.path, "SRDPR_LOCAL_BIN": Command.srdprBinary.path,
-                                         "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-                                         "OMPI_MCA_plm_rsh_agent": "ssh -F \(cluster.appendingPathComponent("ssh_config").path)",
-                                         "OMPI_MCA_oob_tcp_if_include": "\(Self.subnet).0/24"])
+                           environment: mpirunEnvironment(cluster))
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         for rank in 0..<3 {
             XCTAssertTrue((r.stdout + r.stderr).contains("worker: rank \(rank) from OMPI_COMM_WORLD_RANK, world size 3 from OMPI_COMM_WORLD_SIZE"),
@@ -487,10 +492,7 @@ final class LauncherClusterTests: XCTestCase {
         let hosts = (0..<3).map(Self.address).joined(separator: ",")
         let r = try onHost(0, [Self.script("launch-mpirun.sh"), "--hosts", hosts, "--coordinator-host", Self.address(0),
                                "--threads", "1", "--heartbeat-timeout", "10", "index"] + indexOptions(corpus: corpus, output: output),
-                           environment: ["SRDPR_BIN": Command.srdprBinary.path, "SRDPR_LOCAL_BIN": Command.srdprBinary.path,
-                                         "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-                                         "OMPI_MCA_plm_rsh_agent": "ssh -F \(cluster.appendingPathComponent("ssh_config").path)",
-                                         "OMPI_MCA_oob_tcp_if_include": "\(Self.subnet).0/24"])
+                           environment: mpirunEnvironment(cluster))
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         for rank in 0..<3 {
             XCTAssertTrue((r.stdout + r.stderr).contains("index-worker: rank \(rank) from OMPI_COMM_WORLD_RANK, world size 3 from OMPI_COMM_WORLD_SIZE"),
