@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "TestSupport"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "JobContracts", "Data", "Model", "TestSupport"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "JobContracts", "Model", "Data", "Collectives", "TestSupport"]),
-        .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "Data", "Model", "TestSupport"]),
+        .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "DistributedIndex", "Data", "Model", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "Coordinator", "JobContracts", "Collectives", "Model", "Data"]),
     ],
     swiftLanguageModes: [.v5]

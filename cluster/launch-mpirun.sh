@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Runs one training job with mpirun starting the workers: the coordinator here, then
+# Runs one training job (or an index, below) with mpirun starting the workers: the coordinator here, then
 # `mpirun -n N --host H1,H2,...` runs the same `srdpr worker` command on every host; each worker
 # takes its rank and the world size from mpirun's environment (OMPI_COMM_WORLD_RANK/SIZE; PMI_RANK/
 # SIZE under MPICH's Hydra) and binds its ring port on the address it reaches the coordinator from
 # (`--bind-host auto`). MPI only launches: the collectives stay srdpr's own.
 #   cluster/launch-mpirun.sh --hosts H1,H2,... [--coordinator-host ADDR] [--port P] [--threads T]
 #                            [--heartbeat-timeout S] KEY=VALUE...
+# Or an index built across the hosts: `index` and the options of `srdpr index` (the coordinator,
+# `srdpr index --bind --world-size N`, writes --output here; mpirun runs one identical
+# `srdpr index-worker` per host, its rank from OMPI_COMM_WORLD_RANK, which encodes the shards it is
+# handed from its own copy of the corpus and model):
+#   cluster/launch-mpirun.sh --hosts H1,H2,... [--coordinator-host ADDR] [--port P] [--threads T] index --model M --corpus C --output DIR
 # Every host needs the srdpr binary, the ByteDatasets and the model at the same paths, and mpirun's
 # own way in (Open MPI: passwordless ssh; its options through OMPI_MCA_* variables, e.g.
 # OMPI_MCA_plm_rsh_agent="ssh -F FILE"). Extra mpirun arguments: SRDPR_MPIRUN_ARGS (split on spaces).
@@ -35,14 +40,17 @@ local_bin="${SRDPR_LOCAL_BIN:-}"
 export SRDPR_SECRET="${SRDPR_SECRET:-$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')}"
 read -r -a extra <<<"${SRDPR_MPIRUN_ARGS:-}"
 
+mode=worker coordinator_command=(coordinator) worker_args=(--bind-host auto)
+# An index-worker binds nothing (it only connects to the coordinator).
+if [ "${1:-}" = index ]; then mode=index-worker coordinator_command=(index) worker_args=(); shift; fi
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap 'cleanup; exit 130' INT TERM
-"$local_bin" coordinator --world-size "$n" --bind "tcp://0.0.0.0:$port" "${timeout_args[@]}" "$@" &
+"$local_bin" "${coordinator_command[@]}" --world-size "$n" --bind "tcp://0.0.0.0:$port" "${timeout_args[@]}" "$@" &
 coordinator=$!
 pids+=("$coordinator")
 mpirun -n "$n" --host "$host_list" --tag-output -x SRDPR_SECRET "${extra[@]}" \
-    "$remote_bin" worker --coordinator "tcp://$coordinator_host:$port" --bind-host auto --threads "$threads" "${timeout_args[@]}" &
+    "$remote_bin" "$mode" --coordinator "tcp://$coordinator_host:$port" "${worker_args[@]}" --threads "$threads" "${timeout_args[@]}" &
 workers=$!
 pids+=("$workers")
 status=0

@@ -32,6 +32,13 @@ public enum SharedSecret {
         return try validate(Array(text.utf8), source: "--secret-file \(path)")
     }
 
+    /// A fresh secret for a job whose processes this one starts (`--workers N`): 32 random bytes
+    /// as 64 hex digits, so that it can travel in SRDPR_SECRET.
+    public static func random() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    }
+
     /// `secret` unchanged when it is long enough.
     public static func validate(_ secret: [UInt8], source: String) throws -> [UInt8] {
         guard secret.count >= minimumBytes else {

@@ -10,10 +10,7 @@ public enum LocalJob {
     /// - Parameter executable: the `srdpr` binary the workers run.
     public static func run(config: TrainingConfig, workers: Int, threads: Int, heartbeatTimeout: Double,
                            ringTransport: RingTransport, executable: URL) throws -> (summary: TrainingSummary, failedWorker: Int32?) {
-        var bytes = [UInt8](repeating: 0, count: 32)
-        var generator = SystemRandomNumberGenerator()
-        for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255, using: &generator) }
-        let secret = bytes.map { String(format: "%02x", $0) }.joined()
+        let secret = SharedSecret.random()
         var options = RemoteWorkers.Options(bind: "tcp://127.0.0.1:0", worldSize: workers, secret: Array(secret.utf8))
         options.heartbeatTimeout = heartbeatTimeout
         let remote = try RemoteWorkers(options: options)

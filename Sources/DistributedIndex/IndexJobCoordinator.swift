@@ -4,12 +4,14 @@ import Foundation
 import JobContracts
 import Retrieval
 
-/// The coordinator of `srdpr index --bind ADDR --world-size N`: the index is built across the
-/// hosts of a job like a training run is (the same control channel, shared secret, ranks and
+/// The coordinator of an index built by several processes: `srdpr index --bind ADDR --world-size N`
+/// across the hosts of a job, and `srdpr index --workers N` on this host (the same coordinator on
+/// loopback). Built like a training run is (the same control channel, shared secret, ranks and
 /// heartbeats), with the shards of ``ShardedIndexBuild`` (passage ranges of whole chunks, each an
 /// index of its own under DIR/shards/, appended in order at the end: the bytes of one process).
-/// Workers (`srdpr index-worker`) ask for a shard when they are free, encode it from their own
-/// copy of the corpus and model and send the embeddings back chunk by chunk; the coordinator
+/// Workers (`srdpr index-worker`) ask for a shard when they are free (the largest first, see
+/// ``ShardQueue``), encode it from their own copy of the corpus and model and send the embeddings
+/// back chunk by chunk; the coordinator
 /// writes them (no shared file system needed), so an interrupted job keeps every chunk received.
 /// Shards go out once every rank of `--world-size` has registered (as a training job starts);
 /// a lost worker's shard goes to the next worker that asks; a worker whose corpus or model
@@ -29,6 +31,8 @@ public final class IndexJobCoordinator {
         var rowsBuilt = 0
         /// It asked for a shard when none was left to hand out (one may still come back).
         var waiting = false
+        /// When it found the queue empty: from then on it waits for the others (the load's imbalance).
+        var idleSince: Date?
 
         var name: String { "rank \(registration.rank) on \(registration.host) (pid \(registration.pid))" }
     }
@@ -38,6 +42,9 @@ public final class IndexJobCoordinator {
     public var log: (String) -> Void = { FileHandle.standardError.write(Foundation.Data(("index: " + $0 + "\n").utf8)) }
     /// (rows built, rows to build), after every chunk.
     public var progress: (Int, Int) -> Void = { _, _ in }
+    /// Called a few times a second while the job runs; what it throws ends the job (`srdpr index
+    /// --workers` checks its child processes here, so a child that dies is named at once).
+    public var poll: () throws -> Void = {}
 
     private var server: ControlServer?
     private var members: [Int: Member] = [:]
@@ -80,7 +87,7 @@ public final class IndexJobCoordinator {
         defer { server.close(); self.server = nil }
         self.shards = shards
         self.signature = signature
-        queue = ShardQueue(shards: shards.count)
+        queue = ShardQueue(work: try ShardedIndexBuild.estimatedWork(corpusPath: job.corpusPath, shards: shards))
         total = shards.reduce(0) { $0 + $1.rows.count }
         built = ShardedIndexBuild.encodedRows(shards)
         progress(built, total)
@@ -93,6 +100,7 @@ public final class IndexJobCoordinator {
                     try handle(message)
                 }
                 try checkLiveness()
+                try poll()
                 if registered.count < options.worldSize, Date().timeIntervalSince(started) > options.joinTimeout {
                     let missing = (0..<options.worldSize).filter { !registered.contains($0) }
                     throw IndexJobError.setup("index-worker rank(s) \(missing) did not register within \(Int(options.joinTimeout)) s "
@@ -104,8 +112,10 @@ public final class IndexJobCoordinator {
             throw error
         }
         stopAll(code: 0, reason: "every shard is built")
+        let end = Date()
         for member in members.values.sorted(by: { $0.registration.rank < $1.registration.rank }) {
-            log("\(member.name) built \(member.shardsBuilt) shard(s), \(member.rowsBuilt) passages")
+            let idle = member.idleSince.map { String(format: ", then waited %.1f s for the others", end.timeIntervalSince($0)) } ?? ""
+            log("\(member.name) built \(member.shardsBuilt) shard(s), \(member.rowsBuilt) passages\(idle)")
         }
     }
 
@@ -221,6 +231,7 @@ public final class IndexJobCoordinator {
                 continue
             }
             member.writer = writer
+            member.idleSince = nil
             members[rank] = member
             let rows = (shard.rows.lowerBound + writer.encodedRows)..<shard.rows.upperBound
             log("shard \(next + 1) of \(shards.count) (passages \(rows)) -> \(member.name)")
@@ -230,6 +241,7 @@ public final class IndexJobCoordinator {
         // Nothing to hand out; the others' shards may still come back if they are lost, so this
         // worker waits until every shard is built.
         members[rank]?.waiting = true
+        if members[rank]?.idleSince == nil { members[rank]?.idleSince = Date() }
     }
 
     /// Workers silent for longer than the heartbeat timeout are lost: their shards go back to the

@@ -97,8 +97,8 @@ public final class IndexJobWorker {
         return encoder
     }
 
-    /// Encodes `order.rows` in chunks of `chunkRows` from its first row (the chunks of a
-    /// one-process build: shards and resumed shards start on chunk boundaries) and sends each.
+    /// Encodes `order.rows` in chunks of at most `chunkRows` from its first row and sends each (an
+    /// embedding does not depend on the batch around it, so any cut gives the one-process bytes).
     func encode(_ order: IndexJobMessage.ShardOrder, corpusPath: String, chunkRows: Int, encoder: PassageEncoder,
                 send: (IndexJobMessage) throws -> Void) throws {
         var passages: [Passage] = [], ids: [String] = [], first = order.rows.lowerBound

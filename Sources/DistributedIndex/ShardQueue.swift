@@ -1,6 +1,7 @@
-/// Which shard of an index job each worker builds: shards go out in order to whoever asks (a
-/// fast host takes more), and a lost worker's shard goes back to the front of the queue for the
-/// next one to ask. Pure bookkeeping; the coordinator does the talking.
+/// Which shard of an index job each worker builds: shards go out to whoever asks (a fast worker
+/// takes more), the largest estimated work first (so the last shards handed out are the smallest
+/// and the workers finish close together), and a lost worker's shard goes back to the front of
+/// the queue for the next one to ask. Pure bookkeeping; the coordinator does the talking.
 public struct ShardQueue: Equatable {
     /// Shards (numbers into the plan) nobody builds now, in the order they are handed out.
     public private(set) var pending: [Int]
@@ -9,6 +10,11 @@ public struct ShardQueue: Equatable {
     public private(set) var done: Set<Int> = []
 
     public init(shards: Int) { pending = Array(0..<shards) }
+
+    /// Shards handed out by decreasing `work` (any estimate of their cost); equal work in plan order.
+    public init(work: [Int]) {
+        pending = work.indices.sorted { work[$0] != work[$1] ? work[$0] > work[$1] : $0 < $1 }
+    }
 
     public var isFinished: Bool { pending.isEmpty && owners.isEmpty }
 

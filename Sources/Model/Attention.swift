@@ -21,7 +21,15 @@ enum Attention {
 
     struct Shape {
         var packing: SequencePacking, heads: Int, headDim: Int
+        /// Floats from one token row of Q, K, V to the next: `hidden` when each is its own
+        /// [tokens, hidden] matrix, 3 × hidden when they are the column blocks of one
+        /// [tokens, 3 × hidden] product (QKVProjection). nil = hidden.
+        var qkvRowStride: Int? = nil
         var hidden: Int { heads * headDim }
+        var qkvStride: Int { qkvRowStride ?? hidden }
+        /// Where head `head` of the token row `row` starts in Q, K or V, and in the context (or a gradient).
+        func qkvBase(row: Int, head: Int) -> Int { row * qkvStride + head * headDim }
+        func hiddenBase(row: Int, head: Int) -> Int { row * hidden + head * headDim }
         /// Where the probabilities of `head` of sequence `row` start in the saved [Σ heads·length²] block.
         func probabilitiesOffset(row: Int, head: Int) -> Int {
             heads * packing.attentionOffsets[row] + head * packing.lengths[row] * packing.lengths[row]
@@ -72,6 +80,8 @@ enum Attention {
         let scale = 1 / Float(hd).squareRoot()
         if dropoutKey != nil { precondition(s.packing.longest <= 4096, "attention dropout keys assume at most 4096 positions") }
         if implementation == .fused {
+            // The fused kernels take one row stride for Q, K, V and the context.
+            precondition(s.qkvStride == H, "the fused attention kernels need Q, K and V as separate [tokens, hidden] matrices")
             s.packing.keyMask.withOptionalPointer { keyMask in
                 forEachHead(s, scratch: scratch, scratchPerThread: scratchPerThread, threads: threads, callsBLAS: false) { b, h, scratch in
                     let L = s.packing.lengths[b], offset = s.packing.offsets[b]
@@ -88,10 +98,10 @@ enum Attention {
         s.packing.keyMask.withOptionalPointer { keyMask in
             forEachHead(s, scratch: scratch, scratchPerThread: scratchPerThread, threads: threads, callsBLAS: true) { b, h, scratch in
                 let L = s.packing.lengths[b], offset = s.packing.offsets[b]
-                let base = offset * H + h * hd
+                let base = s.hiddenBase(row: offset, head: h), qkvBase = s.qkvBase(row: offset, head: h), ld = Int32(s.qkvStride)
                 let P = probs.map { $0 + s.probabilitiesOffset(row: b, head: h) } ?? scratch
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(L), Int32(L), Int32(hd), scale,
-                            q + base, Int32(H), k + base, Int32(H), 0, P, Int32(L))
+                            q + qkvBase, ld, k + qkvBase, ld, 0, P, Int32(L))
                 softmaxRows(P, keyMask: keyMask.map { $0 + offset }, length: L)
                 var used: UnsafePointer<Float> = UnsafePointer(P)
                 if let key = dropoutKey {
@@ -101,7 +111,7 @@ enum Attention {
                     used = UnsafePointer(dropped)
                 }
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(L), Int32(hd), Int32(L), 1,
-                            used, Int32(L), v + base, Int32(H), 0, ctx + base, Int32(H))
+                            used, Int32(L), v + qkvBase, ld, 0, ctx + base, Int32(H))
             }
         }
     }
@@ -141,6 +151,7 @@ enum Attention {
         let H = s.hidden, hd = s.headDim
         let scale = 1 / Float(hd).squareRoot()
         if implementation == .fused {
+            precondition(s.qkvStride == H, "the fused attention kernels need Q, K and V as separate [tokens, hidden] matrices")
             forEachHead(s, scratch: scratch, scratchPerThread: scratchPerThread, threads: threads, callsBLAS: false) { b, h, scratch in
                 let L = s.packing.lengths[b], base = s.packing.offsets[b] * H + h * hd
                 let rowKey = dropoutKey.map { DropoutContext.rowKey($0, row: rowLabels[b]) }
@@ -152,7 +163,8 @@ enum Attention {
         }
         forEachHead(s, scratch: scratch, scratchPerThread: scratchPerThread, threads: threads, callsBLAS: true) { b, h, scratch in
             let L = s.packing.lengths[b], LL = L * L
-            let base = s.packing.offsets[b] * H + h * hd
+            let base = s.hiddenBase(row: s.packing.offsets[b], head: h)
+            let qkvBase = s.qkvBase(row: s.packing.offsets[b], head: h), ld = Int32(s.qkvStride)
             let P = probs + s.probabilitiesOffset(row: b, head: h)
             let dP = scratch, dropped = scratch + LL
             var used: UnsafePointer<Float> = P
@@ -166,7 +178,7 @@ enum Attention {
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(L), Int32(hd), Int32(L), 1,
                         used, Int32(L), dCtx + base, Int32(H), 0, dV + base, Int32(H))
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(L), Int32(L), Int32(hd), 1,
-                        dCtx + base, Int32(H), v + base, Int32(H), 0, dP, Int32(L))
+                        dCtx + base, Int32(H), v + qkvBase, ld, 0, dP, Int32(L))
             if rowKey != nil {
                 // The mask is where the dropped probabilities are nonzero; where P itself is 0 the
                 // softmax backward below gives 0 anyway, so no second pass over the generator.
@@ -175,9 +187,9 @@ enum Attention {
             // Softmax backward, with the 1/sqrt(d) of the scores folded in.
             srdpr_softmax_backward_rows(dP, P, L, L, scale)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(L), Int32(hd), Int32(L), 1,
-                        dP, Int32(L), k + base, Int32(H), 0, dQ + base, Int32(H))
+                        dP, Int32(L), k + qkvBase, ld, 0, dQ + base, Int32(H))
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(L), Int32(hd), Int32(L), 1,
-                        dP, Int32(L), q + base, Int32(H), 0, dK + base, Int32(H))
+                        dP, Int32(L), q + qkvBase, ld, 0, dK + base, Int32(H))
         }
     }
 }

@@ -5,7 +5,8 @@
 /// per-thread head scratch and backward's scratch is not allocated (its pointers are empty).
 final class BertActivations {
     struct Layer {
-        /// Query, key, value projections; the attention context (probs x v), before the output dense.
+        /// Query, key, value projections (rows 3 × hidden apart: one [tokens, 3 × hidden] block);
+        /// the attention context (probs x v), before the output dense.
         var q, k, v, ctx: UnsafeMutablePointer<Float>
         /// Attention block: its output plus the layer's input (LayerNorm 1's input), and LayerNorm 1's output.
         var attentionResidual, attentionNormed: UnsafeMutablePointer<Float>
@@ -15,6 +16,12 @@ final class BertActivations {
         var ffnIntermediate: UnsafeMutablePointer<Float>
         var probs: UnsafeMutablePointer<Float>
         var mean1, rstd1, mean2, rstd2: UnsafeMutablePointer<Float>
+
+        /// K and V as two separate [tokens, hidden] matrices (row stride hidden) in the room of the
+        /// Q/K/V block: what the [CLS]-only last layer (PooledLastLayer) writes and reads back.
+        func separateKeyValue(tokens: Int, hidden: Int) -> (key: UnsafeMutablePointer<Float>, value: UnsafeMutablePointer<Float>) {
+            (q, q + tokens * hidden)
+        }
     }
 
     let tokens: Int, attention: Int, layerSlots: Int
@@ -61,7 +68,9 @@ final class BertActivations {
         func take(_ n: Int) -> UnsafeMutablePointer<Float> { defer { p += n }; return p }
         embSum = take(nh); x0 = take(nh); embMean = take(tokens); embRstd = take(tokens)
         for _ in 0..<layerSlots {
-            layers.append(Layer(q: take(nh), k: take(nh), v: take(nh), ctx: take(nh), attentionResidual: take(nh),
+            // Q, K, V: the column blocks of one [tokens, 3 × hidden] product (QKVProjection).
+            let qkv = take(3 * nh)
+            layers.append(Layer(q: qkv, k: qkv + h, v: qkv + 2 * h, ctx: take(nh), attentionResidual: take(nh),
                                 attentionNormed: take(nh), ffnResidual: take(nh), out: take(nh),
                                 ffnIntermediate: take(tokens * inter), probs: take(attention),
                                 mean1: take(tokens), rstd1: take(tokens), mean2: take(tokens), rstd2: take(tokens)))

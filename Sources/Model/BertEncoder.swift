@@ -36,6 +36,8 @@ public final class BertEncoder {
     private var keptDropout: DropoutContext?
     private var keptRowLabels = RowLabels()
     private var pooledBuffer: [Float] = []
+    /// Q, K, V in one sgemm (the activations hold them as one [tokens, 3 × hidden] block).
+    private lazy var qkvProjection = QKVProjection(hidden: config.hiddenSize)
     private var prunedTraining: PooledLastLayer?, prunedInference: PooledLastLayer?
     /// Whether the kept forward ran the last layer on the [CLS] rows only.
     private var keptPruned = false
@@ -144,7 +146,7 @@ public final class BertEncoder {
         let packing = packsSequences ? SequencePacking.packed(batch) ?? .padded(batch) : .padded(batch)
         let a = activations(for: packing, keep: keepActivations)
         let c = config, H = c.hiddenSize, I = c.intermediateSize, B = batch.rows, N = packing.tokens
-        let shape = Attention.Shape(packing: packing, heads: c.numHeads, headDim: c.headDim)
+        let shape = Attention.Shape(packing: packing, heads: c.numHeads, headDim: c.headDim, qkvRowStride: qkvProjection.rowStride)
         let ph = hiddenDropout, pa = attentionDropout
         func hiddenDrop(_ x: UnsafeMutablePointer<Float>, layer: Int, site: DropoutContext.Site) {
             guard let d = dropout, ph > 0 else { return }
@@ -162,17 +164,16 @@ public final class BertEncoder {
         for (l, w) in layout.layers.enumerated() {
             let A = a.layers[keepActivations ? l : 0]
             if pruned && l == c.numLayers - 1 {
+                let kv = A.separateKeyValue(tokens: N, hidden: H)
                 pooledBuffer.withUnsafeMutableBufferPointer { pooled in
                     prunedLayer(for: packing, keep: keepActivations).forward(
-                        prunedContext(packing, dropout: dropout, rowLabels: rowLabels), layerInput: input, key: A.k, value: A.v,
+                        prunedContext(packing, dropout: dropout, rowLabels: rowLabels), layerInput: input, key: kv.key, value: kv.value,
                         pooled: pooled.baseAddress!)
                 }
                 break
             }
             // Self-attention.
-            Linear.forward(A.q, input, P + w.queryW, P + w.queryB, rows: N, inDim: H, outDim: H)
-            Linear.forward(A.k, input, P + w.keyW, P + w.keyB, rows: N, inDim: H, outDim: H)
-            Linear.forward(A.v, input, P + w.valueW, P + w.valueB, rows: N, inDim: H, outDim: H)
+            qkvProjection.forward(A.q, input, parameters: P, layer: w, rows: N)
             let attnKey = (dropout != nil && pa > 0) ? dropout!.key(layer: l, site: .attentionProbs) : nil
             Attention.forward(ctx: A.ctx, probs: keepActivations ? A.probs : nil, q: A.q, k: A.k, v: A.v, shape: shape,
                               dropoutKey: attnKey, p: pa, rowLabels: rowLabels, scratch: a.headScratch,
@@ -264,7 +265,7 @@ public final class BertEncoder {
         guard dEmbeddings.count == B * outputDim else {
             throw ModelError.invalidInput("embedding gradient has \(dEmbeddings.count) values, expected \(B) x \(outputDim)")
         }
-        let shape = Attention.Shape(packing: packing, heads: c.numHeads, headDim: c.headDim)
+        let shape = Attention.Shape(packing: packing, heads: c.numHeads, headDim: c.headDim, qkvRowStride: qkvProjection.rowStride)
         let dropout = keptDropout, rowLabels = keptRowLabels
         let ph = hiddenDropout, pa = attentionDropout
         func hiddenDrop(_ x: UnsafeMutablePointer<Float>, layer: Int, site: DropoutContext.Site) {
@@ -288,10 +289,10 @@ public final class BertEncoder {
         var firstFullLayer = c.numLayers - 1
         if keptPruned, let pruned = prunedTraining {
             // The last layer's [CLS] rows only: it writes the gradient of its input (dOut of the layer below).
-            let last = c.numLayers - 1
+            let last = c.numLayers - 1, kv = a.layers[last].separateKeyValue(tokens: N, hidden: H)
             dPooled.withUnsafeBufferPointer { d in
                 pruned.backward(prunedContext(packing, dropout: dropout, rowLabels: rowLabels), dPooled: d.baseAddress!, gradients: G,
-                                layerInput: last == 0 ? a.x0 : a.layers[last - 1].out, key: a.layers[last].k, value: a.layers[last].v,
+                                layerInput: last == 0 ? a.x0 : a.layers[last - 1].out, key: kv.key, value: kv.value,
                                 dKey: a.dKey, dValue: a.sublayer, dLayerInput: dOut)
             }
             try finished(0)

@@ -31,6 +31,8 @@ public final class InferenceModel {
         /// Overrides the pooling.
         public var pooling: Pooling?
         public var batchSize: Int = 32
+        /// At most this many tokens per batch (TextEncoder.batchTokens).
+        public var batchTokens: Int = TextEncoder.defaultBatchTokens
         public var threads: Int = BLASThreads.defaultCount
         public init() {}
     }
@@ -76,10 +78,14 @@ public final class InferenceModel {
             m.pooling = settings.pooling
         }
         let normalize = settings.questionNormalization == .dpr, batchSize = options.batchSize, maxLength = settings.maxLength
+        let batchTokens = options.batchTokens
         questions = questionModel.map {
-            TextEncoder(model: $0, tokenizer: tokenizer, maxLength: maxLength, batchSize: batchSize, normalizeQuestions: normalize)
+            TextEncoder(model: $0, tokenizer: tokenizer, maxLength: maxLength, batchSize: batchSize, batchTokens: batchTokens,
+                        normalizeQuestions: normalize)
         }
-        contexts = contextModel.map { TextEncoder(model: $0, tokenizer: tokenizer, maxLength: maxLength, batchSize: batchSize) }
+        contexts = contextModel.map {
+            TextEncoder(model: $0, tokenizer: tokenizer, maxLength: maxLength, batchSize: batchSize, batchTokens: batchTokens)
+        }
         dimension = description.dimension
         path = description.path
         source = description.source

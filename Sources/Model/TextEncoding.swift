@@ -53,16 +53,22 @@ public struct TextEncoder {
     public let tokenizer: BertTokenizer
     public var maxLength: Int
     public var batchSize: Int
+    /// At most this many tokens per batch (sequences × the batch's longest; LengthSortedBatches).
+    public var batchTokens: Int
     /// Questions get the original's normalisation (strip, drop one trailing `?`); false: as given.
     public var normalizeQuestions: Bool
     private let parallel: [BatchParallelInference]
 
+    /// The default `batchTokens`: 8 passages of 128 tokens, 4 of 256, 32 questions (LengthSortedBatches).
+    public static let defaultBatchTokens = 1024
+
     public init(model: BiEncoder, tokenizer: BertTokenizer, maxLength: Int = 256, batchSize: Int = 32,
-                normalizeQuestions: Bool = true) {
+                batchTokens: Int = TextEncoder.defaultBatchTokens, normalizeQuestions: Bool = true) {
         self.model = model
         self.tokenizer = tokenizer
         self.maxLength = maxLength
         self.batchSize = max(1, batchSize)
+        self.batchTokens = max(1, batchTokens)
         self.normalizeQuestions = normalizeQuestions
         // One encoder's replicas serve both sides when they are one set of parameters (a single
         // encoder directory): a second set would hold a second copy of the activations.
@@ -91,7 +97,7 @@ public struct TextEncoder {
             if positions.isEmpty { continue }
             let sequences = positions.map { tokenIDs(inputs[$0]) }
             let d = model.encoder(side).outputDim
-            let batches = LengthSortedBatches(lengths: sequences.map(\.count), batchSize: batchSize).batches
+            let batches = LengthSortedBatches(lengths: sequences.map(\.count), batchSize: batchSize, maxTokens: batchTokens).batches
             func place(_ embeddings: [Float], _ batch: [Int]) {
                 for (row, k) in batch.enumerated() { out[positions[k]] = Array(embeddings[(row * d)..<((row + 1) * d)]) }
                 done += batch.count

@@ -1,12 +1,14 @@
 import Data
 import Foundation
 
-/// `srdpr index --workers N` on one host: the rows still to encode are cut into N shards of whole
-/// chunks, each shard is built as an index of its own (`PassageIndex.build` with `rows`, by a
-/// child process the caller starts) under `DIR/shards/`, then the shards are appended in order.
-/// Cut on chunk boundaries, every chunk holds the passages it holds in a one-process build, so
-/// the merged files are byte-identical to it. Each shard resumes like any index; a rerun with the
-/// same N picks them up, and the merge itself is redone from the shards if it was cut short.
+/// The shards of an index built by several processes (`srdpr index --workers N` on one host,
+/// `srdpr index --bind` across hosts): the rows still to encode are cut into shards (row ranges),
+/// each built as an index of its own under `DIR/shards/` (written by the coordinator from what the
+/// workers send, in chunks of at most `--chunk-rows` from the shard's start), then appended in
+/// order. An embedding does not depend on the batch around it (bit for bit, `ForwardOnlyParityTests`),
+/// so the merged files are byte-identical to a one-process build wherever the shards are cut. The
+/// cut depends on the corpus only, so a rerun with any number of workers keeps the shards already
+/// built, and the merge itself is redone from the shards if it was cut short.
 public enum ShardedIndexBuild {
     public struct Shard: Equatable {
         /// Corpus rows (0-based, non-blank lines) the shard encodes.
@@ -14,35 +16,42 @@ public enum ShardedIndexBuild {
         public var directory: String
     }
 
-    /// The shards of `rows`, cut among at most `workers` shards on multiples of `chunkRows` from
-    /// `rows.lowerBound` (fewer shards when there are fewer chunks).
-    public static func plan(rows: Range<Int>, chunkRows: Int, workers: Int, directory: String) -> [Shard] {
-        ShardSplit.blockAligned(rows: rows, blockRows: chunkRows, parts: workers).map { shard in
-            Shard(rows: shard, directory: PassageIndex.shardsPath(directory) + "/rows-\(shard.lowerBound)-\(shard.upperBound)")
+    /// Shards of `shardRows` rows each from `rows.lowerBound` (the last shorter). Workers ask for
+    /// them one at a time, so a fast worker takes more.
+    public static func plan(rows: Range<Int>, shardRows: Int, directory: String) -> [Shard] {
+        precondition(shardRows > 0)
+        return stride(from: rows.lowerBound, to: rows.upperBound, by: shardRows).map { first in
+            let shard = first..<min(first + shardRows, rows.upperBound)
+            return Shard(rows: shard, directory: PassageIndex.shardsPath(directory) + "/rows-\(shard.lowerBound)-\(shard.upperBound)")
         }
+    }
+
+    /// Rows per shard when the user gives no `--shard-chunks`: at most 8 chunks (a lost worker's
+    /// shard costs little to redo, and each shard is one directory), fewer on a corpus of under
+    /// 64 x 8 chunks so that there are about 64 shards: the workers' load then balances to within a
+    /// small shard (on the FAQ's 5,770 passages, 91-passage shards; whole 512-passage chunks left
+    /// one worker idle ~46 s at the end of a 2-worker build at load 5).
+    public static func defaultShardRows(rows: Int, chunkRows: Int) -> Int {
+        max(1, min(8 * chunkRows, (rows + 63) / 64))
+    }
+
+    /// An estimate of each shard's encoding cost: the UTF-8 bytes of its passages' titles and texts
+    /// (one pass over their rows). It only orders the shards handed out; a wrong guess costs balance, not bytes.
+    public static func estimatedWork(corpusPath: String, shards: [Shard]) throws -> [Int] {
+        guard let first = shards.first?.rows.lowerBound, let last = shards.last?.rows.upperBound else { return [] }
+        var work = [Int](repeating: 0, count: shards.count), shard = 0
+        try CorpusStream.forEach(path: corpusPath, rows: first..<last) { row, record in
+            while row >= shards[shard].rows.upperBound { shard += 1 }
+            work[shard] += record.title.utf8.count + record.text.utf8.count
+        }
+        return work
     }
 
     /// Builds the index of `corpusPath` in `directory` with shards: checks the corpus (every line,
     /// unique ids), records the build as started (an incomplete meta.json, as a one-process build
-    /// does), calls `runShards` to build the shards (it returns when all are complete, or throws),
-    /// then merges them. Rows an earlier interrupted build already encoded are kept, not re-encoded.
-    public static func build(corpusPath: String, signature: PassageIndex.Signature, directory: String, chunkRows: Int,
-                             workers: Int, runShards: ([Shard]) throws -> Void) throws {
-        try build(corpusPath: corpusPath, signature: signature, directory: directory, shards: { rows in
-            plan(rows: rows, chunkRows: chunkRows, workers: workers, directory: directory)
-        }, runShards: runShards)
-    }
-
-    /// The shards of `srdpr index --bind` (workers on other hosts ask for them one at a time, so a
-    /// fast host takes more): `chunksPerShard` chunks each (the last shorter), a cut that depends
-    /// on the corpus only, so a rerun with any number of hosts keeps the shards already built.
-    public static func plan(rows: Range<Int>, chunkRows: Int, chunksPerShard: Int, directory: String) -> [Shard] {
-        let chunks = (rows.count + chunkRows - 1) / chunkRows
-        return plan(rows: rows, chunkRows: chunkRows, workers: max(1, (chunks + chunksPerShard - 1) / chunksPerShard), directory: directory)
-    }
-
-    /// ``build(corpusPath:signature:directory:chunkRows:workers:runShards:)`` with the shards of
-    /// the rows still to encode cut by `shards`.
+    /// does), cuts the rows still to encode with `cut`, calls `runShards` to build the shards (it
+    /// returns when all are complete, or throws), then merges them. Rows an earlier interrupted
+    /// build already merged are kept, not re-encoded.
     public static func build(corpusPath: String, signature: PassageIndex.Signature, directory: String,
                              shards cut: (Range<Int>) -> [Shard], runShards: ([Shard]) throws -> Void) throws {
         let total = try CorpusStream.scan(path: corpusPath)

@@ -17,7 +17,10 @@ struct IndexJobOptions: ParsableArguments {
     var bind: String?
     @Option(name: .customLong("world-size"), help: "With --bind: the number of index-workers the launcher starts (ranks 0..N-1).")
     var worldSize: Int?
-    @Option(name: .customLong("shard-chunks"), help: "With --bind: chunks (--chunk-rows passages each) per shard handed to a worker (default 8).")
+    @Option(name: .customLong("shard-chunks"), help: """
+        With --bind or --workers: chunks (--chunk-rows passages each) per shard handed to a worker (default 8, \
+        smaller shards on a corpus of under 512 chunks: about 64 of them, to balance the workers' load).
+        """)
     var shardChunks: Int?
     @Option(name: .customLong("heartbeat-timeout"), help: "With --bind: seconds of silence after which a worker counts as lost, its shard going to another (default 30).")
     var heartbeatTimeout: Double?
@@ -26,8 +29,12 @@ struct IndexJobOptions: ParsableArguments {
 
     /// Options given without --bind are not silently ignored.
     func validate(workers: Int) throws {
+        if let shardChunks, shardChunks < 1 { throw ValidationError("--shard-chunks must be at least 1") }
         guard bind != nil else {
-            let given = [("--world-size", worldSize != nil), ("--shard-chunks", shardChunks != nil),
+            if shardChunks != nil, workers == 1 {
+                throw ValidationError("--shard-chunks is for an index built by several processes: it needs --workers N or --bind tcp://HOST:PORT --world-size N")
+            }
+            let given = [("--world-size", worldSize != nil),
                          ("--heartbeat-timeout", heartbeatTimeout != nil), ("--join-timeout", joinTimeout != nil)]
             if let (name, _) = given.first(where: { $0.1 }) {
                 throw ValidationError("\(name) is for building across hosts: it needs --bind tcp://HOST:PORT --world-size N")
@@ -36,38 +43,23 @@ struct IndexJobOptions: ParsableArguments {
         }
         guard workers == 1 else { throw ValidationError("--workers N (processes on this host) and --bind (workers on other hosts) exclude each other") }
         guard let worldSize, worldSize >= 1 else { throw ValidationError("--bind needs --world-size N, the number of index-workers (at least 1)") }
-        guard chunksPerShard >= 1 else { throw ValidationError("--shard-chunks must be at least 1") }
         guard workerTimeout > 0, firstWorkerTimeout > 0 else { throw ValidationError("--heartbeat-timeout and --join-timeout must be positive") }
     }
 
-    var chunksPerShard: Int { shardChunks ?? 8 }
     var workerTimeout: Double { heartbeatTimeout ?? 30 }
     var firstWorkerTimeout: Double { joinTimeout ?? 600 }
 }
 
 extension Index {
-    /// `srdpr index --bind ADDR --world-size N`: the coordinator of an index built by index-workers.
+    /// `srdpr index --bind ADDR --world-size N`: the coordinator of an index built by index-workers
+    /// on the hosts of a job (the path of `--workers N` with the workers started by a launcher).
     func runAcrossHosts(corpusPath: String, bind: String) throws {
-        let encoder = try retriever.load()
-        let signature = PassageIndex.Signature(encoder)
-        let bytesPerChunk = chunkRows * signature.dimension * MemoryLayout<Float>.size
-        guard bytesPerChunk <= ControlServer.maxMessageBytes / 2 else {
-            throw ValidationError("--chunk-rows \(chunkRows) makes chunks of \(bytesPerChunk >> 20) MB, more than a control message carries "
-                + "(\(ControlServer.maxMessageBytes >> 21) MB); use fewer rows per chunk")
-        }
-        stderrLine("index: checking the corpus \(corpusPath)")
-        let corpus = try DatasetFingerprint.File(path: corpusPath, name: corpusPath, naming: "--corpus")
-        var options = IndexJobCoordinator.Options(bind: bind, worldSize: job.worldSize!, secret: try security.secret())
+        var options = CoordinatorListenOptions(bind: bind, worldSize: job.worldSize!, secret: try security.secret())
         options.curve = security.curve
         options.heartbeatTimeout = job.workerTimeout
         options.joinTimeout = job.firstWorkerTimeout
-        let coordinator = try IndexJobCoordinator(options: options, job: .init(
-            corpusPath: corpusPath, corpus: corpus, modelArguments: retriever.model.arguments(threads: retriever.threads),
-            modelName: signature.modelName, modelFingerprint: signature.fingerprint, chunkRows: chunkRows))
-        coordinator.progress = progressBar("index", unit: "passages")
-        try ShardedIndexBuild.build(corpusPath: corpusPath, signature: signature, directory: output, shards: { rows in
-            ShardedIndexBuild.plan(rows: rows, chunkRows: chunkRows, chunksPerShard: job.chunksPerShard, directory: output)
-        }, runShards: { shards in try coordinator.run(shards: shards, signature: signature) })
+        try IndexWorkers.build(model: retriever.model, signature: try PassageIndex.Signature(retriever.model.describe()), corpusPath: corpusPath,
+                               directory: output, chunkRows: chunkRows, chunksPerShard: job.shardChunks, listen: options)
     }
 }
 
@@ -75,7 +67,7 @@ extension Index {
 struct IndexWorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "index-worker",
-        abstract: "Encode shards of an index built across hosts (`srdpr index --bind ADDR --world-size N` coordinates).",
+        abstract: "Encode shards of an index built across hosts (`srdpr index --bind ADDR --world-size N` coordinates; `srdpr index --workers N` starts N of them on this host).",
         discussion: """
             Connects to the coordinator, checks this host's copy of the corpus (size and CRC-32C; the \
             coordinator's path, or --corpus) and of the model (the coordinator's --model options; its \

@@ -26,8 +26,13 @@ struct ModelOptions: ParsableArguments {
         cls or mean (default: the run's pooling; a sentence-transformers directory's 1_Pooling; else cls).
         """)
     var pooling: String?
-    @Option(name: .customLong("batch-size"), help: "Sequences per forward pass.")
+    @Option(name: .customLong("batch-size"), help: "Sequences per forward pass (at most; see --batch-tokens).")
     var batchSize: Int = 32
+    @Option(name: .customLong("batch-tokens"), help: """
+        Tokens per forward pass at most (sequences x the batch's longest): longer inputs run fewer to a batch, so \
+        a batch's activations stay in cache (default: 1024 = 8 passages of 128 tokens, 4 of 256, 32 questions).
+        """)
+    var batchTokens: Int = TextEncoder.defaultBatchTokens
     @Option(help: "Threads for OpenBLAS and the other loops (default: all cores).")
     var threads: Int = BLASThreads.defaultCount
 
@@ -44,7 +49,7 @@ struct ModelOptions: ParsableArguments {
     /// child processes of `--workers` are given).
     func arguments(threads: Int) -> [String] {
         Self.arguments(model: model, maxLength: maxLength, doLowerCase: doLowerCase, simFunc: simFunc, pooling: pooling,
-                       batchSize: batchSize, threads: threads)
+                       batchSize: batchSize, threads: threads) + ["--batch-tokens", String(batchTokens)]
     }
 
     private static func arguments(model: String, maxLength: Int?, doLowerCase: String?, simFunc: String?, pooling: String?,
@@ -65,6 +70,7 @@ struct ModelOptions: ParsableArguments {
         }
         if let maxLength, maxLength < 2 { throw ValidationError("--max-length must be at least 2") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        guard batchTokens >= 1 else { throw ValidationError("--batch-tokens must be at least 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         _ = try lowerCase()
         _ = try similarity()
@@ -102,6 +108,7 @@ struct ModelOptions: ParsableArguments {
             options.similarity = try similarity()
             options.pooling = try poolingMode()
             options.batchSize = batchSize
+            options.batchTokens = batchTokens
             options.threads = threads
             return options
         }

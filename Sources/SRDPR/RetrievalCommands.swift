@@ -113,13 +113,14 @@ struct Index: ParsableCommand {
             Writes DIR/embeddings.f32, DIR/ids.jsonl and DIR/meta.json. The corpus is checked first (a bad line or a \
             repeated id stops the run before any encoding), then read as it is encoded, --chunk-rows passages at a \
             time, so memory does not grow with the corpus. A killed run continues where it stopped and gives the \
-            same files as an uninterrupted one. --workers N runs N `srdpr index` processes on shards of whole \
-            chunks (passage ranges, under DIR/shards/, each resumable) with --threads / N threads each, then \
-            appends them: the same bytes as one process. --bind tcp://HOST:PORT --world-size N builds it across the \
-            hosts of a job instead: `srdpr index-worker --coordinator tcp://HOST:PORT` on each host (same secret, \
-            --secret-file or SRDPR_SECRET) asks for shards of --shard-chunks chunks, encodes them from its own copy \
-            of the corpus and model (checked against this one's) and sends the embeddings back, which are written \
-            here; a lost worker's shard goes to another, a rerun keeps the shards already received (cluster/README.md).
+            same files as an uninterrupted one. --workers N starts N `srdpr index-worker` processes on this host \
+            (--threads / N threads each) that ask this process for shards of --shard-chunks whole chunks as they \
+            finish the last (largest first, so they end together) and send the embeddings back over loopback; the \
+            shards are written under DIR/shards/ (a stopped run keeps them) and appended in order: the same bytes as \
+            one process. --bind tcp://HOST:PORT --world-size N does the same across the hosts of a job: \
+            `srdpr index-worker --coordinator tcp://HOST:PORT` on each host (same secret, --secret-file or \
+            SRDPR_SECRET) encodes from its own copy of the corpus and model (checked against this one's); a lost \
+            worker's shard goes to another (cluster/README.md).
             """)
 
     @OptionGroup var retriever: RetrieverOptions
@@ -133,8 +134,6 @@ struct Index: ParsableCommand {
     var chunkRows: Int = PassageIndex.defaultChunkRows
     @Option(help: "Processes encoding shards of the corpus at once on this host, --threads / N threads each.")
     var workers: Int = 1
-    @Option(help: .hidden)
-    var rows: String?
     @OptionGroup var job: IndexJobOptions
     @OptionGroup var security: SecurityOptions
 
@@ -147,19 +146,12 @@ struct Index: ParsableCommand {
         }
         let corpusPath = try EvaluationInputs(corpus: corpus, beir: beir).corpusPath()
         if let bind = job.bind {
-            guard rows == nil else { throw ValidationError("--rows is set by `srdpr index --workers` for its shards, not with --bind") }
             try runAcrossHosts(corpusPath: corpusPath, bind: bind)
-        } else if let rows {
-            // A shard of a --workers build (the parent checked the corpus).
-            guard workers == 1 else { throw ValidationError("--rows is set by `srdpr index --workers` for its shards; give one or the other") }
-            let range = try Self.parseRows(rows)
-            try PassageIndex.build(corpusPath: corpusPath, rows: range, encoder: try retriever.load(), directory: output,
-                                   chunkRows: chunkRows, progress: progressBar("index", unit: "passages"))
         } else if workers > 1 {
-            // The parent only needs the model's identity, read from its files; the children load it.
+            // The parent only needs the model's identity, read from its files; the index-workers load it.
             let signature = try PassageIndex.Signature(retriever.model.describe())
             try IndexWorkers.build(model: retriever.model, signature: signature, corpusPath: corpusPath, directory: output,
-                                   chunkRows: chunkRows, workers: workers)
+                                   chunkRows: chunkRows, workers: workers, chunksPerShard: job.shardChunks)
         } else {
             try PassageIndex.build(corpusPath: corpusPath, encoder: try retriever.load(), directory: output, chunkRows: chunkRows,
                                    progress: progressBar("index", unit: "passages"))
@@ -167,7 +159,7 @@ struct Index: ParsableCommand {
         print(output)
     }
 
-    /// "a..<b", the rows of a shard.
+    /// "a..<b", the rows of a shard (`srdpr encode --rows`).
     static func parseRows(_ text: String) throws -> Range<Int> {
         let parts = text.components(separatedBy: "..<")
         guard parts.count == 2, let lower = Int(parts[0]), let upper = Int(parts[1]), lower >= 0, lower <= upper else {

@@ -2,9 +2,11 @@ import XCTest
 import Foundation
 import TestSupport
 
-/// `srdpr index --workers N` on tiny-bert: N child processes on chunk-aligned passage ranges,
-/// merged to the bytes of one process run, whatever its thread count; a child
-/// that fails is named with its shard, the run fails, and the index does not look complete.
+/// `srdpr index --workers N` on tiny-bert: N `srdpr index-worker` children pulling shards (row
+/// ranges) from this process (the coordinator of `--bind`, on loopback), merged to the bytes
+/// of one process run, whatever its thread count; a child that dies is named with its log, a shard
+/// that cannot be written is named, the run fails, the index does not look complete, and the rerun
+/// finishes it.
 final class IndexWorkersCLITests: XCTestCase {
     var dir: URL!
 
@@ -65,29 +67,90 @@ final class IndexWorkersCLITests: XCTestCase {
         }
     }
 
+    /// A shard the coordinator cannot write stops the job naming its directory; nothing looks
+    /// complete; once the obstacle is gone, the rerun keeps the shards built and ends with the
+    /// one-process bytes.
     func testAFailingShardIsNamedAndNothingLooksComplete() throws {
         let (corpus, qrels) = try RetrievalData.small(dir, questions: 12, distractors: 90)
         let lineCount = try String(contentsOfFile: corpus, encoding: .utf8).split(separator: "\n").count
         let output = dir.appendingPathComponent("idx").path
-        // The second shard's directory is taken by a file: its child cannot write there.
-        let chunks = (lineCount + 15) / 16
-        let secondStart = ((chunks + 1) / 2) * 16
+        // The default shards on a small corpus: about 64 of them; the last one's directory is taken by a file.
+        let shardRows = (lineCount + 63) / 64
+        let lastStart = ((lineCount - 1) / shardRows) * shardRows
         try FileManager.default.createDirectory(atPath: output + "/shards", withIntermediateDirectories: true)
-        let blocker = output + "/shards/rows-\(secondStart)-\(lineCount)"
+        let blocker = output + "/shards/rows-\(lastStart)-\(lineCount)"
         try Data("not a directory".utf8).write(to: URL(fileURLWithPath: blocker))
         let r = try index(corpus, output, ["--threads", "2", "--workers", "2"])
         XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stderr.contains("index shard 2 of 2 (passages \(secondStart)..<\(lineCount)) failed (exit status 1)"), r.stderr)
-        XCTAssertTrue(r.stderr.contains("rows-\(secondStart)-\(lineCount).log ends with"), r.stderr)
+        XCTAssertTrue(r.stderr.contains(blocker), r.stderr)
         let search = try Command.srdpr(["search", "--model", Fixtures.url("tiny-bert").path, "--index", output, "--queries", qrels])
         XCTAssertNotEqual(search.status, 0)
         XCTAssertTrue(search.stderr.contains("its build stopped at row 0 of \(lineCount)"), search.stderr)
-        // Once the obstacle is gone, the rerun finishes (the first shard is reused) with the one-process bytes.
         try FileManager.default.removeItem(atPath: blocker)
         let again = try index(corpus, output, ["--threads", "2", "--workers", "2"])
         XCTAssertEqual(again.status, 0, again.stderr)
         let one = dir.appendingPathComponent("one").path
         XCTAssertEqual(try index(corpus, one, ["--threads", "1"]).status, 0)
         XCTAssertEqual(try files(one), try files(output))
+    }
+
+    /// An index-worker that dies (SIGKILL, as the OOM killer does) ends the job at once, named
+    /// with the end of its log, and the other is stopped; the shards received are kept and the
+    /// same command again finishes the index with the one-process bytes.
+    func testAKilledWorkerIsNamedAndTheRerunFinishes() throws {
+        let (corpus, _) = try RetrievalData.small(dir, questions: 12, distractors: 90)
+        let output = dir.appendingPathComponent("idx").path
+        let arguments = ["index", "--model", Fixtures.url("tiny-bert").path, "--corpus", corpus, "--output", output,
+                         "--max-length", "64", "--chunk-rows", "4", "--threads", "2", "--workers", "2"]
+        for attempt in 1...5 {
+            try? FileManager.default.removeItem(atPath: output)
+            let parent = try BackgroundCommand(arguments, outputPrefix: dir.appendingPathComponent("parent-\(attempt)"))
+            // Its index-workers, as soon as they exist (before they load the model, so before the job can end).
+            var children: [(pid: Int32, rank: Int)] = []
+            let deadline = Date(timeIntervalSinceNow: 30)
+            while children.count < 2, deadline.timeIntervalSinceNow > 0 {
+                children = Self.children(of: parent.pid)
+                usleep(5_000)
+            }
+            XCTAssertEqual(children.count, 2, parent.output)
+            guard let doomed = children.first(where: { $0.rank == 1 }) else { return }
+            kill(doomed.pid, SIGKILL)
+            let status = parent.wait(seconds: 60)
+            if status == 0 { continue }  // the job ended before the kill landed: try again
+            XCTAssertEqual(status, 1, parent.output)
+            XCTAssertTrue(parent.stderr.contains("index-worker rank 1 of 2 failed (killed by signal 9); its log \(output)/shards/index-worker-1.log ends with"),
+                          parent.output)
+            XCTAssertTrue(parent.stderr.contains("the finished shards are kept"), parent.output)
+            if let survivor = children.first(where: { $0.rank == 0 }) {
+                // /proc/PID/stat: "PID (COMMAND) STATE ..."; gone or a zombie once stopped.
+                let stat = (try? String(contentsOfFile: "/proc/\(survivor.pid)/stat", encoding: .utf8)) ?? ""
+                let state = stat.lastIndex(of: ")").map { close in stat[stat.index(close, offsetBy: 2)] }
+                XCTAssertTrue(state == nil || state == "Z", "rank 0 (pid \(survivor.pid)) was stopped with the job")
+            }
+            let again = try Command.srdpr(arguments)
+            XCTAssertEqual(again.status, 0, again.stderr)
+            let one = dir.appendingPathComponent("one").path
+            XCTAssertEqual(try index(corpus, one, ["--threads", "1"]).status, 0)
+            XCTAssertEqual(try files(one), try files(output))
+            return
+        }
+        XCTFail("in 5 attempts the job always ended before its worker was killed")
+    }
+
+    /// The `srdpr index-worker` children of `pid` and their ranks, from /proc.
+    static func children(of pid: Int32) -> [(pid: Int32, rank: Int)] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry -> (Int32, Int)? in
+            guard let child = Int32(entry),
+                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return nil }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 2, Int32(fields[1]) == pid,
+                  let command = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
+            let arguments = command.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard arguments.contains("index-worker"), let flag = arguments.firstIndex(of: "--rank"), flag + 1 < arguments.count,
+                  let rank = Int(arguments[flag + 1]) else { return nil }
+            return (child, rank)
+        }
     }
 }

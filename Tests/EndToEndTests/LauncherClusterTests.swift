@@ -344,13 +344,18 @@ final class LauncherClusterTests: XCTestCase {
                                          "SRDPR_SSH_CONFIG": cluster.appendingPathComponent("ssh_config").path])
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         for node in 0..<3 { XCTAssertTrue(r.stderr.contains("index: rank \(node) registered from node\(node)"), r.stdout + r.stderr) }
+        try assertSshStartedIndex(output, equals: reference)
+    }
+
+    /// ids.jsonl and meta.json byte for byte, the embeddings within an ulp: ssh starts the workers
+    /// with sshd's clean environment, where this machine's OPENBLAS_CORETYPE (which the one-process
+    /// reference and srun's tasks inherit) is not, so OpenBLAS picks another sgemm kernel and some
+    /// floats move by an ulp; hosts with one environment give the same bytes (the Slurm test and
+    /// IndexAcrossHostsTests).
+    func assertSshStartedIndex(_ output: String, equals reference: [Data]) throws {
         let got = try indexFiles(output)
         XCTAssertEqual(got[1], reference[1], "ids.jsonl byte for byte")
         XCTAssertEqual(got[2], reference[2], "meta.json byte for byte")
-        // ssh starts the workers with sshd's clean environment: this machine's OPENBLAS_CORETYPE
-        // (which the one-process reference and srun's tasks inherit) is not there, so OpenBLAS picks
-        // another sgemm kernel and some floats move by an ulp; hosts with one environment give the
-        // same bytes (the Slurm test and IndexAcrossHostsTests).
         let u: [Float] = got[0].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         let v: [Float] = reference[0].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         XCTAssertEqual(u.count, v.count)
@@ -453,6 +458,14 @@ final class LauncherClusterTests: XCTestCase {
 
     // MARK: mpirun
 
+    /// launch-mpirun.sh's environment on the test cluster: srdpr's paths, Open MPI as root, over the hosts' sshd and subnet.
+    func mpirunEnvironment(_ cluster: URL) -> [String: String] {
+        ["SRDPR_BIN": Command.srdprBinary.path, "SRDPR_LOCAL_BIN": Command.srdprBinary.path,
+         "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+         "OMPI_MCA_plm_rsh_agent": "ssh -F \(cluster.appendingPathComponent("ssh_config").path)",
+         "OMPI_MCA_oob_tcp_if_include": "\(Self.subnet).0/24"]
+    }
+
     /// Must show 1 under mpirun: `mpirun -n 3` (Open MPI, over the hosts' sshd) starts the workers,
     /// which take their ranks from OMPI_COMM_WORLD_RANK.
     func testMpirunWorkersMatchOneProcess() throws {
@@ -460,10 +473,7 @@ final class LauncherClusterTests: XCTestCase {
         let hosts = (0..<3).map(Self.address).joined(separator: ",")
         let r = try onHost(0, [Self.script("launch-mpirun.sh"), "--hosts", hosts, "--coordinator-host", Self.address(0),
                                "--heartbeat-timeout", "10"] + (try parameters("mpirun")),
-                           environment: ["SRDPR_BIN": Command.srdprBinary.path, "SRDPR_LOCAL_BIN": Command.srdprBinary.path,
-                                         "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-                                         "OMPI_MCA_plm_rsh_agent": "ssh -F \(cluster.appendingPathComponent("ssh_config").path)",
-                                         "OMPI_MCA_oob_tcp_if_include": "\(Self.subnet).0/24"])
+                           environment: mpirunEnvironment(cluster))
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         for rank in 0..<3 {
             XCTAssertTrue((r.stdout + r.stderr).contains("worker: rank \(rank) from OMPI_COMM_WORLD_RANK, world size 3 from OMPI_COMM_WORLD_SIZE"),
@@ -471,6 +481,24 @@ final class LauncherClusterTests: XCTestCase {
         }
         XCTAssertTrue(r.stdout.contains("coordinator: ring links: 2->0 TCP, 0->1 TCP, 1->2 TCP"), r.stdout)
         try assertLossesMatchOneProcess("mpirun")
+    }
+
+    /// `launch-mpirun.sh --hosts ... index ...`: `mpirun -n 3` starts one identical index-worker per
+    /// host (ranks from OMPI_COMM_WORLD_RANK); the coordinator on node0 writes the one-process index.
+    func testMpirunLaunchedIndexMatchesOneProcess() throws {
+        let cluster = try requireCluster()
+        let (corpus, reference) = try oneProcessIndex()
+        let output = try run("index-mpirun").path
+        let hosts = (0..<3).map(Self.address).joined(separator: ",")
+        let r = try onHost(0, [Self.script("launch-mpirun.sh"), "--hosts", hosts, "--coordinator-host", Self.address(0),
+                               "--threads", "1", "--heartbeat-timeout", "10", "index"] + indexOptions(corpus: corpus, output: output),
+                           environment: mpirunEnvironment(cluster))
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        for rank in 0..<3 {
+            XCTAssertTrue((r.stdout + r.stderr).contains("index-worker: rank \(rank) from OMPI_COMM_WORLD_RANK, world size 3 from OMPI_COMM_WORLD_SIZE"),
+                          r.stdout + r.stderr)
+        }
+        try assertSshStartedIndex(output, equals: reference)  // mpirun starts the remote workers over ssh
     }
 }
 

@@ -112,12 +112,12 @@ final class MiningCLITests: XCTestCase {
         }
     }
 
-    /// `--workers 2`: the passage index is built by two `srdpr index` children (shards of whole
-    /// 512-passage chunks), as `srdpr index --workers 2` builds it, and the mined samples, the
+    /// `--workers 2`: the passage index is built by two `srdpr index-worker` children pulling shards,
+    /// as `srdpr index --workers 2` builds it, and the mined samples, the
     /// per-question lines, the candidates and the index equal a one-process run's byte for byte.
     func testDenseMiningWithWorkersEqualsOneProcess() throws {
         let model = Fixtures.url("tiny-bert").path
-        // 1,100 passages: three chunks of 512, two shards (0..<1024, 1024..<1100).
+        // 1,100 passages: 62 shards of 18 (the default on a small corpus: about 64), the last of 2.
         let (samples, qrels, corpus) = try faqSlice(samples: 16, passages: 1100)
         func mine(_ name: String, _ extra: [String]) throws -> [Data] {
             let output = dir.appendingPathComponent(name + ".jsonl").path, index = dir.appendingPathComponent(name + "-index").path

@@ -42,6 +42,20 @@ final class EncodeCLITests: XCTestCase {
         XCTAssertLessThan(deviation(alone[0], vectors[3]).maxAbs, 1e-5)
     }
 
+    /// `--batch-tokens` only cuts the batches: the same vectors bit for bit; below 1 it is refused by name.
+    func testBatchTokensChangesTheBatchesNotTheVectors() throws {
+        let lines = (0..<9).map { i in #"{"title": "t\#(i)", "text": "\#(String(repeating: "tragedy by shakespeare ", count: 1 + i * 3))"}"# }
+        let (r, capped) = try encode(lines, ["--batch-tokens", "40"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let (r2, uncapped) = try encode(lines, ["--batch-tokens", "100000"])
+        XCTAssertEqual(r2.status, 0, r2.stderr)
+        XCTAssertEqual(capped.count, 9)
+        XCTAssertEqual(capped, uncapped)
+        let (bad, _) = try encode(lines, ["--batch-tokens", "0"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--batch-tokens must be at least 1"), bad.stderr)
+    }
+
     func testBadInputLineIsNamed() throws {
         let (r, _) = try encode([#"{"question": "fine"}"#, #"{"questio": 3}"#])
         XCTAssertNotEqual(r.status, 0)

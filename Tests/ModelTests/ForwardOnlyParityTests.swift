@@ -60,13 +60,16 @@ final class ForwardOnlyParityTests: XCTestCase {
                     let lengths = all.map { reference.tokenIDs($0).count }
                     XCTAssertTrue(lengths.contains(where: { $0 <= 3 }) && lengths.contains(64), "lengths from a few tokens to max length")
                     var random = SplitMix64(seed: 3)
-                    for (batchSize, threads) in [(1, 1), (4, 2), (7, 1), (7, 2), (64, 2), (64, 1)] {
+                    // (sequences, tokens per batch at most, threads): the token cap cuts batches of long inputs.
+                    for (batchSize, batchTokens, threads) in [(1, 1024, 1), (4, 1024, 2), (7, 1024, 1), (7, 1024, 2), (64, 1024, 2),
+                                                              (64, 1024, 1), (64, 100, 2), (64, Int.max, 1)] {
                         // Shuffle (Fisher-Yates, seeded), encode, and compare each input with its reference.
                         var order = Array(all.indices)
                         for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(random.next() % UInt64(i + 1))) }
                         BLASThreads.set(threads)
                         model.threads = threads
-                        let encoder = TextEncoder(model: model, tokenizer: tokenizer, maxLength: 64, batchSize: batchSize)
+                        let encoder = TextEncoder(model: model, tokenizer: tokenizer, maxLength: 64, batchSize: batchSize,
+                                                  batchTokens: batchTokens)
                         let got = try encoder.encode(order.map { all[$0] })
                         var worst: Float = 0, worstUnit: Float = 0, identical = 0
                         for (k, position) in order.enumerated() {
@@ -76,7 +79,8 @@ final class ForwardOnlyParityTests: XCTestCase {
                             let (a, b) = (InferenceModel.unitLength(got[k]), InferenceModel.unitLength(expected[position]))
                             worstUnit = max(worstUnit, zip(a, b).map { abs($0 - $1) }.max() ?? 0)
                         }
-                        let label = "\(name) pooling \(pooling) projection_dim \(projectionDim) batch \(batchSize) threads \(threads)"
+                        let label = "\(name) pooling \(pooling) projection_dim \(projectionDim) batch \(batchSize) "
+                            + "(at most \(batchTokens) tokens) threads \(threads)"
                         print("forward-only parity: \(label): \(identical) of \(all.count) bit-identical, max |difference| \(worst), "
                               + "unit length \(worstUnit)")
                         XCTAssertLessThanOrEqual(worst, 1e-6, label)
@@ -134,6 +138,31 @@ final class ForwardOnlyParityTests: XCTestCase {
         XCTAssertLessThan(sorted, 1.05, "sorted batches pad little")
         XCTAssertGreaterThan(LengthSortedBatches.paddingRatio(lengths: lengths, batches: inOrder), 1.5)
         XCTAssertTrue(LengthSortedBatches(lengths: [], batchSize: 8).batches.isEmpty)
+    }
+
+    /// A token cap: at most `maxTokens` tokens (rows × the batch's longest) and `batchSize` rows per
+    /// batch; a sequence longer than the cap still gets a batch (of its own); order as without a cap.
+    func testLengthSortedBatchesStopAtTheTokenCap() {
+        var random = SplitMix64(seed: 6)
+        let lengths = (0..<1000).map { _ in 1 + Int(random.next() % 256) } + [1500, 1500, 256]
+        let uncapped = LengthSortedBatches(lengths: lengths, batchSize: 32)
+        let plan = LengthSortedBatches(lengths: lengths, batchSize: 32, maxTokens: 1024)
+        XCTAssertEqual(plan.batches.flatMap { $0 }, uncapped.batches.flatMap { $0 }, "the same order, cut at other places")
+        XCTAssertEqual(Array(plan.batches.prefix(2)), [[1000], [1001]], "longer than the cap: one per batch")
+        for batch in plan.batches.dropFirst(2) {
+            let longest = batch.map { lengths[$0] }.max()!
+            XCTAssertLessThanOrEqual(batch.count * longest, 1024)
+            XCTAssertLessThanOrEqual(batch.count, 32)
+        }
+        // A batch is full unless it is the last: the cap or 32 rows stopped it.
+        for (batch, next) in zip(plan.batches.dropFirst(2), plan.batches.dropFirst(3)) {
+            XCTAssertTrue(batch.count == 32 || (batch.count + 1) * lengths[batch[0]] > 1024, "batch of \(batch.count) stopped early")
+            XCTAssertGreaterThanOrEqual(lengths[batch.last!], lengths[next[0]])
+        }
+        XCTAssertEqual(plan.batches.first(where: { lengths[$0[0]] == 256 })?.count, 4, "4 of 256 tokens")
+        let short = plan.batches.dropLast().filter { lengths[$0[0]] <= 32 }
+        XCTAssertFalse(short.isEmpty)
+        XCTAssertTrue(short.allSatisfy { $0.count == 32 }, "32 tokens or fewer: 32 per batch")
     }
 
     /// Buffers allocated for one thread and reused by a pass with more: each thread needs its own

@@ -1,12 +1,13 @@
 import XCTest
 import Data
+import DistributedIndex
 import Retrieval
 import TestSupport
 
 /// `srdpr index` as a stream (issue 20, Build 3): the files of a streamed build are the bytes the
 /// load-everything build wrote (computed here the old way: the whole corpus loaded, encoded chunk
 /// by chunk); a stopped build resumes to the same bytes; a bad line or a repeated id stops the
-/// build before anything is written; a sharded build (`--workers`, shards built in-process here)
+/// build before anything is written; a sharded build (`--workers`/`--bind`, shards built in-process here)
 /// merges to the same bytes, resumes its shards, and leaves nothing complete-looking when a shard fails.
 final class StreamingIndexTests: XCTestCase {
     var dir: URL!
@@ -115,12 +116,37 @@ final class StreamingIndexTests: XCTestCase {
     }
 
     func testShardsAreCutOnChunkBoundaries() {
-        let shards = ShardedIndexBuild.plan(rows: 16..<101, chunkRows: 8, workers: 3, directory: "/x")
-        XCTAssertEqual(shards.map(\.rows), [16..<48, 48..<80, 80..<101], "11 chunks of 8 from row 16 (the last of 5): 4, 4 and 3 of them")
+        let shards = ShardedIndexBuild.plan(rows: 16..<101, shardRows: 32, directory: "/x")
+        XCTAssertEqual(shards.map(\.rows), [16..<48, 48..<80, 80..<101], "85 rows from row 16 in shards of 32, the last of 21")
         XCTAssertEqual(shards.map(\.directory), ["/x/shards/rows-16-48", "/x/shards/rows-48-80", "/x/shards/rows-80-101"])
-        XCTAssertEqual(ShardedIndexBuild.plan(rows: 0..<10, chunkRows: 8, workers: 4, directory: "/x").map(\.rows), [0..<8, 8..<10],
-                       "no more shards than chunks")
-        XCTAssertEqual(ShardedIndexBuild.plan(rows: 5..<5, chunkRows: 8, workers: 2, directory: "/x"), [])
+        XCTAssertEqual(ShardedIndexBuild.plan(rows: 0..<10, shardRows: 8, directory: "/x").map(\.rows), [0..<8, 8..<10])
+        XCTAssertEqual(ShardedIndexBuild.plan(rows: 5..<5, shardRows: 16, directory: "/x"), [])
+        // The default: 8 chunks a shard, smaller on a small corpus (about 64 shards), never 0.
+        XCTAssertEqual(ShardedIndexBuild.defaultShardRows(rows: 5_770, chunkRows: 512), 91, "64 shards, the last of 37")
+        XCTAssertEqual(ShardedIndexBuild.defaultShardRows(rows: 64 * 1024, chunkRows: 512), 1024)
+        XCTAssertEqual(ShardedIndexBuild.defaultShardRows(rows: 21_000_000, chunkRows: 512), 4096)
+        XCTAssertEqual(ShardedIndexBuild.defaultShardRows(rows: 0, chunkRows: 512), 1)
+    }
+
+    /// The shards go out largest first (the estimate: bytes of title and text), so the last ones
+    /// handed out are the smallest; a lost worker's shard comes back first.
+    func testShardsGoOutLargestFirst() throws {
+        let corpusPath = path("lengths.jsonl")
+        let lengths = [5, 5, 40, 40, 1, 1, 20, 20]
+        try lengths.enumerated().map { #"{"id": "p\#($0.offset)", "title": "t", "text": "\#(String(repeating: "x", count: $0.element))"}"# }
+            .joined(separator: "\n").write(toFile: corpusPath, atomically: true, encoding: .utf8)
+        let shards = ShardedIndexBuild.plan(rows: 0..<8, shardRows: 2, directory: "/x")
+        let work = try ShardedIndexBuild.estimatedWork(corpusPath: corpusPath, shards: shards)
+        XCTAssertEqual(work, [12, 82, 4, 42])
+        var queue = ShardQueue(work: work)
+        XCTAssertEqual(queue.pending, [1, 3, 0, 2])
+        XCTAssertEqual(queue.take(rank: 0), 1)
+        XCTAssertEqual(queue.take(rank: 1), 3)
+        XCTAssertEqual(queue.release(rank: 0), 1)
+        XCTAssertEqual(queue.pending, [1, 0, 2], "the lost worker's shard goes first")
+        XCTAssertEqual(ShardQueue(work: [3, 3, 1, 3]).pending, [0, 1, 3, 2], "equal work in plan order")
+        // From a later row (a resumed build): the estimate covers the shards' rows only.
+        XCTAssertEqual(try ShardedIndexBuild.estimatedWork(corpusPath: corpusPath, shards: Array(shards.suffix(2))), [4, 42])
     }
 
     func testShardedBuildMergesToTheOneProcessBytesAndResumesItsShards() throws {
@@ -130,8 +156,11 @@ final class StreamingIndexTests: XCTestCase {
         let signature = PassageIndex.Signature(CountingEncoder())
         // A first run whose second shard fails midway: nothing looks complete.
         struct ShardFailed: Error {}
-        XCTAssertThrowsError(try ShardedIndexBuild.build(corpusPath: corpusPath, signature: signature, directory: sharded, chunkRows: 8,
-                                                         workers: 3) { shards in
+        func cut(_ rows: Range<Int>) -> [ShardedIndexBuild.Shard] {
+            ShardedIndexBuild.plan(rows: rows, shardRows: 40, directory: sharded)
+        }
+        XCTAssertThrowsError(try ShardedIndexBuild.build(corpusPath: corpusPath, signature: signature, directory: sharded,
+                                                         shards: cut) { shards in
             for (rank, shard) in shards.enumerated() {
                 let encoder = CountingEncoder()
                 if rank == 1 { encoder.failAfterCalls = 2 }
@@ -143,19 +172,19 @@ final class StreamingIndexTests: XCTestCase {
         }
         // The rerun resumes every shard where it stopped (the failed one after its 2 chunks).
         var calls: [Int] = []
-        try ShardedIndexBuild.build(corpusPath: corpusPath, signature: signature, directory: sharded, chunkRows: 8, workers: 3) { shards in
-            XCTAssertEqual(shards.map(\.rows), [0..<40, 40..<72, 72..<101])
+        try ShardedIndexBuild.build(corpusPath: corpusPath, signature: signature, directory: sharded, shards: cut) { shards in
+            XCTAssertEqual(shards.map(\.rows), [0..<40, 40..<80, 80..<101])
             for shard in shards {
                 let encoder = CountingEncoder()
                 try PassageIndex.build(corpusPath: corpusPath, rows: shard.rows, encoder: encoder, directory: shard.directory, chunkRows: 8)
                 calls.append(encoder.calls)
             }
         }
-        XCTAssertEqual(calls, [0, 2, 4], "shard 1 and 3 were complete or not started; shard 2 had 2 of its 4 chunks")
+        XCTAssertEqual(calls, [0, 3, 3], "shard 1 was complete, shard 3 not started; shard 2 had 2 of its 5 chunks")
         try assertSameFiles(reference, sharded)
         XCTAssertFalse(FileManager.default.fileExists(atPath: PassageIndex.shardsPath(sharded)), "shards removed once merged")
         // Complete: a rerun does nothing.
-        try ShardedIndexBuild.build(corpusPath: corpusPath, signature: signature, directory: sharded, chunkRows: 8, workers: 3) { _ in
+        try ShardedIndexBuild.build(corpusPath: corpusPath, signature: signature, directory: sharded, shards: cut) { _ in
             XCTFail("a complete index starts no shard")
         }
     }
@@ -164,8 +193,9 @@ final class StreamingIndexTests: XCTestCase {
         let corpusPath = try writeCorpus(60)
         let reference = path("one"), mixed = path("mixed")
         try referenceAndStoppedBuild(corpusPath, reference: reference, stopped: mixed, chunksBeforeStop: 3)
-        try ShardedIndexBuild.build(corpusPath: corpusPath, signature: PassageIndex.Signature(CountingEncoder()), directory: mixed,
-                                    chunkRows: 8, workers: 2) { shards in
+        try ShardedIndexBuild.build(corpusPath: corpusPath, signature: PassageIndex.Signature(CountingEncoder()), directory: mixed, shards: { rows in
+            ShardedIndexBuild.plan(rows: rows, shardRows: 24, directory: mixed)
+        }) { shards in
             XCTAssertEqual(shards.map(\.rows), [24..<48, 48..<60], "only the rows the stopped build had not encoded")
             for shard in shards {
                 try PassageIndex.build(corpusPath: corpusPath, rows: shard.rows, encoder: CountingEncoder(), directory: shard.directory, chunkRows: 8)
