@@ -47,9 +47,9 @@ let package = Package(
         // Passage index, exact maximum-inner-product search and retrieval metrics (evaluate); no Collectives.
         // Models are loaded by Model's InferenceModel, so not through the training's JobContracts.
         .target(name: "Retrieval", dependencies: ["CBLAS", "Data", "Model"]),
-        // `srdpr index` across the hosts of a job: the coordinator hands out passage-range shards over
+        // `srdpr index` and `srdpr encode` across processes and hosts: the coordinator hands out row-range shards over
         // the control channel, `srdpr index-worker`s send the embeddings back.
-        .target(name: "DistributedIndex", dependencies: ["Collectives", "Data", "JobContracts", "Retrieval"]),
+        .target(name: "DistributedIndex", dependencies: ["Collectives", "Data", "JobContracts", "Model", "Retrieval"]),
         // Benchmark drivers behind `srdpr bench ...`; the anchor comparisons live in Benchmarks/.
         .target(name: "Benchmarks", dependencies: ["Data", "Model", "Collectives", "JobContracts", "Worker", "Retrieval"]),
         .executableTarget(

@@ -3,11 +3,11 @@ import Foundation
 import Glibc
 #endif
 
-/// The child processes of a `--workers N` run on one host (`srdpr encode`: one `srdpr` per shard;
-/// `srdpr index`: N `srdpr index-worker`s), each writing its stderr to its own log. When one fails,
+/// The child processes of a `--workers N` run on one host (`srdpr index` and `srdpr encode`: N
+/// `srdpr index-worker`s pulling shards from their parent), each writing its stderr to its own log. When one fails,
 /// the others are stopped and the error names the failed child with the end of its log.
 public enum ShardProcesses {
-    /// One child: what it is called in messages ("shard 2 of 4 (passages 1024..<2048)"), its
+    /// One child: what it is called in messages ("index-worker rank 1 of 2"), its
     /// arguments (after the executable) and the file its stderr goes to.
     public struct Child {
         public var name: String
@@ -35,23 +35,6 @@ public enum ShardProcesses {
     /// The `srdpr` executable this process runs (what the children run).
     public static var currentExecutable: URL {
         URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
-    }
-
-    /// Runs `children` at once and returns when all have exited with status 0; `poll()` is called
-    /// about twice a second meanwhile (progress). Throws ``Failure`` for the first child that ends
-    /// otherwise, after ending the others (SIGTERM, then SIGKILL after 5 s).
-    public static func run(executable: URL = currentExecutable, _ children: [Child], poll: () -> Void = {}) throws {
-        let group = try Group(executable: executable, children)
-        do {
-            while try !group.check() {
-                poll()
-                usleep(500_000)
-            }
-        } catch {
-            group.stop()
-            throw error
-        }
-        poll()
     }
 
     /// Children started at once, checked by their parent as it goes (`srdpr index --workers` checks

@@ -4,9 +4,10 @@ import Foundation
 import JobContracts
 import Retrieval
 
-/// The coordinator of an index built by several processes: `srdpr index --bind ADDR --world-size N`
-/// across the hosts of a job, and `srdpr index --workers N` on this host (the same coordinator on
-/// loopback). Built like a training run is (the same control channel, shared secret, ranks and
+/// The coordinator of an index or embeddings built by several processes: `srdpr index` or
+/// `srdpr encode` with `--bind ADDR --world-size N` across the hosts of a job, and with
+/// `--workers N` on this host (the same coordinator on loopback); the job's kind tells the workers
+/// what to encode. Built like a training run is (the same control channel, shared secret, ranks and
 /// heartbeats), with the shards of ``ShardedIndexBuild`` (passage ranges of whole chunks, each an
 /// index of its own under DIR/shards/, appended in order at the end: the bytes of one process).
 /// Workers (`srdpr index-worker`) ask for a shard when they are free (the largest first, see
@@ -39,7 +40,8 @@ public final class IndexJobCoordinator {
 
     public let options: Options
     public let job: IndexJobMessage.Job
-    public var log: (String) -> Void = { FileHandle.standardError.write(Foundation.Data(("index: " + $0 + "\n").utf8)) }
+    /// Messages, prefixed with the job's kind ("index: ", "encode: ").
+    public var log: (String) -> Void
     /// (rows built, rows to build), after every chunk.
     public var progress: (Int, Int) -> Void = { _, _ in }
     /// Called a few times a second while the job runs; what it throws ends the job (`srdpr index
@@ -69,6 +71,8 @@ public final class IndexJobCoordinator {
         }
         self.options = options
         self.job = job
+        let prefix = job.kind.rawValue + ": "
+        log = { FileHandle.standardError.write(Foundation.Data((prefix + $0 + "\n").utf8)) }
     }
 
     /// Binds the control address (so workers can be started against `endpoint`).
@@ -80,18 +84,20 @@ public final class IndexJobCoordinator {
     public var endpoint: String? { server?.endpoint }
 
     /// Builds `shards` (the plan of ``ShardedIndexBuild``) with the workers that connect, writing
-    /// each into its directory with the coordinator's `signature`; returns when all are complete.
-    public func run(shards: [ShardedIndexBuild.Shard], signature: PassageIndex.Signature) throws {
+    /// each into its directory with the coordinator's `signature`, handed out by decreasing `work`
+    /// (an estimate of each shard's cost); returns when all are complete.
+    public func run(shards: [ShardedIndexBuild.Shard], signature: PassageIndex.Signature, work: [Int]) throws {
         try listen()
         guard let server else { throw IndexJobError.setup("the control channel did not start") }
         defer { server.close(); self.server = nil }
         self.shards = shards
         self.signature = signature
-        queue = ShardQueue(work: try ShardedIndexBuild.estimatedWork(corpusPath: job.corpusPath, shards: shards))
+        guard work.count == shards.count else { throw IndexJobError.setup("\(work.count) work estimates for \(shards.count) shards") }
+        queue = ShardQueue(work: work)
         total = shards.reduce(0) { $0 + $1.rows.count }
         built = ShardedIndexBuild.encodedRows(shards)
         progress(built, total)
-        log("listening on \(server.endpoint); \(shards.count) shard(s) (chunks of \(job.chunkRows) passages) for \(options.worldSize) worker(s)")
+        log("listening on \(server.endpoint); \(shards.count) shard(s) (chunks of \(job.chunkRows) rows) for \(options.worldSize) worker(s)")
         let started = Date()
         do {
             while !queue.isFinished {
@@ -115,7 +121,7 @@ public final class IndexJobCoordinator {
         let end = Date()
         for member in members.values.sorted(by: { $0.registration.rank < $1.registration.rank }) {
             let idle = member.idleSince.map { String(format: ", then waited %.1f s for the others", end.timeIntervalSince($0)) } ?? ""
-            log("\(member.name) built \(member.shardsBuilt) shard(s), \(member.rowsBuilt) passages\(idle)")
+            log("\(member.name) built \(member.shardsBuilt) shard(s), \(member.rowsBuilt) rows\(idle)")
         }
     }
 
@@ -234,7 +240,7 @@ public final class IndexJobCoordinator {
             member.idleSince = nil
             members[rank] = member
             let rows = (shard.rows.lowerBound + writer.encodedRows)..<shard.rows.upperBound
-            log("shard \(next + 1) of \(shards.count) (passages \(rows)) -> \(member.name)")
+            log("shard \(next + 1) of \(shards.count) (rows \(rows)) -> \(member.name)")
             try server.send(try IndexJobMessage.shard(.init(shard: next, rows: rows)).encoded(), to: member.control)
             return
         }
@@ -254,7 +260,7 @@ public final class IndexJobCoordinator {
             lost.append("\(member.name), silent for \(seconds) s")
             if let shard = queue.release(rank: rank) {
                 log("lost \(member.name): no heartbeat for \(seconds) s (--heartbeat-timeout \(options.heartbeatTimeout)); "
-                    + "shard \(shard + 1) (passages \(shards[shard].rows)) goes to the next worker")
+                    + "shard \(shard + 1) (rows \(shards[shard].rows)) goes to the next worker")
             } else {
                 log("lost \(member.name): no heartbeat for \(seconds) s (--heartbeat-timeout \(options.heartbeatTimeout))")
             }

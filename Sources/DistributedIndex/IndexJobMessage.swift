@@ -8,7 +8,7 @@ import Foundation
 public enum IndexJobMessage: Codable, Equatable {
     /// Worker -> coordinator, first: who it is.
     case register(Registration)
-    /// Coordinator -> worker: what to index and with what.
+    /// Coordinator -> worker: what to encode (index or embeddings) and with what.
     case job(Job)
     /// Worker -> coordinator: model loaded and both fingerprints match; it wants a shard.
     case ready
@@ -40,8 +40,18 @@ public enum IndexJobMessage: Codable, Equatable {
         }
     }
 
+    /// What a job makes of its file's rows: an index (`srdpr index`: passages of a corpus, the
+    /// context encoder) or embeddings (`srdpr encode`: question, passage or token-id lines, each
+    /// through its encoder). One worker command serves both; the job tells it which.
+    public enum Kind: String, Codable, Equatable, Sendable {
+        case index
+        case encode
+    }
+
     public struct Job: Codable, Equatable {
-        /// The coordinator's corpus file and its size and CRC-32C (each worker reads its own copy).
+        public var kind: Kind
+        /// The coordinator's corpus (index) or input (encode) file and its size and CRC-32C (each
+        /// worker reads its own copy).
         public var corpusPath: String
         public var corpus: DatasetFingerprint.File
         /// `--model ...` options as the coordinator was given them (the worker sets its own threads).
@@ -50,8 +60,9 @@ public enum IndexJobMessage: Codable, Equatable {
         public var modelFingerprint: String
         public var chunkRows: Int
 
-        public init(corpusPath: String, corpus: DatasetFingerprint.File, modelArguments: [String], modelName: String,
+        public init(kind: Kind = .index, corpusPath: String, corpus: DatasetFingerprint.File, modelArguments: [String], modelName: String,
                     modelFingerprint: String, chunkRows: Int) {
+            self.kind = kind
             self.corpusPath = corpusPath
             self.corpus = corpus
             self.modelArguments = modelArguments

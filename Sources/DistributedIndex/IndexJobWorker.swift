@@ -4,10 +4,11 @@ import Foundation
 import JobContracts
 import Retrieval
 
-/// One worker of `srdpr index --bind` (`srdpr index-worker`): registers with the coordinator,
-/// checks its own copies of the corpus and the model against the coordinator's fingerprints (a
-/// difference is reported by name and ends the job), then asks for shards, encodes each from its
-/// corpus copy in the chunks a one-process build makes, and sends the embeddings back. A
+/// One worker of `srdpr index` or `srdpr encode` with `--bind` or `--workers` (`srdpr index-worker`):
+/// registers with the coordinator, learns the job's kind, checks its own copies of the file and
+/// the model against the coordinator's fingerprints (a difference is reported by name and ends
+/// the job), then asks for shards, encodes each from its copy of the file in chunks, and sends
+/// the embeddings back. A
 /// heartbeat thread on a second connection ends the process when the coordinator is silent for
 /// the heartbeat timeout or orders the end, even in the middle of a chunk.
 public final class IndexJobWorker {
@@ -36,8 +37,9 @@ public final class IndexJobWorker {
     public init(options: Options) { self.options = options }
 
     /// Runs until the coordinator ends the job; returns the exit status it asks for. `loadEncoder`
-    /// loads the model from the coordinator's `--model ...` arguments (with this host's threads).
-    public func run(loadEncoder: ([String]) throws -> PassageEncoder) throws -> Int32 {
+    /// loads the model for the job's kind from the coordinator's `--model ...` arguments (with this
+    /// host's threads).
+    public func run(loadEncoder: (IndexJobMessage.Job) throws -> ShardEncoder) throws -> Int32 {
         let rank = options.rank
         guard rank >= 0 else { throw IndexJobError.setup("--rank \(rank) must not be negative") }
         let control = try ControlClient(endpoint: options.coordinator, rank: rank, secret: options.secret, curve: options.curve,
@@ -61,7 +63,7 @@ public final class IndexJobWorker {
         do {
             let corpusPath = options.corpusPath ?? job.corpusPath
             let encoder = try check(job, corpusPath: corpusPath, loadEncoder: loadEncoder)
-            log("rank \(rank): registered with \(options.coordinator); corpus \(corpusPath) and model \(job.modelName) match the coordinator's")
+            log("rank \(rank): registered with \(options.coordinator) for an \(job.kind.rawValue) job; \(job.kind == .index ? "corpus" : "input") \(corpusPath) and model \(job.modelName) match the coordinator's")
             try send(.ready)
             while true {
                 switch try nextOrder(control) {
@@ -82,14 +84,15 @@ public final class IndexJobWorker {
     }
 
     /// This host's corpus and model, checked against the coordinator's; the error says what differs.
-    func check(_ job: IndexJobMessage.Job, corpusPath: String, loadEncoder: ([String]) throws -> PassageEncoder) throws -> PassageEncoder {
-        let corpus = try DatasetFingerprint.File(path: corpusPath, name: corpusPath, naming: "the corpus")
+    func check(_ job: IndexJobMessage.Job, corpusPath: String, loadEncoder: (IndexJobMessage.Job) throws -> ShardEncoder) throws -> ShardEncoder {
+        let what = job.kind == .index ? "corpus" : "input"
+        let corpus = try DatasetFingerprint.File(path: corpusPath, name: corpusPath, naming: "the \(what)")
         guard corpus.bytes == job.corpus.bytes, corpus.crc32c == job.corpus.crc32c else {
-            throw IndexJobError.setup("its corpus \(corpusPath) is \(corpus.bytes) bytes with CRC-32C \(String(format: "%08x", corpus.crc32c)), "
+            throw IndexJobError.setup("its \(what) \(corpusPath) is \(corpus.bytes) bytes with CRC-32C \(String(format: "%08x", corpus.crc32c)), "
                 + "the coordinator's \(job.corpusPath) is \(job.corpus.bytes) bytes with CRC-32C \(String(format: "%08x", job.corpus.crc32c)): "
-                + "copy the same corpus to every host (or give this host's copy with --corpus)")
+                + "copy the same \(what) to every host (or give this host's copy with --corpus)")
         }
-        let encoder = try loadEncoder(job.modelArguments)
+        let encoder = try loadEncoder(job)
         guard encoder.fingerprint == job.modelFingerprint else {
             throw IndexJobError.setup("its model \(encoder.modelName) has fingerprint \(encoder.fingerprint), the coordinator's \(job.modelName) "
                 + "\(job.modelFingerprint): copy the same model (weights and settings) to every host")
@@ -99,24 +102,12 @@ public final class IndexJobWorker {
 
     /// Encodes `order.rows` in chunks of at most `chunkRows` from its first row and sends each (an
     /// embedding does not depend on the batch around it, so any cut gives the one-process bytes).
-    func encode(_ order: IndexJobMessage.ShardOrder, corpusPath: String, chunkRows: Int, encoder: PassageEncoder,
+    func encode(_ order: IndexJobMessage.ShardOrder, corpusPath: String, chunkRows: Int, encoder: ShardEncoder,
                 send: (IndexJobMessage) throws -> Void) throws {
-        var passages: [Passage] = [], ids: [String] = [], first = order.rows.lowerBound
-        func flush() throws {
-            guard !passages.isEmpty else { return }
-            let vectors = try encoder.encodePassages(passages)
+        try encoder.encode(rows: order.rows, of: corpusPath, chunkRows: chunkRows) { first, ids, vectors in
             try send(.chunk(.init(shard: order.shard, firstRow: first, ids: ids, vectors: vectors)))
-            first += passages.count
-            passages.removeAll(keepingCapacity: true)
-            ids.removeAll(keepingCapacity: true)
         }
-        try CorpusStream.forEach(path: corpusPath, rows: order.rows) { _, record in
-            passages.append(Passage(title: record.title, text: record.text))
-            ids.append(record.id)
-            if passages.count == chunkRows { try flush() }
-        }
-        try flush()
-        log("rank \(options.rank): sent passages \(order.rows) (shard \(order.shard + 1))")
+        log("rank \(options.rank): sent rows \(order.rows) (shard \(order.shard + 1))")
     }
 
     /// The coordinator's next message on the order connection.

@@ -16,9 +16,11 @@ public final class EmbeddingSink {
     private let jsonLines: AtomicOutputFile?
     private let matrix: NpyMatrixWriter?
     private let ids: AtomicOutputFile?
+    private let dimension: Int
     public private(set) var rows = 0
 
     public init(path: String, format: EmbeddingFormat, dimension: Int, idsPath: String?) throws {
+        self.dimension = dimension
         jsonLines = try Self.writing { format == .jsonl ? try AtomicOutputFile(path: path) : nil }
         matrix = try Self.writing { format == .npy ? try NpyMatrixWriter(path: path, columns: dimension) : nil }
         ids = try Self.writing { try idsPath.map { try AtomicOutputFile(path: $0) } }
@@ -29,7 +31,7 @@ public final class EmbeddingSink {
         try Self.writing {
             if let jsonLines {
                 var text = ""
-                for e in embeddings { text += "{\"embedding\": [" + e.map { "\($0)" }.joined(separator: ", ") + "]}\n" }
+                for e in embeddings { text += Self.jsonLine(e[...]) }
                 try jsonLines.write(text)
             }
             if let matrix { try matrix.append(embeddings.flatMap { $0 }) }
@@ -38,28 +40,39 @@ public final class EmbeddingSink {
         rows += embeddings.count
     }
 
-    /// Appends the files of a shard of a `--workers` run (same format and dimension) as they are.
-    func append(filesOf shard: ShardedEncoding.Shard) throws {
-        try Self.writing {
-            if let jsonLines {
-                try Self.forEachBlock(of: shard.output, from: 0, blockBytes: 1 << 22) { block in
-                    rows += block.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
-                    try jsonLines.write(block)
-                }
-            }
-            if let matrix {
-                let rowBytes = matrix.columns * MemoryLayout<Float>.size
-                let (dataOffset, shardRows) = try Self.npyShape(of: shard.output, columns: matrix.columns)
-                try Self.forEachBlock(of: shard.output, from: dataOffset, blockBytes: max(rowBytes, 1) * 4096) { block in
-                    try matrix.append(Array(UnsafeRawBufferPointer(block).bindMemory(to: Float.self)))
-                }
-                rows += shardRows
-            }
-            if let ids {
-                guard let shardIDs = shard.ids else { throw ModelError.invalidInput("shard \(shard.output) has no ids file") }
-                try Self.forEachBlock(of: shardIDs, from: 0, blockBytes: 1 << 22) { try ids.write($0) }
-            }
+    /// One JSON line of an embedding (the same text for the same floats, wherever they were computed).
+    static func jsonLine(_ embedding: ArraySlice<Float>) -> String {
+        "{\"embedding\": [" + embedding.map { "\($0)" }.joined(separator: ", ") + "]}\n"
+    }
+
+    /// Appends `count` rows kept as raw float32 (row-major, little-endian: an index's
+    /// embeddings.f32) with their ids file (one JSON string per line, as this sink writes ids):
+    /// a shard of a `srdpr encode --workers` or `--bind` run. Gives the bytes `write` gives.
+    public func append(rows count: Int, embeddingsPath: String, idsPath: String) throws {
+        let rowBytes = dimension * MemoryLayout<Float>.size
+        guard try Self.size(of: embeddingsPath) == count * rowBytes else {
+            throw ModelError.invalidInput("\(embeddingsPath) has \(try Self.size(of: embeddingsPath)) bytes, not the \(count) rows of \(dimension) float32 of its shard")
         }
+        try Self.writing {
+            var carry: [UInt8] = []
+            try Self.forEachBlock(of: embeddingsPath, from: 0, blockBytes: max(rowBytes, 1) * 1024) { block in
+                // Whole rows only (a read may end inside a row); the rest waits for the next block.
+                carry.append(contentsOf: block)
+                let whole = rowBytes == 0 ? 0 : carry.count / rowBytes
+                guard whole > 0 else { return }
+                var floats = [Float](repeating: 0, count: whole * dimension)
+                floats.withUnsafeMutableBytes { $0.copyBytes(from: carry[0..<(whole * rowBytes)]) }
+                carry.removeFirst(whole * rowBytes)
+                if let jsonLines {
+                    var text = ""
+                    for row in 0..<whole { text += Self.jsonLine(floats[(row * dimension)..<((row + 1) * dimension)]) }
+                    try jsonLines.write(text)
+                }
+                if let matrix { try matrix.append(floats) }
+            }
+            if let ids { try Self.forEachBlock(of: idsPath, from: 0, blockBytes: 1 << 22) { try ids.write($0) } }
+        }
+        rows += count
     }
 
     /// Calls `body` with the bytes of the file at `path` from `offset`, `blockBytes` at a time.
@@ -83,25 +96,6 @@ public final class EmbeddingSink {
         return size
     }
 
-    /// Where the rows of a float32 `.npy` file (format 1.0) start and how many there are, checked
-    /// against its header's dtype and shape and against the file's size.
-    static func npyShape(of path: String, columns: Int) throws -> (dataOffset: Int, rows: Int) {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw ModelError.ioError(file: path, reason: "cannot open it") }
-        defer { try? handle.close() }
-        let head = [UInt8]((try? handle.read(upToCount: 4096)) ?? Foundation.Data())
-        let refuse = ModelError.invalidInput("\(path) is not a float32 .npy matrix of \(columns) columns as `srdpr encode` writes")
-        guard head.count >= 10, head[0] == 0x93, Array(head[1..<6]) == Array("NUMPY".utf8), head[6] == 1 else { throw refuse }
-        let dataOffset = 10 + Int(head[8]) + (Int(head[9]) << 8)
-        guard head.count >= dataOffset else { throw refuse }
-        let dict = String(decoding: head[10..<dataOffset], as: UTF8.self)
-        guard dict.contains("'descr': '<f4'"), dict.contains("'fortran_order': False"),
-              let shapeStart = dict.range(of: "'shape': ("), let shapeEnd = dict[shapeStart.upperBound...].firstIndex(of: ")") else { throw refuse }
-        let shape = dict[shapeStart.upperBound..<shapeEnd].split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard shape.count == 2, let rows = shape[0], shape[1] == columns,
-              try size(of: path) == dataOffset + rows * columns * MemoryLayout<Float>.size else { throw refuse }
-        return (dataOffset, rows)
-    }
-
     public func commit() throws {
         try Self.writing {
             try jsonLines?.commit()
@@ -123,6 +117,24 @@ public final class EmbeddingSink {
 /// bounded by the window whatever the file's size. A bad line stops the run with its file and
 /// line number, and nothing is left at the output paths.
 public enum EmbeddingStream {
+    /// Parses every input line of `path` (a bad one named by file and line, before anything is
+    /// embedded) and calls `body(row, bytes)` with each input's row (0-based, non-blank lines) and
+    /// length in bytes; returns the number of inputs.
+    @discardableResult
+    public static func check(path: String, _ body: (Int, Int) -> Void = { _, _ in }) throws -> Int {
+        var count = 0
+        do {
+            try StreamingLines.forEachLine(path: path) { number, bytes in
+                _ = try EncodingLine.parse(bytes, lineNumber: number, file: path)
+                body(count, bytes.count)
+                count += 1
+            }
+        } catch let error as StreamingLines.ReadError {
+            throw ModelError.invalidInput(error.description)
+        }
+        return count
+    }
+
     /// The number of non-blank lines of `path` (a quick pass: no parsing), for progress.
     public static func countInputs(path: String) throws -> Int {
         var count = 0
@@ -132,23 +144,21 @@ public enum EmbeddingStream {
         return count
     }
 
-    /// Embeds every input line of `inputPath` with `encode` into `sink`, `window` lines at a time;
-    /// `progress(n)` after each window. Returns the number of inputs. `rows`: only these inputs
-    /// (0-based, non-blank lines), a shard of a `--workers` run; lines before them are not parsed.
-    @discardableResult
-    public static func run(inputPath: String, rows: Range<Int>? = nil, window: Int = 4096, into sink: EmbeddingSink,
-                           encode: ([EncodingInput]) throws -> [[Float]], progress: (Int) -> Void = { _ in }) throws -> Int {
+    /// Calls `body(firstRow, inputs, ids)` for every `window` inputs of `inputPath` (the last
+    /// shorter), in order; `rows`: only these inputs (0-based, non-blank lines), a shard of a
+    /// `--workers` or `--bind` run, the lines before them not parsed. An input's id is its line's
+    /// "id" (or "_id"), else its line number.
+    public static func forEachWindow(inputPath: String, rows: Range<Int>? = nil, window: Int,
+                                     _ body: (Int, [EncodingInput], [String]) throws -> Void) throws {
         var inputs: [EncodingInput] = [], ids: [String] = []
-        var done = 0, seen = 0
+        var first = rows?.lowerBound ?? 0, seen = 0
         struct EndOfRows: Error {}
         func flush() throws {
             guard !inputs.isEmpty else { return }
-            let embeddings = try encode(inputs)
-            try sink.write(embeddings, ids: ids)
-            done += inputs.count
+            try body(first, inputs, ids)
+            first += inputs.count
             inputs.removeAll(keepingCapacity: true)
             ids.removeAll(keepingCapacity: true)
-            progress(done)
         }
         do {
             try StreamingLines.forEachLine(path: inputPath) { number, bytes in
@@ -167,8 +177,21 @@ public enum EmbeddingStream {
             throw ModelError.invalidInput(error.description)
         }
         try flush()
-        if let rows, done != rows.count {
+        if let rows, first != rows.upperBound {
             throw ModelError.invalidInput("\(inputPath) has \(seen) inputs, fewer than the \(rows.upperBound) its shard \(rows) needs (did the file change?)")
+        }
+    }
+
+    /// Embeds every input line of `inputPath` with `encode` into `sink`, `window` lines at a time,
+    /// and commits it; `progress(n)` after each window. Returns the number of inputs.
+    @discardableResult
+    public static func run(inputPath: String, window: Int = 4096, into sink: EmbeddingSink,
+                           encode: ([EncodingInput]) throws -> [[Float]], progress: (Int) -> Void = { _ in }) throws -> Int {
+        var done = 0
+        try forEachWindow(inputPath: inputPath, window: window) { _, inputs, ids in
+            try sink.write(try encode(inputs), ids: ids)
+            done += inputs.count
+            progress(done)
         }
         try sink.commit()
         return done

@@ -111,6 +111,17 @@ public final class InferenceModel {
         return ModelDescription.fingerprint(contextWeights: crc, settings: settings, doLowerCase: tokenizer.doLowerCase, dimension: dimension)
     }
 
+    /// What decides every embedding `encode` gives (both encoders' weights and the settings),
+    /// hashed: `srdpr encode`'s shards are kept and its workers accepted only under the same one.
+    public var fingerprint: String {
+        var crc = CRC32C()
+        for encoder in [questionModel, contextModel].compactMap({ $0 }) {
+            crc.update(UnsafeRawBufferPointer(UnsafeBufferPointer(start: encoder.parameters.pointer, count: encoder.parameters.count)))
+        }
+        crc.update(Array("\(settings) \(tokenizer.doLowerCase) \(dimension)".utf8))
+        return String(format: "crc32c:%08x", crc.finalValue)
+    }
+
     /// `do_lower_case` of `dir/tokenizer_config.json`, nil when absent.
     public static func tokenizerLowerCase(_ dir: URL) -> Bool? {
         guard let data = try? Foundation.Data(contentsOf: dir.appendingPathComponent("tokenizer_config.json")),

@@ -14,16 +14,39 @@ public enum ShardedIndexBuild {
         /// Corpus rows (0-based, non-blank lines) the shard encodes.
         public var rows: Range<Int>
         public var directory: String
+
+        /// The shard's rows: float32 row-major, and one JSON string id per line.
+        public var embeddingsPath: String { PassageIndex.embeddingsPath(directory) }
+        public var idsPath: String { PassageIndex.idsPath(directory) }
     }
 
-    /// Shards of `shardRows` rows each from `rows.lowerBound` (the last shorter). Workers ask for
-    /// them one at a time, so a fast worker takes more.
+    /// Shards of `shardRows` rows each from `rows.lowerBound` (the last shorter), under the index
+    /// `directory`'s shards directory. Workers ask for them one at a time, so a fast worker takes more.
     public static func plan(rows: Range<Int>, shardRows: Int, directory: String) -> [Shard] {
+        plan(rows: rows, shardRows: shardRows, shardsDirectory: PassageIndex.shardsPath(directory))
+    }
+
+    /// The same cut with the shards in `shardsDirectory` (`srdpr encode`'s OUTPUT.shards/).
+    public static func plan(rows: Range<Int>, shardRows: Int, shardsDirectory: String) -> [Shard] {
         precondition(shardRows > 0)
         return stride(from: rows.lowerBound, to: rows.upperBound, by: shardRows).map { first in
             let shard = first..<min(first + shardRows, rows.upperBound)
-            return Shard(rows: shard, directory: PassageIndex.shardsPath(directory) + "/rows-\(shard.lowerBound)-\(shard.upperBound)")
+            return Shard(rows: shard, directory: shardsDirectory + "/rows-\(shard.lowerBound)-\(shard.upperBound)")
         }
+    }
+
+    /// Refuses a shard that is not a complete index of its rows made with `signature`'s model.
+    public static func checkComplete(_ shard: Shard, signature: PassageIndex.Signature) throws {
+        let shardMeta = try PassageIndex.readMeta(shard.directory)
+        guard shardMeta.complete, shardMeta.firstRow == shard.rows.lowerBound, shardMeta.totalRows == shard.rows.count,
+              shardMeta.modelFingerprint == signature.fingerprint, shardMeta.dimension == signature.dimension else {
+            throw RetrievalError.badIndex(path: shard.directory, reason: "this shard of rows \(shard.rows) is not a complete index of them with \(signature.modelName) (run the same command again to rebuild it)")
+        }
+    }
+
+    /// Shards an earlier run completed (their meta.json says so), for the messages of a rerun.
+    public static func completeShards(_ shards: [Shard]) -> Int {
+        shards.filter { (try? PassageIndex.readMeta($0.directory).complete) == true }.count
     }
 
     /// Rows per shard when the user gives no `--shard-chunks`: at most 8 chunks (a lost worker's
@@ -69,11 +92,7 @@ public enum ShardedIndexBuild {
         }
         let files = try IndexFiles(directory: directory, keepRows: meta.encodedRows, dimension: signature.dimension)
         for shard in shards {
-            let shardMeta = try PassageIndex.readMeta(shard.directory)
-            guard shardMeta.complete, shardMeta.firstRow == shard.rows.lowerBound, shardMeta.totalRows == shard.rows.count,
-                  shardMeta.modelFingerprint == signature.fingerprint, shardMeta.dimension == signature.dimension else {
-                throw RetrievalError.badIndex(path: shard.directory, reason: "this shard of rows \(shard.rows) is not a complete index of them with \(signature.modelName) (rerun `srdpr index` to rebuild it)")
-            }
+            try checkComplete(shard, signature: signature)
             try files.append(contentsOf: shard.directory, rows: shard.rows.count, dimension: signature.dimension)
         }
         meta.encodedRows = total

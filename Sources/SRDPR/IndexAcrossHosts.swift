@@ -10,16 +10,17 @@ import Worker
 /// The options of `srdpr index` that make it the coordinator of an index built across hosts.
 struct IndexJobOptions: ParsableArguments {
     @Option(help: """
-        Build the index across the hosts of a job: listen on this control address, tcp://HOST:PORT, hand \
-        out passage-range shards to the `srdpr index-worker --coordinator ADDR` processes that connect \
+        Spread the work over the hosts of a job: listen on this control address, tcp://HOST:PORT, hand \
+        out row-range shards to the `srdpr index-worker --coordinator ADDR` processes that connect \
         (the training's launch: shared secret, ranks, heartbeats) and write what they send back.
         """)
     var bind: String?
     @Option(name: .customLong("world-size"), help: "With --bind: the number of index-workers the launcher starts (ranks 0..N-1).")
     var worldSize: Int?
     @Option(name: .customLong("shard-chunks"), help: """
-        With --bind or --workers: chunks (--chunk-rows passages each) per shard handed to a worker (default 8, \
-        smaller shards on a corpus of under 512 chunks: about 64 of them, to balance the workers' load).
+        With --bind or --workers: chunks (--chunk-rows passages each for index, --window inputs for encode) per \
+        shard handed to a worker (default 8, smaller shards on an input of under 512 chunks: about 64 of them, to \
+        balance the workers' load).
         """)
     var shardChunks: Int?
     @Option(name: .customLong("heartbeat-timeout"), help: "With --bind: seconds of silence after which a worker counts as lost, its shard going to another (default 30).")
@@ -32,7 +33,7 @@ struct IndexJobOptions: ParsableArguments {
         if let shardChunks, shardChunks < 1 { throw ValidationError("--shard-chunks must be at least 1") }
         guard bind != nil else {
             if shardChunks != nil, workers == 1 {
-                throw ValidationError("--shard-chunks is for an index built by several processes: it needs --workers N or --bind tcp://HOST:PORT --world-size N")
+                throw ValidationError("--shard-chunks is for a job run by several processes: it needs --workers N or --bind tcp://HOST:PORT --world-size N")
             }
             let given = [("--world-size", worldSize != nil),
                          ("--heartbeat-timeout", heartbeatTimeout != nil), ("--join-timeout", joinTimeout != nil)]
@@ -50,14 +51,22 @@ struct IndexJobOptions: ParsableArguments {
     var firstWorkerTimeout: Double { joinTimeout ?? 600 }
 }
 
+extension IndexJobOptions {
+    /// The coordinator's control address and checks for `--bind ADDR --world-size N`.
+    func listen(bind: String, security: SecurityOptions) throws -> CoordinatorListenOptions {
+        var options = CoordinatorListenOptions(bind: bind, worldSize: worldSize!, secret: try security.secret())
+        options.curve = security.curve
+        options.heartbeatTimeout = workerTimeout
+        options.joinTimeout = firstWorkerTimeout
+        return options
+    }
+}
+
 extension Index {
     /// `srdpr index --bind ADDR --world-size N`: the coordinator of an index built by index-workers
     /// on the hosts of a job (the path of `--workers N` with the workers started by a launcher).
     func runAcrossHosts(corpusPath: String, bind: String) throws {
-        var options = CoordinatorListenOptions(bind: bind, worldSize: job.worldSize!, secret: try security.secret())
-        options.curve = security.curve
-        options.heartbeatTimeout = job.workerTimeout
-        options.joinTimeout = job.firstWorkerTimeout
+        let options = try job.listen(bind: bind, security: security)
         try IndexWorkers.build(model: retriever.model, signature: try PassageIndex.Signature(retriever.model.describe()), corpusPath: corpusPath,
                                directory: output, chunkRows: chunkRows, chunksPerShard: job.shardChunks, listen: options)
     }
@@ -67,11 +76,12 @@ extension Index {
 struct IndexWorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "index-worker",
-        abstract: "Encode shards of an index built across hosts (`srdpr index --bind ADDR --world-size N` coordinates; `srdpr index --workers N` starts N of them on this host).",
+        abstract: "Encode shards of an index or of `srdpr encode`'s inputs for a coordinator (`srdpr index` or `srdpr encode` with --bind ADDR --world-size N; with --workers N they start N of them on this host).",
         discussion: """
-            Connects to the coordinator, checks this host's copy of the corpus (size and CRC-32C; the \
-            coordinator's path, or --corpus) and of the model (the coordinator's --model options; its \
-            fingerprint) against the coordinator's, then encodes the passage ranges it is handed and sends the \
+            Connects to the coordinator and learns the job (an index of a corpus's passages, or the embeddings of \
+            `srdpr encode`'s question, passage and token-id lines), checks this host's copy of the file (size and \
+            CRC-32C; the coordinator's path, or --corpus) and of the model (the coordinator's --model options; its \
+            fingerprint) against the coordinator's, then encodes the row ranges it is handed and sends the \
             embeddings back; nothing is written on this host. Without --rank, the rank comes from the launcher's \
             environment like `srdpr worker`'s: OMPI_COMM_WORLD_RANK, PMI_RANK, SLURM_PROCID or RANK.
             """)
@@ -80,7 +90,7 @@ struct IndexWorkerCommand: ParsableCommand {
     var rank: Int?
     @Option(help: "The coordinator's control address, tcp://HOST:PORT (its --bind).")
     var coordinator: String
-    @Option(help: "This host's copy of the corpus, if not at the coordinator's path.")
+    @Option(help: "This host's copy of the corpus (index) or input file (encode), if not at the coordinator's path.")
     var corpus: String?
     @OptionGroup var security: SecurityOptions
     @OptionGroup var process: WorkerProcessOptions
@@ -94,11 +104,14 @@ struct IndexWorkerCommand: ParsableCommand {
         options.corpusPath = corpus
         options.launcherWorldSize = launcherWorld
         let threads = process.threads
-        let code = try IndexJobWorker(options: options).run(loadEncoder: { arguments in
-            var model = try ModelOptions.parse(arguments)
+        let code = try IndexJobWorker(options: options).run(loadEncoder: { job in
+            var model = try ModelOptions.parse(job.modelArguments)
             model.threads = threads
             try model.validate()
-            return try model.retriever()
+            switch job.kind {
+            case .index: return PassageShardEncoder(try model.retriever())
+            case .encode: return InputShardEncoder(try model.load())
+            }
         })
         if code != 0 { throw ExitCode(code) }
     }

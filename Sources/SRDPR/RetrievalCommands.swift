@@ -158,15 +158,6 @@ struct Index: ParsableCommand {
         }
         print(output)
     }
-
-    /// "a..<b", the rows of a shard (`srdpr encode --rows`).
-    static func parseRows(_ text: String) throws -> Range<Int> {
-        let parts = text.components(separatedBy: "..<")
-        guard parts.count == 2, let lower = Int(parts[0]), let upper = Int(parts[1]), lower >= 0, lower <= upper else {
-            throw ValidationError("--rows must be a range a..<b of passage rows, not '\(text)'")
-        }
-        return lower..<upper
-    }
 }
 
 /// `srdpr search`: exact top-k search of questions against an index.
