@@ -66,9 +66,11 @@ final class EncodeStreamingCLITests: XCTestCase {
         XCTAssertEqual(Float(check.stdout.split(separator: " ").last!.trimmingCharacters(in: .whitespacesAndNewlines))!, vectors[4998][63], accuracy: 1e-6)
     }
 
-    /// `--workers 2`: two children on shards of whole windows, their outputs appended: the bytes
-    /// of one process run with the children's thread count, in both formats; a bad line in the
-    /// second shard fails the run naming that shard and the line, with nothing left behind.
+    /// `--workers 2`: two `srdpr index-worker` children pulling shards (row ranges) from this
+    /// process, their embeddings appended in order: the bytes of one process run with the
+    /// children's thread count, in both formats. A bad line is named by file and line before
+    /// anything is embedded (nothing started, nothing left behind); a line only the model refuses
+    /// stops the worker that embeds it, named with the model's reason and its log, no output left.
     func testTwoWorkersGiveTheOneProcessBytes() throws {
         var lines = inputLines()
         let npyOne = tmp.appendingPathComponent("one.npy"), idsOne = tmp.appendingPathComponent("one.ids")
@@ -80,6 +82,11 @@ final class EncodeStreamingCLITests: XCTestCase {
                                (["--output", jsonTwo.path, "--threads", "2", "--workers", "2"], "two jsonl")] {
             let r = try run(lines, extra + ["--window", "1000"])
             XCTAssertEqual(r.status, 0, "\(label): \(r.stderr)")
+            if extra.contains("--workers") {
+                // 64 shards of 79 inputs (whatever --window), pulled by both children.
+                XCTAssertTrue(r.stderr.contains("64 shard(s) (chunks of 1000 rows) for 2 worker(s)"), r.stderr)
+                XCTAssertTrue(r.stderr.contains("encode: rank 0 on ") && r.stderr.contains("encode: rank 1 on "), r.stderr)
+            }
         }
         XCTAssertEqual(try Data(contentsOf: npyOne), try Data(contentsOf: npyTwo))
         XCTAssertEqual(try Data(contentsOf: idsOne), try Data(contentsOf: idsTwo))
@@ -88,35 +95,29 @@ final class EncodeStreamingCLITests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp.path).filter { $0.contains("shards") }, [],
                        "the shards are removed")
 
-        lines[4500] = #"{"question": 7}"#
         let left = try FileManager.default.contentsOfDirectory(atPath: tmp.path).sorted()
         let npy = tmp.appendingPathComponent("bad.npy"), ids = tmp.appendingPathComponent("bad.ids")
-        let kept = npy.path + ".shards/inputs-0-3000.npy"
-        // Shard 1 must finish before shard 2 reaches its bad line and the parent stops the others: a
-        // race the children usually win by far (tiny model), but a loaded machine can lose it. Then
-        // the scenario is run again from a clean directory (at most 5 times).
-        var r = try run(lines, ["--output", npy.path, "--format", "npy", "--ids", ids.path, "--threads", "2", "--workers", "2", "--window", "1000"])
-        for _ in 0..<4 where r.status != 0 && !FileManager.default.fileExists(atPath: kept) {
-            try? FileManager.default.removeItem(atPath: npy.path + ".shards")
-            r = try run(lines, ["--output", npy.path, "--format", "npy", "--ids", ids.path, "--threads", "2", "--workers", "2", "--window", "1000"])
-        }
+        let arguments = ["--output", npy.path, "--format", "npy", "--ids", ids.path, "--threads", "2", "--workers", "2", "--window", "1000"]
+        lines[4500] = #"{"question": 7}"#
+        let r = try run(lines, arguments)
         XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stderr.contains("encode shard 2 of 2 (inputs 3000..<4999) failed (exit status 1)"), r.stderr)
         XCTAssertTrue(r.stderr.contains("in.jsonl:4501: \"question\" must be a string"), r.stderr)
-        XCTAssertTrue(r.stderr.contains("the finished shards are kept in \(npy.path).shards"), r.stderr)
+        XCTAssertFalse(r.stderr.contains("index-worker"), "no worker started: \(r.stderr)")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp.path).sorted(), left,
+                       "no output, no shards and no temporary file after a bad line")
+
+        lines[4500] = #"{"input_ids": [101, 99999999, 102]}"#
+        let refused = try run(lines, arguments)
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("index-worker rank "), refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("failed: input id 99999999"), refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("outside the vocabulary (vocab_size 30522) (its log: \(npy.path).shards/index-worker-"), refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("the finished shards are kept in \(npy.path).shards"), refused.stderr)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp.path).sorted(), (left + ["bad.npy.shards"]).sorted(),
-                       "no output and no temporary file after a failed run, only the finished shards")
-        XCTAssertTrue(FileManager.default.fileExists(atPath: kept))
-        let before = try FileManager.default.attributesOfItem(atPath: kept)[.modificationDate] as? Date
-        // The same command again keeps the finished shard and fails on the same line.
-        let again = try run(lines, ["--output", npy.path, "--format", "npy", "--ids", ids.path, "--threads", "2", "--workers", "2", "--window", "1000"])
-        XCTAssertNotEqual(again.status, 0)
-        XCTAssertTrue(again.stderr.contains("encode: 1 of 2 shard(s) kept from an earlier run of this command"), again.stderr)
-        XCTAssertFalse(again.stderr.contains("encode shard 1 of 2"), again.stderr)
-        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: kept)[.modificationDate] as? Date, before)
+                       "no output and no temporary file after a failed run, only the shards")
         // Another input (the line mended) starts afresh and gives the one-process bytes.
         lines[4500] = inputLines()[4500]
-        let mended = try run(lines, ["--output", npy.path, "--format", "npy", "--ids", ids.path, "--threads", "2", "--workers", "2", "--window", "1000"])
+        let mended = try run(lines, arguments)
         XCTAssertEqual(mended.status, 0, mended.stderr)
         XCTAssertFalse(mended.stderr.contains("kept from an earlier run"), mended.stderr)
         XCTAssertEqual(try Data(contentsOf: npyOne), try Data(contentsOf: npy))
@@ -124,8 +125,8 @@ final class EncodeStreamingCLITests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: npy.path + ".shards"), "the shards are removed once merged")
     }
 
-    /// A `--workers` run killed (parent and children) once a shard is finished: the same command
-    /// again embeds only the unfinished shards and gives the bytes of an uninterrupted run.
+    /// A `--workers` run killed (parent and children) once a shard is complete: the same command
+    /// again embeds only the other shards and gives the bytes of an uninterrupted run.
     func testAKilledWorkersRunGoesOnFromItsFinishedShards() throws {
         let lines = inputLines()
         let input = tmp.appendingPathComponent("in.jsonl")
@@ -137,19 +138,25 @@ final class EncodeStreamingCLITests: XCTestCase {
         let parent = try BackgroundCommand(arguments, outputPrefix: tmp.appendingPathComponent("killed"))
         let shards = two.path + ".shards"
         let deadline = Date(timeIntervalSinceNow: 120)
+        // Shards whose meta.json says complete (each is an index of its rows, written as the workers send them).
         func finished() -> [String] {
-            ((try? FileManager.default.contentsOfDirectory(atPath: shards)) ?? []).filter { $0.hasSuffix(".jsonl") }
+            ((try? FileManager.default.contentsOfDirectory(atPath: shards)) ?? []).filter { name in
+                guard name.hasPrefix("rows-"), let data = FileManager.default.contents(atPath: shards + "/" + name + "/meta.json"),
+                      let meta = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
+                return meta["complete"] as? Bool == true
+            }
         }
-        while finished().isEmpty, parent.isRunning, deadline.timeIntervalSinceNow > 0 { usleep(5_000) }
+        while finished().isEmpty, parent.isRunning, deadline.timeIntervalSinceNow > 0 { usleep(2_000) }
         // The children first (by their parent's pid), then the parent: nothing goes on writing.
         _ = try Command.run(URL(fileURLWithPath: "/usr/bin/pkill"), ["-KILL", "-P", String(parent.pid)])
         parent.kill(SIGKILL)
         XCTAssertNotNil(parent.wait(seconds: 10))
-        XCTAssertFalse(finished().isEmpty, "a shard was finished before the kill: \(parent.output)")
+        let kept = finished()
+        XCTAssertFalse(kept.isEmpty, "a shard was complete before the kill: \(parent.output)")
         XCTAssertFalse(FileManager.default.fileExists(atPath: two.path), "no output from the killed run")
         let again = try Command.srdpr(arguments)
         XCTAssertEqual(again.status, 0, again.stderr)
-        XCTAssertTrue(again.stderr.contains("shard(s) kept from an earlier run of this command"), again.stderr)
+        XCTAssertTrue(again.stderr.contains("encode: \(kept.count) of 64 shard(s) kept from an earlier run of this command"), again.stderr)
         XCTAssertEqual(try Data(contentsOf: one), try Data(contentsOf: two))
     }
 
