@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs one training job (or an index, below) with mpirun starting the workers: the coordinator here, then
+# Runs one training job (or an index or embeddings, below) with mpirun starting the workers: the coordinator here, then
 # `mpirun -n N --host H1,H2,...` runs the same `srdpr worker` command on every host; each worker
 # takes its rank and the world size from mpirun's environment (OMPI_COMM_WORLD_RANK/SIZE; PMI_RANK/
 # SIZE under MPICH's Hydra) and binds its ring port on the address it reaches the coordinator from
@@ -11,6 +11,9 @@
 # `srdpr index-worker` per host, its rank from OMPI_COMM_WORLD_RANK, which encodes the shards it is
 # handed from its own copy of the corpus and model):
 #   cluster/launch-mpirun.sh --hosts H1,H2,... [--coordinator-host ADDR] [--port P] [--threads T] index --model M --corpus C --output DIR
+# Or embeddings: `encode` and the options of `srdpr encode` (the coordinator writes --output and --ids
+# here; the same index-workers embed the input lines, each from its host's copy of the input):
+#   cluster/launch-mpirun.sh --hosts H1,H2,... [--threads T] encode --model M --input IN --output OUT.npy --format npy --ids IDS
 # Every host needs the srdpr binary, the ByteDatasets and the model at the same paths, and mpirun's
 # own way in (Open MPI: passwordless ssh; its options through OMPI_MCA_* variables, e.g.
 # OMPI_MCA_plm_rsh_agent="ssh -F FILE"). Extra mpirun arguments: SRDPR_MPIRUN_ARGS (split on spaces).
@@ -42,7 +45,7 @@ read -r -a extra <<<"${SRDPR_MPIRUN_ARGS:-}"
 
 mode=worker coordinator_command=(coordinator) worker_args=(--bind-host auto)
 # An index-worker binds nothing (it only connects to the coordinator).
-if [ "${1:-}" = index ]; then mode=index-worker coordinator_command=(index) worker_args=(); shift; fi
+case "${1:-}" in index|encode|mine-hard-negatives) mode=index-worker coordinator_command=("$1") worker_args=(); shift ;; esac
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap 'cleanup; exit 130' INT TERM

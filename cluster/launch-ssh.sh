@@ -8,6 +8,9 @@
 # `srdpr index --bind --world-size N`, writes --output here; one `srdpr index-worker` per host
 # encodes the shards it is handed from its own copy of the corpus and model):
 #   cluster/launch-ssh.sh HOSTFILE [--coordinator-host ADDR] [--port P] [--threads T] index --model M --corpus C --output DIR
+# Or embeddings: `encode` and the options of `srdpr encode` (written here; the same index-workers embed
+# the input lines, each from its host's copy of the input):
+#   cluster/launch-ssh.sh HOSTFILE [--threads T] encode --model M --input IN --output OUT.jsonl
 # HOSTFILE: one worker per line, `SSH_HOST [BIND_ADDR]` (BIND_ADDR: the address the other workers
 # reach it on, default: SSH_HOST); blank lines and `#` comments are skipped.
 # Before anything starts, every host is asked over ssh for `srdpr --version`: a host that refuses
@@ -77,7 +80,7 @@ fi
 echo "launch-ssh.sh: $n host(s) answer, all with srdpr $local_version"
 
 mode=worker coordinator_command=(coordinator)
-if [ "${1:-}" = index ]; then mode=index-worker coordinator_command=(index); shift; fi
+case "${1:-}" in index|encode|mine-hard-negatives) mode=index-worker coordinator_command=("$1"); shift ;; esac
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap 'cleanup; exit 130' INT TERM

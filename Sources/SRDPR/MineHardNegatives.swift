@@ -1,4 +1,5 @@
 import ArgumentParser
+import Collectives
 import Foundation
 import Model
 import Retrieval
@@ -27,10 +28,12 @@ struct MineHardNegatives: ParsableCommand {
 
             Model: the passages are encoded into a passage index on disk (--index, reused and resumed) as \
             `srdpr index` builds it, and each question is searched exactly in it as `srdpr search` does. \
-            --workers N builds that index as `srdpr index --workers N` does: N child processes on shards of \
-            whole 512-passage chunks (--threads / N threads each), merged into the bytes of one process; \
-            this process then encodes and searches the questions with --threads threads (a small part of \
-            the work: one question per sample against the whole corpus).
+            --workers N builds that index as `srdpr index --workers N` does: N `srdpr index-worker` children \
+            pulling passage-range shards (--threads / N threads each), merged into the bytes of one process; \
+            --bind tcp://HOST:PORT --world-size N builds it across the hosts of a job as `srdpr index --bind` \
+            does (an `srdpr index-worker --coordinator tcp://HOST:PORT` per host). Either way this process then \
+            encodes and searches the questions with --threads threads (a small part of the work: one question \
+            per sample against the whole corpus): only the passages' encoding is spread.
             """)
 
     @Option(help: "SR-DPR samples, JSON lines {\"sample_id\", \"questions\", \"positive_contexts\", \"hardneg_contexts\"}.")
@@ -94,13 +97,21 @@ struct MineHardNegatives: ParsableCommand {
     var threads: Int = BLASThreads.defaultCount
     @Option(help: "--model: processes building the passage index at once on this host, --threads / N threads each (as `srdpr index --workers`).")
     var workers: Int = 1
+    @OptionGroup var job: IndexJobOptions
+    @OptionGroup var security: SecurityOptions
 
     func validate() throws {
         guard bm25 != (model != nil) else { throw ValidationError("give exactly one retriever: --bm25 or --model M") }
         guard MiningOptions.Sampling(rawValue: sampling) != nil else { throw ValidationError("--sampling must be top or random, not '\(sampling)'") }
         guard threads >= 1, queryBatch >= 1 else { throw ValidationError("--threads and --query-batch must be at least 1") }
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
-        if bm25 && workers > 1 { throw ValidationError("--workers spreads the encoding of a dense index: use it with --model (BM25 builds its index in one process)") }
+        if bm25 && (workers > 1 || job.bind != nil) {
+            throw ValidationError("--workers and --bind spread the encoding of a dense index: use them with --model (BM25 builds its index in one process)")
+        }
+        try job.validate(workers: workers)
+        if job.bind == nil, security.secretFile != nil || security.curve {
+            throw ValidationError("--secret-file and --curve are for building the index across hosts (--bind)")
+        }
         if !bm25 && (k1 != 1.2 || b != 0.75 || stopwords != "english") {
             throw ValidationError("--k1, --b and --stopwords are BM25 settings: use them with --bm25")
         }
@@ -138,13 +149,19 @@ struct MineHardNegatives: ParsableCommand {
                                                      pooling: pooling, batchSize: batchSize, threads: threads)
             let passages = try Corpus.load(path: corpus)
             guard !passages.ids.isEmpty else { throw RetrievalError.cannotRead(path: corpus, reason: "the corpus holds no passage (an empty file or only blank lines)") }
-            if workers > 1 {
-                // The children encode the passages; this process loads the model for the questions afterwards.
+            // Index-workers (children, or a launcher's on other hosts) encode the passages; this
+            // process loads the model for the questions afterwards.
+            if let bind = job.bind {
                 try IndexWorkers.build(model: modelOptions, signature: PassageIndex.Signature(modelOptions.describe()), corpusPath: corpus,
-                                       directory: directory, chunkRows: PassageIndex.defaultChunkRows, workers: workers)
+                                       directory: directory, chunkRows: PassageIndex.defaultChunkRows, chunksPerShard: job.shardChunks,
+                                       listen: try job.listen(bind: bind, security: security))
+            } else if workers > 1 {
+                try IndexWorkers.build(model: modelOptions, signature: PassageIndex.Signature(modelOptions.describe()), corpusPath: corpus,
+                                       directory: directory, chunkRows: PassageIndex.defaultChunkRows, workers: workers,
+                                       chunksPerShard: job.shardChunks)
             }
             let encoder = try modelOptions.retriever()
-            if workers == 1 {
+            if workers == 1, job.bind == nil {
                 try PassageIndex.build(corpus: passages, encoder: encoder, directory: directory, progress: progressBar("index", unit: "passages"))
             }
             let passageIndex = try PassageIndex(directory: directory, expectedModel: (encoder.modelName, encoder.fingerprint))

@@ -500,6 +500,68 @@ final class LauncherClusterTests: XCTestCase {
         }
         try assertSshStartedIndex(output, equals: reference)  // mpirun starts the remote workers over ssh
     }
+
+    // MARK: Embeddings across the hosts
+
+    func encodeOptions(input: String, output: String) -> [String] {
+        ["--model", Fixtures.url("tiny-bert").path, "--max-length", "64", "--threads", "1", "--input", input,
+         "--output", output + ".npy", "--format", "npy", "--ids", output + ".ids", "--window", "4", "--shard-chunks", "1"]  // the last two only across hosts
+    }
+
+    /// `srdpr encode --threads 1` in one process on the index tests' corpus: (input, .npy, ids).
+    func oneProcessEncode() throws -> (input: String, npy: Data, ids: Data) {
+        let work = try XCTUnwrap(Self.work)
+        let (input, _) = try RetrievalData.small(work, questions: 12, distractors: 60)
+        let output = work.appendingPathComponent("encode-one").path
+        if !FileManager.default.fileExists(atPath: output + ".ids") {
+            let r = try Command.srdpr(["encode"] + encodeOptions(input: input, output: output).dropLast(2))
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        return (input, try Data(contentsOf: URL(fileURLWithPath: output + ".npy")), try Data(contentsOf: URL(fileURLWithPath: output + ".ids")))
+    }
+
+    /// `launch-mpirun.sh --hosts ... encode ...`: the same index-workers, told by the coordinator's
+    /// job that it is an encode job; the coordinator on node0 writes the one-process matrix and ids
+    /// (the floats within an ulp: mpirun starts them over ssh, see ``assertSshStartedIndex``).
+    func testMpirunLaunchedEncodeMatchesOneProcess() throws {
+        let cluster = try requireCluster()
+        let (input, npy, ids) = try oneProcessEncode()
+        let output = try run("encode-mpirun").path
+        let hosts = (0..<3).map(Self.address).joined(separator: ",")
+        let r = try onHost(0, [Self.script("launch-mpirun.sh"), "--hosts", hosts, "--coordinator-host", Self.address(0),
+                               "--threads", "1", "--heartbeat-timeout", "10", "encode"] + encodeOptions(input: input, output: output),
+                           environment: mpirunEnvironment(cluster))
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        for rank in 0..<3 {
+            XCTAssertTrue((r.stdout + r.stderr).contains("index-worker: rank \(rank) from OMPI_COMM_WORLD_RANK, world size 3 from OMPI_COMM_WORLD_SIZE"),
+                          r.stdout + r.stderr)
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: output + ".ids")), ids, "ids byte for byte")
+        let got = try Data(contentsOf: URL(fileURLWithPath: output + ".npy"))
+        XCTAssertEqual(got.prefix(128), npy.prefix(128), "the .npy header byte for byte")
+        let u: [Float] = got.dropFirst(128).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let v: [Float] = npy.dropFirst(128).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        XCTAssertEqual(u.count, v.count)
+        XCTAssertLessThanOrEqual(zip(u, v).map { abs($0 - $1) }.max() ?? 0, 2e-6)
+    }
+
+    /// `sbatch cluster/slurm/srdpr.sbatch encode ...`: an index-worker per node; the one-process bytes.
+    func testSlurmEncodeJobMatchesOneProcess() throws {
+        _ = try requireCluster()
+        let (input, npy, ids) = try oneProcessEncode()
+        let output = try run("encode-slurm").path
+        let r = try onHost(0, ["sbatch", "--parsable", "--nodes=3", "--cpus-per-task=1", "--output=\(output)-%j.out",
+                               Self.script("slurm/srdpr.sbatch"), "encode"] + encodeOptions(input: input, output: output),
+                           environment: jobEnvironment)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let job = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(waitUntil(seconds: 90) { jobState(job).isEmpty }, "job \(job) does not end")
+        let text = jobOutput("encode-slurm", job)
+        XCTAssertTrue(text.contains("srdpr.sbatch: coordinator exit status 0, workers' 0"), text)
+        XCTAssertTrue(text.contains("for an encode job"), text)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: output + ".npy")), npy, "the .npy matrix byte for byte")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: output + ".ids")), ids, "ids byte for byte")
+    }
 }
 
 /// Runs a cluster script under bash and waits for it with waitpid. The scripts leave daemons

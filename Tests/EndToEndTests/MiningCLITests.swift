@@ -143,7 +143,53 @@ final class MiningCLITests: XCTestCase {
         let bm25 = try Command.srdpr(["mine-hard-negatives", "--bm25", "--workers", "2", "--input", samples, "--corpus", corpus,
                                       "--output", dir.appendingPathComponent("bm25.jsonl").path, "--num-negatives", "1"])
         XCTAssertNotEqual(bm25.status, 0)
-        XCTAssertTrue(bm25.stderr.contains("use it with --model"), bm25.stderr)
+        XCTAssertTrue(bm25.stderr.contains("use them with --model"), bm25.stderr)
+    }
+
+    /// `--bind ADDR --world-size 2`: the passage index is built by two `srdpr index-worker`s that
+    /// connect (as a launcher starts them on the hosts of a job; here on loopback), and the mined
+    /// samples, candidates and index equal a one-process run's byte for byte.
+    func testDenseMiningAcrossHostsEqualsOneProcess() throws {
+        let model = Fixtures.url("tiny-bert").path
+        let (samples, qrels, corpus) = try faqSlice(samples: 8, passages: 300)
+        let secret = dir.appendingPathComponent("secret").path
+        try "mine-secret-\(UUID().uuidString)\n".write(toFile: secret, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: secret)
+        func arguments(_ name: String, _ extra: [String]) -> [String] {
+            let output = dir.appendingPathComponent(name + ".jsonl").path, index = dir.appendingPathComponent(name + "-index").path
+            return ["mine-hard-negatives", "--model", model, "--max-length", "64", "--input", samples, "--corpus", corpus,
+                    "--output", output, "--num-negatives", "4", "--range-max", "40", "--candidates", output + ".candidates",
+                    "--index", index, "--qrels", qrels, "--threads", "2"] + extra
+        }
+        func files(_ name: String) throws -> [Data] {
+            let output = dir.appendingPathComponent(name + ".jsonl").path, index = dir.appendingPathComponent(name + "-index").path
+            return try [output, output + ".candidates", index + "/embeddings.f32", index + "/ids.jsonl"]
+                .map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
+        }
+        let one = try Command.srdpr(arguments("one", []))
+        XCTAssertEqual(one.status, 0, one.stderr)
+        let coordinator = try BackgroundCommand(arguments("hosts", ["--bind", "tcp://127.0.0.1:0", "--world-size", "2", "--secret-file", secret]),
+                                                outputPrefix: dir.appendingPathComponent("coordinator"))
+        var endpoint: String?
+        let deadline = Date(timeIntervalSinceNow: 60)
+        while endpoint == nil, coordinator.isRunning, deadline.timeIntervalSinceNow > 0 {
+            endpoint = coordinator.stderr.split(separator: "\n").first(where: { $0.hasPrefix("index: listening on ") })
+                .map { String($0.dropFirst("index: listening on ".count).prefix(while: { $0 != ";" })) }
+            usleep(20_000)
+        }
+        guard let endpoint else { return XCTFail("the coordinator did not listen: \(coordinator.output)") }
+        let workers = try (0..<2).map { rank in
+            try BackgroundCommand(["index-worker", "--rank", String(rank), "--coordinator", endpoint, "--threads", "1", "--secret-file", secret],
+                                  outputPrefix: dir.appendingPathComponent("worker\(rank)"))
+        }
+        XCTAssertEqual(coordinator.wait(seconds: 180), 0, coordinator.output)
+        for w in workers { XCTAssertEqual(w.wait(seconds: 30), 0, w.output) }
+        for (name, (a, b)) in zip(["samples", "candidates", "embeddings.f32", "ids.jsonl"], zip(try files("one"), try files("hosts"))) {
+            XCTAssertEqual(a, b, "\(name): --bind differs from one process")
+        }
+        let refused = try Command.srdpr(arguments("refused", ["--secret-file", secret]))
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("--secret-file and --curve are for building the index across hosts (--bind)"), refused.stderr)
     }
 
     /// Must show 6: bad input fails naming the file and line (or the parameter) and leaves no output.
