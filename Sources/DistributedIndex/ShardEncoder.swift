@@ -55,7 +55,8 @@ public struct InputShardEncoder: ShardEncoder {
     public var fingerprint: String { model.fingerprint }
 
     public func encode(rows: Range<Int>, of path: String, chunkRows: Int, send: (Int, [String], [Float]) throws -> Void) throws {
-        try EmbeddingStream.forEachWindow(inputPath: path, rows: rows, window: chunkRows) { first, inputs, ids in
+        try EmbeddingStream.forEachWindow(inputPath: path, rows: rows, window: chunkRows,
+                                          vocabularySize: model.contextVocabularySize) { first, inputs, ids in
             let embeddings = try model.encode(inputs, normalized: model.similarity == .cosine)
             try send(first, ids, embeddings.flatMap { $0 })
         }

@@ -23,15 +23,15 @@ public enum ShardedEncode {
         public var kept: Int
     }
 
-    /// Checks every line of `inputPath`, cuts its inputs into shards of `shardRows` (nil: about 64
+    /// Checks every line of `inputPath` (token ids below `vocabularySize`), cuts its inputs into shards of `shardRows` (nil: about 64
     /// shards, at most 8 chunks each, as `srdpr index` cuts a corpus) and makes `directory` ready:
     /// the shards of an earlier run of the same input, model and cut are kept, others removed.
-    public static func plan(inputPath: String, modelFingerprint: String, chunkRows: Int, shardRows: Int?,
+    public static func plan(inputPath: String, modelFingerprint: String, vocabularySize: Int?, chunkRows: Int, shardRows: Int?,
                             directory: String) throws -> Plan {
         let total = try EmbeddingStream.countInputs(path: inputPath)
         let rowsPerShard = shardRows ?? ShardedIndexBuild.defaultShardRows(rows: total, chunkRows: chunkRows)
         var work = [Int](repeating: 0, count: (total + rowsPerShard - 1) / rowsPerShard)
-        let checked = try EmbeddingStream.check(path: inputPath) { row, bytes in
+        let checked = try EmbeddingStream.check(path: inputPath, vocabularySize: vocabularySize) { row, bytes in
             if row < total { work[row / rowsPerShard] += bytes }
         }
         guard checked == total else {

@@ -119,13 +119,13 @@ public final class EmbeddingSink {
 public enum EmbeddingStream {
     /// Parses every input line of `path` (a bad one named by file and line, before anything is
     /// embedded) and calls `body(row, bytes)` with each input's row (0-based, non-blank lines) and
-    /// length in bytes; returns the number of inputs.
+    /// length in bytes; returns the number of inputs. `vocabularySize`: token ids must be below it.
     @discardableResult
-    public static func check(path: String, _ body: (Int, Int) -> Void = { _, _ in }) throws -> Int {
+    public static func check(path: String, vocabularySize: Int? = nil, _ body: (Int, Int) -> Void = { _, _ in }) throws -> Int {
         var count = 0
         do {
             try StreamingLines.forEachLine(path: path) { number, bytes in
-                _ = try EncodingLine.parse(bytes, lineNumber: number, file: path)
+                _ = try EncodingLine.parse(bytes, lineNumber: number, file: path, vocabularySize: vocabularySize)
                 body(count, bytes.count)
                 count += 1
             }
@@ -147,8 +147,9 @@ public enum EmbeddingStream {
     /// Calls `body(firstRow, inputs, ids)` for every `window` inputs of `inputPath` (the last
     /// shorter), in order; `rows`: only these inputs (0-based, non-blank lines), a shard of a
     /// `--workers` or `--bind` run, the lines before them not parsed. An input's id is its line's
-    /// "id" (or "_id"), else its line number.
-    public static func forEachWindow(inputPath: String, rows: Range<Int>? = nil, window: Int,
+    /// "id" (or "_id"), else its line number. `vocabularySize`: token ids must be below it (a line
+    /// that holds another is named, not left to the encoder).
+    public static func forEachWindow(inputPath: String, rows: Range<Int>? = nil, window: Int, vocabularySize: Int? = nil,
                                      _ body: (Int, [EncodingInput], [String]) throws -> Void) throws {
         var inputs: [EncodingInput] = [], ids: [String] = []
         var first = rows?.lowerBound ?? 0, seen = 0
@@ -167,7 +168,7 @@ public enum EmbeddingStream {
                     guard seen >= rows.lowerBound else { return }
                     if seen >= rows.upperBound { throw EndOfRows() }
                 }
-                let line = try EncodingLine.parse(bytes, lineNumber: number, file: inputPath)
+                let line = try EncodingLine.parse(bytes, lineNumber: number, file: inputPath, vocabularySize: vocabularySize)
                 inputs.append(line.input)
                 ids.append(line.id ?? String(number))
                 if inputs.count >= max(1, window) { try flush() }
@@ -185,10 +186,10 @@ public enum EmbeddingStream {
     /// Embeds every input line of `inputPath` with `encode` into `sink`, `window` lines at a time,
     /// and commits it; `progress(n)` after each window. Returns the number of inputs.
     @discardableResult
-    public static func run(inputPath: String, window: Int = 4096, into sink: EmbeddingSink,
+    public static func run(inputPath: String, window: Int = 4096, vocabularySize: Int? = nil, into sink: EmbeddingSink,
                            encode: ([EncodingInput]) throws -> [[Float]], progress: (Int) -> Void = { _ in }) throws -> Int {
         var done = 0
-        try forEachWindow(inputPath: inputPath, window: window) { _, inputs, ids in
+        try forEachWindow(inputPath: inputPath, window: window, vocabularySize: vocabularySize) { _, inputs, ids in
             try sink.write(try encode(inputs), ids: ids)
             done += inputs.count
             progress(done)

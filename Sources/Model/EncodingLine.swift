@@ -8,13 +8,14 @@ public struct EncodingLine {
     public var id: String?
 
     /// Parses the bytes of one line (the typed `JSONParser`, as every JSON-lines reader of srdpr);
-    /// errors name `file` and `lineNumber`.
-    public static func parse(_ bytes: UnsafeBufferPointer<UInt8>, lineNumber: Int, file: String) throws -> EncodingLine {
+    /// errors name `file` and `lineNumber`. `vocabularySize`: token ids must be below it.
+    public static func parse(_ bytes: UnsafeBufferPointer<UInt8>, lineNumber: Int, file: String,
+                             vocabularySize: Int? = nil) throws -> EncodingLine {
         let object: JSONValue
         do { object = try JSONLinesFile.object(bytes, file: file, line: lineNumber) } catch {
             throw ModelError.invalidInput(error.description)
         }
-        let input = try EncodingInput.parse(object: object, lineNumber: lineNumber, file: file)
+        let input = try EncodingInput.parse(object: object, lineNumber: lineNumber, file: file, vocabularySize: vocabularySize)
         let id = object["id"] ?? object["_id"]
         switch id {
         case nil: return EncodingLine(input: input, id: nil)

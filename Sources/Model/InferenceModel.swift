@@ -54,6 +54,8 @@ public final class InferenceModel {
     private let contexts: TextEncoder?
 
     public var similarity: SimilarityFunction { settings.simFunc }
+    /// The context encoder's vocab_size (the bound of `{"input_ids": [...]}`), nil without one.
+    public var contextVocabularySize: Int? { contextModel?.config.vocabSize }
 
     public convenience init(path: String, options: Options = Options(), warn: (String) -> Void = { _ in }) throws {
         try self.init(description: ModelDescription(path: path, options: options, warn: warn), options: options)

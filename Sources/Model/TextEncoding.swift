@@ -15,7 +15,8 @@ public enum EncodingInput {
 
     /// The input of one JSON line, parsed by `JSONLinesFile.object`: `{"question": s}`,
     /// `{"title": t, "text": s}` or `{"input_ids": [...]}`; errors name `file` and `lineNumber`.
-    static func parse(object: JSONValue, lineNumber: Int, file: String) throws -> EncodingInput {
+    /// `vocabularySize`: token ids must be below it (the context encoder's vocab_size).
+    static func parse(object: JSONValue, lineNumber: Int, file: String, vocabularySize: Int? = nil) throws -> EncodingInput {
         func bad(_ why: String) -> ModelError { .invalidInput("\(file):\(lineNumber): \(why)") }
         if let question = object["question"] {
             guard let s = question.stringValue else { throw bad("\"question\" must be a string") }
@@ -28,6 +29,9 @@ public enum EncodingInput {
             for value in list {
                 guard case .int(let n) = value, n >= 0, n <= Int(Int32.max) else {
                     throw bad("\"input_ids\" must hold non-negative integers, found \(value.jsonText)")
+                }
+                if let vocabularySize, n >= vocabularySize {
+                    throw bad("input id \(n) is outside the vocabulary of the context encoder (vocab_size \(vocabularySize))")
                 }
                 out.append(Int32(n))
             }

@@ -69,7 +69,7 @@ struct Encode: ParsableCommand {
         }
         let bar = ProgressBar(label: "encode", total: try EmbeddingStream.countInputs(path: input), unit: "inputs")
         var before = 0
-        try EmbeddingStream.run(inputPath: input, window: window, into: sink, encode: { inputs in
+        try EmbeddingStream.run(inputPath: input, window: window, vocabularySize: model.contextVocabularySize, into: sink, encode: { inputs in
             defer { before += inputs.count }
             return try model.encode(inputs, normalized: model.similarity == .cosine, progress: { bar.update(done: before + $0) })
         })
@@ -85,14 +85,17 @@ struct Encode: ParsableCommand {
                    startWorkers: ((String) throws -> ShardProcesses.Group)?) throws {
         try IndexWorkers.checkChunkSize(rows: window, dimension: model.dimension, option: "--window")
         stderrLine("encode: checking \(input)")
-        let plan = try ShardedEncode.plan(inputPath: input, modelFingerprint: model.fingerprint, chunkRows: window,
+        let plan = try ShardedEncode.plan(inputPath: input, modelFingerprint: model.fingerprint,
+                                          vocabularySize: model.contextVocabularySize, chunkRows: window,
                                           shardRows: job.shardChunks.map { $0 * window }, directory: shardsDirectory)
         if plan.kept > 0 {
             stderrLine("encode: \(plan.kept) of \(plan.shards.count) shard(s) kept from an earlier run of this command (\(shardsDirectory))")
         }
         let signature = PassageIndex.Signature(modelName: model.path, fingerprint: model.fingerprint, dimension: model.dimension,
                                                similarity: model.similarity)
-        if plan.kept < plan.shards.count {
+        // Local children are started only for work left; a launcher's workers (--bind) are always
+        // met and told to end, even when every shard was kept (a resubmitted job).
+        if plan.kept < plan.shards.count || (startWorkers == nil && !plan.shards.isEmpty) {
             let coordinator = try IndexJobCoordinator(options: listen, job: .init(
                 kind: .encode, corpusPath: input, corpus: plan.input, modelArguments: modelOptions.arguments(threads: modelOptions.threads),
                 modelName: model.path, modelFingerprint: model.fingerprint, chunkRows: window))

@@ -56,12 +56,13 @@ final class IndexAcrossHostsTests: XCTestCase {
                                      executable: URL(fileURLWithPath: prefix[0]), environment: environment, outputPrefix: output)
     }
 
-    /// The coordinator's control address once it listens (it was given port 0).
-    func endpoint(of coordinator: BackgroundCommand) throws -> String {
+    /// The coordinator's control address once it listens (it was given port 0); `kind`: its job's.
+    func endpoint(of coordinator: BackgroundCommand, kind: String = "index") throws -> String {
         let deadline = Date(timeIntervalSinceNow: 60)
+        let prefix = "\(kind): listening on "
         while deadline.timeIntervalSinceNow > 0 {
-            if let line = coordinator.stderr.split(separator: "\n").first(where: { $0.hasPrefix("index: listening on ") }) {
-                return String(line.dropFirst("index: listening on ".count).prefix(while: { $0 != ";" }))
+            if let line = coordinator.stderr.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) {
+                return String(line.dropFirst(prefix.count).prefix(while: { $0 != ";" }))
             }
             if !coordinator.isRunning { break }
             usleep(20_000)
@@ -70,8 +71,8 @@ final class IndexAcrossHostsTests: XCTestCase {
         throw NotListening(description: "the coordinator did not start listening: \(coordinator.output)")
     }
 
-    func shardsBuilt(_ log: String, rank: Int) -> Int {
-        guard let line = log.split(separator: "\n").first(where: { $0.contains("index: rank \(rank) on ") && $0.contains(" built ") }),
+    func shardsBuilt(_ log: String, rank: Int, kind: String = "index") -> Int {
+        guard let line = log.split(separator: "\n").first(where: { $0.contains("\(kind): rank \(rank) on ") && $0.contains(" built ") }),
               let range = line.range(of: " built ") else { return 0 }
         return Int(line[range.upperBound...].prefix(while: \.isNumber)) ?? 0
     }

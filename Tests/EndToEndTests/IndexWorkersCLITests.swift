@@ -137,6 +137,48 @@ final class IndexWorkersCLITests: XCTestCase {
         XCTFail("in 5 attempts the job always ended before its worker was killed")
     }
 
+    /// `srdpr encode --workers 2` through the same index-workers: one that dies (SIGKILL) ends the
+    /// run at once, named with its log; nothing appears at the output paths, the complete shards
+    /// stay in OUTPUT.shards/, and the same command again gives the one-process bytes.
+    func testAKilledEncodeWorkerIsNamedAndTheRerunFinishes() throws {
+        let (corpus, _) = try RetrievalData.small(dir, questions: 12, distractors: 300)
+        let output = dir.appendingPathComponent("e.npy").path, ids = dir.appendingPathComponent("e.ids").path
+        func arguments(_ output: String, _ ids: String, _ extra: [String]) -> [String] {
+            ["encode", "--model", Fixtures.url("tiny-bert").path, "--input", corpus, "--output", output, "--format", "npy",
+             "--ids", ids, "--max-length", "64", "--window", "4"] + extra
+        }
+        let one = try Command.srdpr(arguments(output + ".one", ids + ".one", ["--threads", "1"]))
+        XCTAssertEqual(one.status, 0, one.stderr)
+        let spread = arguments(output, ids, ["--threads", "2", "--workers", "2", "--shard-chunks", "1"])
+        for attempt in 1...5 {
+            try? FileManager.default.removeItem(atPath: output + ".shards")
+            let parent = try BackgroundCommand(spread, outputPrefix: dir.appendingPathComponent("encode-parent-\(attempt)"))
+            var children: [(pid: Int32, rank: Int)] = []
+            let deadline = Date(timeIntervalSinceNow: 30)
+            while children.count < 2, deadline.timeIntervalSinceNow > 0 {
+                children = Self.children(of: parent.pid)
+                usleep(5_000)
+            }
+            XCTAssertEqual(children.count, 2, parent.output)
+            guard let doomed = children.first(where: { $0.rank == 1 }) else { return }
+            kill(doomed.pid, SIGKILL)
+            let status = parent.wait(seconds: 60)
+            if status == 0 { try? FileManager.default.removeItem(atPath: output); continue }  // ended before the kill landed
+            XCTAssertEqual(status, 1, parent.output)
+            XCTAssertTrue(parent.stderr.contains("index-worker rank 1 of 2 failed (killed by signal 9); its log \(output).shards/index-worker-1.log ends with"),
+                          parent.output)
+            XCTAssertTrue(parent.stderr.contains("encode: the finished shards are kept in \(output).shards"), parent.output)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: output), "no output after a failed run")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: ids), "no ids after a failed run")
+            let again = try Command.srdpr(spread)
+            XCTAssertEqual(again.status, 0, again.stderr)
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: output)), try Data(contentsOf: URL(fileURLWithPath: output + ".one")))
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: ids)), try Data(contentsOf: URL(fileURLWithPath: ids + ".one")))
+            return
+        }
+        XCTFail("in 5 attempts the run always ended before its worker was killed")
+    }
+
     /// The `srdpr index-worker` children of `pid` and their ranks, from /proc.
     static func children(of pid: Int32) -> [(pid: Int32, rank: Int)] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []

@@ -489,16 +489,22 @@ final class LauncherClusterTests: XCTestCase {
         let cluster = try requireCluster()
         let (corpus, reference) = try oneProcessIndex()
         let output = try run("index-mpirun").path
+        try launchMpirun(cluster, ["index"] + indexOptions(corpus: corpus, output: output))
+        try assertSshStartedIndex(output, equals: reference)  // mpirun starts the remote workers over ssh
+    }
+
+    /// `launch-mpirun.sh --hosts node0,node1,node2 ... ARGUMENTS` (an index-worker job: `index ...`,
+    /// `encode ...`) from node0: it ends well and every index-worker took its rank from mpirun.
+    func launchMpirun(_ cluster: URL, _ arguments: [String]) throws {
         let hosts = (0..<3).map(Self.address).joined(separator: ",")
         let r = try onHost(0, [Self.script("launch-mpirun.sh"), "--hosts", hosts, "--coordinator-host", Self.address(0),
-                               "--threads", "1", "--heartbeat-timeout", "10", "index"] + indexOptions(corpus: corpus, output: output),
+                               "--threads", "1", "--heartbeat-timeout", "10"] + arguments,
                            environment: mpirunEnvironment(cluster))
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         for rank in 0..<3 {
             XCTAssertTrue((r.stdout + r.stderr).contains("index-worker: rank \(rank) from OMPI_COMM_WORLD_RANK, world size 3 from OMPI_COMM_WORLD_SIZE"),
                           r.stdout + r.stderr)
         }
-        try assertSshStartedIndex(output, equals: reference)  // mpirun starts the remote workers over ssh
     }
 
     // MARK: Embeddings across the hosts
@@ -527,15 +533,7 @@ final class LauncherClusterTests: XCTestCase {
         let cluster = try requireCluster()
         let (input, npy, ids) = try oneProcessEncode()
         let output = try run("encode-mpirun").path
-        let hosts = (0..<3).map(Self.address).joined(separator: ",")
-        let r = try onHost(0, [Self.script("launch-mpirun.sh"), "--hosts", hosts, "--coordinator-host", Self.address(0),
-                               "--threads", "1", "--heartbeat-timeout", "10", "encode"] + encodeOptions(input: input, output: output),
-                           environment: mpirunEnvironment(cluster))
-        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
-        for rank in 0..<3 {
-            XCTAssertTrue((r.stdout + r.stderr).contains("index-worker: rank \(rank) from OMPI_COMM_WORLD_RANK, world size 3 from OMPI_COMM_WORLD_SIZE"),
-                          r.stdout + r.stderr)
-        }
+        try launchMpirun(cluster, ["encode"] + encodeOptions(input: input, output: output))
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: output + ".ids")), ids, "ids byte for byte")
         let got = try Data(contentsOf: URL(fileURLWithPath: output + ".npy"))
         XCTAssertEqual(got.prefix(128), npy.prefix(128), "the .npy header byte for byte")

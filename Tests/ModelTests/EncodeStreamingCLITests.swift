@@ -68,9 +68,9 @@ final class EncodeStreamingCLITests: XCTestCase {
 
     /// `--workers 2`: two `srdpr index-worker` children pulling shards (row ranges) from this
     /// process, their embeddings appended in order: the bytes of one process run with the
-    /// children's thread count, in both formats. A bad line is named by file and line before
-    /// anything is embedded (nothing started, nothing left behind); a line only the model refuses
-    /// stops the worker that embeds it, named with the model's reason and its log, no output left.
+    /// children's thread count, in both formats. A bad line (bad JSON field, a token id outside
+    /// the vocabulary) is named by file and line before anything is embedded: nothing started,
+    /// nothing left behind. (A child that dies: `IndexWorkersCLITests`.)
     func testTwoWorkersGiveTheOneProcessBytes() throws {
         var lines = inputLines()
         let npyOne = tmp.appendingPathComponent("one.npy"), idsOne = tmp.appendingPathComponent("one.ids")
@@ -98,28 +98,21 @@ final class EncodeStreamingCLITests: XCTestCase {
         let left = try FileManager.default.contentsOfDirectory(atPath: tmp.path).sorted()
         let npy = tmp.appendingPathComponent("bad.npy"), ids = tmp.appendingPathComponent("bad.ids")
         let arguments = ["--output", npy.path, "--format", "npy", "--ids", ids.path, "--threads", "2", "--workers", "2", "--window", "1000"]
-        lines[4500] = #"{"question": 7}"#
-        let r = try run(lines, arguments)
-        XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stderr.contains("in.jsonl:4501: \"question\" must be a string"), r.stderr)
-        XCTAssertFalse(r.stderr.contains("index-worker"), "no worker started: \(r.stderr)")
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp.path).sorted(), left,
-                       "no output, no shards and no temporary file after a bad line")
-
-        lines[4500] = #"{"input_ids": [101, 99999999, 102]}"#
-        let refused = try run(lines, arguments)
-        XCTAssertNotEqual(refused.status, 0)
-        XCTAssertTrue(refused.stderr.contains("index-worker rank "), refused.stderr)
-        XCTAssertTrue(refused.stderr.contains("failed: input id 99999999"), refused.stderr)
-        XCTAssertTrue(refused.stderr.contains("outside the vocabulary (vocab_size 30522) (its log: \(npy.path).shards/index-worker-"), refused.stderr)
-        XCTAssertTrue(refused.stderr.contains("the finished shards are kept in \(npy.path).shards"), refused.stderr)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp.path).sorted(), (left + ["bad.npy.shards"]).sorted(),
-                       "no output and no temporary file after a failed run, only the shards")
-        // Another input (the line mended) starts afresh and gives the one-process bytes.
+        for (line, message) in [(#"{"question": 7}"#, #"in.jsonl:4501: "question" must be a string"#),
+                                (#"{"input_ids": [101, 99999999, 102]}"#,
+                                 "in.jsonl:4501: input id 99999999 is outside the vocabulary of the context encoder (vocab_size 30522)")] {
+            lines[4500] = line
+            let r = try run(lines, arguments)
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.stderr.contains(message), r.stderr)
+            XCTAssertFalse(r.stderr.contains("index-worker"), "no worker started: \(r.stderr)")
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp.path).sorted(), left,
+                           "no output, no shards and no temporary file after a bad line")
+        }
+        // The line mended: the one-process bytes.
         lines[4500] = inputLines()[4500]
         let mended = try run(lines, arguments)
         XCTAssertEqual(mended.status, 0, mended.stderr)
-        XCTAssertFalse(mended.stderr.contains("kept from an earlier run"), mended.stderr)
         XCTAssertEqual(try Data(contentsOf: npyOne), try Data(contentsOf: npy))
         XCTAssertEqual(try Data(contentsOf: idsOne), try Data(contentsOf: ids))
         XCTAssertFalse(FileManager.default.fileExists(atPath: npy.path + ".shards"), "the shards are removed once merged")
@@ -169,6 +162,12 @@ final class EncodeStreamingCLITests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("in.jsonl:4501: \"question\" must be a string"), r.stderr)
         let left = try FileManager.default.contentsOfDirectory(atPath: tmp.path).sorted()
         XCTAssertEqual(left, ["in.jsonl"], "no output and no temporary file after a failed run")
+        lines[4500] = #"{"input_ids": [101, 30522]}"#
+        let outside = try run(lines, ["--output", npy.path, "--format", "npy", "--ids", ids.path])
+        XCTAssertNotEqual(outside.status, 0)
+        XCTAssertTrue(outside.stderr.contains("in.jsonl:4501: input id 30522 is outside the vocabulary of the context encoder (vocab_size 30522)"),
+                      outside.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp.path).sorted(), ["in.jsonl"])
         let noIDs = try run(lines, ["--output", npy.path, "--format", "npy"])
         XCTAssertNotEqual(noIDs.status, 0)
         XCTAssertTrue(noIDs.stderr.contains("--format npy needs --ids"), noIDs.stderr)
