@@ -560,6 +560,48 @@ final class LauncherClusterTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: output + ".npy")), npy, "the .npy matrix byte for byte")
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: output + ".ids")), ids, "ids byte for byte")
     }
+
+    /// `sbatch cluster/slurm/srdpr.sbatch mine-hard-negatives --model ...`: the passage index built by
+    /// an index-worker per node, the questions on the first node; the mined samples, candidates
+    /// and index equal one process's.
+    func testSlurmDenseMiningMatchesOneProcess() throws {
+        _ = try requireCluster()
+        let work = try XCTUnwrap(Self.work)
+        let faq = Fixtures.sharedData.appendingPathComponent("faq")
+        func head(_ name: String, _ lines: Int) throws -> String {
+            let path = work.appendingPathComponent("mine-" + name).path
+            let text = try String(contentsOf: faq.appendingPathComponent(name), encoding: .utf8).split(separator: "\n").prefix(lines)
+            try (text.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let samples = try head("train.jsonl", 8), qrels = try head("train_qrels.jsonl", 8), corpus = try head("corpus.jsonl", 200)
+        func options(_ name: String) -> [String] {
+            let output = work.appendingPathComponent(name).path
+            return ["--model", Fixtures.url("tiny-bert").path, "--max-length", "64", "--threads", "1", "--input", samples,
+                    "--qrels", qrels, "--corpus", corpus, "--output", output + ".jsonl", "--candidates", output + ".candidates",
+                    "--index", output + "-index", "--num-negatives", "3", "--range-max", "30"]
+        }
+        func files(_ name: String) throws -> [Data] {
+            let output = work.appendingPathComponent(name).path
+            return try [output + ".jsonl", output + ".candidates", output + "-index/embeddings.f32", output + "-index/ids.jsonl"]
+                .map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
+        }
+        let one = try Command.srdpr(["mine-hard-negatives"] + options("mine-one"))
+        XCTAssertEqual(one.status, 0, one.stderr)
+        let output = try run("mine-slurm").path
+        let r = try onHost(0, ["sbatch", "--parsable", "--nodes=3", "--cpus-per-task=1", "--output=\(output)-%j.out",
+                               Self.script("slurm/srdpr.sbatch"), "mine-hard-negatives"] + options("mine-slurm"),
+                           environment: jobEnvironment)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let job = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(waitUntil(seconds: 90) { jobState(job).isEmpty }, "job \(job) does not end")
+        let text = jobOutput("mine-slurm", job)
+        XCTAssertTrue(text.contains("srdpr.sbatch: coordinator exit status 0, workers' 0"), text)
+        XCTAssertTrue(text.contains("for an index job"), text)
+        for (name, (a, b)) in zip(["samples", "candidates", "embeddings.f32", "ids.jsonl"], zip(try files("mine-one"), try files("mine-slurm"))) {
+            XCTAssertEqual(a, b, "\(name): the Slurm job differs from one process")
+        }
+    }
 }
 
 /// Runs a cluster script under bash and waits for it with waitpid. The scripts leave daemons
