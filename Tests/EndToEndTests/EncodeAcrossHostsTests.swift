@@ -39,22 +39,14 @@ extension IndexAcrossHostsTests {
     func contents(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: path)) }
 
     func testEncodeAcrossTwoNetworkNamespaceHostsIsTheOneProcessOutput() throws {
-        let up = Fixtures.packageRoot.appendingPathComponent("cluster/netns/up.sh").path
-        let down = Fixtures.packageRoot.appendingPathComponent("cluster/netns/down.sh").path
-        let hosts = "srenc\(getpid() % 10000)", subnet = "10.235.0"
-        let made = try Command.run(URL(fileURLWithPath: "/bin/bash"), [up, "3", "--prefix", hosts, "--subnet", subnet])
-        guard made.status == 0 else {
-            // Network namespaces need root and iproute2 (CI runs as root on Debian).
-            throw XCTSkip("SKIPPED: cannot create network namespaces here (needs root and iproute2; CI has both): \(made.stderr)")
-        }
-        defer { _ = try? Command.run(URL(fileURLWithPath: "/bin/bash"), [down, "--prefix", hosts]) }
-        let input = try writeEncodeInput("in.jsonl")
-        let one = dir.appendingPathComponent("one").path, across = dir.appendingPathComponent("across").path
-        try oneProcessEncode(input, ["--output", one + ".npy", "--format", "npy", "--ids", one + ".ids", "--window", "50"])
-        let endpoint = "tcp://\(subnet).1:29612"
-        func on(_ host: Int) -> [String] { ["/usr/sbin/ip", "netns", "exec", "\(hosts)-h\(host)"] }
-        let workers = try (0..<2).map { rank in
-            try worker(rank: rank, endpoint: endpoint, extra: ["--heartbeat-timeout", "20"], prefix: on(rank + 1), name: "encode-worker\(rank)")
+        let subnet = "10.235.0"
+        try withThreeHosts(prefix: "srenc\(getpid() % 10000)", subnet: subnet) { on in
+            let input = try writeEncodeInput("in.jsonl")
+            let one = dir.appendingPathComponent("one").path, across = dir.appendingPathComponent("across").path
+            try oneProcessEncode(input, ["--output", one + ".npy", "--format", "npy", "--ids", one + ".ids", "--window", "50"])
+            let endpoint = "tcp://\(subnet).1:29612"
+            let workers = try (0..<2).map { rank in
+                try worker(rank: rank, endpoint: endpoint, extra: ["--heartbeat-timeout", "20"], prefix: on(rank + 1), name: "encode-worker\(rank)")
         }
         // Shards of one 8-input chunk: 50 of them, both hosts ask many times.
         let coordinator = try encodeCoordinator(input, ["--output", across + ".npy", "--format", "npy", "--ids", across + ".ids", "--window", "8"],
@@ -69,6 +61,7 @@ extension IndexAcrossHostsTests {
         let built = (0..<2).map { shardsBuilt(coordinator.stderr, rank: $0, kind: "encode") }
         XCTAssertTrue(built.allSatisfy { $0 > 0 }, "both hosts took part: \(coordinator.stderr)")
         XCTAssertEqual(built.reduce(0, +), 50, coordinator.stderr)
+        }
     }
 
     func testAWorkerWithAnotherInputIsRefusedByNameThenItsCopyFinishes() throws {

@@ -77,41 +77,48 @@ final class IndexAcrossHostsTests: XCTestCase {
         return Int(line[range.upperBound...].prefix(while: \.isNumber)) ?? 0
     }
 
-    func testIndexAcrossTwoNetworkNamespaceHostsIsTheOneProcessIndex() throws {
+    /// Runs `body` with three netns hosts named `prefix-h0..h2` at `subnet.1..3` (removed after),
+    /// given the command prefix that runs on host i; skipped loudly where they cannot be made.
+    func withThreeHosts(prefix hosts: String, subnet: String, _ body: (_ on: (Int) -> [String]) throws -> Void) throws {
         let up = Fixtures.packageRoot.appendingPathComponent("cluster/netns/up.sh").path
         let down = Fixtures.packageRoot.appendingPathComponent("cluster/netns/down.sh").path
-        let hosts = "srix\(getpid() % 10000)", subnet = "10.236.0"
         let made = try Command.run(URL(fileURLWithPath: "/bin/bash"), [up, "3", "--prefix", hosts, "--subnet", subnet])
         guard made.status == 0 else {
             // Network namespaces need root and iproute2 (CI runs as root on Debian).
             throw XCTSkip("SKIPPED: cannot create network namespaces here (needs root and iproute2; CI has both): \(made.stderr)")
         }
         defer { _ = try? Command.run(URL(fileURLWithPath: "/bin/bash"), [down, "--prefix", hosts]) }
-        let (corpus, _) = try RetrievalData.small(dir, questions: 12, distractors: 90)
-        let one = try oneProcessIndex(corpus, chunkRows: 4)
-        let output = dir.appendingPathComponent("across").path
-        let endpoint = "tcp://\(subnet).1:29611"
-        func on(_ host: Int) -> [String] { ["/usr/sbin/ip", "netns", "exec", "\(hosts)-h\(host)"] }
-        // The workers start first and connect once the coordinator listens; one takes its rank
-        // from the launcher's environment (RANK/WORLD_SIZE, as torchrun sets them).
-        let workers = [
-            try worker(rank: 0, endpoint: endpoint, extra: ["--heartbeat-timeout", "20"], prefix: on(1), name: "worker0"),
-            try worker(rank: nil, endpoint: endpoint, extra: ["--heartbeat-timeout", "20"], prefix: on(2),
-                       environment: ["RANK": "1", "WORLD_SIZE": "2"], name: "worker1"),
-        ]
-        let coordinator = try coordinator(corpus, output, bind: endpoint, worldSize: 2, chunkRows: 4,
-                                          extra: ["--shard-chunks", "1", "--heartbeat-timeout", "20"], prefix: on(0))
-        XCTAssertEqual(coordinator.wait(seconds: 180), 0, coordinator.output)
-        for w in workers { XCTAssertEqual(w.wait(seconds: 30), 0, w.output) }
-        XCTAssertTrue(workers[1].stderr.contains("index-worker: rank 1 from RANK, world size 2 from WORLD_SIZE"), workers[1].output)
-        XCTAssertEqual(try files(output), try files(one), "embeddings.f32, ids.jsonl and meta.json byte for byte")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: output + "/shards"), "the shards are removed once merged")
-        // Both hosts took part (shards of one 4-passage chunk, 27 of them: both ask many times).
-        let shards0 = shardsBuilt(coordinator.stderr, rank: 0), shards1 = shardsBuilt(coordinator.stderr, rank: 1)
-        XCTAssertGreaterThan(shards0, 0, coordinator.stderr)
-        XCTAssertGreaterThan(shards1, 0, coordinator.stderr)
-        let passages = try String(contentsOfFile: corpus, encoding: .utf8).split(separator: "\n").count
-        XCTAssertEqual(shards0 + shards1, (passages + 3) / 4, coordinator.stderr)
+        try body { host in ["/usr/sbin/ip", "netns", "exec", "\(hosts)-h\(host)"] }
+    }
+
+    func testIndexAcrossTwoNetworkNamespaceHostsIsTheOneProcessIndex() throws {
+        let subnet = "10.236.0"
+        try withThreeHosts(prefix: "srix\(getpid() % 10000)", subnet: subnet) { on in
+            let (corpus, _) = try RetrievalData.small(dir, questions: 12, distractors: 90)
+            let one = try oneProcessIndex(corpus, chunkRows: 4)
+            let output = dir.appendingPathComponent("across").path
+            let endpoint = "tcp://\(subnet).1:29611"
+            // The workers start first and connect once the coordinator listens; one takes its rank
+            // from the launcher's environment (RANK/WORLD_SIZE, as torchrun sets them).
+            let workers = [
+                try worker(rank: 0, endpoint: endpoint, extra: ["--heartbeat-timeout", "20"], prefix: on(1), name: "worker0"),
+                try worker(rank: nil, endpoint: endpoint, extra: ["--heartbeat-timeout", "20"], prefix: on(2),
+                           environment: ["RANK": "1", "WORLD_SIZE": "2"], name: "worker1"),
+            ]
+            let coordinator = try coordinator(corpus, output, bind: endpoint, worldSize: 2, chunkRows: 4,
+                                              extra: ["--shard-chunks", "1", "--heartbeat-timeout", "20"], prefix: on(0))
+            XCTAssertEqual(coordinator.wait(seconds: 180), 0, coordinator.output)
+            for w in workers { XCTAssertEqual(w.wait(seconds: 30), 0, w.output) }
+            XCTAssertTrue(workers[1].stderr.contains("index-worker: rank 1 from RANK, world size 2 from WORLD_SIZE"), workers[1].output)
+            XCTAssertEqual(try files(output), try files(one), "embeddings.f32, ids.jsonl and meta.json byte for byte")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: output + "/shards"), "the shards are removed once merged")
+            // Both hosts took part (shards of one 4-passage chunk, 27 of them: both ask many times).
+            let shards0 = shardsBuilt(coordinator.stderr, rank: 0), shards1 = shardsBuilt(coordinator.stderr, rank: 1)
+            XCTAssertGreaterThan(shards0, 0, coordinator.stderr)
+            XCTAssertGreaterThan(shards1, 0, coordinator.stderr)
+            let passages = try String(contentsOfFile: corpus, encoding: .utf8).split(separator: "\n").count
+            XCTAssertEqual(shards0 + shards1, (passages + 3) / 4, coordinator.stderr)
+        }
     }
 
     func testAWorkerWithAnotherCorpusIsRefusedByName() throws {

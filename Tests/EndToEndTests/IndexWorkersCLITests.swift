@@ -104,18 +104,8 @@ final class IndexWorkersCLITests: XCTestCase {
                          "--max-length", "64", "--chunk-rows", "4", "--threads", "2", "--workers", "2"]
         for attempt in 1...5 {
             try? FileManager.default.removeItem(atPath: output)
-            let parent = try BackgroundCommand(arguments, outputPrefix: dir.appendingPathComponent("parent-\(attempt)"))
-            // Its index-workers, as soon as they exist (before they load the model, so before the job can end).
-            var children: [(pid: Int32, rank: Int)] = []
-            let deadline = Date(timeIntervalSinceNow: 30)
-            while children.count < 2, deadline.timeIntervalSinceNow > 0 {
-                children = Self.children(of: parent.pid)
-                usleep(5_000)
-            }
-            XCTAssertEqual(children.count, 2, parent.output)
-            guard let doomed = children.first(where: { $0.rank == 1 }) else { return }
-            kill(doomed.pid, SIGKILL)
-            let status = parent.wait(seconds: 60)
+            let (parent, children, status) = try runKillingRank1(arguments, name: "parent-\(attempt)")
+            guard children.count == 2 else { return }
             if status == 0 { continue }  // the job ended before the kill landed: try again
             XCTAssertEqual(status, 1, parent.output)
             XCTAssertTrue(parent.stderr.contains("index-worker rank 1 of 2 failed (killed by signal 9); its log \(output)/shards/index-worker-1.log ends with"),
@@ -152,17 +142,8 @@ final class IndexWorkersCLITests: XCTestCase {
         let spread = arguments(output, ids, ["--threads", "2", "--workers", "2", "--shard-chunks", "1"])
         for attempt in 1...5 {
             try? FileManager.default.removeItem(atPath: output + ".shards")
-            let parent = try BackgroundCommand(spread, outputPrefix: dir.appendingPathComponent("encode-parent-\(attempt)"))
-            var children: [(pid: Int32, rank: Int)] = []
-            let deadline = Date(timeIntervalSinceNow: 30)
-            while children.count < 2, deadline.timeIntervalSinceNow > 0 {
-                children = Self.children(of: parent.pid)
-                usleep(5_000)
-            }
-            XCTAssertEqual(children.count, 2, parent.output)
-            guard let doomed = children.first(where: { $0.rank == 1 }) else { return }
-            kill(doomed.pid, SIGKILL)
-            let status = parent.wait(seconds: 60)
+            let (parent, children, status) = try runKillingRank1(spread, name: "encode-parent-\(attempt)")
+            guard children.count == 2 else { return }
             if status == 0 { try? FileManager.default.removeItem(atPath: output); continue }  // ended before the kill landed
             XCTAssertEqual(status, 1, parent.output)
             XCTAssertTrue(parent.stderr.contains("index-worker rank 1 of 2 failed (killed by signal 9); its log \(output).shards/index-worker-1.log ends with"),
@@ -177,6 +158,23 @@ final class IndexWorkersCLITests: XCTestCase {
             return
         }
         XCTFail("in 5 attempts the run always ended before its worker was killed")
+    }
+
+    /// Starts `srdpr ARGUMENTS` (a `--workers 2` run) and SIGKILLs its index-worker of rank 1 as
+    /// soon as it exists (before it loads the model, so before the job can end); returns the
+    /// parent, its index-workers and its exit status.
+    func runKillingRank1(_ arguments: [String], name: String) throws
+        -> (parent: BackgroundCommand, children: [(pid: Int32, rank: Int)], status: Int32?) {
+        let parent = try BackgroundCommand(arguments, outputPrefix: dir.appendingPathComponent(name))
+        var children: [(pid: Int32, rank: Int)] = []
+        let deadline = Date(timeIntervalSinceNow: 30)
+        while children.count < 2, deadline.timeIntervalSinceNow > 0 {
+            children = Self.children(of: parent.pid)
+            usleep(5_000)
+        }
+        XCTAssertEqual(children.count, 2, parent.output)
+        if let doomed = children.first(where: { $0.rank == 1 }) { kill(doomed.pid, SIGKILL) }
+        return (parent, children, parent.wait(seconds: 60))
     }
 
     /// The `srdpr index-worker` children of `pid` and their ranks, from /proc.

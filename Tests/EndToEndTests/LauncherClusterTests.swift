@@ -367,18 +367,24 @@ final class LauncherClusterTests: XCTestCase {
         _ = try requireCluster()
         let (corpus, reference) = try oneProcessIndex()
         let output = try run("index-slurm").path
-        let r = try onHost(0, ["sbatch", "--parsable", "--nodes=3", "--cpus-per-task=1", "--output=\(output)-%j.out",
-                               Self.script("slurm/srdpr.sbatch"), "index"] + indexOptions(corpus: corpus, output: output),
-                           environment: jobEnvironment)
-        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
-        let job = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        XCTAssertTrue(waitUntil(seconds: 90) { jobState(job).isEmpty }, "job \(job) does not end")
-        let text = jobOutput("index-slurm", job)
-        XCTAssertTrue(text.contains("srdpr.sbatch: coordinator exit status 0, workers' 0"), text)
+        let text = try slurmIndexWorkerJob("index-slurm", ["index"] + indexOptions(corpus: corpus, output: output))
         for rank in 0..<3 {
             XCTAssertTrue(text.contains("index-worker: rank \(rank) from SLURM_PROCID, world size 3 from SLURM_NTASKS (Slurm srun)"), text)
         }
         XCTAssertEqual(try indexFiles(output), reference, "embeddings.f32, ids.jsonl and meta.json byte for byte")
+    }
+
+    /// `sbatch --nodes=3 srdpr.sbatch ARGUMENTS` (an index-worker job: `index ...`, `encode ...`,
+    /// `mine-hard-negatives ...`) from node0, its log in `name-JOB.out`: it ends well; returns the log.
+    func slurmIndexWorkerJob(_ name: String, _ arguments: [String]) throws -> String {
+        let r = try onHost(0, ["sbatch", "--parsable", "--nodes=3", "--cpus-per-task=1", "--output=\(try run(name).path)-%j.out",
+                               Self.script("slurm/srdpr.sbatch")] + arguments, environment: jobEnvironment)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let job = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(waitUntil(seconds: 90) { jobState(job).isEmpty }, "job \(job) does not end")
+        let text = jobOutput(name, job)
+        XCTAssertTrue(text.contains("srdpr.sbatch: coordinator exit status 0, workers' 0"), text)
+        return text
     }
 
     /// Before anything starts, launch-ssh.sh names a host that refuses ssh and one that lacks the
@@ -548,14 +554,7 @@ final class LauncherClusterTests: XCTestCase {
         _ = try requireCluster()
         let (input, npy, ids) = try oneProcessEncode()
         let output = try run("encode-slurm").path
-        let r = try onHost(0, ["sbatch", "--parsable", "--nodes=3", "--cpus-per-task=1", "--output=\(output)-%j.out",
-                               Self.script("slurm/srdpr.sbatch"), "encode"] + encodeOptions(input: input, output: output),
-                           environment: jobEnvironment)
-        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
-        let job = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        XCTAssertTrue(waitUntil(seconds: 90) { jobState(job).isEmpty }, "job \(job) does not end")
-        let text = jobOutput("encode-slurm", job)
-        XCTAssertTrue(text.contains("srdpr.sbatch: coordinator exit status 0, workers' 0"), text)
+        let text = try slurmIndexWorkerJob("encode-slurm", ["encode"] + encodeOptions(input: input, output: output))
         XCTAssertTrue(text.contains("for an encode job"), text)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: output + ".npy")), npy, "the .npy matrix byte for byte")
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: output + ".ids")), ids, "ids byte for byte")
@@ -588,15 +587,7 @@ final class LauncherClusterTests: XCTestCase {
         }
         let one = try Command.srdpr(["mine-hard-negatives"] + options("mine-one"))
         XCTAssertEqual(one.status, 0, one.stderr)
-        let output = try run("mine-slurm").path
-        let r = try onHost(0, ["sbatch", "--parsable", "--nodes=3", "--cpus-per-task=1", "--output=\(output)-%j.out",
-                               Self.script("slurm/srdpr.sbatch"), "mine-hard-negatives"] + options("mine-slurm"),
-                           environment: jobEnvironment)
-        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
-        let job = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        XCTAssertTrue(waitUntil(seconds: 90) { jobState(job).isEmpty }, "job \(job) does not end")
-        let text = jobOutput("mine-slurm", job)
-        XCTAssertTrue(text.contains("srdpr.sbatch: coordinator exit status 0, workers' 0"), text)
+        let text = try slurmIndexWorkerJob("mine-slurm", ["mine-hard-negatives"] + options("mine-slurm"))
         XCTAssertTrue(text.contains("for an index job"), text)
         for (name, (a, b)) in zip(["samples", "candidates", "embeddings.f32", "ids.jsonl"], zip(try files("mine-one"), try files("mine-slurm"))) {
             XCTAssertEqual(a, b, "\(name): the Slurm job differs from one process")
