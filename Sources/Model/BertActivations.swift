@@ -25,6 +25,8 @@ final class BertActivations {
     }
 
     let tokens: Int, attention: Int, layerSlots: Int
+    /// The longest sequence the head scratch was sized for.
+    let longest: Int
     /// Whether backward's buffers (all layers, probabilities, gradient scratch) exist.
     let backward: Bool
     let storage: FloatBuffer
@@ -50,6 +52,7 @@ final class BertActivations {
 
     init(config c: BertConfig, tokens: Int, attention: Int, longest: Int, backward: Bool, threads: Int) {
         self.tokens = tokens
+        self.longest = longest
         self.backward = backward
         let layerSlots = backward ? c.numLayers : 1
         let attention = backward ? attention : 0

@@ -83,11 +83,20 @@ public final class BertEncoder {
            a.headScratchPerThread >= Attention.scratchPerThread(longest: packing.longest, headDim: config.headDim), a.headScratchThreads >= max(threads, 1) {
             return a
         }
-        // Free the outgrown buffers first: packed batches vary in size, and holding old and new at
-        // once would set the peak memory.
+        // Packed batches vary in size from step to step. Growing to the exact size each time a batch
+        // is a little larger than all before it re-allocates (and faults in, page by page) hundreds
+        // of megabytes many steps in a row; a quarter more than the old capacity, in every dimension
+        // (tokens, attention scores, longest sequence), makes growth rare. The first allocation is
+        // exact: batches of one shape never pay for room they do not use.
+        // (Only the sizes are read here, so that nothing holds the old buffers below.)
+        let capacity = (keep ? training : inference).map { (tokens: $0.tokens, attention: $0.attention, longest: $0.longest) }
+        func grown(_ needed: Int, _ capacity: Int?) -> Int { max(needed, capacity.map { $0 + $0 / 4 } ?? 0) }
+        let longest = max(packing.longest, min(grown(packing.longest, capacity?.longest), config.maxPositions))
+        // Free the outgrown buffers first: holding old and new at once would set the peak memory.
         if keep { training = nil } else { inference = nil }
-        let a = BertActivations(config: config, tokens: tokens, attention: attention, longest: packing.longest,
-                                backward: keep, threads: max(threads, 1))
+        let a = BertActivations(config: config, tokens: grown(tokens, capacity?.tokens),
+                                attention: keep ? grown(attention, capacity?.attention) : 0,
+                                longest: longest, backward: keep, threads: max(threads, 1))
         if keep { training = a } else { inference = a }
         return a
     }

@@ -1,3 +1,5 @@
+import Dispatch
+
 /// One owned, zero-initialised allocation of Float32 (parameters, gradients or activations), as
 /// llm.c does it: allocate once, hand out named views (pointer + count) into it.
 public final class FloatBuffer {
@@ -15,6 +17,17 @@ public final class FloatBuffer {
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
 
     public func zero() { pointer.update(repeating: 0, count: count) }
+
+    /// `zero()` on `threads` threads side by side: a large buffer's memset is bound by what one core
+    /// can store, and the other cores would wait for it.
+    public func zero(threads: Int) {
+        let parts = max(1, min(threads, count / (1 << 18)))
+        guard parts > 1 else { return zero() }
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let lo = count * part / parts, hi = count * (part + 1) / parts
+            (pointer + lo).update(repeating: 0, count: hi - lo)
+        }
+    }
 
     /// A view of `slot` (offset and count in elements).
     public func view(_ slot: TensorSlot) -> UnsafeMutablePointer<Float> { pointer + slot.offset }

@@ -20,8 +20,12 @@ final class RowParallelTraining {
     private let gradients: FloatBuffer
     /// Replicas by side (`BiEncoder.Side.rawValue`) then thread.
     private var replicas: [[BertEncoder]] = [[], []]
-    /// Gradients of threads 1, 2, …: each the layout of the model's buffer, zero outside a backward.
+    /// Gradients of threads 1, 2, …: each the layout of the model's buffer, zero outside a backward
+    /// (`finishBackward` zeroes what it adds, in the same pass).
     private var threadGradients: [FloatBuffer] = []
+    /// By side, the thread buffers (1, 2, …) a backward of the side wrote into and that no
+    /// `finishBackward` has added and zeroed since: only after a backward that threw.
+    private var dirty: [Set<Int>] = [[], []]
     /// The groups whose activations each side's replicas keep (nil: none, the side's last forward
     /// ran on the model's own encoder).
     private var kept: [[Range<Int>]?] = [nil, nil]
@@ -162,8 +166,9 @@ final class RowParallelTraining {
         }
     }
 
-    /// `run` for a backward: thread t > 0 first zeroes the side's range of its own buffer when this
-    /// side's backward has not used it yet (each thread clears its own, side by side).
+    /// `run` for a backward. The thread buffers are zero between backwards (`finishBackward` zeroes
+    /// them as it adds them), so nothing is cleared here — except the side's range of a buffer that
+    /// a backward which threw left written, which its own thread zeroes first.
     private func runBackward(_ side: BiEncoder.Side, base: BertEncoder, groups: [Range<Int>],
                              _ body: (Int, BertEncoder) throws -> Void) throws {
         guard gradients.count == parameters.count else {
@@ -172,25 +177,39 @@ final class RowParallelTraining {
         let s = side.rawValue, range = base.layout.range
         _ = encoders(of: base, side: s, count: groups.count)
         let fresh = (1..<max(1, groups.count)).filter { !used[s].contains($0) }
+        let stale = Set(fresh).intersection(dirty[s])
         used[s] += fresh
+        dirty[s].formUnion(fresh)
         let buffers = threadGradients
         try run(groups, base: base, side: s) { t, encoder in
-            if fresh.contains(t) { (buffers[t - 1].pointer + range.lowerBound).update(repeating: 0, count: range.count) }
+            if stale.contains(t) { (buffers[t - 1].pointer + range.lowerBound).update(repeating: 0, count: range.count) }
             try body(t, encoder)
         }
     }
 
     /// Adds the thread buffers' gradients of the side into the model's: gradient[i] += thread 1's,
-    /// then thread 2's, … — a fixed order for every element, whichever thread sums which elements.
+    /// then thread 2's, … — a fixed order for every element, whichever thread sums which elements —
+    /// and zeroes the thread buffers' elements in the same pass, block by block while they are in cache.
     func finishBackward(_ side: BiEncoder.Side, base: BertEncoder, threads: Int) {
-        let sources = used[side.rawValue].sorted().map { threadGradients[$0 - 1] }
-        used[side.rawValue] = []
+        let s = side.rawValue
+        let sources = used[s].sorted().map { threadGradients[$0 - 1] }
+        dirty[s].subtract(used[s])
+        used[s] = []
         guard !sources.isEmpty else { return }
         let range = base.layout.range, target = gradients.pointer
         let blocks = max(1, min(threads, range.count / 65_536))
         DispatchQueue.concurrentPerform(iterations: blocks) { b in
             let lo = range.lowerBound + range.count * b / blocks, hi = range.lowerBound + range.count * (b + 1) / blocks
-            for source in sources { srdpr_add(target + lo, target + lo, source.pointer + lo, hi - lo) }
+            for start in stride(from: lo, to: hi, by: Self.cacheBlock) {
+                let count = min(Self.cacheBlock, hi - start)
+                for source in sources {
+                    srdpr_add(target + start, target + start, source.pointer + start, count)
+                    (source.pointer + start).update(repeating: 0, count: count)
+                }
+            }
         }
     }
+
+    /// Elements summed and zeroed at a time in `finishBackward` (64 KB of each buffer).
+    static let cacheBlock = 16_384
 }
