@@ -90,13 +90,15 @@ public final class BertEncoder {
         // exact: batches of one shape never pay for room they do not use.
         // (Only the sizes are read here, so that nothing holds the old buffers below.)
         let capacity = (keep ? training : inference).map { (tokens: $0.tokens, attention: $0.attention, longest: $0.longest) }
+        let recycled = (keep ? training : inference)?.storage
         func grown(_ needed: Int, _ capacity: Int?) -> Int { max(needed, capacity.map { $0 + $0 / 4 } ?? 0) }
         let longest = max(packing.longest, min(grown(packing.longest, capacity?.longest), config.maxPositions))
-        // Free the outgrown buffers first: holding old and new at once would set the peak memory.
+        // The outgrown buffers' storage is resized in place (realloc), not freed and allocated
+        // anew: old and new are never held at once, and the pages it had are not faulted in again.
         if keep { training = nil } else { inference = nil }
         let a = BertActivations(config: config, tokens: grown(tokens, capacity?.tokens),
                                 attention: keep ? grown(attention, capacity?.attention) : 0,
-                                longest: longest, backward: keep, threads: max(threads, 1))
+                                longest: longest, backward: keep, threads: max(threads, 1), recycling: recycled)
         if keep { training = a } else { inference = a }
         return a
     }
