@@ -129,9 +129,8 @@ public enum TrainStepBench {
             try model.backward(.question, q, dEmbeddings: dq, step: index)
             try model.backward(.context, ctx, dEmbeddings: dc, step: index)
             lastBackward = Date().timeIntervalSince(backwardStart)
-            let norm = GradClip.clip(model.gradients.buffer, maxNorm: 2.0)
-            optimizer.update(parameters: model.parameters.buffer, gradients: UnsafeBufferPointer(model.gradients.buffer),
-                             learningRate: 2e-5)
+            let norm = optimizer.clipAndUpdate(parameters: model.parameters.buffer, gradients: model.gradients.buffer,
+                                               maxNorm: 2.0, learningRate: 2e-5)
             return (loss, norm)
         }
 

@@ -145,6 +145,21 @@ public final class AdamW {
         }
     }
 
+    /// A training step's end: clips the gradients to a global norm of `maxNorm` (`GradClip.clip`'s
+    /// semantics and bytes; ≤ 0 = no clipping) and applies one update. The norm is summed on
+    /// `threads` threads and the clipping is done piece by piece inside the update's pass, so no pass
+    /// over the whole model runs on one core while the others wait. Returns the norm before clipping;
+    /// a non-finite norm changes nothing (the caller stops on it).
+    @discardableResult
+    public func clipAndUpdate(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
+                              maxNorm: Float, learningRate: Double) -> Float {
+        let norm = GradClip.globalNorm(UnsafeBufferPointer(gradients), threads: threads)
+        guard norm.isFinite else { return norm }
+        update(parameters: parameters, gradients: gradients, learningRate: learningRate,
+               scalingGradientsBy: GradClip.coefficient(norm: norm, maxNorm: maxNorm))
+        return norm
+    }
+
     /// Elements per unit of parallel work (1 MB of each buffer).
     static let pieceSize = 1 << 18
 

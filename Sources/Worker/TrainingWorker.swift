@@ -79,14 +79,10 @@ public final class TrainingWorker {
             try communicator.allReduce(model.gradients.buffer, op: .mean, wire: settings.gradientWireType)
         }
         lastReduceWait = Double(DispatchTime.now().uptimeNanoseconds - waitStart) / 1e9
-        // Clipping is AdamW's pass scaling each piece of gradients before its update (the same bytes
-        // as clipping first), and the norm is summed on every thread: no pass over the whole model
-        // runs on one core while the others wait.
-        let norm = GradClip.globalNorm(UnsafeBufferPointer(model.gradients.buffer), threads: model.threads)
-        guard norm.isFinite else { throw WorkerError.nonFiniteGradient(step: step, pipeline: pipeline, norm: norm) }
         let lr = schedule.learningRate(atStep: step)
-        optimizer.update(parameters: model.parameters.buffer, gradients: model.gradients.buffer, learningRate: lr,
-                         scalingGradientsBy: GradClip.coefficient(norm: norm, maxNorm: settings.maxGradNorm))
+        let norm = optimizer.clipAndUpdate(parameters: model.parameters.buffer, gradients: model.gradients.buffer,
+                                           maxNorm: settings.maxGradNorm, learningRate: lr)
+        guard norm.isFinite else { throw WorkerError.nonFiniteGradient(step: step, pipeline: pipeline, norm: norm) }
         return StepResult(loss: lossSum / Float(batches.count), gradientNorm: norm, learningRate: lr, tokens: tokens)
     }
 
