@@ -254,9 +254,18 @@ public final class BertEncoder {
 
     /// Hidden dropout over each sequence's token rows. An element's index in its sequence (position
     /// × hidden + feature) keys its mask, so packed and padded layouts draw the same masks.
-    static func dropHidden(_ x: UnsafeMutablePointer<Float>, packing: SequencePacking, key: UInt64, rowLabels: RowLabels,
-                           p: Float, hidden H: Int) {
+    /// With `source`, x is first a copy of it (all `packing.tokens` rows), made one sequence at a
+    /// time just before that sequence's dropout, while it is in cache: the bytes of a copy of the
+    /// whole matrix followed by the dropout, without a pass of its own.
+    static func dropHidden(_ x: UnsafeMutablePointer<Float>, copying source: UnsafePointer<Float>? = nil, packing: SequencePacking,
+                           key: UInt64, rowLabels: RowLabels, p: Float, hidden H: Int) {
+        if let source, packing.offsets.first != 0 { x.update(from: source, count: (packing.offsets.first ?? packing.tokens) * H) }
         for b in 0..<packing.rows {
+            if let source {
+                // The sequence and the gap after it, up to the next sequence (or the end).
+                let end = b + 1 < packing.rows ? packing.offsets[b + 1] : packing.tokens
+                (x + packing.offsets[b] * H).update(from: source + packing.offsets[b] * H, count: (end - packing.offsets[b]) * H)
+            }
             DropoutContext.apply(x + packing.offsets[b] * H, count: packing.lengths[b] * H,
                                  rowKey: DropoutContext.rowKey(key, row: rowLabels[b]), p: p)
         }
@@ -282,6 +291,11 @@ public final class BertEncoder {
         func hiddenDrop(_ x: UnsafeMutablePointer<Float>, layer: Int, site: DropoutContext.Site) {
             guard let d = dropout, ph > 0 else { return }
             Self.dropHidden(x, packing: packing, key: d.key(layer: layer, site: site), rowLabels: rowLabels, p: ph, hidden: H)
+        }
+        /// x = source with the hidden dropout's mask applied (one pass, sequence by sequence).
+        func hiddenDrop(_ x: UnsafeMutablePointer<Float>, copying source: UnsafePointer<Float>, layer: Int, site: DropoutContext.Site) {
+            guard let d = dropout, ph > 0 else { return x.update(from: source, count: N * H) }
+            Self.dropHidden(x, copying: source, packing: packing, key: d.key(layer: layer, site: site), rowLabels: rowLabels, p: ph, hidden: H)
         }
         // dOut of the last layer: the pooled vectors' gradient spread over the tokens they pool.
         var dOut = a.dLayerOutput, dIn = a.dLayerInput
@@ -319,8 +333,7 @@ public final class BertEncoder {
             // Output LayerNorm, FFN dropout and residual.
             LayerNorm.backward(dInput: a.sublayer, dGamma: G + w.ln2G, dBeta: G + w.ln2B, dOut: dOut, input: A.ffnResidual,
                                gamma: P + w.ln2G, mean: A.mean2, rstd: A.rstd2, rows: N, dim: H)
-            a.droppedGradient.update(from: a.sublayer, count: N * H)
-            hiddenDrop(a.droppedGradient, layer: l, site: .ffnOutput)
+            hiddenDrop(a.droppedGradient, copying: a.sublayer, layer: l, site: .ffnOutput)
             // Feed-forward: recompute GELU(ffnIntermediate) (and its derivative) instead of keeping it.
             GELU.forwardWithDerivative(a.gelu, derivative: a.geluDerivative, A.ffnIntermediate, count: N * I)
             Linear.backward(dInput: a.dGelu, dWeight: G + w.outW, dBias: G + w.outB, dOut: a.droppedGradient, input: a.gelu,
@@ -331,8 +344,7 @@ public final class BertEncoder {
             // Attention LayerNorm, dropout and residual: dIn starts as the residual's gradient.
             LayerNorm.backward(dInput: dIn, dGamma: G + w.ln1G, dBeta: G + w.ln1B, dOut: a.sublayer, input: A.attentionResidual,
                                gamma: P + w.ln1G, mean: A.mean1, rstd: A.rstd1, rows: N, dim: H)
-            a.droppedGradient.update(from: dIn, count: N * H)
-            hiddenDrop(a.droppedGradient, layer: l, site: .attentionOutput)
+            hiddenDrop(a.droppedGradient, copying: dIn, layer: l, site: .attentionOutput)
             Linear.backward(dInput: a.dContext, dWeight: G + w.attnOutW, dBias: G + w.attnOutB, dOut: a.droppedGradient, input: A.ctx,
                             weight: P + w.attnOutW, rows: N, inDim: H, outDim: H)
             let attnKey = (dropout != nil && pa > 0) ? dropout!.key(layer: l, site: .attentionProbs) : nil
