@@ -69,6 +69,10 @@ void srdpr_layernorm_forward_avx2(float *out, float *mean, float *rstd, const fl
 void srdpr_layernorm_forward_baseline(float *out, float *mean, float *rstd, const float *input, const float *gamma, const float *beta, long rows, long dim, float eps);
 void srdpr_layernorm_forward(float *out, float *mean, float *rstd, const float *input, const float *gamma, const float *beta, long rows, long dim, float eps) { DISPATCH(srdpr_layernorm_forward, out, mean, rstd, input, gamma, beta, rows, dim, eps); }
 
+void srdpr_residual_layernorm_forward_avx2(float *out, float *sum, float *mean, float *rstd, const float *input, const float *residual, const float *gamma, const float *beta, long rows, long dim, float eps);
+void srdpr_residual_layernorm_forward_baseline(float *out, float *sum, float *mean, float *rstd, const float *input, const float *residual, const float *gamma, const float *beta, long rows, long dim, float eps);
+void srdpr_residual_layernorm_forward(float *out, float *sum, float *mean, float *rstd, const float *input, const float *residual, const float *gamma, const float *beta, long rows, long dim, float eps) { DISPATCH(srdpr_residual_layernorm_forward, out, sum, mean, rstd, input, residual, gamma, beta, rows, dim, eps); }
+
 void srdpr_layernorm_backward_input_avx2(float *dInput, const float *dOut, const float *input, const float *gamma, const float *mean, const float *rstd, long rows, long dim);
 void srdpr_layernorm_backward_input_baseline(float *dInput, const float *dOut, const float *input, const float *gamma, const float *mean, const float *rstd, long rows, long dim);
 void srdpr_layernorm_backward_input(float *dInput, const float *dOut, const float *input, const float *gamma, const float *mean, const float *rstd, long rows, long dim) { DISPATCH(srdpr_layernorm_backward_input, dInput, dOut, input, gamma, mean, rstd, rows, dim); }

@@ -281,28 +281,48 @@ void NAME(srdpr_dropout_backward_where_kept)(float *grad, const float *kept, lon
     for (long i = 0; i < count; i++) grad[i] = kept[i] != 0.f ? grad[i] * scale : 0.f;
 }
 
+/// One LayerNorm row: y = (x - mean) * rstd * gamma + beta; the kernels below share it so the
+/// residual-fused form gives the plain form's bits.
+INLINE void layerNormRow(float *y, float *mean, float *rstd, const float *x, const float *gamma, const float *beta,
+                         long dim, float eps) {
+    long whole = dim & ~(long)(LANES - 1);
+    fv sums = splat(0.f);
+    for (long i = 0; i < whole; i += LANES) sums += load(x + i);
+    float m = sumLanes(sums);
+    for (long i = whole; i < dim; i++) m += x[i];
+    m /= (float)dim;
+    fv squares = splat(0.f);
+    for (long i = 0; i < whole; i += LANES) { fv d = load(x + i) - splat(m); squares += d * d; }
+    float variance = sumLanes(squares);
+    for (long i = whole; i < dim; i++) { float d = x[i] - m; variance += d * d; }
+    variance /= (float)dim;
+    float s = 1.f / __builtin_sqrtf(variance + eps);
+    for (long i = 0; i < whole; i += LANES)
+        store(y + i, (load(x + i) - splat(m)) * splat(s) * load(gamma + i) + load(beta + i));
+    for (long i = whole; i < dim; i++) y[i] = (x[i] - m) * s * gamma[i] + beta[i];
+    if (mean) *mean = m;
+    if (rstd) *rstd = s;
+}
+
 void NAME(srdpr_layernorm_forward)(float *out, float *mean, float *rstd, const float *input, const float *gamma,
                                     const float *beta, long rows, long dim, float eps) {
+    for (long r = 0; r < rows; r++)
+        layerNormRow(out + r * dim, mean ? mean + r : NULL, rstd ? rstd + r : NULL, input + r * dim, gamma, beta, dim, eps);
+}
+
+void NAME(srdpr_residual_layernorm_forward)(float *out, float *sum, float *mean, float *rstd, const float *input,
+                                             const float *residual, const float *gamma, const float *beta, long rows,
+                                             long dim, float eps) {
+    // Without `sum` each row's sum lives in this row buffer (L1) and never goes to memory.
+    float rowSum[sum ? 1 : dim];
     long whole = dim & ~(long)(LANES - 1);
     for (long r = 0; r < rows; r++) {
-        const float *x = input + r * dim;
-        float *y = out + r * dim;
-        fv sums = splat(0.f);
-        for (long i = 0; i < whole; i += LANES) sums += load(x + i);
-        float m = sumLanes(sums);
-        for (long i = whole; i < dim; i++) m += x[i];
-        m /= (float)dim;
-        fv squares = splat(0.f);
-        for (long i = 0; i < whole; i += LANES) { fv d = load(x + i) - splat(m); squares += d * d; }
-        float variance = sumLanes(squares);
-        for (long i = whole; i < dim; i++) { float d = x[i] - m; variance += d * d; }
-        variance /= (float)dim;
-        float s = 1.f / __builtin_sqrtf(variance + eps);
-        for (long i = 0; i < whole; i += LANES)
-            store(y + i, (load(x + i) - splat(m)) * splat(s) * load(gamma + i) + load(beta + i));
-        for (long i = whole; i < dim; i++) y[i] = (x[i] - m) * s * gamma[i] + beta[i];
-        if (mean) mean[r] = m;
-        if (rstd) rstd[r] = s;
+        const float *a = input + r * dim, *b = residual + r * dim;
+        float *x = sum ? sum + r * dim : rowSum;
+        // srdpr_add's arithmetic: one fp32 addition per element.
+        for (long i = 0; i < whole; i += LANES) store(x + i, load(a + i) + load(b + i));
+        for (long i = whole; i < dim; i++) x[i] = a[i] + b[i];
+        layerNormRow(out + r * dim, mean ? mean + r : NULL, rstd ? rstd + r : NULL, x, gamma, beta, dim, eps);
     }
 }
 

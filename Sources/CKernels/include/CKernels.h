@@ -45,6 +45,12 @@ void srdpr_dropout_backward_where_kept(float *grad, const float *kept, long coun
 /// when the pointers are not NULL.
 void srdpr_layernorm_forward(float *out, float *mean, float *rstd, const float *input, const float *gamma,
                              const float *beta, long rows, long dim, float eps);
+/// The residual block's add and LayerNorm in one pass: x = input + residual (srdpr_add's
+/// arithmetic), written to `sum` when it is not NULL (training keeps it for backward), then
+/// out = LayerNorm(x) with srdpr_layernorm_forward's arithmetic (the same bits as the two calls).
+void srdpr_residual_layernorm_forward(float *out, float *sum, float *mean, float *rstd, const float *input,
+                                      const float *residual, const float *gamma, const float *beta, long rows,
+                                      long dim, float eps);
 /// LayerNorm backward of rows [0, rows): writes dInput only.
 void srdpr_layernorm_backward_input(float *dInput, const float *dOut, const float *input, const float *gamma,
                                     const float *mean, const float *rstd, long rows, long dim);
