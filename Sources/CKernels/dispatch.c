@@ -45,6 +45,10 @@ void srdpr_multiply_avx2(float *x, const float *y, long count);
 void srdpr_multiply_baseline(float *x, const float *y, long count);
 void srdpr_multiply(float *x, const float *y, long count) { DISPATCH(srdpr_multiply, x, y, count); }
 
+void srdpr_multiply_sum_rows_avx2(float *x, const float *y, float *columnSums, long rows, long dim);
+void srdpr_multiply_sum_rows_baseline(float *x, const float *y, float *columnSums, long rows, long dim);
+void srdpr_multiply_sum_rows(float *x, const float *y, float *columnSums, long rows, long dim) { DISPATCH(srdpr_multiply_sum_rows, x, y, columnSums, rows, dim); }
+
 void srdpr_add_avx2(float *out, const float *a, const float *b, long count);
 void srdpr_add_baseline(float *out, const float *a, const float *b, long count);
 void srdpr_add(float *out, const float *a, const float *b, long count) { DISPATCH(srdpr_add, out, a, b, count); }

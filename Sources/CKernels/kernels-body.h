@@ -160,6 +160,18 @@ void NAME(srdpr_multiply)(float *x, const float *y, long count) {
     for (long i = 0; i < count; i++) x[i] *= y[i];
 }
 
+void NAME(srdpr_multiply_sum_rows)(float *x, const float *y, float *columnSums, long rows, long dim) {
+    for (long r = 0; r < rows; r++) {
+        float *row = x + r * dim;
+        const float *factor = y + r * dim;
+        for (long i = 0; i < dim; i++) {
+            float product = row[i] * factor[i];
+            row[i] = product;
+            columnSums[i] += product;
+        }
+    }
+}
+
 void NAME(srdpr_add)(float *out, const float *a, const float *b, long count) {
     for (long i = 0; i < count; i++) out[i] = a[i] + b[i];
 }

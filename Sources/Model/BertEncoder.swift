@@ -321,8 +321,9 @@ public final class BertEncoder {
             GELU.forwardWithDerivative(a.gelu, derivative: a.geluDerivative, A.ffnIntermediate, count: N * I)
             Linear.backward(dInput: a.dGelu, dWeight: G + w.outW, dBias: G + w.outB, dOut: a.droppedGradient, input: a.gelu,
                             weight: P + w.outW, rows: N, inDim: I, outDim: H)
-            GELU.multiply(a.dGelu, a.geluDerivative, count: N * I)
-            Linear.backward(dInput: a.sublayer, dWeight: G + w.interW, dBias: G + w.interB, dOut: a.dGelu, input: A.attentionNormed,
+            // The intermediate bias's gradient is summed in the multiply's pass.
+            GELU.multiply(a.dGelu, a.geluDerivative, rows: N, width: I, summingRowsInto: G + w.interB)
+            Linear.backward(dInput: a.sublayer, dWeight: G + w.interW, dBias: nil, dOut: a.dGelu, input: A.attentionNormed,
                             weight: P + w.interW, rows: N, inDim: H, outDim: I, accumulateInput: true)
             // Attention LayerNorm, dropout and residual: dIn starts as the residual's gradient.
             LayerNorm.backward(dInput: dIn, dGamma: G + w.ln1G, dBeta: G + w.ln1B, dOut: a.sublayer, input: A.attentionResidual,

@@ -33,4 +33,12 @@ enum GELU {
     static func multiply(_ dInput: UnsafeMutablePointer<Float>, _ derivative: UnsafePointer<Float>, count: Int) {
         srdpr_multiply(dInput, derivative, count)
     }
+
+    /// `multiply` over [rows, width] that also adds the rows of dInput to `columnSums` (the
+    /// gradient of the bias of the Linear before the GELU) in the same pass, rows in order as
+    /// `Linear.backward` adds them.
+    static func multiply(_ dInput: UnsafeMutablePointer<Float>, _ derivative: UnsafePointer<Float>, rows: Int, width: Int,
+                         summingRowsInto columnSums: UnsafeMutablePointer<Float>) {
+        srdpr_multiply_sum_rows(dInput, derivative, columnSums, rows, width)
+    }
 }

@@ -175,8 +175,9 @@ final class PooledLastLayer {
         GELU.forwardWithDerivative(gelu, derivative: geluDerivative, ffnIntermediate, count: rows * I)
         Linear.backward(dInput: dGelu, dWeight: G + w.outW, dBias: G + w.outB, dOut: droppedGradient, input: gelu,
                         weight: P + w.outW, rows: rows, inDim: I, outDim: H)
-        GELU.multiply(dGelu, geluDerivative, count: rows * I)
-        Linear.backward(dInput: dResidual, dWeight: G + w.interW, dBias: G + w.interB, dOut: dGelu, input: attentionNormed,
+        // The intermediate bias's gradient is summed in the multiply's pass.
+        GELU.multiply(dGelu, geluDerivative, rows: rows, width: I, summingRowsInto: G + w.interB)
+        Linear.backward(dInput: dResidual, dWeight: G + w.interW, dBias: nil, dOut: dGelu, input: attentionNormed,
                         weight: P + w.interW, rows: rows, inDim: H, outDim: I, accumulateInput: true)
         // Attention LayerNorm, dropout and residual: dInput starts as the residual's gradient.
         LayerNorm.backward(dInput: dInput, dGamma: G + w.ln1G, dBeta: G + w.ln1B, dOut: dResidual, input: attentionResidual,

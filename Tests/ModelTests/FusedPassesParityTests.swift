@@ -48,6 +48,27 @@ final class FusedPassesParityTests: XCTestCase {
         }
     }
 
+    /// The GELU backward's multiply with the intermediate bias's gradient summed in its pass,
+    /// against `srdpr_multiply` then `srdpr_add` row by row (what Linear.backward does), bit for bit.
+    func testMultiplyWithRowSumsIsMultiplyThenRowAddsBitForBit() {
+        var random = SplitMix64(seed: 0x5EED)
+        func draw(_ n: Int) -> [Float] { (0..<n).map { _ in Float(Int(random.next() % 20001) - 10000) / 3001 } }
+        for build in [1, 0] {
+            srdpr_kernels_force_baseline(Int32(build))
+            for (rows, dim) in [(5, 13), (12, 1536)] {
+                let gradient = draw(rows * dim), derivative = draw(rows * dim), start = draw(dim)
+                var expected = gradient, expectedSums = start
+                srdpr_multiply(&expected, derivative, rows * dim)
+                for r in 0..<rows { expected.withUnsafeBufferPointer { srdpr_add(&expectedSums, expectedSums, $0.baseAddress! + r * dim, dim) } }
+                var fused = gradient, sums = start
+                srdpr_multiply_sum_rows(&fused, derivative, &sums, rows, dim)
+                let label = "build \(build == 1 ? "baseline" : "native"), \(rows) x \(dim)"
+                XCTAssertEqual(differing(fused, expected), 0, "\(label): products")
+                XCTAssertEqual(differing(sums, expectedSums), 0, "\(label): column sums")
+            }
+        }
+    }
+
     /// The last hidden state [tokens, hidden] (packed rows) of the two-pass formulation: a fresh
     /// Q/K/V copy per layer, `srdpr_add` into the residual, then LayerNorm; dropout as the encoder
     /// draws it.

@@ -24,6 +24,9 @@ void srdpr_gelu_backward(float *dInput, const float *dOut, const float *input, l
 
 /// x[i] *= y[i].
 void srdpr_multiply(float *x, const float *y, long count);
+/// x[i] *= y[i] over `rows` rows of `dim`, adding each row of the products to columnSums in row
+/// order: srdpr_multiply then srdpr_add of every row into columnSums, in one pass (the same bits).
+void srdpr_multiply_sum_rows(float *x, const float *y, float *columnSums, long rows, long dim);
 /// out[i] = a[i] + b[i]; out may alias a or b.
 void srdpr_add(float *out, const float *a, const float *b, long count);
 
