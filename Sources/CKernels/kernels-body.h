@@ -89,14 +89,9 @@ INLINE fv erfVector(fv x) {
     return (fv)((iv)magnitude | ((iv)x & signBit));
 }
 
-/// 2^y for y in [-127, 1]: y = n + r with |r| <= 1/2, 2^r by a degree-6 polynomial fitted by
-/// scripts/fit-erf.py (below 2e-9 relative), 2^n put into the exponent bits. No clamps (callers
-/// bound y): at n = -127 the exponent field is 0 and the result is exactly 0, so a caller that
-/// clamps y to -127 gets 0 below the normal range.
-INLINE fv exp2Bounded(fv y, float scaleOfOne) {
-    const fv shifter = splat(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
-    fv shifted = y + shifter;
-    fv r = y - (shifted - shifter);  // exact
+/// 2^r for |r| <= 1/2 (a little beyond is fine) by a degree-6 polynomial fitted by
+/// scripts/fit-erf.py: below 2e-9 relative before rounding.
+INLINE fv exp2Fraction(fv r) {
     fv p = splat(0.00015345798324008578f);
     p = p * r + splat(0.001339993111029076f);
     p = p * r + splat(0.009618489007988285f);
@@ -104,12 +99,39 @@ INLINE fv exp2Bounded(fv y, float scaleOfOne) {
     p = p * r + splat(0.2402264689016374f);
     p = p * r + splat(0.6931472057370579f);
     p = p * r + splat(1.00000000055423f);
-    iv exponent = ((iv)shifted - (iv)shifter) << 23;
-    return p * (fv)(exponent + (iv)splat(scaleOfOne));  // scaleOfOne = 1 or 0.5 (folds a halving in)
+    return p;
+}
+
+#define EXP_SHIFTER 12582912.0f  // 1.5 * 2^23: adding it rounds to an integer, kept in the low bits
+
+/// p · 2^n · scaleOfOne, where shifted = n + EXP_SHIFTER and scaleOfOne is 1 or 0.5 (a halving
+/// folded into the exponent). At n = -127 (scaleOfOne 1) the exponent field is 0: the result is
+/// exactly 0, so callers that clamp their argument there get 0 below fp32's normal range.
+INLINE fv timesPowerOfTwo(fv p, fv shifted, float scaleOfOne) {
+    iv exponent = ((iv)shifted - (iv)splat(EXP_SHIFTER)) << 23;
+    return p * (fv)(exponent + (iv)splat(scaleOfOne));
+}
+
+/// 2^y for y in [-127, 1], without clamps (callers bound y): y = n + r with |r| <= 1/2.
+INLINE fv exp2Bounded(fv y, float scaleOfOne) {
+    fv shifted = y + splat(EXP_SHIFTER);
+    fv r = y - (shifted - splat(EXP_SHIFTER));  // exact
+    return timesPowerOfTwo(exp2Fraction(r), shifted, scaleOfOne);
+}
+
+/// e^d for d <= 0 as expVector computes it (n = round(d / ln 2), r = d - n ln 2 in two parts, so
+/// the error does not grow with |d|), but with one clamp instead of three: below -87.34 (fp32's
+/// normal range) the result is exactly 0, and so is e^-inf.
+INLINE fv expOfNonPositive(fv d) {
+    d = vmax(d, splat(-88.f));  // n = -127 from -87.68 down: exactly 0 (timesPowerOfTwo)
+    fv shifted = d * splat(1.44269504088896341f) + splat(EXP_SHIFTER);
+    fv n = shifted - splat(EXP_SHIFTER);
+    fv r = d - n * splat(0.693145751953125f);  // ln 2, high bits (exact product for |n| < 2^9)
+    r = r - n * splat(1.428606765330187e-06f);  // ln 2, low bits
+    return timesPowerOfTwo(exp2Fraction(r * splat(1.44269504088896341f)), shifted, 1.f);
 }
 
 #define PHI_TAIL 5.5507884f          // 3.925 √2: beyond, Φ(-t) < 1.4e-8 is taken as 0
-#define LOG2_E 1.4426950408889634f
 #define HALF_LOG2_E 0.7213475204444817f  // t²/2 in log2 units
 #define LOG2_SQRT_2PI 1.3257480647361592f
 
@@ -244,20 +266,17 @@ void NAME(srdpr_softmax_rows)(float *scores, long rows, long length, const int32
             if ((!keyMask || keyMask[j] != 0) && row[j] > tailMax) tailMax = row[j];
         float m = maxLanes(maxima);
         if (tailMax > m) m = tailMax;
-        // e^(x - m) = 2^(x log2 e - m log2 e): one fma, and the clamp at -127 makes exp2Bounded
-        // return exactly 0 where e^(x - m) is below fp32's normal range (and for -inf).
         fv sums = splat(0.f);
-        const fv log2e = splat(LOG2_E), shift = splat(-m * LOG2_E), lowest = splat(-127.f);
         for (long j = 0; j < whole; j += LANES) {
-            fv e = exp2Bounded(vmax(load(row + j) * log2e + shift, lowest), 1.f);
+            fv e = expOfNonPositive(load(row + j) - splat(m));
             if (keyMask) e = select(loadInt(keyMask + j) != 0, e, splat(0.f));
             sums += e;
             store(row + j, e);
         }
         if (whole < length) {
             float x[LANES], e[LANES];
-            for (int k = 0; k < LANES; k++) x[k] = whole + k < length ? row[whole + k] : -__builtin_inff();
-            store(e, exp2Bounded(vmax(load(x) * log2e + shift, lowest), 1.f));
+            for (int k = 0; k < LANES; k++) x[k] = whole + k < length ? row[whole + k] - m : -__builtin_inff();
+            store(e, expOfNonPositive(load(x)));
             for (long j = whole; j < length; j++) {
                 float value = (!keyMask || keyMask[j] != 0) ? e[j - whole] : 0.f;
                 row[j] = value;
