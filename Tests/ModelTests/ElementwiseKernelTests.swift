@@ -66,16 +66,23 @@ final class ElementwiseKernelTests: XCTestCase {
         }
     }
 
+    /// The three GELU kernels on `x`: forward, forward-with-derivative (value and derivative) and
+    /// backward of `dOut`.
+    func runGELUKernels(_ x: [Float], dOut: [Float]) -> (forward: [Float], value: [Float], derivative: [Float], backward: [Float]) {
+        var y = [Float](repeating: 0, count: x.count), y2 = y, derivative = y, dIn = y
+        srdpr_gelu_forward(&y, x, x.count)
+        srdpr_gelu_forward_derivative(&y2, &derivative, x, x.count)
+        srdpr_gelu_backward(&dIn, dOut, x, x.count)
+        return (y, y2, derivative, dIn)
+    }
+
     /// GELU, its derivative and its backward against double precision on [-12, 12].
     func testGELUForwardAndBackwardMatchDoublePrecision() {
         let count = 20_003
         let x = (0..<count).map { Float(-12 + 24 * Double($0) / Double(count - 1)) }
         let dOut = (0..<count).map { Float(sin(Double($0))) }
         forEachBuild { build in
-            var y = [Float](repeating: 0, count: count), derivative = y, y2 = y, dIn = y
-            srdpr_gelu_forward(&y, x, count)
-            srdpr_gelu_forward_derivative(&y2, &derivative, x, count)
-            srdpr_gelu_backward(&dIn, dOut, x, count)
+            let (y, y2, derivative, dIn) = runGELUKernels(x, dOut: dOut)
             for i in 0..<count {
                 let v = Double(x[i])
                 let cdf = 0.5 * (1 + erf(v / 2.0.squareRoot()))
@@ -110,10 +117,7 @@ final class ElementwiseKernelTests: XCTestCase {
         let count = inputs.count
         let dOut = (0..<count).map { Float(sin(Double($0))) }
         forEachBuild { build in
-            var y = [Float](repeating: 0, count: count), y2 = y, derivative = y, dIn = y
-            srdpr_gelu_forward(&y, inputs, count)
-            srdpr_gelu_forward_derivative(&y2, &derivative, inputs, count)
-            srdpr_gelu_backward(&dIn, dOut, inputs, count)
+            let (y, y2, derivative, dIn) = runGELUKernels(inputs, dOut: dOut)
             var worstPositive: Int64 = 0, worstNegative: Int64 = 0, worstAbsolute = 0.0, worstDerivative = 0.0
             var failures = 0
             for i in 0..<count {
