@@ -1,7 +1,8 @@
 import CKernels
 
 /// GELU in the exact erf form (`hidden_act: gelu`): x · Φ(x) = 0.5 x (1 + erf(x / √2)), with the
-/// vectorised erf of CKernels (within 2 ulp of the correctly rounded value; ElementwiseKernelTests).
+/// vectorised normal CDF of CKernels (within 2 ulp of the correctly rounded GELU for x ≥ 0;
+/// ElementwiseKernelTests).
 enum GELU {
     /// Splits `count` elements over threads in blocks of 8 lanes.
     private static func split(_ count: Int, work: Int, _ body: (Int, Int) -> Void) {
