@@ -39,6 +39,13 @@ public final class BertEncoder {
     /// Q, K, V in one sgemm (the activations hold them as one [tokens, 3 × hidden] block).
     private lazy var qkvProjection = QKVProjection(hidden: config.hiddenSize)
     private var prunedTraining: PooledLastLayer?, prunedInference: PooledLastLayer?
+
+    /// Promises that nothing writes `parameters` until it is cleared: forwards may then keep
+    /// copies derived from them (the packed Q/K/V weights) from batch to batch.
+    var parametersFixed: Bool {
+        get { qkvProjection.parametersFixed }
+        set { qkvProjection.parametersFixed = newValue }
+    }
     /// Whether the kept forward ran the last layer on the [CLS] rows only.
     private var keptPruned = false
 
@@ -192,17 +199,17 @@ public final class BertEncoder {
             packing.zeroGaps(A.ctx, width: H)
             Linear.forward(a.sublayer, A.ctx, P + w.attnOutW, P + w.attnOutB, rows: N, inDim: H, outDim: H)
             hiddenDrop(a.sublayer, layer: l, site: .attentionOutput)
-            srdpr_add(A.attentionResidual, a.sublayer, input, N * H)
-            LayerNorm.forward(A.attentionNormed, mean: A.mean1, rstd: A.rstd1, A.attentionResidual, gamma: P + w.ln1G, beta: P + w.ln1B,
-                              rows: N, dim: H, eps: c.layerNormEps)
+            // The residual sums are kept for backward only.
+            LayerNorm.forward(A.attentionNormed, sum: keepActivations ? A.attentionResidual : nil, mean: A.mean1, rstd: A.rstd1,
+                              a.sublayer, residual: input, gamma: P + w.ln1G, beta: P + w.ln1B, rows: N, dim: H, eps: c.layerNormEps)
             // Feed-forward.
             Linear.forward(A.ffnIntermediate, A.attentionNormed, P + w.interW, P + w.interB, rows: N, inDim: H, outDim: I)
             GELU.forward(a.gelu, A.ffnIntermediate, count: N * I)
             Linear.forward(a.sublayer, a.gelu, P + w.outW, P + w.outB, rows: N, inDim: I, outDim: H)
             hiddenDrop(a.sublayer, layer: l, site: .ffnOutput)
-            srdpr_add(A.ffnResidual, a.sublayer, A.attentionNormed, N * H)
-            LayerNorm.forward(A.out, mean: A.mean2, rstd: A.rstd2, A.ffnResidual, gamma: P + w.ln2G, beta: P + w.ln2B,
-                              rows: N, dim: H, eps: c.layerNormEps)
+            LayerNorm.forward(A.out, sum: keepActivations ? A.ffnResidual : nil, mean: A.mean2, rstd: A.rstd2,
+                              a.sublayer, residual: A.attentionNormed, gamma: P + w.ln2G, beta: P + w.ln2B, rows: N, dim: H,
+                              eps: c.layerNormEps)
             input = A.out
         }
         if !pruned {
@@ -338,8 +345,9 @@ public final class BertEncoder {
             GELU.forwardWithDerivative(a.gelu, derivative: a.geluDerivative, A.ffnIntermediate, count: N * I)
             Linear.backward(dInput: a.dGelu, dWeight: G + w.outW, dBias: G + w.outB, dOut: a.droppedGradient, input: a.gelu,
                             weight: P + w.outW, rows: N, inDim: I, outDim: H)
-            GELU.multiply(a.dGelu, a.geluDerivative, count: N * I)
-            Linear.backward(dInput: a.sublayer, dWeight: G + w.interW, dBias: G + w.interB, dOut: a.dGelu, input: A.attentionNormed,
+            // The intermediate bias's gradient is summed in the multiply's pass.
+            GELU.multiply(a.dGelu, a.geluDerivative, rows: N, width: I, summingRowsInto: G + w.interB)
+            Linear.backward(dInput: a.sublayer, dWeight: G + w.interW, dBias: nil, dOut: a.dGelu, input: A.attentionNormed,
                             weight: P + w.interW, rows: N, inDim: H, outDim: I, accumulateInput: true)
             // Attention LayerNorm, dropout and residual: dIn starts as the residual's gradient.
             LayerNorm.backward(dInput: dIn, dGamma: G + w.ln1G, dBeta: G + w.ln1B, dOut: a.sublayer, input: A.attentionResidual,
