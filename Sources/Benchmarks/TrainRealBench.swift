@@ -92,19 +92,22 @@ public enum TrainRealBench {
 
         var loadBefore = [Double](repeating: 0, count: 3)
         _ = getloadavg(&loadBefore, 3)
-        var times: [Double] = [], userCPU: [Double] = [], losses: [Double] = [], norms: [Double] = []
+        var times: [Double] = [], userCPU: [Double] = [], pageFaults: [Int] = [], losses: [Double] = [], norms: [Double] = []
         for (step, update) in updates.enumerated() {
             let start = DispatchTime.now().uptimeNanoseconds, cpu0 = TrainStepBench.cpuSeconds()
+            let faults0 = TrainStepBench.minorPageFaults()
             let result = try worker.step(step, batches: update.batches)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, cpu1 = TrainStepBench.cpuSeconds()
+            let faults = TrainStepBench.minorPageFaults() - faults0
             let counts = tokenCounts(update.batches)
             FileHandle.standardError.write(Data(("[train-real] step \(step) \(update.pipeline.rawValue)\(step < warmup ? " (warmup)" : "") "
-                + String(format: "%.3fs", seconds) + " real=\(counts.real) padded=\(counts.padded) loss=\(result.loss) gnorm=\(result.gradientNorm)\n").utf8))
+                + String(format: "%.3fs", seconds) + " real=\(counts.real) padded=\(counts.padded) loss=\(result.loss) gnorm=\(result.gradientNorm) page_faults=\(faults)\n").utf8))
             losses.append(Double(result.loss))
             norms.append(Double(result.gradientNorm))
             if step >= warmup {
                 times.append(seconds)
                 userCPU.append(rounded(cpu1.user - cpu0.user, 1000))
+                pageFaults.append(faults)
             }
         }
         var loadAfter = [Double](repeating: 0, count: 3)
@@ -144,6 +147,7 @@ public enum TrainRealBench {
             "padded_tokens_per_s": total > 0 ? rounded(Double(padded) / total, 10) : 0,
             "median_step_s": rounded(median(times)), "total_s": rounded(total),
             "step_times_s": times.map { rounded($0) }, "step_user_cpu_s": userCPU,
+            "step_page_faults": pageFaults, "median_step_page_faults": Int(median(pageFaults.map(Double.init))),
             "losses": losses, "grad_norms": norms,
             "peak_rss_mb": rounded(TrainStepBench.peakRSSMegabytes(), 10), "load_s": rounded(loadSeconds, 100),
             "openblas_core": BLASKernels.coreName,

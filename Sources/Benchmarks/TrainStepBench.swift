@@ -42,6 +42,13 @@ public enum TrainStepBench {
                 Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6)
     }
 
+    /// Minor page faults of the process so far (pages the kernel mapped in and zeroed on first touch).
+    static func minorPageFaults() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_minflt
+    }
+
     static func peakRSSMegabytes() -> Double {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
@@ -122,9 +129,8 @@ public enum TrainStepBench {
             try model.backward(.question, q, dEmbeddings: dq, step: index)
             try model.backward(.context, ctx, dEmbeddings: dc, step: index)
             lastBackward = Date().timeIntervalSince(backwardStart)
-            let norm = GradClip.clip(model.gradients.buffer, maxNorm: 2.0)
-            optimizer.update(parameters: model.parameters.buffer, gradients: UnsafeBufferPointer(model.gradients.buffer),
-                             learningRate: 2e-5)
+            let norm = optimizer.clipAndUpdate(parameters: model.parameters.buffer, gradients: model.gradients.buffer,
+                                               maxNorm: 2.0, learningRate: 2e-5)
             return (loss, norm)
         }
 

@@ -45,6 +45,10 @@ void srdpr_multiply_avx2(float *x, const float *y, long count);
 void srdpr_multiply_baseline(float *x, const float *y, long count);
 void srdpr_multiply(float *x, const float *y, long count) { DISPATCH(srdpr_multiply, x, y, count); }
 
+void srdpr_multiply_sum_rows_avx2(float *x, const float *y, float *columnSums, long rows, long dim);
+void srdpr_multiply_sum_rows_baseline(float *x, const float *y, float *columnSums, long rows, long dim);
+void srdpr_multiply_sum_rows(float *x, const float *y, float *columnSums, long rows, long dim) { DISPATCH(srdpr_multiply_sum_rows, x, y, columnSums, rows, dim); }
+
 void srdpr_add_avx2(float *out, const float *a, const float *b, long count);
 void srdpr_add_baseline(float *out, const float *a, const float *b, long count);
 void srdpr_add(float *out, const float *a, const float *b, long count) { DISPATCH(srdpr_add, out, a, b, count); }
@@ -68,6 +72,10 @@ void srdpr_dropout_backward_where_kept(float *grad, const float *kept, long coun
 void srdpr_layernorm_forward_avx2(float *out, float *mean, float *rstd, const float *input, const float *gamma, const float *beta, long rows, long dim, float eps);
 void srdpr_layernorm_forward_baseline(float *out, float *mean, float *rstd, const float *input, const float *gamma, const float *beta, long rows, long dim, float eps);
 void srdpr_layernorm_forward(float *out, float *mean, float *rstd, const float *input, const float *gamma, const float *beta, long rows, long dim, float eps) { DISPATCH(srdpr_layernorm_forward, out, mean, rstd, input, gamma, beta, rows, dim, eps); }
+
+void srdpr_residual_layernorm_forward_avx2(float *out, float *sum, float *mean, float *rstd, const float *input, const float *residual, const float *gamma, const float *beta, long rows, long dim, float eps);
+void srdpr_residual_layernorm_forward_baseline(float *out, float *sum, float *mean, float *rstd, const float *input, const float *residual, const float *gamma, const float *beta, long rows, long dim, float eps);
+void srdpr_residual_layernorm_forward(float *out, float *sum, float *mean, float *rstd, const float *input, const float *residual, const float *gamma, const float *beta, long rows, long dim, float eps) { DISPATCH(srdpr_residual_layernorm_forward, out, sum, mean, rstd, input, residual, gamma, beta, rows, dim, eps); }
 
 void srdpr_layernorm_backward_input_avx2(float *dInput, const float *dOut, const float *input, const float *gamma, const float *mean, const float *rstd, long rows, long dim);
 void srdpr_layernorm_backward_input_baseline(float *dInput, const float *dOut, const float *input, const float *gamma, const float *mean, const float *rstd, long rows, long dim);

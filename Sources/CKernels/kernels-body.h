@@ -89,8 +89,88 @@ INLINE fv erfVector(fv x) {
     return (fv)((iv)magnitude | ((iv)x & signBit));
 }
 
-#define SQRT1_2 0.70710678118654752f
-#define INV_SQRT_2PI 0.39894228040143268f
+/// 2^r for |r| <= 1/2 (a little beyond is fine) by a degree-6 polynomial fitted by
+/// scripts/fit-erf.py: below 2e-9 relative before rounding.
+INLINE fv exp2Fraction(fv r) {
+    fv p = splat(0.00015345798324008578f);
+    p = p * r + splat(0.001339993111029076f);
+    p = p * r + splat(0.009618489007988285f);
+    p = p * r + splat(0.05550328777304598f);
+    p = p * r + splat(0.2402264689016374f);
+    p = p * r + splat(0.6931472057370579f);
+    p = p * r + splat(1.00000000055423f);
+    return p;
+}
+
+#define EXP_SHIFTER 12582912.0f  // 1.5 * 2^23: adding it rounds to an integer, kept in the low bits
+
+/// p · 2^n · scaleOfOne, where shifted = n + EXP_SHIFTER and scaleOfOne is 1 or 0.5 (a halving
+/// folded into the exponent). At n = -127 (scaleOfOne 1) the exponent field is 0: the result is
+/// exactly 0, so callers that clamp their argument there get 0 below fp32's normal range.
+INLINE fv timesPowerOfTwo(fv p, fv shifted, float scaleOfOne) {
+    iv exponent = ((iv)shifted - (iv)splat(EXP_SHIFTER)) << 23;
+    return p * (fv)(exponent + (iv)splat(scaleOfOne));
+}
+
+/// 2^y for y in [-127, 1], without clamps (callers bound y): y = n + r with |r| <= 1/2.
+INLINE fv exp2Bounded(fv y, float scaleOfOne) {
+    fv shifted = y + splat(EXP_SHIFTER);
+    fv r = y - (shifted - splat(EXP_SHIFTER));  // exact
+    return timesPowerOfTwo(exp2Fraction(r), shifted, scaleOfOne);
+}
+
+/// e^d for d <= 0 as expVector computes it (n = round(d / ln 2), r = d - n ln 2 in two parts, so
+/// the error does not grow with |d|), but with one clamp instead of three: below -87.34 (fp32's
+/// normal range) the result is exactly 0, and so is e^-inf.
+INLINE fv expOfNonPositive(fv d) {
+    d = vmax(d, splat(-88.f));  // n = -127 from -87.68 down: exactly 0 (timesPowerOfTwo)
+    fv shifted = d * splat(1.44269504088896341f) + splat(EXP_SHIFTER);
+    fv n = shifted - splat(EXP_SHIFTER);
+    fv r = d - n * splat(0.693145751953125f);  // ln 2, high bits (exact product for |n| < 2^9)
+    r = r - n * splat(1.428606765330187e-06f);  // ln 2, low bits
+    return timesPowerOfTwo(exp2Fraction(r * splat(1.44269504088896341f)), shifted, 1.f);
+}
+
+#define PHI_TAIL 5.5507884f          // 3.925 √2: beyond, Φ(-t) < 1.4e-8 is taken as 0
+#define HALF_LOG2_E 0.7213475204444817f  // t²/2 in log2 units
+#define LOG2_SQRT_2PI 1.3257480647361592f
+
+/// The standard normal CDF Φ(x) over the whole line in one form, without erf's two branches:
+/// Φ(-t) = 0.5 · 2^(L(t) - t² log2(e)/2) for t = |x| ≤ PHI_TAIL, where L(t) ≈ log2(2Φ(-t)) +
+/// t² log2(e)/2 (smooth, |L| < 4, L(0) = 0; degree 12 in t, fitted by scripts/fit-erf.py to 2e-9), and
+/// Φ(x) = 1 - Φ(-x) for x > 0. No 1 + erf cancellation: Φ(-t) keeps its relative accuracy in the
+/// tail; absolute error < 3e-8 everywhere (ElementwiseKernelTests). NaN stays NaN.
+INLINE fv phiVector(fv x) {
+    const iv signBit = (iv)splat(-0.f);
+    fv t = (fv)((iv)x & ~signBit);
+    fv clamped = vmin(splat(PHI_TAIL), t);  // this operand order keeps NaN
+    fv l = splat(-2.7315994296750425e-10f);
+    l = l * clamped + splat(1.1774229319102729e-08f);
+    l = l * clamped + splat(-2.308768048942459e-07f);
+    l = l * clamped + splat(2.7174667122280392e-06f);
+    l = l * clamped + splat(-2.1182685687875228e-05f);
+    l = l * clamped + splat(0.00011144485319721456f);
+    l = l * clamped + splat(-0.00035476777137036176f);
+    l = l * clamped + splat(9.878155125046968e-05f);
+    l = l * clamped + splat(0.0068714156060672715f);
+    l = l * clamped + splat(-0.0524109593337856f);
+    l = l * clamped + splat(0.2621214392234036f);
+    l = l * clamped + splat(-1.151103946446122f);
+    l = l * clamped + splat(-1.9469137413352655e-09f);
+    fv lower = exp2Bounded(l - clamped * clamped * splat(HALF_LOG2_E), 0.5f);  // Φ(-t)
+    lower = (fv)((iv)lower & ~(t > splat(PHI_TAIL)));
+    return select(x < splat(0.f), lower, splat(1.f) - lower);
+}
+
+/// The standard normal density φ(x) = 2^(-x² log2(e)/2 - log2 √(2π)), with |x| clamped at 13 (where
+/// φ < 1e-37) so the exponent stays in range; returned with `x`'s sign (x φ(x) = sign · t φ(t)) as
+/// t · φ(t) for the derivative.
+INLINE fv xTimesPdf(fv x) {
+    const iv signBit = (iv)splat(-0.f);
+    fv t = vmin(splat(13.f), (fv)((iv)x & ~signBit));
+    fv tPdf = t * exp2Bounded(splat(-LOG2_SQRT_2PI) - t * t * splat(HALF_LOG2_E), 1.f);
+    return (fv)((iv)tPdf | ((iv)x & signBit));
+}
 
 /// Defines kernel(out, input, count) = vectorFunction of every element; the tail runs on a
 /// zero-padded copy so it gets the same arithmetic as the body.
@@ -108,15 +188,15 @@ INLINE fv erfVector(fv x) {
 
 ELEMENTWISE_MAP(srdpr_erf, erfVector)
 
-INLINE fv geluVector(fv x) { return splat(0.5f) * x * (splat(1.f) + erfVector(x * splat(SQRT1_2))); }
+/// GELU(x) = x Φ(x) (the erf form: Φ(x) = 0.5 (1 + erf(x / √2))).
+INLINE fv geluVector(fv x) { return x * phiVector(x); }
 
 ELEMENTWISE_MAP(srdpr_gelu_forward, geluVector)
 
 /// Φ(x) and Φ(x) + x φ(x) (GELU's derivative).
 INLINE void geluParts(fv x, fv *cdf, fv *derivative) {
-    *cdf = splat(0.5f) * (splat(1.f) + erfVector(x * splat(SQRT1_2)));
-    fv pdf = expVector(splat(-0.5f) * x * x) * splat(INV_SQRT_2PI);
-    *derivative = *cdf + x * pdf;
+    *cdf = phiVector(x);
+    *derivative = *cdf + xTimesPdf(x);
 }
 
 void NAME(srdpr_gelu_forward_derivative)(float *out, float *derivative, const float *input, long count) {
@@ -160,6 +240,18 @@ void NAME(srdpr_multiply)(float *x, const float *y, long count) {
     for (long i = 0; i < count; i++) x[i] *= y[i];
 }
 
+void NAME(srdpr_multiply_sum_rows)(float *x, const float *y, float *columnSums, long rows, long dim) {
+    for (long r = 0; r < rows; r++) {
+        float *row = x + r * dim;
+        const float *factor = y + r * dim;
+        for (long i = 0; i < dim; i++) {
+            float product = row[i] * factor[i];
+            row[i] = product;
+            columnSums[i] += product;
+        }
+    }
+}
+
 void NAME(srdpr_add)(float *out, const float *a, const float *b, long count) {
     for (long i = 0; i < count; i++) out[i] = a[i] + b[i];
 }
@@ -188,7 +280,7 @@ void NAME(srdpr_softmax_rows)(float *scores, long rows, long length, const int32
         if (tailMax > m) m = tailMax;
         fv sums = splat(0.f);
         for (long j = 0; j < whole; j += LANES) {
-            fv e = expVector(load(row + j) - splat(m));
+            fv e = expOfNonPositive(load(row + j) - splat(m));
             if (keyMask) e = select(loadInt(keyMask + j) != 0, e, splat(0.f));
             sums += e;
             store(row + j, e);
@@ -196,7 +288,7 @@ void NAME(srdpr_softmax_rows)(float *scores, long rows, long length, const int32
         if (whole < length) {
             float x[LANES], e[LANES];
             for (int k = 0; k < LANES; k++) x[k] = whole + k < length ? row[whole + k] - m : -__builtin_inff();
-            store(e, expVector(load(x)));
+            store(e, expOfNonPositive(load(x)));
             for (long j = whole; j < length; j++) {
                 float value = (!keyMask || keyMask[j] != 0) ? e[j - whole] : 0.f;
                 row[j] = value;
@@ -281,28 +373,48 @@ void NAME(srdpr_dropout_backward_where_kept)(float *grad, const float *kept, lon
     for (long i = 0; i < count; i++) grad[i] = kept[i] != 0.f ? grad[i] * scale : 0.f;
 }
 
+/// One LayerNorm row: y = (x - mean) * rstd * gamma + beta; the kernels below share it so the
+/// residual-fused form gives the plain form's bits.
+INLINE void layerNormRow(float *y, float *mean, float *rstd, const float *x, const float *gamma, const float *beta,
+                         long dim, float eps) {
+    long whole = dim & ~(long)(LANES - 1);
+    fv sums = splat(0.f);
+    for (long i = 0; i < whole; i += LANES) sums += load(x + i);
+    float m = sumLanes(sums);
+    for (long i = whole; i < dim; i++) m += x[i];
+    m /= (float)dim;
+    fv squares = splat(0.f);
+    for (long i = 0; i < whole; i += LANES) { fv d = load(x + i) - splat(m); squares += d * d; }
+    float variance = sumLanes(squares);
+    for (long i = whole; i < dim; i++) { float d = x[i] - m; variance += d * d; }
+    variance /= (float)dim;
+    float s = 1.f / __builtin_sqrtf(variance + eps);
+    for (long i = 0; i < whole; i += LANES)
+        store(y + i, (load(x + i) - splat(m)) * splat(s) * load(gamma + i) + load(beta + i));
+    for (long i = whole; i < dim; i++) y[i] = (x[i] - m) * s * gamma[i] + beta[i];
+    if (mean) *mean = m;
+    if (rstd) *rstd = s;
+}
+
 void NAME(srdpr_layernorm_forward)(float *out, float *mean, float *rstd, const float *input, const float *gamma,
                                     const float *beta, long rows, long dim, float eps) {
+    for (long r = 0; r < rows; r++)
+        layerNormRow(out + r * dim, mean ? mean + r : NULL, rstd ? rstd + r : NULL, input + r * dim, gamma, beta, dim, eps);
+}
+
+void NAME(srdpr_residual_layernorm_forward)(float *out, float *sum, float *mean, float *rstd, const float *input,
+                                             const float *residual, const float *gamma, const float *beta, long rows,
+                                             long dim, float eps) {
+    // Without `sum` each row's sum lives in this row buffer (L1) and never goes to memory.
+    float rowSum[sum ? 1 : dim];
     long whole = dim & ~(long)(LANES - 1);
     for (long r = 0; r < rows; r++) {
-        const float *x = input + r * dim;
-        float *y = out + r * dim;
-        fv sums = splat(0.f);
-        for (long i = 0; i < whole; i += LANES) sums += load(x + i);
-        float m = sumLanes(sums);
-        for (long i = whole; i < dim; i++) m += x[i];
-        m /= (float)dim;
-        fv squares = splat(0.f);
-        for (long i = 0; i < whole; i += LANES) { fv d = load(x + i) - splat(m); squares += d * d; }
-        float variance = sumLanes(squares);
-        for (long i = whole; i < dim; i++) { float d = x[i] - m; variance += d * d; }
-        variance /= (float)dim;
-        float s = 1.f / __builtin_sqrtf(variance + eps);
-        for (long i = 0; i < whole; i += LANES)
-            store(y + i, (load(x + i) - splat(m)) * splat(s) * load(gamma + i) + load(beta + i));
-        for (long i = whole; i < dim; i++) y[i] = (x[i] - m) * s * gamma[i] + beta[i];
-        if (mean) mean[r] = m;
-        if (rstd) rstd[r] = s;
+        const float *a = input + r * dim, *b = residual + r * dim;
+        float *x = sum ? sum + r * dim : rowSum;
+        // srdpr_add's arithmetic: one fp32 addition per element.
+        for (long i = 0; i < whole; i += LANES) store(x + i, load(a + i) + load(b + i));
+        for (long i = whole; i < dim; i++) x[i] = a[i] + b[i];
+        layerNormRow(out + r * dim, mean ? mean + r : NULL, rstd ? rstd + r : NULL, x, gamma, beta, dim, eps);
     }
 }
 

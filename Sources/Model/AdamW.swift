@@ -87,6 +87,15 @@ public final class AdamW {
     /// One optimizer step with learning rate `learningRate` (the scheduler's value for this step).
     public func update(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeBufferPointer<Float>,
                        learningRate: Double) {
+        update(parameters: parameters, gradients: UnsafeMutableBufferPointer(mutating: gradients), learningRate: learningRate,
+               scalingGradientsBy: 1)
+    }
+
+    /// Multiplies every gradient by `scale` (GradClip's coefficient: the bytes `GradClip.clip` leaves,
+    /// also outside the groups), then does one optimizer step — each piece scaled just before its
+    /// update, while it is in cache, instead of in a pass of its own over the whole buffer.
+    public func update(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
+                       learningRate: Double, scalingGradientsBy scale: Float) {
         precondition(parameters.count == m.count && gradients.count == m.count,
                      "AdamW: parameter/gradient buffers must have \(m.count) values")
         step += 1
@@ -113,6 +122,7 @@ public final class AdamW {
                 let (m, v) = (m, v)
                 let update = { (piece: (range: Range<Int>, decay: Double)) in
                     let first = piece.range.lowerBound
+                    if scale != 1 { GradClip.scale(gradients, piece.range, by: scale) }
                     srdpr_adamw(parameters.baseAddress! + first, gradients.baseAddress! + first, m.baseAddress! + first,
                                 v.baseAddress! + first, piece.range.count, Float(1 - learningRate * piece.decay),
                                 piece.decay != 0 ? 1 : 0, oneMinusBeta1, beta2, oneMinusBeta2, stepSize,
@@ -125,6 +135,29 @@ public final class AdamW {
                 }
             }
         }
+        if scale != 1 {
+            // The gradients outside the groups (a frozen encoder's) are scaled too, as clip would.
+            var start = 0
+            for range in groups.flatMap(\.ranges).sorted(by: { $0.lowerBound < $1.lowerBound }) + [m.count..<m.count] {
+                if start < range.lowerBound { GradClip.scale(gradients, start..<range.lowerBound, by: scale) }
+                start = max(start, range.upperBound)
+            }
+        }
+    }
+
+    /// A training step's end: clips the gradients to a global norm of `maxNorm` (`GradClip.clip`'s
+    /// semantics and bytes; ≤ 0 = no clipping) and applies one update. The norm is summed on
+    /// `threads` threads and the clipping is done piece by piece inside the update's pass, so no pass
+    /// over the whole model runs on one core while the others wait. Returns the norm before clipping;
+    /// a non-finite norm changes nothing (the caller stops on it).
+    @discardableResult
+    public func clipAndUpdate(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
+                              maxNorm: Float, learningRate: Double) -> Float {
+        let norm = GradClip.globalNorm(UnsafeBufferPointer(gradients), threads: threads)
+        guard norm.isFinite else { return norm }
+        update(parameters: parameters, gradients: gradients, learningRate: learningRate,
+               scalingGradientsBy: GradClip.coefficient(norm: norm, maxNorm: maxNorm))
+        return norm
     }
 
     /// Elements per unit of parallel work (1 MB of each buffer).

@@ -45,6 +45,9 @@ final class BatchParallelInference {
         let lock = NSLock()
         var next = 0
         var failure: Error?
+        // The parameters stay as they are for this call: each replica packs its Q/K/V weights once.
+        for encoder in workers { encoder.parametersFixed = true }
+        defer { for encoder in workers { encoder.parametersFixed = false } }
         // Every sgemm and elementwise loop of a replica runs on its own thread.
         Parallel.withOneThreadKernels {
             DispatchQueue.concurrentPerform(iterations: workers.count) { w in

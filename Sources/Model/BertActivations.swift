@@ -25,6 +25,8 @@ final class BertActivations {
     }
 
     let tokens: Int, attention: Int, layerSlots: Int
+    /// The longest sequence the head scratch was sized for.
+    let longest: Int
     /// Whether backward's buffers (all layers, probabilities, gradient scratch) exist.
     let backward: Bool
     let storage: FloatBuffer
@@ -48,8 +50,10 @@ final class BertActivations {
     /// How many threads' head scratch was allocated: a later pass with more threads needs new buffers.
     let headScratchThreads: Int
 
-    init(config c: BertConfig, tokens: Int, attention: Int, longest: Int, backward: Bool, threads: Int) {
+    /// `recycling`: the storage of outgrown activations, resized (its pages kept) instead of a new one.
+    init(config c: BertConfig, tokens: Int, attention: Int, longest: Int, backward: Bool, threads: Int, recycling: FloatBuffer? = nil) {
         self.tokens = tokens
+        self.longest = longest
         self.backward = backward
         let layerSlots = backward ? c.numLayers : 1
         let attention = backward ? attention : 0
@@ -63,7 +67,12 @@ final class BertActivations {
         let gradientNH = backward ? nh : 0, gradientInter = backward ? tokens * inter : 0
         let total = 2 * nh + 2 * tokens + perLayer * layerSlots + nh + 6 * gradientNH + tokens * inter + 2 * gradientInter
             + headScratchPerThread * threads
-        storage = FloatBuffer(count: total)
+        if let recycling {
+            recycling.resize(to: total)
+            storage = recycling
+        } else {
+            storage = FloatBuffer(count: total)
+        }
         var p = storage.pointer
         func take(_ n: Int) -> UnsafeMutablePointer<Float> { defer { p += n }; return p }
         embSum = take(nh); x0 = take(nh); embMean = take(tokens); embRstd = take(tokens)

@@ -39,6 +39,13 @@ public final class BertEncoder {
     /// Q, K, V in one sgemm (the activations hold them as one [tokens, 3 × hidden] block).
     private lazy var qkvProjection = QKVProjection(hidden: config.hiddenSize)
     private var prunedTraining: PooledLastLayer?, prunedInference: PooledLastLayer?
+
+    /// Promises that nothing writes `parameters` until it is cleared: forwards may then keep
+    /// copies derived from them (the packed Q/K/V weights) from batch to batch.
+    var parametersFixed: Bool {
+        get { qkvProjection.parametersFixed }
+        set { qkvProjection.parametersFixed = newValue }
+    }
     /// Whether the kept forward ran the last layer on the [CLS] rows only.
     private var keptPruned = false
 
@@ -83,11 +90,22 @@ public final class BertEncoder {
            a.headScratchPerThread >= Attention.scratchPerThread(longest: packing.longest, headDim: config.headDim), a.headScratchThreads >= max(threads, 1) {
             return a
         }
-        // Free the outgrown buffers first: packed batches vary in size, and holding old and new at
-        // once would set the peak memory.
+        // Packed batches vary in size from step to step. Growing to the exact size each time a batch
+        // is a little larger than all before it re-allocates (and faults in, page by page) hundreds
+        // of megabytes many steps in a row; a quarter more than the old capacity, in every dimension
+        // (tokens, attention scores, longest sequence), makes growth rare. The first allocation is
+        // exact: batches of one shape never pay for room they do not use.
+        // (Only the sizes are read here, so that nothing holds the old buffers below.)
+        let capacity = (keep ? training : inference).map { (tokens: $0.tokens, attention: $0.attention, longest: $0.longest) }
+        let recycled = (keep ? training : inference)?.storage
+        func grown(_ needed: Int, _ capacity: Int?) -> Int { max(needed, capacity.map { $0 + $0 / 4 } ?? 0) }
+        let longest = max(packing.longest, min(grown(packing.longest, capacity?.longest), config.maxPositions))
+        // The outgrown buffers' storage is resized in place (realloc), not freed and allocated
+        // anew: old and new are never held at once, and the pages it had are not faulted in again.
         if keep { training = nil } else { inference = nil }
-        let a = BertActivations(config: config, tokens: tokens, attention: attention, longest: packing.longest,
-                                backward: keep, threads: max(threads, 1))
+        let a = BertActivations(config: config, tokens: grown(tokens, capacity?.tokens),
+                                attention: keep ? grown(attention, capacity?.attention) : 0,
+                                longest: longest, backward: keep, threads: max(threads, 1), recycling: recycled)
         if keep { training = a } else { inference = a }
         return a
     }
@@ -181,17 +199,17 @@ public final class BertEncoder {
             packing.zeroGaps(A.ctx, width: H)
             Linear.forward(a.sublayer, A.ctx, P + w.attnOutW, P + w.attnOutB, rows: N, inDim: H, outDim: H)
             hiddenDrop(a.sublayer, layer: l, site: .attentionOutput)
-            srdpr_add(A.attentionResidual, a.sublayer, input, N * H)
-            LayerNorm.forward(A.attentionNormed, mean: A.mean1, rstd: A.rstd1, A.attentionResidual, gamma: P + w.ln1G, beta: P + w.ln1B,
-                              rows: N, dim: H, eps: c.layerNormEps)
+            // The residual sums are kept for backward only.
+            LayerNorm.forward(A.attentionNormed, sum: keepActivations ? A.attentionResidual : nil, mean: A.mean1, rstd: A.rstd1,
+                              a.sublayer, residual: input, gamma: P + w.ln1G, beta: P + w.ln1B, rows: N, dim: H, eps: c.layerNormEps)
             // Feed-forward.
             Linear.forward(A.ffnIntermediate, A.attentionNormed, P + w.interW, P + w.interB, rows: N, inDim: H, outDim: I)
             GELU.forward(a.gelu, A.ffnIntermediate, count: N * I)
             Linear.forward(a.sublayer, a.gelu, P + w.outW, P + w.outB, rows: N, inDim: I, outDim: H)
             hiddenDrop(a.sublayer, layer: l, site: .ffnOutput)
-            srdpr_add(A.ffnResidual, a.sublayer, A.attentionNormed, N * H)
-            LayerNorm.forward(A.out, mean: A.mean2, rstd: A.rstd2, A.ffnResidual, gamma: P + w.ln2G, beta: P + w.ln2B,
-                              rows: N, dim: H, eps: c.layerNormEps)
+            LayerNorm.forward(A.out, sum: keepActivations ? A.ffnResidual : nil, mean: A.mean2, rstd: A.rstd2,
+                              a.sublayer, residual: A.attentionNormed, gamma: P + w.ln2G, beta: P + w.ln2B, rows: N, dim: H,
+                              eps: c.layerNormEps)
             input = A.out
         }
         if !pruned {
@@ -243,9 +261,18 @@ public final class BertEncoder {
 
     /// Hidden dropout over each sequence's token rows. An element's index in its sequence (position
     /// × hidden + feature) keys its mask, so packed and padded layouts draw the same masks.
-    static func dropHidden(_ x: UnsafeMutablePointer<Float>, packing: SequencePacking, key: UInt64, rowLabels: RowLabels,
-                           p: Float, hidden H: Int) {
+    /// With `source`, x is first a copy of it (all `packing.tokens` rows), made one sequence at a
+    /// time just before that sequence's dropout, while it is in cache: the bytes of a copy of the
+    /// whole matrix followed by the dropout, without a pass of its own.
+    static func dropHidden(_ x: UnsafeMutablePointer<Float>, copying source: UnsafePointer<Float>? = nil, packing: SequencePacking,
+                           key: UInt64, rowLabels: RowLabels, p: Float, hidden H: Int) {
+        if let source, packing.offsets.first != 0 { x.update(from: source, count: (packing.offsets.first ?? packing.tokens) * H) }
         for b in 0..<packing.rows {
+            if let source {
+                // The sequence and the gap after it, up to the next sequence (or the end).
+                let end = b + 1 < packing.rows ? packing.offsets[b + 1] : packing.tokens
+                (x + packing.offsets[b] * H).update(from: source + packing.offsets[b] * H, count: (end - packing.offsets[b]) * H)
+            }
             DropoutContext.apply(x + packing.offsets[b] * H, count: packing.lengths[b] * H,
                                  rowKey: DropoutContext.rowKey(key, row: rowLabels[b]), p: p)
         }
@@ -271,6 +298,11 @@ public final class BertEncoder {
         func hiddenDrop(_ x: UnsafeMutablePointer<Float>, layer: Int, site: DropoutContext.Site) {
             guard let d = dropout, ph > 0 else { return }
             Self.dropHidden(x, packing: packing, key: d.key(layer: layer, site: site), rowLabels: rowLabels, p: ph, hidden: H)
+        }
+        /// x = source with the hidden dropout's mask applied (one pass, sequence by sequence).
+        func hiddenDrop(_ x: UnsafeMutablePointer<Float>, copying source: UnsafePointer<Float>, layer: Int, site: DropoutContext.Site) {
+            guard let d = dropout, ph > 0 else { return x.update(from: source, count: N * H) }
+            Self.dropHidden(x, copying: source, packing: packing, key: d.key(layer: layer, site: site), rowLabels: rowLabels, p: ph, hidden: H)
         }
         // dOut of the last layer: the pooled vectors' gradient spread over the tokens they pool.
         var dOut = a.dLayerOutput, dIn = a.dLayerInput
@@ -308,20 +340,19 @@ public final class BertEncoder {
             // Output LayerNorm, FFN dropout and residual.
             LayerNorm.backward(dInput: a.sublayer, dGamma: G + w.ln2G, dBeta: G + w.ln2B, dOut: dOut, input: A.ffnResidual,
                                gamma: P + w.ln2G, mean: A.mean2, rstd: A.rstd2, rows: N, dim: H)
-            a.droppedGradient.update(from: a.sublayer, count: N * H)
-            hiddenDrop(a.droppedGradient, layer: l, site: .ffnOutput)
+            hiddenDrop(a.droppedGradient, copying: a.sublayer, layer: l, site: .ffnOutput)
             // Feed-forward: recompute GELU(ffnIntermediate) (and its derivative) instead of keeping it.
             GELU.forwardWithDerivative(a.gelu, derivative: a.geluDerivative, A.ffnIntermediate, count: N * I)
             Linear.backward(dInput: a.dGelu, dWeight: G + w.outW, dBias: G + w.outB, dOut: a.droppedGradient, input: a.gelu,
                             weight: P + w.outW, rows: N, inDim: I, outDim: H)
-            GELU.multiply(a.dGelu, a.geluDerivative, count: N * I)
-            Linear.backward(dInput: a.sublayer, dWeight: G + w.interW, dBias: G + w.interB, dOut: a.dGelu, input: A.attentionNormed,
+            // The intermediate bias's gradient is summed in the multiply's pass.
+            GELU.multiply(a.dGelu, a.geluDerivative, rows: N, width: I, summingRowsInto: G + w.interB)
+            Linear.backward(dInput: a.sublayer, dWeight: G + w.interW, dBias: nil, dOut: a.dGelu, input: A.attentionNormed,
                             weight: P + w.interW, rows: N, inDim: H, outDim: I, accumulateInput: true)
             // Attention LayerNorm, dropout and residual: dIn starts as the residual's gradient.
             LayerNorm.backward(dInput: dIn, dGamma: G + w.ln1G, dBeta: G + w.ln1B, dOut: a.sublayer, input: A.attentionResidual,
                                gamma: P + w.ln1G, mean: A.mean1, rstd: A.rstd1, rows: N, dim: H)
-            a.droppedGradient.update(from: dIn, count: N * H)
-            hiddenDrop(a.droppedGradient, layer: l, site: .attentionOutput)
+            hiddenDrop(a.droppedGradient, copying: dIn, layer: l, site: .attentionOutput)
             Linear.backward(dInput: a.dContext, dWeight: G + w.attnOutW, dBias: G + w.attnOutB, dOut: a.droppedGradient, input: A.ctx,
                             weight: P + w.attnOutW, rows: N, inDim: H, outDim: H)
             let attnKey = (dropout != nil && pa > 0) ? dropout!.key(layer: l, site: .attentionProbs) : nil

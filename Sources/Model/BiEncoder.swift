@@ -144,7 +144,7 @@ public final class BiEncoder {
         set { question.threads = newValue; context.threads = newValue }
     }
 
-    public func zeroGradients() { gradients.zero() }
+    public func zeroGradients() { gradients.zero(threads: threads) }
 
     /// Whether the model was made for training (it has a gradient buffer).
     public var hasGradients: Bool { gradients.count == parameters.count }

@@ -1,20 +1,56 @@
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// One owned, zero-initialised allocation of Float32 (parameters, gradients or activations), as
 /// llm.c does it: allocate once, hand out named views (pointer + count) into it.
+///
+/// calloc, not allocate + fill: a large block comes straight from the kernel already zero, so
+/// nothing writes hundreds of megabytes of zeros up front (each page is mapped on first use).
 public final class FloatBuffer {
-    public let pointer: UnsafeMutablePointer<Float>
-    public let count: Int
+    public private(set) var pointer: UnsafeMutablePointer<Float>
+    public private(set) var count: Int
 
     public init(count: Int) {
         self.count = count
-        pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
-        pointer.initialize(repeating: 0, count: max(count, 1))
+        guard let raw = calloc(max(count, 1), MemoryLayout<Float>.stride) else {
+            fatalError("out of memory: could not allocate \(count) floats (\(count * 4 / 1_048_576) MB)")
+        }
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
-    deinit { pointer.deallocate() }
+    deinit { free(pointer) }
+
+    /// Grows (or shrinks) to `newCount` values. The first min(count, newCount) values are kept; the
+    /// values after them are unspecified (scratch reuses them as they are). A large block is moved
+    /// by remapping its pages, so the pages it had are neither copied nor faulted in again: growing
+    /// activations costs only the pages added. `pointer` changes: views taken before are invalid.
+    public func resize(to newCount: Int) {
+        guard newCount != count else { return }
+        guard let raw = realloc(pointer, max(newCount, 1) * MemoryLayout<Float>.stride) else {
+            fatalError("out of memory: could not grow a buffer to \(newCount) floats (\(newCount * 4 / 1_048_576) MB)")
+        }
+        pointer = raw.bindMemory(to: Float.self, capacity: max(newCount, 1))
+        count = newCount
+    }
 
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
 
     public func zero() { pointer.update(repeating: 0, count: count) }
+
+    /// `zero()` on `threads` threads side by side: a large buffer's memset is bound by what one core
+    /// can store, and the other cores would wait for it.
+    public func zero(threads: Int) {
+        let parts = max(1, min(threads, count / (1 << 18)))
+        guard parts > 1 else { return zero() }
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let lo = count * part / parts, hi = count * (part + 1) / parts
+            (pointer + lo).update(repeating: 0, count: hi - lo)
+        }
+    }
 
     /// A view of `slot` (offset and count in elements).
     public func view(_ slot: TensorSlot) -> UnsafeMutablePointer<Float> { pointer + slot.offset }

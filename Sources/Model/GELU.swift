@@ -1,7 +1,8 @@
 import CKernels
 
 /// GELU in the exact erf form (`hidden_act: gelu`): x · Φ(x) = 0.5 x (1 + erf(x / √2)), with the
-/// vectorised erf of CKernels (within 2 ulp of the correctly rounded value; ElementwiseKernelTests).
+/// vectorised normal CDF of CKernels (within 2 ulp of the correctly rounded GELU for x ≥ 0;
+/// ElementwiseKernelTests).
 enum GELU {
     /// Splits `count` elements over threads in blocks of 8 lanes.
     private static func split(_ count: Int, work: Int, _ body: (Int, Int) -> Void) {
@@ -32,5 +33,13 @@ enum GELU {
     /// dInput = dOut · derivative, elementwise (in place allowed).
     static func multiply(_ dInput: UnsafeMutablePointer<Float>, _ derivative: UnsafePointer<Float>, count: Int) {
         srdpr_multiply(dInput, derivative, count)
+    }
+
+    /// `multiply` over [rows, width] that also adds the rows of dInput to `columnSums` (the
+    /// gradient of the bias of the Linear before the GELU) in the same pass, rows in order as
+    /// `Linear.backward` adds them.
+    static func multiply(_ dInput: UnsafeMutablePointer<Float>, _ derivative: UnsafePointer<Float>, rows: Int, width: Int,
+                         summingRowsInto columnSums: UnsafeMutablePointer<Float>) {
+        srdpr_multiply_sum_rows(dInput, derivative, columnSums, rows, width)
     }
 }

@@ -13,6 +13,19 @@ enum LayerNorm {
         }
     }
 
+    /// The residual block's end in one pass: out = LayerNorm(input + residual), with the sum written
+    /// to `sum` when given (backward reads it) and otherwise never stored. The same bits as
+    /// `srdpr_add` then `forward`, without a pass over the activations in between.
+    static func forward(_ out: UnsafeMutablePointer<Float>, sum: UnsafeMutablePointer<Float>?, mean: UnsafeMutablePointer<Float>?,
+                        rstd: UnsafeMutablePointer<Float>?, _ input: UnsafePointer<Float>, residual: UnsafePointer<Float>,
+                        gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, rows: Int, dim: Int, eps: Float) {
+        Parallel.rows(rows, work: dim) { range in
+            let r = range.lowerBound
+            srdpr_residual_layernorm_forward(out + r * dim, sum.map { $0 + r * dim }, mean.map { $0 + r }, rstd.map { $0 + r },
+                                             input + r * dim, residual + r * dim, gamma, beta, range.count, dim, eps)
+        }
+    }
+
     /// Writes dInput; accumulates dGamma, dBeta (rows in order: they are shared by every row).
     static func backward(dInput: UnsafeMutablePointer<Float>, dGamma: UnsafeMutablePointer<Float>,
                          dBeta: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>, input: UnsafePointer<Float>,

@@ -143,16 +143,15 @@ final class PooledLastLayer {
         BLASThreads.set(blasThreads)
         Linear.forward(sublayer, context, P + w.attnOutW, P + w.attnOutB, rows: rows, inDim: H, outDim: H)
         dropHidden(sublayer, s, site: .attentionOutput)
-        srdpr_add(attentionResidual, sublayer, input, rows * H)
-        LayerNorm.forward(attentionNormed, mean: mean1, rstd: rstd1, attentionResidual, gamma: P + w.ln1G, beta: P + w.ln1B,
-                          rows: rows, dim: H, eps: c.layerNormEps)
+        // The residual sums are kept for backward only.
+        LayerNorm.forward(attentionNormed, sum: backward ? attentionResidual : nil, mean: mean1, rstd: rstd1, sublayer,
+                          residual: input, gamma: P + w.ln1G, beta: P + w.ln1B, rows: rows, dim: H, eps: c.layerNormEps)
         Linear.forward(ffnIntermediate, attentionNormed, P + w.interW, P + w.interB, rows: rows, inDim: H, outDim: I)
         GELU.forward(gelu, ffnIntermediate, count: rows * I)
         Linear.forward(sublayer, gelu, P + w.outW, P + w.outB, rows: rows, inDim: I, outDim: H)
         dropHidden(sublayer, s, site: .ffnOutput)
-        srdpr_add(ffnResidual, sublayer, attentionNormed, rows * H)
-        LayerNorm.forward(out, mean: mean2, rstd: rstd2, ffnResidual, gamma: P + w.ln2G, beta: P + w.ln2B,
-                          rows: rows, dim: H, eps: c.layerNormEps)
+        LayerNorm.forward(out, sum: backward ? ffnResidual : nil, mean: mean2, rstd: rstd2, sublayer, residual: attentionNormed,
+                          gamma: P + w.ln2G, beta: P + w.ln2B, rows: rows, dim: H, eps: c.layerNormEps)
         for r in 0..<B { (pooled + r * H).update(from: out + r * Self.period * H, count: H) }
     }
 
@@ -176,8 +175,9 @@ final class PooledLastLayer {
         GELU.forwardWithDerivative(gelu, derivative: geluDerivative, ffnIntermediate, count: rows * I)
         Linear.backward(dInput: dGelu, dWeight: G + w.outW, dBias: G + w.outB, dOut: droppedGradient, input: gelu,
                         weight: P + w.outW, rows: rows, inDim: I, outDim: H)
-        GELU.multiply(dGelu, geluDerivative, count: rows * I)
-        Linear.backward(dInput: dResidual, dWeight: G + w.interW, dBias: G + w.interB, dOut: dGelu, input: attentionNormed,
+        // The intermediate bias's gradient is summed in the multiply's pass.
+        GELU.multiply(dGelu, geluDerivative, rows: rows, width: I, summingRowsInto: G + w.interB)
+        Linear.backward(dInput: dResidual, dWeight: G + w.interW, dBias: nil, dOut: dGelu, input: attentionNormed,
                         weight: P + w.interW, rows: rows, inDim: H, outDim: I, accumulateInput: true)
         // Attention LayerNorm, dropout and residual: dInput starts as the residual's gradient.
         LayerNorm.backward(dInput: dInput, dGamma: G + w.ln1G, dBeta: G + w.ln1B, dOut: dResidual, input: attentionResidual,

@@ -20,8 +20,17 @@ final class RowParallelTraining {
     private let gradients: FloatBuffer
     /// Replicas by side (`BiEncoder.Side.rawValue`) then thread.
     private var replicas: [[BertEncoder]] = [[], []]
-    /// Gradients of threads 1, 2, …: each the layout of the model's buffer, zero outside a backward.
+    /// Gradients of threads 1, 2, …: each the layout of the model's buffer, zero outside a backward
+    /// (`finishBackward` zeroes what it adds, in the same pass).
     private var threadGradients: [FloatBuffer] = []
+    /// By side, the thread buffers (1, 2, …) a backward of the side wrote into and that no
+    /// `finishBackward` has added and zeroed since: only after a backward that threw.
+    private var dirty: [Set<Int>] = [[], []]
+    /// By side, the token ids of each group of the kept forward (`forward` with `keep`).
+    private var keptTokenIds: [[Set<Int32>]] = [[], []]
+    /// By side, the word-embedding rows the side's backward under way may have written in any
+    /// thread buffer: the only rows of that table `finishBackward` adds (the others are zero there).
+    private var touchedWords: [Set<Int32>] = [[], []]
     /// The groups whose activations each side's replicas keep (nil: none, the side's last forward
     /// ran on the model's own encoder).
     private var kept: [[Range<Int>]?] = [nil, nil]
@@ -121,7 +130,10 @@ final class RowParallelTraining {
             parts[t] = embeddings
             lock.unlock()
         }
-        if keep { kept[s] = groups }
+        if keep {
+            kept[s] = groups
+            keptTokenIds[s] = groups.map { Set(batch.inputIds[($0.lowerBound * batch.seqLen)..<($0.upperBound * batch.seqLen)]) }
+        }
         return parts.flatMap { $0 }
     }
 
@@ -143,6 +155,7 @@ final class RowParallelTraining {
             throw ModelError.invalidInput("backward needs a forward with keepActivations first")
         }
         kept[side.rawValue] = nil
+        for ids in keptTokenIds[side.rawValue].dropFirst() { touchedWords[side.rawValue].formUnion(ids) }
         let d = base.outputDim
         try runBackward(side, base: base, groups: groups) { t, encoder in
             try encoder.backward(Array(dEmbeddings[(groups[t].lowerBound * d)..<(groups[t].upperBound * d)]))
@@ -154,6 +167,9 @@ final class RowParallelTraining {
     func forwardBackward(_ side: BiEncoder.Side, base: BertEncoder, _ chunk: TokenBatch, groups: [Range<Int>],
                          dropout: DropoutContext?, labels: RowLabels, dEmbeddings: ArraySlice<Float>) throws {
         kept[side.rawValue] = nil
+        for rows in groups.dropFirst() {
+            touchedWords[side.rawValue].formUnion(chunk.inputIds[(rows.lowerBound * chunk.seqLen)..<(rows.upperBound * chunk.seqLen)])
+        }
         let d = base.outputDim, first = dEmbeddings.startIndex
         try runBackward(side, base: base, groups: groups) { t, encoder in
             let rows = groups[t]
@@ -162,8 +178,9 @@ final class RowParallelTraining {
         }
     }
 
-    /// `run` for a backward: thread t > 0 first zeroes the side's range of its own buffer when this
-    /// side's backward has not used it yet (each thread clears its own, side by side).
+    /// `run` for a backward. The thread buffers are zero between backwards (`finishBackward` zeroes
+    /// them as it adds them), so nothing is cleared here — except the side's range of a buffer that
+    /// a backward which threw left written, which its own thread zeroes first.
     private func runBackward(_ side: BiEncoder.Side, base: BertEncoder, groups: [Range<Int>],
                              _ body: (Int, BertEncoder) throws -> Void) throws {
         guard gradients.count == parameters.count else {
@@ -172,25 +189,69 @@ final class RowParallelTraining {
         let s = side.rawValue, range = base.layout.range
         _ = encoders(of: base, side: s, count: groups.count)
         let fresh = (1..<max(1, groups.count)).filter { !used[s].contains($0) }
+        let stale = Set(fresh).intersection(dirty[s])
         used[s] += fresh
+        dirty[s].formUnion(fresh)
         let buffers = threadGradients
         try run(groups, base: base, side: s) { t, encoder in
-            if fresh.contains(t) { (buffers[t - 1].pointer + range.lowerBound).update(repeating: 0, count: range.count) }
+            if stale.contains(t) { (buffers[t - 1].pointer + range.lowerBound).update(repeating: 0, count: range.count) }
             try body(t, encoder)
         }
     }
 
     /// Adds the thread buffers' gradients of the side into the model's: gradient[i] += thread 1's,
-    /// then thread 2's, … — a fixed order for every element, whichever thread sums which elements.
+    /// then thread 2's, … — a fixed order for every element, whichever thread sums which elements —
+    /// and zeroes the thread buffers' elements in the same pass, block by block while they are in cache.
+    /// Of the word-embedding table (half of a small BERT's parameters) only the rows of the tokens the
+    /// threads saw are added: the other rows are zero in every thread buffer, and adding zero changes
+    /// no value (at most the sign of a zero, which neither the norm nor AdamW can see).
     func finishBackward(_ side: BiEncoder.Side, base: BertEncoder, threads: Int) {
-        let sources = used[side.rawValue].sorted().map { threadGradients[$0 - 1] }
-        used[side.rawValue] = []
+        let s = side.rawValue
+        let sources = used[s].sorted().map { threadGradients[$0 - 1] }
+        dirty[s].subtract(used[s])
+        used[s] = []
+        let words = touchedWords[s]
+        touchedWords[s] = []
         guard !sources.isEmpty else { return }
-        let range = base.layout.range, target = gradients.pointer
-        let blocks = max(1, min(threads, range.count / 65_536))
+        let spans = Self.spans(base.layout, hidden: base.config.hiddenSize, words: words)
+        let total = spans.reduce(0) { $0 + $1.count }, target = gradients.pointer
+        let blocks = max(1, min(threads, total / 65_536))
         DispatchQueue.concurrentPerform(iterations: blocks) { b in
-            let lo = range.lowerBound + range.count * b / blocks, hi = range.lowerBound + range.count * (b + 1) / blocks
-            for source in sources { srdpr_add(target + lo, target + lo, source.pointer + lo, hi - lo) }
+            // This thread's share: elements [total·b/blocks, total·(b+1)/blocks) of the spans laid end to end.
+            var skip = total * b / blocks, left = total * (b + 1) / blocks - skip
+            for span in spans where left > 0 {
+                if skip >= span.count { skip -= span.count; continue }
+                let lo = span.lowerBound + skip, hi = min(span.upperBound, lo + left)
+                skip = 0
+                left -= hi - lo
+                for start in stride(from: lo, to: hi, by: Self.cacheBlock) {
+                    let count = min(Self.cacheBlock, hi - start)
+                    for source in sources {
+                        srdpr_add(target + start, target + start, source.pointer + start, count)
+                        (source.pointer + start).update(repeating: 0, count: count)
+                    }
+                }
+            }
         }
     }
+
+    /// The element ranges of `layout` that `finishBackward` sums: all of it but the word-embedding
+    /// table, of which the rows of `words` only (ascending, adjacent rows merged).
+    static func spans(_ layout: BertLayout, hidden width: Int, words: Set<Int32>) -> [Range<Int>] {
+        let range = layout.range, table = layout.wordEmbeddingRange
+        var spans: [Range<Int>] = []
+        func append(_ r: Range<Int>) {
+            guard !r.isEmpty else { return }
+            if let last = spans.last, last.upperBound == r.lowerBound { spans[spans.count - 1] = last.lowerBound..<r.upperBound } else { spans.append(r) }
+        }
+        append(range.lowerBound..<table.lowerBound)
+        for word in words.sorted() where word >= 0 && (Int(word) + 1) * width <= table.count {
+            append((table.lowerBound + Int(word) * width)..<(table.lowerBound + (Int(word) + 1) * width))
+        }
+        append(table.upperBound..<range.upperBound)
+        return spans
+    }
+
+    /// Elements summed and zeroed at a time in `finishBackward` (64 KB of each buffer).
+    static let cacheBlock = 16_384
 }

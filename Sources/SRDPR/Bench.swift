@@ -16,5 +16,6 @@ struct Bench: ParsableCommand {
             BenchSearch.self,
             BenchMine.self,
             BenchAttention.self,
+            BenchElementwise.self,
         ])
 }

@@ -79,11 +79,10 @@ public final class TrainingWorker {
             try communicator.allReduce(model.gradients.buffer, op: .mean, wire: settings.gradientWireType)
         }
         lastReduceWait = Double(DispatchTime.now().uptimeNanoseconds - waitStart) / 1e9
-        let norm = GradClip.clip(model.gradients.buffer, maxNorm: settings.maxGradNorm)
-        guard norm.isFinite else { throw WorkerError.nonFiniteGradient(step: step, pipeline: pipeline, norm: norm) }
         let lr = schedule.learningRate(atStep: step)
-        optimizer.update(parameters: model.parameters.buffer, gradients: UnsafeBufferPointer(model.gradients.buffer),
-                         learningRate: lr)
+        let norm = optimizer.clipAndUpdate(parameters: model.parameters.buffer, gradients: model.gradients.buffer,
+                                           maxNorm: settings.maxGradNorm, learningRate: lr)
+        guard norm.isFinite else { throw WorkerError.nonFiniteGradient(step: step, pipeline: pipeline, norm: norm) }
         return StepResult(loss: lossSum / Float(batches.count), gradientNorm: norm, learningRate: lr, tokens: tokens)
     }
 

@@ -151,4 +151,71 @@ final class AdamWTests: XCTestCase {
         XCTAssertEqual(results[0], results[2])
         XCTAssertNotEqual(results[0][0], 0)
     }
+
+    /// The global norm summed on several threads is the bytes of the one-thread sum: Float partial
+    /// sums over 256-element blocks of every range, added in order in Double.
+    func testThreadedNormIsBitIdentical() {
+        let count = 1_000_003
+        let grads = (0..<count).map { Float(($0 * 7919) % 2001) * 1e-3 - 1 }
+        let ranges = [0..<10, 37..<700_001, 700_500..<count]
+        var reference: Double = 0
+        for range in ranges {
+            for start in stride(from: range.lowerBound, to: range.upperBound, by: 256) {
+                var partial: Float = 0
+                for i in start..<min(start + 256, range.upperBound) { partial += grads[i] * grads[i] }
+                reference += Double(partial)
+            }
+        }
+        for threads in [1, 2, 4] {
+            grads.withUnsafeBufferPointer { g in
+                XCTAssertEqual(GradClip.globalNorm(g, ranges: ranges, threads: threads), Float(reference.squareRoot()), "threads \(threads)")
+                XCTAssertEqual(GradClip.globalNorm(g, threads: threads), GradClip.globalNorm(g), "threads \(threads), whole buffer")
+            }
+        }
+    }
+
+    /// A training step clips inside AdamW's pass (`clipAndUpdate`): the parameters and the
+    /// (clipped) gradients are the bytes of clip followed by the update, also for a frozen slot
+    /// outside the groups, on any number of threads.
+    func testClipInsideTheUpdateIsClipThenUpdate() {
+        var layout = ParameterLayout()
+        layout.append("a.weight", shape: [300_001])
+        layout.append("frozen.weight", shape: [5_003])
+        layout.append("a.bias", shape: [400_007])
+        let groups = ParameterGroup.standardGroups(layout: layout, weightDecay: 0.1, isFrozen: { $0.name.hasPrefix("frozen.") })
+        let grads = (0..<layout.totalCount).map { Float(($0 * 7919) % 2001) * 1e-3 - 1 }
+        let start = (0..<layout.totalCount).map { Float($0 % 97) * 0.01 }
+        for maxNorm: Float in [1, 1e9, 0] {
+            let separate = AdamW(parameterCount: layout.totalCount, groups: groups)
+            var expectedParams = start, expectedGrads = grads
+            let norm = expectedGrads.withUnsafeMutableBufferPointer { GradClip.clip($0, maxNorm: maxNorm) }
+            expectedParams.withUnsafeMutableBufferPointer { p in
+                expectedGrads.withUnsafeBufferPointer { separate.update(parameters: p, gradients: $0, learningRate: 1e-3) }
+            }
+            for threads in [1, 2] {
+                let fused = AdamW(parameterCount: layout.totalCount, groups: groups)
+                fused.threads = threads
+                var params = start, g = grads
+                let fusedNorm = params.withUnsafeMutableBufferPointer { p in
+                    g.withUnsafeMutableBufferPointer { fused.clipAndUpdate(parameters: p, gradients: $0, maxNorm: maxNorm, learningRate: 1e-3) }
+                }
+                XCTAssertEqual(fusedNorm, norm)
+                XCTAssertEqual(params, expectedParams, "parameters, max_norm \(maxNorm), threads \(threads)")
+                XCTAssertEqual(g, expectedGrads, "gradients, max_norm \(maxNorm), threads \(threads)")
+                XCTAssertEqual(fused.m, separate.m)
+                XCTAssertEqual(fused.v, separate.v)
+            }
+            if maxNorm == 1 { XCTAssertNotEqual(expectedGrads[300_010], grads[300_010], "the frozen slot is clipped too") }
+        }
+        // A non-finite norm is reported and changes nothing.
+        let optimizer = AdamW(parameterCount: layout.totalCount, groups: groups)
+        var params = start, g = grads
+        g[12] = .nan
+        let nanNorm = params.withUnsafeMutableBufferPointer { p in
+            g.withUnsafeMutableBufferPointer { optimizer.clipAndUpdate(parameters: p, gradients: $0, maxNorm: 1, learningRate: 1e-3) }
+        }
+        XCTAssertTrue(nanNorm.isNaN)
+        XCTAssertEqual(params, start)
+        XCTAssertEqual(optimizer.step, 0)
+    }
 }

@@ -66,16 +66,23 @@ final class ElementwiseKernelTests: XCTestCase {
         }
     }
 
+    /// The three GELU kernels on `x`: forward, forward-with-derivative (value and derivative) and
+    /// backward of `dOut`.
+    func runGELUKernels(_ x: [Float], dOut: [Float]) -> (forward: [Float], value: [Float], derivative: [Float], backward: [Float]) {
+        var y = [Float](repeating: 0, count: x.count), y2 = y, derivative = y, dIn = y
+        srdpr_gelu_forward(&y, x, x.count)
+        srdpr_gelu_forward_derivative(&y2, &derivative, x, x.count)
+        srdpr_gelu_backward(&dIn, dOut, x, x.count)
+        return (y, y2, derivative, dIn)
+    }
+
     /// GELU, its derivative and its backward against double precision on [-12, 12].
     func testGELUForwardAndBackwardMatchDoublePrecision() {
         let count = 20_003
         let x = (0..<count).map { Float(-12 + 24 * Double($0) / Double(count - 1)) }
         let dOut = (0..<count).map { Float(sin(Double($0))) }
         forEachBuild { build in
-            var y = [Float](repeating: 0, count: count), derivative = y, y2 = y, dIn = y
-            srdpr_gelu_forward(&y, x, count)
-            srdpr_gelu_forward_derivative(&y2, &derivative, x, count)
-            srdpr_gelu_backward(&dIn, dOut, x, count)
+            let (y, y2, derivative, dIn) = runGELUKernels(x, dOut: dOut)
             for i in 0..<count {
                 let v = Double(x[i])
                 let cdf = 0.5 * (1 + erf(v / 2.0.squareRoot()))
@@ -84,6 +91,97 @@ final class ElementwiseKernelTests: XCTestCase {
                 XCTAssertEqual(y2[i], y[i], "\(build): forward and forwardWithDerivative differ at \(v)")
                 XCTAssertEqual(Double(derivative[i]), exactDerivative, accuracy: 4e-7, "\(build): GELU'(\(v))")
                 XCTAssertEqual(Double(dIn[i]), Double(dOut[i]) * exactDerivative, accuracy: 4e-7, "\(build): backward at \(v)")
+            }
+        }
+    }
+
+    /// GELU over a dense sweep of floats against x Φ(x) in double (Φ from erfc, so the reference has
+    /// no 1 + erf cancellation): every 997th float in [0, 12] and its negative, every float within
+    /// 1024 ulp of the CDF's tail point (3.925 √2) and of the density's clamp (13), both signs, and the
+    /// special values. Bounds, both builds: x ≥ 0 within 2 ulp of the correctly rounded GELU; x in
+    /// (-3.925 √2, 0) within 64 ulp of its (small) value; everywhere within 1e-7 · max(1, |x|)
+    /// absolute; the derivative within 2e-7 absolute; backward = dOut · derivative bit for bit.
+    func testGELUOverADenseSweepAgainstDoublePrecision() {
+        var inputs: [Float] = []
+        var bits: UInt32 = 0
+        while bits < Float(12).bitPattern {
+            let x = Float(bitPattern: bits)
+            inputs += [x, -x]
+            bits += 997
+        }
+        for edge: Float in [5.5507884, 13] {
+            var x = edge
+            for _ in 0..<1024 { x = x.nextDown }
+            for _ in 0..<2048 { inputs += [x, -x]; x = x.nextUp }
+        }
+        let count = inputs.count
+        let dOut = (0..<count).map { Float(sin(Double($0))) }
+        forEachBuild { build in
+            let (y, y2, derivative, dIn) = runGELUKernels(inputs, dOut: dOut)
+            var worstPositive: Int64 = 0, worstNegative: Int64 = 0, worstAbsolute = 0.0, worstDerivative = 0.0
+            var failures = 0
+            for i in 0..<count {
+                let x = Double(inputs[i])
+                let cdf = 0.5 * erfc(-x / 2.0.squareRoot())
+                let exact = x * cdf, exactDerivative = cdf + x * exp(-x * x / 2) / (2 * Double.pi).squareRoot()
+                let distance = ulps(y[i], Float(exact))
+                if x >= 0 { worstPositive = max(worstPositive, distance) } else if x > -5.5507884 { worstNegative = max(worstNegative, distance) }
+                let absolute = abs(Double(y[i]) - exact) / max(1, abs(x))
+                worstAbsolute = max(worstAbsolute, absolute)
+                worstDerivative = max(worstDerivative, abs(Double(derivative[i]) - exactDerivative))
+                if y2[i].bitPattern != y[i].bitPattern || dIn[i].bitPattern != (dOut[i] * derivative[i]).bitPattern {
+                    failures += 1
+                    if failures <= 5 { XCTFail("\(build): at \(x) forward \(y[i]) vs \(y2[i]), backward \(dIn[i]) vs dOut · derivative \(dOut[i] * derivative[i])") }
+                }
+            }
+            print("ElementwiseKernelTests: \(build) GELU over \(count) inputs: max \(worstPositive) ulp for x >= 0, \(worstNegative) ulp for -5.55 < x < 0, max |error| / max(1, |x|) \(worstAbsolute), derivative max |error| \(worstDerivative)")
+            XCTAssertLessThanOrEqual(worstPositive, 2, "\(build): GELU on x >= 0")
+            XCTAssertLessThanOrEqual(worstNegative, 64, "\(build): GELU on -5.55 < x < 0")
+            XCTAssertLessThanOrEqual(worstAbsolute, 1e-7, "\(build): GELU absolute error")
+            XCTAssertLessThanOrEqual(worstDerivative, 2e-7, "\(build): GELU' absolute error")
+
+            let special: [Float] = [0, -Float.zero, .infinity, -.infinity, .nan, 1e30, -1e30, 1e-30, -1e-30]
+            var out = [Float](repeating: 0, count: special.count), out2 = out, slope = out
+            srdpr_gelu_forward(&out, special, special.count)
+            srdpr_gelu_forward_derivative(&out2, &slope, special, special.count)
+            XCTAssertEqual(out[0].bitPattern, Float(0).bitPattern, "\(build): GELU(+0) = +0")
+            XCTAssertEqual(out[1].bitPattern, Float(-0.0).bitPattern, "\(build): GELU(-0) = -0")
+            XCTAssertEqual(out[2], .infinity, "\(build): GELU(+inf)")
+            XCTAssertTrue(out[3].isNaN, "\(build): GELU(-inf) = -inf · 0 = NaN, as x · 0.5 (1 + erf) gives (and PyTorch)")
+            XCTAssertTrue(out[4].isNaN && slope[4].isNaN, "\(build): NaN stays NaN")
+            XCTAssertEqual(out[5], 1e30, "\(build): GELU(1e30)")
+            XCTAssertEqual(out[6], 0, "\(build): GELU(-1e30)")
+            XCTAssertEqual(out[7], 5e-31, "\(build): GELU(1e-30)")
+            XCTAssertEqual(out[8], -5e-31, "\(build): GELU(-1e-30)")
+            XCTAssertEqual(slope[0], 0.5, "\(build): GELU'(0)")
+            XCTAssertEqual(slope[1], 0.5, "\(build): GELU'(-0)")
+            XCTAssertEqual(slope[2], 1, "\(build): GELU'(+inf)")
+            XCTAssertEqual(slope[3], 0, accuracy: 1e-30, "\(build): GELU'(-inf)")
+            XCTAssertEqual(slope[5], 1, "\(build): GELU'(1e30)")
+            XCTAssertEqual(slope[6], 0, accuracy: 1e-30, "\(build): GELU'(-1e30)")
+            for i in special.indices where !special[i].isNaN && !(special[i] == -.infinity) {
+                XCTAssertEqual(out2[i].bitPattern, out[i].bitPattern, "\(build): forward and forwardWithDerivative at \(special[i])")
+            }
+        }
+    }
+
+    /// Softmax's exp over scores far apart: e^(x - m) below fp32's normal range is exactly 0 (also
+    /// for -inf scores), the rest within 3e-6 relative of double precision.
+    func testSoftmaxOverWidelySpreadScores() {
+        let length = 37
+        let row = (0..<length).map { j -> Float in j == 5 ? -.infinity : Float(-Double(j) * 4.1 + 3) }
+        forEachBuild { build in
+            var p = row
+            srdpr_softmax_rows(&p, 1, length, nil)
+            let e = row.map { $0 == -.infinity ? 0 : exp(Double($0) - 3) }
+            let sum = e.reduce(0, +)
+            for j in 0..<length {
+                let expected = e[j] / sum
+                if expected < 1e-38 {
+                    XCTAssertEqual(p[j], 0, "\(build): key \(j) (e^(x - m) below the normal range) must be exactly 0")
+                } else {
+                    XCTAssertEqual(Double(p[j]), expected, accuracy: 3e-6 * expected, "\(build): key \(j)")
+                }
             }
         }
     }
