@@ -76,8 +76,9 @@ extension IndexAcrossHostsTests {
         let stale = try worker(rank: 0, endpoint: try endpoint(of: refused, kind: "encode"), extra: ["--corpus", other], name: "stale")
         XCTAssertNotEqual(refused.wait(seconds: 60), 0, refused.output)
         XCTAssertNotEqual(stale.wait(seconds: 30), 0, stale.output)
+        // Both sides' logs on failure: a hang here is the two processes waiting on each other.
         XCTAssertTrue(refused.stderr.contains("index-worker rank 0 on \(ProcessInfo.processInfo.hostName) failed: its input \(other) is"),
-                      refused.output)
+                      refused.output + "\nthe worker:\n" + stale.output)
         XCTAssertTrue(stale.stderr.contains("copy the same input to every host"), stale.output)
         XCTAssertFalse(FileManager.default.fileExists(atPath: output), "no output after a failed run")
         // This host's right copy at another path: the one-process bytes.
