@@ -313,14 +313,25 @@ final class LauncherClusterTests: XCTestCase {
 
     /// `srdpr index --threads 1` in one process: what the launchers' index jobs must equal byte for byte.
     func oneProcessIndex() throws -> (corpus: String, files: [Data]) {
-        let work = try XCTUnwrap(Self.work)
-        let (corpus, _) = try RetrievalData.small(work, questions: 12, distractors: 60)
-        let output = work.appendingPathComponent("index-one").path
-        if !FileManager.default.fileExists(atPath: output + "/meta.json") {
-            let r = try Command.srdpr(["index"] + indexOptions(corpus: corpus, output: output).dropLast(2))
-            XCTAssertEqual(r.status, 0, r.stderr)
+        let (corpus, output) = try oneProcessRun("index", output: "index-one", done: "/meta.json") { corpus, output in
+            Array(indexOptions(corpus: corpus, output: output).dropLast(2))
         }
         return (corpus, try indexFiles(output))
+    }
+
+    /// Runs `srdpr COMMAND` once in one process on the small retrieval corpus into `output` (in the
+    /// class's work directory), unless an earlier test left `output + done`: the reference the launched
+    /// jobs must equal. Returns the corpus path and the output path.
+    func oneProcessRun(_ command: String, output name: String, done: String,
+                       options: (_ corpus: String, _ output: String) -> [String]) throws -> (corpus: String, output: String) {
+        let work = try XCTUnwrap(Self.work)
+        let (corpus, _) = try RetrievalData.small(work, questions: 12, distractors: 60)
+        let output = work.appendingPathComponent(name).path
+        if !FileManager.default.fileExists(atPath: output + done) {
+            let r = try Command.srdpr([command] + options(corpus, output))
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        return (corpus, output)
     }
 
     func indexOptions(corpus: String, output: String) -> [String] {
@@ -522,12 +533,8 @@ final class LauncherClusterTests: XCTestCase {
 
     /// `srdpr encode --threads 1` in one process on the index tests' corpus: (input, .npy, ids).
     func oneProcessEncode() throws -> (input: String, npy: Data, ids: Data) {
-        let work = try XCTUnwrap(Self.work)
-        let (input, _) = try RetrievalData.small(work, questions: 12, distractors: 60)
-        let output = work.appendingPathComponent("encode-one").path
-        if !FileManager.default.fileExists(atPath: output + ".ids") {
-            let r = try Command.srdpr(["encode"] + encodeOptions(input: input, output: output).dropLast(2))
-            XCTAssertEqual(r.status, 0, r.stderr)
+        let (input, output) = try oneProcessRun("encode", output: "encode-one", done: ".ids") { input, output in
+            Array(encodeOptions(input: input, output: output).dropLast(2))
         }
         return (input, try Data(contentsOf: URL(fileURLWithPath: output + ".npy")), try Data(contentsOf: URL(fileURLWithPath: output + ".ids")))
     }
