@@ -40,16 +40,27 @@ public enum AttentionBench {
                     }
                 }
                 let ms = { (values: [Double]?) in median(values!) * 1e3 }
+                // The fastest call too: on a shared machine it is the one least slowed by others.
+                let fastest = { (values: [Double]?) in values!.min()! * 1e3 }
+                // Forward: Q Kᵀ and P V, 2 · length² · headDim multiply-adds per (sequence, head).
+                let forwardFlops = 4.0 * Double(o.sequences * o.heads * length * length * headDim)
+                let gflops = { (values: [Double]?) in forwardFlops / values!.min()! / 1e9 }
                 let row: [String: Any] = [
                     "head_dim": headDim, "length": length,
                     "forward_ms_sgemm": ms(forward[.sgemm]), "forward_ms_fused": ms(forward[.fused]),
                     "forward_speedup": ms(forward[.sgemm]) / ms(forward[.fused]),
+                    "forward_min_ms_sgemm": fastest(forward[.sgemm]), "forward_min_ms_fused": fastest(forward[.fused]),
+                    "forward_gflops_sgemm": gflops(forward[.sgemm]), "forward_gflops_fused": gflops(forward[.fused]),
                     "train_ms_sgemm": ms(training[.sgemm]), "train_ms_fused": ms(training[.fused]),
                     "train_speedup": ms(training[.sgemm]) / ms(training[.fused]),
+                    "train_min_ms_sgemm": fastest(training[.sgemm]), "train_min_ms_fused": fastest(training[.fused]),
                 ]
-                log(String(format: "head_dim %3d length %3d: forward %.3f -> %.3f ms (%.2fx), forward+backward %.3f -> %.3f ms (%.2fx)",
+                log(String(format: "head_dim %3d length %3d: forward %.3f -> %.3f ms (%.2fx; fastest %.3f -> %.3f, %.1f -> %.1f GFLOP/s), "
+                           + "forward+backward %.3f -> %.3f ms (%.2fx; fastest %.3f -> %.3f)",
                            headDim, length, ms(forward[.sgemm]), ms(forward[.fused]), row["forward_speedup"] as! Double,
-                           ms(training[.sgemm]), ms(training[.fused]), row["train_speedup"] as! Double))
+                           fastest(forward[.sgemm]), fastest(forward[.fused]), gflops(forward[.sgemm]), gflops(forward[.fused]),
+                           ms(training[.sgemm]), ms(training[.fused]), row["train_speedup"] as! Double,
+                           fastest(training[.sgemm]), fastest(training[.fused])))
                 shapes.append(row)
             }
         }

@@ -89,21 +89,22 @@ void srdpr_adamw_avx2(float *parameters, const float *gradients, float *m, float
 void srdpr_adamw_baseline(float *parameters, const float *gradients, float *m, float *v, long count, float decayFactor, int decays, float oneMinusBeta1, float beta2, float oneMinusBeta2, float stepSize, float biasCorrection2Sqrt, float eps);
 void srdpr_adamw(float *parameters, const float *gradients, float *m, float *v, long count, float decayFactor, int decays, float oneMinusBeta1, float beta2, float oneMinusBeta2, float stepSize, float biasCorrection2Sqrt, float eps) { DISPATCH(srdpr_adamw, parameters, gradients, m, v, count, decayFactor, decays, oneMinusBeta1, beta2, oneMinusBeta2, stepSize, biasCorrection2Sqrt, eps); }
 
-void srdpr_attention_forward_avx2(float *context, float *probabilities, const float *query, const float *key, const float *value, long length, long headDim, long stride, float scale, const int32_t *keyMask, int dropout, uint64_t rowKey, float p, long head, float *scratch);
-void srdpr_attention_forward_baseline(float *context, float *probabilities, const float *query, const float *key, const float *value, long length, long headDim, long stride, float scale, const int32_t *keyMask, int dropout, uint64_t rowKey, float p, long head, float *scratch);
-void srdpr_attention_forward(float *context, float *probabilities, const float *query, const float *key, const float *value, long length, long headDim, long stride, float scale, const int32_t *keyMask, int dropout, uint64_t rowKey, float p, long head, float *scratch) { DISPATCH(srdpr_attention_forward, context, probabilities, query, key, value, length, headDim, stride, scale, keyMask, dropout, rowKey, p, head, scratch); }
+void srdpr_attention_forward_avx2(float *context, float *probabilities, const float *query, const float *key, const float *value, long length, long headDim, long stride, long qkvStride, float scale, const int32_t *keyMask, int dropout, uint64_t rowKey, float p, long head, float *scratch);
+void srdpr_attention_forward_baseline(float *context, float *probabilities, const float *query, const float *key, const float *value, long length, long headDim, long stride, long qkvStride, float scale, const int32_t *keyMask, int dropout, uint64_t rowKey, float p, long head, float *scratch);
+void srdpr_attention_forward(float *context, float *probabilities, const float *query, const float *key, const float *value, long length, long headDim, long stride, long qkvStride, float scale, const int32_t *keyMask, int dropout, uint64_t rowKey, float p, long head, float *scratch) { DISPATCH(srdpr_attention_forward, context, probabilities, query, key, value, length, headDim, stride, qkvStride, scale, keyMask, dropout, rowKey, p, head, scratch); }
 
-void srdpr_attention_backward_avx2(float *dQuery, float *dKey, float *dValue, const float *dContext, const float *probabilities, const float *query, const float *key, const float *value, long length, long headDim, long stride, float scale, int dropout, uint64_t rowKey, float p, long head, float *scratch);
-void srdpr_attention_backward_baseline(float *dQuery, float *dKey, float *dValue, const float *dContext, const float *probabilities, const float *query, const float *key, const float *value, long length, long headDim, long stride, float scale, int dropout, uint64_t rowKey, float p, long head, float *scratch);
-void srdpr_attention_backward(float *dQuery, float *dKey, float *dValue, const float *dContext, const float *probabilities, const float *query, const float *key, const float *value, long length, long headDim, long stride, float scale, int dropout, uint64_t rowKey, float p, long head, float *scratch) { DISPATCH(srdpr_attention_backward, dQuery, dKey, dValue, dContext, probabilities, query, key, value, length, headDim, stride, scale, dropout, rowKey, p, head, scratch); }
+void srdpr_attention_backward_avx2(float *dQuery, float *dKey, float *dValue, const float *dContext, const float *probabilities, const float *query, const float *key, const float *value, long length, long headDim, long stride, long qkvStride, float scale, int dropout, uint64_t rowKey, float p, long head, float *scratch);
+void srdpr_attention_backward_baseline(float *dQuery, float *dKey, float *dValue, const float *dContext, const float *probabilities, const float *query, const float *key, const float *value, long length, long headDim, long stride, long qkvStride, float scale, int dropout, uint64_t rowKey, float p, long head, float *scratch);
+void srdpr_attention_backward(float *dQuery, float *dKey, float *dValue, const float *dContext, const float *probabilities, const float *query, const float *key, const float *value, long length, long headDim, long stride, long qkvStride, float scale, int dropout, uint64_t rowKey, float p, long head, float *scratch) { DISPATCH(srdpr_attention_backward, dQuery, dKey, dValue, dContext, probabilities, query, key, value, length, headDim, stride, qkvStride, scale, dropout, rowKey, p, head, scratch); }
 
 long srdpr_attention_scratch(long length, long headDim) {
     // Padded to the wider (AVX2) clone's register tile, 6 rows x 16 columns, so one allocation
     // serves both clones (tests switch to the baseline at run time).
     long L = length, widest = length > headDim ? length : headDim;
-    long rows6 = (L + 5) / 6 * 6, block = 18;  // attention-body.h's ATTENTION_BLOCK_ROWS
-    long packedKV = headDim * ((L + 15) / 16 * 16) + L * ((headDim + 15) / 16 * 16);
-    long forward = packedKV + block * L + block * widest;
+    long paddedLength = (L + 15) / 16 * 16, rows6 = (L + 5) / 6 * 6;
+    long packedKV = headDim * paddedLength + L * ((headDim + 15) / 16 * 16);
+    long block = 5120 > 6 * paddedLength ? 5120 : 6 * paddedLength;  // attention-body.h's ATTENTION_BLOCK_FLOATS
+    long forward = packedKV + block;
     long backward = 2 * L * L + rows6 * widest + packedKV;
     return forward > backward ? forward : backward;
 }

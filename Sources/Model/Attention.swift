@@ -80,15 +80,13 @@ enum Attention {
         let scale = 1 / Float(hd).squareRoot()
         if dropoutKey != nil { precondition(s.packing.longest <= 4096, "attention dropout keys assume at most 4096 positions") }
         if implementation == .fused {
-            // The fused kernels take one row stride for Q, K, V and the context.
-            precondition(s.qkvStride == H, "the fused attention kernels need Q, K and V as separate [tokens, hidden] matrices")
             s.packing.keyMask.withOptionalPointer { keyMask in
                 forEachHead(s, scratch: scratch, scratchPerThread: scratchPerThread, threads: threads, callsBLAS: false) { b, h, scratch in
                     let L = s.packing.lengths[b], offset = s.packing.offsets[b]
-                    let base = offset * H + h * hd
+                    let base = s.hiddenBase(row: offset, head: h), qkvBase = s.qkvBase(row: offset, head: h)
                     let rowKey = dropoutKey.map { DropoutContext.rowKey($0, row: rowLabels[b]) }
                     srdpr_attention_forward(ctx + base, probs.map { $0 + s.probabilitiesOffset(row: b, head: h) },
-                                            q + base, k + base, v + base, L, hd, H, scale,
+                                            q + qkvBase, k + qkvBase, v + qkvBase, L, hd, H, s.qkvStride, scale,
                                             realKeys(keyMask, offset: offset, length: L), rowKey == nil ? 0 : 1,
                                             rowKey ?? 0, p, h, scratch)
                 }
@@ -151,13 +149,13 @@ enum Attention {
         let H = s.hidden, hd = s.headDim
         let scale = 1 / Float(hd).squareRoot()
         if implementation == .fused {
-            precondition(s.qkvStride == H, "the fused attention kernels need Q, K and V as separate [tokens, hidden] matrices")
             forEachHead(s, scratch: scratch, scratchPerThread: scratchPerThread, threads: threads, callsBLAS: false) { b, h, scratch in
-                let L = s.packing.lengths[b], base = s.packing.offsets[b] * H + h * hd
+                let L = s.packing.lengths[b], offset = s.packing.offsets[b]
+                let base = s.hiddenBase(row: offset, head: h), qkvBase = s.qkvBase(row: offset, head: h)
                 let rowKey = dropoutKey.map { DropoutContext.rowKey($0, row: rowLabels[b]) }
                 srdpr_attention_backward(dQ + base, dK + base, dV + base, dCtx + base,
-                                         probs + s.probabilitiesOffset(row: b, head: h), q + base, k + base, v + base,
-                                         L, hd, H, scale, rowKey == nil ? 0 : 1, rowKey ?? 0, p, h, scratch)
+                                         probs + s.probabilitiesOffset(row: b, head: h), q + qkvBase, k + qkvBase, v + qkvBase,
+                                         L, hd, H, s.qkvStride, scale, rowKey == nil ? 0 : 1, rowKey ?? 0, p, h, scratch)
             }
             return
         }

@@ -113,13 +113,13 @@ final class AttentionKernelTests: XCTestCase {
         defer { maskBuffer?.deallocate() }
         let mask = maskBuffer.map { UnsafePointer($0.baseAddress!) }
         let dropout: Int32 = c.dropout > 0 ? 1 : 0
-        srdpr_attention_forward(contextp + base, probabilitiesp, qp, kp, vp, L, hd, stride, scale, mask, dropout, rowKey,
+        srdpr_attention_forward(contextp + base, probabilitiesp, qp, kp, vp, L, hd, stride, stride, scale, mask, dropout, rowKey,
                                 c.dropout, c.head, scratch)
         // The inference form (no probabilities kept) gives the same context.
-        srdpr_attention_forward(inferencep + base, nil, qp, kp, vp, L, hd, stride, scale, mask, dropout, rowKey,
+        srdpr_attention_forward(inferencep + base, nil, qp, kp, vp, L, hd, stride, stride, scale, mask, dropout, rowKey,
                                 c.dropout, c.head, scratch)
         srdpr_attention_backward(dQp + base, dKp + base, dVp + base, dCtxp, probabilitiesp, qp, kp, vp,
-                                 L, hd, stride, scale, dropout, rowKey, c.dropout, c.head, scratch)
+                                 L, hd, stride, stride, scale, dropout, rowKey, c.dropout, c.head, scratch)
         func array(_ p: UnsafeMutablePointer<Float>, _ n: Int) -> [Float] { Array(UnsafeBufferPointer(start: p, count: n)) }
         let context = array(contextp, L * stride), inferenceContext = array(inferencep, L * stride)
         let dQ = array(dQp, L * stride), dK = array(dKp, L * stride), dV = array(dVp, L * stride)

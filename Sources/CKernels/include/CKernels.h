@@ -63,20 +63,21 @@ void srdpr_layernorm_backward_input(float *dInput, const float *dOut, const floa
 void srdpr_layernorm_backward_parameters(float *dGamma, float *dBeta, const float *dOut, const float *input,
                                          const float *mean, const float *rstd, long rows, long dim);
 
-/// Self-attention of one (sequence, head), fused: Q, K, V, context are [length, headDim] with row
-/// stride `stride` (the heads side by side in [tokens, hidden]). Forward: softmax(scale Q Kᵀ) with
-/// keys whose keyMask entry is 0 excluded (keyMask NULL = all real), written to `probabilities`
+/// Self-attention of one (sequence, head), fused: Q, K, V, context are [length, headDim]; the
+/// context (and the gradients) with row stride `stride` (the heads side by side in [tokens, hidden]),
+/// Q, K, V with `qkvStride` (hidden, or 3 x hidden as column blocks of one [tokens, 3 x hidden]
+/// product). Forward: softmax(scale Q Kᵀ) with keys whose keyMask entry is 0 excluded (keyMask NULL = all real), written to `probabilities`
 /// [length, length] when not NULL (before dropout); with `dropout` each row i is dropped as
 /// srdpr_dropout_row(row, length, rowKey, p, (head * 4096 + i) * 4096) (Attention.dropProbabilities'
 /// keys); context = (dropped) probabilities · V. `scratch`: srdpr_attention_scratch(length, headDim) floats.
 void srdpr_attention_forward(float *context, float *probabilities, const float *query, const float *key,
-                             const float *value, long length, long headDim, long stride, float scale,
+                             const float *value, long length, long headDim, long stride, long qkvStride, float scale,
                              const int32_t *keyMask, int dropout, uint64_t rowKey, float p, long head, float *scratch);
 /// The backward of srdpr_attention_forward given its saved probabilities: overwrites dQuery, dKey,
 /// dValue (same layout as Q, K, V) from dContext; the dropout masks are drawn again from the same keys.
 void srdpr_attention_backward(float *dQuery, float *dKey, float *dValue, const float *dContext,
                               const float *probabilities, const float *query, const float *key,
-                              const float *value, long length, long headDim, long stride, float scale,
+                              const float *value, long length, long headDim, long stride, long qkvStride, float scale,
                               int dropout, uint64_t rowKey, float p, long head, float *scratch);
 /// Floats of scratch srdpr_attention_forward and _backward need at this length and head size.
 long srdpr_attention_scratch(long length, long headDim);
