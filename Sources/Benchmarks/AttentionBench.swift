@@ -9,6 +9,8 @@ public enum AttentionBench {
         public var headDims = [32, 64], lengths = [32, 128, 256]
         public var heads = 12, sequences = 16, threads = 2, repeats = 7
         public var dropout: Float = 0.1
+        /// Q, K, V as one [tokens, 3 x hidden] matrix, as the encoder has them (else three matrices).
+        public var qkvInOneMatrix = false
         public init() {}
     }
 
@@ -27,8 +29,10 @@ public enum AttentionBench {
         for headDim in o.headDims {
             for length in o.lengths {
                 let work = try AttentionWorkload(sequences: o.sequences, length: length, heads: o.heads, headDim: headDim,
-                                                 threads: o.threads, dropout: o.dropout)
+                                                 threads: o.threads, dropout: o.dropout,
+                                                 qkvInOneMatrix: o.qkvInOneMatrix)
                 var forward: [AttentionImplementation: [Double]] = [:], training: [AttentionImplementation: [Double]] = [:]
+                var encoderTraining: [Double] = []   // the encoder's mix: preferredForward + preferredBackward
                 for trial in 0...o.repeats {
                     for implementation in [AttentionImplementation.sgemm, .fused] {
                         let f = seconds { work.inferenceForward(implementation) }
@@ -38,6 +42,8 @@ public enum AttentionBench {
                             training[implementation, default: []].append(t)
                         }
                     }
+                    let mixed = seconds { work.trainingForwardBackward(.preferredForward, backward: .preferredBackward) }
+                    if trial > 0 { encoderTraining.append(mixed) }
                 }
                 let ms = { (values: [Double]?) in median(values!) * 1e3 }
                 // The fastest call too: on a shared machine it is the one least slowed by others.
@@ -54,17 +60,20 @@ public enum AttentionBench {
                     "train_ms_sgemm": ms(training[.sgemm]), "train_ms_fused": ms(training[.fused]),
                     "train_speedup": ms(training[.sgemm]) / ms(training[.fused]),
                     "train_min_ms_sgemm": fastest(training[.sgemm]), "train_min_ms_fused": fastest(training[.fused]),
+                    "train_ms_encoder": ms(encoderTraining), "train_min_ms_encoder": fastest(encoderTraining),
+                    "encoder_forward": AttentionImplementation.preferredForward.rawValue,
+                    "encoder_backward": AttentionImplementation.preferredBackward.rawValue,
                 ]
                 log(String(format: "head_dim %3d length %3d: forward %.3f -> %.3f ms (%.2fx; fastest %.3f -> %.3f, %.1f -> %.1f GFLOP/s), "
-                           + "forward+backward %.3f -> %.3f ms (%.2fx; fastest %.3f -> %.3f)",
+                           + "forward+backward %.3f -> %.3f ms (%.2fx; fastest %.3f -> %.3f; the encoder's mix %.3f, fastest %.3f)",
                            headDim, length, ms(forward[.sgemm]), ms(forward[.fused]), row["forward_speedup"] as! Double,
                            fastest(forward[.sgemm]), fastest(forward[.fused]), gflops(forward[.sgemm]), gflops(forward[.fused]),
                            ms(training[.sgemm]), ms(training[.fused]), row["train_speedup"] as! Double,
-                           fastest(training[.sgemm]), fastest(training[.fused])))
+                           fastest(training[.sgemm]), fastest(training[.fused]), ms(encoderTraining), fastest(encoderTraining)))
                 shapes.append(row)
             }
         }
         return ["bench": "attention", "heads": o.heads, "sequences": o.sequences, "threads": o.threads,
-                "repeats": o.repeats, "dropout": Double(o.dropout), "shapes": shapes]
+                "repeats": o.repeats, "dropout": Double(o.dropout), "qkv_in_one_matrix": o.qkvInOneMatrix, "shapes": shapes]
     }
 }

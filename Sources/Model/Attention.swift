@@ -9,10 +9,12 @@ import Foundation
 /// Each sequence attends at its own length (SequencePacking): packed, it has no padding keys at all.
 /// Saves the softmax probabilities (before dropout); the dropout mask is regenerated in backward.
 /// Two implementations per (sequence, head): `.sgemm` (OpenBLAS calls, softmax and dropout between
-/// them; what the encoder runs) and `.fused` (CKernels' srdpr_attention_forward / _backward: packed
-/// register-tiled products, softmax and dropout on blocks of query rows in cache), which
-/// `srdpr bench attention` measured slower at head size 32 and 64, lengths 32 to 256 (0.78-0.94x
-/// forward at 2 threads): OpenBLAS's sgemm kernels already run these shapes near peak.
+/// them) and `.fused` (CKernels' srdpr_attention_forward / _backward: register-tiled products with
+/// the query and probability rows broadcast in place, softmax and dropout on blocks of query rows
+/// in cache). The encoder runs the fused forward (inference and training alike, so both give the
+/// same bits) and the sgemm backward: `srdpr bench attention` measured the fused forward faster at
+/// head size 32 and 64, lengths 24 to 256, and the fused backward (which still packs every
+/// operand) slower.
 enum Attention {
     /// Floats of head scratch one thread needs for sequences up to `longest` (either implementation).
     static func scratchPerThread(longest: Int, headDim: Int) -> Int {
@@ -75,7 +77,7 @@ enum Attention {
                         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                         shape s: Shape, dropoutKey: UInt64?, p: Float, rowLabels: RowLabels,
                         scratch: UnsafeMutablePointer<Float>, scratchPerThread: Int, threads: Int,
-                        implementation: AttentionImplementation = .preferred) {
+                        implementation: AttentionImplementation = .preferredForward) {
         let H = s.hidden, hd = s.headDim
         let scale = 1 / Float(hd).squareRoot()
         if dropoutKey != nil { precondition(s.packing.longest <= 4096, "attention dropout keys assume at most 4096 positions") }
@@ -145,7 +147,7 @@ enum Attention {
                          q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                          shape s: Shape, dropoutKey: UInt64?, p: Float, rowLabels: RowLabels,
                          scratch: UnsafeMutablePointer<Float>, scratchPerThread: Int, threads: Int,
-                         implementation: AttentionImplementation = .preferred) {
+                         implementation: AttentionImplementation = .preferredBackward) {
         let H = s.hidden, hd = s.headDim
         let scale = 1 / Float(hd).squareRoot()
         if implementation == .fused {
@@ -192,14 +194,16 @@ enum Attention {
     }
 }
 
-/// How Attention runs each (sequence, head): the fused CKernels kernels (the default), or the earlier
-/// OpenBLAS sgemm calls with the softmax and dropout in between (`srdpr bench attention`'s baseline).
+/// How Attention runs each (sequence, head): the fused CKernels kernels, or OpenBLAS sgemm calls with
+/// the softmax and dropout in between (`srdpr bench attention` times both, and the encoder's mix).
 public enum AttentionImplementation: String, CaseIterable, Sendable {
     case fused, sgemm
 
-    /// What the encoder runs: the one `srdpr bench attention` measured faster at MiniLM's and
-    /// BERT-base's shapes (head size 32 and 64, lengths 32 to 256): sgemm at every one of them.
-    static let preferred = AttentionImplementation.sgemm
+    /// What the encoder's forward runs (inference and training): the one `srdpr bench attention`
+    /// measured faster at MiniLM's and BERT-base's shapes (head size 32 and 64, lengths 24 to 256).
+    public static let preferredForward = AttentionImplementation.fused
+    /// What the encoder's backward runs: sgemm, faster there than the fused backward.
+    public static let preferredBackward = AttentionImplementation.sgemm
 }
 
 extension Optional where Wrapped == [Int32] {

@@ -2,7 +2,8 @@ import ArgumentParser
 import Benchmarks
 import Foundation
 
-/// `srdpr bench attention`: the attention layer alone, fused kernels vs per-head sgemm (JSON line).
+/// `srdpr bench attention`: the attention layer alone, fused kernels vs per-head sgemm, and the
+/// encoder's mix of the two for training (JSON line).
 struct BenchAttention: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attention",
@@ -15,6 +16,9 @@ struct BenchAttention: ParsableCommand {
     @Option(help: "Threads (the per-head loop; OpenBLAS for the sgemm path).") var threads = 2
     @Option(help: "Timed calls of each implementation after one warm-up; the median is reported.") var repeats = 7
     @Option(help: "Attention dropout of the forward + backward calls.") var dropout: Float = 0.1
+    @Flag(name: .customLong("qkv-in-one-matrix"),
+          help: "Q, K, V as one [tokens, 3 x hidden] matrix (row stride 3 x hidden), as the encoder has them.")
+    var qkvInOneMatrix = false
 
     static func list(_ text: String, _ name: String) throws -> [Int] {
         let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
@@ -42,6 +46,7 @@ struct BenchAttention: ParsableCommand {
         o.headDims = try Self.list(headDims, "--head-dims")
         o.lengths = try Self.list(lengths, "--lengths")
         o.heads = heads; o.sequences = sequences; o.threads = threads; o.repeats = repeats; o.dropout = dropout
+        o.qkvInOneMatrix = qkvInOneMatrix
         let result = try AttentionBench.run(o) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         BenchOutput.printJSONLine(result)
     }
