@@ -1,10 +1,11 @@
 // Fused attention of one (sequence, head), included after kernels-body.h by kernels-avx2.c and
 // kernels-baseline.c (same LANES / NAME). The products are small (one side is headDim = 32..64, or
-// the sequence length) and run through register-tiled loops. Forward packs only Kᵀ and V, once per
-// head (query rows and probability rows are broadcast where they lie: packing them, length² floats
-// per head, cost as much as the products at headDim 32), and works on blocks of query rows so a
-// block's [rows, length] scores stay in L1 between the product, the softmax, the dropout and the
-// weighted sum (nothing of size length² is written unless the probabilities are kept for backward).
+// the sequence length) and run through one register-tiled loop, `broadcastTile`. Only the operands
+// of size length x headDim are packed, once per head; those of size length² (probabilities, score
+// gradients) are broadcast where they lie: packing them cost as much as the products at headDim 32.
+// Forward works on blocks of query rows so a block's [rows, length] scores stay in L1 between the
+// product, the softmax, the dropout and the weighted sum (nothing of size length² is written unless
+// the probabilities are kept for backward).
 
 /// Scores of one forward block of query rows: 5120 floats = 20 KB of a 32 KB L1 (18 rows at length
 /// 256), at most ATTENTION_MAX_BLOCK_ROWS rows. dispatch.c's srdpr_attention_scratch assumes both.
@@ -17,106 +18,58 @@
 
 INLINE long roundUp(long n, long multiple) { return (n + multiple - 1) / multiple * multiple; }
 
-/// Packs A(m, k) = A[m*aRow + k*aCol], m < M, k < depth, into tiles of TILE_ROWS rows, each
-/// k-major: out[tile*depth*TILE_ROWS + k*TILE_ROWS + r] (rows past M are 0). Packed, the inner
-/// loop reads both operands sequentially, whatever their strides (a row stride of 1 to 3 KB,
+/// The products' B operand is packed into panels of TILE_COLS columns, k-major:
+/// out[panel·depth·TILE_COLS + k·TILE_COLS + c] = B(k, panel·TILE_COLS + c), zero past the last column,
+/// so the inner loop reads it sequentially whatever the source's stride (a row stride of 1 to 3 KB,
 /// the hidden size, maps a column walk onto a few L1 sets and thrashes it).
-static void packRows(float *out, const float *A, long aRow, long aCol, long M, long depth) {
-    for (long m0 = 0; m0 < M; m0 += TILE_ROWS) {
-        float *tile = out + m0 * depth;
-        long rows = M - m0 < TILE_ROWS ? M - m0 : TILE_ROWS;
-        for (long k = 0; k < depth; k++) {
-            for (long r = 0; r < rows; r++) tile[k * TILE_ROWS + r] = A[(m0 + r) * aRow + k * aCol];
-            for (long r = rows; r < TILE_ROWS; r++) tile[k * TILE_ROWS + r] = 0.f;
-        }
-    }
-}
-
-/// Packs B(k, n) = B[k*bRow + n*bCol], k < depth, n < N, into panels of TILE_COLS columns:
-/// out[panel*depth*TILE_COLS + k*TILE_COLS + c] (columns past N are 0).
-static void packColumns(float *out, const float *B, long bRow, long bCol, long depth, long N) {
-    for (long n0 = 0; n0 < N; n0 += TILE_COLS) {
-        float *panel = out + n0 * depth;
-        long cols = N - n0 < TILE_COLS ? N - n0 : TILE_COLS;
-        for (long k = 0; k < depth; k++) {
-            for (long c = 0; c < cols; c++) panel[k * TILE_COLS + c] = B[k * bRow + (n0 + c) * bCol];
-            for (long c = cols; c < TILE_COLS; c++) panel[k * TILE_COLS + c] = 0.f;
-        }
-    }
-}
-
-/// C[m*ldc + n] = alpha * Σ_k A(m, k) B(k, n) for m < M, n < N (C overwritten), from packRows'
-/// and packColumns' layouts. Panels of B outer, so one (depth x TILE_COLS) panel stays in L1
-/// across all rows.
-static void tileProduct(float *C, long ldc, const float *packedA, const float *packedB, long M, long N, long depth,
-                        float alpha) {
-    for (long n0 = 0; n0 < N; n0 += TILE_COLS) {
-        const float *panel = packedB + n0 * depth;
-        long cols = N - n0 < TILE_COLS ? N - n0 : TILE_COLS;
-        for (long m0 = 0; m0 < M; m0 += TILE_ROWS) {
-            const float *tile = packedA + m0 * depth;
-            fv acc[TILE_ROWS][2];
-            for (int r = 0; r < TILE_ROWS; r++) acc[r][0] = acc[r][1] = splat(0.f);
-            for (long k = 0; k < depth; k++) {
-                fv b0 = load(panel + k * TILE_COLS), b1 = load(panel + k * TILE_COLS + LANES);
-                for (int r = 0; r < TILE_ROWS; r++) {
-                    fv a = splat(tile[k * TILE_ROWS + r]);
-                    acc[r][0] += a * b0;
-                    acc[r][1] += a * b1;
-                }
-            }
-            long rows = M - m0 < TILE_ROWS ? M - m0 : TILE_ROWS;
-            float *out = C + m0 * ldc + n0;
-            if (cols == TILE_COLS) {
-                for (long r = 0; r < rows; r++) {
-                    store(out + r * ldc, acc[r][0] * splat(alpha));
-                    store(out + r * ldc + LANES, acc[r][1] * splat(alpha));
-                }
-            } else {
-                float partial[TILE_COLS];
-                for (long r = 0; r < rows; r++) {
-                    store(partial, acc[r][0] * splat(alpha));
-                    store(partial + LANES, acc[r][1] * splat(alpha));
-                    memcpy(out + r * ldc, partial, cols * sizeof(float));
-                }
-            }
-        }
-    }
-}
 
 /// Dropout of attention row `row` of `head`: the grid start Attention.dropProbabilities keys it by.
 INLINE void dropAttentionRow(float *x, long length, long head, long row, uint64_t rowKey, float p) {
     NAME(srdpr_dropout_row)(x, length, rowKey, p, (head * 4096 + row) * 4096);
 }
 
-/// C(r, c) = rowScale[r] · Σ_k A[r·lda + k] · B[k·TILE_COLS + c] for r < rows (<= TILE_ROWS),
-/// c < cols (<= TILE_COLS): A's entries broadcast straight from its rows (no packing: a query row
-/// or a row of probabilities is contiguous), B one packed panel (zero past cols). 12 accumulators,
-/// 2 panel loads and `rows` broadcasts per k. `rows` is a constant where it is inlined. With
-/// `rowMaxima`, each row's running maximum over the columns written is kept there (a vector per
-/// row, reduced by the caller), so the softmax needs no pass of its own for it.
-INLINE void broadcastTile(float *C, long ldc, const float *A, long lda, const float *panel, long depth,
-                          const float *rowScale, fv *rowMaxima, const int rows, long cols) {
+/// C(r, c) = rowScale[r] · Σ_k A(r, k) · B[k·TILE_COLS + c] for r < rows (<= TILE_ROWS), c < cols
+/// (<= TILE_COLS), where A(r, k) = A[r·lda + k], or A[k·lda + r] when `transposedA`: A's entries
+/// are broadcast straight from where they lie (no packing: a query row, a row of probabilities, or
+/// 6 neighbours in a probability row for Pᵀ are contiguous), B is one panel. 12 accumulators, 2 panel
+/// loads and `rows` broadcasts per k. `rows` and `transposedA` are constants where it is inlined;
+/// rowScale NULL = 1. With `rowMaxima`, each row's running maximum over the columns written is kept
+/// there (a vector per row, reduced by the caller), so the softmax needs no pass of its own for it.
+INLINE void broadcastTile(float *C, long ldc, const float *A, long lda, const int transposedA, const float *panel,
+                          long depth, const float *rowScale, fv *rowMaxima, const int rows, long cols) {
     fv acc[TILE_ROWS][2];
-    // One pointer per row, indexed by k: the loop then needs no address arithmetic of its own.
-    const float *rowOf[TILE_ROWS];
-    for (int r = 0; r < rows; r++) {
-        acc[r][0] = acc[r][1] = splat(0.f);
-        rowOf[r] = A + r * lda;
-    }
+    for (int r = 0; r < rows; r++) acc[r][0] = acc[r][1] = splat(0.f);
+    if (transposedA) {
+        // The rows' values at k are neighbours: one pointer, constant offsets.
+        for (long k = 0; k < depth; k++) {
+            fv b0 = load(panel + k * TILE_COLS), b1 = load(panel + k * TILE_COLS + LANES);
+            const float *column = A + k * lda;
+            for (int r = 0; r < rows; r++) {
+                fv a = splat(column[r]);
+                acc[r][0] += a * b0;
+                acc[r][1] += a * b1;
+            }
+        }
+    } else {
+        // One pointer per row, indexed by k.
+        const float *rowOf[TILE_ROWS];
+        for (int r = 0; r < rows; r++) rowOf[r] = A + r * lda;
 #pragma clang loop unroll_count(2)
-    for (long k = 0; k < depth; k++) {
-        fv b0 = load(panel + k * TILE_COLS), b1 = load(panel + k * TILE_COLS + LANES);
-        for (int r = 0; r < rows; r++) {
-            fv a = splat(rowOf[r][k]);
-            acc[r][0] += a * b0;
-            acc[r][1] += a * b1;
+        for (long k = 0; k < depth; k++) {
+            fv b0 = load(panel + k * TILE_COLS), b1 = load(panel + k * TILE_COLS + LANES);
+            for (int r = 0; r < rows; r++) {
+                fv a = splat(rowOf[r][k]);
+                acc[r][0] += a * b0;
+                acc[r][1] += a * b1;
+            }
         }
     }
-    for (int r = 0; r < rows; r++) {
-        fv scale = splat(rowScale[r]);
-        acc[r][0] *= scale;
-        acc[r][1] *= scale;
+    if (rowScale) {
+        for (int r = 0; r < rows; r++) {
+            fv scale = splat(rowScale[r]);
+            acc[r][0] *= scale;
+            acc[r][1] *= scale;
+        }
     }
     if (cols == TILE_COLS) {
         for (int r = 0; r < rows; r++) {
@@ -138,28 +91,28 @@ INLINE void broadcastTile(float *C, long ldc, const float *A, long lda, const fl
     }
 }
 
-/// C[m·ldc + n] = rowScale[m] · Σ_k A[m·lda + k] · B(k, n) for m < M, n < N, B in packColumns'
-/// layout (depth x TILE_COLS panels); rowMaxima (or NULL) as broadcastTile's. Each panel stays in
-/// L1 across all rows; the last rows' tile is one of five narrower specialisations, so no work is
-/// done on rows that do not exist.
-static void broadcastProduct(float *C, long ldc, const float *A, long lda, const float *packedB, long M, long N,
-                             long depth, const float *rowScale, fv *rowMaxima) {
+/// C[m·ldc + n] = rowScale[m] · Σ_k A(m, k) · B(k, n) for m < M, n < N (A(m, k) as broadcastTile's),
+/// B in panels; rowMaxima (or NULL) as broadcastTile's. Each panel stays in L1 across all rows;
+/// the last rows' tile is one of five narrower specialisations, so no work is done on rows that do
+/// not exist. Inlined, so `transposedA` is a constant at each call.
+INLINE void broadcastProduct(float *C, long ldc, const float *A, long lda, const int transposedA, const float *packedB,
+                             long M, long N, long depth, const float *rowScale, fv *rowMaxima) {
     for (long n0 = 0; n0 < N; n0 += TILE_COLS) {
         const float *panel = packedB + n0 * depth;
         long cols = N - n0 < TILE_COLS ? N - n0 : TILE_COLS;
         long m0 = 0;
         for (; m0 + TILE_ROWS <= M; m0 += TILE_ROWS)
-            broadcastTile(C + m0 * ldc + n0, ldc, A + m0 * lda, lda, panel, depth, rowScale + m0,
-                          rowMaxima ? rowMaxima + m0 : NULL, TILE_ROWS, cols);
+            broadcastTile(C + m0 * ldc + n0, ldc, transposedA ? A + m0 : A + m0 * lda, lda, transposedA, panel, depth,
+                          rowScale ? rowScale + m0 : NULL, rowMaxima ? rowMaxima + m0 : NULL, TILE_ROWS, cols);
         float *c = C + m0 * ldc + n0;
-        const float *a = A + m0 * lda, *scale = rowScale + m0;
+        const float *a = transposedA ? A + m0 : A + m0 * lda, *scale = rowScale ? rowScale + m0 : NULL;
         fv *maxima = rowMaxima ? rowMaxima + m0 : NULL;
         switch (M - m0) {
-        case 1: broadcastTile(c, ldc, a, lda, panel, depth, scale, maxima, 1, cols); break;
-        case 2: broadcastTile(c, ldc, a, lda, panel, depth, scale, maxima, 2, cols); break;
-        case 3: broadcastTile(c, ldc, a, lda, panel, depth, scale, maxima, 3, cols); break;
-        case 4: broadcastTile(c, ldc, a, lda, panel, depth, scale, maxima, 4, cols); break;
-        case 5: broadcastTile(c, ldc, a, lda, panel, depth, scale, maxima, 5, cols); break;
+        case 1: broadcastTile(c, ldc, a, lda, transposedA, panel, depth, scale, maxima, 1, cols); break;
+        case 2: broadcastTile(c, ldc, a, lda, transposedA, panel, depth, scale, maxima, 2, cols); break;
+        case 3: broadcastTile(c, ldc, a, lda, transposedA, panel, depth, scale, maxima, 3, cols); break;
+        case 4: broadcastTile(c, ldc, a, lda, transposedA, panel, depth, scale, maxima, 4, cols); break;
+        case 5: broadcastTile(c, ldc, a, lda, transposedA, panel, depth, scale, maxima, 5, cols); break;
         default: break;
         }
     }
@@ -197,7 +150,7 @@ INLINE float softmaxNumerators(float *row, long length, const int32_t *keyMask, 
 }
 
 /// Packs rows of a [depth, N] matrix with row stride `bRow` (contiguous columns: V's rows) into
-/// packColumns' panels, a vector at a time.
+/// panels, a vector at a time.
 static void packRowPanels(float *out, const float *B, long bRow, long depth, long N) {
     for (long n0 = 0; n0 < N; n0 += TILE_COLS) {
         float *panel = out + n0 * depth;
@@ -216,7 +169,7 @@ static void packRowPanels(float *out, const float *B, long bRow, long depth, lon
     }
 }
 
-/// Kᵀ in packColumns' panels: out[panel·depth·TILE_COLS + d·TILE_COLS + c] = K[(panel·TILE_COLS + c)·kRow + d]
+/// Kᵀ in panels: out[panel·depth·TILE_COLS + d·TILE_COLS + c] = K[(panel·TILE_COLS + c)·kRow + d]
 /// for d < depth, keys past N zero. With 8 lanes, 8 keys x 8 dimensions at a time through an
 /// in-register transpose (8 row loads, 24 shuffles, 8 stores instead of 64 scalar moves: for short
 /// sequences the packing is a fair share of a head's work); the rest element by element.
@@ -287,7 +240,7 @@ void NAME(srdpr_attention_forward)(float *context, float *probabilities, const f
         long rows = length - first < blockRows ? length - first : blockRows;
         // scores = scale · Q Kᵀ for the block's rows, with each row's maximum (unless keys are masked).
         for (long i = 0; i < rows; i++) maxima[i] = splat(-__builtin_inff());
-        broadcastProduct(block, paddedLength, query + first * qkvStride, qkvStride, keysPacked, rows, length, headDim,
+        broadcastProduct(block, paddedLength, query + first * qkvStride, qkvStride, 0, keysPacked, rows, length, headDim,
                          scales, keyMask ? NULL : maxima);
         // Softmax numerators, (kept: normalised,) dropout; the normalisation waits for the context
         // rows (one multiply per row and head column instead of one per row and key).
@@ -309,7 +262,7 @@ void NAME(srdpr_attention_forward)(float *context, float *probabilities, const f
             if (dropout) dropAttentionRow(row, length, head, first + i, rowKey, p);
         }
         // context rows = (dropped) numerators · V / their sums.
-        broadcastProduct(context + first * stride, stride, block, paddedLength, valuesPacked, rows, headDim, length,
+        broadcastProduct(context + first * stride, stride, block, paddedLength, 0, valuesPacked, rows, headDim, length,
                          inverseSums, NULL);
     }
 }
@@ -318,10 +271,15 @@ void NAME(srdpr_attention_backward)(float *dQuery, float *dKey, float *dValue, c
                                     const float *probabilities, const float *query, const float *key,
                                     const float *value, long length, long headDim, long stride, long qkvStride,
                                     float scale, int dropout, uint64_t rowKey, float p, long head, float *scratch) {
-    const long L = length, LL = length * length;
+    // Scratch: dScores and the dropped probabilities (length² each), then Vᵀ, dContext, K and Q in
+    // panels, each packed once. The probabilities and dScores are broadcast where they lie, also
+    // transposed (for Pᵀ and dScoresᵀ a tile's 6 rows are 6 neighbours in one row).
+    const long L = length, LL = length * length, paddedLength = roundUp(L, TILE_COLS);
+    const long panelFloats = L * roundUp(headDim, TILE_COLS);
     float *dScores = scratch, *dropped = dScores + LL;
-    float *packedA = dropped + LL;                                     // roundUp(L, 4) x max(L, headDim)
-    float *packedB = packedA + roundUp(L, TILE_ROWS) * (L > headDim ? L : headDim);
+    float *valuesTransposed = dropped + LL;                           // headDim x paddedLength
+    float *dContextPanels = valuesTransposed + headDim * paddedLength;  // length x roundUp(headDim)
+    float *keyPanels = dContextPanels + panelFloats, *queryPanels = keyPanels + panelFloats;
     // The probabilities the forward multiplied V by: dropped again from the same keys.
     const float *used = probabilities;
     if (dropout) {
@@ -330,23 +288,19 @@ void NAME(srdpr_attention_backward)(float *dQuery, float *dKey, float *dValue, c
         used = dropped;
     }
     // dV = usedᵀ · dContext.
-    packRows(packedA, used, 1, L, L, L);
-    packColumns(packedB, dContext, stride, 1, L, headDim);
-    tileProduct(dValue, stride, packedA, packedB, L, headDim, L, 1.f);
+    packRowPanels(dContextPanels, dContext, stride, L, headDim);
+    broadcastProduct(dValue, stride, used, L, 1, dContextPanels, L, headDim, L, NULL, NULL);
     // d(used) = dContext · Vᵀ, then back through dropout (kept where the dropped value is nonzero;
     // where P is 0 the softmax backward gives 0 anyway) and softmax, with the score scale folded in.
-    packRows(packedA, dContext, stride, 1, L, headDim);
-    packColumns(packedB, value, 1, qkvStride, headDim, L);
-    tileProduct(dScores, L, packedA, packedB, L, L, headDim, 1.f);
+    packKeysTransposed(valuesTransposed, value, qkvStride, headDim, L);
+    broadcastProduct(dScores, L, dContext, stride, 0, valuesTransposed, L, L, headDim, NULL, NULL);
     if (dropout) NAME(srdpr_dropout_backward_where_kept)(dScores, dropped, LL, 1.f / (1.f - p));
     NAME(srdpr_softmax_backward_rows)(dScores, probabilities, L, L, scale);
     // dQ = dScores · K ; dK = dScoresᵀ · Q.
-    packRows(packedA, dScores, L, 1, L, L);
-    packColumns(packedB, key, qkvStride, 1, L, headDim);
-    tileProduct(dQuery, stride, packedA, packedB, L, headDim, L, 1.f);
-    packRows(packedA, dScores, 1, L, L, L);
-    packColumns(packedB, query, qkvStride, 1, L, headDim);
-    tileProduct(dKey, stride, packedA, packedB, L, headDim, L, 1.f);
+    packRowPanels(keyPanels, key, qkvStride, L, headDim);
+    broadcastProduct(dQuery, stride, dScores, L, 0, keyPanels, L, headDim, L, NULL, NULL);
+    packRowPanels(queryPanels, query, qkvStride, L, headDim);
+    broadcastProduct(dKey, stride, dScores, L, 1, queryPanels, L, headDim, L, NULL, NULL);
 }
 
 #undef TILE_ROWS

@@ -100,11 +100,9 @@ void srdpr_attention_backward(float *dQuery, float *dKey, float *dValue, const f
 long srdpr_attention_scratch(long length, long headDim) {
     // Padded to the wider (AVX2) clone's register tile, 6 rows x 16 columns, so one allocation
     // serves both clones (tests switch to the baseline at run time).
-    long L = length, widest = length > headDim ? length : headDim;
-    long paddedLength = (L + 15) / 16 * 16, rows6 = (L + 5) / 6 * 6;
-    long packedKV = headDim * paddedLength + L * ((headDim + 15) / 16 * 16);
+    long L = length, paddedLength = (L + 15) / 16 * 16, panels = L * ((headDim + 15) / 16 * 16);
     long block = 5120 > 6 * paddedLength ? 5120 : 6 * paddedLength;  // attention-body.h's ATTENTION_BLOCK_FLOATS
-    long forward = packedKV + block;
-    long backward = 2 * L * L + rows6 * widest + packedKV;
+    long forward = headDim * paddedLength + panels + block;           // Kᵀ, V, one block of scores
+    long backward = 2 * L * L + headDim * paddedLength + 3 * panels;  // dScores, dropped, Vᵀ, dContext, K, Q
     return forward > backward ? forward : backward;
 }

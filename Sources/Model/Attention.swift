@@ -11,10 +11,9 @@ import Foundation
 /// Two implementations per (sequence, head): `.sgemm` (OpenBLAS calls, softmax and dropout between
 /// them) and `.fused` (CKernels' srdpr_attention_forward / _backward: register-tiled products with
 /// the query and probability rows broadcast in place, softmax and dropout on blocks of query rows
-/// in cache). The encoder runs the fused forward (inference and training alike, so both give the
-/// same bits) and the sgemm backward: `srdpr bench attention` measured the fused forward faster at
-/// head size 32 and 64, lengths 24 to 256, and the fused backward (which still packs every
-/// operand) slower.
+/// in cache). The encoder runs the fused kernels (inference and training alike, so both give the
+/// same bits): `srdpr bench attention` measured them faster at head size 32 and 64, lengths 24 to
+/// 256, forward and backward; `.sgemm` stays for the bench and the tests.
 enum Attention {
     /// Floats of head scratch one thread needs for sequences up to `longest` (either implementation).
     static func scratchPerThread(longest: Int, headDim: Int) -> Int {
@@ -202,8 +201,9 @@ public enum AttentionImplementation: String, CaseIterable, Sendable {
     /// What the encoder's forward runs (inference and training): the one `srdpr bench attention`
     /// measured faster at MiniLM's and BERT-base's shapes (head size 32 and 64, lengths 24 to 256).
     public static let preferredForward = AttentionImplementation.fused
-    /// What the encoder's backward runs: sgemm, faster there than the fused backward.
-    public static let preferredBackward = AttentionImplementation.sgemm
+    /// What the encoder's backward runs: the fused one too, measured faster there (broadcasting the
+    /// probabilities and score gradients, transposed or not, where they lie).
+    public static let preferredBackward = AttentionImplementation.fused
 }
 
 extension Optional where Wrapped == [Int32] {
