@@ -23,7 +23,9 @@ public final class AttentionWorkload {
                                    attentionMask: [Int32](repeating: 1, count: sequences * length), rows: sequences, seqLen: length)
         shape = Attention.Shape(packing: SequencePacking.packed(batch)!, heads: heads, headDim: headDim,
                                 qkvRowStride: qkvInOneMatrix ? 3 * heads * headDim : nil)
-        let tokensByHidden = sequences * length * heads * headDim
+        // The packed layout starts each sequence at a multiple of sgemm's row period: its token rows
+        // (gaps included) can outnumber sequences x length.
+        let tokensByHidden = shape.packing.tokens * heads * headDim
         let attention = heads * shape.packing.attentionPerHead
         scratchPerThread = Attention.scratchPerThread(longest: length, headDim: headDim)
         buffers = FloatBuffer(count: 8 * tokensByHidden + attention + scratchPerThread * threads)
@@ -63,7 +65,7 @@ public final class AttentionWorkload {
 
     /// The last call's context and (after a training call) dQ, dK, dV, for comparing implementations.
     public func outputs() -> (context: [Float], dQuery: [Float], dKey: [Float], dValue: [Float]) {
-        let n = sequences * length * heads * headDim
+        let n = shape.packing.tokens * heads * headDim
         return (Array(UnsafeBufferPointer(start: ctx, count: n)), Array(UnsafeBufferPointer(start: dQ, count: n)),
                 Array(UnsafeBufferPointer(start: dK, count: n)), Array(UnsafeBufferPointer(start: dV, count: n)))
     }

@@ -181,7 +181,9 @@ final class AttentionKernelTests: XCTestCase {
     /// backward, dropout on, several sequences and heads split over two threads), with Q, K, V as
     /// three matrices and as one [tokens, 3 x hidden] matrix (the encoder's layout), at lengths
     /// that span several forward blocks and end in partial register tiles; and the encoder's mix
-    /// (fused forward, sgemm backward) gives the same gradients.
+    /// (fused forward, sgemm backward) gives the same gradients. (Before AttentionWorkload sized its
+    /// buffers by the packed token rows, the gaps between sequences, the last sequence overran
+    /// each buffer into the next one, and length 151 failed here intermittently at 2 threads.)
     func testFusedAndSgemmImplementationsAgree() throws {
         for (headDim, length) in [(16, 37), (32, 37), (32, 151), (64, 130)] {
             for oneMatrix in [false, true] {
@@ -204,9 +206,19 @@ final class AttentionKernelTests: XCTestCase {
                 work.inferenceForward(.sgemm)
                 let worst = zip(inference, work.outputs().context).map { abs($0 - $1) / (1 + abs($0)) }.max()!
                 XCTAssertLessThanOrEqual(worst, 1e-5, "inference context, \(label)")
-                // The same inputs give the same bits on every call (no state carried between calls).
+                // The same inputs give the same bits on every call (no state carried between calls),
+                // and at one thread as at two: each (sequence, head) is one thread's whole call. (Not
+                // so for sgemm: at one thread OpenBLAS runs with the process's thread count, which
+                // may move its last bits.)
                 work.inferenceForward(.fused)
                 XCTAssertEqual(work.outputs().context, inference, "fused inference is repeatable, \(label)")
+                let oneThread = try AttentionWorkload(sequences: 3, length: length, heads: 4, headDim: headDim, threads: 1,
+                                                      dropout: 0.1, qkvInOneMatrix: oneMatrix)
+                work.trainingForwardBackward(.fused)
+                oneThread.trainingForwardBackward(.fused)
+                let (two, one) = (work.outputs(), oneThread.outputs())
+                XCTAssertTrue(two.context == one.context && two.dQuery == one.dQuery && two.dKey == one.dKey
+                              && two.dValue == one.dValue, "fused: 2 threads give the 1-thread bits, \(label)")
             }
         }
     }
