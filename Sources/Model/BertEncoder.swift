@@ -125,12 +125,13 @@ public final class BertEncoder {
         keptPacking = nil
     }
 
-    /// The pruned last layer's buffers for `packing`, reused while they fit.
-    private func prunedLayer(for packing: SequencePacking, keep: Bool) -> PooledLastLayer {
+    /// The pruned last layer's buffers for `packing`, reused while they fit; made for any batch of
+    /// its rows at padded length `seqLen` (as `activations`), so that batches of other lengths reuse them.
+    private func prunedLayer(for packing: SequencePacking, seqLen: Int, keep: Bool) -> PooledLastLayer {
         if let p = keep ? prunedTraining : prunedInference, p.fits(packing, backward: keep) { return p }
         if keep { prunedTraining = nil } else { prunedInference = nil }
-        let p = PooledLastLayer(config: config, sequences: packing.rows, keyCount: packing.lengths.reduce(0, +),
-                                longest: packing.longest, backward: keep)
+        let p = PooledLastLayer(config: config, sequences: packing.rows, keyCount: max(packing.lengths.reduce(0, +), packing.rows * seqLen),
+                                longest: max(packing.longest, seqLen), backward: keep)
         if keep { prunedTraining = p } else { prunedInference = p }
         return p
     }
@@ -190,7 +191,7 @@ public final class BertEncoder {
             if pruned && l == c.numLayers - 1 {
                 let kv = A.separateKeyValue(tokens: N, hidden: H)
                 pooledBuffer.withUnsafeMutableBufferPointer { pooled in
-                    prunedLayer(for: packing, keep: keepActivations).forward(
+                    prunedLayer(for: packing, seqLen: batch.seqLen, keep: keepActivations).forward(
                         prunedContext(packing, dropout: dropout, rowLabels: rowLabels), layerInput: input, key: kv.key, value: kv.value,
                         pooled: pooled.baseAddress!)
                 }
