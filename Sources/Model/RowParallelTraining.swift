@@ -3,10 +3,10 @@ import Dispatch
 import Foundation
 
 /// Training on several cores inside one process: a side's rows (or each grad-cache chunk's rows)
-/// are dealt into one group per thread (balanced by cost, `groups`), and thread t runs forward AND backward of its
-/// group on its own replica of the encoder (the same parameter buffer, activations of its own, its
-/// own gradient buffer; thread 0 writes into the model's), with one-thread sgemm and one-thread
-/// elementwise loops. After backward the other threads' gradients are added into the model's in a
+/// are dealt into one group per thread (balanced by cost, `groups`), and thread t runs forward AND
+/// backward of its group on its own replica of the encoder (the same parameter buffer, activations
+/// of its own, its own gradient buffer; thread 0 writes into the model's), with one-thread sgemm
+/// and one-thread elementwise loops. After backward the other threads' gradients are added into the model's in a
 /// fixed order, so a given thread count gives the same bytes run after run.
 ///
 /// Why (as BatchParallelInference for inference): one step over the whole batch on 2-thread sgemm
@@ -77,8 +77,9 @@ final class RowParallelTraining {
     /// The cost of one (query, key) pair of attention, in units of one token row through the Linear
     /// layers: attention multiplies 2 × hidden per pair (scores and the weighted sum) where the
     /// Linear layers multiply 4 hidden² + 2 hidden × intermediate per token; counted twice, as its
-    /// small per-sequence products and softmax run at about half the large sgemms' rate (a fit of
-    /// threads' CPU time on the FAQ batches, MiniLM, max_length 128).
+    /// small per-sequence products and softmax run slower than the large sgemms (a least-squares fit
+    /// of the forward threads' CPU time on the FAQ batches, MiniLM, max_length 128, gave 1.8 times
+    /// the multiply ratio; a rough figure, measured on a loaded machine).
     static func attentionCostPerPair(_ c: BertConfig) -> Double {
         let H = Double(c.hiddenSize), I = Double(c.intermediateSize)
         return 2 * (2 * H) / (4 * H * H + 2 * H * I)
