@@ -51,7 +51,7 @@ let package = Package(
         // the control channel, `srdpr index-worker`s send the embeddings back.
         .target(name: "DistributedIndex", dependencies: ["Collectives", "Data", "JobContracts", "Model", "Retrieval"]),
         // Benchmark drivers behind `srdpr bench ...`; the anchor comparisons live in Benchmarks/.
-        .target(name: "Benchmarks", dependencies: ["CKernels", "Data", "Model", "Collectives", "JobContracts", "Worker", "Retrieval"]),
+        .target(name: "Benchmarks", dependencies: ["CBLAS", "CKernels", "Data", "Model", "Collectives", "JobContracts", "Worker", "Retrieval"]),
         .executableTarget(
             name: "SRDPR",
             dependencies: [
