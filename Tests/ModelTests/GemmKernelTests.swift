@@ -156,6 +156,7 @@ final class GemmKernelTests: XCTestCase {
         func fresh() throws -> [Float] {
             let other = BertEncoder(config: config)
             other.threads = 1
+            other.pooling = encoder.pooling
             other.parameters.pointer.update(from: encoder.parameters.pointer, count: encoder.parameters.count)
             return try other.forward(batch, keepActivations: false)
         }
