@@ -76,9 +76,15 @@ public final class ControlServer {
     public func close(lingerMilliseconds: Int32 = 1000) {
         router?.close(lingerMilliseconds: lingerMilliseconds)
         router = nil
-        context?.terminate()
+        let waited = ControlServer.closeBound(lingerMilliseconds: lingerMilliseconds)
+        if let context, !context.terminate(waitingAtMost: waited) {
+            logger.warning("the control channel's libzmq context did not shut down within \(waited) s (a libzmq shutdown hang); going on without it")
+        }
         context = nil
     }
+
+    /// How long closing waits for libzmq: the linger, then 2 s more for the connections to go.
+    public static func closeBound(lingerMilliseconds: Int32) -> Double { Double(max(0, lingerMilliseconds)) / 1000 + 2 }
 
     /// The next message of an authenticated peer, waiting up to `timeout` seconds (nil: none came).
     /// Handshakes of new connections and refusals are handled meanwhile.
@@ -247,7 +253,11 @@ public final class ControlClient {
     public func close(lingerMilliseconds: Int32 = 2000) {
         dealer?.close(lingerMilliseconds: lingerMilliseconds)
         dealer = nil
-        context?.terminate()
+        let waited = ControlServer.closeBound(lingerMilliseconds: lingerMilliseconds)
+        if let context, !context.terminate(waitingAtMost: waited) {
+            FileHandle.standardError.write(Foundation.Data(("srdpr: the connection to the coordinator did not shut down within \(waited) s "
+                + "(a libzmq shutdown hang); going on without it\n").utf8))
+        }
         context = nil
     }
 

@@ -20,6 +20,19 @@ final class ZMQContext {
         while zmq_ctx_term(handle) != 0 && zmq_errno() == EINTR {}
     }
 
+    /// `terminate`, waiting at most `seconds` (see ``finishes(within:_:)``): false when libzmq did not
+    /// return by then and the context is abandoned. Only for contexts whose sends copy their bytes
+    /// (the control channel): the ring's zero-copy buffers must outlive the context.
+    func terminate(waitingAtMost seconds: Double) -> Bool {
+        guard let handle else { return true }
+        self.handle = nil
+        let context = UInt(bitPattern: handle)
+        return finishes(within: seconds) {
+            let handle = UnsafeMutableRawPointer(bitPattern: context)!
+            while zmq_ctx_term(handle) != 0 && zmq_errno() == EINTR {}
+        }
+    }
+
     deinit { terminate() }
 
     static func lastError(_ call: String) -> CollectivesError {
