@@ -9,7 +9,8 @@ import Model
 /// shapes, our kernel (`srdpr_gemm_rows` on weights packed once) against OpenBLAS's sgemm as the
 /// encoder ran it before (the bias copied into every output row, then sgemm with beta 1, the rows
 /// split over one-thread calls on multiples of SgemmRowTiling.period), on the same operands.
-/// Wall time of one call, median of `repeats` after a warm-up; the packing of the weights is timed
+/// Time of one call (this thread's CPU time on one thread, wall time on more), median of `repeats`
+/// after a warm-up; the packing of the weights is timed
 /// apart (inference packs once per model; training packs at every forward call, so "with pack"
 /// is training's cost).
 public enum GemmBench {
@@ -35,10 +36,16 @@ public enum GemmBench {
 
     static func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
-    static func seconds(_ body: () -> Void) -> Double {
-        let start = DispatchTime.now().uptimeNanoseconds
+    /// Wall seconds of `body`, or with `threadTime` this thread's CPU seconds (one-thread runs: on a
+    /// shared machine it counts only the cycles this thread ran, not the time others held the core).
+    static func seconds(threadTime: Bool = false, _ body: () -> Void) -> Double {
+        func now() -> Double {
+            if threadTime { return ElementwiseBench.threadNanoseconds() / 1e9 }
+            return Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+        }
+        let start = now()
         body()
-        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return now() - start
     }
 
     /// Splits `rows` into at most `threads` parts on multiples of `unit` and runs them concurrently.
@@ -72,7 +79,7 @@ public enum GemmBench {
                 let packed = FloatBuffer(count: srdpr_gemm_packed_floats(outDim, inDim))
                 var packSamples: [Double] = []
                 for _ in 0..<(o.repeats + 1) {
-                    packSamples.append(seconds { srdpr_gemm_pack_weights(packed.pointer, weight, bias, outDim, inDim) })
+                    packSamples.append(seconds(threadTime: true) { srdpr_gemm_pack_weights(packed.pointer, weight, bias, outDim, inDim) })
                 }
                 let pack = median(Array(packSamples.dropFirst()))
                 for rows in o.rows {
@@ -97,7 +104,7 @@ public enum GemmBench {
                         // Alternated call by call, so a change in the machine's load hits both.
                         var oursSamples: [Double] = [], blasSamples: [Double] = []
                         for repeat_ in 0..<(o.repeats + 1) {
-                            let a = seconds(oursCall), b = seconds(blasCall)
+                            let a = seconds(threadTime: threads == 1, oursCall), b = seconds(threadTime: threads == 1, blasCall)
                             if repeat_ > 0 { oursSamples.append(a); blasSamples.append(b) }
                         }
                         let oursTime = median(oursSamples), blasTime = median(blasSamples)
@@ -123,7 +130,7 @@ public enum GemmBench {
                 }
             }
         }
-        return ["bench": "gemm", "openblas_kernels": BLASKernels.coreName, "time": "wall, median of repeats",
+        return ["bench": "gemm", "openblas_kernels": BLASKernels.coreName, "time": "1 thread: thread CPU time; more: wall; median of repeats",
                 "repeats": o.repeats, "results": results]
     }
 }
