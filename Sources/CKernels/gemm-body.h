@@ -18,9 +18,11 @@
 #define GEMM_TILE_ROWS 2
 #endif
 /// Depth block: a panel's slice is 256 x 16 x 4 B = 16 KB of the 32 KB L1d, read by every tile of
-/// a row block. Row block: 96 rows x 256 x 4 B = 96 KB of activations stay in the 512 KB L2
-/// while every panel passes over them.
+/// a row block. Column block: 16 panels, 256 x 256 x 4 B = 256 KB of weights stay in the 512 KB L2
+/// while every row block passes over them (without it a wide layer, 768 -> 3072, streamed its
+/// 3 MB depth slice from L3 once per row block). Row block: 96 rows x 256 x 4 B = 96 KB.
 #define GEMM_DEPTH_BLOCK 256
+#define GEMM_COLUMN_BLOCK_PANELS 16
 #define GEMM_ROW_BLOCK 96
 
 INLINE fv gemmMultiplyAdd(fv accumulator, fv a, fv w) {
@@ -85,19 +87,23 @@ static void gemmTileRows(float *out, long outStride, const float *input, long in
 
 void NAME(srdpr_gemm_rows)(float *out, const float *input, const float *packed, long rows, long inDim, long outDim) {
     long panels = (outDim + GEMM_PANEL - 1) / GEMM_PANEL, panelFloats = GEMM_PANEL * (inDim + 1);
-    // inDim 0 still runs one (empty) depth block: out = bias.
+    // inDim 0 still runs one (empty) depth block: out = bias. Depth blocks go in order (outermost),
+    // so every chain adds its terms in k order whatever the other blocks.
     for (long k0 = 0; k0 < inDim || k0 == 0; k0 += GEMM_DEPTH_BLOCK) {
         long depth = inDim - k0 < GEMM_DEPTH_BLOCK ? inDim - k0 : GEMM_DEPTH_BLOCK;
-        for (long i0 = 0; i0 < rows; i0 += GEMM_ROW_BLOCK) {
-            long rowEnd = rows - i0 < GEMM_ROW_BLOCK ? rows : i0 + GEMM_ROW_BLOCK;
-            for (long p = 0; p < panels; p++) {
-                const float *panel = packed + p * panelFloats;
-                const float *start = k0 == 0 ? panel : NULL;
-                long columns = outDim - p * GEMM_PANEL < GEMM_PANEL ? outDim - p * GEMM_PANEL : GEMM_PANEL;
-                for (long i = i0; i < rowEnd; i += GEMM_TILE_ROWS) {
-                    int tileRows = rowEnd - i < GEMM_TILE_ROWS ? (int)(rowEnd - i) : GEMM_TILE_ROWS;
-                    gemmTileRows(out + i * outDim + p * GEMM_PANEL, outDim, input + i * inDim + k0, inDim,
-                                 panel + GEMM_PANEL + k0 * GEMM_PANEL, start, depth, tileRows, columns);
+        for (long p0 = 0; p0 < panels; p0 += GEMM_COLUMN_BLOCK_PANELS) {
+            long panelEnd = panels - p0 < GEMM_COLUMN_BLOCK_PANELS ? panels : p0 + GEMM_COLUMN_BLOCK_PANELS;
+            for (long i0 = 0; i0 < rows; i0 += GEMM_ROW_BLOCK) {
+                long rowEnd = rows - i0 < GEMM_ROW_BLOCK ? rows : i0 + GEMM_ROW_BLOCK;
+                for (long p = p0; p < panelEnd; p++) {
+                    const float *panel = packed + p * panelFloats;
+                    const float *start = k0 == 0 ? panel : NULL;
+                    long columns = outDim - p * GEMM_PANEL < GEMM_PANEL ? outDim - p * GEMM_PANEL : GEMM_PANEL;
+                    for (long i = i0; i < rowEnd; i += GEMM_TILE_ROWS) {
+                        int tileRows = rowEnd - i < GEMM_TILE_ROWS ? (int)(rowEnd - i) : GEMM_TILE_ROWS;
+                        gemmTileRows(out + i * outDim + p * GEMM_PANEL, outDim, input + i * inDim + k0, inDim,
+                                     panel + GEMM_PANEL + k0 * GEMM_PANEL, start, depth, tileRows, columns);
+                    }
                 }
             }
         }
