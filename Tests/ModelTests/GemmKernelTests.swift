@@ -93,6 +93,10 @@ final class GemmKernelTests: XCTestCase {
                                "\(build.name): \(rows) rows x 37 -> 23")
             }
             XCTAssertEqual(checked, 74)
+            // Wider than one column block (16 panels = 256 columns), deeper than one depth block.
+            let wide = Operands(rows: 7, inDim: 300, outDim: 290, seed: 99)
+            XCTAssertEqual(wide.product().map(\.bitPattern), wide.scalarChain(fused: build.fused).map(\.bitPattern),
+                           "\(build.name): 7 rows x 300 -> 290")
         }
     }
 
