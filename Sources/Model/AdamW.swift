@@ -153,12 +153,15 @@ public final class AdamW {
     @discardableResult
     public func clipAndUpdate(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
                               maxNorm: Float, learningRate: Double) -> Float {
-        let norm = GradClip.globalNorm(UnsafeBufferPointer(gradients), threads: threads)
+        let norm = GradClip.globalNorm(UnsafeBufferPointer(gradients), ranges: nil, threads: threads, partials: &normPartials)
         guard norm.isFinite else { return norm }
         update(parameters: parameters, gradients: gradients, learningRate: learningRate,
                scalingGradientsBy: GradClip.coefficient(norm: norm, maxNorm: maxNorm))
         return norm
     }
+
+    /// `clipAndUpdate`'s scratch for the norm's partial sums, kept from step to step.
+    private var normPartials: [Float] = []
 
     /// Elements per unit of parallel work (1 MB of each buffer).
     static let pieceSize = 1 << 18

@@ -83,7 +83,8 @@ public final class BertEncoder {
     var P: UnsafeMutablePointer<Float> { parameters.pointer }
     var G: UnsafeMutablePointer<Float> { gradients.pointer }
 
-    private func activations(for packing: SequencePacking, keep: Bool) -> BertActivations {
+    /// `seqLen`: the batch's padded length, which bounds what any batch of its rows can need.
+    private func activations(for packing: SequencePacking, seqLen: Int, keep: Bool) -> BertActivations {
         let tokens = packing.tokens
         let attention = config.numHeads * packing.attentionPerHead
         // A forward-only pass keeps no probabilities (they stay in the head scratch). No local holds
@@ -95,18 +96,23 @@ public final class BertEncoder {
         // Packed batches vary in size from step to step. Growing to the exact size each time a batch
         // is a little larger than all before it re-allocates (and faults in, page by page) hundreds
         // of megabytes many steps in a row; a quarter more than the old capacity, in every dimension
-        // (tokens, attention scores, longest sequence), makes growth rare. The first allocation is
-        // exact: batches of one shape never pay for room they do not use.
+        // (tokens, attention scores, longest sequence), makes growth rare. Room is also made at once
+        // for any batch of this many rows and this padded length (every row full, aligned as packing
+        // aligns it): the storage is calloc'ed, so room never used is never faulted in (it costs no
+        // memory), while each growth lays the buffers out anew over the larger storage and faults in
+        // tens of megabytes of fresh pages (the FAQ batches at max_length 128 grew the replicas'
+        // storage twice in their first steps, 20,000 page faults each time).
         // (Only the sizes are read here, so that nothing holds the old buffers below.)
         let capacity = (keep ? training : inference).map { (tokens: $0.tokens, attention: $0.attention, longest: $0.longest) }
         let recycled = (keep ? training : inference)?.storage
-        func grown(_ needed: Int, _ capacity: Int?) -> Int { max(needed, capacity.map { $0 + $0 / 4 } ?? 0) }
-        let longest = max(packing.longest, min(grown(packing.longest, capacity?.longest), config.maxPositions))
+        let bound = (tokens: packing.rows * SgemmRowTiling.aligned(seqLen), attention: config.numHeads * packing.rows * seqLen * seqLen)
+        func grown(_ needed: Int, _ capacity: Int?, bound: Int) -> Int { max(needed, bound, capacity.map { $0 + $0 / 4 } ?? 0) }
+        let longest = max(packing.longest, min(grown(packing.longest, capacity?.longest, bound: seqLen), config.maxPositions))
         // The outgrown buffers' storage is resized in place (realloc), not freed and allocated
         // anew: old and new are never held at once, and the pages it had are not faulted in again.
         if keep { training = nil } else { inference = nil }
-        let a = BertActivations(config: config, tokens: grown(tokens, capacity?.tokens),
-                                attention: keep ? grown(attention, capacity?.attention) : 0,
+        let a = BertActivations(config: config, tokens: grown(tokens, capacity?.tokens, bound: bound.tokens),
+                                attention: keep ? grown(attention, capacity?.attention, bound: bound.attention) : 0,
                                 longest: longest, backward: keep, threads: max(threads, 1), recycling: recycled)
         if keep { training = a } else { inference = a }
         return a
@@ -121,12 +127,13 @@ public final class BertEncoder {
         keptPacking = nil
     }
 
-    /// The pruned last layer's buffers for `packing`, reused while they fit.
-    private func prunedLayer(for packing: SequencePacking, keep: Bool) -> PooledLastLayer {
+    /// The pruned last layer's buffers for `packing`, reused while they fit; made for any batch of
+    /// its rows at padded length `seqLen` (as `activations`), so that batches of other lengths reuse them.
+    private func prunedLayer(for packing: SequencePacking, seqLen: Int, keep: Bool) -> PooledLastLayer {
         if let p = keep ? prunedTraining : prunedInference, p.fits(packing, backward: keep) { return p }
         if keep { prunedTraining = nil } else { prunedInference = nil }
-        let p = PooledLastLayer(config: config, sequences: packing.rows, keyCount: packing.lengths.reduce(0, +),
-                                longest: packing.longest, backward: keep)
+        let p = PooledLastLayer(config: config, sequences: packing.rows, keyCount: max(packing.lengths.reduce(0, +), packing.rows * seqLen),
+                                longest: max(packing.longest, seqLen), backward: keep)
         if keep { prunedTraining = p } else { prunedInference = p }
         return p
     }
@@ -164,7 +171,7 @@ public final class BertEncoder {
         if batch.rows == 0 { return [] }
         // A batch packing cannot represent (left padding, an empty row) runs padded, as exact as before.
         let packing = packsSequences ? SequencePacking.packed(batch) ?? .padded(batch) : .padded(batch)
-        let a = activations(for: packing, keep: keepActivations)
+        let a = activations(for: packing, seqLen: batch.seqLen, keep: keepActivations)
         let c = config, H = c.hiddenSize, I = c.intermediateSize, B = batch.rows, N = packing.tokens
         let shape = Attention.Shape(packing: packing, heads: c.numHeads, headDim: c.headDim, qkvRowStride: qkvProjection.rowStride)
         let ph = hiddenDropout, pa = attentionDropout
@@ -186,7 +193,7 @@ public final class BertEncoder {
             if pruned && l == c.numLayers - 1 {
                 let kv = A.separateKeyValue(tokens: N, hidden: H)
                 pooledBuffer.withUnsafeMutableBufferPointer { pooled in
-                    prunedLayer(for: packing, keep: keepActivations).forward(
+                    prunedLayer(for: packing, seqLen: batch.seqLen, keep: keepActivations).forward(
                         prunedContext(packing, dropout: dropout, rowLabels: rowLabels), layerInput: input, key: kv.key, value: kv.value,
                         pooled: pooled.baseAddress!)
                 }

@@ -167,7 +167,7 @@ public final class BiEncoder {
         let labels = try Self.labels(batch, rowOffset: rowOffset, rowLabels: rowLabels)
         rowParallel.dropKept(side)
         guard let chunk = chunkSize, chunk > 0 else {
-            let groups = RowParallelTraining.groups(batch, threads: rowThreads)
+            let groups = RowParallelTraining.groups(batch, threads: rowThreads, config: config)
             guard groups.isEmpty else {
                 try e.validate(batch)
                 return try rowParallel.forward(side, base: e, batch, groups: groups, dropout: dropout, labels: labels,
@@ -180,7 +180,7 @@ public final class BiEncoder {
         for start in stride(from: 0, to: batch.rows, by: chunk) {
             let rows = start..<min(start + chunk, batch.rows)
             let part = batch.rows(rows)
-            let groups = RowParallelTraining.groups(part, threads: rowThreads)
+            let groups = RowParallelTraining.groups(part, threads: rowThreads, config: config)
             if groups.isEmpty {
                 out += try e.forward(part, dropout: dropout, labels: labels.rows(rows), keepActivations: false)
             } else {
@@ -231,7 +231,7 @@ public final class BiEncoder {
         for start in stride(from: 0, to: batch.rows, by: chunk) {
             let end = min(start + chunk, batch.rows)
             let part = batch.rows(start..<end)
-            let groups = RowParallelTraining.groups(part, threads: rowThreads)
+            let groups = RowParallelTraining.groups(part, threads: rowThreads, config: config)
             if groups.isEmpty {
                 _ = try e.forward(part, dropout: dropout, labels: labels.rows(start..<end), keepActivations: true)
                 try e.backward(Array(dEmbeddings[(start * d)..<(end * d)]), finished: end == batch.rows && !spread ? finished : { _ in })

@@ -60,4 +60,7 @@ public struct RowLabels: Sendable {
     public func rows(_ range: Range<Int>) -> RowLabels {
         list.map { RowLabels(list: Array($0[range])) } ?? RowLabels(offset: offset + range.lowerBound)
     }
+
+    /// The labels of rows `indices`, in that order.
+    public func rows(_ indices: [Int]) -> RowLabels { RowLabels(list: indices.map { self[$0] }) }
 }

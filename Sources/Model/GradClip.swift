@@ -14,6 +14,14 @@ public enum GradClip {
     /// blocks' Float partial sums are computed side by side and then added in order, one by one:
     /// the same bits as one thread.
     public static func globalNorm(_ gradients: UnsafeBufferPointer<Float>, ranges: [Range<Int>]? = nil, threads: Int = 1) -> Float {
+        var partials: [Float] = []
+        return globalNorm(gradients, ranges: ranges, threads: threads, partials: &partials)
+    }
+
+    /// `globalNorm` with the blocks' partial sums in `partials`, grown when too short and kept by the
+    /// caller from step to step (a MiniLM bi-encoder's gradients have 177k blocks: 0.7 MB each step).
+    static func globalNorm(_ gradients: UnsafeBufferPointer<Float>, ranges: [Range<Int>]?, threads: Int,
+                           partials: inout [Float]) -> Float {
         let ranges = ranges ?? [0..<gradients.count]
         // Float partial sums over short blocks vectorise; Double across blocks keeps precision.
         var pieces: [(range: Range<Int>, firstBlock: Int)] = [], blocks = 0
@@ -24,7 +32,8 @@ public enum GradClip {
                 blocks += (piece.count + blockSize - 1) / blockSize
             }
         }
-        var partials = [Float](repeating: 0, count: blocks)
+        // Every block's partial is written below before it is read: old values need no clearing.
+        if partials.count < blocks { partials = [Float](repeating: 0, count: blocks) }
         partials.withUnsafeMutableBufferPointer { partials in
             let partials = partials
             let sum = { (piece: (range: Range<Int>, firstBlock: Int)) in
@@ -43,7 +52,7 @@ public enum GradClip {
             }
         }
         var total: Double = 0
-        for partial in partials { total += Double(partial) }
+        for partial in partials[..<blocks] { total += Double(partial) }
         return Float(total.squareRoot())
     }
 

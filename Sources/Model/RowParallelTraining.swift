@@ -3,10 +3,10 @@ import Dispatch
 import Foundation
 
 /// Training on several cores inside one process: a side's rows (or each grad-cache chunk's rows)
-/// are cut into one contiguous group per thread, and thread t runs forward AND backward of its
-/// group on its own replica of the encoder (the same parameter buffer, activations of its own, its
-/// own gradient buffer; thread 0 writes into the model's), with one-thread sgemm and one-thread
-/// elementwise loops. After backward the other threads' gradients are added into the model's in a
+/// are dealt into one group per thread (balanced by cost, `groups`), and thread t runs forward AND
+/// backward of its group on its own replica of the encoder (the same parameter buffer, activations
+/// of its own, its own gradient buffer; thread 0 writes into the model's), with one-thread sgemm
+/// and one-thread elementwise loops. After backward the other threads' gradients are added into the model's in a
 /// fixed order, so a given thread count gives the same bytes run after run.
 ///
 /// Why (as BatchParallelInference for inference): one step over the whole batch on 2-thread sgemm
@@ -33,7 +33,7 @@ final class RowParallelTraining {
     private var touchedWords: [Set<Int32>] = [[], []]
     /// The groups whose activations each side's replicas keep (nil: none, the side's last forward
     /// ran on the model's own encoder).
-    private var kept: [[Range<Int>]?] = [nil, nil]
+    private var kept: [[[Int]]?] = [nil, nil]
     /// The threads (1, 2, …) whose buffers hold gradients of the side's backward under way.
     private var used: [[Int]] = [[], []]
 
@@ -45,28 +45,44 @@ final class RowParallelTraining {
     /// The bytes held besides the model's: the extra gradient buffers.
     var extraGradientBytes: Int { threadGradients.reduce(0) { $0 + $1.count * 4 } }
 
-    /// One contiguous, non-empty group of rows per thread (at most one per row), balanced by real
-    /// tokens so the threads finish together. Empty when the rows should not be split: one thread,
-    /// or a single row (it keeps the whole step's threads on the old path instead).
-    static func groups(_ batch: TokenBatch, threads: Int) -> [Range<Int>] {
+    /// One non-empty group of rows per thread (at most one per row), each in ascending row order,
+    /// balanced by what the rows cost so that the threads finish together. Empty when the rows should
+    /// not be split: one thread, or a single row (it keeps the whole step's threads on the old path).
+    ///
+    /// A row costs its packed token rows (SequencePacking aligns each sequence to sgemm's row period)
+    /// in the Linear layers, plus its length² in attention (`attentionCostPerPair`). The rows are
+    /// dealt longest first, each to the thread with the least cost so far: the threads then differ
+    /// by at most about the cheapest row, where contiguous groups could differ by up to a whole
+    /// row (a 128-token passage is ~6% of a thread's share of 32 passages).
+    static func groups(_ batch: TokenBatch, threads: Int, config: BertConfig) -> [[Int]] {
         let count = min(threads, batch.rows)
         guard count >= 2 else { return [] }
-        var prefix = [0]
-        prefix.reserveCapacity(batch.rows + 1)
-        for r in 0..<batch.rows {
-            let length = batch.attentionMask[(r * batch.seqLen)..<((r + 1) * batch.seqLen)].reduce(0) { $0 + Int($1 != 0 ? 1 : 0) }
-            prefix.append(prefix[r] + max(length, 1))
+        let pairCost = attentionCostPerPair(config)
+        let costs = (0..<batch.rows).map { r -> Double in
+            let row = batch.attentionMask[(r * batch.seqLen)..<((r + 1) * batch.seqLen)]
+            let length = max(row.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }, 1)
+            return Double(SgemmRowTiling.aligned(length)) + pairCost * Double(length * length)
         }
-        let total = prefix[batch.rows]
-        var starts = [0]
-        for t in 1..<count {
-            // The first row at which t/count of the tokens are behind, leaving a row for every later group.
-            var start = starts[t - 1] + 1
-            while start < batch.rows - (count - t), prefix[start] * count < total * t { start += 1 }
-            starts.append(start)
+        // Costliest first; equal costs by row, so the split is a function of the batch alone.
+        let order = costs.indices.sorted { costs[$0] != costs[$1] ? costs[$0] > costs[$1] : $0 < $1 }
+        var groups = [[Int]](repeating: [], count: count), load = [Double](repeating: 0, count: count)
+        for row in order {
+            let t = load.indices.min { load[$0] != load[$1] ? load[$0] < load[$1] : $0 < $1 }!
+            groups[t].append(row)
+            load[t] += costs[row]
         }
-        starts.append(batch.rows)
-        return (0..<count).map { starts[$0]..<starts[$0 + 1] }
+        return groups.map { $0.sorted() }
+    }
+
+    /// The cost of one (query, key) pair of attention, in units of one token row through the Linear
+    /// layers: attention multiplies 2 × hidden per pair (scores and the weighted sum) where the
+    /// Linear layers multiply 4 hidden² + 2 hidden × intermediate per token; counted twice, as its
+    /// small per-sequence products and softmax run slower than the large sgemms (a least-squares fit
+    /// of the forward threads' CPU time on the FAQ batches, MiniLM, max_length 128, gave 1.8 times
+    /// the multiply ratio; a rough figure, measured on a loaded machine).
+    static func attentionCostPerPair(_ c: BertConfig) -> Double {
+        let H = Double(c.hiddenSize), I = Double(c.intermediateSize)
+        return 2 * (2 * H) / (4 * H * H + 2 * H * I)
     }
 
     /// `count` replicas of `base` (its side), made once; their settings follow the base's.
@@ -96,7 +112,7 @@ final class RowParallelTraining {
 
     /// Runs `body(t, replica t)` for every group on its own thread, with one-thread sgemm and
     /// elementwise loops inside; the first error thrown is rethrown after all threads return.
-    private func run(_ groups: [Range<Int>], base: BertEncoder, side: Int,
+    private func run(_ groups: [[Int]], base: BertEncoder, side: Int,
                      _ body: (Int, BertEncoder) throws -> Void) throws {
         let workers = encoders(of: base, side: side, count: groups.count)
         let lock = NSLock()
@@ -115,31 +131,45 @@ final class RowParallelTraining {
         if let failure { throw failure }
     }
 
-    /// Forward of `batch` in `groups` (from `groups(_:threads:)`), the embeddings in row order.
+    /// Forward of `batch` in `groups` (from `groups(_:threads:config:)`), the embeddings in row order.
     /// With `keep` the replicas keep their activations for `backward`.
-    func forward(_ side: BiEncoder.Side, base: BertEncoder, _ batch: TokenBatch, groups: [Range<Int>],
+    func forward(_ side: BiEncoder.Side, base: BertEncoder, _ batch: TokenBatch, groups: [[Int]],
                  dropout: DropoutContext?, labels: RowLabels, keep: Bool) throws -> [Float] {
         let s = side.rawValue
         kept[s] = nil
-        var parts = [[Float]](repeating: [], count: groups.count)
+        let d = base.outputDim
+        var embeddings = [Float](repeating: 0, count: batch.rows * d)
         let lock = NSLock()
         try run(groups, base: base, side: s) { t, encoder in
-            let embeddings = try encoder.forward(batch.rows(groups[t]), dropout: dropout, labels: labels.rows(groups[t]),
-                                                 keepActivations: keep)
+            let part = try encoder.forward(batch.rows(groups[t]), dropout: dropout, labels: labels.rows(groups[t]),
+                                           keepActivations: keep)
             lock.lock()
-            parts[t] = embeddings
+            Self.scatter(part, into: &embeddings, rows: groups[t], width: d)
             lock.unlock()
         }
         if keep {
             kept[s] = groups
-            keptTokenIds[s] = groups.map { Set(batch.inputIds[($0.lowerBound * batch.seqLen)..<($0.upperBound * batch.seqLen)]) }
+            keptTokenIds[s] = groups.map { Set($0.flatMap { batch.inputIds[($0 * batch.seqLen)..<(($0 + 1) * batch.seqLen)] }) }
         }
-        return parts.flatMap { $0 }
+        return embeddings
+    }
+
+    /// Row k of `part` [rows.count, width] becomes row rows[k] of `all`.
+    static func scatter(_ part: [Float], into all: inout [Float], rows: [Int], width: Int) {
+        for (k, row) in rows.enumerated() { all[(row * width)..<((row + 1) * width)] = part[(k * width)..<((k + 1) * width)] }
+    }
+
+    /// Rows `rows` of `all` [_, width] (starting at element `all.startIndex`), in that order.
+    static func gather(_ all: ArraySlice<Float>, rows: [Int], width: Int) -> [Float] {
+        var part = [Float]()
+        part.reserveCapacity(rows.count * width)
+        for row in rows { part += all[(all.startIndex + row * width)..<(all.startIndex + (row + 1) * width)] }
+        return part
     }
 
     /// Whether the side's last forward ran here and kept its activations for `rows` rows.
     func keepsActivations(_ side: BiEncoder.Side, rows: Int) -> Bool {
-        kept[side.rawValue].map { $0.last?.upperBound == rows } ?? false
+        kept[side.rawValue].map { $0.reduce(0) { $0 + $1.count } == rows } ?? false
     }
 
     /// Forgets the side's kept forward (its next forward runs on the model's encoder).
@@ -158,30 +188,30 @@ final class RowParallelTraining {
         for ids in keptTokenIds[side.rawValue].dropFirst() { touchedWords[side.rawValue].formUnion(ids) }
         let d = base.outputDim
         try runBackward(side, base: base, groups: groups) { t, encoder in
-            try encoder.backward(Array(dEmbeddings[(groups[t].lowerBound * d)..<(groups[t].upperBound * d)]))
+            try encoder.backward(Self.gather(dEmbeddings[...], rows: groups[t], width: d))
         }
     }
 
     /// Grad cache's step for one chunk: each replica re-encodes its rows of `chunk` (the same dropout
     /// masks) and back-propagates its rows of `dEmbeddings`, one thread each.
-    func forwardBackward(_ side: BiEncoder.Side, base: BertEncoder, _ chunk: TokenBatch, groups: [Range<Int>],
+    func forwardBackward(_ side: BiEncoder.Side, base: BertEncoder, _ chunk: TokenBatch, groups: [[Int]],
                          dropout: DropoutContext?, labels: RowLabels, dEmbeddings: ArraySlice<Float>) throws {
         kept[side.rawValue] = nil
         for rows in groups.dropFirst() {
-            touchedWords[side.rawValue].formUnion(chunk.inputIds[(rows.lowerBound * chunk.seqLen)..<(rows.upperBound * chunk.seqLen)])
+            for row in rows { touchedWords[side.rawValue].formUnion(chunk.inputIds[(row * chunk.seqLen)..<((row + 1) * chunk.seqLen)]) }
         }
-        let d = base.outputDim, first = dEmbeddings.startIndex
+        let d = base.outputDim
         try runBackward(side, base: base, groups: groups) { t, encoder in
             let rows = groups[t]
             _ = try encoder.forward(chunk.rows(rows), dropout: dropout, labels: labels.rows(rows), keepActivations: true)
-            try encoder.backward(Array(dEmbeddings[(first + rows.lowerBound * d)..<(first + rows.upperBound * d)]))
+            try encoder.backward(Self.gather(dEmbeddings, rows: rows, width: d))
         }
     }
 
     /// `run` for a backward. The thread buffers are zero between backwards (`finishBackward` zeroes
     /// them as it adds them), so nothing is cleared here — except the side's range of a buffer that
     /// a backward which threw left written, which its own thread zeroes first.
-    private func runBackward(_ side: BiEncoder.Side, base: BertEncoder, groups: [Range<Int>],
+    private func runBackward(_ side: BiEncoder.Side, base: BertEncoder, groups: [[Int]],
                              _ body: (Int, BertEncoder) throws -> Void) throws {
         guard gradients.count == parameters.count else {
             throw ModelError.invalidInput("this encoder was loaded for inference (no gradient buffer): it has no backward")

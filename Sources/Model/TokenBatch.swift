@@ -40,6 +40,18 @@ public struct TokenBatch: Sendable {
                                rows: range.count, seqLen: seqLen)
     }
 
+    /// Rows `indices` of this batch, in that order (same padded length).
+    public func rows(_ indices: [Int]) -> TokenBatch {
+        var ids = [Int32](), mask = [Int32]()
+        ids.reserveCapacity(indices.count * seqLen)
+        mask.reserveCapacity(indices.count * seqLen)
+        for r in indices {
+            ids += inputIds[(r * seqLen)..<((r + 1) * seqLen)]
+            mask += attentionMask[(r * seqLen)..<((r + 1) * seqLen)]
+        }
+        return try! TokenBatch(inputIds: ids, attentionMask: mask, rows: indices.count, seqLen: seqLen)
+    }
+
     /// Stacks batches with the same padded length (e.g. positive then negative contexts).
     public static func concatenate(_ batches: [TokenBatch]) throws -> TokenBatch {
         let length = batches.map(\.seqLen).max() ?? 1
