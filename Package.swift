@@ -33,7 +33,7 @@ let package = Package(
                                              .product(name: "Yams", package: "Yams")]),
         // The model layers' elementwise and row-wise kernels (GELU, softmax, LayerNorm, dropout, AdamW),
         // vectorised in C: an AVX2+FMA build and a baseline build, chosen at run time.
-        .target(name: "CKernels", path: "Sources/CKernels", exclude: ["kernels-body.h", "attention-body.h"]),
+        .target(name: "CKernels", path: "Sources/CKernels", exclude: ["kernels-body.h", "attention-body.h", "gemm-body.h"]),
         .target(name: "Model", dependencies: ["CBLAS", "CKernels", "Data"]),
         // Atomics and futexes on memory shared by ring neighbours on one host.
         .target(name: "CSharedMemory", path: "Sources/CSharedMemory"),
@@ -51,7 +51,7 @@ let package = Package(
         // the control channel, `srdpr index-worker`s send the embeddings back.
         .target(name: "DistributedIndex", dependencies: ["Collectives", "Data", "JobContracts", "Model", "Retrieval"]),
         // Benchmark drivers behind `srdpr bench ...`; the anchor comparisons live in Benchmarks/.
-        .target(name: "Benchmarks", dependencies: ["CKernels", "Data", "Model", "Collectives", "JobContracts", "Worker", "Retrieval"]),
+        .target(name: "Benchmarks", dependencies: ["CBLAS", "CKernels", "Data", "Model", "Collectives", "JobContracts", "Worker", "Retrieval"]),
         .executableTarget(
             name: "SRDPR",
             dependencies: [

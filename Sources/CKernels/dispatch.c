@@ -97,6 +97,10 @@ void srdpr_attention_backward_avx2(float *dQuery, float *dKey, float *dValue, co
 void srdpr_attention_backward_baseline(float *dQuery, float *dKey, float *dValue, const float *dContext, const float *probabilities, const float *query, const float *key, const float *value, long length, long headDim, long stride, long qkvStride, float scale, int dropout, uint64_t rowKey, float p, long head, float *scratch);
 void srdpr_attention_backward(float *dQuery, float *dKey, float *dValue, const float *dContext, const float *probabilities, const float *query, const float *key, const float *value, long length, long headDim, long stride, long qkvStride, float scale, int dropout, uint64_t rowKey, float p, long head, float *scratch) { DISPATCH(srdpr_attention_backward, dQuery, dKey, dValue, dContext, probabilities, query, key, value, length, headDim, stride, qkvStride, scale, dropout, rowKey, p, head, scratch); }
 
+void srdpr_gemm_rows_avx2(float *out, const float *input, const float *packed, long rows, long inDim, long outDim);
+void srdpr_gemm_rows_baseline(float *out, const float *input, const float *packed, long rows, long inDim, long outDim);
+void srdpr_gemm_rows(float *out, const float *input, const float *packed, long rows, long inDim, long outDim) { DISPATCH(srdpr_gemm_rows, out, input, packed, rows, inDim, outDim); }
+
 long srdpr_attention_scratch(long length, long headDim) {
     // Padded to the wider (AVX2) clone's register tile, 6 rows x 16 columns, so one allocation
     // serves both clones (tests switch to the baseline at run time).

@@ -5,5 +5,6 @@
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
 #include "kernels-body.h"
 #include "attention-body.h"
+#include "gemm-body.h"
 #pragma clang attribute pop
 #endif

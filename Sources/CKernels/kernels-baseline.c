@@ -3,3 +3,4 @@
 #define NAME(f) f##_baseline
 #include "kernels-body.h"
 #include "attention-body.h"
+#include "gemm-body.h"

@@ -16,6 +16,7 @@ import Foundation
 final class BatchParallelInference {
     private let base: BertEncoder
     private var replicas: [BertEncoder] = []
+    private let sharedWeights = PackedLinearWeights()
 
     init(base: BertEncoder) { self.base = base }
 
@@ -27,6 +28,7 @@ final class BatchParallelInference {
             let replica = BertEncoder(config: base.config, layout: base.layout, parameters: base.parameters,
                                       gradients: FloatBuffer(count: 0))
             replica.threads = 1  // (sets Parallel.threads: restored below)
+            replica.linearWeights = sharedWeights  // the model packed once, not once per thread
             replicas.append(replica)
         }
         Parallel.threads = parallelThreads
@@ -45,7 +47,7 @@ final class BatchParallelInference {
         let lock = NSLock()
         var next = 0
         var failure: Error?
-        // The parameters stay as they are for this call: each replica packs its Q/K/V weights once.
+        // The parameters stay as they are for this call: the replicas pack the Linear weights once, together.
         for encoder in workers { encoder.parametersFixed = true }
         defer { for encoder in workers { encoder.parametersFixed = false } }
         // Every sgemm and elementwise loop of a replica runs on its own thread.

@@ -40,11 +40,13 @@ public final class BertEncoder {
     private lazy var qkvProjection = QKVProjection(hidden: config.hiddenSize)
     private var prunedTraining: PooledLastLayer?, prunedInference: PooledLastLayer?
 
+    /// The Linear layers' packed weights; BatchParallelInference gives its replicas one shared instance.
+    var linearWeights = PackedLinearWeights()
     /// Promises that nothing writes `parameters` until it is cleared: forwards may then keep
-    /// copies derived from them (the packed Q/K/V weights) from batch to batch.
+    /// copies derived from them (the packed Linear weights) from batch to batch.
     var parametersFixed: Bool {
-        get { qkvProjection.parametersFixed }
-        set { qkvProjection.parametersFixed = newValue }
+        get { linearWeights.parametersFixed }
+        set { linearWeights.parametersFixed = newValue }
     }
     /// Whether the kept forward ran the last layer on the [CLS] rows only.
     private var keptPruned = false
@@ -139,8 +141,8 @@ public final class BertEncoder {
     /// The context the pruned last layer runs in.
     private func prunedContext(_ packing: SequencePacking, dropout: DropoutContext?, rowLabels: RowLabels) -> PooledLastLayer.Context {
         let last = config.numLayers - 1
-        return PooledLastLayer.Context(packing: packing, config: config, weights: layout.layers[last], parameters: P, dropout: dropout,
-                                       layer: last, hiddenDropout: hiddenDropout, attentionDropout: attentionDropout, rowLabels: rowLabels)
+        return PooledLastLayer.Context(packing: packing, config: config, weights: layout.layers[last], parameters: P, linearWeights: linearWeights,
+                                       dropout: dropout, layer: last, hiddenDropout: hiddenDropout, attentionDropout: attentionDropout, rowLabels: rowLabels)
     }
 
     func validate(_ batch: TokenBatch) throws {
@@ -198,21 +200,21 @@ public final class BertEncoder {
                 break
             }
             // Self-attention.
-            qkvProjection.forward(A.q, input, parameters: P, layer: w, rows: N)
+            qkvProjection.forward(A.q, input, parameters: P, layer: w, rows: N, weights: linearWeights)
             let attnKey = (dropout != nil && pa > 0) ? dropout!.key(layer: l, site: .attentionProbs) : nil
             Attention.forward(ctx: A.ctx, probs: keepActivations ? A.probs : nil, q: A.q, k: A.k, v: A.v, shape: shape,
                               dropoutKey: attnKey, p: pa, rowLabels: rowLabels, scratch: a.headScratch,
                               scratchPerThread: a.headScratchPerThread, threads: threads)
             packing.zeroGaps(A.ctx, width: H)
-            Linear.forward(a.sublayer, A.ctx, P + w.attnOutW, P + w.attnOutB, rows: N, inDim: H, outDim: H)
+            Linear.forward(a.sublayer, A.ctx, weights: linearWeights, parameters: P, weight: w.attnOutW, bias: w.attnOutB, rows: N, inDim: H, outDim: H)
             hiddenDrop(a.sublayer, layer: l, site: .attentionOutput)
             // The residual sums are kept for backward only.
             LayerNorm.forward(A.attentionNormed, sum: keepActivations ? A.attentionResidual : nil, mean: A.mean1, rstd: A.rstd1,
                               a.sublayer, residual: input, gamma: P + w.ln1G, beta: P + w.ln1B, rows: N, dim: H, eps: c.layerNormEps)
             // Feed-forward.
-            Linear.forward(A.ffnIntermediate, A.attentionNormed, P + w.interW, P + w.interB, rows: N, inDim: H, outDim: I)
+            Linear.forward(A.ffnIntermediate, A.attentionNormed, weights: linearWeights, parameters: P, weight: w.interW, bias: w.interB, rows: N, inDim: H, outDim: I)
             GELU.forward(a.gelu, A.ffnIntermediate, count: N * I)
-            Linear.forward(a.sublayer, a.gelu, P + w.outW, P + w.outB, rows: N, inDim: I, outDim: H)
+            Linear.forward(a.sublayer, a.gelu, weights: linearWeights, parameters: P, weight: w.outW, bias: w.outB, rows: N, inDim: I, outDim: H)
             hiddenDrop(a.sublayer, layer: l, site: .ffnOutput)
             LayerNorm.forward(A.out, sum: keepActivations ? A.ffnResidual : nil, mean: A.mean2, rstd: A.rstd2,
                               a.sublayer, residual: A.attentionNormed, gamma: P + w.ln2G, beta: P + w.ln2B, rows: N, dim: H,
@@ -235,13 +237,13 @@ public final class BertEncoder {
             keptPacking = nil
         }
         guard let pw = layout.projW, let pb = layout.projB else { return pooledBuffer }
-        // One sgemm per pooled vector: in one call over the batch, a vector's row would set its bits
-        // (SgemmRowTiling).
+        // One call over the batch: a row's bits do not depend on the others (Linear.forward).
         let D = layout.projectionDim
         var out = [Float](repeating: 0, count: B * D)
         pooledBuffer.withUnsafeBufferPointer { x in
             out.withUnsafeMutableBufferPointer { y in
-                for r in 0..<B { Linear.forward(y.baseAddress! + r * D, x.baseAddress! + r * H, P + pw, P + pb, rows: 1, inDim: H, outDim: D) }
+                Linear.forward(y.baseAddress!, x.baseAddress!, weights: linearWeights, parameters: P, weight: pw, bias: pb,
+                               rows: B, inDim: H, outDim: D)
             }
         }
         return out

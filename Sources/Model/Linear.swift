@@ -3,39 +3,48 @@ import CKernels
 import Dispatch
 
 /// Fully connected layer `out[n, o] = in[n, :] · weight[o, :] + bias[o]`, weight stored [outDim, inDim]
-/// as in PyTorch's nn.Linear. Backward is single sgemm calls; forward splits its rows over the
-/// BLAS threads itself (below).
+/// as in PyTorch's nn.Linear. Forward runs our own kernel (`srdpr_gemm_rows`) on weights packed
+/// by PackedLinearWeights; backward is single OpenBLAS sgemm calls.
 enum Linear {
-    /// The rows go to at most `BLASThreads.current` single-threaded sgemm calls cut on multiples of
-    /// `SgemmRowTiling.period`: a row then gets the bits it gets in one call over all the rows
-    /// (OpenBLAS's own threads would cut the rows where the count puts them, so a token's numbers
-    /// would change with its batch and the thread count).
+    /// From weights in `srdpr_gemm_pack_weights`' layout. Each output is one fused multiply-add chain
+    /// from the bias over the inputs in order, so a row's bits do not depend on the other rows, and
+    /// the rows can go to at most `BLASThreads.current` threads cut anywhere (on 6-row tiles, the
+    /// kernel's register tile, so no thread runs a partial tile it need not).
+    ///
+    /// Why our kernel and not sgemm (`srdpr bench gemm`): OpenBLAS copies the weights and the
+    /// activations into its panel layout on every call and needs the bias copied into every output
+    /// row first (beta 1, as torch's addmm rounds it), and its rows' bits depend on their place in
+    /// its 12-row tiles (SgemmRowTiling); the packed weights are made once per inference and the
+    /// accumulators start from the bias.
+    static func forward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, packed: UnsafePointer<Float>,
+                        rows: Int, inDim: Int, outDim: Int) {
+        let tile = 6, tiles = (rows + tile - 1) / tile
+        // Below ~1M multiply-adds a second thread costs more than it saves.
+        let parts = rows * inDim * outDim >= 1 << 20 ? min(BLASThreads.current, tiles) : 1
+        func multiply(_ range: Range<Int>) {
+            srdpr_gemm_rows(out + range.lowerBound * outDim, input + range.lowerBound * inDim, packed, range.count, inDim, outDim)
+        }
+        if parts <= 1 { return multiply(0..<rows) }
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            multiply(min(rows, tiles * part / parts * tile)..<min(rows, tiles * (part + 1) / parts * tile))
+        }
+    }
+
+    /// The layer whose weight and bias sit at offsets `weight` and `bias` of the parameters `P`,
+    /// packed (or kept packed) by `weights`.
+    static func forward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, weights: PackedLinearWeights,
+                        parameters P: UnsafePointer<Float>, weight: Int, bias: Int?, rows: Int, inDim: Int, outDim: Int) {
+        forward(out, input, packed: weights.packed(P, weight: weight, bias: bias, inDim: inDim, outDim: outDim),
+                rows: rows, inDim: inDim, outDim: outDim)
+    }
+
+    /// From plain weight and bias arrays (one-off products): packs them for this call.
     static func forward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
                         _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                         rows: Int, inDim: Int, outDim: Int) {
-        // The bias goes in before the product (beta 1), as torch's addmm puts it. Adding it after a
-        // beta-0 sgemm saves nothing (OpenBLAS then zeroes C in its own pass, sgemm_beta) and changes
-        // bits: OpenBLAS sums the inner dimension in blocks (≤ 256 on its Haswell kernels) and adds
-        // each block's sum to C, so a prefilled bias is rounded in with the first block, not after the
-        // last (measured: 26-58% of the outputs differ in the last bits at inDim 384 to 3072).
-        if let bias {
-            for r in 0..<rows { (out + r * outDim).update(from: bias, count: outDim) }
-        }
-        func multiply(_ range: Range<Int>) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(range.count), Int32(outDim), Int32(inDim),
-                        1, input + range.lowerBound * inDim, Int32(inDim), weight, Int32(inDim), bias == nil ? 0 : 1,
-                        out + range.lowerBound * outDim, Int32(outDim))
-        }
-        let threads = BLASThreads.current, period = SgemmRowTiling.period
-        let blocks = (rows + period - 1) / period
-        // Below ~1M multiply-adds a second thread costs more than it saves.
-        let parts = rows * inDim * outDim >= 1 << 20 ? min(threads, blocks) : 1
-        BLASThreads.set(1)
-        defer { BLASThreads.set(threads) }
-        if parts <= 1 { return multiply(0..<rows) }
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            multiply(min(rows, blocks * part / parts * period)..<min(rows, blocks * (part + 1) / parts * period))
-        }
+        let packed = FloatBuffer(count: srdpr_gemm_packed_floats(outDim, inDim))
+        srdpr_gemm_pack_weights(packed.pointer, weight, bias, outDim, inDim)
+        forward(out, input, packed: packed.pointer, rows: rows, inDim: inDim, outDim: outDim)
     }
 
     /// Accumulates dWeight, dBias; writes (or with `accumulateInput` adds) dInput.

@@ -79,6 +79,7 @@ final class PooledLastLayer {
         var config: BertConfig
         var weights: BertLayout.Layer
         var parameters: UnsafeMutablePointer<Float>
+        var linearWeights: PackedLinearWeights
         var dropout: DropoutContext?
         var layer: Int
         var hiddenDropout: Float, attentionDropout: Float
@@ -108,12 +109,12 @@ final class PooledLastLayer {
         let c = s.config, w = s.weights, P = s.parameters, packing = s.packing
         let H = c.hiddenSize, I = c.intermediateSize, N = packing.tokens, B = packing.rows, rows = B * Self.period
         // Keys and values of every row.
-        Linear.forward(key, layerInput, P + w.keyW, P + w.keyB, rows: N, inDim: H, outDim: H)
-        Linear.forward(value, layerInput, P + w.valueW, P + w.valueB, rows: N, inDim: H, outDim: H)
+        Linear.forward(key, layerInput, weights: s.linearWeights, parameters: P, weight: w.keyW, bias: w.keyB, rows: N, inDim: H, outDim: H)
+        Linear.forward(value, layerInput, weights: s.linearWeights, parameters: P, weight: w.valueW, bias: w.valueB, rows: N, inDim: H, outDim: H)
         // Gather the [CLS] rows.
         input.update(repeating: 0, count: rows * H)
         for r in 0..<B { (input + r * Self.period * H).update(from: layerInput + packing.offsets[r] * H, count: H) }
-        Linear.forward(query, input, P + w.queryW, P + w.queryB, rows: rows, inDim: H, outDim: H)
+        Linear.forward(query, input, weights: s.linearWeights, parameters: P, weight: w.queryW, bias: w.queryB, rows: rows, inDim: H, outDim: H)
         // One query row per (sequence, head) over that sequence's keys.
         context.update(repeating: 0, count: rows * H)
         let hd = c.headDim, scale = 1 / Float(hd).squareRoot(), total = packing.lengths.reduce(0, +)
@@ -141,14 +142,14 @@ final class PooledLastLayer {
             }
         }
         BLASThreads.set(blasThreads)
-        Linear.forward(sublayer, context, P + w.attnOutW, P + w.attnOutB, rows: rows, inDim: H, outDim: H)
+        Linear.forward(sublayer, context, weights: s.linearWeights, parameters: P, weight: w.attnOutW, bias: w.attnOutB, rows: rows, inDim: H, outDim: H)
         dropHidden(sublayer, s, site: .attentionOutput)
         // The residual sums are kept for backward only.
         LayerNorm.forward(attentionNormed, sum: backward ? attentionResidual : nil, mean: mean1, rstd: rstd1, sublayer,
                           residual: input, gamma: P + w.ln1G, beta: P + w.ln1B, rows: rows, dim: H, eps: c.layerNormEps)
-        Linear.forward(ffnIntermediate, attentionNormed, P + w.interW, P + w.interB, rows: rows, inDim: H, outDim: I)
+        Linear.forward(ffnIntermediate, attentionNormed, weights: s.linearWeights, parameters: P, weight: w.interW, bias: w.interB, rows: rows, inDim: H, outDim: I)
         GELU.forward(gelu, ffnIntermediate, count: rows * I)
-        Linear.forward(sublayer, gelu, P + w.outW, P + w.outB, rows: rows, inDim: I, outDim: H)
+        Linear.forward(sublayer, gelu, weights: s.linearWeights, parameters: P, weight: w.outW, bias: w.outB, rows: rows, inDim: I, outDim: H)
         dropHidden(sublayer, s, site: .ffnOutput)
         LayerNorm.forward(out, sum: backward ? ffnResidual : nil, mean: mean2, rstd: rstd2, sublayer, residual: attentionNormed,
                           gamma: P + w.ln2G, beta: P + w.ln2B, rows: rows, dim: H, eps: c.layerNormEps)

@@ -11,8 +11,9 @@ import Foundation
 /// of the lengths before its sequence, so its embedding changed with the batch around it by a few
 /// ulps. Rows that start at a multiple of the period, in calls whose row count is a multiple of it,
 /// get the same bits wherever they are, whatever the call's size: the packing places every
-/// sequence at such a row (`SequencePacking.packed`), and `Linear.forward` splits its rows over
-/// threads on such rows instead of letting OpenBLAS split them at any row.
+/// sequence at such a row (`SequencePacking.packed`). The Linear layers' forward no longer runs on
+/// sgemm (its kernel, srdpr_gemm_rows, gives a row the same bits at any place); the calls that
+/// still do (the backward's) keep the packing's alignment.
 public enum SgemmRowTiling {
     /// The smallest row shift that leaves sgemm's rows bit-identical on the kernels this process
     /// runs (probed once), or 1 when none up to 48 does (then batches may change the last bits).

@@ -17,5 +17,6 @@ struct Bench: ParsableCommand {
             BenchMine.self,
             BenchAttention.self,
             BenchElementwise.self,
+            BenchGemm.self,
         ])
 }

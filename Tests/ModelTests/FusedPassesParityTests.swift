@@ -93,7 +93,7 @@ final class FusedPassesParityTests: XCTestCase {
         LayerNorm.forward(x, mean: mean, rstd: rstd, residual, gamma: P + layout.embLnG, beta: P + layout.embLnB, rows: N, dim: H, eps: c.layerNormEps)
         drop(x, layer: 0, site: .embeddings)
         for (l, w) in layout.layers.enumerated() {
-            qkv.forward(q, x, parameters: P, layer: w, rows: N)
+            qkv.forward(q, x, parameters: P, layer: w, rows: N, weights: PackedLinearWeights())
             let attentionKey = (dropout != nil && encoder.attentionDropout > 0) ? dropout!.key(layer: l, site: .attentionProbs) : nil
             Attention.forward(ctx: ctx, probs: nil, q: q, k: q + H, v: q + 2 * H, shape: shape, dropoutKey: attentionKey,
                               p: encoder.attentionDropout, rowLabels: labels, scratch: scratch, scratchPerThread: scratchPerThread, threads: 1)

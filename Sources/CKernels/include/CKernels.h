@@ -87,4 +87,14 @@ void srdpr_adamw(float *parameters, const float *gradients, float *m, float *v, 
                  float decayFactor, int decays, float oneMinusBeta1, float beta2, float oneMinusBeta2,
                  float stepSize, float biasCorrection2Sqrt, float eps);
 
+/// The Linear layers' product from weights packed once: floats srdpr_gemm_pack_weights writes for
+/// a weight [outDim, inDim] (panels of 16 output columns: their 16 biases, then inDim x 16 weights).
+long srdpr_gemm_packed_floats(long outDim, long inDim);
+/// Packs weight [outDim, inDim] (row-major, PyTorch's nn.Linear layout) and bias [outDim] (NULL = 0).
+void srdpr_gemm_pack_weights(float *packed, const float *weight, const float *bias, long outDim, long inDim);
+/// out[r, o] = bias[o] + Σ_k input[r, k] weight[o, k] for rows [0, rows), from packed weights. Each
+/// output is one chain from the bias over k in order (fused multiply-adds in the AVX2 build), so a
+/// row's bits do not depend on the other rows, the row count or the thread that runs it.
+void srdpr_gemm_rows(float *out, const float *input, const float *packed, long rows, long inDim, long outDim);
+
 #endif
