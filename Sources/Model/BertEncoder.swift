@@ -97,15 +97,14 @@ public final class BertEncoder {
         // is a little larger than all before it re-allocates (and faults in, page by page) hundreds
         // of megabytes many steps in a row; a quarter more than the old capacity, in every dimension
         // (tokens, attention scores, longest sequence), makes growth rare. Room is also made at once
-        // for any batch of this many rows and this padded length (every row full, aligned as packing
-        // aligns it): the storage is calloc'ed, so room never used is never faulted in (it costs no
+        // for any batch of this many rows and this padded length (every row full): the storage is calloc'ed, so room never used is never faulted in (it costs no
         // memory), while each growth lays the buffers out anew over the larger storage and faults in
         // tens of megabytes of fresh pages (the FAQ batches at max_length 128 grew the replicas'
         // storage twice in their first steps, 20,000 page faults each time).
         // (Only the sizes are read here, so that nothing holds the old buffers below.)
         let capacity = (keep ? training : inference).map { (tokens: $0.tokens, attention: $0.attention, longest: $0.longest) }
         let recycled = (keep ? training : inference)?.storage
-        let bound = (tokens: packing.rows * SgemmRowTiling.aligned(seqLen), attention: config.numHeads * packing.rows * seqLen * seqLen)
+        let bound = (tokens: packing.rows * seqLen, attention: config.numHeads * packing.rows * seqLen * seqLen)
         func grown(_ needed: Int, _ capacity: Int?, bound: Int) -> Int { max(needed, bound, capacity.map { $0 + $0 / 4 } ?? 0) }
         let longest = max(packing.longest, min(grown(packing.longest, capacity?.longest, bound: seqLen), config.maxPositions))
         // The outgrown buffers' storage is resized in place (realloc), not freed and allocated

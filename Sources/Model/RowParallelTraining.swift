@@ -12,7 +12,7 @@ import Foundation
 /// Why (as BatchParallelInference for inference): one step over the whole batch on 2-thread sgemm
 /// left ~10% of the CPU to the scheduler (OpenBLAS's threads spinning between small calls, the
 /// per-head attention dispatch handing over). A row's forward does not depend on the other rows
-/// of its call (SgemmRowTiling, SequencePacking), so the embeddings and the loss are the bytes of
+/// of its call (srdpr_gemm_rows, the fused attention; SequencePacking), so the embeddings and the loss are the bytes of
 /// one thread; the parameter gradients are sums over rows, which differ only by fp32 summation
 /// order. Costs one gradient buffer (the whole model) per thread after the first.
 final class RowParallelTraining {
@@ -61,7 +61,7 @@ final class RowParallelTraining {
         let costs = (0..<batch.rows).map { r -> Double in
             let row = batch.attentionMask[(r * batch.seqLen)..<((r + 1) * batch.seqLen)]
             let length = max(row.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }, 1)
-            return Double(SgemmRowTiling.aligned(length)) + pairCost * Double(length * length)
+            return Double(length) + pairCost * Double(length * length)
         }
         // Costliest first; equal costs by row, so the split is a function of the batch alone.
         let order = costs.indices.sorted { costs[$0] != costs[$1] ? costs[$0] > costs[$1] : $0 < $1 }

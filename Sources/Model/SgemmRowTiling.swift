@@ -10,10 +10,10 @@ import Foundation
 /// of up to half the rows, shifting by 12 changes none). In a packed batch a token's row is the sum
 /// of the lengths before its sequence, so its embedding changed with the batch around it by a few
 /// ulps. Rows that start at a multiple of the period, in calls whose row count is a multiple of it,
-/// get the same bits wherever they are, whatever the call's size: the packing places every
-/// sequence at such a row (`SequencePacking.packed`). The Linear layers' forward no longer runs on
-/// sgemm (its kernel, srdpr_gemm_rows, gives a row the same bits at any place); the calls that
-/// still do (the backward's) keep the packing's alignment.
+/// get the same bits wherever they are, whatever the call's size. No forward product runs on sgemm
+/// any more (the Linear layers' kernel, srdpr_gemm_rows, and the fused attention give a row the same
+/// bits at any place), so the packing no longer aligns sequences to the period; the backward's
+/// sgemm calls sum gradients, whose bits depend on the batch's rows anyway (fp32 summation order).
 public enum SgemmRowTiling {
     /// The smallest row shift that leaves sgemm's rows bit-identical on the kernels this process
     /// runs (probed once), or 1 when none up to 48 does (then batches may change the last bits).

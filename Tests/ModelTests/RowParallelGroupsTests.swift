@@ -13,7 +13,7 @@ final class RowParallelGroupsTests: XCTestCase {
     }
 
     func cost(_ length: Int) -> Double {
-        Double(SgemmRowTiling.aligned(length)) + RowParallelTraining.attentionCostPerPair(config) * Double(length * length)
+        Double(length) + RowParallelTraining.attentionCostPerPair(config) * Double(length * length)
     }
 
     /// The context lengths of one FAQ batch at max_length 128 (16 positives, 16 hard negatives),
@@ -55,7 +55,7 @@ final class RowParallelGroupsTests: XCTestCase {
     /// Attention's length² counts: a 120-token row weighs more than two rows of 60, so the short
     /// row goes with the two (by tokens alone the threads would tie and the first would take it).
     func testALongRowCostsMoreThanItsTokensInShortRows() throws {
-        XCTAssertEqual(cost(120) - cost(60) - cost(60), Double(SgemmRowTiling.aligned(120) - 2 * SgemmRowTiling.aligned(60)) + RowParallelTraining.attentionCostPerPair(config) * (120 * 120 - 2 * 60 * 60),
+        XCTAssertEqual(cost(120) - cost(60) - cost(60), RowParallelTraining.attentionCostPerPair(config) * (120 * 120 - 2 * 60 * 60),
                        accuracy: 1e-9)
         XCTAssertEqual(RowParallelTraining.groups(try batch([120, 60, 60, 12]), threads: 2, config: config), [[0], [1, 2, 3]])
     }
