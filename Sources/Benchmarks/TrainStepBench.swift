@@ -153,14 +153,14 @@ public enum TrainStepBench {
         let attention = 12 * c.numLayers * H * (B * o.qLen * o.qLen + (B + C) * o.ctxLen * o.ctxLen)
         let mixed = (o.minQLen ?? o.qLen) < o.qLen || (o.minCtxLen ?? o.ctxLen) < o.ctxLen
         // What the encoders really execute (the FLOP model above counts the full model, as model-FLOPs
-        // utilisation does): the packed rows, gaps between sequences included (SequencePacking), or
+        // utilisation does): the packed rows (SequencePacking: the real tokens, nothing between sequences), or
         // the padded ones; and with [CLS] pooling a last layer that runs only keys and values over
         // every row and the rest over one row per sgemm row period per sequence (PooledLastLayer).
         let perLayerParams = encoderParams / c.numLayers, keyValueParams = 2 * (H * H + H)
         func executedFlops(_ b: TokenBatch, _ encoder: BertEncoder) -> Double {
             let period = SgemmRowTiling.period
             let attended = encoder.packsSequences ? lengths(b) : [Int](repeating: b.seqLen, count: b.rows)
-            let rows = encoder.packsSequences ? attended.reduce(0) { $0 + ($1 + period - 1) / period * period } : b.rows * b.seqLen
+            let rows = encoder.packsSequences ? attended.reduce(0, +) : b.rows * b.seqLen
             let squares = attended.reduce(0) { $0 + $1 * $1 }
             guard encoder.prunesLastLayer && encoder.pooling == .cls else {
                 return Double(6 * encoderParams * rows + 12 * c.numLayers * H * squares)

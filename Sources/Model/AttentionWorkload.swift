@@ -23,8 +23,6 @@ public final class AttentionWorkload {
                                    attentionMask: [Int32](repeating: 1, count: sequences * length), rows: sequences, seqLen: length)
         shape = Attention.Shape(packing: SequencePacking.packed(batch)!, heads: heads, headDim: headDim,
                                 qkvRowStride: qkvInOneMatrix ? 3 * heads * headDim : nil)
-        // The packed layout starts each sequence at a multiple of sgemm's row period: its token rows
-        // (gaps included) can outnumber sequences x length.
         let tokensByHidden = shape.packing.tokens * heads * headDim
         let attention = heads * shape.packing.attentionPerHead
         scratchPerThread = Attention.scratchPerThread(longest: length, headDim: headDim)

@@ -180,7 +180,6 @@ public final class BertEncoder {
         }
         Embeddings.forward(a.embSum, packing: packing, word: P + layout.wordEmb,
                            position: P + layout.posEmb, type: P + layout.typeEmb, hidden: H)
-        packing.zeroGaps(a.embSum, width: H)
         LayerNorm.forward(a.x0, mean: a.embMean, rstd: a.embRstd, a.embSum, gamma: P + layout.embLnG,
                           beta: P + layout.embLnB, rows: N, dim: H, eps: c.layerNormEps)
         hiddenDrop(a.x0, layer: 0, site: .embeddings)
@@ -204,7 +203,6 @@ public final class BertEncoder {
             Attention.forward(ctx: A.ctx, probs: keepActivations ? A.probs : nil, q: A.q, k: A.k, v: A.v, shape: shape,
                               dropoutKey: attnKey, p: pa, rowLabels: rowLabels, scratch: a.headScratch,
                               scratchPerThread: a.headScratchPerThread, threads: threads)
-            packing.zeroGaps(A.ctx, width: H)
             Linear.forward(a.sublayer, A.ctx, weights: linearWeights, parameters: P, weight: w.attnOutW, bias: w.attnOutB, rows: N, inDim: H, outDim: H)
             hiddenDrop(a.sublayer, layer: l, site: .attentionOutput)
             // The residual sums are kept for backward only.
@@ -367,8 +365,6 @@ public final class BertEncoder {
             Attention.backward(dQ: a.dQuery, dK: a.dKey, dV: a.sublayer, dCtx: a.dContext, probs: A.probs, q: A.q, k: A.k, v: A.v,
                                shape: shape, dropoutKey: attnKey, p: pa, rowLabels: rowLabels, scratch: a.headScratch,
                                scratchPerThread: a.headScratchPerThread, threads: threads)
-            // Attention writes the sequences' rows only: the gaps' gradients must be zero, not stale.
-            for d in [a.dQuery, a.dKey, a.sublayer] { packing.zeroGaps(d, width: H) }
             Linear.backward(dInput: dIn, dWeight: G + w.queryW, dBias: G + w.queryB, dOut: a.dQuery, input: input,
                             weight: P + w.queryW, rows: N, inDim: H, outDim: H, accumulateInput: true)
             Linear.backward(dInput: dIn, dWeight: G + w.keyW, dBias: G + w.keyB, dOut: a.dKey, input: input,

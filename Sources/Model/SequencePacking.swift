@@ -17,7 +17,7 @@ struct SequencePacking {
     /// First token row of each sequence, and how many token rows it has.
     let offsets: [Int]
     let lengths: [Int]
-    /// Token rows in all: Σ lengths, plus the gaps of a packed layout.
+    /// Token rows in all: Σ lengths (packed) or rows × padded length.
     let tokens: Int
     let longest: Int
     /// Padded layout only: the attention mask by token row (0 = padding key); nil = every token is real.
@@ -29,19 +29,11 @@ struct SequencePacking {
     /// Σ lengths²: attention scores of one head over the whole batch.
     let attentionPerHead: Int
 
-    /// Rows that belong to no sequence (none in the packed layout; kept for layouts that leave some).
-    let gaps: [Range<Int>]
-
     private init(offsets: [Int], lengths: [Int], tokens: Int, keyMask: [Int32]?, inputIds: [Int32]) {
         rows = lengths.count
         self.offsets = offsets
         self.lengths = lengths
         self.tokens = tokens
-        var gaps: [Range<Int>] = []
-        for (r, end) in zip(offsets.indices, offsets.dropFirst() + [tokens]) where offsets[r] + lengths[r] < end {
-            gaps.append((offsets[r] + lengths[r])..<end)
-        }
-        self.gaps = gaps
         longest = lengths.max() ?? 0
         self.keyMask = keyMask
         self.inputIds = inputIds
@@ -87,10 +79,4 @@ struct SequencePacking {
 
     /// Whether token row `n` of a sequence is a real token (always, when packed).
     @inline(__always) func isReal(_ n: Int) -> Bool { keyMask.map { $0[n] != 0 } ?? true }
-
-    /// Zeroes the gap rows of `x` [tokens, width]: what they hold is never read as a token's, but
-    /// a backward multiplies them by zero gradients, which must stay zero (not NaN).
-    func zeroGaps(_ x: UnsafeMutablePointer<Float>, width: Int) {
-        for gap in gaps { (x + gap.lowerBound * width).update(repeating: 0, count: gap.count * width) }
-    }
 }

@@ -42,7 +42,4 @@ public enum SgemmRowTiling {
         }
         return 1
     }
-
-    /// `count` rounded up to a multiple of the period.
-    static func aligned(_ count: Int) -> Int { (count + period - 1) / period * period }
 }

@@ -89,7 +89,6 @@ final class FusedPassesParityTests: XCTestCase {
             BertEncoder.dropHidden(v, packing: packing, key: d.key(layer: layer, site: site), rowLabels: labels, p: encoder.hiddenDropout, hidden: H)
         }
         Embeddings.forward(residual, packing: packing, word: P + layout.wordEmb, position: P + layout.posEmb, type: P + layout.typeEmb, hidden: H)
-        packing.zeroGaps(residual, width: H)
         LayerNorm.forward(x, mean: mean, rstd: rstd, residual, gamma: P + layout.embLnG, beta: P + layout.embLnB, rows: N, dim: H, eps: c.layerNormEps)
         drop(x, layer: 0, site: .embeddings)
         for (l, w) in layout.layers.enumerated() {
@@ -97,7 +96,6 @@ final class FusedPassesParityTests: XCTestCase {
             let attentionKey = (dropout != nil && encoder.attentionDropout > 0) ? dropout!.key(layer: l, site: .attentionProbs) : nil
             Attention.forward(ctx: ctx, probs: nil, q: q, k: q + H, v: q + 2 * H, shape: shape, dropoutKey: attentionKey,
                               p: encoder.attentionDropout, rowLabels: labels, scratch: scratch, scratchPerThread: scratchPerThread, threads: 1)
-            packing.zeroGaps(ctx, width: H)
             Linear.forward(sublayer, ctx, P + w.attnOutW, P + w.attnOutB, rows: N, inDim: H, outDim: H)
             drop(sublayer, layer: l, site: .attentionOutput)
             srdpr_add(residual, sublayer, x, N * H)
