@@ -31,7 +31,9 @@ base_bin="${BASE_SRDPR:-}"
 rounds="${ROUNDS:-2}"
 anchors_on=1; [ "${ANCHORS_OFF:-}" = 1 ] && anchors_on=0
 
-echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} (ours and sgemm_anchor use the same OpenBLAS kernels; PyTorch uses its own)" >&2
+# sgemm_anchor gets the kernels srdpr runs (srdpr replaces OpenBLAS's fallback on CPUs it does not know: BLASCoreChoice).
+if [ -z "${OPENBLAS_CORETYPE:-}" ]; then export OPENBLAS_CORETYPE="$(.build/release/srdpr bench blas-core --name)"; fi
+echo "OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE (ours and sgemm_anchor use the same OpenBLAS kernels; PyTorch uses its own)" >&2
 if [ $anchors_on = 1 ]; then
     gcc -O2 "$anchors/sgemm_anchor.c" -o "$out/sgemm_anchor" -lopenblas
     echo "load before sgemm anchor: $(uptime)" >&2

@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 export SRDPR_PYTHON="$PWD/.venv/bin/python"
 swift build -c release
+# The test bundles link OpenBLAS too but cannot restart themselves as srdpr does when OpenBLAS falls
+# back to kernels without AVX2 on a CPU it does not know (BLASCoreChoice): they get srdpr's choice.
+if [ -z "${OPENBLAS_CORETYPE:-}" ]; then export OPENBLAS_CORETYPE="$(.build/release/srdpr bench blas-core --name)"; fi
 # The module boundaries docs/ARCHITECTURE.md states (Coordinator never reaches Worker, ...).
 scripts/module-graph.sh >/dev/null
 walkthrough=0

@@ -130,7 +130,7 @@ public enum GemmBench {
                 }
             }
         }
-        return ["bench": "gemm", "openblas_kernels": BLASKernels.coreName, "time": "1 thread: thread CPU time; more: wall; median of repeats",
+        return ["bench": "gemm", "openblas_kernels": BLASKernels.coreName, "openblas_chosen_by": BLASCoreChoice.chosenBy, "time": "1 thread: thread CPU time; more: wall; median of repeats",
                 "repeats": o.repeats, "results": results]
     }
 }

@@ -150,7 +150,7 @@ public enum TrainRealBench {
             "step_page_faults": pageFaults, "median_step_page_faults": Int(median(pageFaults.map(Double.init))),
             "losses": losses, "grad_norms": norms,
             "peak_rss_mb": rounded(TrainStepBench.peakRSSMegabytes(), 10), "load_s": rounded(loadSeconds, 100),
-            "openblas_core": BLASKernels.coreName,
+            "openblas_core": BLASKernels.coreName, "openblas_chosen_by": BLASCoreChoice.chosenBy,
             "loadavg_before": loadBefore, "loadavg_after": loadAfter,
         ]
     }

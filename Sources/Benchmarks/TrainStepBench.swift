@@ -221,7 +221,7 @@ public enum TrainStepBench {
             "executed_gflops": mixed ? (totalTime > 0 ? executedPerStep.reduce(0, +) / totalTime / 1e9 : 0)
                 : (median > 0 ? executed / median / 1e9 : 0),
             "gflops": mixed ? (totalTime > 0 ? flopsPerStep.reduce(0, +) / totalTime / 1e9 : 0) : (median > 0 ? flops / median / 1e9 : 0),
-            "peak_rss_mb": peakRSSMegabytes(), "load_s": loadSeconds, "openblas_core": BLASKernels.coreName,
+            "peak_rss_mb": peakRSSMegabytes(), "load_s": loadSeconds, "openblas_core": BLASKernels.coreName, "openblas_chosen_by": BLASCoreChoice.chosenBy,
             "loadavg_before": loadBefore, "loadavg_after": loadAfter,
         ]
     }

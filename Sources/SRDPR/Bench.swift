@@ -18,5 +18,6 @@ struct Bench: ParsableCommand {
             BenchAttention.self,
             BenchElementwise.self,
             BenchGemm.self,
+            BenchBLASCore.self,
         ])
 }

@@ -1,5 +1,7 @@
 import ArgumentParser
+import Foundation
 import JobContracts
+import Model
 
 /// The `srdpr` executable: subcommands only; the work happens in the libraries.
 @main
@@ -29,4 +31,11 @@ struct SRDPR: ParsableCommand {
             InspectEvents.self,
             Bench.self,
         ])
+
+    /// Before parsing: OpenBLAS's kernels are fixed when it loads, so a poor choice of its own
+    /// (BLASCoreChoice) is corrected by restarting with OPENBLAS_CORETYPE set.
+    static func main() {
+        BLASCoreChoice.restartWithBetterKernelsIfNeeded { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        main(nil)
+    }
 }

@@ -11,6 +11,10 @@
 int srdpr_kernels_use_avx2(void);
 /// Tests: run the baseline kernels even on an AVX2 CPU (force = 1) or go back to the CPU's choice (0).
 void srdpr_kernels_force_baseline(int force);
+/// 1 when the CPU and the OS support AVX2 and FMA (whatever the kernels' dispatch was forced to).
+int srdpr_cpu_has_avx2_fma(void);
+/// 1 when the CPU and the OS support AVX-512 F, CD, BW, DQ and VL (what OpenBLAS's SkylakeX kernels need).
+int srdpr_cpu_has_avx512_skylake(void);
 
 /// erf(x) for `count` values, within 2 ulp of the correctly rounded fp32 value (see ElementwiseKernelTests).
 void srdpr_erf(float *out, const float *input, long count);
