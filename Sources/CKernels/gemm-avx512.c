@@ -28,9 +28,15 @@
 /// Depth block: the tile's input slice, packed k-major (TILE_ROWS x 256 x 4 B = 12 KB), stays in
 /// the 48 KB L1d while the weights of a column block stream past it. Column block: 32 panels,
 /// 256 x 512 x 4 B = 512 KB of weights stay in the 2 MB L2 while every row tile passes over them.
+/// Row block (a multiple of TILE_ROWS): the outputs where the depth blocks park the chains are
+/// 384 rows at most (1.2 MB at 768 columns) instead of the whole call (12 MB at 4096 x 768, read
+/// and written back once per depth block). Measured at 4096 rows: 5-20% faster than without; 96
+/// rows was as fast there but 10% slower at 256-1024 rows x 3072 columns (the weights are read
+/// once per row block). Calls of up to 384 rows run as without row blocks.
 #ifndef DEPTH_BLOCK  // (overridable only to tune)
 #define DEPTH_BLOCK 256
 #define COLUMN_BLOCK_PANELS 32
+#define ROW_BLOCK 384
 #endif
 
 /// One tile: `rows` x `panels` panels (both compile-time after inlining) over `depth` inputs, the
@@ -80,7 +86,8 @@ static void gemmTileRows512(float *out, long outStride, const float *tileInput, 
     }
 }
 
-void srdpr_gemm_rows_avx512(float *out, const float *input, const float *packed, long rows, long inDim, long outDim) {
+/// Rows [0, rows) (at most ROW_BLOCK): depth blocks, column blocks, row tiles, panel pairs.
+static void gemmRowBlock512(float *out, const float *input, const float *packed, long rows, long inDim, long outDim) {
     long panels = (outDim + PANEL - 1) / PANEL, panelFloats = PANEL * (inDim + 1);
     float tileInput[DEPTH_BLOCK * TILE_ROWS] __attribute__((aligned(64)));
     // inDim 0 still runs one (empty) depth block: out = bias. Depth blocks go in order (outermost),
@@ -107,6 +114,13 @@ void srdpr_gemm_rows_avx512(float *out, const float *input, const float *packed,
                 }
             }
         }
+    }
+}
+
+void srdpr_gemm_rows_avx512(float *out, const float *input, const float *packed, long rows, long inDim, long outDim) {
+    for (long i0 = 0; i0 < rows; i0 += ROW_BLOCK) {
+        long blockRows = rows - i0 < ROW_BLOCK ? rows - i0 : ROW_BLOCK;
+        gemmRowBlock512(out + i0 * outDim, input + i0 * inDim, packed, blockRows, inDim, outDim);
     }
 }
 

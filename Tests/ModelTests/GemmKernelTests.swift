@@ -133,15 +133,16 @@ final class GemmKernelTests: XCTestCase {
     }
 
     /// The AVX-512 clone gives the AVX2 clone's bytes (the same FMA chains): every row count around
-    /// its 12-row tile, depths and widths off the 16-column panels, across its depth (256) and column
-    /// (32 panels) blocks, on 1 and 2 threads. Skipped, loudly, on a CPU without AVX-512.
+    /// its 12-row tile, depths and widths off the 16-column panels, across its depth (256), column
+    /// (32 panels) and row (384) blocks, on 1 and 2 threads. Skipped, loudly, on a CPU without AVX-512.
     func testAVX512CloneEqualsTheAVX2Clone() throws {
         guard Self.cpuHas(Self.avx512) else {
             print("GemmKernelTests: SKIPPING testAVX512CloneEqualsTheAVX2Clone: this CPU has no AVX-512F, so the AVX-512 clone never runs here")
             throw XCTSkip("this CPU has no AVX-512F")
         }
         var shapes = (1...26).map { rows in (rows, 37 + rows, [23, 1, 16, 33, 48, 7][rows % 6]) }
-        shapes += [(12, 256, 512), (24, 257, 513), (30, 600, 1100), (5, 1536, 384), (49, 384, 1152)]
+        // ... and across its row block (384 rows) on one thread.
+        shapes += [(12, 256, 512), (24, 257, 513), (30, 600, 1100), (5, 1536, 384), (49, 384, 1152), (397, 260, 530)]
         for (rows, inDim, outDim) in shapes {
             let operands = Operands(rows: rows, inDim: inDim, outDim: outDim, seed: UInt64(rows * 1000 + inDim))
             for threads in [1, 2] {
