@@ -31,6 +31,8 @@ public enum GemmBench {
         public var rows = [256, 1024, 4096]
         public var threads = [1, 2]
         public var repeats = 5
+        /// Run srdpr_gemm_rows' AVX2 clone even on an AVX-512 CPU (to compare the clones).
+        public var forceAVX2 = false
         public init() {}
     }
 
@@ -62,6 +64,10 @@ public enum GemmBench {
             throw NSError(domain: "srdpr bench gemm", code: 1, userInfo: [NSLocalizedDescriptionKey:
                 "this CPU has no AVX2 + FMA: the kernel would run its baseline build, which is not what this benchmark measures"])
         }
+        srdpr_kernels_force_avx2(o.forceAVX2 ? 1 : 0)
+        defer { srdpr_kernels_force_avx2(0) }
+        let clone = String(cString: srdpr_gemm_clone())
+        log("srdpr_gemm_rows clone: \(clone), register tile \(srdpr_gemm_tile_rows()) rows; OpenBLAS kernels: \(BLASKernels.coreName)")
         let blasThreads = BLASThreads.current
         BLASThreads.set(1)  // every OpenBLAS call below is one-thread; the threads are ours
         defer { BLASThreads.set(blasThreads) }
@@ -89,7 +95,7 @@ public enum GemmBench {
                     let x = UnsafePointer(input.pointer), P = UnsafePointer(packed.pointer)
                     for threads in o.threads {
                         let oursCall = {
-                            split(rows, threads: threads, unit: 6) { r in
+                            split(rows, threads: threads, unit: srdpr_gemm_tile_rows()) { r in
                                 srdpr_gemm_rows(ours.pointer + r.lowerBound * outDim, x + r.lowerBound * inDim, P, r.count, inDim, outDim)
                             }
                         }
@@ -116,7 +122,7 @@ public enum GemmBench {
                         let rms = (sumSquares / Double(rows * outDim)).squareRoot()
                         let flops = 2 * Double(rows) * Double(inDim) * Double(outDim)
                         let row: [String: Any] = [
-                            "model": model, "shape": shape.name, "rows": rows, "in": inDim, "out": outDim, "threads": threads,
+                            "model": model, "clone": clone, "shape": shape.name, "rows": rows, "in": inDim, "out": outDim, "threads": threads,
                             "ours_gflops": flops / oursTime / 1e9, "openblas_gflops": flops / blasTime / 1e9,
                             "ratio": blasTime / oursTime, "pack_ms": pack * 1e3,
                             "ours_with_pack_gflops": flops / (oursTime + pack) / 1e9, "ratio_with_pack": blasTime / (oursTime + pack),
@@ -130,7 +136,7 @@ public enum GemmBench {
                 }
             }
         }
-        return ["bench": "gemm", "openblas_kernels": BLASKernels.coreName, "openblas_chosen_by": BLASCoreChoice.chosenBy, "time": "1 thread: thread CPU time; more: wall; median of repeats",
+        return ["bench": "gemm", "clone": clone, "openblas_kernels": BLASKernels.coreName, "openblas_chosen_by": BLASCoreChoice.chosenBy, "time": "1 thread: thread CPU time; more: wall; median of repeats",
                 "repeats": o.repeats, "results": results]
     }
 }

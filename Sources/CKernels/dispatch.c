@@ -1,9 +1,11 @@
-// Picks the AVX2 + FMA kernels when the CPU has both (checked once), else the baseline ones.
+// Picks the AVX2 + FMA kernels when the CPU has both (checked once), else the baseline ones; the
+// Linear product (srdpr_gemm_rows) has a third clone, AVX-512 (gemm-avx512.c), picked before AVX2.
 #include "CKernels.h"
 
-static int baselineForced = 0;
+static int baselineForced = 0, avx2Forced = 0;
 
 void srdpr_kernels_force_baseline(int force) { baselineForced = force; }
+void srdpr_kernels_force_avx2(int force) { avx2Forced = force; }
 
 int srdpr_kernels_use_avx2(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -13,6 +15,20 @@ int srdpr_kernels_use_avx2(void) {
         known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     }
     return known && !baselineForced;
+#else
+    return 0;
+#endif
+}
+
+int srdpr_kernels_use_avx512(void) {
+#if defined(__x86_64__)
+    static int known = -1;
+    if (known < 0) {
+        __builtin_cpu_init();
+        // Also checks that the OS saves the zmm registers (XCR0), as the AVX2 test does for ymm.
+        known = __builtin_cpu_supports("avx512f");
+    }
+    return known && srdpr_kernels_use_avx2() && !avx2Forced;
 #else
     return 0;
 #endif
@@ -99,7 +115,24 @@ void srdpr_attention_backward(float *dQuery, float *dKey, float *dValue, const f
 
 void srdpr_gemm_rows_avx2(float *out, const float *input, const float *packed, long rows, long inDim, long outDim);
 void srdpr_gemm_rows_baseline(float *out, const float *input, const float *packed, long rows, long inDim, long outDim);
-void srdpr_gemm_rows(float *out, const float *input, const float *packed, long rows, long inDim, long outDim) { DISPATCH(srdpr_gemm_rows, out, input, packed, rows, inDim, outDim); }
+#if defined(__x86_64__)
+void srdpr_gemm_rows_avx512(float *out, const float *input, const float *packed, long rows, long inDim, long outDim);
+#endif
+void srdpr_gemm_rows(float *out, const float *input, const float *packed, long rows, long inDim, long outDim) {
+#if defined(__x86_64__)
+    if (srdpr_kernels_use_avx512()) return srdpr_gemm_rows_avx512(out, input, packed, rows, inDim, outDim);
+#endif
+    DISPATCH(srdpr_gemm_rows, out, input, packed, rows, inDim, outDim);
+}
+
+long srdpr_gemm_tile_rows(void) {
+    // gemm-avx512.c's TILE_ROWS, gemm-body.h's GEMM_TILE_ROWS of the AVX2 and baseline builds.
+    return srdpr_kernels_use_avx512() ? 12 : srdpr_kernels_use_avx2() ? 6 : 2;
+}
+
+const char *srdpr_gemm_clone(void) {
+    return srdpr_kernels_use_avx512() ? "avx512" : srdpr_kernels_use_avx2() ? "avx2" : "baseline";
+}
 
 long srdpr_attention_scratch(long length, long headDim) {
     // Padded to the wider (AVX2) clone's register tile, 6 rows x 16 columns, so one allocation

@@ -8,8 +8,9 @@ import Dispatch
 enum Linear {
     /// From weights in `srdpr_gemm_pack_weights`' layout. Each output is one fused multiply-add chain
     /// from the bias over the inputs in order, so a row's bits do not depend on the other rows, and
-    /// the rows can go to at most `BLASThreads.current` threads cut anywhere (on 6-row tiles, the
-    /// kernel's register tile, so no thread runs a partial tile it need not).
+    /// the rows can go to at most `BLASThreads.current` threads cut anywhere (on whole register
+    /// tiles of the clone that runs, `srdpr_gemm_tile_rows`: 12 rows AVX-512, 6 AVX2, so no
+    /// thread runs a partial tile it need not).
     ///
     /// Why our kernel and not sgemm (`srdpr bench gemm`): OpenBLAS copies the weights and the
     /// activations into its panel layout on every call and needs the bias copied into every output
@@ -18,7 +19,7 @@ enum Linear {
     /// accumulators start from the bias.
     static func forward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, packed: UnsafePointer<Float>,
                         rows: Int, inDim: Int, outDim: Int) {
-        let tile = 6, tiles = (rows + tile - 1) / tile
+        let tile = srdpr_gemm_tile_rows(), tiles = (rows + tile - 1) / tile
         // Below ~1M multiply-adds a second thread costs more than it saves.
         let parts = rows * inDim * outDim >= 1 << 20 ? min(BLASThreads.current, tiles) : 1
         func multiply(_ range: Range<Int>) {

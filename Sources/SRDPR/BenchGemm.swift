@@ -12,6 +12,8 @@ struct BenchGemm: ParsableCommand {
     @Option(help: "Rows (tokens) per call, comma-separated.") var rows = "256,1024,4096"
     @Option(help: "Thread counts, comma-separated (rows split over threads, one-thread kernels).") var threads = "1,2"
     @Option(help: "Timed calls of each implementation after one warm-up; the median is reported.") var repeats = 5
+    @Flag(name: .customLong("avx2"), help: "Run our kernel's AVX2 clone even on an AVX-512 CPU (the clone used is reported).")
+    var forceAVX2 = false
 
     func validate() throws {
         _ = try BenchAttention.list(rows, "--rows")
@@ -28,6 +30,7 @@ struct BenchGemm: ParsableCommand {
         o.rows = try BenchAttention.list(rows, "--rows")
         o.threads = try BenchAttention.list(threads, "--threads")
         o.repeats = repeats
+        o.forceAVX2 = forceAVX2
         let result = try GemmBench.run(o) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         BenchOutput.printJSONLine(result)
     }

@@ -5,13 +5,16 @@ import Foundation
 import TestSupport
 import XCTest
 
-/// `srdpr_gemm_rows`, the Linear layers' forward kernel, in both builds (AVX2 + FMA and the
-/// baseline SSE2 one): within the fp32 summation bound of the exact product, bit for bit the plain
+/// `srdpr_gemm_rows`, the Linear layers' forward kernel, in every clone this CPU runs (AVX-512,
+/// AVX2 + FMA and the baseline SSE2 one): within the fp32 summation bound of the exact product, bit for bit the plain
 /// scalar chain (bias, then + input[k] * weight[k] for k in order) at odd shapes, and a row's
 /// bytes independent of the batch it is in and of the thread count. Then the packed weights
 /// follow the parameters: a forward after a parameter update uses the updated values.
 final class GemmKernelTests: XCTestCase {
-    override func tearDown() { srdpr_kernels_force_baseline(0) }
+    override func tearDown() {
+        srdpr_kernels_force_baseline(0)
+        srdpr_kernels_force_avx2(0)
+    }
 
     struct Operands {
         var input: [Float], weight: [Float], bias: [Float]
@@ -65,17 +68,42 @@ final class GemmKernelTests: XCTestCase {
         }
     }
 
-    func builds() -> [(name: String, forceBaseline: Int32, fused: Bool)] {
-        var list: [(String, Int32, Bool)] = [("baseline", 1, false)]
+    /// One clone of the kernel: `select()` makes the process run it.
+    struct Build {
+        var name: String, forceBaseline: Int32, forceAVX2: Int32, fused: Bool
+
+        func select() {
+            srdpr_kernels_force_baseline(forceBaseline)
+            srdpr_kernels_force_avx2(forceAVX2)
+            XCTAssertEqual(String(cString: srdpr_gemm_clone()), name)
+        }
+    }
+
+    static let avx512 = Build(name: "avx512", forceBaseline: 0, forceAVX2: 0, fused: true)
+    static let avx2 = Build(name: "avx2", forceBaseline: 0, forceAVX2: 1, fused: true)
+    static let baseline = Build(name: "baseline", forceBaseline: 1, forceAVX2: 0, fused: false)
+
+    static func cpuHas(_ build: Build) -> Bool {
         srdpr_kernels_force_baseline(0)
-        if srdpr_kernels_use_avx2() != 0 { list.insert(("avx2", 0, true), at: 0) }
-        else { print("GemmKernelTests: this CPU has no AVX2 + FMA: only the baseline build is tested") }
+        srdpr_kernels_force_avx2(0)
+        switch build.name {
+        case "avx512": return srdpr_kernels_use_avx512() != 0
+        case "avx2": return srdpr_kernels_use_avx2() != 0
+        default: return true
+        }
+    }
+
+    func builds() -> [Build] {
+        let list = [Self.avx512, Self.avx2, Self.baseline].filter(Self.cpuHas)
+        for missing in [Self.avx512, Self.avx2] where !list.contains(where: { $0.name == missing.name }) {
+            print("GemmKernelTests: SKIPPING the \(missing.name) clone: this CPU does not support it (tested: \(list.map(\.name)))")
+        }
         return list
     }
 
     func testBitForBitTheScalarChainAtOddShapes() {
         for build in builds() {
-            srdpr_kernels_force_baseline(build.forceBaseline)
+            build.select()
             var checked = 0
             // Depths 1...70 (all), then across the 256-deep blocks; columns not multiples of 16.
             for inDim in Array(1...70) + [255, 256, 257, 600] {
@@ -86,17 +114,45 @@ final class GemmKernelTests: XCTestCase {
                 XCTAssertEqual(differing, 0, "\(build.name): \(rows) x \(inDim) -> \(outDim): \(differing) outputs differ from the scalar chain")
                 checked += 1
             }
-            // Every row count 1...13 at one odd shape (partial register tiles of every size).
-            for rows in 1...13 {
+            // Every row count 1...25 at one odd shape (partial register tiles of every size, up to
+            // two AVX-512 tiles and one row more).
+            for rows in 1...25 {
                 let operands = Operands(rows: rows, inDim: 37, outDim: 23, seed: UInt64(100 + rows))
                 XCTAssertEqual(operands.product().map(\.bitPattern), operands.scalarChain(fused: build.fused).map(\.bitPattern),
                                "\(build.name): \(rows) rows x 37 -> 23")
             }
             XCTAssertEqual(checked, 74)
-            // Wider than one column block (16 panels = 256 columns), deeper than one depth block.
-            let wide = Operands(rows: 7, inDim: 300, outDim: 290, seed: 99)
-            XCTAssertEqual(wide.product().map(\.bitPattern), wide.scalarChain(fused: build.fused).map(\.bitPattern),
-                           "\(build.name): 7 rows x 300 -> 290")
+            // Wider than one column block (AVX2 16 panels = 256 columns, AVX-512 32 = 512), deeper
+            // than one depth block; an odd panel count (the AVX-512 tile's single-panel end).
+            for (rows, inDim, outDim) in [(7, 300, 290), (13, 300, 530), (25, 257, 561)] {
+                let wide = Operands(rows: rows, inDim: inDim, outDim: outDim, seed: 99)
+                XCTAssertEqual(wide.product().map(\.bitPattern), wide.scalarChain(fused: build.fused).map(\.bitPattern),
+                               "\(build.name): \(rows) rows x \(inDim) -> \(outDim)")
+            }
+        }
+    }
+
+    /// The AVX-512 clone gives the AVX2 clone's bytes (the same FMA chains): every row count around
+    /// its 12-row tile, depths and widths off the 16-column panels, across its depth (256), column
+    /// (32 panels) and row (384) blocks, on 1 and 2 threads. Skipped, loudly, on a CPU without AVX-512.
+    func testAVX512CloneEqualsTheAVX2Clone() throws {
+        guard Self.cpuHas(Self.avx512) else {
+            print("GemmKernelTests: SKIPPING testAVX512CloneEqualsTheAVX2Clone: this CPU has no AVX-512F, so the AVX-512 clone never runs here")
+            throw XCTSkip("this CPU has no AVX-512F")
+        }
+        var shapes = (1...26).map { rows in (rows, 37 + rows, [23, 1, 16, 33, 48, 7][rows % 6]) }
+        // ... and across its row block (384 rows) on one thread.
+        shapes += [(12, 256, 512), (24, 257, 513), (30, 600, 1100), (5, 1536, 384), (49, 384, 1152), (397, 260, 530)]
+        for (rows, inDim, outDim) in shapes {
+            let operands = Operands(rows: rows, inDim: inDim, outDim: outDim, seed: UInt64(rows * 1000 + inDim))
+            for threads in [1, 2] {
+                Self.avx512.select()
+                let wide = operands.product(threads: threads)
+                Self.avx2.select()
+                let narrow = operands.product(threads: 1)
+                let differing = zip(wide, narrow).filter { $0.bitPattern != $1.bitPattern }.count
+                XCTAssertEqual(differing, 0, "\(rows) x \(inDim) -> \(outDim), \(threads) thread(s): \(differing) outputs of the AVX-512 clone differ from the AVX2 clone's")
+            }
         }
     }
 
@@ -104,7 +160,7 @@ final class GemmKernelTests: XCTestCase {
     /// the bound of any fp32 summation of n terms (rounded products add at most one more term).
     func testWithinTheSummationBoundOfTheExactProduct() {
         for build in builds() {
-            srdpr_kernels_force_baseline(build.forceBaseline)
+            build.select()
             for (rows, inDim, outDim) in [(50, 384, 70), (13, 1536, 48), (7, 3072, 33)] {
                 let operands = Operands(rows: rows, inDim: inDim, outDim: outDim, seed: 7)
                 let got = operands.product()
@@ -130,7 +186,7 @@ final class GemmKernelTests: XCTestCase {
 
     func testRowBytesIndependentOfBatchAndThreads() {
         for build in builds() {
-            srdpr_kernels_force_baseline(build.forceBaseline)
+            build.select()
             let operands = Operands(rows: 301, inDim: 384, outDim: 200, seed: 11)
             let whole = operands.product()
             for threads in [1, 2, 3] {

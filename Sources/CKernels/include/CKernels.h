@@ -15,6 +15,11 @@ void srdpr_kernels_force_baseline(int force);
 int srdpr_cpu_has_avx2_fma(void);
 /// 1 when the CPU and the OS support AVX-512 F, CD, BW, DQ and VL (what OpenBLAS's SkylakeX kernels need).
 int srdpr_cpu_has_avx512_skylake(void);
+/// 1 when srdpr_gemm_rows runs its AVX-512 clone (the CPU has AVX-512F, no test forced AVX2 or the
+/// baseline). The other kernels have no AVX-512 clone.
+int srdpr_kernels_use_avx512(void);
+/// Tests: run srdpr_gemm_rows' AVX2 clone even on an AVX-512 CPU (force = 1) or go back to the CPU's choice (0).
+void srdpr_kernels_force_avx2(int force);
 
 /// erf(x) for `count` values, within 2 ulp of the correctly rounded fp32 value (see ElementwiseKernelTests).
 void srdpr_erf(float *out, const float *input, long count);
@@ -97,8 +102,15 @@ long srdpr_gemm_packed_floats(long outDim, long inDim);
 /// Packs weight [outDim, inDim] (row-major, PyTorch's nn.Linear layout) and bias [outDim] (NULL = 0).
 void srdpr_gemm_pack_weights(float *packed, const float *weight, const float *bias, long outDim, long inDim);
 /// out[r, o] = bias[o] + Σ_k input[r, k] weight[o, k] for rows [0, rows), from packed weights. Each
-/// output is one chain from the bias over k in order (fused multiply-adds in the AVX2 build), so a
+/// output is one chain from the bias over k in order (fused multiply-adds in the AVX2 and AVX-512
+/// builds, hence the same bits in both), so a
 /// row's bits do not depend on the other rows, the row count or the thread that runs it.
 void srdpr_gemm_rows(float *out, const float *input, const float *packed, long rows, long inDim, long outDim);
+/// Rows of srdpr_gemm_rows' register tile in the clone this process runs (AVX-512 12, AVX2 6,
+/// baseline 2): callers that split rows over threads cut on multiples of it (any cut gives the
+/// same bits; this one leaves no thread a partial tile it need not run).
+long srdpr_gemm_tile_rows(void);
+/// The clone srdpr_gemm_rows runs: "avx512", "avx2" or "baseline" (benchmark reports).
+const char *srdpr_gemm_clone(void);
 
 #endif
