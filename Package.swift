@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "Data", dependencies: ["CPrefetch", .product(name: "Logging", package: "swift-log"),
                                              .product(name: "Yams", package: "Yams")]),
         // The model layers' elementwise and row-wise kernels (GELU, softmax, LayerNorm, dropout, AdamW),
-        // vectorised in C: an AVX2+FMA build and a baseline build, chosen at run time.
+        // vectorised in C: AVX-512, AVX2+FMA and baseline builds, chosen at run time.
         .target(name: "CKernels", path: "Sources/CKernels", exclude: ["kernels-body.h", "attention-body.h", "gemm-body.h"]),
         .target(name: "Model", dependencies: ["CBLAS", "CKernels", "Data"]),
         // Atomics and futexes on memory shared by ring neighbours on one host.

@@ -1,9 +1,12 @@
+import CKernels
 import Foundation
 import Model
 
 /// `srdpr bench attention`: one layer's self-attention, the fused kernels against the per-(sequence,
 /// head) sgemm path, at each (head size, length): an inference forward, and a training forward +
 /// backward with dropout. The two run alternately, call by call, so machine noise hits both alike.
+/// At one thread every call runs on this thread and is timed in its CPU time (a shared machine's
+/// other processes do not count); at more, in wall time.
 public enum AttentionBench {
     public struct Options {
         public var headDims = [32, 64], lengths = [32, 128, 256]
@@ -11,10 +14,17 @@ public enum AttentionBench {
         public var dropout: Float = 0.1
         /// Q, K, V as one [tokens, 3 x hidden] matrix, as the encoder has them (else three matrices).
         public var qkvInOneMatrix = false
+        /// Run the AVX2 clone of the fused kernels even on an AVX-512 CPU (to compare the two).
+        public var forceAVX2 = false
         public init() {}
     }
 
-    static func seconds(_ body: () -> Void) -> Double {
+    static func seconds(threadTime: Bool, _ body: () -> Void) -> Double {
+        if threadTime {
+            let start = ElementwiseBench.threadNanoseconds()
+            body()
+            return (ElementwiseBench.threadNanoseconds() - start) / 1e9
+        }
         let start = DispatchTime.now().uptimeNanoseconds
         body()
         return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
@@ -25,6 +35,11 @@ public enum AttentionBench {
     /// One JSON object per shape, plus the options.
     public static func run(_ o: Options, log: (String) -> Void = { _ in }) throws -> [String: Any] {
         BLASThreads.set(o.threads)
+        srdpr_kernels_force_avx2(o.forceAVX2 ? 1 : 0)
+        defer { srdpr_kernels_force_avx2(0) }
+        let clone = KernelClone.running, threadTime = o.threads == 1
+        log("fused kernels: \(clone) clone; time: \(threadTime ? "thread CPU time" : "wall")")
+        let seconds = { (body: () -> Void) in Self.seconds(threadTime: threadTime, body) }
         var shapes: [[String: Any]] = []
         for headDim in o.headDims {
             for length in o.lengths {
@@ -73,7 +88,7 @@ public enum AttentionBench {
                 shapes.append(row)
             }
         }
-        return ["bench": "attention", "heads": o.heads, "sequences": o.sequences, "threads": o.threads,
+        return ["bench": "attention", "clone": clone, "time": threadTime ? "thread CPU time" : "wall", "heads": o.heads, "sequences": o.sequences, "threads": o.threads,
                 "repeats": o.repeats, "dropout": Double(o.dropout), "qkv_in_one_matrix": o.qkvInOneMatrix, "shapes": shapes]
     }
 }

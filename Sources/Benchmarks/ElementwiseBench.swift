@@ -15,8 +15,10 @@ public enum ElementwiseBench {
         public var repeats = 7
         /// Elements processed per timed sample (small buffers are run many times).
         public var elementsPerSample = 50_000_000
-        /// Run the baseline (SSE2) build of the kernels instead of the AVX2 + FMA one.
+        /// Run the baseline (SSE2) build of the kernels instead of the CPU's widest one.
         public var baseline = false
+        /// Run the AVX2 + FMA build even on an AVX-512 CPU (to compare the two).
+        public var forceAVX2 = false
         public init() {}
     }
 
@@ -32,8 +34,9 @@ public enum ElementwiseBench {
 
     public static func run(_ o: Options, log: (String) -> Void = { _ in }) throws -> [String: Any] {
         srdpr_kernels_force_baseline(o.baseline ? 1 : 0)
-        defer { srdpr_kernels_force_baseline(0) }
-        let build = srdpr_kernels_use_avx2() != 0 ? "avx2" : "baseline"
+        srdpr_kernels_force_avx2(o.forceAVX2 ? 1 : 0)
+        defer { srdpr_kernels_force_baseline(0); srdpr_kernels_force_avx2(0) }
+        let build = KernelClone.running
         var rows: [[String: Any]] = []
         for size in o.sizes {
             // Inputs shaped like the FFN's pre-activations and attention scores: spread over [-4, 4].

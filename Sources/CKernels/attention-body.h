@@ -1,5 +1,5 @@
-// Fused attention of one (sequence, head), included after kernels-body.h by kernels-avx2.c and
-// kernels-baseline.c (same LANES / NAME). The products are small (one side is headDim = 32..64, or
+// Fused attention of one (sequence, head), included after kernels-body.h by every kernels-*.c
+// clone (same LANES / NAME). The products are small (one side is headDim = 32..64, or
 // the sequence length) and run through one register-tiled loop, `broadcastTile`. Only the operands
 // of size length x headDim are packed, once per head; those of size length² (probabilities, score
 // gradients) are broadcast where they lie: packing them cost as much as the products at headDim 32.
@@ -12,7 +12,8 @@
 #define ATTENTION_BLOCK_FLOATS 5120
 #define ATTENTION_MAX_BLOCK_ROWS 120
 /// Output rows and columns of one register tile: 6 x 2 vectors = 12 accumulators (+ 2 B vectors
-/// + 1 broadcast = 15 of the 16 vector registers), enough independent FMAs to cover their latency.
+/// + 1 broadcast = 15 of AVX2's 16 vector registers), enough independent FMAs to cover their latency.
+/// Columns are 2 vectors at every width, so dispatch.c's srdpr_attention_scratch pads to the widest.
 #define TILE_ROWS 6
 #define TILE_COLS (2 * LANES)
 
@@ -170,36 +171,43 @@ static void packRowPanels(float *out, const float *B, long bRow, long depth, lon
 }
 
 /// Kᵀ in panels: out[panel·depth·TILE_COLS + d·TILE_COLS + c] = K[(panel·TILE_COLS + c)·kRow + d]
-/// for d < depth, keys past N zero. With 8 lanes, 8 keys x 8 dimensions at a time through an
+/// for d < depth, keys past N zero. With 8 or more lanes, 8 keys x 8 dimensions at a time through an
 /// in-register transpose (8 row loads, 24 shuffles, 8 stores instead of 64 scalar moves: for short
-/// sequences the packing is a fair share of a head's work); the rest element by element.
+/// sequences the packing is a fair share of a head's work; 16 lanes do two such blocks per vector
+/// of keys); the rest element by element.
 static void packKeysTransposed(float *out, const float *K, long kRow, long depth, long N) {
+#if LANES >= 8
+    typedef float f8 __attribute__((vector_size(32)));
+#endif
     for (long n0 = 0; n0 < N; n0 += TILE_COLS) {
         float *panel = out + n0 * depth;
         for (long c0 = 0; c0 < TILE_COLS; c0 += LANES) {
             long d0 = 0;
-#if LANES == 8
-            if (n0 + c0 + 8 <= N) {
-                const float *k0 = K + (n0 + c0) * kRow;
+#if LANES >= 8
+            if (n0 + c0 + LANES <= N) {
                 for (; d0 + 8 <= depth; d0 += 8) {
-                    fv r[8];
-                    for (int i = 0; i < 8; i++) r[i] = load(k0 + i * kRow + d0);
-                    fv t[8], u[8];
-                    for (int i = 0; i < 4; i++) {
-                        t[2 * i] = __builtin_shufflevector(r[2 * i], r[2 * i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
-                        t[2 * i + 1] = __builtin_shufflevector(r[2 * i], r[2 * i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
-                    }
-                    for (int h = 0; h < 2; h++) {   // keys 0-3, then 4-7
-                        fv *tt = t + 4 * h, *uu = u + 4 * h;
-                        uu[0] = __builtin_shufflevector(tt[0], tt[2], 0, 1, 8, 9, 4, 5, 12, 13);
-                        uu[1] = __builtin_shufflevector(tt[0], tt[2], 2, 3, 10, 11, 6, 7, 14, 15);
-                        uu[2] = __builtin_shufflevector(tt[1], tt[3], 0, 1, 8, 9, 4, 5, 12, 13);
-                        uu[3] = __builtin_shufflevector(tt[1], tt[3], 2, 3, 10, 11, 6, 7, 14, 15);
-                    }
-                    for (int i = 0; i < 4; i++) {   // u[i]: dimensions i and i + 4 of keys 0-3; u[i + 4]: of keys 4-7
-                        store(panel + (d0 + i) * TILE_COLS + c0, __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11));
-                        store(panel + (d0 + i + 4) * TILE_COLS + c0,
-                              __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15));
+                    for (long c8 = c0; c8 < c0 + LANES; c8 += 8) {   // 8 keys at a time
+                        const float *k0 = K + (n0 + c8) * kRow;
+                        f8 r[8];
+                        for (int i = 0; i < 8; i++) memcpy(&r[i], k0 + i * kRow + d0, sizeof(f8));
+                        f8 t[8], u[8];
+                        for (int i = 0; i < 4; i++) {
+                            t[2 * i] = __builtin_shufflevector(r[2 * i], r[2 * i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+                            t[2 * i + 1] = __builtin_shufflevector(r[2 * i], r[2 * i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+                        }
+                        for (int h = 0; h < 2; h++) {   // keys 0-3, then 4-7
+                            f8 *tt = t + 4 * h, *uu = u + 4 * h;
+                            uu[0] = __builtin_shufflevector(tt[0], tt[2], 0, 1, 8, 9, 4, 5, 12, 13);
+                            uu[1] = __builtin_shufflevector(tt[0], tt[2], 2, 3, 10, 11, 6, 7, 14, 15);
+                            uu[2] = __builtin_shufflevector(tt[1], tt[3], 0, 1, 8, 9, 4, 5, 12, 13);
+                            uu[3] = __builtin_shufflevector(tt[1], tt[3], 2, 3, 10, 11, 6, 7, 14, 15);
+                        }
+                        for (int i = 0; i < 4; i++) {   // u[i]: dimensions i and i + 4 of keys 0-3; u[i + 4]: of keys 4-7
+                            f8 low = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+                            f8 high = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+                            memcpy(panel + (d0 + i) * TILE_COLS + c8, &low, sizeof low);
+                            memcpy(panel + (d0 + i + 4) * TILE_COLS + c8, &high, sizeof high);
+                        }
                     }
                 }
             }

@@ -1,6 +1,6 @@
-// The kernels' bodies, included twice: by kernels-avx2.c (8 lanes, AVX2 + FMA) and by
-// kernels-baseline.c (4 lanes, SSE2), which name them NAME(f) = f_avx2 / f_baseline; dispatch.c
-// picks one per process from the CPU. Each includer defines LANES and NAME first.
+// The kernels' bodies, included three times: by kernels-avx512.c (16 lanes), kernels-avx2.c (8 lanes,
+// AVX2 + FMA) and kernels-baseline.c (4 lanes, SSE2), which name them NAME(f) = f_avx512 / f_avx2 /
+// f_baseline; dispatch.c picks one per process from the CPU. Each includer defines LANES and NAME first.
 #include <stdint.h>
 #include <string.h>
 
@@ -344,27 +344,36 @@ void NAME(srdpr_dropout_row)(float *x, long count, uint64_t rowKey, float p, lon
         i += lanes; \
     }
     DROP_SCALAR_WHILE(((start + i) & 15) != 0)
-    // Blocks of 16 positions = four groups: the four hashes side by side in 64-bit lanes, whose
-    // 16-bit pieces (little-endian) are the 16 positions' uniforms in order.
-    typedef uint64_t u64x4 __attribute__((vector_size(32)));
-    typedef uint16_t u16x16 __attribute__((vector_size(32)));
-    typedef int32_t i32x16 __attribute__((vector_size(64)));
-    typedef float f32x16 __attribute__((vector_size(64)));
+    // Blocks of DROP_BLOCK positions = DROP_BLOCK / 4 groups: their hashes side by side in 64-bit
+    // lanes, whose 16-bit pieces (little-endian) are the positions' uniforms in order. 16 positions
+    // (4 hashes, 256 bits) below 16 lanes; 32 (8 hashes, one zmm) with 16. Exact integer arithmetic:
+    // the same masks at every width.
+#if LANES >= 16
+#define DROP_BLOCK 32
+#else
+#define DROP_BLOCK 16
+#endif
+    typedef uint64_t hashes __attribute__((vector_size(2 * DROP_BLOCK)));
+    typedef uint16_t uniforms __attribute__((vector_size(2 * DROP_BLOCK)));
+    typedef int32_t keeps __attribute__((vector_size(4 * DROP_BLOCK)));
+    typedef float values __attribute__((vector_size(4 * DROP_BLOCK)));
     if (threshold <= 0xffff) {
-        const u16x16 limit = (u16x16){0} + (uint16_t)threshold;
-        for (; i + 16 <= count; i += 16) {
-            uint64_t group = (uint64_t)((start + i) >> 2);
-            u64x4 z = (u64x4){group, group + 1, group + 2, group + 3} + key;
+        const uniforms limit = (uniforms){0} + (uint16_t)threshold;
+        hashes groupOffsets;
+        for (int g = 0; g < DROP_BLOCK / 4; g++) groupOffsets[g] = (uint64_t)g;
+        for (; i + DROP_BLOCK <= count; i += DROP_BLOCK) {
+            hashes z = groupOffsets + ((uint64_t)((start + i) >> 2) + key);
             z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
             z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
             z = z ^ (z >> 31);
-            i32x16 keep = __builtin_convertvector((u16x16)z >= limit, i32x16);
-            f32x16 values;
-            memcpy(&values, x + i, sizeof values);
-            values = (f32x16)(keep & (i32x16)(values * scale));
-            memcpy(x + i, &values, sizeof values);
+            keeps keep = __builtin_convertvector((uniforms)z >= limit, keeps);
+            values v;
+            memcpy(&v, x + i, sizeof v);
+            v = (values)(keep & (keeps)(v * scale));
+            memcpy(x + i, &v, sizeof v);
         }
     }
+#undef DROP_BLOCK
     DROP_SCALAR_WHILE(1)
 #undef DROP_SCALAR_WHILE
 }

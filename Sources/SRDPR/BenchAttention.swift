@@ -19,6 +19,7 @@ struct BenchAttention: ParsableCommand {
     @Flag(name: .customLong("qkv-in-one-matrix"),
           help: "Q, K, V as one [tokens, 3 x hidden] matrix (row stride 3 x hidden), as the encoder has them.")
     var qkvInOneMatrix = false
+    @Flag(name: .customLong("avx2"), help: "Run the fused kernels' AVX2 clone even on an AVX-512 CPU.") var forceAVX2 = false
 
     static func list(_ text: String, _ name: String) throws -> [Int] {
         let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
@@ -46,7 +47,7 @@ struct BenchAttention: ParsableCommand {
         o.headDims = try Self.list(headDims, "--head-dims")
         o.lengths = try Self.list(lengths, "--lengths")
         o.heads = heads; o.sequences = sequences; o.threads = threads; o.repeats = repeats; o.dropout = dropout
-        o.qkvInOneMatrix = qkvInOneMatrix
+        o.qkvInOneMatrix = qkvInOneMatrix; o.forceAVX2 = forceAVX2
         let result = try AttentionBench.run(o) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         BenchOutput.printJSONLine(result)
     }

@@ -13,7 +13,8 @@ struct BenchElementwise: ParsableCommand {
     @Option(name: .customLong("softmax-length"), help: "Keys per softmax row (rows fill the buffer).") var softmaxLength = 256
     @Option(help: "Timed samples per kernel and size; the median is reported.") var repeats = 7
     @Option(name: .customLong("elements-per-sample"), help: "Elements processed per timed sample.") var elementsPerSample = 50_000_000
-    @Flag(help: "Run the baseline (SSE2) kernels instead of the AVX2 + FMA ones.") var baseline = false
+    @Flag(help: "Run the baseline (SSE2) kernels instead of the CPU's widest ones.") var baseline = false
+    @Flag(name: .customLong("avx2"), help: "Run the AVX2 + FMA kernels even on an AVX-512 CPU.") var forceAVX2 = false
 
     func validate() throws {
         _ = try BenchAttention.list(sizes, "--sizes")
@@ -27,6 +28,7 @@ struct BenchElementwise: ParsableCommand {
         var o = ElementwiseBench.Options()
         o.sizes = try BenchAttention.list(sizes, "--sizes")
         o.softmaxLength = softmaxLength; o.repeats = repeats; o.elementsPerSample = elementsPerSample; o.baseline = baseline
+        o.forceAVX2 = forceAVX2
         let result = try ElementwiseBench.run(o) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         BenchOutput.printJSONLine(result)
     }

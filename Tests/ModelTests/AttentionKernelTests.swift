@@ -6,10 +6,10 @@ import XCTest
 /// CKernels' fused attention (srdpr_attention_forward / _backward) against a plain double-precision
 /// reference written from the definitions: random shapes with odd lengths and head sizes that are
 /// not multiples of the register tile, with and without masked keys (a fully masked sequence too),
-/// with and without dropout, in both kernel builds. The dropout masks must be Attention's:
+/// with and without dropout, in every kernel build the CPU runs (baseline, AVX2, AVX-512). The dropout masks must be Attention's:
 /// the reference draws them with Attention.dropProbabilities.
 final class AttentionKernelTests: XCTestCase {
-    override func tearDown() { srdpr_kernels_force_baseline(0) }
+    override func tearDown() { KernelBuild.reset() }
 
     struct Generator {
         var state: UInt64
@@ -80,7 +80,10 @@ final class AttentionKernelTests: XCTestCase {
         return (context, P, dQ, dK, dV)
     }
 
-    func check(_ c: Case, seed: UInt64, build: String) {
+    /// Checks one case against the reference and returns the kernels' outputs (context,
+    /// probabilities, dQ, dK, dV) for comparisons between builds.
+    @discardableResult
+    func check(_ c: Case, seed: UInt64, build: String) -> [[Float]] {
         let L = c.length, hd = c.headDim, stride = c.heads * c.headDim, base = c.head * c.headDim
         var generator = Generator(state: seed)
         let q = (0..<(L * stride)).map { _ in 2 * generator.next() }
@@ -150,9 +153,12 @@ final class AttentionKernelTests: XCTestCase {
         compare("dQ", dQ, expected.dQ, strided: true, tolerance: 3e-5)
         compare("dK", dK, expected.dK, strided: true, tolerance: 3e-5)
         compare("dV", dV, expected.dV, strided: true, tolerance: 3e-5)
+        return [context, probabilities, dQ, dK, dV]
     }
 
-    func testFusedAttentionMatchesTheDefinitions() {
+    /// The cases of testFusedAttentionMatchesTheDefinitions: every length and head size with each
+    /// kind of mask and dropout.
+    func allCases() -> [Case] {
         var generator = Generator(state: 42)
         var cases: [Case] = []
         for length in [1, 3, 8, 17, 33, 70] {
@@ -167,14 +173,44 @@ final class AttentionKernelTests: XCTestCase {
             }
         }
         cases.append(Case(length: 9, headDim: 32, heads: 2, head: 1, mask: [Int32](repeating: 0, count: 9), dropout: 0.1))
-        for build in ["baseline", "avx2"] {
-            if build == "avx2" && srdpr_kernels_use_avx2() == 0 {
-                print("AttentionKernelTests: this CPU has no AVX2+FMA; only the baseline kernels were checked")
-                continue
-            }
-            srdpr_kernels_force_baseline(build == "baseline" ? 1 : 0)
-            for (n, c) in cases.enumerated() { check(c, seed: UInt64(n + 1), build: build) }
+        return cases
+    }
+
+    func testFusedAttentionMatchesTheDefinitions() {
+        let cases = allCases()
+        for build in KernelBuild.available(reportingTo: "AttentionKernelTests") {
+            build.force()
+            for (n, c) in cases.enumerated() { check(c, seed: UInt64(n + 1), build: build.rawValue) }
         }
+    }
+
+    /// The AVX-512 and AVX2 clones agree closely: the products are the same fused multiply-add chains
+    /// (the same bits), the dropout masks are the same, and only the softmax's row sums and its
+    /// backward's dot products add 16 lanes instead of 8 (a few ulp), so every output stays within
+    /// 1e-6 of the other clone's, relative to 1 + |value|.
+    func testAVX512AndAVX2ClonesAgree() {
+        guard KernelBuild.hasAVX512 else {
+            print("AttentionKernelTests: SKIPPED the AVX-512 vs AVX2 comparison: this CPU has no AVX-512")
+            return
+        }
+        defer { KernelBuild.reset() }
+        let names = ["context", "probabilities", "dQ", "dK", "dV"]
+        var worst = [Double](repeating: 0, count: names.count)
+        for (n, c) in allCases().enumerated() {
+            KernelBuild.avx2.force()
+            let avx2 = check(c, seed: UInt64(n + 1), build: "avx2")
+            KernelBuild.avx512.force()
+            let avx512 = check(c, seed: UInt64(n + 1), build: "avx512")
+            for (i, (a, b)) in zip(avx512, avx2).enumerated() {
+                for (x, y) in zip(a, b) where !(x.isNaN && y.isNaN) {   // NaN: columns of other heads, untouched
+                    let difference = abs(Double(x) - Double(y)) / (1 + abs(Double(y)))
+                    if !(difference <= worst[i]) { worst[i] = difference.isNaN ? .infinity : difference }
+                }
+            }
+        }
+        print("AttentionKernelTests: AVX-512 vs AVX2, max |difference| / (1 + |value|): "
+              + zip(names, worst).map { "\($0) \($1)" }.joined(separator: ", "))
+        for (name, value) in zip(names, worst) { XCTAssertLessThanOrEqual(value, 1e-6, "\(name): AVX-512 vs AVX2") }
     }
 
     /// The fused and the sgemm implementations of the whole Attention layer agree (forward and

@@ -4,20 +4,33 @@ import Foundation
 @testable import Model
 import XCTest
 
-/// The vectorised kernels of CKernels against libm and double-precision references, in both the
-/// AVX2+FMA build and the baseline build (forced), with lengths that are not multiples of 8 so the
-/// tails run too.
+/// The vectorised kernels of CKernels against libm and double-precision references, in every build
+/// this CPU runs: AVX-512, AVX2+FMA (forced on an AVX-512 CPU) and baseline (forced), with lengths
+/// that are not multiples of 8 or 16 so the tails run too.
 final class ElementwiseKernelTests: XCTestCase {
-    override func tearDown() { srdpr_kernels_force_baseline(0) }
+    override func tearDown() { KernelBuild.reset() }
 
     /// Runs `body` once per kernel build this CPU can run, naming it for failure messages.
     func forEachBuild(_ body: (String) throws -> Void) rethrows {
-        srdpr_kernels_force_baseline(1)
-        try body("baseline")
-        srdpr_kernels_force_baseline(0)
-        if srdpr_kernels_use_avx2() != 0 { try body("avx2") } else {
-            print("ElementwiseKernelTests: this CPU has no AVX2+FMA; only the baseline kernels were checked")
+        defer { KernelBuild.reset() }
+        for build in KernelBuild.available(reportingTo: "ElementwiseKernelTests") {
+            build.force()
+            try body(build.rawValue)
         }
+    }
+
+    /// Runs `body` in the AVX-512 and the AVX2 build and returns both results (nil, said loudly, on
+    /// a CPU without AVX-512).
+    func avx512AndAVX2<T>(_ what: String, _ body: () -> T) -> (avx512: T, avx2: T)? {
+        guard KernelBuild.hasAVX512 else {
+            print("ElementwiseKernelTests: SKIPPED \(what): this CPU has no AVX-512, so there is no AVX-512 clone to compare with AVX2")
+            return nil
+        }
+        defer { KernelBuild.reset() }
+        KernelBuild.avx2.force()
+        let avx2 = body()
+        KernelBuild.avx512.force()
+        return (body(), avx2)
     }
 
     /// Distance in units in the last place between two finite floats (across zero too).
@@ -331,6 +344,98 @@ final class ElementwiseKernelTests: XCTestCase {
                     XCTAssertEqual(p[i], pd + (-step) * (mi / denominator), "\(build): parameter \(i)")
                 }
             }
+        }
+    }
+
+    /// What the AVX-512 clone computes per element gives the AVX2 clone's bits: erf, GELU (value,
+    /// derivative, backward), dropout masks (exact resume and the packed / padded parity depend on
+    /// them), AdamW, add, multiply (also with the column sums) and LayerNorm's parameter gradients.
+    func testAVX512GivesTheAVX2BitsElementByElement() {
+        var generator = SplitMix64(seed: 11)
+        let count = 10_007   // neither a multiple of 8 nor of 16: both tails run
+        let x = (0..<count).map { _ in Float(generator.nextUnitInterval() * 24 - 12) }
+        let y = (0..<count).map { _ in Float(generator.nextUnitInterval() * 2 - 1) }
+        func bits(_ values: [Float]) -> [UInt32] { values.map(\.bitPattern) }
+        guard let gelu = avx512AndAVX2("the element-by-element bits", { () -> [[UInt32]] in
+            var erfOut = [Float](repeating: 0, count: count), sum = erfOut, product = x
+            srdpr_erf(&erfOut, x, count)
+            let (forward, value, derivative, backward) = runGELUKernels(x, dOut: y)
+            srdpr_add(&sum, x, y, count)
+            srdpr_multiply(&product, y, count)
+            let rows = 7, dim = 1_429   // 7 x 1429 = count - 4
+            var scaled = Array(x[0..<(rows * dim)]), columnSums = [Float](repeating: 0.5, count: dim)
+            srdpr_multiply_sum_rows(&scaled, Array(y[0..<(rows * dim)]), &columnSums, rows, dim)
+            let mean = (0..<rows).map { Float($0) * 0.1 }, rstd = (0..<rows).map { 1 + Float($0) * 0.05 }
+            var dGamma = [Float](repeating: 0, count: dim), dBeta = dGamma
+            srdpr_layernorm_backward_parameters(&dGamma, &dBeta, Array(y[0..<(rows * dim)]), Array(x[0..<(rows * dim)]), mean, rstd, rows, dim)
+            var p = x, m = y.map { $0 * 1e-3 }, v = y.map { $0 * $0 * 1e-5 }
+            srdpr_adamw(&p, y.map { $0 * 1e-2 }, &m, &v, count, 0.9999, 1, 0.1, 0.999, 0.001, 1e-4, 0.0447, 1e-8)
+            return [erfOut, forward, value, derivative, backward, sum, product, scaled, columnSums, dGamma, dBeta, p, m, v].map(bits)
+        }) else { return }
+        let names = ["erf", "GELU forward", "GELU forward+derivative value", "GELU derivative", "GELU backward", "add", "multiply",
+                     "multiply_sum_rows products", "multiply_sum_rows column sums", "LayerNorm dGamma", "LayerNorm dBeta",
+                     "AdamW parameters", "AdamW m", "AdamW v"]
+        for (name, (a, b)) in zip(names, zip(gelu.avx512, gelu.avx2)) {
+            XCTAssertEqual(a, b, "\(name): the AVX-512 clone must give the AVX2 clone's bits")
+        }
+        // Dropout masks at every alignment of start and count around the 16-position blocks.
+        var mismatches = 0
+        for trial in 0..<400 {
+            let n = Int(generator.next() % 300), start = Int(generator.next() % 10_000)
+            let p: Float = [0.1, 0.5, 0.0, 0.9][trial % 4], key = generator.next()
+            let values = (0..<n).map { Float($0) + 1 }
+            guard let dropped = avx512AndAVX2("dropout masks", { () -> [Float] in
+                var row = values
+                srdpr_dropout_row(&row, n, key, p, start)
+                return row
+            }) else { return }
+            if bits(dropped.avx512) != bits(dropped.avx2) {
+                mismatches += 1
+                if mismatches <= 3 { XCTFail("dropout: AVX-512 and AVX2 masks differ at count \(n) start \(start) p \(p)") }
+            }
+        }
+        XCTAssertEqual(mismatches, 0, "dropout rows whose masks differ between the AVX-512 and AVX2 clones")
+    }
+
+    /// The reductions (softmax sums, its backward's dot products, LayerNorm's mean and variance and
+    /// its backward's sums) add 16 lanes instead of 8, so the clones may differ in the last bits:
+    /// here by at most a few ulp of the result (the bounds below, well under the references' tolerances).
+    func testAVX512AndAVX2ReductionsAgreeToTheLastBits() {
+        var generator = SplitMix64(seed: 13)
+        for length in [7, 29, 64, 131, 256] {
+            let rows = 5
+            let scores = (0..<(rows * length)).map { _ in Float(generator.nextUnitInterval() * 20 - 10) }
+            let grad = (0..<(rows * length)).map { _ in Float(generator.nextUnitInterval() * 2 - 1) }
+            let mask = (0..<length).map { Int32($0 % 5 == 4 ? 0 : 1) }
+            guard let softmax = avx512AndAVX2("reduction agreement", { () -> ([Float], [Float]) in
+                var p = scores
+                mask.withUnsafeBufferPointer { srdpr_softmax_rows(&p, rows, length, $0.baseAddress) }
+                var g = grad
+                srdpr_softmax_backward_rows(&g, p, rows, length, 0.125)
+                return (p, g)
+            }) else { return }
+            let probabilityUlps = zip(softmax.avx512.0, softmax.avx2.0).map { ulps($0, $1) }.max()!
+            let gradientError = zip(softmax.avx512.1, softmax.avx2.1).map { abs(Double($0) - Double($1)) }.max()!
+            XCTAssertLessThanOrEqual(probabilityUlps, 4, "softmax length \(length): AVX-512 vs AVX2")
+            XCTAssertLessThanOrEqual(gradientError, 1e-7, "softmax backward length \(length): AVX-512 vs AVX2")
+            print("ElementwiseKernelTests: softmax length \(length), AVX-512 vs AVX2: probabilities max \(probabilityUlps) ulp, backward max |difference| \(gradientError)")
+        }
+        for dim in [13, 32, 384, 768, 1000] {
+            let rows = 4
+            let x = (0..<(rows * dim)).map { _ in Float(generator.nextUnitInterval() * 6 - 2.5) }
+            let gamma = (0..<dim).map { _ in Float(generator.nextUnitInterval() + 0.5) }
+            let beta = (0..<dim).map { _ in Float(generator.nextUnitInterval() * 0.4 - 0.2) }
+            let dy = (0..<(rows * dim)).map { _ in Float(generator.nextUnitInterval() * 2 - 1) }
+            guard let norm = avx512AndAVX2("reduction agreement", { () -> [[Float]] in
+                var y = [Float](repeating: 0, count: rows * dim), mean = [Float](repeating: 0, count: rows), rstd = mean
+                srdpr_layernorm_forward(&y, &mean, &rstd, x, gamma, beta, rows, dim, 1e-12)
+                var dx = y
+                srdpr_layernorm_backward_input(&dx, dy, x, gamma, mean, rstd, rows, dim)
+                return [y, mean, rstd, dx]
+            }) else { return }
+            let worst = zip(norm.avx512, norm.avx2).map { zip($0, $1).map { abs(Double($0) - Double($1)) / max(1, abs(Double($1))) }.max()! }
+            XCTAssertLessThanOrEqual(worst.max()!, 2e-6, "LayerNorm dim \(dim): AVX-512 vs AVX2 (y, mean, rstd, dx: \(worst))")
+            print("ElementwiseKernelTests: LayerNorm dim \(dim), AVX-512 vs AVX2: max |difference| / max(1, |value|) y \(worst[0]), mean \(worst[1]), rstd \(worst[2]), dx \(worst[3])")
         }
     }
 }

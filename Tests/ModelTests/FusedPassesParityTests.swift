@@ -12,18 +12,18 @@ import XCTest
 /// layer, over the same primitives; the encoder's training forward (dropout on) and its
 /// forward-only path must give its bits.
 final class FusedPassesParityTests: XCTestCase {
-    override func tearDown() { srdpr_kernels_force_baseline(0) }
+    override func tearDown() { KernelBuild.reset() }
 
-    /// The fused kernel against the two calls, bit for bit, in both kernel builds, at widths with a
+    /// The fused kernel against the two calls, bit for bit, in every kernel build, at widths with a
     /// tail (13), a vector multiple (32) and MiniLM's (384), with the sum stored and not.
     func testResidualLayerNormIsAddThenLayerNormBitForBit() {
         var random = SplitMix64(seed: 0xB1A5)
         func draw(_ n: Int, _ scale: Float, _ offset: Float = 0) -> [Float] {
             (0..<n).map { _ in offset + scale * (Float(Int(random.next() % 20001) - 10000) / 10000) }
         }
-        for build in [1, 0] {
-            srdpr_kernels_force_baseline(Int32(build))
-            let name = build == 1 ? "baseline" : (srdpr_kernels_use_avx2() != 0 ? "avx2" : "baseline (no AVX2 on this CPU)")
+        for build in KernelBuild.available(reportingTo: "FusedPassesParityTests") {
+            build.force()
+            let name = build.rawValue
             for dim in [13, 32, 384] {
                 let rows = 7
                 let input = draw(rows * dim, 4), residual = draw(rows * dim, 2, 0.3), gamma = draw(dim, 0.5, 1), beta = draw(dim, 0.2)
@@ -53,8 +53,8 @@ final class FusedPassesParityTests: XCTestCase {
     func testMultiplyWithRowSumsIsMultiplyThenRowAddsBitForBit() {
         var random = SplitMix64(seed: 0x5EED)
         func draw(_ n: Int) -> [Float] { (0..<n).map { _ in Float(Int(random.next() % 20001) - 10000) / 3001 } }
-        for build in [1, 0] {
-            srdpr_kernels_force_baseline(Int32(build))
+        for build in KernelBuild.available(reportingTo: "FusedPassesParityTests") {
+            build.force()
             for (rows, dim) in [(5, 13), (12, 1536)] {
                 let gradient = draw(rows * dim), derivative = draw(rows * dim), start = draw(dim)
                 var expected = gradient, expectedSums = start
@@ -62,7 +62,7 @@ final class FusedPassesParityTests: XCTestCase {
                 for r in 0..<rows { expected.withUnsafeBufferPointer { srdpr_add(&expectedSums, expectedSums, $0.baseAddress! + r * dim, dim) } }
                 var fused = gradient, sums = start
                 srdpr_multiply_sum_rows(&fused, derivative, &sums, rows, dim)
-                let label = "build \(build == 1 ? "baseline" : "native"), \(rows) x \(dim)"
+                let label = "build \(build.rawValue), \(rows) x \(dim)"
                 XCTAssertEqual(differing(fused, expected), 0, "\(label): products")
                 XCTAssertEqual(differing(sums, expectedSums), 0, "\(label): column sums")
             }

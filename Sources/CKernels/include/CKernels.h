@@ -2,24 +2,28 @@
 #define SRDPR_CKERNELS_H
 #include <stdint.h>
 
-// Elementwise and row-wise kernels of the model layers, over flat fp32 buffers, 8 lanes at a time.
-// Each function is compiled twice (AVX2+FMA and baseline x86-64) and the loader picks the clone the
-// CPU supports, so one binary runs everywhere and uses AVX2 where it exists. Callers split rows
-// over threads; the kernels themselves never start threads.
+// Elementwise and row-wise kernels of the model layers, over flat fp32 buffers, 16, 8 or 4 lanes at a
+// time. Each function is compiled three times (AVX-512, AVX2+FMA and baseline x86-64; the Linear
+// product has its own kernels) and the loader picks the clone the CPU supports, so one binary runs
+// everywhere and uses the widest vectors that exist. Callers split rows over threads; the kernels
+// themselves never start threads.
 
-/// 1 when the AVX2 + FMA kernels run in this process (the CPU has both and no test forced the baseline).
+/// 1 when the CPU has AVX2 + FMA and no test forced the baseline: the AVX2 kernels run where no
+/// AVX-512 clone does (srdpr_kernels_use_avx512).
 int srdpr_kernels_use_avx2(void);
 /// Tests: run the baseline kernels even on an AVX2 CPU (force = 1) or go back to the CPU's choice (0).
 void srdpr_kernels_force_baseline(int force);
+/// 1 when the AVX-512 clones run (the CPU has AVX-512 F, BW, DQ and VL; no test forced AVX2 or the
+/// baseline). srdpr_gemm_rows gives the AVX2 clone's bits (the same FMA chains); per element the
+/// elementwise kernels do too (erf, GELU, dropout masks, AdamW, add, multiply); reductions across
+/// lanes add in another order.
+int srdpr_kernels_use_avx512(void);
+/// Tests: run the AVX2 clones even on an AVX-512 CPU (force = 1) or go back to the CPU's choice (0).
+void srdpr_kernels_force_avx2(int force);
 /// 1 when the CPU and the OS support AVX2 and FMA (whatever the kernels' dispatch was forced to).
 int srdpr_cpu_has_avx2_fma(void);
 /// 1 when the CPU and the OS support AVX-512 F, CD, BW, DQ and VL (what OpenBLAS's SkylakeX kernels need).
 int srdpr_cpu_has_avx512_skylake(void);
-/// 1 when srdpr_gemm_rows runs its AVX-512 clone (the CPU has AVX-512F, no test forced AVX2 or the
-/// baseline). The other kernels have no AVX-512 clone.
-int srdpr_kernels_use_avx512(void);
-/// Tests: run srdpr_gemm_rows' AVX2 clone even on an AVX-512 CPU (force = 1) or go back to the CPU's choice (0).
-void srdpr_kernels_force_avx2(int force);
 
 /// erf(x) for `count` values, within 2 ulp of the correctly rounded fp32 value (see ElementwiseKernelTests).
 void srdpr_erf(float *out, const float *input, long count);
