@@ -85,6 +85,11 @@ void srdpr_add_avx2(float *out, const float *a, const float *b, long count);
 void srdpr_add_baseline(float *out, const float *a, const float *b, long count);
 void srdpr_add(float *out, const float *a, const float *b, long count) { DISPATCH_WIDE(srdpr_add, out, a, b, count); }
 
+void srdpr_sum_rows_avx512(float *columnSums, const float *x, long rows, long dim);
+void srdpr_sum_rows_avx2(float *columnSums, const float *x, long rows, long dim);
+void srdpr_sum_rows_baseline(float *columnSums, const float *x, long rows, long dim);
+void srdpr_sum_rows(float *columnSums, const float *x, long rows, long dim) { DISPATCH_WIDE(srdpr_sum_rows, columnSums, x, rows, dim); }
+
 void srdpr_softmax_rows_avx512(float *scores, long rows, long length, const int32_t *keyMask);
 void srdpr_softmax_rows_avx2(float *scores, long rows, long length, const int32_t *keyMask);
 void srdpr_softmax_rows_baseline(float *scores, long rows, long length, const int32_t *keyMask);

@@ -61,8 +61,6 @@ enum Linear {
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(outDim), Int32(inDim), Int32(rows),
                         1, dOut, Int32(outDim), input, Int32(inDim), 1, dWeight, Int32(inDim))
         }
-        if let dBias {
-            for r in 0..<rows { srdpr_add(dBias, dBias, dOut + r * outDim, outDim) }
-        }
+        if let dBias { srdpr_sum_rows(dBias, dOut, rows, outDim) }
     }
 }

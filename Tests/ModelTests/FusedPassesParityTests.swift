@@ -69,6 +69,25 @@ final class FusedPassesParityTests: XCTestCase {
         }
     }
 
+    /// A bias's gradient in one blocked pass (`srdpr_sum_rows`, Linear.backward) against `srdpr_add`
+    /// row by row (what it replaced), bit for bit, in both builds: row counts across the 64-row
+    /// blocks, widths with whole column chunks, single vectors and scalar tails.
+    func testRowSumsAreRowAddsBitForBit() {
+        var random = SplitMix64(seed: 0xB1A5_5E)
+        func draw(_ n: Int) -> [Float] { (0..<n).map { _ in Float(Int(random.next() % 20001) - 10000) / 3001 } }
+        for build in [1, 0] {
+            srdpr_kernels_force_baseline(Int32(build))
+            for (rows, dim) in [(0, 7), (1, 1), (5, 13), (64, 45), (65, 384), (130, 77), (200, 1536)] {
+                let x = draw(rows * dim), start = draw(dim)
+                var expected = start
+                for r in 0..<rows { x.withUnsafeBufferPointer { srdpr_add(&expected, expected, $0.baseAddress! + r * dim, dim) } }
+                var sums = start
+                srdpr_sum_rows(&sums, x, rows, dim)
+                XCTAssertEqual(differing(sums, expected), 0, "build \(build == 1 ? "baseline" : "native"), \(rows) x \(dim)")
+            }
+        }
+    }
+
     /// The last hidden state [tokens, hidden] (packed rows) of the two-pass formulation: a fresh
     /// Q/K/V copy per layer, `srdpr_add` into the residual, then LayerNorm; dropout as the encoder
     /// draws it.

@@ -44,6 +44,9 @@ void srdpr_multiply(float *x, const float *y, long count);
 void srdpr_multiply_sum_rows(float *x, const float *y, float *columnSums, long rows, long dim);
 /// out[i] = a[i] + b[i]; out may alias a or b.
 void srdpr_add(float *out, const float *a, const float *b, long count);
+/// columnSums[c] += x[r, c] for r = 0, 1, ... in order (a bias's gradient over [rows, dim]): the
+/// bits of srdpr_add row by row into columnSums, in one blocked pass.
+void srdpr_sum_rows(float *columnSums, const float *x, long rows, long dim);
 
 /// Softmax of each of `rows` rows of `length` scores in place; keys whose `keyMask` entry is 0 get
 /// exactly 0 (keyMask NULL = every key is real). A row with no real key gets uniform weights.
