@@ -124,7 +124,9 @@ final class GemmKernelTests: XCTestCase {
             XCTAssertEqual(checked, 74)
             // Wider than one column block (AVX2 16 panels = 256 columns, AVX-512 32 = 512), deeper
             // than one depth block; an odd panel count (the AVX-512 tile's single-panel end).
-            for (rows, inDim, outDim) in [(7, 300, 290), (13, 300, 530), (25, 257, 561)] {
+            // (200, 600, 290): several row blocks, the last one partial, each continuing its chains over
+            // three depth blocks.
+            for (rows, inDim, outDim) in [(7, 300, 290), (13, 300, 530), (25, 257, 561), (200, 600, 290)] {
                 let wide = Operands(rows: rows, inDim: inDim, outDim: outDim, seed: 99)
                 XCTAssertEqual(wide.product().map(\.bitPattern), wide.scalarChain(fused: build.fused).map(\.bitPattern),
                                "\(build.name): \(rows) rows x \(inDim) -> \(outDim)")
