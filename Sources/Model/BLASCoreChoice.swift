@@ -6,7 +6,7 @@ import Foundation
 /// OpenBLAS (a DYNAMIC_ARCH build, as Debian's) picks its kernel family when the library loads,
 /// from the CPU's model number. A CPU newer than the library gets the generic x86-64 fallback:
 /// Debian 12's OpenBLAS 0.3.21 on an Intel Xeon of family 6 model 207 (Emerald Rapids, with AVX-512)
-/// runs its "Prescott" SSE3 kernels, about 5 times slower sgemm than its "SkylakeX" AVX-512 ones
+/// runs its "Prescott" SSE3 kernels, 2.4-6.6 times slower sgemm than its "SkylakeX" AVX-512 ones
 /// there. OPENBLAS_CORETYPE overrides the choice, but only before the library loads, so srdpr
 /// restarts itself with it set (`restartWithBetterKernelsIfNeeded`). A choice OpenBLAS made
 /// knowingly (an AVX2 family, or any OPENBLAS_CORETYPE the user set) is never overridden.
