@@ -101,7 +101,11 @@ final class TrainEvaluationTests: XCTestCase {
         }
 
         // Two worker processes: rank 0 evaluates; the same numbers (dropout 0: the runs differ
-        // only in float summation order).
+        // only in float summation order). Deep in the ranking that order can swap two passages whose
+        // scores tie to the last bits (seen with the AVX-512 kernels: one relevant passage at rank 49
+        // against 50, mrr@100 and ndcg@100 1.4e-5 and 3.0e-5 apart): the @100 metrics may move by one
+        // adjacent swap below rank 20 over the 30 questions (mrr (1/20 - 1/21) / 30 = 7.9e-5, ndcg
+        // (1/log2 21 - 1/log2 22) / 30 = 1.1e-4); the top-10 metrics must agree to 1e-6.
         let workers = try Command.srdpr(["train", "--threads", "2", "--workers", "2"] + parameters(dataset: dataset, name: "workers") + eval)
         XCTAssertEqual(workers.status, 0, workers.stderr)
         let workerRows = try evalRows("workers")
@@ -109,7 +113,8 @@ final class TrainEvaluationTests: XCTestCase {
         for (a, b) in zip(rows, workerRows) {
             let ours = a["eval"] as! [String: Any], theirs = b["eval"] as! [String: Any]
             for (key, value) in ours {
-                if let v = value as? Double { XCTAssertEqual(v, theirs[key] as! Double, accuracy: 1e-6, "\(key) at step \(a["step"]!)") }
+                let tolerance = key.hasSuffix("@100") ? 1.2e-4 : 1e-6
+                if let v = value as? Double { XCTAssertEqual(v, theirs[key] as! Double, accuracy: tolerance, "\(key) at step \(a["step"]!)") }
             }
         }
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("workers/checkpoints/dpr_biencoder.best").path))
