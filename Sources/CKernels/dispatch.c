@@ -12,8 +12,7 @@ int srdpr_kernels_use_avx2(void) {
 #if defined(__x86_64__) || defined(__i386__)
     static int known = -1;
     if (known < 0) {
-        __builtin_cpu_init();
-        known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        known = srdpr_cpu_has_avx2_fma();
     }
     return known && !baselineForced;
 #else
@@ -25,11 +24,8 @@ int srdpr_kernels_use_avx512(void) {
 #if defined(__x86_64__)
     static int known = -1;
     if (known < 0) {
-        __builtin_cpu_init();
-        // Also checks that the OS saves the zmm registers (XCR0), as the AVX2 test does for ymm.
-        // kernels-avx512.c is compiled for all four (Skylake-SP and every later AVX-512 CPU has them).
-        known = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-            && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+        // kernels-avx512.c is compiled for F, BW, DQ and VL (Skylake-SP and every later AVX-512 CPU has them).
+        known = srdpr_cpu_has_avx512_bw_dq_vl();
     }
     return known && srdpr_kernels_use_avx2() && !avx2Forced;
 #else

@@ -23,6 +23,8 @@ void srdpr_kernels_force_avx2(int force);
 /// 1 when the CPU and the OS support AVX2 and FMA (whatever the kernels' dispatch was forced to).
 int srdpr_cpu_has_avx2_fma(void);
 /// 1 when the CPU and the OS support AVX-512 F, CD, BW, DQ and VL (what OpenBLAS's SkylakeX kernels need).
+/// 1 when the CPU and the OS support AVX-512 F, BW, DQ and VL (what kernels-avx512.c is compiled for).
+int srdpr_cpu_has_avx512_bw_dq_vl(void);
 int srdpr_cpu_has_avx512_skylake(void);
 
 /// erf(x) for `count` values, within 2 ulp of the correctly rounded fp32 value (see ElementwiseKernelTests).
