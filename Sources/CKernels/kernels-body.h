@@ -28,9 +28,13 @@ INLINE float sumLanes(fv v) {
     return s;
 }
 INLINE float maxLanes(fv v) {
-    float m = v[0];
-    for (int i = 1; i < LANES; i++) m = v[i] > m ? v[i] : m;
-    return m;
+    // Halving (log2 LANES steps, not a chain of LANES - 1 dependent compares: the softmax takes one
+    // per row); max is exact, so the order does not change the result.
+    float lanes[LANES];
+    store(lanes, v);
+    for (int width = LANES / 2; width >= 1; width /= 2)
+        for (int i = 0; i < width; i++) lanes[i] = lanes[i + width] > lanes[i] ? lanes[i + width] : lanes[i];
+    return lanes[0];
 }
 
 /// e^x to about 1 ulp: x = n ln2 + r with |r| <= ln2/2, e^r by its degree-7 Taylor polynomial
@@ -368,7 +372,8 @@ void NAME(srdpr_dropout_row)(float *x, long count, uint64_t rowKey, float p, lon
     const float scale = 1.f / (1.f - p);
     const uint64_t key = rowKey + 0x9E3779B97F4A7C15ULL;  // DropoutContext.mix adds the increment
     long i = 0;
-    // Scalar (one hash per group of four) up to a 16-position boundary, and for the tail.
+    // Scalar (one hash per group of four) up to a 16-position boundary, and for everything when p
+    // rounds to 1 (threshold past 16 bits).
 #define DROP_SCALAR_WHILE(condition) \
     while (i < count && (condition)) { \
         long index = start + i, lanes = 4 - (index & 3); \
@@ -394,16 +399,30 @@ void NAME(srdpr_dropout_row)(float *x, long count, uint64_t rowKey, float p, lon
         const uniforms limit = (uniforms){0} + (uint16_t)threshold;
         hashes groupOffsets;
         for (int g = 0; g < DROP_BLOCK / 4; g++) groupOffsets[g] = (uint64_t)g;
-        for (; i + DROP_BLOCK <= count; i += DROP_BLOCK) {
+        // The last, partial block too: its whole block of hashes, applied to the positions that
+        // exist (lengths like 117 left up to 31 positions to the scalar loop, a hash per 4).
+        for (; i < count; i += DROP_BLOCK) {
             hashes z = groupOffsets + ((uint64_t)((start + i) >> 2) + key);
             z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
             z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
             z = z ^ (z >> 31);
             keeps keep = __builtin_convertvector((uniforms)z >= limit, keeps);
-            values v;
-            memcpy(&v, x + i, sizeof v);
-            v = (values)(keep & (keeps)(v * scale));
-            memcpy(x + i, &v, sizeof v);
+            if (i + DROP_BLOCK <= count) {
+                values v;
+                memcpy(&v, x + i, sizeof v);
+                v = (values)(keep & (keeps)(v * scale));
+                memcpy(x + i, &v, sizeof v);
+            } else {   // without branches: the keep bits are random
+                int32_t keepBits[DROP_BLOCK];
+                memcpy(keepBits, &keep, sizeof keep);
+                for (long k = 0; k < count - i; k++) {
+                    float scaled = x[i + k] * scale;
+                    int32_t bits;
+                    memcpy(&bits, &scaled, sizeof bits);
+                    bits &= keepBits[k];
+                    memcpy(x + i + k, &bits, sizeof bits);
+                }
+            }
         }
     }
 #undef DROP_BLOCK
