@@ -24,10 +24,61 @@ INLINE long roundUp(long n, long multiple) { return (n + multiple - 1) / multipl
 /// so the inner loop reads it sequentially whatever the source's stride (a row stride of 1 to 3 KB,
 /// the hidden size, maps a column walk onto a few L1 sets and thrashes it).
 
+/// One row of score gradients in place from the gradient of the probabilities V was multiplied by:
+/// back through dropout (kept where `dropped` is nonzero, times keepScale; `dropped` NULL: no
+/// dropout) and the softmax, times the score scale. The operations of
+/// srdpr_dropout_backward_where_kept then srdpr_softmax_backward_rows, row by row, so the row
+/// stays in L1 between the two passes (the same bits).
+INLINE void scoreGradientRow(float *g, const float *probs, const float *dropped, long length, float keepScale, float scale) {
+    const long whole = length & ~(long)(LANES - 1);
+    fv dots = splat(0.f);
+    for (long j = 0; j < whole; j += LANES) {
+        fv x = load(g + j);
+        if (dropped) {
+            x = select(load(dropped + j) != splat(0.f), x * splat(keepScale), splat(0.f));
+            store(g + j, x);
+        }
+        dots += load(probs + j) * x;
+    }
+    if (dropped)
+        for (long j = whole; j < length; j++) g[j] = dropped[j] != 0.f ? g[j] * keepScale : 0.f;
+    float dot = sumLanes(dots);
+    for (long j = whole; j < length; j++) dot += probs[j] * g[j];
+    fv d = splat(dot), s = splat(scale);
+    for (long j = 0; j < whole; j += LANES) store(g + j, load(probs + j) * (load(g + j) - d) * s);
+    for (long j = whole; j < length; j++) g[j] = probs[j] * (g[j] - dot) * scale;
+}
+
 /// Dropout of attention row `row` of `head`: the grid start Attention.dropProbabilities keys it by.
 INLINE void dropAttentionRow(float *x, long length, long head, long row, uint64_t rowKey, float p) {
     NAME(srdpr_dropout_row)(x, length, rowKey, p, (head * 4096 + row) * 4096);
 }
+
+/// Stores lanes [0, n) of v at p (n <= LANES), nothing past them: a masked store where the
+/// instruction set has one (clang's builtins behind _mm512_mask_storeu_ps / _mm256_maskstore_ps:
+/// immintrin.h would clash with kernels-body.h's names), else lane by lane. (memcpy of a variable
+/// length was a library call per tile row.)
+INLINE void storeFirst(float *p, fv v, long n) {
+    if (n >= LANES) {
+        store(p, v);
+        return;
+    }
+#if LANES == 16
+    __builtin_ia32_storeups512_mask(p, v, (unsigned short)((1u << n) - 1));
+#elif LANES == 8
+    iv lane;
+    for (int c = 0; c < LANES; c++) lane[c] = c;
+    __builtin_ia32_maskstoreps256((fv *)p, lane < (iv){} + (int32_t)n, v);
+#else
+    for (long c = 0; c < n; c++) p[c] = v[c];
+#endif
+}
+
+/// The loops over a tile's rows, unrolled whatever the row count (a constant where broadcastTile is
+/// inlined): only then does clang keep the accumulators in registers; otherwise they live on the
+/// stack around the k loop and every tile pays 2-3 memory round trips per accumulator (the score
+/// products, depth = headDim = 32, ran 20-30% slower).
+#define EACH_TILE_ROW(r) _Pragma("clang loop unroll(full)") for (int r = 0; r < rows; r++)
 
 /// C(r, c) = rowScale[r] · Σ_k A(r, k) · B[k·TILE_COLS + c] for r < rows (<= TILE_ROWS), c < cols
 /// (<= TILE_COLS), where A(r, k) = A[r·lda + k], or A[k·lda + r] when `transposedA`: A's entries
@@ -39,13 +90,13 @@ INLINE void dropAttentionRow(float *x, long length, long head, long row, uint64_
 INLINE void broadcastTile(float *C, long ldc, const float *A, long lda, const int transposedA, const float *panel,
                           long depth, const float *rowScale, fv *rowMaxima, const int rows, long cols) {
     fv acc[TILE_ROWS][2];
-    for (int r = 0; r < rows; r++) acc[r][0] = acc[r][1] = splat(0.f);
+    EACH_TILE_ROW(r) acc[r][0] = acc[r][1] = splat(0.f);
     if (transposedA) {
         // The rows' values at k are neighbours: one pointer, constant offsets.
         for (long k = 0; k < depth; k++) {
             fv b0 = load(panel + k * TILE_COLS), b1 = load(panel + k * TILE_COLS + LANES);
             const float *column = A + k * lda;
-            for (int r = 0; r < rows; r++) {
+            EACH_TILE_ROW(r) {
                 fv a = splat(column[r]);
                 acc[r][0] += a * b0;
                 acc[r][1] += a * b1;
@@ -54,11 +105,10 @@ INLINE void broadcastTile(float *C, long ldc, const float *A, long lda, const in
     } else {
         // One pointer per row, indexed by k.
         const float *rowOf[TILE_ROWS];
-        for (int r = 0; r < rows; r++) rowOf[r] = A + r * lda;
-#pragma clang loop unroll_count(2)
+        EACH_TILE_ROW(r) rowOf[r] = A + r * lda;
         for (long k = 0; k < depth; k++) {
             fv b0 = load(panel + k * TILE_COLS), b1 = load(panel + k * TILE_COLS + LANES);
-            for (int r = 0; r < rows; r++) {
+            EACH_TILE_ROW(r) {
                 fv a = splat(rowOf[r][k]);
                 acc[r][0] += a * b0;
                 acc[r][1] += a * b1;
@@ -66,28 +116,30 @@ INLINE void broadcastTile(float *C, long ldc, const float *A, long lda, const in
         }
     }
     if (rowScale) {
-        for (int r = 0; r < rows; r++) {
+        EACH_TILE_ROW(r) {
             fv scale = splat(rowScale[r]);
             acc[r][0] *= scale;
             acc[r][1] *= scale;
         }
     }
     if (cols == TILE_COLS) {
-        for (int r = 0; r < rows; r++) {
+        EACH_TILE_ROW(r) {
             store(C + r * ldc, acc[r][0]);
             store(C + r * ldc + LANES, acc[r][1]);
             if (rowMaxima) rowMaxima[r] = vmax(rowMaxima[r], vmax(acc[r][0], acc[r][1]));
         }
     } else {
-        float partial[TILE_COLS];
-        for (int r = 0; r < rows; r++) {
-            store(partial, acc[r][0]);
-            store(partial + LANES, acc[r][1]);
-            memcpy(C + r * ldc, partial, cols * sizeof(float));
-            if (rowMaxima) {
-                for (long c = cols; c < TILE_COLS; c++) partial[c] = -__builtin_inff();
-                rowMaxima[r] = vmax(rowMaxima[r], vmax(load(partial), load(partial + LANES)));
-            }
+        // The last panel of a length that is not a multiple of TILE_COLS (most sequences): lanes
+        // from `cols` on are neither stored nor part of the maxima.
+        iv lane;
+        for (int c = 0; c < LANES; c++) lane[c] = c;
+        const iv real0 = lane < (iv){} + (int32_t)cols, real1 = lane + LANES < (iv){} + (int32_t)cols;
+        const fv minusInfinity = splat(-__builtin_inff());
+        EACH_TILE_ROW(r) {
+            storeFirst(C + r * ldc, acc[r][0], cols);
+            if (cols > LANES) storeFirst(C + r * ldc + LANES, acc[r][1], cols - LANES);
+            if (rowMaxima)
+                rowMaxima[r] = vmax(rowMaxima[r], vmax(select(real0, acc[r][0], minusInfinity), select(real1, acc[r][1], minusInfinity)));
         }
     }
 }
@@ -137,13 +189,14 @@ INLINE float softmaxNumerators(float *row, long length, const int32_t *keyMask, 
         sums += e;
         store(row + j, e);
     }
-    if (j < length) {
-        iv lane, real;
-        for (int k = 0; k < LANES; k++) {
-            lane[k] = j + k < length ? -1 : 0;
-            real[k] = j + k < length && (!keyMask || keyMask[j + k] != 0) ? -1 : 0;
-        }
-        fv e = select(real, expOfNonPositive(select(lane, load(row + j), m) - m), splat(0.f));
+    if (j < length) {   // one compare for the lanes in range (per-lane inserts cost a row's exps)
+        iv lane;
+        for (int k = 0; k < LANES; k++) lane[k] = k;
+        const iv inRange = lane < (iv){} + (int32_t)(length - j);
+        iv real = inRange;
+        if (keyMask)
+            for (int k = 0; k < LANES; k++) real[k] = j + k < length && keyMask[j + k] != 0 ? -1 : 0;
+        fv e = select(real, expOfNonPositive(select(inRange, load(row + j), m) - m), splat(0.f));
         sums += e;
         store(row + j, e);
     }
@@ -174,7 +227,7 @@ static void packRowPanels(float *out, const float *B, long bRow, long depth, lon
 /// for d < depth, keys past N zero. With 8 or more lanes, 8 keys x 8 dimensions at a time through an
 /// in-register transpose (8 row loads, 24 shuffles, 8 stores instead of 64 scalar moves: for short
 /// sequences the packing is a fair share of a head's work; 16 lanes do two such blocks per vector
-/// of keys); the rest element by element.
+/// of keys), also for the vector of keys that holds the last one; the rest element by element.
 static void packKeysTransposed(float *out, const float *K, long kRow, long depth, long N) {
 #if LANES >= 8
     typedef float f8 __attribute__((vector_size(32)));
@@ -184,12 +237,16 @@ static void packKeysTransposed(float *out, const float *K, long kRow, long depth
         for (long c0 = 0; c0 < TILE_COLS; c0 += LANES) {
             long d0 = 0;
 #if LANES >= 8
-            if (n0 + c0 + LANES <= N) {
+            if (n0 + c0 < N) {   // the last keys' vector too, zeros past N (most lengths end in one)
                 for (; d0 + 8 <= depth; d0 += 8) {
                     for (long c8 = c0; c8 < c0 + LANES; c8 += 8) {   // 8 keys at a time
                         const float *k0 = K + (n0 + c8) * kRow;
+                        const long real = N - (n0 + c8);
                         f8 r[8];
-                        for (int i = 0; i < 8; i++) memcpy(&r[i], k0 + i * kRow + d0, sizeof(f8));
+                        for (int i = 0; i < 8; i++) {
+                            if (i < real) memcpy(&r[i], k0 + i * kRow + d0, sizeof(f8));
+                            else r[i] = (f8){};
+                        }
                         f8 t[8], u[8];
                         for (int i = 0; i < 4; i++) {
                             t[2 * i] = __builtin_shufflevector(r[2 * i], r[2 * i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
@@ -212,6 +269,9 @@ static void packKeysTransposed(float *out, const float *K, long kRow, long depth
                 }
             }
 #endif
+            if (n0 + c0 >= N) {   // a vector of keys past N (TILE_COLS is two vectors)
+                for (; d0 < depth; d0++) store(panel + d0 * TILE_COLS + c0, splat(0.f));
+            }
             for (long d = d0; d < depth; d++)
                 for (long c = c0; c < c0 + LANES; c++) panel[d * TILE_COLS + c] = n0 + c < N ? K[(n0 + c) * kRow + d] : 0.f;
         }
@@ -291,8 +351,10 @@ void NAME(srdpr_attention_backward)(float *dQuery, float *dKey, float *dValue, c
     // The probabilities the forward multiplied V by: dropped again from the same keys.
     const float *used = probabilities;
     if (dropout) {
-        memcpy(dropped, probabilities, LL * sizeof(float));
-        for (long i = 0; i < L; i++) dropAttentionRow(dropped + i * L, L, head, i, rowKey, p);
+        for (long i = 0; i < L; i++) {   // row by row: each copied row is dropped while in L1
+            memcpy(dropped + i * L, probabilities + i * L, L * sizeof(float));
+            dropAttentionRow(dropped + i * L, L, head, i, rowKey, p);
+        }
         used = dropped;
     }
     // dV = usedᵀ · dContext.
@@ -302,8 +364,8 @@ void NAME(srdpr_attention_backward)(float *dQuery, float *dKey, float *dValue, c
     // where P is 0 the softmax backward gives 0 anyway) and softmax, with the score scale folded in.
     packKeysTransposed(valuesTransposed, value, qkvStride, headDim, L);
     broadcastProduct(dScores, L, dContext, stride, 0, valuesTransposed, L, L, headDim, NULL, NULL);
-    if (dropout) NAME(srdpr_dropout_backward_where_kept)(dScores, dropped, LL, 1.f / (1.f - p));
-    NAME(srdpr_softmax_backward_rows)(dScores, probabilities, L, L, scale);
+    for (long i = 0; i < L; i++)
+        scoreGradientRow(dScores + i * L, probabilities + i * L, dropout ? dropped + i * L : NULL, L, 1.f / (1.f - p), scale);
     // dQ = dScores · K ; dK = dScoresᵀ · Q.
     packRowPanels(keyPanels, key, qkvStride, L, headDim);
     broadcastProduct(dQuery, stride, dScores, L, 0, keyPanels, L, headDim, L, NULL, NULL);
