@@ -92,8 +92,8 @@ public final class AdamW {
     }
 
     /// Multiplies every gradient by `scale` (GradClip's coefficient: the bytes `GradClip.clip` leaves,
-    /// also outside the groups), then does one optimizer step — each piece scaled just before its
-    /// update, while it is in cache, instead of in a pass of its own over the whole buffer.
+    /// also outside the groups), then does one optimizer step — each gradient scaled inside the
+    /// update's kernel as it is read (and stored back), instead of in a pass of its own.
     public func update(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
                        learningRate: Double, scalingGradientsBy scale: Float) {
         precondition(parameters.count == m.count && gradients.count == m.count,
@@ -122,9 +122,8 @@ public final class AdamW {
                 let (m, v) = (m, v)
                 let update = { (piece: (range: Range<Int>, decay: Double)) in
                     let first = piece.range.lowerBound
-                    if scale != 1 { GradClip.scale(gradients, piece.range, by: scale) }
                     srdpr_adamw(parameters.baseAddress! + first, gradients.baseAddress! + first, m.baseAddress! + first,
-                                v.baseAddress! + first, piece.range.count, Float(1 - learningRate * piece.decay),
+                                v.baseAddress! + first, piece.range.count, scale, Float(1 - learningRate * piece.decay),
                                 piece.decay != 0 ? 1 : 0, oneMinusBeta1, beta2, oneMinusBeta2, stepSize,
                                 biasCorrection2Sqrt, eps)
                 }
