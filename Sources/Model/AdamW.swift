@@ -148,11 +148,13 @@ public final class AdamW {
     /// semantics and bytes; ≤ 0 = no clipping) and applies one update. The norm is summed on
     /// `threads` threads and the clipping is done piece by piece inside the update's pass, so no pass
     /// over the whole model runs on one core while the others wait. Returns the norm before clipping;
-    /// a non-finite norm changes nothing (the caller stops on it).
+    /// a non-finite norm changes nothing (the caller stops on it). `zeroGradients` (ascending): ranges
+    /// the caller knows hold only zeros (`BiEncoder.unwrittenGradientRanges`), which the norm skips.
     @discardableResult
     public func clipAndUpdate(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
-                              maxNorm: Float, learningRate: Double) -> Float {
-        let norm = GradClip.globalNorm(UnsafeBufferPointer(gradients), ranges: nil, threads: threads, partials: &normPartials)
+                              maxNorm: Float, learningRate: Double, zeroGradients: [Range<Int>] = []) -> Float {
+        let norm = GradClip.globalNorm(UnsafeBufferPointer(gradients), ranges: nil, threads: threads, partials: &normPartials,
+                                       zeros: zeroGradients)
         guard norm.isFinite else { return norm }
         update(parameters: parameters, gradients: gradients, learningRate: learningRate,
                scalingGradientsBy: GradClip.coefficient(norm: norm, maxNorm: maxNorm))

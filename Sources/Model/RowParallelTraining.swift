@@ -106,6 +106,7 @@ final class RowParallelTraining {
             replica.prunesLastLayer = base.prunesLastLayer
             replica.hiddenDropout = base.hiddenDropout
             replica.attentionDropout = base.attentionDropout
+            replica.writtenWordRows = base.writtenWordRows
         }
         return Array(replicas[side].prefix(count))
     }
@@ -247,15 +248,9 @@ final class RowParallelTraining {
         let total = spans.reduce(0) { $0 + $1.count }, target = gradients.pointer
         let blocks = max(1, min(threads, total / 65_536))
         DispatchQueue.concurrentPerform(iterations: blocks) { b in
-            // This thread's share: elements [total·b/blocks, total·(b+1)/blocks) of the spans laid end to end.
-            var skip = total * b / blocks, left = total * (b + 1) / blocks - skip
-            for span in spans where left > 0 {
-                if skip >= span.count { skip -= span.count; continue }
-                let lo = span.lowerBound + skip, hi = min(span.upperBound, lo + left)
-                skip = 0
-                left -= hi - lo
-                for start in stride(from: lo, to: hi, by: Self.cacheBlock) {
-                    let count = min(Self.cacheBlock, hi - start)
+            for share in ElementSpans.share(of: spans, part: b, of: blocks) {
+                for start in stride(from: share.lowerBound, to: share.upperBound, by: Self.cacheBlock) {
+                    let count = min(Self.cacheBlock, share.upperBound - start)
                     for source in sources {
                         srdpr_add(target + start, target + start, source.pointer + start, count)
                         (source.pointer + start).update(repeating: 0, count: count)
