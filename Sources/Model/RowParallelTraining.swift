@@ -89,7 +89,13 @@ final class RowParallelTraining {
     private func encoders(of base: BertEncoder, side: Int, count: Int) -> [BertEncoder] {
         let trainable = gradients.count == parameters.count
         while trainable && threadGradients.count < count - 1 {
-            threadGradients.append(FloatBuffer(count: gradients.count))
+            // Written whole once now, though calloc made it zero: else its word-embedding rows are
+            // first touched by backwards, mid-step, as new tokens come (hundreds of pages a step in
+            // the FAQ run's first steps), each page faulted twice (`+=` reads it, mapping the shared
+            // zero page, then the write replaces that with a TLB shootdown across the threads).
+            let buffer = FloatBuffer(count: gradients.count)
+            buffer.zero(threads: Parallel.threads)
+            threadGradients.append(buffer)
         }
         let parallelThreads = Parallel.threads
         while replicas[side].count < count {
