@@ -108,7 +108,7 @@ public enum TrainStepBench {
         }
         func step(_ index: Int) throws -> (Float, Float) {
             let (q, ctx) = stepBatches[index]
-            model.zeroGradients()
+            model.zeroWrittenGradients()
             let qe = try model.encode(.question, q, step: index)
             let ce = try model.encode(.context, ctx, step: index)
             let loss: Float = try qe.withUnsafeBufferPointer { Q in
@@ -130,7 +130,7 @@ public enum TrainStepBench {
             try model.backward(.context, ctx, dEmbeddings: dc, step: index)
             lastBackward = Date().timeIntervalSince(backwardStart)
             let norm = optimizer.clipAndUpdate(parameters: model.parameters.buffer, gradients: model.gradients.buffer,
-                                               maxNorm: 2.0, learningRate: 2e-5)
+                                               maxNorm: 2.0, learningRate: 2e-5, zeroGradients: model.unwrittenGradientRanges())
             return (loss, norm)
         }
 

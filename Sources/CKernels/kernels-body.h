@@ -524,13 +524,19 @@ void NAME(srdpr_layernorm_backward_parameters)(float *dGamma, float *dBeta, cons
     }
 }
 
-void NAME(srdpr_adamw)(float *parameters, const float *gradients, float *m, float *v, long count,
-                        float decayFactor, int decays, float oneMinusBeta1, float beta2, float oneMinusBeta2,
-                        float stepSize, float biasCorrection2Sqrt, float eps) {
+// One element range of srdpr_adamw; `scales` is a constant at each call, so each loop vectorises
+// without a branch inside.
+INLINE void adamw_elements(float *parameters, float *gradients, float *m, float *v, long count, int scales,
+                    float gradientScale, float decayFactor, int decays, float oneMinusBeta1, float beta2,
+                    float oneMinusBeta2, float stepSize, float biasCorrection2Sqrt, float eps) {
     // The same roundings as torch's (and the scalar code's) unfused arithmetic.
 #pragma clang fp contract(off)
     for (long i = 0; i < count; i++) {
         float g = gradients[i];
+        if (scales) {
+            g = g * gradientScale;
+            gradients[i] = g;
+        }
         float p = decays ? parameters[i] * decayFactor : parameters[i];
         float mi = m[i] + oneMinusBeta1 * (g - m[i]);
         float vi = v[i] * beta2 + oneMinusBeta2 * (g * g);
@@ -538,5 +544,17 @@ void NAME(srdpr_adamw)(float *parameters, const float *gradients, float *m, floa
         v[i] = vi;
         float denominator = __builtin_elementwise_sqrt(vi) / biasCorrection2Sqrt + eps;
         parameters[i] = p + (-stepSize) * (mi / denominator);
+    }
+}
+
+void NAME(srdpr_adamw)(float *parameters, float *gradients, float *m, float *v, long count, float gradientScale,
+                        float decayFactor, int decays, float oneMinusBeta1, float beta2, float oneMinusBeta2,
+                        float stepSize, float biasCorrection2Sqrt, float eps) {
+    if (gradientScale != 1.0f) {
+        adamw_elements(parameters, gradients, m, v, count, 1, gradientScale, decayFactor, decays, oneMinusBeta1, beta2,
+                       oneMinusBeta2, stepSize, biasCorrection2Sqrt, eps);
+    } else {
+        adamw_elements(parameters, gradients, m, v, count, 0, 1.0f, decayFactor, decays, oneMinusBeta1, beta2,
+                       oneMinusBeta2, stepSize, biasCorrection2Sqrt, eps);
     }
 }

@@ -92,8 +92,8 @@ public final class AdamW {
     }
 
     /// Multiplies every gradient by `scale` (GradClip's coefficient: the bytes `GradClip.clip` leaves,
-    /// also outside the groups), then does one optimizer step — each piece scaled just before its
-    /// update, while it is in cache, instead of in a pass of its own over the whole buffer.
+    /// also outside the groups), then does one optimizer step — each gradient scaled inside the
+    /// update's kernel as it is read (and stored back), instead of in a pass of its own.
     public func update(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
                        learningRate: Double, scalingGradientsBy scale: Float) {
         precondition(parameters.count == m.count && gradients.count == m.count,
@@ -122,9 +122,8 @@ public final class AdamW {
                 let (m, v) = (m, v)
                 let update = { (piece: (range: Range<Int>, decay: Double)) in
                     let first = piece.range.lowerBound
-                    if scale != 1 { GradClip.scale(gradients, piece.range, by: scale) }
                     srdpr_adamw(parameters.baseAddress! + first, gradients.baseAddress! + first, m.baseAddress! + first,
-                                v.baseAddress! + first, piece.range.count, Float(1 - learningRate * piece.decay),
+                                v.baseAddress! + first, piece.range.count, scale, Float(1 - learningRate * piece.decay),
                                 piece.decay != 0 ? 1 : 0, oneMinusBeta1, beta2, oneMinusBeta2, stepSize,
                                 biasCorrection2Sqrt, eps)
                 }
@@ -149,11 +148,13 @@ public final class AdamW {
     /// semantics and bytes; ≤ 0 = no clipping) and applies one update. The norm is summed on
     /// `threads` threads and the clipping is done piece by piece inside the update's pass, so no pass
     /// over the whole model runs on one core while the others wait. Returns the norm before clipping;
-    /// a non-finite norm changes nothing (the caller stops on it).
+    /// a non-finite norm changes nothing (the caller stops on it). `zeroGradients` (ascending): ranges
+    /// the caller knows hold only zeros (`BiEncoder.unwrittenGradientRanges`), which the norm skips.
     @discardableResult
     public func clipAndUpdate(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
-                              maxNorm: Float, learningRate: Double) -> Float {
-        let norm = GradClip.globalNorm(UnsafeBufferPointer(gradients), ranges: nil, threads: threads, partials: &normPartials)
+                              maxNorm: Float, learningRate: Double, zeroGradients: [Range<Int>] = []) -> Float {
+        let norm = GradClip.globalNorm(UnsafeBufferPointer(gradients), ranges: nil, threads: threads, partials: &normPartials,
+                                       zeros: zeroGradients)
         guard norm.isFinite else { return norm }
         update(parameters: parameters, gradients: gradients, learningRate: learningRate,
                scalingGradientsBy: GradClip.coefficient(norm: norm, maxNorm: maxNorm))

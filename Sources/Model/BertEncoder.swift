@@ -27,6 +27,9 @@ public final class BertEncoder {
     /// (PooledLastLayer). false: every row, as `lastHiddenState()` needs.
     public var prunesLastLayer = true
 
+    /// Where a backward notes the word-embedding gradient rows it writes (the bi-encoder's log of
+    /// this side's table; nil: not kept).
+    var writtenWordRows: WrittenWordRows?
     private var training: BertActivations?
     private var inference: BertActivations?
     // What the kept activations belong to, for backward.
@@ -298,6 +301,7 @@ public final class BertEncoder {
         guard dEmbeddings.count == B * outputDim else {
             throw ModelError.invalidInput("embedding gradient has \(dEmbeddings.count) values, expected \(B) x \(outputDim)")
         }
+        writtenWordRows?.note(packing.inputIds)
         let shape = Attention.Shape(packing: packing, heads: c.numHeads, headDim: c.headDim, qkvRowStride: qkvProjection.rowStride)
         let dropout = keptDropout, rowLabels = keptRowLabels
         let ph = hiddenDropout, pa = attentionDropout

@@ -33,6 +33,8 @@ public final class BiEncoder {
     public var fixContextEncoder: Bool
     /// Seed of the dropout masks (with the step, side and row they make each mask).
     public var seed: UInt64
+    /// By side, the word-embedding gradient rows written since the last zeroing (empty for inference).
+    private let writtenWords: [WrittenWordRows]
 
     /// `trainable` false: for inference only, no gradient buffer (half the parameter memory).
     /// `sharedSides` (inference only): both sides are one encoder over one set of parameters, named
@@ -53,6 +55,8 @@ public final class BiEncoder {
         context = BertEncoder(config: config, layout: c, parameters: parameters, gradients: gradients)
         self.fixContextEncoder = fixContextEncoder
         self.seed = seed
+        writtenWords = trainable ? [question, context].map { _ in WrittenWordRows(vocabSize: config.vocabSize) } : []
+        for (encoder, log) in zip([question, context], writtenWords) { encoder.writtenWordRows = log }
     }
 
     /// Both encoders initialised from one Hugging Face directory (`pretrained_model_cfg`), or
@@ -144,7 +148,47 @@ public final class BiEncoder {
         set { question.threads = newValue; context.threads = newValue }
     }
 
-    public func zeroGradients() { gradients.zero(threads: threads) }
+    public func zeroGradients() {
+        gradients.zero(threads: threads)
+        for log in writtenWords { log.reset() }
+    }
+
+    /// `zeroGradients`' result, writing only what may not be zero: everything but the word-embedding
+    /// rows no backward wrote since the last zeroing (they still hold the +0.0 it wrote; most of the
+    /// tables, about half the model, in a step). For a caller through whose `backward` every write
+    /// into `gradients` went since; after any other write (a multi-rank all-reduce brings in the rows
+    /// other ranks wrote) call `forgetWrittenGradientRows` first. Zeroes everything when not known.
+    public func zeroWrittenGradients() {
+        let spans = ElementSpans.complement(of: unwrittenGradientRanges(), in: 0..<gradients.count)
+        let total = spans.reduce(0) { $0 + $1.count }, pointer = gradients.pointer
+        let parts = max(1, min(threads, total / (1 << 18)))
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            for span in ElementSpans.share(of: spans, part: part, of: parts) {
+                (pointer + span.lowerBound).update(repeating: 0, count: span.count)
+            }
+        }
+        for log in writtenWords { log.reset() }
+    }
+
+    /// Something besides `backward` wrote into `gradients`: the next `zeroWrittenGradients` zeroes
+    /// everything and no row counts as unwritten until then.
+    public func forgetWrittenGradientRows() {
+        for log in writtenWords { log.forget() }
+    }
+
+    /// Element ranges of `gradients` that hold +0.0 (ascending): the word-embedding rows no backward
+    /// wrote since the last zeroing (see `zeroWrittenGradients`); empty when not known. Scaling the
+    /// gradients by a positive factor (clipping) keeps them +0.0.
+    public func unwrittenGradientRanges() -> [Range<Int>] {
+        guard !sidesShareParameters else { return [] }
+        var ranges: [Range<Int>] = []
+        for (encoder, log) in zip([question, context], writtenWords) {
+            let table = encoder.layout.wordEmbeddingRange, width = config.hiddenSize
+            guard table.count == config.vocabSize * width, let runs = log.unwrittenRuns() else { continue }
+            ranges += runs.map { (table.lowerBound + $0.lowerBound * width)..<(table.lowerBound + $0.upperBound * width) }
+        }
+        return ranges.sorted { $0.lowerBound < $1.lowerBound }
+    }
 
     /// Whether the model was made for training (it has a gradient buffer).
     public var hasGradients: Bool { gradients.count == parameters.count }

@@ -20,8 +20,11 @@ public enum GradClip {
 
     /// `globalNorm` with the blocks' partial sums in `partials`, grown when too short and kept by the
     /// caller from step to step (a MiniLM bi-encoder's gradients have 177k blocks: 0.7 MB each step).
+    /// `zeros` (ascending, disjoint): elements known to be zero, such as the word-embedding rows no
+    /// backward wrote. A block inside them is not read: its partial is the +0.0 its sum would give,
+    /// and adding it changes no bit of the total, so the norm is the one of reading everything.
     static func globalNorm(_ gradients: UnsafeBufferPointer<Float>, ranges: [Range<Int>]?, threads: Int,
-                           partials: inout [Float]) -> Float {
+                           partials: inout [Float], zeros: [Range<Int>] = []) -> Float {
         let ranges = ranges ?? [0..<gradients.count]
         // Float partial sums over short blocks vectorise; Double across blocks keeps precision.
         var pieces: [(range: Range<Int>, firstBlock: Int)] = [], blocks = 0
@@ -38,10 +41,18 @@ public enum GradClip {
             let partials = partials
             let sum = { (piece: (range: Range<Int>, firstBlock: Int)) in
                 var block = piece.firstBlock
+                // The first zero range that ends after the piece starts (then walked forward with the blocks).
+                var z = Self.firstRange(in: zeros, endingAfter: piece.range.lowerBound)
                 for start in stride(from: piece.range.lowerBound, to: piece.range.upperBound, by: blockSize) {
-                    var partial: Float = 0
-                    for i in start..<min(start + blockSize, piece.range.upperBound) { partial += gradients[i] * gradients[i] }
-                    partials[block] = partial
+                    let end = min(start + blockSize, piece.range.upperBound)
+                    while z < zeros.count && zeros[z].upperBound <= start { z += 1 }
+                    if z < zeros.count && zeros[z].lowerBound <= start && end <= zeros[z].upperBound {
+                        partials[block] = 0
+                    } else {
+                        var partial: Float = 0
+                        for i in start..<end { partial += gradients[i] * gradients[i] }
+                        partials[block] = partial
+                    }
                     block += 1
                 }
             }
@@ -54,6 +65,16 @@ public enum GradClip {
         var total: Double = 0
         for partial in partials[..<blocks] { total += Double(partial) }
         return Float(total.squareRoot())
+    }
+
+    /// The index of the first of `ranges` (ascending, disjoint) whose upper bound is above `element`.
+    static func firstRange(in ranges: [Range<Int>], endingAfter element: Int) -> Int {
+        var lo = 0, hi = ranges.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if ranges[mid].upperBound <= element { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
     }
 
     /// The factor `clip` multiplies the gradients by at global norm `norm`: max_norm / (norm + 1e-6)

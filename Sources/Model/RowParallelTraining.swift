@@ -89,7 +89,13 @@ final class RowParallelTraining {
     private func encoders(of base: BertEncoder, side: Int, count: Int) -> [BertEncoder] {
         let trainable = gradients.count == parameters.count
         while trainable && threadGradients.count < count - 1 {
-            threadGradients.append(FloatBuffer(count: gradients.count))
+            // Written whole once now, though calloc made it zero: else its word-embedding rows are
+            // first touched by backwards, mid-step, as new tokens come (hundreds of pages a step in
+            // the FAQ run's first steps), each page faulted twice (`+=` reads it, mapping the shared
+            // zero page, then the write replaces that with a TLB shootdown across the threads).
+            let buffer = FloatBuffer(count: gradients.count)
+            buffer.zero(threads: Parallel.threads)
+            threadGradients.append(buffer)
         }
         let parallelThreads = Parallel.threads
         while replicas[side].count < count {
@@ -106,6 +112,7 @@ final class RowParallelTraining {
             replica.prunesLastLayer = base.prunesLastLayer
             replica.hiddenDropout = base.hiddenDropout
             replica.attentionDropout = base.attentionDropout
+            replica.writtenWordRows = base.writtenWordRows
         }
         return Array(replicas[side].prefix(count))
     }
@@ -247,15 +254,9 @@ final class RowParallelTraining {
         let total = spans.reduce(0) { $0 + $1.count }, target = gradients.pointer
         let blocks = max(1, min(threads, total / 65_536))
         DispatchQueue.concurrentPerform(iterations: blocks) { b in
-            // This thread's share: elements [total·b/blocks, total·(b+1)/blocks) of the spans laid end to end.
-            var skip = total * b / blocks, left = total * (b + 1) / blocks - skip
-            for span in spans where left > 0 {
-                if skip >= span.count { skip -= span.count; continue }
-                let lo = span.lowerBound + skip, hi = min(span.upperBound, lo + left)
-                skip = 0
-                left -= hi - lo
-                for start in stride(from: lo, to: hi, by: Self.cacheBlock) {
-                    let count = min(Self.cacheBlock, hi - start)
+            for share in ElementSpans.share(of: spans, part: b, of: blocks) {
+                for start in stride(from: share.lowerBound, to: share.upperBound, by: Self.cacheBlock) {
+                    let count = min(Self.cacheBlock, share.upperBound - start)
                     for source in sources {
                         srdpr_add(target + start, target + start, source.pointer + start, count)
                         (source.pointer + start).update(repeating: 0, count: count)

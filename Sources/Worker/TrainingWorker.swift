@@ -47,7 +47,11 @@ public final class TrainingWorker {
         }
         let pipeline = first.pipeline.rawValue
         communicator.step = step
-        model.zeroGradients()
+        // Only what the last step wrote (the bi-encoder knows the embedding rows its backward wrote).
+        // With several ranks the all-reduce brings in rows other ranks wrote (possibly only part of
+        // them, if it throws): those steps zero and read everything.
+        model.zeroWrittenGradients()
+        if communicator.worldSize > 1 { model.forgetWrittenGradientRows() }
         var lossSum: Float = 0
         var tokens = 0
         lastGatherWait = 0
@@ -81,7 +85,8 @@ public final class TrainingWorker {
         lastReduceWait = Double(DispatchTime.now().uptimeNanoseconds - waitStart) / 1e9
         let lr = schedule.learningRate(atStep: step)
         let norm = optimizer.clipAndUpdate(parameters: model.parameters.buffer, gradients: model.gradients.buffer,
-                                           maxNorm: settings.maxGradNorm, learningRate: lr)
+                                           maxNorm: settings.maxGradNorm, learningRate: lr,
+                                           zeroGradients: model.unwrittenGradientRanges())
         guard norm.isFinite else { throw WorkerError.nonFiniteGradient(step: step, pipeline: pipeline, norm: norm) }
         return StepResult(loss: lossSum / Float(batches.count), gradientNorm: norm, learningRate: lr, tokens: tokens)
     }

@@ -320,28 +320,33 @@ final class ElementwiseKernelTests: XCTestCase {
         }
     }
 
-    /// The vectorised AdamW step gives the scalar formula's floats exactly (no fused multiply-add).
+    /// The vectorised AdamW step gives the scalar formula's floats exactly (no fused multiply-add),
+    /// also when it first scales the gradients (clipping) and stores them scaled.
     func testAdamWKernelIsTheScalarFormulaExactly() {
         let count = 1_003
         var generator = SplitMix64(seed: 3)
         let p0 = (0..<count).map { _ in Float(generator.nextUnitInterval() - 0.5) }
-        let g = (0..<count).map { _ in Float(generator.nextUnitInterval() - 0.5) * 1e-2 }
+        let g0 = (0..<count).map { _ in Float(generator.nextUnitInterval() - 0.5) * 1e-2 }
         let m0 = (0..<count).map { _ in Float(generator.nextUnitInterval() - 0.5) * 1e-3 }
         let v0 = (0..<count).map { _ in Float(generator.nextUnitInterval()) * 1e-5 }
         let (decay, b1, b2, ob2, step, bc2, eps): (Float, Float, Float, Float, Float, Float, Float) =
             (0.9999, 0.1, 0.999, 0.001, 2e-5 / 0.19, 0.0447, 1e-8)
         forEachBuild { build in
             for decays: Int32 in [0, 1] {
-                var p = p0, m = m0, v = v0
-                srdpr_adamw(&p, g, &m, &v, count, decay, decays, b1, b2, ob2, step, bc2, eps)
-                for i in 0..<count {
-                    let pd = decays != 0 ? p0[i] * decay : p0[i]
-                    let mi = m0[i] + b1 * (g[i] - m0[i])
-                    let vi = v0[i] * b2 + ob2 * (g[i] * g[i])
-                    let denominator = vi.squareRoot() / bc2 + eps
-                    XCTAssertEqual(m[i], mi, build)
-                    XCTAssertEqual(v[i], vi, build)
-                    XCTAssertEqual(p[i], pd + (-step) * (mi / denominator), "\(build): parameter \(i)")
+                for scale: Float in [1, 0.3125731] {
+                    var p = p0, m = m0, v = v0, gradients = g0
+                    srdpr_adamw(&p, &gradients, &m, &v, count, scale, decay, decays, b1, b2, ob2, step, bc2, eps)
+                    for i in 0..<count {
+                        let g = scale != 1 ? g0[i] * scale : g0[i]
+                        let pd = decays != 0 ? p0[i] * decay : p0[i]
+                        let mi = m0[i] + b1 * (g - m0[i])
+                        let vi = v0[i] * b2 + ob2 * (g * g)
+                        let denominator = vi.squareRoot() / bc2 + eps
+                        XCTAssertEqual(gradients[i].bitPattern, g.bitPattern, "\(build) scale \(scale): gradient \(i)")
+                        XCTAssertEqual(m[i], mi, build)
+                        XCTAssertEqual(v[i], vi, build)
+                        XCTAssertEqual(p[i], pd + (-step) * (mi / denominator), "\(build) scale \(scale): parameter \(i)")
+                    }
                 }
             }
         }
@@ -369,12 +374,13 @@ final class ElementwiseKernelTests: XCTestCase {
             var dGamma = [Float](repeating: 0, count: dim), dBeta = dGamma
             srdpr_layernorm_backward_parameters(&dGamma, &dBeta, Array(y[0..<(rows * dim)]), Array(x[0..<(rows * dim)]), mean, rstd, rows, dim)
             var p = x, m = y.map { $0 * 1e-3 }, v = y.map { $0 * $0 * 1e-5 }
-            srdpr_adamw(&p, y.map { $0 * 1e-2 }, &m, &v, count, 0.9999, 1, 0.1, 0.999, 0.001, 1e-4, 0.0447, 1e-8)
-            return [erfOut, forward, value, derivative, backward, sum, product, scaled, columnSums, dGamma, dBeta, p, m, v].map(bits)
+            var g = y.map { $0 * 1e-2 }
+            srdpr_adamw(&p, &g, &m, &v, count, 0.75, 0.9999, 1, 0.1, 0.999, 0.001, 1e-4, 0.0447, 1e-8)
+            return [erfOut, forward, value, derivative, backward, sum, product, scaled, columnSums, dGamma, dBeta, p, m, v, g].map(bits)
         }) else { return }
         let names = ["erf", "GELU forward", "GELU forward+derivative value", "GELU derivative", "GELU backward", "add", "multiply",
                      "multiply_sum_rows products", "multiply_sum_rows column sums", "LayerNorm dGamma", "LayerNorm dBeta",
-                     "AdamW parameters", "AdamW m", "AdamW v"]
+                     "AdamW parameters", "AdamW m", "AdamW v", "AdamW scaled gradients"]
         for (name, (a, b)) in zip(names, zip(gelu.avx512, gelu.avx2)) {
             XCTAssertEqual(a, b, "\(name): the AVX-512 clone must give the AVX2 clone's bits")
         }

@@ -100,8 +100,9 @@ void srdpr_attention_backward(float *dQuery, float *dKey, float *dValue, const f
 /// Floats of scratch srdpr_attention_forward and _backward need at this length and head size.
 long srdpr_attention_scratch(long length, long headDim);
 
-/// One AdamW update of `count` parameters (torch.optim.AdamW single-tensor arithmetic).
-void srdpr_adamw(float *parameters, const float *gradients, float *m, float *v, long count,
+/// One AdamW update of `count` parameters (torch.optim.AdamW single-tensor arithmetic). With
+/// `gradientScale` != 1 each gradient is first multiplied by it and stored back (clipping's bytes).
+void srdpr_adamw(float *parameters, float *gradients, float *m, float *v, long count, float gradientScale,
                  float decayFactor, int decays, float oneMinusBeta1, float beta2, float oneMinusBeta2,
                  float stepSize, float biasCorrection2Sqrt, float eps);
 
