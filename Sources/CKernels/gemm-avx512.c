@@ -86,8 +86,24 @@ static void gemmTileRows512(float *out, long outStride, const float *tileInput, 
     }
 }
 
-/// Rows [0, rows) (at most ROW_BLOCK): depth blocks, column blocks, row tiles, panel pairs.
-static void gemmRowBlock512(float *out, const float *input, const float *packed, long rows, long inDim, long outDim) {
+// kernels-avx512.c's GELU (its callers run this file's product only where that clone runs).
+void srdpr_gelu_forward_avx512(float *out, const float *input, long count);
+void srdpr_gelu_forward_derivative_avx512(float *out, float *derivative, const float *input, long count);
+
+/// GELU in place over a finished tile (`rows` x `columns` at `out`, rows `stride` apart) while it is
+/// still in L1, and GELU's derivative into `derivative` (same layout) unless NULL: the elementwise
+/// kernels themselves on the product's outputs, so the bits of the product then the GELU pass.
+static void geluTile512(float *out, float *derivative, long stride, long rows, long columns) {
+    for (long r = 0; r < rows; r++) {
+        if (derivative) srdpr_gelu_forward_derivative_avx512(out + r * stride, derivative + r * stride, out + r * stride, columns);
+        else srdpr_gelu_forward_avx512(out + r * stride, out + r * stride, columns);
+    }
+}
+
+/// Rows [0, rows) (at most ROW_BLOCK): depth blocks, column blocks, row tiles, panel pairs. With
+/// `gelu`, each tile's finished outputs (after the last depth block) go through geluTile512.
+static void gemmRowBlock512(float *out, const float *input, const float *packed, long rows, long inDim, long outDim,
+                            int gelu, float *derivative) {
     long panels = (outDim + PANEL - 1) / PANEL, panelFloats = PANEL * (inDim + 1);
     float tileInput[DEPTH_BLOCK * TILE_ROWS] __attribute__((aligned(64)));
     // inDim 0 still runs one (empty) depth block: out = bias. Depth blocks go in order (outermost),
@@ -111,17 +127,33 @@ static void gemmRowBlock512(float *out, const float *input, const float *packed,
                     const float *panel = packed + p * panelFloats;
                     gemmTileRows512(out + i * outDim + p * PANEL, outDim, tileInput, panel + PANEL + k0 * PANEL,
                                     panelFloats, k0 == 0 ? panel : NULL, depth, tileRows, tilePanels, lastMask);
+                    if (gelu && k0 + depth >= inDim) {
+                        long columns = outDim - p * PANEL < tilePanels * PANEL ? outDim - p * PANEL : tilePanels * PANEL;
+                        geluTile512(out + i * outDim + p * PANEL, derivative ? derivative + i * outDim + p * PANEL : NULL,
+                                    outDim, tileRows, columns);
+                    }
                 }
             }
         }
     }
 }
 
-void srdpr_gemm_rows_avx512(float *out, const float *input, const float *packed, long rows, long inDim, long outDim) {
+static void gemmRows512(float *out, const float *input, const float *packed, long rows, long inDim, long outDim,
+                        int gelu, float *derivative) {
     for (long i0 = 0; i0 < rows; i0 += ROW_BLOCK) {
         long blockRows = rows - i0 < ROW_BLOCK ? rows - i0 : ROW_BLOCK;
-        gemmRowBlock512(out + i0 * outDim, input + i0 * inDim, packed, blockRows, inDim, outDim);
+        gemmRowBlock512(out + i0 * outDim, input + i0 * inDim, packed, blockRows, inDim, outDim, gelu,
+                        derivative ? derivative + i0 * outDim : NULL);
     }
+}
+
+void srdpr_gemm_rows_avx512(float *out, const float *input, const float *packed, long rows, long inDim, long outDim) {
+    gemmRows512(out, input, packed, rows, inDim, outDim, 0, NULL);
+}
+
+void srdpr_gemm_rows_gelu_avx512(float *out, float *derivative, const float *input, const float *packed, long rows,
+                                 long inDim, long outDim) {
+    gemmRows512(out, input, packed, rows, inDim, outDim, 1, derivative);
 }
 
 #pragma clang attribute pop
