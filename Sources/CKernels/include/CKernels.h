@@ -117,8 +117,8 @@ void srdpr_gemm_pack_weights(float *packed, const float *weight, const float *bi
 void srdpr_gemm_rows(float *out, const float *input, const float *packed, long rows, long inDim, long outDim);
 /// GELU(srdpr_gemm_rows) in `out` and, unless `derivative` is NULL, GELU's derivative there: the bits
 /// of srdpr_gemm_rows followed by srdpr_gelu_forward_derivative (or srdpr_gelu_forward) in place,
-/// with the AVX-512 clone applying them to each register tile as it finishes, while it is in L1,
-/// instead of a pass of their own over the whole output.
+/// with the AVX-512 clone applying them to each register tile as it finishes (gelu-vector.h, the
+/// elementwise kernels' code), instead of a pass of their own over the whole output.
 void srdpr_gemm_rows_gelu(float *out, float *derivative, const float *input, const float *packed, long rows, long inDim,
                           long outDim);
 /// Rows of srdpr_gemm_rows' register tile in the clone this process runs (AVX-512 12, AVX2 6,
