@@ -153,6 +153,21 @@ void srdpr_gemm_rows(float *out, const float *input, const float *packed, long r
     DISPATCH(srdpr_gemm_rows, out, input, packed, rows, inDim, outDim);
 }
 
+#if defined(__x86_64__)
+void srdpr_gemm_rows_gelu_avx512(float *out, float *derivative, const float *input, const float *packed, long rows,
+                                 long inDim, long outDim);
+#endif
+void srdpr_gemm_rows_gelu(float *out, float *derivative, const float *input, const float *packed, long rows, long inDim,
+                          long outDim) {
+#if defined(__x86_64__)
+    if (srdpr_kernels_use_avx512()) return srdpr_gemm_rows_gelu_avx512(out, derivative, input, packed, rows, inDim, outDim);
+#endif
+    // The other clones: the product, then one GELU pass over it (what the AVX-512 clone does tile by tile).
+    srdpr_gemm_rows(out, input, packed, rows, inDim, outDim);
+    if (derivative) srdpr_gelu_forward_derivative(out, derivative, out, rows * outDim);
+    else srdpr_gelu_forward(out, out, rows * outDim);
+}
+
 long srdpr_gemm_tile_rows(void) {
     // gemm-avx512.c's TILE_ROWS, gemm-body.h's GEMM_TILE_ROWS of the AVX2 and baseline builds.
     return srdpr_kernels_use_avx512() ? 12 : srdpr_kernels_use_avx2() ? 6 : 2;

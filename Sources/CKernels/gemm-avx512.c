@@ -17,7 +17,12 @@
 
 #pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
 
-#define INLINE static inline __attribute__((always_inline))
+#define LANES 16
+// (immintrin.h brings stdlib.h, hence sys/select.h's select(): the vector helper is renamed here.)
+#define select vectorSelect
+#include "vector-basics.h"
+#include "gelu-vector.h"
+#undef select
 /// The loops over the tile's rows and panels, unrolled whatever the compiler's size heuristics say:
 /// 12 x 2 is past them, and a rolled loop keeps the accumulators in memory (a third of the speed).
 #define UNROLLED _Pragma("clang loop unroll(full)")
@@ -39,12 +44,35 @@
 #define ROW_BLOCK 384
 #endif
 
+/// The GELU epilogue of a finished tile (`finished`: its rows x panels outputs, row-major): GELU
+/// (gelu-vector.h, the elementwise kernels' own code, so their bits) into `out` and its derivative
+/// into `derivative` unless NULL. One copy, out of line: inlined into every tile shape it would
+/// multiply the code size; the tile hands its registers over through the stack (full-width stores
+/// and loads, which forward).
+static __attribute__((noinline)) void geluStore512(float *out, float *derivative, long outStride, const __m512 *finished,
+                                                   int rows, int panels, __mmask16 lastMask) {
+    for (int r = 0; r < rows; r++) {
+        for (int q = 0; q < panels; q++) {
+            __mmask16 mask = q == panels - 1 ? lastMask : (__mmask16)0xFFFF;
+            fv x = (fv)finished[r * panels + q], cdf, d;
+            if (derivative) {
+                geluParts(x, &cdf, &d);
+                _mm512_mask_storeu_ps(derivative + r * outStride + q * PANEL, mask, (__m512)d);
+            } else {
+                cdf = phiVector(x);
+            }
+            _mm512_mask_storeu_ps(out + r * outStride + q * PANEL, mask, (__m512)(x * cdf));
+        }
+    }
+}
+
 /// One tile: `rows` x `panels` panels (both compile-time after inlining) over `depth` inputs, the
 /// input packed as tileInput[k * TILE_ROWS + r]. `start` is the first panel's bias (first depth
 /// block) or NULL to continue the chains parked in `out`; `lastMask` holds the columns of the
-/// last panel that exist (only the layer's last panel is partial).
+/// last panel that exist (only the layer's last panel is partial). With `gelu` (the last depth
+/// block only) the outputs go through geluStore512 instead of straight to `out`.
 INLINE void gemmTile512(float *out, long outStride, const float *tileInput, const float *weights, long panelStride,
-                        const float *start, long depth, int rows, int panels, __mmask16 lastMask) {
+                        const float *start, long depth, int rows, int panels, __mmask16 lastMask, int gelu, float *derivative) {
     __m512 accumulator[TILE_ROWS][TILE_PANELS];
     UNROLLED for (int r = 0; r < rows; r++) {
         UNROLLED for (int q = 0; q < panels; q++) {
@@ -62,6 +90,13 @@ INLINE void gemmTile512(float *out, long outStride, const float *tileInput, cons
             UNROLLED for (int q = 0; q < panels; q++) accumulator[r][q] = _mm512_fmadd_ps(x, w[q], accumulator[r][q]);
         }
     }
+    if (gelu) {
+        __m512 finished[TILE_ROWS * TILE_PANELS];
+        UNROLLED for (int r = 0; r < rows; r++) {
+            UNROLLED for (int q = 0; q < panels; q++) finished[r * panels + q] = accumulator[r][q];
+        }
+        return geluStore512(out, derivative, outStride, finished, rows, panels, lastMask);
+    }
     UNROLLED for (int r = 0; r < rows; r++) {
         UNROLLED for (int q = 0; q < panels; q++) {
             __mmask16 mask = q == panels - 1 ? lastMask : (__mmask16)0xFFFF;
@@ -72,13 +107,13 @@ INLINE void gemmTile512(float *out, long outStride, const float *tileInput, cons
 
 #define TILE_CASE(R)                                                                                      \
     case R:                                                                                               \
-        if (panels == 2) gemmTile512(out, outStride, tileInput, weights, panelStride, start, depth, R, 2, lastMask); \
-        else gemmTile512(out, outStride, tileInput, weights, panelStride, start, depth, R, 1, lastMask);  \
+        if (panels == 2) gemmTile512(out, outStride, tileInput, weights, panelStride, start, depth, R, 2, lastMask, gelu, derivative); \
+        else gemmTile512(out, outStride, tileInput, weights, panelStride, start, depth, R, 1, lastMask, gelu, derivative); \
         break;
 
 /// gemmTile512 with its row and panel counts as constants, so the accumulators live in registers.
 static void gemmTileRows512(float *out, long outStride, const float *tileInput, const float *weights, long panelStride,
-                            const float *start, long depth, int rows, int panels, __mmask16 lastMask) {
+                            const float *start, long depth, int rows, int panels, __mmask16 lastMask, int gelu, float *derivative) {
     switch (rows) {
         TILE_CASE(12) TILE_CASE(11) TILE_CASE(10) TILE_CASE(9) TILE_CASE(8) TILE_CASE(7)
         TILE_CASE(6) TILE_CASE(5) TILE_CASE(4) TILE_CASE(3) TILE_CASE(2)
@@ -86,8 +121,10 @@ static void gemmTileRows512(float *out, long outStride, const float *tileInput, 
     }
 }
 
-/// Rows [0, rows) (at most ROW_BLOCK): depth blocks, column blocks, row tiles, panel pairs.
-static void gemmRowBlock512(float *out, const float *input, const float *packed, long rows, long inDim, long outDim) {
+/// Rows [0, rows) (at most ROW_BLOCK): depth blocks, column blocks, row tiles, panel pairs. With
+/// `gelu`, each tile's outputs go through the GELU epilogue at the last depth block.
+static void gemmRowBlock512(float *out, const float *input, const float *packed, long rows, long inDim, long outDim,
+                            int gelu, float *derivative) {
     long panels = (outDim + PANEL - 1) / PANEL, panelFloats = PANEL * (inDim + 1);
     float tileInput[DEPTH_BLOCK * TILE_ROWS] __attribute__((aligned(64)));
     // inDim 0 still runs one (empty) depth block: out = bias. Depth blocks go in order (outermost),
@@ -109,19 +146,32 @@ static void gemmRowBlock512(float *out, const float *input, const float *packed,
                     long lastColumns = outDim - (p + tilePanels - 1) * PANEL;
                     __mmask16 lastMask = lastColumns >= PANEL ? (__mmask16)0xFFFF : (__mmask16)((1u << lastColumns) - 1);
                     const float *panel = packed + p * panelFloats;
+                    int last = gelu && k0 + depth >= inDim;
                     gemmTileRows512(out + i * outDim + p * PANEL, outDim, tileInput, panel + PANEL + k0 * PANEL,
-                                    panelFloats, k0 == 0 ? panel : NULL, depth, tileRows, tilePanels, lastMask);
+                                    panelFloats, k0 == 0 ? panel : NULL, depth, tileRows, tilePanels, lastMask,
+                                    last, last && derivative ? derivative + i * outDim + p * PANEL : NULL);
                 }
             }
         }
     }
 }
 
-void srdpr_gemm_rows_avx512(float *out, const float *input, const float *packed, long rows, long inDim, long outDim) {
+static void gemmRows512(float *out, const float *input, const float *packed, long rows, long inDim, long outDim,
+                        int gelu, float *derivative) {
     for (long i0 = 0; i0 < rows; i0 += ROW_BLOCK) {
         long blockRows = rows - i0 < ROW_BLOCK ? rows - i0 : ROW_BLOCK;
-        gemmRowBlock512(out + i0 * outDim, input + i0 * inDim, packed, blockRows, inDim, outDim);
+        gemmRowBlock512(out + i0 * outDim, input + i0 * inDim, packed, blockRows, inDim, outDim, gelu,
+                        derivative ? derivative + i0 * outDim : NULL);
     }
+}
+
+void srdpr_gemm_rows_avx512(float *out, const float *input, const float *packed, long rows, long inDim, long outDim) {
+    gemmRows512(out, input, packed, rows, inDim, outDim, 0, NULL);
+}
+
+void srdpr_gemm_rows_gelu_avx512(float *out, float *derivative, const float *input, const float *packed, long rows,
+                                 long inDim, long outDim) {
+    gemmRows512(out, input, packed, rows, inDim, outDim, 1, derivative);
 }
 
 #pragma clang attribute pop

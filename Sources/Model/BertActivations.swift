@@ -12,8 +12,10 @@ final class BertActivations {
         var attentionResidual, attentionNormed: UnsafeMutablePointer<Float>
         /// Feed-forward block: its output plus `attentionNormed` (LayerNorm 2's input), and the layer's output.
         var ffnResidual, out: UnsafeMutablePointer<Float>
-        /// The intermediate dense's output before GELU (tokens x intermediate size).
-        var ffnIntermediate: UnsafeMutablePointer<Float>
+        /// GELU of the intermediate dense's output (tokens x intermediate size), and GELU's derivative
+        /// there (backward only): written by the dense's product itself (Linear.forwardGELU), kept
+        /// for backward instead of the dense's output, from which backward recomputed both.
+        var gelu, geluDerivative: UnsafeMutablePointer<Float>
         var probs: UnsafeMutablePointer<Float>
         var mean1, rstd1, mean2, rstd2: UnsafeMutablePointer<Float>
 
@@ -42,9 +44,8 @@ final class BertActivations {
     var dContext, dQuery, dKey: UnsafeMutablePointer<Float>
     /// Gradients w.r.t. the current layer's output and input (swapped from layer to layer).
     var dLayerOutput, dLayerInput: UnsafeMutablePointer<Float>
-    // Scratch of the feed-forward block, tokens x intermediate size each:
-    /// GELU(ffnIntermediate), its gradient, and GELU's derivative at ffnIntermediate.
-    var gelu, dGelu, geluDerivative: UnsafeMutablePointer<Float>
+    /// Scratch of the feed-forward block (tokens x intermediate size): the gradient at GELU's output.
+    var dGelu: UnsafeMutablePointer<Float>
     var headScratch: UnsafeMutablePointer<Float>
     let headScratchPerThread: Int
     /// How many threads' head scratch was allocated: a later pass with more threads needs new buffers.
@@ -61,11 +62,12 @@ final class BertActivations {
         self.layerSlots = layerSlots
         let h = c.hiddenSize, inter = c.intermediateSize
         let nh = tokens * h
-        let perLayer = 8 * nh + tokens * inter + attention + 4 * tokens
+        let gradientInter = backward ? tokens * inter : 0
+        let perLayer = 8 * nh + tokens * inter + gradientInter + attention + 4 * tokens
         headScratchPerThread = Attention.scratchPerThread(longest: longest, headDim: c.headDim)
         headScratchThreads = threads
-        let gradientNH = backward ? nh : 0, gradientInter = backward ? tokens * inter : 0
-        let total = 2 * nh + 2 * tokens + perLayer * layerSlots + nh + 6 * gradientNH + tokens * inter + 2 * gradientInter
+        let gradientNH = backward ? nh : 0
+        let total = 2 * nh + 2 * tokens + perLayer * layerSlots + nh + 6 * gradientNH + gradientInter
             + headScratchPerThread * threads
         if let recycling {
             recycling.resize(to: total)
@@ -81,12 +83,12 @@ final class BertActivations {
             let qkv = take(3 * nh)
             layers.append(Layer(q: qkv, k: qkv + h, v: qkv + 2 * h, ctx: take(nh), attentionResidual: take(nh),
                                 attentionNormed: take(nh), ffnResidual: take(nh), out: take(nh),
-                                ffnIntermediate: take(tokens * inter), probs: take(attention),
+                                gelu: take(tokens * inter), geluDerivative: take(gradientInter), probs: take(attention),
                                 mean1: take(tokens), rstd1: take(tokens), mean2: take(tokens), rstd2: take(tokens)))
         }
         sublayer = take(nh); droppedGradient = take(gradientNH); dContext = take(gradientNH); dQuery = take(gradientNH)
         dKey = take(gradientNH); dLayerOutput = take(gradientNH); dLayerInput = take(gradientNH)
-        gelu = take(tokens * inter); dGelu = take(gradientInter); geluDerivative = take(gradientInter)
+        dGelu = take(gradientInter)
         headScratch = take(headScratchPerThread * threads)
     }
 }

@@ -212,9 +212,10 @@ public final class BertEncoder {
             LayerNorm.forward(A.attentionNormed, sum: keepActivations ? A.attentionResidual : nil, mean: A.mean1, rstd: A.rstd1,
                               a.sublayer, residual: input, gamma: P + w.ln1G, beta: P + w.ln1B, rows: N, dim: H, eps: c.layerNormEps)
             // Feed-forward.
-            Linear.forward(A.ffnIntermediate, A.attentionNormed, weights: linearWeights, parameters: P, weight: w.interW, bias: w.interB, rows: N, inDim: H, outDim: I)
-            GELU.forward(a.gelu, A.ffnIntermediate, count: N * I)
-            Linear.forward(a.sublayer, a.gelu, weights: linearWeights, parameters: P, weight: w.outW, bias: w.outB, rows: N, inDim: I, outDim: H)
+            // GELU (and for backward its derivative) as the intermediate product's tiles finish.
+            Linear.forwardGELU(A.gelu, derivative: keepActivations ? A.geluDerivative : nil, A.attentionNormed, weights: linearWeights,
+                               parameters: P, weight: w.interW, bias: w.interB, rows: N, inDim: H, outDim: I)
+            Linear.forward(a.sublayer, A.gelu, weights: linearWeights, parameters: P, weight: w.outW, bias: w.outB, rows: N, inDim: I, outDim: H)
             hiddenDrop(a.sublayer, layer: l, site: .ffnOutput)
             LayerNorm.forward(A.out, sum: keepActivations ? A.ffnResidual : nil, mean: A.mean2, rstd: A.rstd2,
                               a.sublayer, residual: A.attentionNormed, gamma: P + w.ln2G, beta: P + w.ln2B, rows: N, dim: H,
@@ -351,12 +352,11 @@ public final class BertEncoder {
             LayerNorm.backward(dInput: a.sublayer, dGamma: G + w.ln2G, dBeta: G + w.ln2B, dOut: dOut, input: A.ffnResidual,
                                gamma: P + w.ln2G, mean: A.mean2, rstd: A.rstd2, rows: N, dim: H)
             hiddenDrop(a.droppedGradient, copying: a.sublayer, layer: l, site: .ffnOutput)
-            // Feed-forward: recompute GELU(ffnIntermediate) (and its derivative) instead of keeping it.
-            GELU.forwardWithDerivative(a.gelu, derivative: a.geluDerivative, A.ffnIntermediate, count: N * I)
-            Linear.backward(dInput: a.dGelu, dWeight: G + w.outW, dBias: G + w.outB, dOut: a.droppedGradient, input: a.gelu,
+            // Feed-forward: GELU's output and derivative were kept by the forward.
+            Linear.backward(dInput: a.dGelu, dWeight: G + w.outW, dBias: G + w.outB, dOut: a.droppedGradient, input: A.gelu,
                             weight: P + w.outW, rows: N, inDim: I, outDim: H)
             // The intermediate bias's gradient is summed in the multiply's pass.
-            GELU.multiply(a.dGelu, a.geluDerivative, rows: N, width: I, summingRowsInto: G + w.interB)
+            GELU.multiply(a.dGelu, A.geluDerivative, rows: N, width: I, summingRowsInto: G + w.interB)
             Linear.backward(dInput: a.sublayer, dWeight: G + w.interW, dBias: nil, dOut: a.dGelu, input: A.attentionNormed,
                             weight: P + w.interW, rows: N, inDim: H, outDim: I, accumulateInput: true)
             // Attention LayerNorm, dropout and residual: dIn starts as the residual's gradient.

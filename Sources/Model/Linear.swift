@@ -19,12 +19,30 @@ enum Linear {
     /// accumulators start from the bias.
     static func forward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, packed: UnsafePointer<Float>,
                         rows: Int, inDim: Int, outDim: Int) {
+        splitRows(rows, inDim: inDim, outDim: outDim) { range in
+            srdpr_gemm_rows(out + range.lowerBound * outDim, input + range.lowerBound * inDim, packed, range.count, inDim, outDim)
+        }
+    }
+
+    /// `forward` followed by GELU (`GELU.forward`, or with `derivative` `GELU.forwardWithDerivative`)
+    /// in place over `out`: the same bits, with GELU applied to each register tile of the product as
+    /// it finishes (srdpr_gemm_rows_gelu) instead of a pass of its own over [rows, outDim].
+    static func forwardGELU(_ out: UnsafeMutablePointer<Float>, derivative: UnsafeMutablePointer<Float>?, _ input: UnsafePointer<Float>,
+                            weights: PackedLinearWeights, parameters P: UnsafePointer<Float>, weight: Int, bias: Int?,
+                            rows: Int, inDim: Int, outDim: Int) {
+        let packed = weights.packed(P, weight: weight, bias: bias, inDim: inDim, outDim: outDim)
+        splitRows(rows, inDim: inDim, outDim: outDim) { range in
+            let offset = range.lowerBound * outDim
+            srdpr_gemm_rows_gelu(out + offset, derivative.map { $0 + offset }, input + range.lowerBound * inDim, packed,
+                                 range.count, inDim, outDim)
+        }
+    }
+
+    /// Runs `multiply` over row ranges covering [0, rows), one per thread (see `forward`).
+    private static func splitRows(_ rows: Int, inDim: Int, outDim: Int, _ multiply: (Range<Int>) -> Void) {
         let tile = srdpr_gemm_tile_rows(), tiles = (rows + tile - 1) / tile
         // Below ~1M multiply-adds a second thread costs more than it saves.
         let parts = rows * inDim * outDim >= 1 << 20 ? min(BLASThreads.current, tiles) : 1
-        func multiply(_ range: Range<Int>) {
-            srdpr_gemm_rows(out + range.lowerBound * outDim, input + range.lowerBound * inDim, packed, range.count, inDim, outDim)
-        }
         if parts <= 1 { return multiply(0..<rows) }
         DispatchQueue.concurrentPerform(iterations: parts) { part in
             multiply(min(rows, tiles * part / parts * tile)..<min(rows, tiles * (part + 1) / parts * tile))

@@ -158,6 +158,47 @@ final class GemmKernelTests: XCTestCase {
         }
     }
 
+    /// srdpr_gemm_rows_gelu (Linear.forwardGELU) gives the bytes of srdpr_gemm_rows followed by the
+    /// GELU pass (srdpr_gelu_forward_derivative, or srdpr_gelu_forward without a derivative) in
+    /// every clone: odd shapes, partial tiles and panels, across the depth (256), column and row
+    /// (384) blocks, MiniLM's intermediate shape, on 1 and 2 threads.
+    func testGELUEpilogueEqualsTheProductThenTheGELUPass() {
+        for build in builds() {
+            build.select()
+            for (rows, inDim, outDim) in [(1, 5, 7), (13, 37, 23), (25, 257, 561), (30, 384, 1536), (397, 260, 530)] {
+                let operands = Operands(rows: rows, inDim: inDim, outDim: outDim, seed: UInt64(rows * 1000 + inDim))
+                let product = operands.product(), count = product.count
+                var value = [Float](repeating: .nan, count: count), derivative = value, valueOnly = value
+                srdpr_gelu_forward_derivative(&value, &derivative, product, count)
+                srdpr_gelu_forward(&valueOnly, product, count)
+                // Linear.forwardGELU reads the weight and bias from a parameter buffer.
+                let parameters = operands.weight + operands.bias
+                for threads in [1, 2] {
+                    let before = BLASThreads.current
+                    BLASThreads.set(threads)
+                    defer { BLASThreads.set(before) }
+                    var gotValue = [Float](repeating: .nan, count: count), gotDerivative = gotValue, gotValueOnly = gotValue
+                    let weights = PackedLinearWeights()
+                    parameters.withUnsafeBufferPointer { P in
+                        operands.input.withUnsafeBufferPointer { x in
+                            Linear.forwardGELU(&gotValue, derivative: &gotDerivative, x.baseAddress!, weights: weights,
+                                               parameters: P.baseAddress!, weight: 0, bias: outDim * inDim, rows: rows, inDim: inDim, outDim: outDim)
+                            Linear.forwardGELU(&gotValueOnly, derivative: nil, x.baseAddress!, weights: weights,
+                                               parameters: P.baseAddress!, weight: 0, bias: outDim * inDim, rows: rows, inDim: inDim, outDim: outDim)
+                        }
+                    }
+                    let label = "\(build.name): \(rows) x \(inDim) -> \(outDim), \(threads) thread(s)"
+                    XCTAssertEqual(gotValue.map(\.bitPattern), value.map(\.bitPattern), "\(label): GELU values")
+                    XCTAssertEqual(gotDerivative.map(\.bitPattern), derivative.map(\.bitPattern), "\(label): GELU derivatives")
+                    XCTAssertEqual(gotValueOnly.map(\.bitPattern), valueOnly.map(\.bitPattern), "\(label): GELU values without the derivative")
+                }
+                // (Both signs and GELU's tails are covered: the deep products spread over about ±10.)
+                if inDim >= 256 { XCTAssertLessThan(product.min()!, -3, "\(rows) x \(inDim) -> \(outDim)")
+                XCTAssertGreaterThan(product.max()!, 3, "\(rows) x \(inDim) -> \(outDim)") }
+            }
+        }
+    }
+
     /// |got - exact| <= gamma(n) * (|bias| + sum |a w|), gamma(n) = n u / (1 - n u), u = 2^-24:
     /// the bound of any fp32 summation of n terms (rounded products add at most one more term).
     func testWithinTheSummationBoundOfTheExactProduct() {

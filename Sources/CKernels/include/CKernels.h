@@ -116,6 +116,12 @@ void srdpr_gemm_pack_weights(float *packed, const float *weight, const float *bi
 /// builds, hence the same bits in both), so a
 /// row's bits do not depend on the other rows, the row count or the thread that runs it.
 void srdpr_gemm_rows(float *out, const float *input, const float *packed, long rows, long inDim, long outDim);
+/// GELU(srdpr_gemm_rows) in `out` and, unless `derivative` is NULL, GELU's derivative there: the bits
+/// of srdpr_gemm_rows followed by srdpr_gelu_forward_derivative (or srdpr_gelu_forward) in place,
+/// with the AVX-512 clone applying them to each register tile as it finishes (gelu-vector.h, the
+/// elementwise kernels' code), instead of a pass of their own over the whole output.
+void srdpr_gemm_rows_gelu(float *out, float *derivative, const float *input, const float *packed, long rows, long inDim,
+                          long outDim);
 /// Rows of srdpr_gemm_rows' register tile in the clone this process runs (AVX-512 12, AVX2 6,
 /// baseline 2): callers that split rows over threads cut on multiples of it (any cut gives the
 /// same bits; this one leaves no thread a partial tile it need not run).
