@@ -37,7 +37,7 @@ public enum AttentionBench {
         BLASThreads.set(o.threads)
         srdpr_kernels_force_avx2(o.forceAVX2 ? 1 : 0)
         defer { srdpr_kernels_force_avx2(0) }
-        let clone = KernelClone.running, threadTime = o.threads == 1
+        let clone = String(cString: srdpr_kernels_clone()), threadTime = o.threads == 1
         log("fused kernels: \(clone) clone; time: \(threadTime ? "thread CPU time" : "wall")")
         let seconds = { (body: () -> Void) in Self.seconds(threadTime: threadTime, body) }
         var shapes: [[String: Any]] = []

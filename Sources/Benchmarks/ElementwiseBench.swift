@@ -36,7 +36,7 @@ public enum ElementwiseBench {
         srdpr_kernels_force_baseline(o.baseline ? 1 : 0)
         srdpr_kernels_force_avx2(o.forceAVX2 ? 1 : 0)
         defer { srdpr_kernels_force_baseline(0); srdpr_kernels_force_avx2(0) }
-        let build = KernelClone.running
+        let build = String(cString: srdpr_kernels_clone())
         var rows: [[String: Any]] = []
         for size in o.sizes {
             // Inputs shaped like the FFN's pre-activations and attention scores: spread over [-4, 4].

@@ -66,7 +66,7 @@ public enum GemmBench {
         }
         srdpr_kernels_force_avx2(o.forceAVX2 ? 1 : 0)
         defer { srdpr_kernels_force_avx2(0) }
-        let clone = String(cString: srdpr_gemm_clone())
+        let clone = String(cString: srdpr_kernels_clone())
         log("srdpr_gemm_rows clone: \(clone), register tile \(srdpr_gemm_tile_rows()) rows; OpenBLAS kernels: \(BLASKernels.coreName)")
         let blasThreads = BLASThreads.current
         BLASThreads.set(1)  // every OpenBLAS call below is one-thread; the threads are ours

@@ -173,7 +173,7 @@ long srdpr_gemm_tile_rows(void) {
     return srdpr_kernels_use_avx512() ? 12 : srdpr_kernels_use_avx2() ? 6 : 2;
 }
 
-const char *srdpr_gemm_clone(void) {
+const char *srdpr_kernels_clone(void) {
     return srdpr_kernels_use_avx512() ? "avx512" : srdpr_kernels_use_avx2() ? "avx2" : "baseline";
 }
 

@@ -148,9 +148,10 @@ public final class BiEncoder {
         set { question.threads = newValue; context.threads = newValue }
     }
 
+    /// Every gradient to zero, whatever wrote them (from here on the backwards' rows are known again).
     public func zeroGradients() {
-        gradients.zero(threads: threads)
-        for log in writtenWords { log.reset() }
+        forgetWrittenGradientRows()
+        zeroWrittenGradients()
     }
 
     /// `zeroGradients`' result, writing only what may not be zero: everything but the word-embedding

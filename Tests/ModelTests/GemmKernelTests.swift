@@ -11,10 +11,7 @@ import XCTest
 /// bytes independent of the batch it is in and of the thread count. Then the packed weights
 /// follow the parameters: a forward after a parameter update uses the updated values.
 final class GemmKernelTests: XCTestCase {
-    override func tearDown() {
-        srdpr_kernels_force_baseline(0)
-        srdpr_kernels_force_avx2(0)
-    }
+    override func tearDown() { KernelBuild.reset() }
 
     struct Operands {
         var input: [Float], weight: [Float], bias: [Float]
@@ -70,26 +67,25 @@ final class GemmKernelTests: XCTestCase {
 
     /// One clone of the kernel: `select()` makes the process run it.
     struct Build {
-        var name: String, forceBaseline: Int32, forceAVX2: Int32, fused: Bool
+        /// The clone; `fused`: whether its chains use fused multiply-adds (the scalar reference's form).
+        var clone: KernelBuild, fused: Bool
+        var name: String { clone.rawValue }
 
         func select() {
-            srdpr_kernels_force_baseline(forceBaseline)
-            srdpr_kernels_force_avx2(forceAVX2)
-            XCTAssertEqual(String(cString: srdpr_gemm_clone()), name)
+            clone.force()
+            XCTAssertEqual(String(cString: srdpr_kernels_clone()), name)
         }
     }
 
-    static let avx512 = Build(name: "avx512", forceBaseline: 0, forceAVX2: 0, fused: true)
-    static let avx2 = Build(name: "avx2", forceBaseline: 0, forceAVX2: 1, fused: true)
-    static let baseline = Build(name: "baseline", forceBaseline: 1, forceAVX2: 0, fused: false)
+    static let avx512 = Build(clone: .avx512, fused: true)
+    static let avx2 = Build(clone: .avx2, fused: true)
+    static let baseline = Build(clone: .baseline, fused: false)
 
     static func cpuHas(_ build: Build) -> Bool {
-        srdpr_kernels_force_baseline(0)
-        srdpr_kernels_force_avx2(0)
-        switch build.name {
-        case "avx512": return srdpr_kernels_use_avx512() != 0
-        case "avx2": return srdpr_kernels_use_avx2() != 0
-        default: return true
+        switch build.clone {
+        case .avx512: return KernelBuild.hasAVX512
+        case .avx2: return KernelBuild.hasAVX2
+        case .baseline: return true
         }
     }
 

@@ -126,7 +126,8 @@ void srdpr_gemm_rows_gelu(float *out, float *derivative, const float *input, con
 /// baseline 2): callers that split rows over threads cut on multiples of it (any cut gives the
 /// same bits; this one leaves no thread a partial tile it need not run).
 long srdpr_gemm_tile_rows(void);
-/// The clone srdpr_gemm_rows runs: "avx512", "avx2" or "baseline" (benchmark reports).
-const char *srdpr_gemm_clone(void);
+/// The clone every kernel of this target runs in this process (one choice for all of them, forced or
+/// the CPU's): "avx512", "avx2" or "baseline" (benchmark reports, tests).
+const char *srdpr_kernels_clone(void);
 
 #endif
