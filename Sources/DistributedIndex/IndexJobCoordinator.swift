@@ -236,6 +236,13 @@ public final class IndexJobCoordinator {
                 queue.complete(next)
                 continue
             }
+            // A run killed after its last chunk's meta.json but before `finish` left every row:
+            // sending the worker an empty range would look like a worker that skipped its rows.
+            if writer.encodedRows == writer.totalRows {
+                try writer.finish()
+                queue.complete(next)
+                continue
+            }
             member.writer = writer
             member.idleSince = nil
             members[rank] = member

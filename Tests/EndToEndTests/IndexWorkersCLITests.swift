@@ -94,6 +94,54 @@ final class IndexWorkersCLITests: XCTestCase {
         XCTAssertEqual(try files(one), try files(output))
     }
 
+    /// A run killed after a shard's last chunk was recorded but before the shard was marked
+    /// complete leaves every row of it (meta.json: all rows encoded, not complete): the rerun
+    /// marks it complete without sending it to a worker (an empty range was sent before, and the
+    /// worker asking for its next shard was taken for one that skipped its rows, CI stop 29) and
+    /// ends with the one-process bytes.
+    func testAShardWithEveryRowButNotMarkedCompleteIsFinishedNotResent() throws {
+        let (corpus, _) = try RetrievalData.small(dir, questions: 12, distractors: 90)
+        let lineCount = try String(contentsOfFile: corpus, encoding: .utf8).split(separator: "\n").count
+        let output = dir.appendingPathComponent("idx").path
+        // A first run stopped by a blocked last shard (as above) leaves the others complete.
+        let shardRows = (lineCount + 63) / 64
+        let lastStart = ((lineCount - 1) / shardRows) * shardRows
+        try FileManager.default.createDirectory(atPath: output + "/shards", withIntermediateDirectories: true)
+        let blocker = output + "/shards/rows-\(lastStart)-\(lineCount)"
+        try Data("not a directory".utf8).write(to: URL(fileURLWithPath: blocker))
+        XCTAssertNotEqual(try index(corpus, output, ["--threads", "2", "--workers", "2"]).status, 0)
+        try FileManager.default.removeItem(atPath: blocker)
+        let shards = try FileManager.default.contentsOfDirectory(atPath: output + "/shards").filter { $0.hasPrefix("rows-") }.sorted()
+        var unmarked: [String] = []
+        for name in shards {
+            let metaURL = URL(fileURLWithPath: output + "/shards/" + name + "/meta.json")
+            guard var meta = try JSONSerialization.jsonObject(with: Data(contentsOf: metaURL)) as? [String: Any],
+                  meta["complete"] as? Bool == true else { continue }
+            XCTAssertEqual(meta["encodedRows"] as? Int, meta["totalRows"] as? Int)
+            meta["complete"] = false
+            try JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys]).write(to: metaURL)
+            unmarked.append(name)
+        }
+        XCTAssertGreaterThan(unmarked.count, 1, "the first run completed shards before it stopped: \(shards)")
+        let again = try index(corpus, output, ["--threads", "2", "--workers", "2"])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        // The coordinator logs each range it sends ("(rows 12..<16)"): none empty, none of the unmarked shards.
+        let sent = again.stderr.split(separator: "\n").compactMap { line -> (Int, Int)? in
+            guard let open = line.range(of: "(rows "), let close = line[open.upperBound...].firstIndex(of: ")") else { return nil }
+            let bounds = line[open.upperBound..<close].components(separatedBy: "..<").compactMap { Int($0) }
+            return bounds.count == 2 ? (bounds[0], bounds[1]) : nil
+        }
+        XCTAssertFalse(sent.isEmpty, again.stderr)
+        let unmarkedStarts = Set(unmarked.compactMap { Int($0.split(separator: "-")[1]) })
+        for (lower, upper) in sent {
+            XCTAssertLessThan(lower, upper, "an empty range was sent: \(again.stderr)")
+            XCTAssertFalse(unmarkedStarts.contains(lower), "a shard with every row was sent again: \(again.stderr)")
+        }
+        let one = dir.appendingPathComponent("one").path
+        XCTAssertEqual(try index(corpus, one, ["--threads", "1"]).status, 0)
+        XCTAssertEqual(try files(one), try files(output))
+    }
+
     /// An index-worker that dies (SIGKILL, as the OOM killer does) ends the job at once, named
     /// with the end of its log, and the other is stopped; the shards received are kept and the
     /// same command again finishes the index with the one-process bytes.
