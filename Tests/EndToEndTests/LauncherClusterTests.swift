@@ -222,7 +222,13 @@ final class LauncherClusterTests: XCTestCase {
         print("node crash: the requeued job ended \(String(format: "%.0f", Date().timeIntervalSince(booted))) s after node2 was booted again")
         let all = jobOutput("crash", job)
         XCTAssertTrue(all.contains("(restart 1)"), "the job was requeued:\n\(all)")
-        XCTAssertTrue(all.contains("DUE TO NODE FAILURE"), all)
+        // Why Slurm requeued it: slurmctld logs the node failure for the job whatever the timing;
+        // srun adds "DUE TO NODE FAILURE" to the job's output only when it still runs as node2 is
+        // marked down (under load every process may already have ended on the heartbeat timeout).
+        let controller = (try? String(contentsOf: cluster.appendingPathComponent("slurm/slurmctld.log"), encoding: .utf8)) ?? ""
+        let jobLines = controller.split(separator: "\n").filter { $0.contains("JobId=\(job)") }.joined(separator: "\n")
+        print("node crash: slurmctld on the job:\n\(jobLines)\nsrun's DUE TO NODE FAILURE line: \(all.contains("DUE TO NODE FAILURE"))")
+        XCTAssertTrue(all.contains("DUE TO NODE FAILURE") || jobLines.contains("due to failure of node node2"), "\(jobLines)\n\(all)")
         let resumed = "resume=latest: resuming from \(try run("crash").path)/checkpoints/dpr_biencoder."
         XCTAssertTrue(all.contains(resumed), all)
         XCTAssertTrue(all.contains("coordinator exit status 0, workers' 0"), all)
