@@ -10,7 +10,7 @@ struct BenchAttention: ParsableCommand {
         abstract: "Self-attention of one layer: fused kernels vs per-(sequence, head) sgemm, median ms per call.")
 
     @Option(name: .customLong("head-dims"), help: "Head sizes, comma-separated.") var headDims = "32,64"
-    @Option(help: "Sequence lengths, comma-separated.") var lengths = "32,128,256"
+    @Option(help: "Sequence lengths, comma-separated (117: real batches are rarely a multiple of the vector width).") var lengths = "32,117,128,256"
     @Option(help: "Attention heads.") var heads = 12
     @Option(help: "Sequences per call (all at the same length).") var sequences = 16
     @Option(help: "Threads (the per-head loop; OpenBLAS for the sgemm path).") var threads = 2
