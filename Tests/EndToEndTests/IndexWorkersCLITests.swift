@@ -67,20 +67,26 @@ final class IndexWorkersCLITests: XCTestCase {
         }
     }
 
-    /// A shard the coordinator cannot write stops the job naming its directory; nothing looks
-    /// complete; once the obstacle is gone, the rerun keeps the shards built and ends with the
-    /// one-process bytes.
-    func testAFailingShardIsNamedAndNothingLooksComplete() throws {
-        let (corpus, qrels) = try RetrievalData.small(dir, questions: 12, distractors: 90)
+    /// `index --workers 2` of `corpus` into `output` with its last shard's directory taken by a
+    /// file (the default cut of a small corpus: about 64 shards, the last one handed out last):
+    /// the run's result, the blocking file and the corpus's line count.
+    func indexWithTheLastShardBlocked(_ corpus: String, _ output: String) throws -> (CommandResult, blocker: String, lineCount: Int) {
         let lineCount = try String(contentsOfFile: corpus, encoding: .utf8).split(separator: "\n").count
-        let output = dir.appendingPathComponent("idx").path
-        // The default shards on a small corpus: about 64 of them; the last one's directory is taken by a file.
         let shardRows = (lineCount + 63) / 64
         let lastStart = ((lineCount - 1) / shardRows) * shardRows
         try FileManager.default.createDirectory(atPath: output + "/shards", withIntermediateDirectories: true)
         let blocker = output + "/shards/rows-\(lastStart)-\(lineCount)"
         try Data("not a directory".utf8).write(to: URL(fileURLWithPath: blocker))
-        let r = try index(corpus, output, ["--threads", "2", "--workers", "2"])
+        return (try index(corpus, output, ["--threads", "2", "--workers", "2"]), blocker, lineCount)
+    }
+
+    /// A shard the coordinator cannot write stops the job naming its directory; nothing looks
+    /// complete; once the obstacle is gone, the rerun keeps the shards built and ends with the
+    /// one-process bytes.
+    func testAFailingShardIsNamedAndNothingLooksComplete() throws {
+        let (corpus, qrels) = try RetrievalData.small(dir, questions: 12, distractors: 90)
+        let output = dir.appendingPathComponent("idx").path
+        let (r, blocker, lineCount) = try indexWithTheLastShardBlocked(corpus, output)
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains(blocker), r.stderr)
         let search = try Command.srdpr(["search", "--model", Fixtures.url("tiny-bert").path, "--index", output, "--queries", qrels])
@@ -101,15 +107,10 @@ final class IndexWorkersCLITests: XCTestCase {
     /// ends with the one-process bytes.
     func testAShardWithEveryRowButNotMarkedCompleteIsFinishedNotResent() throws {
         let (corpus, _) = try RetrievalData.small(dir, questions: 12, distractors: 90)
-        let lineCount = try String(contentsOfFile: corpus, encoding: .utf8).split(separator: "\n").count
         let output = dir.appendingPathComponent("idx").path
         // A first run stopped by a blocked last shard (as above) leaves the others complete.
-        let shardRows = (lineCount + 63) / 64
-        let lastStart = ((lineCount - 1) / shardRows) * shardRows
-        try FileManager.default.createDirectory(atPath: output + "/shards", withIntermediateDirectories: true)
-        let blocker = output + "/shards/rows-\(lastStart)-\(lineCount)"
-        try Data("not a directory".utf8).write(to: URL(fileURLWithPath: blocker))
-        XCTAssertNotEqual(try index(corpus, output, ["--threads", "2", "--workers", "2"]).status, 0)
+        let (first, blocker, _) = try indexWithTheLastShardBlocked(corpus, output)
+        XCTAssertNotEqual(first.status, 0)
         try FileManager.default.removeItem(atPath: blocker)
         let shards = try FileManager.default.contentsOfDirectory(atPath: output + "/shards").filter { $0.hasPrefix("rows-") }.sorted()
         var unmarked: [String] = []
