@@ -220,7 +220,8 @@ public final class IndexJobCoordinator {
     }
 
     /// The next shard for `rank`, or its stop order when none is left. A shard an earlier run
-    /// completed counts as done at once.
+    /// completed (or wrote every row of: `IndexWriter` then marks it complete) counts as done at
+    /// once, so no worker is sent an empty range.
     private func handOut(to rank: Int) throws {
         guard registered.count == options.worldSize else {
             members[rank]?.waiting = true
@@ -233,13 +234,6 @@ public final class IndexJobCoordinator {
             let shard = shards[next]
             guard let writer = try IndexWriter(directory: shard.directory, corpusPath: job.corpusPath, totalRows: shard.rows.count,
                                                firstRow: shard.rows.lowerBound, signature: signature) else {
-                queue.complete(next)
-                continue
-            }
-            // A run killed after its last chunk's meta.json but before `finish` left every row:
-            // sending the worker an empty range would look like a worker that skipped its rows.
-            if writer.encodedRows == writer.totalRows {
-                try writer.finish()
                 queue.complete(next)
                 continue
             }

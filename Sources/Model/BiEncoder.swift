@@ -160,14 +160,7 @@ public final class BiEncoder {
     /// into `gradients` went since; after any other write (a multi-rank all-reduce brings in the rows
     /// other ranks wrote) call `forgetWrittenGradientRows` first. Zeroes everything when not known.
     public func zeroWrittenGradients() {
-        let spans = ElementSpans.complement(of: unwrittenGradientRanges(), in: 0..<gradients.count)
-        let total = spans.reduce(0) { $0 + $1.count }, pointer = gradients.pointer
-        let parts = max(1, min(threads, total / (1 << 18)))
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            for span in ElementSpans.share(of: spans, part: part, of: parts) {
-                (pointer + span.lowerBound).update(repeating: 0, count: span.count)
-            }
-        }
+        gradients.zero(spans: ElementSpans.complement(of: unwrittenGradientRanges(), in: 0..<gradients.count), threads: threads)
         for log in writtenWords { log.reset() }
     }
 

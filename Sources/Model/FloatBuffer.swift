@@ -43,12 +43,16 @@ public final class FloatBuffer {
 
     /// `zero()` on `threads` threads side by side: a large buffer's memset is bound by what one core
     /// can store, and the other cores would wait for it.
-    public func zero(threads: Int) {
-        let parts = max(1, min(threads, count / (1 << 18)))
-        guard parts > 1 else { return zero() }
+    public func zero(threads: Int) { zero(spans: [0..<count], threads: threads) }
+
+    /// Zeroes the elements of `spans` (sorted, disjoint) on up to `threads` threads, in equal shares.
+    func zero(spans: [Range<Int>], threads: Int) {
+        let total = spans.reduce(0) { $0 + $1.count }, pointer = pointer
+        let parts = max(1, min(threads, total / (1 << 18)))
         DispatchQueue.concurrentPerform(iterations: parts) { part in
-            let lo = count * part / parts, hi = count * (part + 1) / parts
-            (pointer + lo).update(repeating: 0, count: hi - lo)
+            for span in ElementSpans.share(of: spans, part: part, of: parts) {
+                (pointer + span.lowerBound).update(repeating: 0, count: span.count)
+            }
         }
     }
 

@@ -227,8 +227,10 @@ public final class IndexWriter {
     public var totalRows: Int { meta.totalRows }
 
     /// Opens `directory` for a build of `totalRows` passages of `corpusPath` (from corpus row
-    /// `firstRow` for a shard), continuing an interrupted one; nil when it is already complete.
-    /// An index of another model, corpus or range is refused.
+    /// `firstRow` for a shard), continuing an interrupted one; nil when it is already complete, or
+    /// has every row and is then marked complete here (a build killed after its last rows' meta.json
+    /// but before `finish`: no caller is left to append nothing and finish it). An index of another
+    /// model, corpus or range is refused.
     public init?(directory: String, corpusPath: String, totalRows: Int, firstRow: Int?, signature: PassageIndex.Signature) throws {
         guard let meta = try PassageIndex.start(directory: directory, corpusPath: corpusPath, totalRows: totalRows, firstRow: firstRow,
                                                 signature: signature) else { return nil }
@@ -236,6 +238,10 @@ public final class IndexWriter {
         self.meta = meta
         files = try IndexFiles(directory: directory, keepRows: meta.encodedRows, dimension: signature.dimension)
         try PassageIndex.writeMeta(meta, directory)
+        if meta.encodedRows == meta.totalRows {
+            try finish()
+            return nil
+        }
     }
 
     /// Appends the next rows (vectors row-major, one id each), durable before meta.json counts them.
