@@ -66,9 +66,7 @@ INLINE void storeFirst(float *p, fv v, long n) {
 #if LANES == 16
     __builtin_ia32_storeups512_mask(p, v, (unsigned short)((1u << n) - 1));
 #elif LANES == 8
-    iv lane;
-    for (int c = 0; c < LANES; c++) lane[c] = c;
-    __builtin_ia32_maskstoreps256((fv *)p, lane < (iv){} + (int32_t)n, v);
+    __builtin_ia32_maskstoreps256((fv *)p, lanesBelow(n), v);
 #else
     for (long c = 0; c < n; c++) p[c] = v[c];
 #endif
@@ -131,9 +129,7 @@ INLINE void broadcastTile(float *C, long ldc, const float *A, long lda, const in
     } else {
         // The last panel of a length that is not a multiple of TILE_COLS (most sequences): lanes
         // from `cols` on are neither stored nor part of the maxima.
-        iv lane;
-        for (int c = 0; c < LANES; c++) lane[c] = c;
-        const iv real0 = lane < (iv){} + (int32_t)cols, real1 = lane + LANES < (iv){} + (int32_t)cols;
+        const iv real0 = lanesBelow(cols), real1 = lanesBelow(cols - LANES);
         const fv minusInfinity = splat(-__builtin_inff());
         EACH_TILE_ROW(r) {
             storeFirst(C + r * ldc, acc[r][0], cols);
@@ -190,9 +186,7 @@ INLINE float softmaxNumerators(float *row, long length, const int32_t *keyMask, 
         store(row + j, e);
     }
     if (j < length) {   // one compare for the lanes in range (per-lane inserts cost a row's exps)
-        iv lane;
-        for (int k = 0; k < LANES; k++) lane[k] = k;
-        const iv inRange = lane < (iv){} + (int32_t)(length - j);
+        const iv inRange = lanesBelow(length - j);
         iv real = inRange;
         if (keyMask)
             for (int k = 0; k < LANES; k++) real[k] = j + k < length && keyMask[j + k] != 0 ? -1 : 0;

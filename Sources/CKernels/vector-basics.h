@@ -22,6 +22,12 @@ INLINE void store(float *p, fv v) { memcpy(p, &v, sizeof v); }
 INLINE iv loadInt(const int32_t *p) { iv v; memcpy(&v, p, sizeof v); return v; }
 /// a where mask is set, else b.
 INLINE fv select(iv mask, fv a, fv b) { return (fv)((mask & (iv)a) | (~mask & (iv)b)); }
+/// The mask of lanes [0, n): all lanes for n >= LANES, none for n <= 0 (a vector's partial tail).
+INLINE iv lanesBelow(long n) {
+    iv lane;
+    for (int i = 0; i < LANES; i++) lane[i] = i;
+    return lane < (iv){} + (int32_t)(n < 0 ? 0 : n > LANES ? LANES : n);
+}
 INLINE fv vmax(fv a, fv b) { return select(a > b, a, b); }
 INLINE fv vmin(fv a, fv b) { return select(a < b, a, b); }
 INLINE float sumLanes(fv v) {
